@@ -1,0 +1,597 @@
+//! `/api/v1/auths`: sign-up, sign-in, the session, profile and password, admin
+//! auth settings, adding users and API keys.
+
+use axum::http::header::SET_COOKIE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{extract::State, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::extract::Caller;
+use crate::auth::{jwt, password, permissions, AdminUser, AuthUser, SessionUser, VerifiedUser};
+use crate::db::{self, now_secs, users::UserRow};
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auths/", get(session))
+        .route("/api/v1/auths/signin", post(signin))
+        .route("/api/v1/auths/signup", post(signup))
+        .route("/api/v1/auths/signout", get(signout).post(signout))
+        .route("/api/v1/auths/update/profile", post(update_profile))
+        .route("/api/v1/auths/update/timezone", post(update_timezone))
+        .route("/api/v1/auths/update/password", post(update_password))
+        .route("/api/v1/auths/add", post(add_user))
+        .route("/api/v1/auths/admin/details", get(admin_details))
+        .route("/api/v1/auths/admin/config", get(get_admin_config).post(set_admin_config))
+        .route("/api/v1/auths/api_key", get(get_api_key).post(create_api_key).delete(delete_api_key))
+}
+
+/// Wire name → config key of the admin "General / Authentication" settings.
+const ADMIN_CONFIG_KEYS: &[(&str, &str)] = &[
+    ("ENABLE_MFA", "auth.mfa.enable"),
+    ("MFA_ALLOW_OAUTH_BYPASS", "auth.mfa.allow_oauth_bypass"),
+    ("MFA_ALLOW_TRUSTED_HEADER_BYPASS", "auth.mfa.allow_trusted_header_bypass"),
+    ("SHOW_ADMIN_DETAILS", "auth.admin.show"),
+    ("ADMIN_EMAIL", "auth.admin.email"),
+    ("WEBUI_URL", "webui.url"),
+    ("ENABLE_LOGIN_FORM", "ui.enable_login_form"),
+    ("ENABLE_SIGNUP", "ui.enable_signup"),
+    ("ENABLE_API_KEYS", "auth.enable_api_keys"),
+    ("ENABLE_API_KEYS_ENDPOINT_RESTRICTIONS", "auth.api_key.endpoint_restrictions"),
+    ("API_KEYS_ALLOWED_ENDPOINTS", "auth.api_key.allowed_endpoints"),
+    ("DEFAULT_USER_ROLE", "ui.default_user_role"),
+    ("DEFAULT_GROUP_ID", "ui.default_group_id"),
+    ("DEFAULT_INTERFACE_SETTINGS", "ui.default_interface_settings"),
+    ("I18N", "ui.i18n"),
+    ("JWT_EXPIRES_IN", "auth.jwt_expiry"),
+    ("ENABLE_COMMUNITY_SHARING", "ui.enable_community_sharing"),
+    ("ENABLE_MESSAGE_RATING", "ui.enable_message_rating"),
+    ("ENABLE_FOLDERS", "folders.enable"),
+    ("FOLDER_MAX_FILE_COUNT", "folders.max_file_count"),
+    ("AUTOMATION_MAX_COUNT", "automations.max_count"),
+    ("AUTOMATION_MIN_INTERVAL", "automations.min_interval"),
+    ("ENABLE_AUTOMATIONS", "automations.enable"),
+    ("ENABLE_CHANNELS", "channels.enable"),
+    ("ENABLE_ENCRYPTED_CHANNELS", "channels.encryption.enable"),
+    ("ENABLE_APPS", "apps.enable"),
+    ("CHANNEL_MODEL_RESPONSE_MODE", "channels.model_response_mode"),
+    ("ENABLE_CALENDAR", "calendar.enable"),
+    ("ENABLE_MEMORIES", "memories.enable"),
+    ("ENABLE_MEMORY_SYSTEM_CONTEXT", "memories.system_context.enable"),
+    ("ENABLE_SKILL_LAZY_LOADING", "skills.lazy_loading.enable"),
+    ("SKILL_CONTENT_MAX_CHARS", "skills.content_max_chars"),
+    ("SKILL_PREVIEW_MAX_CHARS", "skills.preview_max_chars"),
+    ("ENABLE_NOTES", "notes.enable"),
+    ("ENABLE_USER_WEBHOOKS", "ui.enable_user_webhooks"),
+    ("ENABLE_USER_STATUS", "users.enable_status"),
+    ("PENDING_USER_OVERLAY_TITLE", "ui.pending_user_overlay_title"),
+    ("PENDING_USER_OVERLAY_CONTENT", "ui.pending_user_overlay_content"),
+    ("RESPONSE_WATERMARK", "ui.watermark"),
+];
+
+pub fn profile_image_path(user_id: &str) -> String {
+    format!("/api/v1/users/{user_id}/profile/image")
+}
+
+fn cookie_header(state: &AppState, token: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut c = format!("token={token}; HttpOnly; Path=/; SameSite={}", state.settings.cookie_same_site);
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={}", age.max(0)));
+    }
+    if state.settings.cookie_secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie is ASCII")
+}
+
+/// The session object the frontend keeps after sign-in, plus the cookie.
+async fn session_response(state: &AppState, user: &UserRow, token: String, exp: Option<i64>, extended: bool) -> ApiResult<Response> {
+    let perms = permissions::effective(state, &user.id).await?;
+    let mut body = json!({
+        "id": user.id,
+        "name": user.name,
+        "role": user.role,
+        "email": user.email,
+        "profile_image_url": profile_image_path(&user.id),
+        "token": token,
+        "token_type": "Bearer",
+        "expires_at": exp,
+        "permissions": perms,
+    });
+    if extended {
+        let m = body.as_object_mut().expect("object");
+        m.insert("bio".into(), json!(user.bio));
+        m.insert("gender".into(), json!(user.gender));
+        m.insert("date_of_birth".into(), json!(user.date_of_birth));
+        m.insert("status_emoji".into(), json!(user.status_emoji));
+        m.insert("status_message".into(), json!(user.status_message));
+        m.insert("status_expires_at".into(), json!(user.status_expires_at));
+    }
+    let max_age = exp.map(|e| e - now_secs());
+    let mut resp = Json(body).into_response();
+    resp.headers_mut().insert(SET_COOKIE, cookie_header(state, &token, max_age));
+    Ok(resp)
+}
+
+async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, Option<i64>)> {
+    let id = user_id.to_string();
+    let auth = state.db.read(move |c| db::auths::get(c, &id)).await?;
+    let stamp = match auth.and_then(|a| a.session_stamp) {
+        Some(s) => s,
+        None => {
+            // Rows from before stamps existed: give them one so tokens can be revoked.
+            let (id, s) = (user_id.to_string(), db::new_id());
+            let s2 = s.clone();
+            state.db.write(move |tx| db::auths::set_session_stamp(tx, &id, &s2)).await?;
+            s
+        }
+    };
+    let expires_in = jwt::parse_expiry(&state.config.get_str("auth.jwt_expiry"));
+    let now = now_secs();
+    let claims = jwt::new_session_claims(user_id, &stamp, expires_in, now);
+    let token = jwt::create(&state.settings.secret_key, &claims)?;
+    Ok((token, claims.exp))
+}
+
+async fn session(State(state): State<AppState>, SessionUser(caller): SessionUser) -> ApiResult<Response> {
+    // Answering with the presented token also re-sets the cookie that `<img>` URLs need.
+    let exp = caller.claims.as_ref().and_then(|c| c.exp);
+    session_response(&state, &caller.user, caller.token.clone(), exp, true).await
+}
+
+#[derive(Deserialize)]
+struct SigninForm {
+    email: String,
+    password: String,
+}
+
+async fn signin(State(state): State<AppState>, JsonBody(form): JsonBody<SigninForm>) -> ApiResult<Response> {
+    if !state.settings.webui_auth {
+        return signin_without_auth(&state).await;
+    }
+    if !state.config.get_bool("ui.enable_login_form") {
+        return Err(ApiError::forbidden("Password sign-in is disabled on this server."));
+    }
+    let email = form.email.trim().to_lowercase();
+    if !state.signin_limiter.check(&email) {
+        return Err(ApiError::TooManyRequests(
+            "Too many sign-in attempts for this account. Wait a few minutes and try again.".into(),
+        ));
+    }
+    let e = email.clone();
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(auth) = db::auths::get_by_email(c, &e)? else { return Ok(None) };
+            Ok(db::users::get(c, &auth.id)?.map(|u| (auth, u)))
+        })
+        .await?;
+    let invalid = || ApiError::bad_request("The email or password is incorrect.");
+    let Some((auth, user)) = found else {
+        // Same cost as a real check, so timing does not reveal which emails exist.
+        let _ = tokio::task::spawn_blocking(|| password::verify("x", "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5RZlRCZ5Rf3NYcOmEKRpcHCfwBNWBwe")).await;
+        return Err(invalid());
+    };
+    if !auth.active {
+        return Err(invalid());
+    }
+    let (pw, hash) = (form.password, auth.password.clone());
+    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash)).await?;
+    if !ok {
+        return Err(invalid());
+    }
+    let (token, exp) = issue_token(&state, &user.id).await?;
+    session_response(&state, &user, token, exp, false).await
+}
+
+/// `WEBUI_AUTH=false`: everyone is the single local admin.
+async fn signin_without_auth(state: &AppState) -> ApiResult<Response> {
+    let existing = state.db.read(db::users::first_admin).await?;
+    let user = match existing {
+        Some(u) => u,
+        None => create_user(state, "User", "admin@localhost", "", "/user.png", "admin").await?,
+    };
+    let (token, exp) = issue_token(state, &user.id).await?;
+    session_response(state, &user, token, exp, false).await
+}
+
+#[derive(Deserialize)]
+struct SignupForm {
+    name: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    profile_image_url: Option<String>,
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.is_empty()
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace())
+        && !domain.contains('@')
+}
+
+fn check_new_password(pw: &str) -> ApiResult<()> {
+    if pw.is_empty() {
+        return Err(ApiError::bad_request("The password must not be empty."));
+    }
+    if pw.len() > password::BCRYPT_MAX_BYTES {
+        return Err(ApiError::bad_request("The password is too long: at most 72 bytes."));
+    }
+    Ok(())
+}
+
+fn check_image_url(url: &str) -> ApiResult<()> {
+    let ok = url.is_empty()
+        || url.starts_with('/')
+        || url.starts_with("data:image/")
+        || url.starts_with("https://")
+        || url.starts_with("http://");
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("The profile image must be a data:image URL, an http(s) URL or a path."))
+    }
+}
+
+/// Inserts the `user` and `auth` rows; the first account ever becomes admin and
+/// closes sign-up, as upstream does.
+async fn create_user(state: &AppState, name: &str, email: &str, pw: &str, image: &str, role: &str) -> ApiResult<UserRow> {
+    let pw = pw.to_string();
+    let argon = state.settings.password_hash_argon2;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw, argon)).await??;
+    let (id, stamp, now) = (db::new_id(), db::new_id(), now_secs());
+    let (name, email, image, role) = (name.to_string(), email.to_string(), image.to_string(), role.to_string());
+    let created = state
+        .db
+        .write(move |tx| {
+            if db::users::get_by_email(tx, &email)?.is_some() {
+                return Ok(None);
+            }
+            let first = db::users::count(tx)? == 0;
+            let role = if first { "admin".to_string() } else { role };
+            db::users::insert(
+                tx,
+                &db::users::NewUser { id: &id, name: &name, email: &email, role: &role, profile_image_url: &image, now },
+            )?;
+            db::auths::insert(tx, &id, &email, &hash, &stamp)?;
+            Ok(Some((db::users::get(tx, &id)?.expect("just inserted"), first)))
+        })
+        .await?;
+    let Some((user, first)) = created else {
+        return Err(ApiError::bad_request("This email is already registered. Sign in instead, or use another email."));
+    };
+    if first {
+        state.config.set("ui.enable_signup", Value::Bool(false)).await?;
+    }
+    Ok(user)
+}
+
+async fn signup(State(state): State<AppState>, JsonBody(form): JsonBody<SignupForm>) -> ApiResult<Response> {
+    let has_users = state.db.read(db::users::count).await? > 0;
+    if !state.settings.webui_auth {
+        return Err(ApiError::forbidden("Sign-up is not available when authentication is turned off."));
+    }
+    if has_users && (!state.config.get_bool("ui.enable_signup") || !state.config.get_bool("ui.enable_login_form")) {
+        return Err(ApiError::forbidden("Sign-up is disabled on this server. Ask an administrator for an account."));
+    }
+    let email = form.email.trim().to_lowercase();
+    if !valid_email(&email) {
+        return Err(ApiError::bad_request("The email address is not valid."));
+    }
+    if form.name.trim().is_empty() {
+        return Err(ApiError::bad_request("The name must not be empty."));
+    }
+    check_new_password(&form.password)?;
+    let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
+    check_image_url(&image)?;
+    let role = state.config.get_str("ui.default_user_role");
+    let role = if ["pending", "user", "admin"].contains(&role.as_str()) { role } else { "pending".into() };
+    let user = create_user(&state, form.name.trim(), &email, &form.password, &image, &role).await?;
+    let (token, exp) = issue_token(&state, &user.id).await?;
+    session_response(&state, &user, token, exp, false).await
+}
+
+async fn signout() -> Response {
+    let mut resp = Json(json!({"status": true})).into_response();
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_static("token=; Max-Age=0; Path=/; HttpOnly; SameSite=lax"),
+    );
+    resp
+}
+
+#[derive(Deserialize)]
+struct ProfileForm {
+    name: String,
+    profile_image_url: String,
+    #[serde(default)]
+    bio: Option<String>,
+    #[serde(default)]
+    gender: Option<String>,
+    #[serde(default)]
+    date_of_birth: Option<String>,
+}
+
+pub fn user_json(u: &UserRow) -> Value {
+    json!({
+        "id": u.id,
+        "name": u.name,
+        "email": u.email,
+        "role": u.role,
+        "profile_image_url": u.profile_image_url.clone().unwrap_or_else(|| profile_image_path(&u.id)),
+        "username": u.username,
+        "bio": u.bio,
+        "gender": u.gender,
+        "date_of_birth": u.date_of_birth,
+        "timezone": u.timezone,
+        "status_emoji": u.status_emoji,
+        "status_message": u.status_message,
+        "status_expires_at": u.status_expires_at,
+        "info": u.info,
+        "settings": u.settings,
+        "last_active_at": u.last_active_at,
+        "updated_at": u.updated_at,
+        "created_at": u.created_at,
+    })
+}
+
+async fn update_profile(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<ProfileForm>,
+) -> ApiResult<Json<Value>> {
+    if form.name.trim().is_empty() {
+        return Err(ApiError::bad_request("The name must not be empty."));
+    }
+    check_image_url(&form.profile_image_url)?;
+    if let Some(d) = &form.date_of_birth {
+        if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+            return Err(ApiError::bad_request("date_of_birth must be a date like 1990-01-31."));
+        }
+    }
+    let id = caller.user.id.clone();
+    let update = db::users::ProfileUpdate {
+        name: form.name.trim().to_string(),
+        profile_image_url: form.profile_image_url,
+        bio: form.bio,
+        gender: form.gender,
+        date_of_birth: form.date_of_birth,
+    };
+    let now = now_secs();
+    let user = state
+        .db
+        .write(move |tx| {
+            db::users::update_profile(tx, &id, &update, now)?;
+            db::users::get(tx, &id)
+        })
+        .await?
+        .ok_or_else(ApiError::not_found_default)?;
+    Ok(Json(user_json(&user)))
+}
+
+#[derive(Deserialize)]
+struct TimezoneForm {
+    timezone: String,
+}
+
+async fn update_timezone(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    JsonBody(form): JsonBody<TimezoneForm>,
+) -> ApiResult<Json<Value>> {
+    if form.timezone.len() > 64 {
+        return Err(ApiError::bad_request("The timezone name is too long."));
+    }
+    let id = caller.user.id.clone();
+    state
+        .db
+        .write(move |tx| db::users::update_timezone(tx, &id, &form.timezone))
+        .await?;
+    Ok(Json(json!({"status": true})))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    password: String,
+    new_password: String,
+}
+
+async fn update_password(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+    JsonBody(form): JsonBody<PasswordForm>,
+) -> ApiResult<Json<bool>> {
+    let id = caller.user.id.clone();
+    let auth = state
+        .db
+        .read(move |c| db::auths::get(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::bad_request("This account has no password."))?;
+    let (pw, hash) = (form.password, auth.password);
+    if !tokio::task::spawn_blocking(move || password::verify(&pw, &hash)).await? {
+        return Err(ApiError::bad_request("The current password is incorrect."));
+    }
+    check_new_password(&form.new_password)?;
+    let argon = state.settings.password_hash_argon2;
+    let new_pw = form.new_password;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&new_pw, argon)).await??;
+    let id = caller.user.id.clone();
+    // A new stamp signs out every other session, like upstream's disconnect.
+    let stamp = db::new_id();
+    state
+        .db
+        .write(move |tx| {
+            db::auths::update_password(tx, &id, &hash)?;
+            db::auths::set_session_stamp(tx, &id, &stamp)
+        })
+        .await?;
+    Ok(Json(true))
+}
+
+#[derive(Deserialize)]
+struct AddUserForm {
+    name: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    profile_image_url: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn add_user(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    JsonBody(form): JsonBody<AddUserForm>,
+) -> ApiResult<Json<Value>> {
+    let email = form.email.trim().to_lowercase();
+    if !valid_email(&email) {
+        return Err(ApiError::bad_request("The email address is not valid."));
+    }
+    check_new_password(&form.password)?;
+    let role = form.role.unwrap_or_else(|| "pending".into());
+    if !["pending", "user", "admin"].contains(&role.as_str()) {
+        return Err(ApiError::bad_request("role must be pending, user or admin."));
+    }
+    let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
+    check_image_url(&image)?;
+    let user = create_user(&state, form.name.trim(), &email, &form.password, &image, &role).await?;
+    let (token, _) = issue_token(&state, &user.id).await?;
+    Ok(Json(json!({
+        "token": token,
+        "token_type": "Bearer",
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "profile_image_url": profile_image_path(&user.id),
+    })))
+}
+
+async fn admin_details(State(state): State<AppState>, AuthUser(_c): AuthUser) -> ApiResult<Json<Value>> {
+    if !state.config.get_bool("auth.admin.show") {
+        return Err(ApiError::bad_request("Admin details are hidden on this server."));
+    }
+    let configured = state.config.get("auth.admin.email");
+    let admin = state.db.read(db::users::first_admin).await?;
+    let email = match configured {
+        Value::String(s) if !s.is_empty() => s,
+        _ => admin.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
+    };
+    Ok(Json(json!({
+        "name": admin.map(|a| a.name).unwrap_or_default(),
+        "email": email,
+    })))
+}
+
+fn admin_config_values(state: &AppState) -> Value {
+    let mut m = Map::new();
+    for (wire, key) in ADMIN_CONFIG_KEYS {
+        m.insert(wire.to_string(), state.config.get(key));
+    }
+    Value::Object(m)
+}
+
+async fn get_admin_config(State(state): State<AppState>, AdminUser(_a): AdminUser) -> Json<Value> {
+    Json(admin_config_values(&state))
+}
+
+fn expiry_is_valid(s: &str) -> bool {
+    s == "-1" || s == "0" || jwt::parse_expiry(s).is_some()
+}
+
+async fn set_admin_config(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    JsonBody(form): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let mut updates: Vec<(&'static str, Value)> = Vec::new();
+    for (wire, key) in ADMIN_CONFIG_KEYS {
+        let Some(v) = form.get(*wire) else { continue };
+        let current = state.config.get(key);
+        let v = match *wire {
+            "DEFAULT_USER_ROLE" if !matches!(v.as_str(), Some("pending" | "user" | "admin")) => continue,
+            "CHANNEL_MODEL_RESPONSE_MODE" if !matches!(v.as_str(), Some("thread" | "channel")) => continue,
+            "JWT_EXPIRES_IN" if !v.as_str().is_some_and(expiry_is_valid) => continue,
+            "DEFAULT_INTERFACE_SETTINGS" if v.is_null() => json!({}),
+            "FOLDER_MAX_FILE_COUNT" | "AUTOMATION_MAX_COUNT" | "AUTOMATION_MIN_INTERVAL" => match v {
+                Value::Number(_) => v.clone(),
+                Value::String(s) if s.trim().is_empty() => json!(""),
+                Value::String(s) => match s.trim().parse::<i64>() {
+                    Ok(n) => json!(n),
+                    Err(_) => return Err(ApiError::bad_request(format!("{wire} must be a whole number or empty."))),
+                },
+                Value::Null => json!(""),
+                _ => return Err(ApiError::bad_request(format!("{wire} must be a whole number or empty."))),
+            },
+            _ => v.clone(),
+        };
+        // Keep stored types stable: a boolean setting only accepts booleans.
+        if current.is_boolean() && !v.is_boolean() {
+            return Err(ApiError::bad_request(format!("{wire} must be true or false.")));
+        }
+        updates.push((key, v));
+    }
+    state.config.set_many(updates).await?;
+    let mut out = admin_config_values(&state);
+    out.as_object_mut().expect("object").insert("sessions_revoked".into(), json!(false));
+    Ok(Json(out))
+}
+
+async fn api_key_allowed(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    let allowed = state.config.get_bool("auth.enable_api_keys")
+        && (caller.is_admin()
+            || permissions::allows(&permissions::effective(state, caller.id()).await?, "features.api_keys"));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("API key creation is not allowed in the environment."))
+    }
+}
+
+async fn create_api_key(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Json<Value>> {
+    api_key_allowed(&state, &caller).await?;
+    let key = format!("sk-{}", uuid::Uuid::new_v4().simple());
+    let (id, k, now) = (caller.user.id.clone(), key.clone(), now_secs());
+    state.db.write(move |tx| db::api_keys::replace_for_user(tx, &id, &k, now)).await?;
+    Ok(Json(json!({"api_key": key})))
+}
+
+async fn get_api_key(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Json<Value>> {
+    api_key_allowed(&state, &caller).await?;
+    let id = caller.user.id.clone();
+    match state.db.read(move |c| db::api_keys::get_for_user(c, &id)).await? {
+        Some(k) => Ok(Json(json!({"api_key": k}))),
+        None => Err(ApiError::not_found("No API key has been created for this account yet.")),
+    }
+}
+
+async fn delete_api_key(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Json<bool>> {
+    api_key_allowed(&state, &caller).await?;
+    let id = caller.user.id.clone();
+    let n = state.db.write(move |tx| db::api_keys::delete_for_user(tx, &id)).await?;
+    Ok(Json(n > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_shapes() {
+        assert!(valid_email("a@b.c"));
+        assert!(valid_email("admin@localhost"));
+        assert!(!valid_email("nope"));
+        assert!(!valid_email("a b@c.d"));
+        assert!(!valid_email("@c.d"));
+        assert!(!valid_email("a@b@c"));
+    }
+}

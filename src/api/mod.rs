@@ -1,0 +1,88 @@
+//! HTTP routes. One module per upstream router, nested under its prefix here.
+
+pub mod auths;
+pub mod chats;
+pub mod configs;
+pub mod folders;
+pub mod root;
+pub mod users;
+pub mod workspace_lists;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn app(state: AppState) -> Router {
+    // Routes carry their full upstream paths (with FastAPI's trailing slashes),
+    // so a grep for a path finds its handler.
+    Router::new()
+        .merge(root::router())
+        .merge(auths::router())
+        .merge(users::router())
+        .merge(configs::router())
+        .merge(chats::router())
+        .merge(folders::router())
+        .merge(workspace_lists::router())
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(middleware::from_fn(process_time))
+        .layer(cors(&state))
+        .with_state(state)
+}
+
+/// Unknown API paths get FastAPI's JSON 404; everything else is the SPA.
+async fn fallback(req: Request) -> Response {
+    let path = req.uri().path();
+    let is_api = ["/api/", "/openai/", "/ollama/", "/ws/", "/oauth/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/api";
+    if is_api {
+        return ApiError::not_found("Not Found").into_response();
+    }
+    crate::web::fallback(req).await
+}
+
+async fn process_time(req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let mut resp = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    if let Ok(v) = HeaderValue::from_str(&format!("{secs:.6}")) {
+        resp.headers_mut().insert(HeaderName::from_static("x-process-time"), v);
+    }
+    resp
+}
+
+fn cors(state: &AppState) -> CorsLayer {
+    let origins = &state.settings.cors_allow_origin;
+    // Credentials are allowed, so a literal `*` cannot be sent back: mirror the
+    // request's origin instead, which is what a wildcard with credentials means.
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::mirror_request()
+    } else {
+        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        AllowOrigin::list(list)
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+            Method::HEAD,
+        ])
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600))
+}

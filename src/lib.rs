@@ -1,0 +1,64 @@
+#![recursion_limit = "256"]
+//! Open WebUI's backend as one Rust executable.
+
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod settings;
+pub mod socket;
+pub mod state;
+#[path = "web_placeholder.rs"]
+pub mod web;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use settings::Settings;
+pub use state::AppState;
+
+/// The whole HTTP surface: API routes, Socket.IO and the embedded frontend.
+pub fn router(state: AppState) -> Router {
+    let sio = socket::layer(state.clone());
+    api::app(state).layer(sio)
+}
+
+/// A server bound to its listener, ready to run.
+pub struct Server {
+    pub state: AppState,
+    pub listener: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(settings: Settings) -> anyhow::Result<Server> {
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        Ok(Server { state, listener })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// and checkpoints the WAL so the database file is self-contained.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let app = router(self.state.clone());
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let db = self.state.db.clone();
+        tokio::task::spawn_blocking(move || {
+            db.with_writer_blocking(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
+        })
+        .await??;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "open-webui",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (serves the Open WebUI ", "0.12.4", " frontend)"),
+    about = "Open WebUI in one executable: the official web interface with a Rust backend.",
+    long_about = "Open WebUI in one executable: the official Open WebUI 0.12.4 web interface, served by a \
+                  Rust backend that keeps all state in one SQLite file and can open a data folder written \
+                  by Python Open WebUI.\n\nStart it with `open-webui serve` and open http://localhost:8080."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+        host: String,
+        /// Port to listen on.
+        #[arg(long, env = "PORT", default_value_t = 8080)]
+        port: u16,
+        /// Folder for the database, uploads and caches (Python Open WebUI's data folder works as is).
+        #[arg(long, env = "DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Print the Open WebUI license that covers the bundled frontend.
+    License,
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| std::env::var("GLOBAL_LOG_LEVEL").ok().map(|l| l.to_lowercase()))
+        .unwrap_or_else(|| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_target(false)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::License => {
+            match open_webui::web::license_text() {
+                Some(t) => println!("{t}"),
+                None => println!("This build has no bundled frontend; run ./install.sh to fetch it with its license."),
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Serve { host, port, data_dir } => {
+            init_logging();
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            match rt.block_on(serve(host, port, data_dir)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("open-webui: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(host: String, port: u16, data_dir: PathBuf) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let settings = open_webui::Settings::from_env(host, port, data_dir)?;
+    let data_dir = settings.data_dir.clone();
+    let server = open_webui::Server::bind(settings).await?;
+    let addr = server.local_addr()?;
+    let shown = if addr.ip().is_unspecified() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    };
+    if open_webui::web::frontend_is_placeholder() {
+        tracing::warn!("this build has no frontend bundled; run ./install.sh to fetch Open WebUI's web interface");
+    }
+    tracing::info!(
+        "Open WebUI {} is ready at {shown} (data: {}, started in {} ms)",
+        open_webui::settings::VERSION,
+        data_dir.display(),
+        started.elapsed().as_millis()
+    );
+    server.run(shutdown_signal()).await
+}

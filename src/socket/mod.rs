@@ -1,0 +1,205 @@
+//! Socket.IO at `/ws/socket.io`, the way the official frontend expects it.
+//!
+//! Every connect succeeds; a socket becomes a user's only once a valid session
+//! token arrives, in the connect packet or later with `user-join`. Until then
+//! it stays anonymous and its events are ignored. Users get room `user:<id>`
+//! (every tab of theirs), chats they open get `chat:<id>`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+
+use crate::auth::extract::user_from_jwt;
+use crate::db;
+use crate::state::AppState;
+
+/// Who a socket belongs to, kept in the socket's extensions.
+#[derive(Clone, Debug)]
+pub struct SocketUser {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+pub fn chat_room(chat_id: &str) -> String {
+    format!("chat:{chat_id}")
+}
+
+pub fn layer(state: AppState) -> SocketIoLayer {
+    let (layer, io) = SocketIo::builder()
+        .req_path("/ws/socket.io")
+        .ping_interval(Duration::from_secs(25))
+        .ping_timeout(Duration::from_secs(20))
+        .max_payload(16 * 1024 * 1024)
+        .with_state(state.clone())
+        .build_layer();
+    io.ns("/", on_connect);
+    let _ = state.io.set(io);
+    layer
+}
+
+fn token_of(v: &Value) -> Option<String> {
+    v.get("token")
+        .or_else(|| v.get("auth").and_then(|a| a.get("token")))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// Binds the socket to the token's user if the token is a valid session of a
+/// `user` or `admin`; pending accounts stay anonymous, as upstream.
+async fn authenticate(s: &SocketRef, state: &AppState, token: &str) -> Option<SocketUser> {
+    let (user, _claims) = user_from_jwt(state, token).await?;
+    if user.role != "user" && user.role != "admin" {
+        return None;
+    }
+    let su = SocketUser {
+        id: user.id.clone(),
+        name: user.name.clone(),
+        role: user.role.clone(),
+    };
+    s.extensions.insert(su.clone());
+    s.join(user_room(&user.id));
+    Some(su)
+}
+
+fn current_user(s: &SocketRef) -> Option<SocketUser> {
+    s.extensions.get::<SocketUser>()
+}
+
+async fn on_connect(s: SocketRef, TryData(auth): TryData<Value>, State(state): State<AppState>) {
+    if let Some(token) = auth.ok().as_ref().and_then(token_of) {
+        authenticate(&s, &state, &token).await;
+    }
+    s.on("user-join", on_user_join);
+    s.on("heartbeat", on_heartbeat);
+    s.on("events:chat", on_chat_event);
+}
+
+async fn on_user_join(s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, State(state): State<AppState>) {
+    let Some(token) = data.ok().as_ref().and_then(token_of) else { return };
+    if let Some(u) = authenticate(&s, &state, &token).await {
+        let _ = ack.send(&json!({"id": u.id, "name": u.name}));
+    }
+}
+
+async fn on_heartbeat(s: SocketRef, State(state): State<AppState>) {
+    let Some(u) = current_user(&s) else { return };
+    let now = db::now_secs();
+    let _ = state
+        .db
+        .write(move |tx| db::users::touch_last_active(tx, &u.id, now))
+        .await;
+}
+
+/// Members of a chat room, for `chat:presence`.
+async fn presence(io: &SocketIo, chat_id: &str) -> Vec<Value> {
+    let sockets = io.to(chat_room(chat_id)).fetch_sockets().await.unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    let mut users = Vec::new();
+    for rs in sockets {
+        let Some(sock) = io.get_socket(rs.data().id) else { continue };
+        if let Some(u) = sock.extensions.get::<SocketUser>() {
+            if seen.insert(u.id.clone()) {
+                users.push(json!({"id": u.id, "name": u.name}));
+            }
+        }
+    }
+    users
+}
+
+async fn on_chat_event(s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, State(state): State<AppState>) {
+    let Some(user) = current_user(&s) else { return };
+    let Ok(data) = data else { return };
+    let Some(chat_id) = data.get("chat_id").and_then(Value::as_str).map(str::to_string) else { return };
+    let kind = data.pointer("/data/type").and_then(Value::as_str).unwrap_or("").to_string();
+    let cid = chat_id.clone();
+    let owner = state
+        .db
+        .read(move |c| db::chats::owner_and_folder(c, &cid))
+        .await
+        .ok()
+        .flatten();
+    let Some((owner_id, folder_id)) = owner else {
+        let _ = ack.send(&false);
+        return;
+    };
+    let allowed = owner_id == user.id || user.role == "admin";
+    let Some(io) = state.io() else { return };
+    match kind.as_str() {
+        "join" => {
+            if !allowed {
+                let _ = ack.send(&false);
+                return;
+            }
+            s.join(chat_room(&chat_id));
+            let users = presence(io, &chat_id).await;
+            let _ = io
+                .to(chat_room(&chat_id))
+                .emit(
+                    "events",
+                    &json!({"chat_id": chat_id, "shared": true, "data": {"type": "chat:presence", "data": {"users": users}}}),
+                )
+                .await;
+            let _ = ack.send(&true);
+        }
+        "leave" => {
+            s.leave(chat_room(&chat_id));
+            let users = presence(io, &chat_id).await;
+            let _ = io
+                .to(chat_room(&chat_id))
+                .emit(
+                    "events",
+                    &json!({"chat_id": chat_id, "shared": true, "data": {"type": "chat:presence", "data": {"users": users}}}),
+                )
+                .await;
+            let _ = ack.send(&true);
+        }
+        "typing" => {
+            if !allowed {
+                return;
+            }
+            let payload = json!({
+                "chat_id": chat_id,
+                "user_id": user.id,
+                "shared": true,
+                "data": {"type": "typing", "data": data.pointer("/data/data").cloned().unwrap_or(Value::Null)},
+            });
+            let _ = s.to(chat_room(&chat_id)).emit("events", &payload).await;
+        }
+        "last_read_at" => {
+            if owner_id != user.id {
+                return;
+            }
+            let now = db::now_secs();
+            let (cid, uid) = (chat_id.clone(), user.id.clone());
+            if state
+                .db
+                .write(move |tx| db::chats::set_last_read_at(tx, &cid, &uid, now))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let mut inner = json!({"chat_id": chat_id, "last_read_at": now});
+            if let Some(fid) = folder_id {
+                let uid = user.id.clone();
+                let counts = state.db.read(move |c| db::folders::list(c, &uid)).await.unwrap_or_default();
+                let n = counts.iter().find(|f| f.id == fid).map(|f| f.unread_count).unwrap_or(0);
+                inner["folder_unread_counts"] = json!({ fid: n });
+            }
+            let _ = io
+                .to(user_room(&user.id))
+                .emit("events", &json!({"chat_id": chat_id, "data": {"type": "chat:list", "data": inner}}))
+                .await;
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,53 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::cache::Cache;
+use crate::config::ConfigStore;
+use crate::db::Db;
+use crate::settings::Settings;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub db: Db,
+    pub config: ConfigStore,
+    pub cache: Cache,
+    pub signin_limiter: RateLimiter,
+    pub io: std::sync::OnceLock<socketioxide::SocketIo>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Opens the database (migrating it), seeds config and opens the cache.
+    pub fn open(settings: Settings) -> anyhow::Result<AppState> {
+        let db = Db::open(&settings.db_path())?;
+        let config = ConfigStore::load(&db, settings.persistent_config)?;
+        let cache = Cache::open(&settings.data_dir.join("cache"))?;
+        for sub in ["uploads", "cache/audio/speech", "cache/image/generations"] {
+            std::fs::create_dir_all(settings.data_dir.join(sub))?;
+        }
+        Ok(AppState(Arc::new(Inner {
+            settings,
+            db,
+            config,
+            cache,
+            // Upstream: 15 sign-in attempts per 3 minutes per email.
+            signin_limiter: RateLimiter::new(15, std::time::Duration::from_secs(180)),
+            io: std::sync::OnceLock::new(),
+        })))
+    }
+
+    pub fn io(&self) -> Option<&socketioxide::SocketIo> {
+        self.0.io.get()
+    }
+}

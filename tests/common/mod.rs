@@ -1,0 +1,166 @@
+//! Shared test harness: the real server on 127.0.0.1:0 and a small HTTP client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use open_webui::{Server, Settings};
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn settings_for(data_dir: &Path, secret: Option<&str>) -> Settings {
+    let mut s = Settings::from_env("127.0.0.1".into(), 0, data_dir.to_path_buf()).expect("settings");
+    s.secret_key = match secret {
+        Some(k) => k.to_string(),
+        None => open_webui::settings::secret_key_from_file(data_dir).expect("secret"),
+    };
+    s
+}
+
+impl TestServer {
+    /// A server on a fresh temporary data folder.
+    pub async fn fresh() -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut t = Self::start(settings_for(tmp.path(), Some("test-secret"))).await;
+        t._tmp = Some(tmp);
+        t
+    }
+
+    pub async fn start(settings: Settings) -> TestServer {
+        let data_dir = settings.data_dir.clone();
+        let server = Server::bind(settings).await.expect("bind");
+        let addr = server.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            data_dir,
+            stop: Some(tx),
+            task: Some(task),
+            _tmp: None,
+        }
+    }
+
+    /// Stops the server and waits until it has released the database.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self._tmp.take()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            token: None,
+        }
+    }
+}
+
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: Value,
+}
+
+impl Client {
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            token: Some(token.to_string()),
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    pub async fn signup(&self, name: &str, email: &str, password: &str) -> Resp {
+        self.post(
+            "/api/v1/auths/signup",
+            json!({"name": name, "email": email, "password": password, "profile_image_url": ""}),
+        )
+        .await
+    }
+
+    pub async fn signin(&self, email: &str, password: &str) -> Resp {
+        self.post("/api/v1/auths/signin", json!({"email": email, "password": password})).await
+    }
+
+    /// Signs in and returns a client carrying the session token.
+    pub async fn login(&self, email: &str, password: &str) -> Client {
+        let r = self.signin(email, password).await;
+        assert_eq!(r.status, 200, "signin {email}: {}", r.body);
+        self.with_token(r.body["token"].as_str().unwrap())
+    }
+}
+
+pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/owui-0.12.4-data")
+}
+
+/// Copies a folder recursively (tests never open the shared fixture in place).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
