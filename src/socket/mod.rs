@@ -5,11 +5,13 @@
 //! it stays anonymous and its events are ignored. Users get room `user:<id>`
 //! (every tab of theirs), chats they open get `chat:<id>`.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 
 use crate::auth::extract::user_from_jwt;
@@ -40,7 +42,7 @@ pub fn layer(state: AppState) -> SocketIoLayer {
         .max_payload(16 * 1024 * 1024)
         .with_state(state.clone())
         .build_layer();
-    io.ns("/", on_connect);
+    io.ns("/", on_connect.with(prepare));
     let _ = state.io.set(io);
     layer
 }
@@ -74,16 +76,24 @@ fn current_user(s: &SocketRef) -> Option<SocketUser> {
     s.extensions.get::<SocketUser>()
 }
 
-async fn on_connect(s: SocketRef, TryData(auth): TryData<Value>, State(state): State<AppState>) {
-    if let Some(token) = auth.ok().as_ref().and_then(token_of) {
-        authenticate(&s, &state, &token).await;
-    }
+/// Runs as connect middleware, which socketioxide awaits before it answers the
+/// CONNECT packet: the handlers exist and the token is checked before the
+/// client's first emit (the frontend sends `user-join` right after connecting).
+async fn prepare(s: SocketRef, State(state): State<AppState>, TryData(auth): TryData<Value>) -> Result<(), Infallible> {
     s.on("user-join", on_user_join);
     s.on("heartbeat", on_heartbeat);
     s.on("events:chat", on_chat_event);
+    if let Some(token) = auth.ok().as_ref().and_then(token_of) {
+        authenticate(&s, &state, &token).await;
+    }
+    Ok(())
 }
 
-async fn on_user_join(s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, State(state): State<AppState>) {
+/// Every connect succeeds; `prepare` did the work.
+async fn on_connect() {}
+
+// The consuming `TryData` extractor has to come last.
+async fn on_user_join(s: SocketRef, ack: AckSender, State(state): State<AppState>, TryData(data): TryData<Value>) {
     let Some(token) = data.ok().as_ref().and_then(token_of) else { return };
     if let Some(u) = authenticate(&s, &state, &token).await {
         let _ = ack.send(&json!({"id": u.id, "name": u.name}));
@@ -115,7 +125,7 @@ async fn presence(io: &SocketIo, chat_id: &str) -> Vec<Value> {
     users
 }
 
-async fn on_chat_event(s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, State(state): State<AppState>) {
+async fn on_chat_event(s: SocketRef, ack: AckSender, State(state): State<AppState>, TryData(data): TryData<Value>) {
     let Some(user) = current_user(&s) else { return };
     let Ok(data) = data else { return };
     let Some(chat_id) = data.get("chat_id").and_then(Value::as_str).map(str::to_string) else { return };
