@@ -332,3 +332,20 @@ async fn restart_keeps_secret_sessions_and_settings() {
     assert_eq!(cfg["ENABLE_SIGNUP"], true);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn auth_disabled_mode_signs_everyone_in_as_the_local_admin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut settings = common::settings_for(tmp.path(), Some("k"));
+    settings.webui_auth = false;
+    let srv = TestServer::start(settings).await;
+    let c = srv.client();
+    assert_eq!(c.get("/api/config").await.body["features"]["auth"], false);
+    let a = c.signin("", "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["role"], "admin");
+    assert_eq!(a.body["email"], "admin@localhost");
+    let b = c.signin("anything@x.y", "whatever").await;
+    assert_eq!(b.body["id"], a.body["id"], "always the same single user");
+    assert_eq!(c.signup("X", "x@y.z", "pw").await.status, StatusCode::FORBIDDEN);
+}

@@ -1,7 +1,8 @@
 //! Persisted settings, layered as upstream does: every key has an env var and a
 //! default; the first start seeds the `config` table from them, after which the
 //! table wins (so admin changes survive restarts) unless
-//! `ENABLE_PERSISTENT_CONFIG=false`, which makes env authoritative on every start.
+//! `ENABLE_PERSISTENT_CONFIG=false`, which rewrites every key from env or its
+//! default on each start (changes made at run time then last until a restart).
 
 mod defaults;
 pub mod env;
@@ -53,10 +54,9 @@ impl ConfigStore {
                     if config_rows::insert_missing(&tx, def.key, &value, now)? {
                         seeded += 1;
                     }
-                } else if env_values.contains_key(def.key) {
+                } else {
+                    // Env (or the default) is authoritative on every start.
                     config_rows::upsert(&tx, def.key, &value, now)?;
-                } else if config_rows::insert_missing(&tx, def.key, &value, now)? {
-                    seeded += 1;
                 }
             }
             let values: HashMap<String, Value> = config_rows::all(&tx)?.into_iter().collect();
@@ -120,5 +120,29 @@ impl ConfigStore {
 
     pub async fn set(&self, key: &'static str, value: Value) -> anyhow::Result<()> {
         self.set_many(vec![(key, value)]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("webui.db")).unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn table_wins_unless_persistence_is_off() {
+        let (_dir, db) = db();
+        let store = ConfigStore::load(&db, true).unwrap();
+        assert_eq!(store.get_str("ui.default_user_role"), "pending");
+        store.set("ui.default_user_role", Value::String("user".into())).await.unwrap();
+        let again = ConfigStore::load(&db, true).unwrap();
+        assert_eq!(again.get_str("ui.default_user_role"), "user");
+        assert!(again.get_str("rag.template").contains("{{CONTEXT}}"));
+        let reset = ConfigStore::load(&db, false).unwrap();
+        assert_eq!(reset.get_str("ui.default_user_role"), "pending");
     }
 }

@@ -28,6 +28,8 @@ impl Encoding {
     }
 }
 
+const IMPLICIT_IDENTITY_Q: f32 = 0.001;
+
 /// Quality values the client gave for the codings we can produce.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AcceptEncoding {
@@ -72,8 +74,9 @@ impl AcceptEncoding {
         AcceptEncoding {
             br: br.or(star).unwrap_or(0.0),
             gzip: gzip.or(star).unwrap_or(0.0),
-            // identity stays acceptable unless refused explicitly or through `*;q=0`.
-            identity: identity.or(star.filter(|q| *q == 0.0)).unwrap_or(1.0),
+            // Unless named (directly or through `*`), identity is acceptable
+            // but preferred last.
+            identity: identity.or(star).unwrap_or(IMPLICIT_IDENTITY_Q),
         }
     }
 
