@@ -4,9 +4,11 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod llm;
 pub mod settings;
 pub mod socket;
 pub mod state;

@@ -4,7 +4,11 @@ pub mod auths;
 pub mod chats;
 pub mod configs;
 pub mod folders;
+pub mod models;
+pub mod ollama;
+pub mod openai;
 pub mod root;
+pub mod tasks;
 pub mod users;
 pub mod workspace_lists;
 
@@ -30,6 +34,10 @@ pub fn app(state: AppState) -> Router {
         .merge(configs::router())
         .merge(chats::router())
         .merge(folders::router())
+        .merge(models::router())
+        .merge(openai::router())
+        .merge(ollama::router())
+        .merge(tasks::router())
         .merge(workspace_lists::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

@@ -1,0 +1,1 @@
+//! The completion pipeline: from `POST /api/chat/completions` to persisted messages and socket events.

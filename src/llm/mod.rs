@@ -1,0 +1,1 @@
+//! Model providers: OpenAI-compatible and Ollama connections, the model list, streaming.
