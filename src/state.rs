@@ -18,6 +18,7 @@ pub struct Inner {
     pub cache: Cache,
     pub signin_limiter: RateLimiter,
     pub io: std::sync::OnceLock<socketioxide::SocketIo>,
+    pub tasks: crate::chat::tasks::TaskRegistry,
 }
 
 impl std::ops::Deref for AppState {
@@ -44,6 +45,7 @@ impl AppState {
             // Upstream: 15 sign-in attempts per 3 minutes per email.
             signin_limiter: RateLimiter::new(15, std::time::Duration::from_secs(180)),
             io: std::sync::OnceLock::new(),
+            tasks: Default::default(),
         })))
     }
 

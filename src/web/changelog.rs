@@ -367,8 +367,8 @@ impl Renderer {
                 && !escaped
                 && before.is_some_and(|b| !b.is_whitespace())
                 && (c != '_' || !after.is_some_and(|a| a.is_alphanumeric()))
-                // `*a**` must not close a single `*` on the first star of `**`.
-                && (n == 2 || after != Some(c) || s[close + 1..].starts_with(&delim.repeat(2)));
+                // A single delimiter never closes inside a longer run (`**`).
+                && (n == 2 || (after != Some(c) && before != Some(c)));
             if ok {
                 let tag = if n == 2 { "strong" } else { "em" };
                 self.open(tag);
