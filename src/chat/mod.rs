@@ -1,2 +1,8 @@
 //! The completion pipeline: from `POST /api/chat/completions` to persisted messages and socket events.
+
+pub mod events;
+pub mod history;
+pub mod output;
+pub mod prompts;
 pub mod tasks;
+pub mod think;

@@ -1,0 +1,94 @@
+//! Our prompt templates for the background tasks. Admins can replace each one
+//! in the "Interface" settings (`task.*.prompt_template`); empty means these.
+//! Placeholders: `{{MESSAGES:END:6}}` (the last 6 messages as a transcript),
+//! `{{USER_NAME}}`, `{{CURRENT_DATE}}`.
+
+pub const TITLE: &str = "Write a short title for the conversation below.\n\
+Rules: 3 to 6 words, in the conversation's language, no quotes, at most one emoji, \
+describe the topic rather than the greeting.\n\
+Reply with JSON only, exactly like {\"title\": \"…\"}.\n\n\
+<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
+pub const TAGS: &str = "Pick 1 to 3 broad category tags for the conversation below \
+(for example Science, Programming, Travel, Cooking, Health, Finance, Writing), plus at most \
+2 narrower ones if they clearly help. Use the conversation's language. If nothing fits, use \"General\".\n\
+Reply with JSON only, exactly like {\"tags\": [\"…\"]}.\n\n\
+<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
+pub const FOLLOW_UPS: &str = "Suggest 3 to 5 short follow-up questions the user might ask next, \
+written from the user's point of view, relevant to the conversation below and in its language.\n\
+Reply with JSON only, exactly like {\"follow_ups\": [\"…\", \"…\"]}.\n\n\
+<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
+/// Renders `{{MESSAGES:END:n}}` / `{{MESSAGES}}` with a plain transcript.
+pub fn render(template: &str, transcript: &[(String, String)], user_name: &str) -> String {
+    let lines = |n: usize| {
+        let start = transcript.len().saturating_sub(n);
+        transcript[start..]
+            .iter()
+            .map(|(role, text)| format!("{}: {}", role.to_uppercase(), text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = template.to_string();
+    while let Some(start) = out.find("{{MESSAGES:END:") {
+        let Some(len) = out[start..].find("}}") else { break };
+        let n = out[start + 15..start + len].parse::<usize>().unwrap_or(6);
+        out.replace_range(start..start + len + 2, &lines(n));
+    }
+    out = out.replace("{{MESSAGES}}", &lines(usize::MAX));
+    out = out.replace("{{USER_NAME}}", user_name);
+    out.replace("{{CURRENT_DATE}}", &chrono::Utc::now().format("%Y-%m-%d").to_string())
+}
+
+/// Finds the first JSON object in a model's answer (models like to wrap it in prose or fences).
+pub fn extract_json(answer: &str) -> Option<serde_json::Value> {
+    let start = answer.find('{')?;
+    let end = answer.rfind('}')?;
+    if end < start {
+        return None;
+    }
+    serde_json::from_str(&answer[start..=end]).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_transcript_window() {
+        let t = vec![
+            ("user".to_string(), "a".to_string()),
+            ("assistant".to_string(), "b".to_string()),
+            ("user".to_string(), "c".to_string()),
+        ];
+        assert_eq!(render("{{MESSAGES:END:2}}", &t, "x"), "ASSISTANT: b\nUSER: c");
+        assert_eq!(render("hi {{USER_NAME}}", &t, "Ann"), "hi Ann");
+    }
+
+    #[test]
+    fn extracts_json_from_chatter() {
+        let v = extract_json("Sure! ```json\n{\"title\": \"Tea time\"}\n```").unwrap();
+        assert_eq!(v["title"], "Tea time");
+        assert!(extract_json("no json").is_none());
+    }
+}
+
+pub const QUERIES: &str = "From the conversation below, write 1 to 3 concise search queries that \
+would find information needed to answer the user's last message. Use the conversation's language; \
+if no search is needed, return an empty list.\n\
+Reply with JSON only, exactly like {\"queries\": [\"…\"]}.\n\n\
+<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
+pub const EMOJI: &str = "Reply with exactly one emoji that best expresses the feeling or topic \
+of this text, and nothing else:\n\n{{PROMPT}}";
+
+pub const AUTOCOMPLETE: &str = "Continue the user's unfinished input below with the few words they \
+most likely want to type next (at most one sentence). Do not repeat the input.\n\
+Reply with JSON only, exactly like {\"text\": \"…\"}; use an empty string if unsure.\n\n\
+Input type: {{TYPE}}\n<input>{{PROMPT}}</input>\n\n<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
+pub const IMAGE_PROMPT: &str = "Write one detailed prompt for an image generator that depicts what \
+the user asks for in the conversation below: subject, setting, style, lighting, composition.\n\
+Reply with JSON only, exactly like {\"prompt\": \"…\"}.\n\n\
+<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
