@@ -1,6 +1,7 @@
 //! HTTP routes. One module per upstream router, nested under its prefix here.
 
 pub mod auths;
+pub mod chat;
 pub mod chats;
 pub mod configs;
 pub mod folders;
@@ -38,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .merge(openai::router())
         .merge(ollama::router())
         .merge(tasks::router())
+        .merge(chat::router())
         .merge(workspace_lists::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

@@ -1,8 +1,11 @@
 //! The completion pipeline: from `POST /api/chat/completions` to persisted messages and socket events.
 
+pub mod background;
 pub mod events;
 pub mod history;
 pub mod output;
+pub mod persist;
+pub mod pipeline;
 pub mod prompts;
 pub mod tasks;
 pub mod think;

@@ -1,0 +1,248 @@
+//! Storing a turn: the chat row for a new chat, the user message and assistant
+//! placeholders for a follow-up, and message updates as generation ends. Every
+//! write goes through `db::chats`, which keeps `chat.chat` and `chat_message` in step.
+
+use serde_json::{json, Map, Value};
+
+use super::history;
+use super::pipeline::{Target, Turn};
+use crate::auth::extract::Caller;
+use crate::db::{self, chats::ChatRow, now_secs};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+fn placeholder(t: &Target, parent: Option<&str>, now: i64) -> Value {
+    let mut m = json!({
+        "id": t.message_id,
+        "parentId": parent,
+        "childrenIds": [],
+        "role": "assistant",
+        "content": "",
+        "done": false,
+        "model": t.model_id,
+        "timestamp": now,
+    });
+    if let Some(idx) = &t.model_idx {
+        m["modelIdx"] = idx.clone();
+    }
+    m
+}
+
+fn user_fields(caller: &Caller, m: &Value) -> Value {
+    let mut m = m.clone();
+    m["user_id"] = json!(caller.user.id);
+    m["user"] = json!({"id": caller.user.id, "name": caller.user.name});
+    m["role"] = json!("user");
+    m
+}
+
+pub async fn create_chat(
+    state: &AppState,
+    caller: &Caller,
+    chat_id: &str,
+    user_message: Option<&Value>,
+    targets: &[Target],
+    folder_id: Option<&str>,
+    body: &Map<String, Value>,
+) -> ApiResult<()> {
+    if let Some(fid) = folder_id {
+        let (uid, fid2) = (caller.user.id.clone(), fid.to_string());
+        let folders = state.db.read(move |c| db::folders::list(c, &uid)).await?;
+        if !folders.iter().any(|f| f.id == fid2) {
+            return Err(ApiError::not_found_default());
+        }
+    }
+    let now = now_secs();
+    let assistant_ids: Vec<&str> = targets.iter().map(|t| t.message_id.as_str()).collect();
+    let mut messages = Map::new();
+    let user_id = user_message.and_then(|m| m.get("id")).and_then(Value::as_str).map(str::to_string);
+    if let (Some(um), Some(uid)) = (user_message, &user_id) {
+        let mut m = user_fields(caller, um);
+        m["childrenIds"] = json!(assistant_ids);
+        m["parentId"] = Value::Null;
+        messages.insert(uid.clone(), m);
+    }
+    for t in targets {
+        messages.insert(t.message_id.clone(), placeholder(t, user_id.as_deref(), now));
+    }
+    let first_text = user_message.and_then(|m| m.get("content")).and_then(Value::as_str).unwrap_or("");
+    let chat = json!({
+        "id": chat_id,
+        "title": "New Chat",
+        "models": targets.iter().map(|t| t.model_id.clone()).collect::<Vec<_>>(),
+        "history": {
+            "currentId": assistant_ids.first().map(|s| s.to_string()).or(user_id.clone()),
+            "messages": messages,
+        },
+        "messages": if user_id.is_some() { json!([{"role": "user", "content": first_text}]) } else { json!([]) },
+        "files": body.get("files").cloned().filter(Value::is_array).unwrap_or(json!([])),
+        "tags": [],
+        "timestamp": now * 1000,
+    });
+    let (uid, cid, fid) = (caller.user.id.clone(), chat_id.to_string(), folder_id.map(str::to_string));
+    state
+        .db
+        .write(move |tx| db::chats::insert_new(tx, &uid, &cid, &chat, fid.as_deref(), now).map(|_| ()))
+        .await?;
+    Ok(())
+}
+
+pub async fn load_chat(state: &AppState, caller: &Caller, chat_id: &str) -> ApiResult<ChatRow> {
+    let (cid, uid) = (chat_id.to_string(), caller.user.id.clone());
+    state
+        .db
+        .read(move |c| db::chats::get_for_user(c, &cid, &uid))
+        .await?
+        .ok_or_else(ApiError::not_found_default)
+}
+
+fn history_messages(chat: &Value) -> Map<String, Value> {
+    chat.pointer("/history/messages")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Adds the user message (unless it exists: a regeneration) and the assistant
+/// placeholders to a stored chat. Returns `{messages, currentId}` for `chat:messages`.
+pub async fn insert_turn(
+    state: &AppState,
+    caller: &Caller,
+    chat_id: &str,
+    user_message: Option<&Value>,
+    targets: &[Target],
+) -> ApiResult<Value> {
+    let row = load_chat(state, caller, chat_id).await?;
+    let messages = history_messages(&row.chat);
+    let user_id = user_message.and_then(|m| m.get("id")).and_then(Value::as_str).map(str::to_string);
+    for t in targets {
+        if let Some(existing) = messages.get(&t.message_id) {
+            let reusable = existing.get("role").and_then(Value::as_str) == Some("assistant")
+                && existing.get("done") != Some(&Value::Bool(true))
+                && history::message_text(existing).is_empty();
+            if !reusable {
+                return Err(ApiError::Conflict("Message already exists or has an invalid ID.".into()));
+            }
+        }
+    }
+    let now = now_secs();
+    let mut writes: Vec<(String, Value)> = Vec::new();
+    let mut turn = Map::new();
+    let assistant_ids: Vec<String> = targets.iter().map(|t| t.message_id.clone()).collect();
+    if let (Some(um), Some(uid)) = (user_message, &user_id) {
+        let existing = messages.get(uid);
+        if existing.is_some_and(|e| e.get("role").and_then(Value::as_str) != Some("user")) {
+            return Err(ApiError::forbidden("You can only regenerate replies to user messages."));
+        }
+        let mut m = match existing {
+            Some(e) => e.clone(),
+            None => {
+                let parent = um.get("parentId").and_then(Value::as_str).map(str::to_string);
+                if let Some(p) = &parent {
+                    let Some(pm) = messages.get(p) else {
+                        return Err(ApiError::Conflict("Parent message no longer exists.".into()));
+                    };
+                    let mut kids: Vec<Value> = pm.get("childrenIds").and_then(Value::as_array).cloned().unwrap_or_default();
+                    if !kids.iter().any(|k| k == uid) {
+                        kids.push(json!(uid));
+                    }
+                    writes.push((p.clone(), json!({"childrenIds": kids})));
+                }
+                let mut m = user_fields(caller, um);
+                m["parentId"] = json!(parent);
+                m["childrenIds"] = json!([]);
+                m["timestamp"] = um.get("timestamp").cloned().unwrap_or(json!(now));
+                m
+            }
+        };
+        if let Some(models) = um.get("models") {
+            m["models"] = models.clone();
+        }
+        let mut kids: Vec<Value> = m.get("childrenIds").and_then(Value::as_array).cloned().unwrap_or_default();
+        for a in &assistant_ids {
+            if !kids.iter().any(|k| k == a) {
+                kids.push(json!(a));
+            }
+        }
+        m["childrenIds"] = Value::Array(kids);
+        writes.push((uid.clone(), m.clone()));
+        turn.insert(uid.clone(), m);
+    }
+    for t in targets {
+        let p = placeholder(t, user_id.as_deref(), now);
+        writes.push((t.message_id.clone(), p.clone()));
+        turn.insert(t.message_id.clone(), p);
+    }
+    let current = assistant_ids.first().cloned().or(user_id);
+    let cid = chat_id.to_string();
+    let cur = current.clone();
+    state
+        .db
+        .write(move |tx| {
+            let last = writes.len().saturating_sub(1);
+            for (i, (id, fields)) in writes.iter().enumerate() {
+                let set_current = i == last && cur.as_deref() == Some(id.as_str());
+                db::chats::upsert_message(tx, &cid, id, fields, set_current, now)?;
+            }
+            if let Some(c) = &cur {
+                db::chats::upsert_message(tx, &cid, c, &json!({}), true, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(json!({"messages": turn, "currentId": current}))
+}
+
+pub async fn save_message(state: &AppState, chat_id: &str, message_id: &str, fields: Value, set_current: bool) -> ApiResult<()> {
+    let (cid, mid, now) = (chat_id.to_string(), message_id.to_string(), now_secs());
+    state
+        .db
+        .write(move |tx| db::chats::upsert_message(tx, &cid, &mid, &fields, set_current, now))
+        .await?;
+    Ok(())
+}
+
+/// The stored conversation up to (not including) the assistant message being generated.
+pub async fn upstream_messages(state: &AppState, chat_id: &str, assistant_id: &str) -> anyhow::Result<Vec<Value>> {
+    let cid = chat_id.to_string();
+    let row = state
+        .db
+        .read(move |c| db::chats::get(c, &cid))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("The chat no longer exists."))?;
+    let messages = history_messages(&row.chat);
+    let parent = messages
+        .get(assistant_id)
+        .and_then(|m| m.get("parentId"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let path = match parent {
+        Some(p) => history::path_to(&messages, &p),
+        None => vec![],
+    };
+    Ok(history::to_upstream_messages(&path))
+}
+
+/// The path to a message, for task prompts.
+pub async fn path_to(state: &AppState, chat_id: &str, message_id: &str) -> Vec<Value> {
+    let cid = chat_id.to_string();
+    let Ok(Some(row)) = state.db.read(move |c| db::chats::get(c, &cid)).await else {
+        return vec![];
+    };
+    history::path_to(&history_messages(&row.chat), message_id)
+}
+
+/// A folder's own system prompt (folder settings in the sidebar).
+pub async fn folder_system_prompt(state: &AppState, turn: &Turn) -> Option<String> {
+    let fid = turn.folder_id.clone()?;
+    let uid = turn.caller.user.id.clone();
+    state
+        .db
+        .read(move |c| db::folders::get_for_user(c, &fid, &uid))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|f| f.data)
+        .and_then(|d| d.get("system_prompt").and_then(Value::as_str).map(str::to_string))
+        .filter(|s| !s.trim().is_empty())
+}

@@ -1,0 +1,498 @@
+//! `POST /api/chat/completions`.
+//!
+//! From the browser (a `session_id` plus a chat) the request is answered at
+//! once with task ids; one background task per selected model calls the
+//! provider, streams the answer to the user's sockets and persists it when it
+//! ends. Without a session the endpoint behaves like OpenAI's.
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+
+use super::events::Emitter;
+use super::history;
+use super::output::OutputBuilder;
+use super::think::{Piece, ThinkSplitter};
+use super::{background, persist};
+use crate::auth::extract::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::llm::{self, ResolvedModel, StreamEvent};
+use crate::state::AppState;
+
+/// Request params the frontend sends that are provider parameters (the rest,
+/// like `system` or `stream_response`, steer this server).
+const PROVIDER_PARAMS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "max_tokens",
+    "seed",
+    "stop",
+    "frequency_penalty",
+    "presence_penalty",
+    "repeat_penalty",
+    "reasoning_effort",
+    "logit_bias",
+    "response_format",
+    "num_ctx",
+    "num_predict",
+];
+
+/// One assistant reply to produce.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub model_id: String,
+    pub message_id: String,
+    pub model_idx: Option<Value>,
+}
+
+/// Everything a generation task needs, owned so it can move into the task.
+#[derive(Clone)]
+pub struct Turn {
+    pub caller: Caller,
+    pub chat_id: String,
+    /// Temporary (`local:…`) chats are streamed but never stored.
+    pub persist: bool,
+    pub new_chat: bool,
+    pub folder_id: Option<String>,
+    pub session_id: Option<String>,
+    pub user_message_id: Option<String>,
+    pub body: Map<String, Value>,
+}
+
+fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    body.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<Response> {
+    let Value::Object(body) = body else {
+        return Err(ApiError::bad_request("The request body must be a JSON object."));
+    };
+    let Some(model) = str_field(&body, "model").map(str::to_string) else {
+        return Err(ApiError::bad_request("`model` is required."));
+    };
+    let session_id = str_field(&body, "session_id").map(str::to_string);
+    let chat_id = str_field(&body, "chat_id").map(str::to_string);
+    let wants_new_chat = body.get("parent_id") == Some(&Value::Null) && chat_id.is_none();
+    if session_id.is_some() && (chat_id.is_some() || wants_new_chat) {
+        return start_in_background(state, caller, body, model, chat_id, session_id).await;
+    }
+    direct(state, caller, body, &model).await
+}
+
+/// The OpenAI-compatible path for API clients.
+async fn direct(state: AppState, caller: Caller, body: Map<String, Value>, model: &str) -> ApiResult<Response> {
+    let Some(messages) = body.get("messages").and_then(Value::as_array).cloned() else {
+        return Err(ApiError::bad_request("`messages` must be a list of messages."));
+    };
+    let resolved = llm::resolve(&state, &caller, model).await?;
+    let mut upstream = body.clone();
+    for k in ["session_id", "chat_id", "id", "parent_id", "model_item", "background_tasks", "features", "variables", "params", "tool_ids", "tool_servers", "files", "metadata"] {
+        upstream.remove(k);
+    }
+    let mut messages = messages;
+    apply_model_defaults(&resolved, &mut upstream, &mut messages, body.get("variables"));
+    upstream.insert("messages".into(), Value::Array(messages));
+    upstream.insert("model".into(), Value::String(resolved.target.upstream_id.clone()));
+    let stream = upstream.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if matches!(resolved.target.provider, llm::Provider::OpenAi) {
+        return Ok(llm::openai_passthrough(&resolved.target, Value::Object(upstream)).await);
+    }
+    if stream {
+        return Ok(sse_from_events(&resolved, Value::Object(upstream)).await);
+    }
+    let done = llm::complete(&resolved.target, Value::Object(upstream))
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(done.raw).into_response())
+}
+
+/// Streams normalised provider events as OpenAI `chat.completion.chunk` SSE
+/// (used for Ollama targets so API clients see one format).
+async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
+    let model = resolved.id.clone();
+    let stream = match llm::stream_chat(&resolved.target, body).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+    };
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = crate::db::now_secs();
+    let chunk = move |delta: Value, finish: Option<String>, usage: Option<Value>| {
+        let mut c = json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        if let Some(u) = usage {
+            c["usage"] = u;
+        }
+        format!("data: {c}\n\n")
+    };
+    let body = stream
+        .map(move |ev| -> Result<String, std::io::Error> {
+            Ok(match ev {
+                Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
+                Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
+                Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
+                Ok(StreamEvent::Finish { reason, .. }) => {
+                    format!("{}data: [DONE]\n\n", chunk(json!({}), reason.or(Some("stop".into())), None))
+                }
+                Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),
+            })
+        });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(axum::body::Body::from_stream(body))
+        .expect("valid response")
+}
+
+/// Workspace model defaults under the request: params fill what the request
+/// leaves out; the model's system prompt goes first.
+fn apply_model_defaults(resolved: &ResolvedModel, upstream: &mut Map<String, Value>, messages: &mut Vec<Value>, vars: Option<&Value>) {
+    if let Value::Object(params) = &resolved.params {
+        for (k, v) in params {
+            if PROVIDER_PARAMS.contains(&k.as_str()) && !v.is_null() && !upstream.contains_key(k) {
+                upstream.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(system) = params.get("system").and_then(Value::as_str) {
+            history::prepend_system(messages, system);
+        }
+    }
+    if let (Some(Value::Object(vars)), Some(first)) = (vars, messages.first_mut()) {
+        if first.get("role").and_then(Value::as_str) == Some("system") {
+            let text = history::message_text(first);
+            first["content"] = Value::String(history::substitute(&text, vars));
+        }
+    }
+}
+
+fn targets_of(body: &Map<String, Value>, model: &str) -> ApiResult<Vec<Target>> {
+    match body.get("message_ids") {
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .map(|e| {
+                let model_id = e.get("model_id").and_then(Value::as_str).unwrap_or(model);
+                let message_id = e
+                    .get("message_id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ApiError::bad_request("Each entry of `message_ids` needs a `message_id`."))?;
+                Ok(Target {
+                    model_id: model_id.to_string(),
+                    message_id: message_id.to_string(),
+                    model_idx: e.get("modelIdx").cloned(),
+                })
+            })
+            .collect(),
+        Some(Value::Object(map)) => Ok(map
+            .iter()
+            .filter_map(|(m, id)| {
+                Some(Target {
+                    model_id: m.clone(),
+                    message_id: id.as_str()?.to_string(),
+                    model_idx: None,
+                })
+            })
+            .collect()),
+        _ => {
+            let id = str_field(body, "id")
+                .map(str::to_string)
+                .unwrap_or_else(crate::db::new_id);
+            Ok(vec![Target {
+                model_id: model.to_string(),
+                message_id: id,
+                model_idx: None,
+            }])
+        }
+    }
+}
+
+async fn start_in_background(
+    state: AppState,
+    caller: Caller,
+    body: Map<String, Value>,
+    model: String,
+    chat_id: Option<String>,
+    session_id: Option<String>,
+) -> ApiResult<Response> {
+    let targets = targets_of(&body, &model)?;
+    // Fail fast on models the caller cannot use, before anything is stored.
+    for t in &targets {
+        llm::resolve(&state, &caller, &t.model_id).await?;
+    }
+    let new_chat = chat_id.is_none();
+    let chat_id = chat_id.unwrap_or_else(crate::db::new_id);
+    let persist = !chat_id.starts_with("local:");
+    let user_message = body.get("user_message").cloned().filter(Value::is_object);
+    let user_message_id = user_message
+        .as_ref()
+        .and_then(|m| m.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let emitter = Emitter::new(&state, &caller.user.id, &chat_id, user_message_id.as_deref().unwrap_or(""), session_id.as_deref());
+
+    let mut folder_id = str_field(&body, "folder_id").map(str::to_string);
+    if persist {
+        if new_chat {
+            persist::create_chat(&state, &caller, &chat_id, user_message.as_ref(), &targets, folder_id.as_deref(), &body).await?;
+        } else {
+            let existing = persist::load_chat(&state, &caller, &chat_id).await?;
+            folder_id = existing.folder_id.clone();
+            if let Some(continued) = str_field(&body, "assistant_message_id") {
+                if targets.iter().any(|t| t.message_id != continued) {
+                    return Err(ApiError::bad_request("Invalid response ID."));
+                }
+            } else {
+                let turn = persist::insert_turn(&state, &caller, &chat_id, user_message.as_ref(), &targets).await?;
+                emitter.emit_shared("chat:messages", turn).await;
+            }
+        }
+        emitter
+            .emit("chat:list", json!({"chat_id": chat_id, "folder_id": folder_id}))
+            .await;
+    }
+
+    let mut task_ids = Vec::with_capacity(targets.len());
+    for target in targets {
+        let task_id = crate::db::new_id();
+        let cancel = state.tasks.register(&task_id, Some(&chat_id), &caller.user.id);
+        if persist {
+            persist::save_message(&state, &chat_id, &target.message_id, json!({"meta": {"task_id": task_id}}), false).await?;
+        }
+        let turn = Turn {
+            caller: caller.clone(),
+            chat_id: chat_id.clone(),
+            persist,
+            new_chat,
+            folder_id: folder_id.clone(),
+            session_id: session_id.clone(),
+            user_message_id: user_message_id.clone(),
+            body: body.clone(),
+        };
+        let st = state.clone();
+        let tid = task_id.clone();
+        tokio::spawn(async move {
+            let _guard = st.tasks.guard(&tid);
+            generate(st.clone(), turn, target, cancel).await;
+        });
+        task_ids.push(task_id);
+    }
+    Ok(Json(json!({"status": true, "task_ids": task_ids, "chat_id": chat_id})).into_response())
+}
+
+/// How a generation ended.
+enum Ending {
+    Completed,
+    Cancelled,
+    Failed(String),
+}
+
+async fn generate(state: AppState, turn: Turn, target: Target, cancel: tokio_util::sync::CancellationToken) {
+    let emitter = Emitter::new(&state, &turn.caller.user.id, &turn.chat_id, &target.message_id, turn.session_id.as_deref());
+    emitter
+        .emit("chat:active", json!({"active": true, "folder_id": turn.folder_id}))
+        .await;
+
+    let title_task = (turn.persist && turn.new_chat && background::wanted(&state, &turn.body, "title_generation", "task.title.enable"))
+        .then(|| {
+            let (st, t, em, model) = (state.clone(), turn.clone(), emitter.clone(), target.model_id.clone());
+            tokio::spawn(async move { background::title(&st, &t, &em, &model).await })
+        });
+
+    let mut out = OutputBuilder::default();
+    let mut usage: Option<Value> = None;
+    let ending = match prepare(&state, &turn, &target).await {
+        Err(e) => Ending::Failed(e),
+        Ok((resolved, request)) => stream_into(&emitter, &resolved, request, &mut out, &mut usage, &cancel).await,
+    };
+
+    let title = match title_task {
+        Some(h) => h.await.ok().flatten(),
+        None => None,
+    };
+
+    let status = if matches!(ending, Ending::Completed) { "completed" } else { "incomplete" };
+    let output = out.items(status);
+    let content = out.content();
+    let mut fields = json!({"done": true, "content": content, "output": output});
+    if let Some(u) = &usage {
+        fields["usage"] = u.clone();
+    }
+    match &ending {
+        Ending::Completed => {}
+        Ending::Cancelled => {}
+        Ending::Failed(msg) => {
+            fields["error"] = json!({"content": msg});
+        }
+    }
+    if turn.persist {
+        if let Err(e) = persist::save_message(&state, &turn.chat_id, &target.message_id, fields.clone(), false).await {
+            tracing::error!(error = %e, chat = %turn.chat_id, "could not save the finished message");
+        }
+        emitter
+            .emit("chat:list", json!({"chat_id": turn.chat_id, "folder_id": turn.folder_id}))
+            .await;
+    }
+
+    match ending {
+        Ending::Completed => {
+            let mut done = json!({"done": true, "output": output, "content": content});
+            if let Some(t) = &title {
+                done["title"] = json!(t);
+            }
+            if let Some(u) = &usage {
+                done["usage"] = u.clone();
+            }
+            emitter.emit("chat:completion", done).await;
+            if background::wanted(&state, &turn.body, "follow_up_generation", "task.follow_up.enable") {
+                background::follow_ups(&state, &turn, &emitter, &target.model_id).await;
+            }
+            if turn.persist && turn.new_chat && background::wanted(&state, &turn.body, "tags_generation", "task.tags.enable") {
+                background::tags(&state, &turn, &emitter, &target.model_id).await;
+            }
+        }
+        Ending::Cancelled => {
+            emitter.emit("chat:tasks:cancel", json!({"output": output})).await;
+        }
+        Ending::Failed(msg) => {
+            emitter
+                .emit("chat:completion", json!({"done": true, "error": {"content": msg}, "output": output, "content": content}))
+                .await;
+        }
+    }
+    emitter
+        .emit("chat:active", json!({"active": false, "folder_id": turn.folder_id}))
+        .await;
+}
+
+/// Resolves the model and builds the provider request for this turn.
+async fn prepare(state: &AppState, turn: &Turn, target: &Target) -> Result<(ResolvedModel, Value), String> {
+    let resolved = llm::resolve(state, &turn.caller, &target.model_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut messages = if turn.persist {
+        persist::upstream_messages(state, &turn.chat_id, &target.message_id)
+            .await
+            .map_err(|e| e.to_string())?
+    } else {
+        turn.body
+            .get("messages")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // The browser sends the user's / chat's system prompt as a leading system message.
+    if turn.persist {
+        if let Some(sys) = turn
+            .body
+            .get("messages")
+            .and_then(Value::as_array)
+            .and_then(|m| m.first())
+            .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+        {
+            history::prepend_system(&mut messages, &history::message_text(sys));
+        }
+        if let Some(folder_system) = persist::folder_system_prompt(state, turn).await {
+            history::prepend_system(&mut messages, &folder_system);
+        }
+    }
+    let mut upstream = Map::new();
+    if let Some(Value::Object(params)) = turn.body.get("params") {
+        for (k, v) in params {
+            if PROVIDER_PARAMS.contains(&k.as_str()) && !v.is_null() {
+                upstream.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    apply_model_defaults(&resolved, &mut upstream, &mut messages, turn.body.get("variables"));
+    upstream.insert("model".into(), json!(resolved.target.upstream_id));
+    upstream.insert("messages".into(), Value::Array(messages));
+    upstream.insert("stream".into(), json!(true));
+    Ok((resolved, Value::Object(upstream)))
+}
+
+fn with_io_token_names(u: &Value) -> Value {
+    let mut u = u.clone();
+    if let Some(o) = u.as_object_mut() {
+        if let Some(p) = o.get("prompt_tokens").cloned() {
+            o.entry("input_tokens").or_insert(p);
+        }
+        if let Some(c) = o.get("completion_tokens").cloned() {
+            o.entry("output_tokens").or_insert(c);
+        }
+    }
+    u
+}
+
+async fn stream_into(
+    emitter: &Emitter,
+    resolved: &ResolvedModel,
+    request: Value,
+    out: &mut OutputBuilder,
+    usage: &mut Option<Value>,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Ending {
+    let mut stream = tokio::select! {
+        s = llm::stream_chat(&resolved.target, request) => match s {
+            Ok(s) => s,
+            Err(e) => return Ending::Failed(e.to_string()),
+        },
+        _ = cancel.cancelled() => return Ending::Cancelled,
+    };
+    let mut think = ThinkSplitter::default();
+    let mut last_chunk: Option<Value> = None;
+    loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = cancel.cancelled() => {
+                // Dropping the stream aborts the provider request.
+                return Ending::Cancelled;
+            }
+        };
+        let Some(ev) = next else { break };
+        match ev {
+            Ok(StreamEvent::Content(t)) => {
+                for piece in think.push(&t) {
+                    emit_piece(emitter, out, piece).await;
+                }
+            }
+            Ok(StreamEvent::Reasoning(t)) => {
+                let d = out.reasoning(&t);
+                emitter.emit("response:completion", d).await;
+            }
+            Ok(StreamEvent::Usage(u)) => *usage = Some(with_io_token_names(&u)),
+            Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
+            Err(e) => {
+                if let Some(p) = think.finish() {
+                    emit_piece(emitter, out, p).await;
+                }
+                return Ending::Failed(e.to_string());
+            }
+        }
+    }
+    if let Some(p) = think.finish() {
+        emit_piece(emitter, out, p).await;
+    }
+    if let Some(u) = usage.as_ref() {
+        emitter.emit("chat:completion", json!({"usage": u})).await;
+    }
+    if let Some(c) = last_chunk.filter(|c| !c.is_null()) {
+        emitter.emit("chat:completion", c).await;
+    }
+    Ending::Completed
+}
+
+async fn emit_piece(emitter: &Emitter, out: &mut OutputBuilder, piece: Piece) {
+    let d = match piece {
+        Piece::Text(t) => out.text(&t),
+        Piece::Reasoning(r) => out.reasoning(&r),
+    };
+    emitter.emit("response:completion", d).await;
+}
+
+/// Bound for background task calls (title, tags, follow-ups).
+pub const TASK_TIMEOUT: Duration = Duration::from_secs(60);

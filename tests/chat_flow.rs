@@ -1,0 +1,323 @@
+//! The browser's chat flow over real HTTP and Socket.IO against a mock
+//! OpenAI-compatible provider: event sequence, persistence, stop, failure.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use common::TestServer;
+use futures::FutureExt;
+use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
+use rust_socketio::{Payload, TransportType};
+use serde_json::{json, Value};
+
+/// A provider whose reply depends on the prompt: task prompts get JSON, a
+/// prompt containing "SLOW" streams slowly (for stop), "BREAK" drops mid-stream.
+async fn mock_provider() -> String {
+    async fn models() -> Json<Value> {
+        Json(json!({"object": "list", "data": [{"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}))
+    }
+    async fn chat(Json(body): Json<Value>) -> Response {
+        let last = body["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
+        let prompt = last["content"].as_str().unwrap_or("").to_string();
+        if body["stream"] != json!(true) {
+            let content = if prompt.contains("\"title\"") {
+                r#"{"title": "Mock Title"}"#
+            } else if prompt.contains("\"tags\"") {
+                r#"{"tags": ["Testing"]}"#
+            } else if prompt.contains("\"follow_ups\"") {
+                r#"{"follow_ups": ["And then?"]}"#
+            } else {
+                "plain"
+            };
+            return Json(json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "mock-gpt",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}))
+            .into_response();
+        }
+        let slow = prompt.contains("SLOW");
+        let broken = prompt.contains("BREAK");
+        let words: Vec<String> = ["<think>", "hm", "</think>", "Hello", " from", " the", " mock", "."]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let stream = async_stream(words, slow, broken);
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(axum::body::Body::from_stream(stream))
+            .unwrap()
+    }
+    fn async_stream(words: Vec<String>, slow: bool, broken: bool) -> impl futures::Stream<Item = Result<String, std::io::Error>> {
+        let n = words.len();
+        futures::stream::iter(words.into_iter().enumerate()).then(move |(i, w)| async move {
+            tokio::time::sleep(Duration::from_millis(if slow { 300 } else { 5 })).await;
+            if broken && i == 5 {
+                return Err(std::io::Error::other("dropped"));
+            }
+            let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock-gpt",
+                "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": null}]});
+            let mut s = format!("data: {chunk}\n\n");
+            if i == n - 1 {
+                let fin = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock-gpt",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}});
+                s.push_str(&format!("data: {fin}\n\ndata: [DONE]\n\n"));
+            }
+            Ok(s)
+        })
+    }
+    use futures::StreamExt;
+    let app = Router::new().route("/v1/models", get(models)).route("/v1/chat/completions", post(chat));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+type Seen = Arc<Mutex<Vec<Value>>>;
+
+async fn socket(srv: &TestServer, token: &str, seen: Seen) -> (SioClient, String) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let client = ClientBuilder::new(format!("{}/ws/socket.io/", srv.base))
+        .transport_type(TransportType::Websocket)
+        .auth(json!({"token": token}))
+        .reconnect(false)
+        .on(rust_socketio::Event::Connect, move |_p: Payload, _c: SioClient| {
+            let tx = tx.clone();
+            async move {
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+            }
+            .boxed()
+        })
+        .on("events", move |p: Payload, _c: SioClient| {
+            let seen = seen.clone();
+            async move {
+                if let Payload::Text(v) = p {
+                    seen.lock().unwrap().extend(v);
+                }
+            }
+            .boxed()
+        })
+        .connect()
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx).await.unwrap().unwrap();
+    // The server only needs some session id to skip for shared copies.
+    (client, "not-a-socket".to_string())
+}
+
+async fn setup() -> (TestServer, common::Client) {
+    let base = mock_provider().await;
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let admin = c.with_token(c.signup("Admin", "admin@example.com", "pw").await.body["token"].as_str().unwrap());
+    let mut cfg = admin.get("/openai/config").await.body;
+    cfg["ENABLE_OPENAI_API"] = json!(true);
+    cfg["OPENAI_API_BASE_URLS"] = json!([base]);
+    cfg["OPENAI_API_KEYS"] = json!(["x"]);
+    let saved = admin.post("/openai/config/update", cfg).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let mut ollama = admin.get("/ollama/config").await.body;
+    ollama["ENABLE_OLLAMA_API"] = json!(false);
+    admin.post("/ollama/config/update", ollama).await;
+    (srv, admin)
+}
+
+fn new_chat_body(content: &str) -> Value {
+    json!({
+        "stream": true, "model": "mock-gpt", "params": {}, "features": {},
+        "session_id": "not-a-socket",
+        "id": "a-1",
+        "message_ids": [{"model_id": "mock-gpt", "message_id": "a-1", "modelIdx": 0}],
+        "parent_id": null,
+        "user_message": {"id": "u-1", "parentId": null, "childrenIds": ["a-1"], "role": "user",
+                          "content": content, "timestamp": 1, "models": ["mock-gpt"]},
+        "background_tasks": {"title_generation": true, "tags_generation": true, "follow_up_generation": true}
+    })
+}
+
+async fn wait_for(seen: &Seen, pred: impl Fn(&Value) -> bool) -> bool {
+    for _ in 0..200 {
+        if seen.lock().unwrap().iter().any(&pred) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+fn kinds(seen: &Seen) -> Vec<String> {
+    seen.lock().unwrap().iter().map(|e| e["data"]["type"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[tokio::test]
+async fn new_chat_streams_events_and_persists() {
+    let (srv, admin) = setup().await;
+    let seen: Seen = Arc::default();
+    let (_sock, _) = socket(&srv, admin.token.as_deref().unwrap(), seen.clone()).await;
+
+    let r = admin.post("/api/chat/completions", new_chat_body("Hi there")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], true);
+    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["task_ids"].as_array().unwrap().len(), 1);
+
+    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:active" && e["data"]["data"]["active"] == false).await, "{:?}", kinds(&seen));
+    let k = kinds(&seen);
+    let pos = |t: &str| k.iter().position(|x| x == t).unwrap_or_else(|| panic!("no {t} in {k:?}"));
+    assert!(pos("chat:list") < pos("chat:active"));
+    assert!(pos("chat:active") < pos("response:completion"));
+    assert!(k.contains(&"chat:title".to_string()));
+    assert!(k.contains(&"chat:message:follow_ups".to_string()));
+    assert!(k.contains(&"chat:tags".to_string()));
+    let ev = seen.lock().unwrap().clone();
+    let text: String = ev
+        .iter()
+        .filter(|e| e["data"]["type"] == "response:completion" && e["data"]["data"]["type"] == "response.output_text.delta")
+        .map(|e| e["data"]["data"]["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(text, "Hello from the mock.");
+    let reasoning: String = ev
+        .iter()
+        .filter(|e| e["data"]["data"]["type"] == "response.reasoning_text.delta")
+        .map(|e| e["data"]["data"]["delta"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasoning, "hm");
+    let done = ev.iter().find(|e| e["data"]["type"] == "chat:completion" && e["data"]["data"]["done"] == true).unwrap();
+    assert_eq!(done["message_id"], "a-1");
+    assert_eq!(done["data"]["data"]["usage"]["total_tokens"], 9);
+    assert_eq!(done["data"]["data"]["title"], "Mock Title");
+
+    // Stored: chat JSON and chat_message rows agree.
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    assert_eq!(chat["title"], "Mock Title");
+    let a = &chat["chat"]["history"]["messages"]["a-1"];
+    assert_eq!(a["done"], true);
+    assert_eq!(a["content"], "Hello from the mock.");
+    assert_eq!(a["followUps"], json!(["And then?"]));
+    assert_eq!(chat["chat"]["history"]["currentId"], "a-1");
+    assert_eq!(chat["meta"]["tags"], json!(["testing"]));
+    let db = rusqlite::Connection::open(srv.data_dir.join("webui.db")).unwrap();
+    let (content, done): (String, i64) = db
+        .query_row("SELECT content, done FROM chat_message WHERE id = ?1", [format!("{chat_id}-a-1")], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((content.as_str(), done), ("\"Hello from the mock.\"", 1));
+
+    // A follow-up turn reuses the stored history.
+    seen.lock().unwrap().clear();
+    let follow = json!({
+        "stream": true, "model": "mock-gpt", "params": {}, "session_id": "not-a-socket", "chat_id": chat_id,
+        "id": "a-2", "message_ids": [{"model_id": "mock-gpt", "message_id": "a-2", "modelIdx": 0}],
+        "parent_id": "a-1",
+        "user_message": {"id": "u-2", "parentId": "a-1", "childrenIds": [], "role": "user", "content": "More", "timestamp": 2, "models": ["mock-gpt"]},
+        "background_tasks": {"follow_up_generation": true}
+    });
+    let r = admin.post("/api/chat/completions", follow).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:active" && e["data"]["data"]["active"] == false).await);
+    assert!(!kinds(&seen).contains(&"chat:title".to_string()));
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    let msgs = &chat["chat"]["history"]["messages"];
+    assert_eq!(msgs["a-1"]["childrenIds"], json!(["u-2"]));
+    assert_eq!(msgs["u-2"]["childrenIds"], json!(["a-2"]));
+    assert_eq!(msgs["a-2"]["content"], "Hello from the mock.");
+    assert_eq!(chat["chat"]["history"]["currentId"], "a-2");
+}
+
+#[tokio::test]
+async fn stop_keeps_the_partial_answer() {
+    let (srv, admin) = setup().await;
+    let seen: Seen = Arc::default();
+    let (_sock, _) = socket(&srv, admin.token.as_deref().unwrap(), seen.clone()).await;
+    let mut body = new_chat_body("SLOW please");
+    body["background_tasks"] = json!({});
+    let r = admin.post("/api/chat/completions", body).await;
+    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
+    assert!(wait_for(&seen, |e| e["data"]["data"]["type"] == "response.output_text.delta").await);
+    let tasks = admin.get(&format!("/api/tasks/chat/{chat_id}")).await.body;
+    assert_eq!(tasks["task_ids"], r.body["task_ids"]);
+    let stop = admin.post(&format!("/api/tasks/chat/{chat_id}/stop"), json!({})).await;
+    assert_eq!(stop.status, 200);
+    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:tasks:cancel").await, "{:?}", kinds(&seen));
+    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:active" && e["data"]["data"]["active"] == false).await);
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    let a = &chat["chat"]["history"]["messages"]["a-1"];
+    assert_eq!(a["done"], true);
+    let partial = a["content"].as_str().unwrap();
+    assert!(!partial.is_empty() && partial.len() < "Hello from the mock.".len(), "{partial:?}");
+    assert_eq!(a["output"][1]["status"], "incomplete");
+    assert_eq!(admin.get(&format!("/api/tasks/chat/{chat_id}")).await.body["task_ids"], json!([]));
+}
+
+#[tokio::test]
+async fn provider_failure_mid_stream_is_saved_and_reported() {
+    let (srv, admin) = setup().await;
+    let seen: Seen = Arc::default();
+    let (_sock, _) = socket(&srv, admin.token.as_deref().unwrap(), seen.clone()).await;
+    let mut body = new_chat_body("BREAK now");
+    body["background_tasks"] = json!({});
+    let r = admin.post("/api/chat/completions", body).await;
+    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
+    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:completion" && e["data"]["data"]["error"].is_object()).await, "{:?}", kinds(&seen));
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    let a = &chat["chat"]["history"]["messages"]["a-1"];
+    assert_eq!(a["done"], true);
+    assert!(a["error"]["content"].as_str().unwrap().len() > 3);
+    assert!(a["content"].as_str().unwrap().starts_with("Hello"));
+    // The server keeps serving.
+    assert_eq!(admin.get("/health").await.status, 200);
+}
+
+#[tokio::test]
+async fn api_clients_get_openai_shapes_and_users_are_isolated() {
+    let (srv, admin) = setup().await;
+    let plain = admin
+        .post("/api/chat/completions", json!({"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}], "stream": false}))
+        .await;
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert_eq!(plain.body["object"], "chat.completion");
+    let sse = admin
+        .http
+        .post(srv.url("/api/v1/chat/completions"))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .json(&json!({"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}], "stream": true}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sse.contains("data: ") && sse.contains("[DONE]"), "{sse}");
+    let missing = admin.post("/api/chat/completions", json!({"model": "nope", "messages": []})).await;
+    assert!(missing.status.is_client_error());
+
+    // Another user cannot continue or stop the admin's chat.
+    let r = admin.post("/api/chat/completions", new_chat_body("Hi")).await;
+    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
+    let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
+    cfg["ENABLE_SIGNUP"] = json!(true);
+    cfg["DEFAULT_USER_ROLE"] = json!("user");
+    admin.post("/api/v1/auths/admin/config", cfg).await;
+    let c = srv.client();
+    let bob = c.with_token(c.signup("Bob", "bob@example.com", "pw").await.body["token"].as_str().unwrap());
+    let mut hijack = new_chat_body("steal");
+    hijack["chat_id"] = json!(chat_id);
+    hijack["parent_id"] = json!("a-1");
+    hijack["id"] = json!("b-1");
+    hijack["message_ids"] = json!([{"model_id": "mock-gpt", "message_id": "b-1"}]);
+    hijack["user_message"]["id"] = json!("bu-1");
+    let denied = bob.post("/api/chat/completions", hijack).await;
+    // Refused either for the model (private to the admin) or for the chat.
+    assert!(denied.status == 403 || denied.status == 404, "{}", denied.status);
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    assert!(chat["chat"]["history"]["messages"].get("bu-1").is_none());
+    assert_eq!(bob.post(&format!("/api/tasks/chat/{chat_id}/stop"), json!({})).await.status, 404);
+    assert_eq!(bob.get(&format!("/api/tasks/chat/{chat_id}")).await.body["task_ids"], json!([]));
+}
