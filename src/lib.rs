@@ -12,7 +12,6 @@ pub mod llm;
 pub mod settings;
 pub mod socket;
 pub mod state;
-#[path = "web_placeholder.rs"]
 pub mod web;
 
 use std::net::SocketAddr;

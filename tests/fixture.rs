@@ -65,7 +65,7 @@ async fn python_data_folder_opens_and_users_sign_in() {
         assert_eq!(len(&user.get("/api/v1/chats/").await.body), 1);
         assert_eq!(len(&user.get("/api/v1/chats/list?include_pinned=true&include_folders=true").await.body), 4);
         assert_eq!(len(&user.get("/api/v1/chats/pinned").await.body), 1);
-        assert_eq!(user.get("/api/v1/chats/archived/count").await.body["count"], 1);
+        assert_eq!(user.get("/api/v1/chats/archived/count").await.body, 1);
         assert_eq!(len(&user.get("/api/v1/folders/").await.body), 2);
     }
     assert_eq!(len(&admin.get("/api/v1/chats/all/tags").await.body), 5);

@@ -22,8 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/version/updates", get(version_updates))
         .route("/api/changelog", get(changelog))
         .route("/api/usage", get(usage))
-        .route("/api/models", get(models))
-        .route("/api/models/base", get(models))
         .route("/health", get(health))
         .route("/ready", get(health))
         .route("/health/db", get(health_db))
@@ -60,11 +58,6 @@ async fn changelog() -> Json<Value> {
 async fn usage(State(state): State<AppState>, VerifiedUser(_c): VerifiedUser) -> ApiResult<Json<Value>> {
     let users = state.db.read(crate::db::users::count).await?;
     Ok(Json(json!({"model_ids": [], "user_count": users})))
-}
-
-/// Model connections arrive with the chat pipeline; until one is configured the list is empty.
-async fn models(VerifiedUser(_c): VerifiedUser) -> Json<Value> {
-    Json(json!({"data": []}))
 }
 
 async fn manifest(State(state): State<AppState>) -> Response {

@@ -4,14 +4,18 @@
 //! pool of readers; every call runs on tokio's blocking pool so the async worker
 //! threads never wait on disk.
 
+pub mod access_grants;
 pub mod api_keys;
 pub mod auths;
+pub mod chat_messages;
 pub mod chats;
 pub mod config_rows;
 pub mod folders;
 pub mod groups;
 pub mod json;
 pub mod migrations;
+pub mod models;
+pub mod shared_chats;
 pub mod tags;
 pub mod users;
 

@@ -1,1 +1,187 @@
-//! Model providers: OpenAI-compatible and Ollama connections, the model list, streaming.
+//! Model providers: OpenAI-compatible and Ollama connections, the merged model
+//! list behind `/api/models`, and talking to a model (streamed, complete, or
+//! passed through to an API client).
+//!
+//! Connections come from the config keys `openai.*` / `ollama.*` (several base
+//! URLs, one key and one `api_configs["<idx>"]` entry per URL). The merged base
+//! list is cached in redb and refreshed in the background once stale, so a slow
+//! or dead connection costs at most one bounded wait after a config change.
+
+mod catalog;
+mod connections;
+mod http;
+mod payload;
+mod stream;
+
+use futures::stream::BoxStream;
+use serde_json::{json, Value};
+
+use crate::auth::extract::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub use catalog::invalidate;
+pub use http::model_list_timeout;
+pub use payload::{apply_model_params, apply_system_prompt};
+
+pub(crate) use catalog::{
+    all_models, base_models, bypass_admin_access, bypass_model_access, check_access, group_ids,
+    provider_of,
+};
+pub(crate) use connections::{ollama_connections, openai_connections, Conn};
+pub(crate) use http::{auth_headers, client, forward, send_error, status_error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Ollama,
+}
+
+/// Where and how to reach one model.
+#[derive(Debug, Clone)]
+pub struct ModelTarget {
+    pub provider: Provider,
+    /// The connection's base URL without a trailing slash (`…/v1` for OpenAI).
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// The id the upstream knows (the connection's `prefix_id.` stripped).
+    pub upstream_id: String,
+    pub url_idx: usize,
+    /// The connection's `api_configs` entry (`{}` when none): auth type,
+    /// extra headers, Azure settings.
+    pub api_config: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    /// The id the caller asked for (a preset's own id for presets).
+    pub id: String,
+    pub target: ModelTarget,
+    /// The model's `/api/models` entry.
+    pub model_item: Value,
+    /// `models.default_params` overlaid with the workspace model's params
+    /// (including `system` when set); `{}` when there are none.
+    pub params: Value,
+    /// For an arena model: the model picked to answer (its target is `target`).
+    pub selected_model_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Content(String),
+    Reasoning(String),
+    /// `{prompt_tokens, completion_tokens, total_tokens, …}`.
+    Usage(Value),
+    /// The last upstream chunk in OpenAI `chat.completion.chunk` shape (with
+    /// `usage` when the provider reported it).
+    Finish {
+        reason: Option<String>,
+        last_chunk: Value,
+    },
+}
+
+/// A failed provider call. The text is shown to the user as it is.
+#[derive(thiserror::Error, Debug)]
+pub enum LlmError {
+    #[error("Could not connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("The model provider at {url} did not answer within {secs} seconds")]
+    Timeout { url: String, secs: u64 },
+    #[error("The model provider answered {status}: {message}")]
+    Status {
+        status: u16,
+        message: String,
+        body: Value,
+    },
+    #[error("The model provider sent an error: {0}")]
+    Upstream(String),
+    #[error("The connection to the model provider broke off mid-answer: {0}")]
+    Interrupted(String),
+    #[error("The model provider's answer could not be read: {0}")]
+    Decode(String),
+}
+
+impl LlmError {
+    /// The HTTP status to answer an API client with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            LlmError::Status { status, .. } => *status,
+            LlmError::Timeout { .. } => 504,
+            _ => 500,
+        }
+    }
+}
+
+impl From<LlmError> for ApiError {
+    fn from(e: LlmError) -> Self {
+        match e.http_status() {
+            400 => ApiError::bad_request(e.to_string()),
+            401 | 403 => ApiError::forbidden(e.to_string()),
+            404 => ApiError::not_found(e.to_string()),
+            429 => ApiError::TooManyRequests(e.to_string()),
+            _ => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// A non-streamed answer.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub content: String,
+    pub usage: Option<Value>,
+    /// The answer in OpenAI `chat.completion` shape.
+    pub raw: Value,
+}
+
+/// The `/api/models` list for this caller: access-filtered, tags merged,
+/// ordered by `ui.model_order_list`.
+pub async fn list_models(state: &AppState, caller: &Caller) -> ApiResult<Vec<Value>> {
+    catalog::visible_models(state, caller, false).await
+}
+
+/// Finds a model for a completion: 404 when unknown, 403 without access.
+/// Presets resolve to their base model's connection and carry their params.
+pub async fn resolve(
+    state: &AppState,
+    caller: &Caller,
+    model_id: &str,
+) -> ApiResult<ResolvedModel> {
+    catalog::resolve(state, caller, model_id).await
+}
+
+/// Starts a streamed chat completion. `body` is an OpenAI chat request
+/// (`messages`, params…); `model` is set from the target. OpenAI SSE and
+/// Ollama NDJSON both come out as [`StreamEvent`]s. Dropping the stream
+/// closes the upstream connection.
+pub async fn stream_chat(
+    target: &ModelTarget,
+    body: Value,
+) -> Result<BoxStream<'static, Result<StreamEvent, LlmError>>, LlmError> {
+    stream::stream_chat(target, body).await
+}
+
+/// A non-streamed chat completion.
+pub async fn complete(target: &ModelTarget, body: Value) -> Result<Completion, LlmError> {
+    stream::complete(target, body).await
+}
+
+/// Sends an OpenAI chat request on behalf of an API client and relays the
+/// answer: SSE chunk by chunk as it arrives, JSON as it is. Errors carry
+/// `detail`.
+pub async fn openai_passthrough(target: &ModelTarget, body: Value) -> axum::response::Response {
+    stream::openai_passthrough(target, body).await
+}
+
+/// Relays an upstream answer as it is (JSON, text, or a stream when the
+/// provider streams); errors gain a `detail`.
+pub(crate) async fn forward_response(resp: reqwest::Response) -> axum::response::Response {
+    http::relay(resp, false).await
+}
+
+/// `{"detail": …}` with the status an [`LlmError`] maps to.
+pub fn error_response(e: &LlmError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::from_u16(e.http_status())
+        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    (status, axum::Json(json!({"detail": e.to_string()}))).into_response()
+}

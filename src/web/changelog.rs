@@ -34,7 +34,8 @@ pub fn changelog_json(md: &str) -> Value {
             items.push(it);
         }
     };
-    let finish_section = |section: &mut Option<(String, Vec<Item>)>, version: &mut Option<(String, Map<String, Value>)>| {
+    let finish_section = |section: &mut Option<(String, Vec<Item>)>,
+                          version: &mut Option<(String, Map<String, Value>)>| {
         if let (Some((name, items)), Some((_, map))) = (section.take(), version.as_mut()) {
             let mut list = Vec::new();
             for it in items {
@@ -213,6 +214,9 @@ fn render_item(markdown: &str) -> (String, Vec<String>) {
     (r.html, r.texts)
 }
 
+/// Characters a backslash makes literal (anything else keeps the backslash).
+const ESCAPABLE: &str = "\\`*_{}[]()<>#+-.!";
+
 #[derive(Default)]
 struct Renderer {
     html: String,
@@ -259,7 +263,7 @@ impl Renderer {
             let c = rest.chars().next().expect("non-empty");
             match c {
                 '\\' => {
-                    if let Some(next) = rest[1..].chars().next().filter(|n| n.is_ascii_punctuation()) {
+                    if let Some(next) = rest[1..].chars().next().filter(|n| ESCAPABLE.contains(*n)) {
                         self.char(next);
                         i += 1 + next.len_utf8();
                     } else {
@@ -439,12 +443,15 @@ fn parse_link(s: &str) -> Option<(&str, &str, usize)> {
         j += 1;
     };
     let inner = s[dest_start..dest_end].trim();
-    // Drop an optional title: url "title" / url 'title'.
-    let url = match inner.find([' ', '\t']) {
-        Some(space) if inner[space..].trim_start().starts_with(['"', '\'']) => &inner[..space],
-        _ => inner,
+    // `<url with spaces>`, or a bare url; an optional "title" follows.
+    let url = if let Some(bracketed) = inner.strip_prefix('<') {
+        &bracketed[..bracketed.find('>')?]
+    } else {
+        match inner.find([' ', '\t']) {
+            Some(space) if inner[space..].trim_start().starts_with(['"', '\'']) => &inner[..space],
+            _ => inner,
+        }
     };
-    let url = url.strip_prefix('<').and_then(|u| u.strip_suffix('>')).unwrap_or(url);
     Some((&s[1..label_end], url, dest_end + 1))
 }
 
@@ -522,33 +529,34 @@ fn escape_into(out: &mut String, s: &str, attribute: bool) {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "# Changelog\n\
-\n\
-Intro text with a [link](https://example.org).\n\
-\n\
-## [2.1.0] - 2030-02-03\n\
-\n\
-### Added\n\
-\n\
-- 🚀 **Faster widgets.** Widgets render `twice` as fast. [Commit](https://example.org/c/1), [#12](https://example.org/i/12)\n\
-- **Config flag**: set MY_FLAG_NAME to *enable* it; a & b < c.\n\
-\n\
-### Fixed\n\
-\n\
-- Plain fix without title\n\
-  continued on the next line.\n\
-\n\
-## [2.0.0] - 2030-01-01\n\
-\n\
-### Changed\n\
-\n\
-- **⬆️ Updates**\n\
-    - Bumped 'left-pad' to 2.\n\
-- Escaped \\*stars\\* and &quot;quotes&quot;, snake_case_name stays, <https://example.com/x?a=1&b=2>\n\
-\n\
-### Removed\n\
-\n\
-- Old thing.\n";
+    const SAMPLE: &str = r#"# Changelog
+
+Intro text with a [link](https://example.org).
+
+## [2.1.0] - 2030-02-03
+
+### Added
+
+- 🚀 **Faster widgets.** Widgets render `twice` as fast. [Commit](https://example.org/c/1), [#12](https://example.org/i/12)
+- **Config flag**: set MY_FLAG_NAME to *enable* it; a & b < c.
+
+### Fixed
+
+- Plain fix without title
+  continued on the next line.
+
+## [2.0.0] - 2030-01-01
+
+### Changed
+
+- **⬆️ Updates**
+    - Bumped 'left-pad' to 2.
+- Escaped \*stars\* and &quot;quotes&quot;, snake_case_name stays, <https://example.com/x?a=1&b=2>
+
+### Removed
+
+- Old thing.
+"#;
 
     #[test]
     fn versions_and_sections_keep_order() {
@@ -640,6 +648,8 @@ Intro text with a [link](https://example.org).\n\
         assert_eq!(html, "<li><strong>bold with <code>code</code></strong> and <code>a`b</code></li>");
         let (html, _) = render_item("[not a link] and [x](<https://e.org/a b> \"t\")");
         assert_eq!(html, "<li>[not a link] and <a href=\"https://e.org/a b\">x</a></li>");
+        let (html, _) = render_item(r"a '\' and \\ and \q");
+        assert_eq!(html, r"<li>a '\' and \ and \q</li>");
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn frontend_is_placeholder() -> bool {
 }
 
 /// Uncompressed bytes of an embedded file (logical path, no leading slash).
-pub fn read_file(logical: &str) -> Option<Vec<u8>> {
+pub fn asset_bytes(logical: &str) -> Option<Vec<u8>> {
     let info = index().files.get(logical)?;
     if info.raw {
         return Assets::get(logical).map(|f| f.data.into_owned());
@@ -106,9 +106,9 @@ fn gunzip(data: &[u8], size_hint: u64) -> std::io::Result<Vec<u8>> {
 /// The Open WebUI license shipped with the frontend (LICENSE, then
 /// LICENSE_NOTICE when present).
 pub fn license_text() -> Option<String> {
-    let license = read_file("licenses/open-webui/LICENSE")?;
+    let license = asset_bytes("licenses/open-webui/LICENSE")?;
     let mut text = String::from_utf8_lossy(&license).into_owned();
-    if let Some(notice) = read_file("licenses/open-webui/LICENSE_NOTICE") {
+    if let Some(notice) = asset_bytes("licenses/open-webui/LICENSE_NOTICE") {
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -120,7 +120,18 @@ pub fn license_text() -> Option<String> {
 
 /// Open WebUI's `CHANGELOG.md` as shipped in the wheel.
 pub fn changelog_markdown() -> Option<String> {
-    read_file("CHANGELOG.md").map(|b| String::from_utf8_lossy(&b).into_owned())
+    asset_bytes("CHANGELOG.md").map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Number of versions `/api/changelog` returns.
+pub const CHANGELOG_API_VERSIONS: usize = 5;
+
+/// The body of `/api/changelog`: the newest [`CHANGELOG_API_VERSIONS`]
+/// versions of the embedded changelog, parsed once (`{}` without a frontend).
+/// The whole parsed changelog is [`changelog::cached`].
+pub fn changelog_json() -> &'static serde_json::Value {
+    static LATEST: OnceLock<serde_json::Value> = OnceLock::new();
+    LATEST.get_or_init(|| changelog::latest(CHANGELOG_API_VERSIONS))
 }
 
 /// Router that answers every path with the frontend (use as a nested
@@ -204,7 +215,10 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
 
     let mut out = HeaderMap::new();
     let content_type = rules::content_type(name);
-    out.insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static(rules::cache_control(name)));
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}{}\"", info.etag, encoding.etag_suffix())) {
         out.insert(header::ETAG, v);
@@ -218,6 +232,7 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
 
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         if rules::if_none_match_hits(inm, info.etag) {
+            out.remove(header::CONTENT_TYPE);
             return (StatusCode::NOT_MODIFIED, out).into_response();
         }
     }

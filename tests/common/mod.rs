@@ -1,6 +1,8 @@
 //! Shared test harness: the real server on 127.0.0.1:0 and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod mock_llm;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +21,8 @@ pub struct TestServer {
 }
 
 pub fn settings_for(data_dir: &Path, secret: Option<&str>) -> Settings {
-    let mut s = Settings::from_env("127.0.0.1".into(), 0, data_dir.to_path_buf()).expect("settings");
+    let mut s =
+        Settings::from_env("127.0.0.1".into(), 0, data_dir.to_path_buf()).expect("settings");
     s.secret_key = match secret {
         Some(k) => k.to_string(),
         None => open_webui::settings::secret_key_from_file(data_dir).expect("secret"),
@@ -72,7 +75,10 @@ impl TestServer {
     pub fn client(&self) -> Client {
         Client {
             base: self.base.clone(),
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             token: None,
         }
     }
@@ -112,7 +118,11 @@ impl Client {
         let headers = r.headers().clone();
         let bytes = r.bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -136,7 +146,11 @@ impl Client {
     }
 
     pub async fn signin(&self, email: &str, password: &str) -> Resp {
-        self.post("/api/v1/auths/signin", json!({"email": email, "password": password})).await
+        self.post(
+            "/api/v1/auths/signin",
+            json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// Signs in and returns a client carrying the session token.

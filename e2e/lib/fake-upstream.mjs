@@ -1,0 +1,125 @@
+// A tiny OpenAI-compatible model server on loopback, so the E2E run never
+// needs a real model provider. It answers:
+//   GET  /v1/models             -> one model, "fake-model"
+//   POST /v1/chat/completions   -> streamed (SSE) or plain JSON reply
+// Non-streamed calls are the server's background tasks (title, tags,
+// follow-ups); they get a JSON answer in the shape those tasks parse.
+import http from 'node:http';
+
+export const FAKE_MODEL = 'fake-model';
+export const FAKE_REPLY = 'Hello there, this is a fake reply.';
+
+const REPLY_PIECES = ['Hello', ' there', ',', ' this', ' is', ' a', ' fake', ' reply', '.'];
+
+function lastUserText(body) {
+  const msgs = Array.isArray(body?.messages) ? body.messages : [];
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const c = msgs[i]?.content;
+    if (typeof c === 'string') return c;
+    if (Array.isArray(c)) return c.map((p) => p?.text ?? '').join(' ');
+  }
+  return '';
+}
+
+function taskAnswer(text) {
+  if (/follow[- ]?up/i.test(text)) return JSON.stringify({ follow_ups: ['Tell me more?'] });
+  if (/\btags?\b/i.test(text)) return JSON.stringify({ tags: ['General'] });
+  if (/\btitle\b/i.test(text)) return JSON.stringify({ title: 'Fake Title' });
+  return FAKE_REPLY;
+}
+
+export async function startFakeUpstream({ log = () => {} } = {}) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size <= 4 * 1024 * 1024) chunks.push(c);
+    });
+    req.on('end', async () => {
+      let body = null;
+      try {
+        body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : null;
+      } catch {
+        body = null;
+      }
+      const path = (req.url || '').split('?')[0];
+      requests.push({ method: req.method, path, stream: body?.stream ?? null });
+      log(`fake-upstream: ${req.method} ${req.url}`);
+
+      if (req.method === 'GET' && /\/models$/.test(path)) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            object: 'list',
+            data: [{ id: FAKE_MODEL, object: 'model', created: 1700000000, owned_by: 'e2e' }]
+          })
+        );
+        return;
+      }
+
+      if (req.method === 'POST' && /\/chat\/completions$/.test(path)) {
+        const created = Math.floor(Date.now() / 1000);
+        const model = body?.model || FAKE_MODEL;
+        if (body?.stream) {
+          res.writeHead(200, {
+            'content-type': 'text/event-stream',
+            'cache-control': 'no-cache',
+            connection: 'keep-alive'
+          });
+          const chunk = (delta, finish = null, extra = {}) =>
+            `data: ${JSON.stringify({
+              id: 'chatcmpl-e2e',
+              object: 'chat.completion.chunk',
+              created,
+              model,
+              choices: [{ index: 0, delta, finish_reason: finish }],
+              ...extra
+            })}\n\n`;
+          for (let i = 0; i < REPLY_PIECES.length; i++) {
+            if (res.destroyed) return;
+            const delta = i === 0 ? { role: 'assistant', content: REPLY_PIECES[i] } : { content: REPLY_PIECES[i] };
+            res.write(chunk(delta));
+            await new Promise((r) => setTimeout(r, 30));
+          }
+          res.write(
+            chunk({}, 'stop', { usage: { prompt_tokens: 10, completion_tokens: 9, total_tokens: 19 } })
+          );
+          res.end('data: [DONE]\n\n');
+          return;
+        }
+        const content = taskAnswer(lastUserText(body));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            id: 'chatcmpl-e2e',
+            object: 'chat.completion',
+            created,
+            model,
+            choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+            usage: { prompt_tokens: 10, completion_tokens: 9, total_tokens: 19 }
+          })
+        );
+        return;
+      }
+
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'not found' } }));
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      })
+  };
+}

@@ -1,0 +1,732 @@
+//! Talking to a model: streamed answers normalised to [`StreamEvent`]s
+//! (OpenAI SSE and Ollama NDJSON), non-streamed answers, and the relay for
+//! API clients.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::{json, Value};
+
+use super::http::{self, client, request_timeout, send_error, status_error, stream_idle_timeout};
+use super::payload::{ollama_request, openai_request};
+use super::{Completion, LlmError, ModelTarget, Provider, StreamEvent};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wire {
+    Sse,
+    Ndjson,
+}
+
+fn request_for(
+    target: &ModelTarget,
+    body: Value,
+    stream: bool,
+) -> Result<(String, Value, Wire), LlmError> {
+    match target.provider {
+        Provider::OpenAi => {
+            let (url, b) = openai_request(target, body, stream)?;
+            Ok((url, b, Wire::Sse))
+        }
+        Provider::Ollama => {
+            let b = ollama_request(target, body, stream)?;
+            Ok((format!("{}/api/chat", target.base_url), b, Wire::Ndjson))
+        }
+    }
+}
+
+fn post(target: &ModelTarget, url: &str, body: &Value) -> reqwest::RequestBuilder {
+    client()
+        .post(url)
+        .headers(http::auth_headers(
+            target.api_key.as_deref(),
+            &target.api_config,
+            url,
+        ))
+        .json(body)
+}
+
+fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+pub(crate) async fn stream_chat(
+    target: &ModelTarget,
+    body: Value,
+) -> Result<BoxStream<'static, Result<StreamEvent, LlmError>>, LlmError> {
+    let (url, payload, wire) = request_for(target, body, true)?;
+    let resp = post(target, &url, &payload)
+        .send()
+        .await
+        .map_err(|e| send_error(&target.base_url, e, None))?;
+    if !resp.status().is_success() {
+        return Err(status_error(resp).await);
+    }
+    // Some servers ignore `stream: true` and answer with one JSON document.
+    if wire == Wire::Sse && content_type(&resp).contains("application/json") {
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| LlmError::Decode(e.to_string()))?;
+        let events = events_from_completion(&v)?;
+        return Ok(futures::stream::iter(events.into_iter().map(Ok)).boxed());
+    }
+    Ok(events(resp, wire, target.upstream_id.clone()))
+}
+
+fn events_from_completion(v: &Value) -> Result<Vec<StreamEvent>, LlmError> {
+    if let Some(msg) = v.get("error").filter(|e| !e.is_null()) {
+        return Err(LlmError::Upstream(
+            http::error_message(&json!({"error": msg})).unwrap_or_default(),
+        ));
+    }
+    let choice = &v["choices"][0];
+    let msg = &choice["message"];
+    let mut out = Vec::new();
+    if let Some(r) = reasoning_of(msg) {
+        out.push(StreamEvent::Reasoning(r));
+    }
+    if let Some(c) = msg
+        .get("content")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        out.push(StreamEvent::Content(c.to_string()));
+    }
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        out.push(StreamEvent::Usage(u.clone()));
+    }
+    out.push(StreamEvent::Finish {
+        reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        last_chunk: v.clone(),
+    });
+    Ok(out)
+}
+
+fn reasoning_of(delta: &Value) -> Option<String> {
+    ["reasoning_content", "reasoning", "thinking"]
+        .iter()
+        .find_map(|k| {
+            delta
+                .get(*k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
+        .map(str::to_string)
+}
+
+/// Turns the body of a streamed answer into events.
+fn events(
+    resp: reqwest::Response,
+    wire: Wire,
+    model: String,
+) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
+    let state = Decoder {
+        body: resp.bytes_stream().boxed(),
+        wire,
+        buf: Vec::new(),
+        data: String::new(),
+        queue: VecDeque::new(),
+        done: false,
+        finish_reason: None,
+        finish_chunk: None,
+        last_chunk: None,
+        usage: None,
+        model,
+        chunk_id: format!("chatcmpl-{}", uuid::Uuid::new_v4()),
+        idle: stream_idle_timeout(),
+    };
+    futures::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(ev) = s.queue.pop_front() {
+                return Some((ev, s));
+            }
+            if s.done {
+                return None;
+            }
+            let next = match s.idle {
+                Some(t) => match tokio::time::timeout(t, s.body.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        s.fail(LlmError::Interrupted(format!(
+                            "no data for {} seconds",
+                            t.as_secs()
+                        )));
+                        continue;
+                    }
+                },
+                None => s.body.next().await,
+            };
+            match next {
+                Some(Ok(bytes)) => s.feed(&bytes),
+                Some(Err(e)) => s.fail(LlmError::Interrupted(describe(&e))),
+                None => s.end(),
+            }
+        }
+    })
+    .boxed()
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut cur: &dyn std::error::Error = e;
+    let mut parts = vec![cur.to_string()];
+    while let Some(next) = cur.source() {
+        parts.push(next.to_string());
+        cur = next;
+    }
+    parts.last().cloned().unwrap_or_default()
+}
+
+struct Decoder {
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    wire: Wire,
+    buf: Vec<u8>,
+    /// `data:` lines of the SSE event being read.
+    data: String,
+    queue: VecDeque<Result<StreamEvent, LlmError>>,
+    done: bool,
+    finish_reason: Option<String>,
+    finish_chunk: Option<Value>,
+    last_chunk: Option<Value>,
+    usage: Option<Value>,
+    model: String,
+    chunk_id: String,
+    idle: Option<Duration>,
+}
+
+impl Decoder {
+    fn fail(&mut self, e: LlmError) {
+        if !self.done {
+            self.queue.push_back(Err(e));
+            self.done = true;
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        while !self.done {
+            let Some(pos) = self.buf.iter().position(|b| *b == b'\n') else {
+                break;
+            };
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+            let line = line.strip_suffix('\r').unwrap_or(&line).to_string();
+            self.line(&line);
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        match self.wire {
+            Wire::Ndjson => {
+                let t = line.trim();
+                if t.is_empty() {
+                    return;
+                }
+                match serde_json::from_str::<Value>(t) {
+                    Ok(v) => self.ollama_chunk(v),
+                    Err(_) => {
+                        tracing::debug!("skipping unreadable NDJSON line from the model provider")
+                    }
+                }
+            }
+            Wire::Sse => {
+                if line.is_empty() {
+                    self.dispatch();
+                    return;
+                }
+                if line.starts_with(':') {
+                    return;
+                }
+                let Some(rest) = line.strip_prefix("data:") else {
+                    return;
+                };
+                let rest = rest.strip_prefix(' ').unwrap_or(rest);
+                // Not every server separates events with a blank line; a data
+                // line that is complete on its own is an event by itself.
+                if self.data.is_empty()
+                    && (rest.trim() == "[DONE]" || serde_json::from_str::<Value>(rest).is_ok())
+                {
+                    self.data.push_str(rest);
+                    self.dispatch();
+                } else {
+                    if !self.data.is_empty() {
+                        self.data.push('\n');
+                    }
+                    self.data.push_str(rest);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self) {
+        let data = std::mem::take(&mut self.data);
+        let data = data.trim();
+        if data.is_empty() {
+            return;
+        }
+        if data == "[DONE]" {
+            self.finish();
+            return;
+        }
+        match serde_json::from_str::<Value>(data) {
+            Ok(v) => self.openai_chunk(v),
+            Err(_) => tracing::debug!("skipping unreadable SSE event from the model provider"),
+        }
+    }
+
+    fn openai_chunk(&mut self, v: Value) {
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            let msg =
+                http::error_message(&json!({"error": err})).unwrap_or_else(|| err.to_string());
+            self.fail(LlmError::Upstream(msg));
+            return;
+        }
+        let choice = &v["choices"][0];
+        let delta = choice
+            .get("delta")
+            .or_else(|| choice.get("message"))
+            .unwrap_or(&Value::Null);
+        if let Some(r) = reasoning_of(delta) {
+            self.queue.push_back(Ok(StreamEvent::Reasoning(r)));
+        }
+        if let Some(c) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            self.queue
+                .push_back(Ok(StreamEvent::Content(c.to_string())));
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(u.clone());
+            self.queue.push_back(Ok(StreamEvent::Usage(u.clone())));
+        }
+        if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish_reason = Some(r.to_string());
+            self.finish_chunk = Some(v.clone());
+        }
+        self.last_chunk = Some(v);
+    }
+
+    fn ollama_chunk(&mut self, v: Value) {
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            let msg =
+                http::error_message(&json!({"error": err})).unwrap_or_else(|| err.to_string());
+            self.fail(LlmError::Upstream(msg));
+            return;
+        }
+        let msg = v.get("message").unwrap_or(&Value::Null);
+        if let Some(t) = msg
+            .get("thinking")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            self.queue
+                .push_back(Ok(StreamEvent::Reasoning(t.to_string())));
+        }
+        if let Some(c) = msg
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            self.queue
+                .push_back(Ok(StreamEvent::Content(c.to_string())));
+        }
+        let has_tools = msg
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if v.get("done").and_then(Value::as_bool).unwrap_or(false) {
+            let usage = ollama_usage(&v);
+            self.queue.push_back(Ok(StreamEvent::Usage(usage.clone())));
+            let reason = if has_tools {
+                "tool_calls".to_string()
+            } else {
+                v.get("done_reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("stop")
+                    .to_string()
+            };
+            let model = v
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or(&self.model)
+                .to_string();
+            let chunk = json!({
+                "id": self.chunk_id,
+                "object": "chat.completion.chunk",
+                "created": crate::db::now_secs(),
+                "model": model,
+                "choices": [{"index": 0, "logprobs": null, "delta": {}, "finish_reason": reason}],
+                "usage": usage,
+            });
+            self.finish_reason = Some(reason);
+            self.finish_chunk = Some(chunk);
+            self.finish();
+        }
+    }
+
+    /// The answer is complete.
+    fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut last = self
+            .finish_chunk
+            .take()
+            .or_else(|| self.last_chunk.take())
+            .unwrap_or_else(|| json!({}));
+        // OpenAI reports usage in its own chunk after the finish chunk.
+        if let (Some(u), Some(o)) = (&self.usage, last.as_object_mut()) {
+            if o.get("usage").is_none_or(Value::is_null) {
+                o.insert("usage".into(), u.clone());
+            }
+        }
+        self.queue.push_back(Ok(StreamEvent::Finish {
+            reason: self.finish_reason.clone(),
+            last_chunk: last,
+        }));
+        self.done = true;
+    }
+
+    /// The body ended.
+    fn end(&mut self) {
+        if self.done {
+            return;
+        }
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            let line = String::from_utf8_lossy(&rest).to_string();
+            self.line(line.trim_end_matches('\r'));
+        }
+        if self.wire == Wire::Sse {
+            self.dispatch();
+        }
+        if self.done {
+            return;
+        }
+        if self.finish_reason.is_some() {
+            self.finish();
+        } else {
+            self.fail(LlmError::Interrupted(
+                "the stream ended before the model finished".into(),
+            ));
+        }
+    }
+}
+
+/// Ollama's counters in OpenAI's usage names, plus Ollama's own metrics.
+fn ollama_usage(v: &Value) -> Value {
+    let n = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let (prompt, completion) = (n("prompt_eval_count"), n("eval_count"));
+    let rate = |count: i64, dur: i64| {
+        if dur > 0 {
+            json!(((count as f64) / (dur as f64 / 1e9) * 100.0).round() / 100.0)
+        } else {
+            json!("N/A")
+        }
+    };
+    let total_secs = n("total_duration") / 1_000_000_000;
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "response_token/s": rate(completion, n("eval_duration")),
+        "prompt_token/s": rate(prompt, n("prompt_eval_duration")),
+        "total_duration": n("total_duration"),
+        "load_duration": n("load_duration"),
+        "prompt_eval_count": prompt,
+        "prompt_eval_duration": n("prompt_eval_duration"),
+        "eval_count": completion,
+        "eval_duration": n("eval_duration"),
+        "approximate_total": format!("{}h{}m{}s", total_secs / 3600, (total_secs % 3600) / 60, total_secs % 60),
+    })
+}
+
+pub(crate) async fn complete(target: &ModelTarget, body: Value) -> Result<Completion, LlmError> {
+    let (url, payload, wire) = request_for(target, body, false)?;
+    let timeout = request_timeout();
+    let mut req = post(target, &url, &payload);
+    if let Some(t) = timeout {
+        req = req.timeout(t);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| send_error(&target.base_url, e, timeout))?;
+    if !resp.status().is_success() {
+        return Err(status_error(resp).await);
+    }
+    // A server that streams anyway is read to the end.
+    if content_type(&resp).contains("text/event-stream") || content_type(&resp).contains("ndjson") {
+        let wire = if content_type(&resp).contains("ndjson") {
+            Wire::Ndjson
+        } else {
+            wire
+        };
+        return collect(
+            events(resp, wire, target.upstream_id.clone()),
+            &target.upstream_id,
+        )
+        .await;
+    }
+    let v: Value = resp.json().await.map_err(|e| {
+        if e.is_timeout() {
+            LlmError::Timeout {
+                url: target.base_url.clone(),
+                secs: timeout.map(|t| t.as_secs()).unwrap_or(0),
+            }
+        } else {
+            LlmError::Decode(e.to_string())
+        }
+    })?;
+    let raw = match target.provider {
+        Provider::OpenAi => {
+            if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+                return Err(LlmError::Upstream(
+                    http::error_message(&json!({"error": err})).unwrap_or_else(|| err.to_string()),
+                ));
+            }
+            v
+        }
+        Provider::Ollama => ollama_to_openai(&v, &target.upstream_id),
+    };
+    let content = raw["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let usage = raw.get("usage").filter(|u| u.is_object()).cloned();
+    Ok(Completion {
+        content,
+        usage,
+        raw,
+    })
+}
+
+fn ollama_to_openai(v: &Value, model: &str) -> Value {
+    if let Some(err) = v.get("error").and_then(Value::as_str) {
+        return json!({"error": {"message": err}});
+    }
+    let msg = v.get("message").unwrap_or(&Value::Null);
+    let mut message = json!({"role": "assistant", "content": msg.get("content").and_then(Value::as_str).unwrap_or("")});
+    if let Some(t) = msg
+        .get("thinking")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        message["reasoning_content"] = json!(t);
+    }
+    let tool_calls = msg
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty());
+    if let Some(calls) = tool_calls {
+        let converted: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "index": c.get("index").cloned().unwrap_or(json!(i)),
+                    "id": c.get("id").cloned().unwrap_or_else(|| json!(format!("call_{}", uuid::Uuid::new_v4().simple()))),
+                    "type": "function",
+                    "function": {
+                        "name": c["function"]["name"].as_str().unwrap_or(""),
+                        "arguments": match &c["function"]["arguments"] {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                    },
+                })
+            })
+            .collect();
+        message["tool_calls"] = Value::Array(converted);
+    }
+    let reason = if tool_calls.is_some() {
+        "tool_calls".to_string()
+    } else {
+        v.get("done_reason")
+            .and_then(Value::as_str)
+            .unwrap_or("stop")
+            .to_string()
+    };
+    json!({
+        "id": format!("{}-{}", v.get("model").and_then(Value::as_str).unwrap_or(model), uuid::Uuid::new_v4()),
+        "object": "chat.completion",
+        "created": crate::db::now_secs(),
+        "model": v.get("model").and_then(Value::as_str).unwrap_or(model),
+        "choices": [{"index": 0, "logprobs": null, "finish_reason": reason, "message": message}],
+        "usage": ollama_usage(v),
+    })
+}
+
+async fn collect(
+    mut s: BoxStream<'static, Result<StreamEvent, LlmError>>,
+    model: &str,
+) -> Result<Completion, LlmError> {
+    let (mut content, mut reasoning, mut usage, mut reason) =
+        (String::new(), String::new(), None, None);
+    while let Some(ev) = s.next().await {
+        match ev? {
+            StreamEvent::Content(c) => content.push_str(&c),
+            StreamEvent::Reasoning(r) => reasoning.push_str(&r),
+            StreamEvent::Usage(u) => usage = Some(u),
+            StreamEvent::Finish { reason: r, .. } => reason = r,
+        }
+    }
+    let mut message = json!({"role": "assistant", "content": content});
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = json!(reasoning);
+    }
+    let raw = json!({
+        "id": format!("chatcmpl-{}", uuid::Uuid::new_v4()),
+        "object": "chat.completion",
+        "created": crate::db::now_secs(),
+        "model": model,
+        "choices": [{"index": 0, "logprobs": null, "finish_reason": reason.unwrap_or_else(|| "stop".into()), "message": message}],
+        "usage": usage.clone(),
+    });
+    Ok(Completion {
+        content,
+        usage,
+        raw,
+    })
+}
+
+pub(crate) async fn openai_passthrough(
+    target: &ModelTarget,
+    body: Value,
+) -> axum::response::Response {
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    // Ollama speaks the same protocol under /v1.
+    let target = match target.provider {
+        Provider::OpenAi => target.clone(),
+        Provider::Ollama => ModelTarget {
+            base_url: format!("{}/v1", target.base_url),
+            ..target.clone()
+        },
+    };
+    // API clients decide themselves whether they want usage chunks.
+    let own_options = body.get("stream_options").cloned();
+    let (url, mut payload) = match openai_request(&target, body, stream) {
+        Ok(r) => r,
+        Err(e) => return super::error_response(&e),
+    };
+    if let Some(o) = payload.as_object_mut() {
+        match own_options {
+            Some(so) if stream => o.insert("stream_options".into(), so),
+            _ => o.remove("stream_options"),
+        };
+    }
+    let req = post(&target, &url, &payload);
+    http::forward(
+        req,
+        &target.base_url,
+        false,
+        if stream { None } else { request_timeout() },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoder(wire: Wire) -> Decoder {
+        Decoder {
+            body: futures::stream::empty().boxed(),
+            wire,
+            buf: Vec::new(),
+            data: String::new(),
+            queue: VecDeque::new(),
+            done: false,
+            finish_reason: None,
+            finish_chunk: None,
+            last_chunk: None,
+            usage: None,
+            model: "m".into(),
+            chunk_id: "c".into(),
+            idle: None,
+        }
+    }
+
+    fn drain(d: &mut Decoder) -> Vec<Result<StreamEvent, String>> {
+        d.queue
+            .drain(..)
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn sse_split_across_chunks() {
+        let mut d = decoder(Wire::Sse);
+        d.feed(b"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}\n\nda");
+        d.feed(b"ta: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\r\n\r\n: keepalive\n\n");
+        d.feed(b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+        d.feed(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n");
+        let ev = drain(&mut d);
+        assert_eq!(ev[0], Ok(StreamEvent::Reasoning("hm".into())));
+        assert_eq!(ev[1], Ok(StreamEvent::Content("Hi".into())));
+        assert!(matches!(&ev[2], Ok(StreamEvent::Usage(u)) if u["total_tokens"] == 3));
+        match &ev[3] {
+            Ok(StreamEvent::Finish { reason, last_chunk }) => {
+                assert_eq!(reason.as_deref(), Some("stop"));
+                assert_eq!(last_chunk["choices"][0]["finish_reason"], "stop");
+                assert_eq!(last_chunk["usage"]["total_tokens"], 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(d.done);
+    }
+
+    #[test]
+    fn sse_error_and_truncation() {
+        let mut d = decoder(Wire::Sse);
+        d.feed(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n");
+        assert_eq!(
+            drain(&mut d),
+            vec![Err("The model provider sent an error: overloaded".into())]
+        );
+
+        let mut d = decoder(Wire::Sse);
+        d.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\n");
+        d.end();
+        let ev = drain(&mut d);
+        assert_eq!(ev.len(), 2);
+        assert!(ev[1].as_ref().unwrap_err().contains("broke off"));
+    }
+
+    #[test]
+    fn ndjson_with_thinking_and_usage() {
+        let mut d = decoder(Wire::Ndjson);
+        d.feed(b"{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"t\"},\"done\":false}\n{\"message\":{\"content\":\"A\"},\"done\":false}\n");
+        d.feed(b"{\"model\":\"m\",\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"prompt_eval_count\":4,\"eval_count\":2,\"eval_duration\":1000000000}\n");
+        let ev = drain(&mut d);
+        assert_eq!(ev[0], Ok(StreamEvent::Reasoning("t".into())));
+        assert_eq!(ev[1], Ok(StreamEvent::Content("A".into())));
+        assert!(
+            matches!(&ev[2], Ok(StreamEvent::Usage(u)) if u["total_tokens"] == 6 && u["response_token/s"] == 2.0)
+        );
+        assert!(
+            matches!(&ev[3], Ok(StreamEvent::Finish { reason: Some(r), last_chunk }) if r == "stop" && last_chunk["object"] == "chat.completion.chunk")
+        );
+    }
+
+    #[test]
+    fn ollama_completion_shape() {
+        let v = ollama_to_openai(
+            &json!({"model": "m", "message": {"content": "hi", "thinking": "t"}, "done": true, "done_reason": "stop", "prompt_eval_count": 1, "eval_count": 1}),
+            "m",
+        );
+        assert_eq!(v["choices"][0]["message"]["content"], "hi");
+        assert_eq!(v["choices"][0]["message"]["reasoning_content"], "t");
+        assert_eq!(v["usage"]["total_tokens"], 2);
+    }
+}
