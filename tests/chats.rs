@@ -185,7 +185,7 @@ async fn crud_paging_pin_archive() {
     );
     assert_eq!(
         ids(&admin.get("/api/v1/chats/pinned").await.body),
-        [id.clone()]
+        [id.as_str()]
     );
     assert!(!ids(&admin.get("/api/v1/chats/").await.body).contains(&id));
     assert_eq!(
@@ -201,7 +201,7 @@ async fn crud_paging_pin_archive() {
     assert_eq!(admin.get("/api/v1/chats/archived/count").await.body, 1);
     assert_eq!(
         ids(&admin.get("/api/v1/chats/archived").await.body),
-        [id.clone()]
+        [id.as_str()]
     );
     assert_eq!(len(&admin.get("/api/v1/chats/pinned").await.body), 0);
     assert_eq!(len(&admin.get("/api/v1/chats/all/archived").await.body), 1);
@@ -225,6 +225,18 @@ async fn crud_paging_pin_archive() {
         "archived list filters by title"
     );
     assert_eq!(
+        len(&admin.get("/api/v1/chats/search?text=").await.body),
+        0,
+        "archived chats are not searched"
+    );
+    assert_eq!(
+        len(&admin
+            .get("/api/v1/chats/search?text=archived:true")
+            .await
+            .body),
+        60
+    );
+    assert_eq!(
         admin
             .post("/api/v1/chats/unarchive/all", json!({}))
             .await
@@ -232,6 +244,17 @@ async fn crud_paging_pin_archive() {
         true
     );
     assert_eq!(admin.get("/api/v1/chats/archived/count").await.body, 0);
+
+    // Admin chat settings round-trip through the config table.
+    let mut cfg = admin.get("/api/v1/chats/config").await.body;
+    assert_eq!(cfg["CONTEXT_COMPACTION_TOKEN_CAP"], 80000);
+    cfg["CONTEXT_COMPACTION_RETENTION_PERCENTAGE"] = json!(90);
+    let saved = admin.post("/api/v1/chats/config", cfg).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(
+        saved.body["CONTEXT_COMPACTION_RETENTION_PERCENTAGE"], 50,
+        "clamped like upstream"
+    );
 
     // Delete one, then all.
     assert_eq!(
@@ -328,21 +351,21 @@ async fn search_tags_and_snippets() {
             .post("/api/v1/chats/tags", json!({"name": "drinks"}))
             .await
             .body),
-        [tid.clone()]
+        [tid.as_str()]
     );
 
     // Search: title, content (with snippet), tag filters.
     let r = admin.get("/api/v1/chats/search?text=pirate").await;
-    assert_eq!(ids(&r.body), [pid.clone()]);
+    assert_eq!(ids(&r.body), [pid.as_str()]);
     let r = admin.get("/api/v1/chats/search?text=green%20tea").await;
-    assert_eq!(ids(&r.body), [tid.clone()]);
+    assert_eq!(ids(&r.body), [tid.as_str()]);
     assert_eq!(r.body[0]["snippet"], "How hot should green tea water be?");
     let r = admin.get("/api/v1/chats/search?text=tag:fun_stuff").await;
     assert_eq!(len(&r.body), 2);
     let r = admin
         .get("/api/v1/chats/search?text=tag:drinks%20degrees")
         .await;
-    assert_eq!(ids(&r.body), [tid.clone()]);
+    assert_eq!(ids(&r.body), [tid.as_str()]);
     assert_eq!(r.body[0]["snippet"], "About 80 degrees");
     assert_eq!(
         len(&admin
@@ -756,7 +779,10 @@ async fn folders_nest_rename_move_expand_delete() {
             json!({"folder_id": deep}),
         )
         .await;
-    assert_eq!(ids(&admin.get("/api/v1/chats/").await.body), [keep.clone()]);
+    assert_eq!(
+        ids(&admin.get("/api/v1/chats/").await.body),
+        [keep.as_str()]
+    );
     assert_eq!(
         len(&admin.get("/api/v1/chats/?include_folders=true").await.body),
         3
@@ -774,7 +800,7 @@ async fn folders_nest_rename_move_expand_delete() {
             .get(&format!("/api/v1/chats/folder/{work}/list"))
             .await
             .body),
-        [c1.clone()]
+        [c1.as_str()]
     );
     assert_eq!(
         admin
@@ -851,7 +877,10 @@ async fn folders_nest_rename_move_expand_delete() {
         admin.get(&format!("/api/v1/chats/{c2}")).await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(ids(&admin.get("/api/v1/chats/").await.body), [keep.clone()]);
+    assert_eq!(
+        ids(&admin.get("/api/v1/chats/").await.body),
+        [keep.as_str()]
+    );
 
     // Without contents the chats move back to the top level.
     let f = admin

@@ -28,10 +28,8 @@ pub fn combine(base: &mut Value, extra: &Value) {
         match (b.get_mut(k), ev) {
             (Some(bv @ Value::Object(_)), Value::Object(_)) => combine(bv, ev),
             (Some(Value::Bool(bb)), Value::Bool(eb)) => *bb = *bb || *eb,
-            (Some(bv @ Value::Number(_)), Value::Number(en)) => {
-                if en.as_f64() > bv.as_f64() {
-                    *bv = Value::Number(en.clone());
-                }
+            (Some(bv @ Value::Number(_)), Value::Number(en)) if en.as_f64() > bv.as_f64() => {
+                *bv = Value::Number(en.clone());
             }
             (None, _) => {
                 b.insert(k.clone(), ev.clone());

@@ -128,7 +128,7 @@ pub async fn tags(state: &AppState, turn: &Turn, emitter: &Emitter, model: &str)
     let (cid, uid, n) = (turn.chat_id.clone(), turn.caller.user.id.clone(), names.clone());
     if state
         .db
-        .write(move |tx| crate::db::chats::add_tags(tx, &cid, &uid, &n))
+        .write(move |tx| crate::db::chats::set_tags(tx, &cid, &uid, &n))
         .await
         .is_ok()
     {

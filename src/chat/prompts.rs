@@ -51,6 +51,25 @@ pub fn extract_json(answer: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&answer[start..=end]).ok()
 }
 
+pub const QUERIES: &str = "From the conversation below, write 1 to 3 concise search queries that \
+would find information needed to answer the user's last message. Use the conversation's language; \
+if no search is needed, return an empty list.\n\
+Reply with JSON only, exactly like {\"queries\": [\"…\"]}.\n\n\
+<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
+pub const EMOJI: &str = "Reply with exactly one emoji that best expresses the feeling or topic \
+of this text, and nothing else:\n\n{{PROMPT}}";
+
+pub const AUTOCOMPLETE: &str = "Continue the user's unfinished input below with the few words they \
+most likely want to type next (at most one sentence). Do not repeat the input.\n\
+Reply with JSON only, exactly like {\"text\": \"…\"}; use an empty string if unsure.\n\n\
+Input type: {{TYPE}}\n<input>{{PROMPT}}</input>\n\n<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
+pub const IMAGE_PROMPT: &str = "Write one detailed prompt for an image generator that depicts what \
+the user asks for in the conversation below: subject, setting, style, lighting, composition.\n\
+Reply with JSON only, exactly like {\"prompt\": \"…\"}.\n\n\
+<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,22 +92,3 @@ mod tests {
         assert!(extract_json("no json").is_none());
     }
 }
-
-pub const QUERIES: &str = "From the conversation below, write 1 to 3 concise search queries that \
-would find information needed to answer the user's last message. Use the conversation's language; \
-if no search is needed, return an empty list.\n\
-Reply with JSON only, exactly like {\"queries\": [\"…\"]}.\n\n\
-<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
-
-pub const EMOJI: &str = "Reply with exactly one emoji that best expresses the feeling or topic \
-of this text, and nothing else:\n\n{{PROMPT}}";
-
-pub const AUTOCOMPLETE: &str = "Continue the user's unfinished input below with the few words they \
-most likely want to type next (at most one sentence). Do not repeat the input.\n\
-Reply with JSON only, exactly like {\"text\": \"…\"}; use an empty string if unsure.\n\n\
-Input type: {{TYPE}}\n<input>{{PROMPT}}</input>\n\n<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
-
-pub const IMAGE_PROMPT: &str = "Write one detailed prompt for an image generator that depicts what \
-the user asks for in the conversation below: subject, setting, style, lighting, composition.\n\
-Reply with JSON only, exactly like {\"prompt\": \"…\"}.\n\n\
-<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
