@@ -70,6 +70,15 @@ async fn pending_users_and_roles() {
     assert_eq!(bob.get("/api/v1/chats/").await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(bob.get("/api/v1/users/user/settings").await.status, StatusCode::UNAUTHORIZED);
 
+    // The admin sees the new account as pending; nobody else may list users.
+    let list = admin.get("/api/v1/users/?query=BOB").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["total"], 1);
+    assert_eq!(list.body["users"][0]["role"], "pending");
+    assert_eq!(list.body["users"][0]["group_ids"], json!([]));
+    assert_eq!(admin.get("/api/v1/users/").await.body["total"], 2);
+    assert_eq!(bob.get("/api/v1/users/").await.status, StatusCode::UNAUTHORIZED);
+
     // Users may not touch admin routes.
     assert_eq!(bob.get("/api/v1/auths/admin/config").await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(c.get("/api/v1/auths/admin/config").await.status, StatusCode::UNAUTHORIZED);

@@ -1,7 +1,7 @@
 //! `/api/v1/users` (the parts the page load needs: settings and profile images).
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -9,13 +9,14 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::auth::VerifiedUser;
+use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::{self, now_secs};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/users/", get(list_users))
         .route("/api/v1/users/user/settings", get(get_settings))
         .route("/api/v1/users/user/settings/update", post(update_settings))
         .route("/api/v1/users/user/info", get(get_info))
@@ -82,4 +83,52 @@ async fn profile_image(
         }
     }
     Ok(default_image())
+}
+
+/// Upstream's page size for the admin user list.
+const USERS_PAGE: i64 = 30;
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    query: Option<String>,
+    order_by: Option<String>,
+    direction: Option<String>,
+    page: Option<i64>,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = q.page.unwrap_or(1).max(1);
+    let descending = q.direction.as_deref() != Some("asc");
+    let (users, total, groups) = state
+        .db
+        .read(move |c| {
+            let (users, total) = db::users::list(
+                c,
+                q.query.as_deref(),
+                q.order_by.as_deref(),
+                descending,
+                USERS_PAGE,
+                (page - 1) * USERS_PAGE,
+            )?;
+            let mut groups = Vec::with_capacity(users.len());
+            for u in &users {
+                groups.push(db::groups::ids_of_member(c, &u.id)?);
+            }
+            Ok((users, total, groups))
+        })
+        .await?;
+    let users: Vec<Value> = users
+        .iter()
+        .zip(groups)
+        .map(|(u, g)| {
+            let mut v = crate::api::auths::user_json(u);
+            v["group_ids"] = serde_json::json!(g);
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"users": users, "total": total})))
 }

@@ -146,3 +146,32 @@ pub fn profile_image_url(c: &Connection, id: &str) -> rusqlite::Result<Option<Op
     c.query_row("SELECT profile_image_url FROM user WHERE id = ?1", [id], |r| r.get(0))
         .optional()
 }
+
+/// One page of users for the admin list: `query` matches name or email
+/// (case-insensitive), `order_by` one of upstream's sortable columns.
+pub fn list(
+    c: &Connection,
+    query: Option<&str>,
+    order_by: Option<&str>,
+    descending: bool,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<(Vec<UserRow>, i64)> {
+    let column = match order_by.unwrap_or("created_at") {
+        "name" => "name",
+        "email" => "email",
+        "role" => "role",
+        "last_active_at" => "last_active_at",
+        "updated_at" => "updated_at",
+        _ => "created_at",
+    };
+    let dir = if descending { "DESC" } else { "ASC" };
+    let pattern = format!("%{}%", query.unwrap_or("").to_lowercase());
+    let filter = "(lower(name) LIKE ?1 OR lower(email) LIKE ?1)";
+    let total = c.query_row(&format!("SELECT count(*) FROM user WHERE {filter}"), [&pattern], |r| r.get(0))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM user WHERE {filter} ORDER BY {column} {dir}, id {dir} LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = st.query_map(params![pattern, limit, offset], from_row)?;
+    Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
+}
