@@ -45,7 +45,7 @@ async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
     srv.client().login(&email, "User-pass-1").await
 }
 
-async fn connect(admin: &Client, openai: &[String], configs: Value, ollama: &[String]) {
+async fn connect(admin: &Client, openai: &[&str], configs: Value, ollama: &[&str]) {
     let keys: Vec<String> = openai.iter().map(|_| "sk-test".to_string()).collect();
     let r = admin
         .post(
@@ -98,9 +98,9 @@ async fn connections_list_both_providers_despite_dead_ones() {
 
     connect(
         &admin,
-        &[openai.url.clone(), closed.clone(), silent.url.clone()],
+        &[openai.url.as_str(), closed.as_str(), silent.url.as_str()],
         json!({"0": {"enable": true, "tags": [{"name": "fast"}], "connection_type": "external"}, "7": {"junk": 1}}),
-        &[ollama.url.clone()],
+        &[ollama.url.as_str()],
     )
     .await;
 
@@ -185,7 +185,7 @@ async fn connections_list_both_providers_despite_dead_ones() {
     openai.set_models(&["gpt-mock", "gpt-other", "gpt-new"]);
     connect(
         &admin,
-        &[openai.url.clone()],
+        &[openai.url.as_str()],
         json!({"0": {"prefix_id": "p"}}),
         &[],
     )
@@ -239,13 +239,8 @@ async fn only_dead_connections_give_an_empty_list_quickly() {
     init();
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    connect(
-        &admin,
-        &[closed_port_url().await],
-        json!({}),
-        &[closed_port_url().await],
-    )
-    .await;
+    let (a, b) = (closed_port_url().await, closed_port_url().await);
+    connect(&admin, &[a.as_str()], json!({}), &[b.as_str()]).await;
     let start = Instant::now();
     let r = admin.get("/api/models").await;
     assert_eq!(r.status, 200);
@@ -305,7 +300,7 @@ async fn workspace_models_and_access_control() {
     let admin = admin(&srv).await;
     let user = add_user(&srv, &admin, "Bob").await;
     let openai = MockLlm::openai(&["gpt-mock"]).await;
-    connect(&admin, &[openai.url.clone()], json!({}), &[]).await;
+    connect(&admin, &[openai.url.as_str()], json!({}), &[]).await;
 
     let public = json!([{"principal_type": "user", "principal_id": "*", "permission": "read"}]);
     let r = admin
@@ -770,9 +765,9 @@ async fn passthrough_routes_stream_without_buffering() {
     let ollama = MockLlm::ollama(&["llama3:latest"]).await;
     connect(
         &admin,
-        &[openai.url.clone()],
+        &[openai.url.as_str()],
         json!({}),
-        &[ollama.url.clone()],
+        &[ollama.url.as_str()],
     )
     .await;
     let slow = Behavior {

@@ -1278,7 +1278,11 @@ async fn set_version(
 
 /// Upstream redirects with 302 Found.
 fn found(location: &str) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, location.to_string())]).into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
 }
 
 fn default_image() -> Response {

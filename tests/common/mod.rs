@@ -15,6 +15,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
     pub data_dir: PathBuf,
+    pub state: Option<open_webui::AppState>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _tmp: Option<tempfile::TempDir>,
@@ -36,6 +37,7 @@ impl TestServer {
         let tmp = tempfile::tempdir().unwrap();
         let mut t = Self::start(settings_for(tmp.path(), Some("test-secret"))).await;
         t._tmp = Some(tmp);
+        t.loopback_only().await;
         t
     }
 
@@ -43,6 +45,7 @@ impl TestServer {
         let data_dir = settings.data_dir.clone();
         let server = Server::bind(settings).await.expect("bind");
         let addr = server.local_addr().unwrap();
+        let state = Some(server.state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -51,10 +54,27 @@ impl TestServer {
             addr,
             base: format!("http://{addr}"),
             data_dir,
+            state,
             stop: Some(tx),
             task: Some(task),
             _tmp: None,
         }
+    }
+
+    /// The default connections include a public OpenAI URL; tests must never
+    /// reach beyond loopback, so fresh servers start with no remote connection.
+    async fn loopback_only(&self) {
+        let state = self.state.clone().expect("state");
+        state
+            .config
+            .set_many(vec![
+                ("openai.api_base_urls", json!([])),
+                ("openai.api_keys", json!([])),
+                ("ollama.enable", json!(false)),
+            ])
+            .await
+            .unwrap();
+        open_webui::llm::invalidate(&state);
     }
 
     /// Stops the server and waits until it has released the database.
