@@ -61,7 +61,8 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=OPEN_WEBUI_FRONTEND_DIR");
 
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let src_dir = match std::env::var_os("OPEN_WEBUI_FRONTEND_DIR") {
         Some(dir) if !dir.is_empty() => manifest_dir.join(dir),
         _ => manifest_dir.join("frontend-dist"),
@@ -93,9 +94,16 @@ fn run(src_dir: &Path, web_dir: &Path, manifest_path: &Path, stats_path: &Path) 
     // Outputs are reused per file when size and mtime match, and only if the
     // folder still comes from the same wheel (unpacked files all carry the
     // archive's timestamps, so size + mtime alone cannot tell two wheels apart).
-    let origin = fs::read_to_string(src_dir.join(INSTALL_STAMP)).unwrap_or_default().trim().replace(['\t', '\n'], " ");
+    let origin = fs::read_to_string(src_dir.join(INSTALL_STAMP))
+        .unwrap_or_default()
+        .trim()
+        .replace(['\t', '\n'], " ");
     let key = format!("{FORMAT} [{origin}]");
-    let previous = if placeholder { HashMap::new() } else { read_manifest(manifest_path, &key) };
+    let previous = if placeholder {
+        HashMap::new()
+    } else {
+        read_manifest(manifest_path, &key)
+    };
 
     let mut sources = Vec::new();
     if !placeholder {
@@ -131,7 +139,12 @@ fn run(src_dir: &Path, web_dir: &Path, manifest_path: &Path, stats_path: &Path) 
         write_file(&web_dir.join("index.html"), data)?;
         entries.push((
             "index.html".to_string(),
-            Entry { variants: "r".into(), etag: etag_of(data), size: data.len() as u64, mtime_ns: 0 },
+            Entry {
+                variants: "r".into(),
+                etag: etag_of(data),
+                size: data.len() as u64,
+                mtime_ns: 0,
+            },
         ));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -163,7 +176,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<Source>) -> io::Result<()> {
         let path = item.path();
         let name = item.file_name();
         let Some(name) = name.to_str() else {
-            println!("cargo:warning=skipping non-UTF-8 file name {}", path.display());
+            println!(
+                "cargo:warning=skipping non-UTF-8 file name {}",
+                path.display()
+            );
             continue;
         };
         let top_level = dir == root;
@@ -171,7 +187,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<Source>) -> io::Result<()> {
             continue;
         }
         let file_type = item.file_type()?;
-        let meta = if file_type.is_symlink() { fs::metadata(&path)? } else { item.metadata()? };
+        let meta = if file_type.is_symlink() {
+            fs::metadata(&path)?
+        } else {
+            item.metadata()?
+        };
         if meta.is_dir() {
             collect(root, &path, out)?;
             continue;
@@ -186,9 +206,18 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<Source>) -> io::Result<()> {
             println!("cargo:warning=skipping file with an unusual name: {rel:?}");
             continue;
         }
-        let mtime_ns =
-            meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
-        out.push(Source { rel, path, size: meta.len(), mtime_ns });
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        out.push(Source {
+            rel,
+            path,
+            size: meta.len(),
+            mtime_ns,
+        });
     }
     Ok(())
 }
@@ -197,10 +226,16 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<Source>) -> io::Result<()> {
 fn drop_clashing_names(sources: &mut Vec<Source>) {
     let names: HashSet<String> = sources.iter().map(|s| s.rel.clone()).collect();
     sources.retain(|s| {
-        let base = s.rel.strip_suffix(".gz").or_else(|| s.rel.strip_suffix(".br"));
+        let base = s
+            .rel
+            .strip_suffix(".gz")
+            .or_else(|| s.rel.strip_suffix(".br"));
         match base {
             Some(base) if names.contains(base) => {
-                println!("cargo:warning=not embedding {} (clashes with the compressed copy of {base})", s.rel);
+                println!(
+                    "cargo:warning=not embedding {} (clashes with the compressed copy of {base})",
+                    s.rel
+                );
                 false
             }
             _ => true,
@@ -209,7 +244,10 @@ fn drop_clashing_names(sources: &mut Vec<Source>) {
 }
 
 fn worker_count() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
 }
 
 fn compress_all(todo: &[Source], web_dir: &Path) -> io::Result<Vec<(String, Entry)>> {
@@ -229,7 +267,10 @@ fn compress_all(todo: &[Source], web_dir: &Path) -> io::Result<Vec<(String, Entr
                 match process(&todo[i], web_dir) {
                     Ok(entry) => results.lock().unwrap().push((todo[i].rel.clone(), entry)),
                     Err(err) => {
-                        let err = io::Error::new(err.kind(), format!("{}: {err}", todo[i].path.display()));
+                        let err = io::Error::new(
+                            err.kind(),
+                            format!("{}: {err}", todo[i].path.display()),
+                        );
                         *error.lock().unwrap() = Some(err);
                     }
                 }
@@ -270,12 +311,20 @@ fn process(src: &Source, web_dir: &Path) -> io::Result<Entry> {
             fs::remove_file(path)?;
         }
     }
-    Ok(Entry { variants: variants.to_string(), etag, size: data.len() as u64, mtime_ns: src.mtime_ns })
+    Ok(Entry {
+        variants: variants.to_string(),
+        etag,
+        size: data.len() as u64,
+        mtime_ns: src.mtime_ns,
+    })
 }
 
 fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
     // The builder's default header has mtime 0 and no file name: reproducible.
-    let mut enc = flate2::GzBuilder::new().write(Vec::with_capacity(data.len() / 3 + 64), flate2::Compression::best());
+    let mut enc = flate2::GzBuilder::new().write(
+        Vec::with_capacity(data.len() / 3 + 64),
+        flate2::Compression::best(),
+    );
     enc.write_all(data)?;
     enc.finish()
 }
@@ -286,7 +335,11 @@ fn brotli_compress(data: &[u8]) -> io::Result<Vec<u8>> {
         window += 1;
     }
     let params = brotli::enc::BrotliEncoderParams {
-        quality: if data.len() <= BROTLI_SMALL_FILE { 10 } else { 9 },
+        quality: if data.len() <= BROTLI_SMALL_FILE {
+            10
+        } else {
+            9
+        },
         lgwin: window,
         size_hint: data.len(),
         ..Default::default()
@@ -330,11 +383,16 @@ fn stored_names(rel: &str, variants: &str) -> Vec<String> {
 }
 
 fn outputs_exist(web_dir: &Path, rel: &str, variants: &str) -> bool {
-    stored_names(rel, variants).iter().all(|n| web_dir.join(n).is_file())
+    stored_names(rel, variants)
+        .iter()
+        .all(|n| web_dir.join(n).is_file())
 }
 
 fn remove_stale_outputs(web_dir: &Path, entries: &[(String, Entry)]) -> io::Result<()> {
-    let wanted: HashSet<String> = entries.iter().flat_map(|(rel, e)| stored_names(rel, &e.variants)).collect();
+    let wanted: HashSet<String> = entries
+        .iter()
+        .flat_map(|(rel, e)| stored_names(rel, &e.variants))
+        .collect();
     prune(web_dir, web_dir, &wanted)?;
     Ok(())
 }
@@ -353,8 +411,12 @@ fn prune(root: &Path, dir: &Path, wanted: &HashSet<String>) -> io::Result<bool> 
             }
             continue;
         }
-        let rel: Vec<&str> =
-            path.strip_prefix(root).expect("inside root").iter().map(|c| c.to_str().unwrap_or("")).collect();
+        let rel: Vec<&str> = path
+            .strip_prefix(root)
+            .expect("inside root")
+            .iter()
+            .map(|c| c.to_str().unwrap_or(""))
+            .collect();
         if wanted.contains(&rel.join("/")) {
             empty = false;
         } else {
@@ -364,10 +426,18 @@ fn prune(root: &Path, dir: &Path, wanted: &HashSet<String>) -> io::Result<bool> 
     Ok(empty)
 }
 
-fn write_manifest(path: &Path, key: &str, placeholder: bool, entries: &[(String, Entry)]) -> io::Result<()> {
+fn write_manifest(
+    path: &Path,
+    key: &str,
+    placeholder: bool,
+    entries: &[(String, Entry)],
+) -> io::Result<()> {
     let mut text = format!("#{key}\tplaceholder={}\n", u8::from(placeholder));
     for (rel, e) in entries {
-        text.push_str(&format!("{}\t{}\t{}\t{}\t{}\n", e.variants, e.etag, e.size, e.mtime_ns, rel));
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            e.variants, e.etag, e.size, e.mtime_ns, rel
+        ));
     }
     // Only touch the file when it changed, to keep incremental builds cheap.
     if fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
@@ -378,21 +448,38 @@ fn write_manifest(path: &Path, key: &str, placeholder: bool, entries: &[(String,
 
 fn read_manifest(path: &Path, key: &str) -> HashMap<String, Entry> {
     let mut map = HashMap::new();
-    let Ok(text) = fs::read_to_string(path) else { return map };
+    let Ok(text) = fs::read_to_string(path) else {
+        return map;
+    };
     let mut lines = text.lines();
     match lines.next() {
-        Some(header) if header.strip_prefix('#').and_then(|h| h.split('\t').next()) == Some(key) => {}
+        Some(header)
+            if header.strip_prefix('#').and_then(|h| h.split('\t').next()) == Some(key) => {}
         _ => return map,
     }
     for line in lines {
         let mut parts = line.splitn(5, '\t');
-        let (Some(variants), Some(etag), Some(size), Some(mtime), Some(rel)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(variants), Some(etag), Some(size), Some(mtime), Some(rel)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             continue;
         };
-        let (Ok(size), Ok(mtime_ns)) = (size.parse(), mtime.parse()) else { continue };
-        map.insert(rel.to_string(), Entry { variants: variants.to_string(), etag: etag.to_string(), size, mtime_ns });
+        let (Ok(size), Ok(mtime_ns)) = (size.parse(), mtime.parse()) else {
+            continue;
+        };
+        map.insert(
+            rel.to_string(),
+            Entry {
+                variants: variants.to_string(),
+                etag: etag.to_string(),
+                size,
+                mtime_ns,
+            },
+        );
     }
     map
 }

@@ -62,7 +62,9 @@ impl Cache {
     pub fn get_bytes(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(TABLE)?;
-        let Some(v) = table.get(key)? else { return Ok(None) };
+        let Some(v) = table.get(key)? else {
+            return Ok(None);
+        };
         let raw = v.value();
         if raw.len() < 8 {
             return Ok(None);
@@ -74,13 +76,20 @@ impl Cache {
         Ok(Some(raw[8..].to_vec()))
     }
 
-    pub fn put<T: Serialize>(&self, key: &str, value: &T, ttl: Option<Duration>) -> anyhow::Result<()> {
+    pub fn put<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> anyhow::Result<()> {
         self.put_bytes(key, &serde_json::to_vec(value)?, ttl)
     }
 
     /// A value that no longer decodes (e.g. written by another version) is a miss.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> anyhow::Result<Option<T>> {
-        Ok(self.get_bytes(key)?.and_then(|b| serde_json::from_slice(&b).ok()))
+        Ok(self
+            .get_bytes(key)?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
     pub fn remove(&self, key: &str) -> anyhow::Result<()> {
@@ -140,13 +149,23 @@ mod tests {
     #[test]
     fn corrupt_file_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("cache.redb"), b"this is not a redb file at all").unwrap();
+        std::fs::write(
+            dir.path().join("cache.redb"),
+            b"this is not a redb file at all",
+        )
+        .unwrap();
         let c = Cache::open(dir.path()).unwrap();
         c.put("k", &1, None).unwrap();
         assert_eq!(c.get::<i32>("k").unwrap(), Some(1));
         let moved = std::fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("corrupt"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("corrupt")
+            })
             .count();
         assert_eq!(moved, 1);
     }

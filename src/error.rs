@@ -137,7 +137,9 @@ where
             }]))),
             Err(JsonRejection::BytesRejection(e)) => {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    Err(ApiError::PayloadTooLarge("Request body is too large.".into()))
+                    Err(ApiError::PayloadTooLarge(
+                        "Request body is too large.".into(),
+                    ))
                 } else {
                     Err(ApiError::bad_request(e.body_text()))
                 }

@@ -50,11 +50,17 @@ impl Server {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish
     /// and checkpoints the WAL so the database file is self-contained.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         let db = self.state.db.clone();
         tokio::task::spawn_blocking(move || {
             db.with_writer_blocking(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))

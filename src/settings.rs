@@ -46,7 +46,10 @@ pub struct EnvFlags {
 
 pub fn env_bool(name: &str, default: bool) -> bool {
     match std::env::var(name) {
-        Ok(v) => matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"),
+        Ok(v) => matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        ),
         Err(_) => default,
     }
 }
@@ -100,7 +103,10 @@ impl Settings {
             webui_auth,
             persistent_config: env_bool("ENABLE_PERSISTENT_CONFIG", true),
             cors_allow_origin,
-            cookie_secure: env_bool("WEBUI_AUTH_COOKIE_SECURE", env_bool("WEBUI_SESSION_COOKIE_SECURE", false)),
+            cookie_secure: env_bool(
+                "WEBUI_AUTH_COOKIE_SECURE",
+                env_bool("WEBUI_SESSION_COOKIE_SECURE", false),
+            ),
             cookie_same_site: env_str(
                 "WEBUI_AUTH_COOKIE_SAME_SITE",
                 &env_str("WEBUI_SESSION_COOKIE_SAME_SITE", "lax"),
@@ -108,7 +114,8 @@ impl Settings {
             .to_ascii_lowercase(),
             signup_password_confirmation: env_bool("ENABLE_SIGNUP_PASSWORD_CONFIRMATION", false),
             enable_websocket: env_bool("ENABLE_WEBSOCKET_SUPPORT", true),
-            password_hash_argon2: env_str("PASSWORD_HASH_ALGORITHM", "bcrypt").eq_ignore_ascii_case("argon2"),
+            password_hash_argon2: env_str("PASSWORD_HASH_ALGORITHM", "bcrypt")
+                .eq_ignore_ascii_case("argon2"),
             version_update_check: false,
             max_body_bytes: env_str("MAX_REQUEST_BODY_BYTES", "")
                 .parse()
@@ -139,7 +146,10 @@ fn resolve_secret_key(data_dir: &Path) -> anyhow::Result<String> {
 /// The file half of the secret lookup: the working directory's
 /// `.webui_secret_key`, else DATA_DIR's, else a new one written to DATA_DIR.
 pub fn secret_key_from_file(data_dir: &Path) -> anyhow::Result<String> {
-    let candidates = [PathBuf::from(".webui_secret_key"), data_dir.join(".webui_secret_key")];
+    let candidates = [
+        PathBuf::from(".webui_secret_key"),
+        data_dir.join(".webui_secret_key"),
+    ];
     for path in &candidates {
         if let Ok(text) = std::fs::read_to_string(path) {
             // Upstream's file has no newline; tolerate one added by hand.

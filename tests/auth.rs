@@ -14,7 +14,10 @@ async fn first_signup_is_admin_and_closes_signup() {
     let cfg = c.get("/api/config").await;
     assert_eq!(cfg.status, 200);
     assert_eq!(cfg.body["onboarding"], true);
-    assert!(cfg.body["features"].get("enable_api_keys").is_none(), "anonymous shape only");
+    assert!(
+        cfg.body["features"].get("enable_api_keys").is_none(),
+        "anonymous shape only"
+    );
 
     let r = c.signup("Admin", "Admin@Example.com", "Passw0rd!x").await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -23,7 +26,11 @@ async fn first_signup_is_admin_and_closes_signup() {
     assert_eq!(r.body["token_type"], "Bearer");
     assert!(r.body["permissions"]["chat"]["controls"].is_boolean());
     let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.starts_with("token=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=lax"));
+    assert!(
+        cookie.starts_with("token=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=lax")
+    );
 
     // Onboarding is over and sign-up closed itself.
     let cfg = c.get("/api/config").await;
@@ -35,10 +42,16 @@ async fn first_signup_is_admin_and_closes_signup() {
 
     // The stored hash is upstream's bcrypt flavour.
     let db = rusqlite::Connection::open(srv.data_dir.join("webui.db")).unwrap();
-    let hash: String = db.query_row("SELECT password FROM auth", [], |r| r.get(0)).unwrap();
+    let hash: String = db
+        .query_row("SELECT password FROM auth", [], |r| r.get(0))
+        .unwrap();
     assert!(hash.starts_with("$2b$12$") && hash.len() == 60);
     let signup_flag: String = db
-        .query_row("SELECT value FROM config WHERE key = 'ui.enable_signup'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM config WHERE key = 'ui.enable_signup'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(signup_flag, "false");
 }
@@ -47,7 +60,13 @@ async fn first_signup_is_admin_and_closes_signup() {
 async fn pending_users_and_roles() {
     let srv = TestServer::fresh().await;
     let c = srv.client();
-    let admin = c.with_token(c.signup("Admin", "admin@example.com", "Passw0rd!x").await.body["token"].as_str().unwrap());
+    let admin = c.with_token(
+        c.signup("Admin", "admin@example.com", "Passw0rd!x")
+            .await
+            .body["token"]
+            .as_str()
+            .unwrap(),
+    );
 
     // Re-open sign-up through the admin settings page's endpoint.
     let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
@@ -67,8 +86,14 @@ async fn pending_users_and_roles() {
     let cfg = bob.get("/api/config").await.body;
     assert!(cfg["ui"].get("pending_user_overlay_title").is_some());
     assert!(cfg.get("permissions").is_none());
-    assert_eq!(bob.get("/api/v1/chats/").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(bob.get("/api/v1/users/user/settings").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bob.get("/api/v1/chats/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        bob.get("/api/v1/users/user/settings").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // The admin sees the new account as pending; nobody else may list users.
     let list = admin.get("/api/v1/users/?query=BOB").await;
@@ -77,11 +102,20 @@ async fn pending_users_and_roles() {
     assert_eq!(list.body["users"][0]["role"], "pending");
     assert_eq!(list.body["users"][0]["group_ids"], json!([]));
     assert_eq!(admin.get("/api/v1/users/").await.body["total"], 2);
-    assert_eq!(bob.get("/api/v1/users/").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bob.get("/api/v1/users/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Users may not touch admin routes.
-    assert_eq!(bob.get("/api/v1/auths/admin/config").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(c.get("/api/v1/auths/admin/config").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bob.get("/api/v1/auths/admin/config").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.get("/api/v1/auths/admin/config").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // The admin can add a user directly with a role.
     let added = admin
@@ -92,7 +126,10 @@ async fn pending_users_and_roles() {
     let carol = c.login("carol@example.com", "pw-carol").await;
     assert_eq!(carol.get("/api/v1/chats/").await.status, 200);
     let dup = admin
-        .post("/api/v1/auths/add", json!({"name": "C2", "email": "CAROL@example.com", "password": "x"}))
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": "C2", "email": "CAROL@example.com", "password": "x"}),
+        )
         .await;
     assert_eq!(dup.status, StatusCode::BAD_REQUEST);
 }
@@ -114,10 +151,16 @@ async fn cookie_bearer_and_api_keys() {
         .await
         .unwrap();
     let body: serde_json::Value = cookie_resp.json().await.unwrap();
-    assert!(body["features"]["enable_api_keys"].is_boolean(), "full shape with cookie");
+    assert!(
+        body["features"]["enable_api_keys"].is_boolean(),
+        "full shape with cookie"
+    );
     let img = c
         .http
-        .get(srv.url(&format!("/api/v1/users/{}/profile/image", r.body["id"].as_str().unwrap())))
+        .get(srv.url(&format!(
+            "/api/v1/users/{}/profile/image",
+            r.body["id"].as_str().unwrap()
+        )))
         .header(header::COOKIE, format!("token={token}"))
         .send()
         .await
@@ -127,7 +170,10 @@ async fn cookie_bearer_and_api_keys() {
     // GET /api/v1/auths/ re-sets the cookie.
     let s = admin.get("/api/v1/auths/").await;
     assert_eq!(s.status, 200);
-    assert!(s.headers[header::SET_COOKIE].to_str().unwrap().contains(&token));
+    assert!(s.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains(&token));
     assert!(s.body.get("bio").is_some());
 
     // A bad token with a cookie: 401 and the cookie is cleared.
@@ -139,20 +185,32 @@ async fn cookie_bearer_and_api_keys() {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
-    assert!(bad.headers()[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
-    assert_eq!(c.get("/api/v1/auths/").await.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(
+        c.get("/api/v1/auths/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // API keys are off by default.
     let denied = admin.post("/api/v1/auths/api_key", json!({})).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
     cfg["ENABLE_API_KEYS"] = json!(true);
-    assert_eq!(admin.post("/api/v1/auths/admin/config", cfg).await.status, 200);
+    assert_eq!(
+        admin.post("/api/v1/auths/admin/config", cfg).await.status,
+        200
+    );
     let created = admin.post("/api/v1/auths/api_key", json!({})).await;
     assert_eq!(created.status, 200);
     let key = created.body["api_key"].as_str().unwrap().to_string();
     assert!(key.starts_with("sk-") && key.len() == 35);
-    assert_eq!(admin.get("/api/v1/auths/api_key").await.body["api_key"], key.as_str());
+    assert_eq!(
+        admin.get("/api/v1/auths/api_key").await.body["api_key"],
+        key.as_str()
+    );
 
     let by_key = c.with_token(&key);
     assert_eq!(by_key.get("/api/v1/chats/").await.status, 200);
@@ -160,41 +218,94 @@ async fn cookie_bearer_and_api_keys() {
     assert_eq!(human.status, StatusCode::FORBIDDEN);
     assert_eq!(human.body["detail"], "A human session is required.");
     // x-api-key header works too.
-    let xk = c.http.get(srv.url("/api/v1/chats/")).header("x-api-key", &key).send().await.unwrap();
+    let xk = c
+        .http
+        .get(srv.url("/api/v1/chats/"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(xk.status(), 200);
 
-    assert_eq!(admin.delete("/api/v1/auths/api_key").await.body, json!(true));
-    assert_eq!(by_key.get("/api/v1/chats/").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        admin.delete("/api/v1/auths/api_key").await.body,
+        json!(true)
+    );
+    assert_eq!(
+        by_key.get("/api/v1/chats/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
 async fn password_change_revokes_old_sessions() {
     let srv = TestServer::fresh().await;
     let c = srv.client();
-    let old = c.with_token(c.signup("Admin", "admin@example.com", "first-pw").await.body["token"].as_str().unwrap());
+    let old = c.with_token(
+        c.signup("Admin", "admin@example.com", "first-pw")
+            .await
+            .body["token"]
+            .as_str()
+            .unwrap(),
+    );
     let wrong = old
-        .post("/api/v1/auths/update/password", json!({"password": "nope", "new_password": "second-pw"}))
+        .post(
+            "/api/v1/auths/update/password",
+            json!({"password": "nope", "new_password": "second-pw"}),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     let ok = old
-        .post("/api/v1/auths/update/password", json!({"password": "first-pw", "new_password": "second-pw"}))
+        .post(
+            "/api/v1/auths/update/password",
+            json!({"password": "first-pw", "new_password": "second-pw"}),
+        )
         .await;
     assert_eq!(ok.body, json!(true));
-    assert_eq!(old.get("/api/v1/auths/").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(c.signin("admin@example.com", "first-pw").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        old.get("/api/v1/auths/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.signin("admin@example.com", "first-pw").await.status,
+        StatusCode::BAD_REQUEST
+    );
     let fresh = c.login("admin@example.com", "second-pw").await;
     let p = fresh
-        .post("/api/v1/auths/update/profile", json!({"name": "Renamed", "profile_image_url": "/user.png", "bio": "hi"}))
+        .post(
+            "/api/v1/auths/update/profile",
+            json!({"name": "Renamed", "profile_image_url": "/user.png", "bio": "hi"}),
+        )
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(fresh.get("/api/v1/auths/").await.body["name"], "Renamed");
-    let tz = fresh.post("/api/v1/auths/update/timezone", json!({"timezone": "Europe/Lisbon"})).await;
+    let tz = fresh
+        .post(
+            "/api/v1/auths/update/timezone",
+            json!({"timezone": "Europe/Lisbon"}),
+        )
+        .await;
     assert_eq!(tz.body, json!({"status": true}));
     let settings = json!({"ui": {"theme": "dark", "models": ["m"]}});
-    assert_eq!(fresh.get("/api/v1/users/user/settings").await.body, serde_json::Value::Null);
-    assert_eq!(fresh.post("/api/v1/users/user/settings/update", settings.clone()).await.body, settings);
-    assert_eq!(fresh.get("/api/v1/users/user/settings").await.body, settings);
-    assert_eq!(c.get("/api/v1/auths/signout").await.body, json!({"status": true}));
+    assert_eq!(
+        fresh.get("/api/v1/users/user/settings").await.body,
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        fresh
+            .post("/api/v1/users/user/settings/update", settings.clone())
+            .await
+            .body,
+        settings
+    );
+    assert_eq!(
+        fresh.get("/api/v1/users/user/settings").await.body,
+        settings
+    );
+    assert_eq!(
+        c.get("/api/v1/auths/signout").await.body,
+        json!({"status": true})
+    );
 }
 
 #[tokio::test]
@@ -224,7 +335,13 @@ async fn bad_input_is_4xx_with_detail() {
         assert!(v["detail"].is_array(), "{v}");
     }
     // No content type at all.
-    let r = c.http.post(srv.url("/api/v1/auths/signin")).body("{}").send().await.unwrap();
+    let r = c
+        .http
+        .post(srv.url("/api/v1/auths/signin"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     // Oversized body.
     let huge = "x".repeat(2 * 1024 * 1024);
@@ -252,7 +369,10 @@ async fn bad_input_is_4xx_with_detail() {
     c.signup("A", "a@b.c", "right").await;
     let unknown = c.signin("who@b.c", "x").await;
     let wrong = c.signin("a@b.c", "wrong").await;
-    assert_eq!((unknown.status, wrong.status), (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST));
+    assert_eq!(
+        (unknown.status, wrong.status),
+        (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST)
+    );
     assert_eq!(unknown.body, wrong.body);
 }
 
@@ -275,8 +395,15 @@ async fn signin_is_rate_limited_per_email() {
 async fn page_load_endpoints_answer_with_upstream_shapes() {
     let srv = TestServer::fresh().await;
     let c = srv.client();
-    let admin = c.with_token(c.signup("Admin", "admin@example.com", "pw").await.body["token"].as_str().unwrap());
-    assert_eq!(c.get("/api/version").await.body, json!({"version": "0.12.4", "deployment_id": ""}));
+    let admin = c.with_token(
+        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        c.get("/api/version").await.body,
+        json!({"version": "0.12.4", "deployment_id": ""})
+    );
     assert_eq!(c.get("/health").await.body, json!({"status": true}));
     assert_eq!(c.get("/health/db").await.status, 200);
     assert!(c.get("/api/changelog").await.body.is_object());
@@ -299,15 +426,34 @@ async fn page_load_endpoints_answer_with_upstream_shapes() {
     }
     assert_eq!(admin.get("/api/models").await.body, json!({"data": []}));
     let ch = admin.get("/api/v1/channels/").await;
-    assert_eq!((ch.status.as_u16(), ch.body["detail"].as_str()), (403, Some("Channels is disabled")));
+    assert_eq!(
+        (ch.status.as_u16(), ch.body["detail"].as_str()),
+        (403, Some("Channels is disabled"))
+    );
     let cfg = admin.get("/api/config").await.body;
-    for k in ["default_models", "code", "audio", "file", "permissions", "ui", "license_metadata"] {
+    for k in [
+        "default_models",
+        "code",
+        "audio",
+        "file",
+        "permissions",
+        "ui",
+        "license_metadata",
+    ] {
         assert!(cfg.get(k).is_some(), "missing {k}");
     }
     assert_eq!(cfg["features"]["enable_folders"], true);
     let m = c.get("/manifest.json").await;
     assert_eq!(m.body["name"], "Open WebUI");
-    let os = c.http.get(srv.url("/opensearch.xml")).send().await.unwrap().text().await.unwrap();
+    let os = c
+        .http
+        .get(srv.url("/opensearch.xml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(os.contains("<ShortName>Open WebUI</ShortName>"));
 }
 
@@ -321,10 +467,20 @@ async fn restart_keeps_secret_sessions_and_settings() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&secret_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&secret_file)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
     }
     let c = srv.client();
-    let token = c.signup("Admin", "admin@example.com", "pw").await.body["token"].as_str().unwrap().to_string();
+    let token = c.signup("Admin", "admin@example.com", "pw").await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let admin = c.with_token(&token);
     let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
     cfg["JWT_EXPIRES_IN"] = json!("2h");
@@ -356,5 +512,8 @@ async fn auth_disabled_mode_signs_everyone_in_as_the_local_admin() {
     assert_eq!(a.body["email"], "admin@localhost");
     let b = c.signin("anything@x.y", "whatever").await;
     assert_eq!(b.body["id"], a.body["id"], "always the same single user");
-    assert_eq!(c.signup("X", "x@y.z", "pw").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.signup("X", "x@y.z", "pw").await.status,
+        StatusCode::FORBIDDEN
+    );
 }

@@ -19,10 +19,16 @@ use serde_json::{json, Value};
 /// prompt containing "SLOW" streams slowly (for stop), "BREAK" drops mid-stream.
 async fn mock_provider() -> String {
     async fn models() -> Json<Value> {
-        Json(json!({"object": "list", "data": [{"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}))
+        Json(
+            json!({"object": "list", "data": [{"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}),
+        )
     }
     async fn chat(Json(body): Json<Value>) -> Response {
-        let last = body["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
+        let last = body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .cloned()
+            .unwrap_or_default();
         let prompt = last["content"].as_str().unwrap_or("").to_string();
         if body["stream"] != json!(true) {
             let content = if prompt.contains("\"title\"") {
@@ -41,17 +47,23 @@ async fn mock_provider() -> String {
         }
         let slow = prompt.contains("SLOW");
         let broken = prompt.contains("BREAK");
-        let words: Vec<String> = ["<think>", "hm", "</think>", "Hello", " from", " the", " mock", "."]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let words: Vec<String> = [
+            "<think>", "hm", "</think>", "Hello", " from", " the", " mock", ".",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let stream = async_stream(words, slow, broken);
         Response::builder()
             .header("content-type", "text/event-stream")
             .body(axum::body::Body::from_stream(stream))
             .unwrap()
     }
-    fn async_stream(words: Vec<String>, slow: bool, broken: bool) -> impl futures::Stream<Item = Result<String, std::io::Error>> {
+    fn async_stream(
+        words: Vec<String>,
+        slow: bool,
+        broken: bool,
+    ) -> impl futures::Stream<Item = Result<String, std::io::Error>> {
         let n = words.len();
         futures::stream::iter(words.into_iter().enumerate()).then(move |(i, w)| async move {
             tokio::time::sleep(Duration::from_millis(if slow { 300 } else { 5 })).await;
@@ -71,7 +83,9 @@ async fn mock_provider() -> String {
         })
     }
     use futures::StreamExt;
-    let app = Router::new().route("/v1/models", get(models)).route("/v1/chat/completions", post(chat));
+    let app = Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -87,15 +101,18 @@ async fn socket(srv: &TestServer, token: &str, seen: Seen) -> (SioClient, String
         .transport_type(TransportType::Websocket)
         .auth(json!({"token": token}))
         .reconnect(false)
-        .on(rust_socketio::Event::Connect, move |_p: Payload, _c: SioClient| {
-            let tx = tx.clone();
-            async move {
-                if let Some(tx) = tx.lock().unwrap().take() {
-                    let _ = tx.send(());
+        .on(
+            rust_socketio::Event::Connect,
+            move |_p: Payload, _c: SioClient| {
+                let tx = tx.clone();
+                async move {
+                    if let Some(tx) = tx.lock().unwrap().take() {
+                        let _ = tx.send(());
+                    }
                 }
-            }
-            .boxed()
-        })
+                .boxed()
+            },
+        )
         .on("events", move |p: Payload, _c: SioClient| {
             let seen = seen.clone();
             async move {
@@ -108,7 +125,10 @@ async fn socket(srv: &TestServer, token: &str, seen: Seen) -> (SioClient, String
         .connect()
         .await
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), rx).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .unwrap()
+        .unwrap();
     // The server only needs some session id to skip for shared copies.
     (client, "not-a-socket".to_string())
 }
@@ -117,7 +137,11 @@ async fn setup() -> (TestServer, common::Client) {
     let base = mock_provider().await;
     let srv = TestServer::fresh().await;
     let c = srv.client();
-    let admin = c.with_token(c.signup("Admin", "admin@example.com", "pw").await.body["token"].as_str().unwrap());
+    let admin = c.with_token(
+        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
+            .as_str()
+            .unwrap(),
+    );
     let mut cfg = admin.get("/openai/config").await.body;
     cfg["ENABLE_OPENAI_API"] = json!(true);
     cfg["OPENAI_API_BASE_URLS"] = json!([base]);
@@ -154,7 +178,11 @@ async fn wait_for(seen: &Seen, pred: impl Fn(&Value) -> bool) -> bool {
 }
 
 fn kinds(seen: &Seen) -> Vec<String> {
-    seen.lock().unwrap().iter().map(|e| e["data"]["type"].as_str().unwrap_or("").to_string()).collect()
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["type"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -163,15 +191,27 @@ async fn new_chat_streams_events_and_persists() {
     let seen: Seen = Arc::default();
     let (_sock, _) = socket(&srv, admin.token.as_deref().unwrap(), seen.clone()).await;
 
-    let r = admin.post("/api/chat/completions", new_chat_body("Hi there")).await;
+    let r = admin
+        .post("/api/chat/completions", new_chat_body("Hi there"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], true);
     let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
     assert_eq!(r.body["task_ids"].as_array().unwrap().len(), 1);
 
-    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:active" && e["data"]["data"]["active"] == false).await, "{:?}", kinds(&seen));
+    assert!(
+        wait_for(&seen, |e| e["data"]["type"] == "chat:active"
+            && e["data"]["data"]["active"] == false)
+        .await,
+        "{:?}",
+        kinds(&seen)
+    );
     let k = kinds(&seen);
-    let pos = |t: &str| k.iter().position(|x| x == t).unwrap_or_else(|| panic!("no {t} in {k:?}"));
+    let pos = |t: &str| {
+        k.iter()
+            .position(|x| x == t)
+            .unwrap_or_else(|| panic!("no {t} in {k:?}"))
+    };
     assert!(pos("chat:list") < pos("chat:active"));
     assert!(pos("chat:active") < pos("response:completion"));
     assert!(k.contains(&"chat:title".to_string()));
@@ -180,7 +220,10 @@ async fn new_chat_streams_events_and_persists() {
     let ev = seen.lock().unwrap().clone();
     let text: String = ev
         .iter()
-        .filter(|e| e["data"]["type"] == "response:completion" && e["data"]["data"]["type"] == "response.output_text.delta")
+        .filter(|e| {
+            e["data"]["type"] == "response:completion"
+                && e["data"]["data"]["type"] == "response.output_text.delta"
+        })
         .map(|e| e["data"]["data"]["delta"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(text, "Hello from the mock.");
@@ -190,7 +233,10 @@ async fn new_chat_streams_events_and_persists() {
         .map(|e| e["data"]["data"]["delta"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(reasoning, "hm");
-    let done = ev.iter().find(|e| e["data"]["type"] == "chat:completion" && e["data"]["data"]["done"] == true).unwrap();
+    let done = ev
+        .iter()
+        .find(|e| e["data"]["type"] == "chat:completion" && e["data"]["data"]["done"] == true)
+        .unwrap();
     assert_eq!(done["message_id"], "a-1");
     assert_eq!(done["data"]["data"]["usage"]["total_tokens"], 9);
     assert_eq!(done["data"]["data"]["title"], "Mock Title");
@@ -206,7 +252,11 @@ async fn new_chat_streams_events_and_persists() {
     assert_eq!(chat["meta"]["tags"], json!(["testing"]));
     let db = rusqlite::Connection::open(srv.data_dir.join("webui.db")).unwrap();
     let (content, done): (String, i64) = db
-        .query_row("SELECT content, done FROM chat_message WHERE id = ?1", [format!("{chat_id}-a-1")], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT content, done FROM chat_message WHERE id = ?1",
+            [format!("{chat_id}-a-1")],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((content.as_str(), done), ("\"Hello from the mock.\"", 1));
 
@@ -221,7 +271,11 @@ async fn new_chat_streams_events_and_persists() {
     });
     let r = admin.post("/api/chat/completions", follow).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:active" && e["data"]["data"]["active"] == false).await);
+    assert!(
+        wait_for(&seen, |e| e["data"]["type"] == "chat:active"
+            && e["data"]["data"]["active"] == false)
+        .await
+    );
     assert!(!kinds(&seen).contains(&"chat:title".to_string()));
     let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
     let msgs = &chat["chat"]["history"]["messages"];
@@ -240,20 +294,40 @@ async fn stop_keeps_the_partial_answer() {
     body["background_tasks"] = json!({});
     let r = admin.post("/api/chat/completions", body).await;
     let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
-    assert!(wait_for(&seen, |e| e["data"]["data"]["type"] == "response.output_text.delta").await);
+    assert!(
+        wait_for(&seen, |e| e["data"]["data"]["type"]
+            == "response.output_text.delta")
+        .await
+    );
     let tasks = admin.get(&format!("/api/tasks/chat/{chat_id}")).await.body;
     assert_eq!(tasks["task_ids"], r.body["task_ids"]);
-    let stop = admin.post(&format!("/api/tasks/chat/{chat_id}/stop"), json!({})).await;
+    let stop = admin
+        .post(&format!("/api/tasks/chat/{chat_id}/stop"), json!({}))
+        .await;
     assert_eq!(stop.status, 200);
-    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:tasks:cancel").await, "{:?}", kinds(&seen));
-    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:active" && e["data"]["data"]["active"] == false).await);
+    assert!(
+        wait_for(&seen, |e| e["data"]["type"] == "chat:tasks:cancel").await,
+        "{:?}",
+        kinds(&seen)
+    );
+    assert!(
+        wait_for(&seen, |e| e["data"]["type"] == "chat:active"
+            && e["data"]["data"]["active"] == false)
+        .await
+    );
     let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
     let a = &chat["chat"]["history"]["messages"]["a-1"];
     assert_eq!(a["done"], true);
     let partial = a["content"].as_str().unwrap();
-    assert!(!partial.is_empty() && partial.len() < "Hello from the mock.".len(), "{partial:?}");
+    assert!(
+        !partial.is_empty() && partial.len() < "Hello from the mock.".len(),
+        "{partial:?}"
+    );
     assert_eq!(a["output"][1]["status"], "incomplete");
-    assert_eq!(admin.get(&format!("/api/tasks/chat/{chat_id}")).await.body["task_ids"], json!([]));
+    assert_eq!(
+        admin.get(&format!("/api/tasks/chat/{chat_id}")).await.body["task_ids"],
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -265,7 +339,13 @@ async fn provider_failure_mid_stream_is_saved_and_reported() {
     body["background_tasks"] = json!({});
     let r = admin.post("/api/chat/completions", body).await;
     let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
-    assert!(wait_for(&seen, |e| e["data"]["type"] == "chat:completion" && e["data"]["data"]["error"].is_object()).await, "{:?}", kinds(&seen));
+    assert!(
+        wait_for(&seen, |e| e["data"]["type"] == "chat:completion"
+            && e["data"]["data"]["error"].is_object())
+        .await,
+        "{:?}",
+        kinds(&seen)
+    );
     let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
     let a = &chat["chat"]["history"]["messages"]["a-1"];
     assert_eq!(a["done"], true);
@@ -295,18 +375,29 @@ async fn api_clients_get_openai_shapes_and_users_are_isolated() {
         .await
         .unwrap();
     assert!(sse.contains("data: ") && sse.contains("[DONE]"), "{sse}");
-    let missing = admin.post("/api/chat/completions", json!({"model": "nope", "messages": []})).await;
+    let missing = admin
+        .post(
+            "/api/chat/completions",
+            json!({"model": "nope", "messages": []}),
+        )
+        .await;
     assert!(missing.status.is_client_error());
 
     // Another user cannot continue or stop the admin's chat.
-    let r = admin.post("/api/chat/completions", new_chat_body("Hi")).await;
+    let r = admin
+        .post("/api/chat/completions", new_chat_body("Hi"))
+        .await;
     let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
     let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
     cfg["ENABLE_SIGNUP"] = json!(true);
     cfg["DEFAULT_USER_ROLE"] = json!("user");
     admin.post("/api/v1/auths/admin/config", cfg).await;
     let c = srv.client();
-    let bob = c.with_token(c.signup("Bob", "bob@example.com", "pw").await.body["token"].as_str().unwrap());
+    let bob = c.with_token(
+        c.signup("Bob", "bob@example.com", "pw").await.body["token"]
+            .as_str()
+            .unwrap(),
+    );
     let mut hijack = new_chat_body("steal");
     hijack["chat_id"] = json!(chat_id);
     hijack["parent_id"] = json!("a-1");
@@ -315,9 +406,21 @@ async fn api_clients_get_openai_shapes_and_users_are_isolated() {
     hijack["user_message"]["id"] = json!("bu-1");
     let denied = bob.post("/api/chat/completions", hijack).await;
     // Refused either for the model (private to the admin) or for the chat.
-    assert!(denied.status == 403 || denied.status == 404, "{}", denied.status);
+    assert!(
+        denied.status == 403 || denied.status == 404,
+        "{}",
+        denied.status
+    );
     let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
     assert!(chat["chat"]["history"]["messages"].get("bu-1").is_none());
-    assert_eq!(bob.post(&format!("/api/tasks/chat/{chat_id}/stop"), json!({})).await.status, 404);
-    assert_eq!(bob.get(&format!("/api/tasks/chat/{chat_id}")).await.body["task_ids"], json!([]));
+    assert_eq!(
+        bob.post(&format!("/api/tasks/chat/{chat_id}/stop"), json!({}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        bob.get(&format!("/api/tasks/chat/{chat_id}")).await.body["task_ids"],
+        json!([])
+    );
 }

@@ -35,7 +35,10 @@ async fn python_data_folder_opens_and_users_sign_in() {
         let r = c.signin(email, pw).await;
         assert_eq!(r.status, 200, "{email}: {}", r.body);
         assert_eq!(r.body["role"], role);
-        assert_eq!(c.signin(email, "wrong").await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            c.signin(email, "wrong").await.status,
+            StatusCode::BAD_REQUEST
+        );
     }
 
     let admin = c.login("admin@example.com", "Admin-pass-1").await;
@@ -44,7 +47,10 @@ async fn python_data_folder_opens_and_users_sign_in() {
 
     // Pending bob: session yes, chats no.
     assert_eq!(bob.get("/api/v1/auths/").await.status, 200);
-    assert_eq!(bob.get("/api/v1/chats/").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bob.get("/api/v1/chats/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // The token the Python server issued, and alice's API key.
     let old = c.with_token(ALICE_JWT);
@@ -63,7 +69,13 @@ async fn python_data_folder_opens_and_users_sign_in() {
 
     for user in [&admin, &alice] {
         assert_eq!(len(&user.get("/api/v1/chats/").await.body), 1);
-        assert_eq!(len(&user.get("/api/v1/chats/list?include_pinned=true&include_folders=true").await.body), 4);
+        assert_eq!(
+            len(&user
+                .get("/api/v1/chats/list?include_pinned=true&include_folders=true")
+                .await
+                .body),
+            4
+        );
         assert_eq!(len(&user.get("/api/v1/chats/pinned").await.body), 1);
         assert_eq!(user.get("/api/v1/chats/archived/count").await.body, 1);
         assert_eq!(len(&user.get("/api/v1/folders/").await.body), 2);
@@ -85,23 +97,45 @@ async fn python_data_folder_opens_and_users_sign_in() {
     assert_eq!(cfg["default_models"], "mock-gpt");
     let banners = admin.get("/api/v1/configs/banners").await.body;
     assert_eq!(banners[0]["id"], "banner-maintenance-1");
-    assert_eq!(c.signup("Eve", "eve@example.com", "pw").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.signup("Eve", "eve@example.com", "pw").await.status,
+        StatusCode::FORBIDDEN
+    );
 
     srv.stop().await;
 
     // Nothing that the Python server could not read back: same alembic head,
     // same row counts, no tables added.
     let db = rusqlite::Connection::open(tmp.path().join("webui.db")).unwrap();
-    let rev: String = db.query_row("SELECT version_num FROM alembic_version", [], |r| r.get(0)).unwrap();
+    let rev: String = db
+        .query_row("SELECT version_num FROM alembic_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(rev, "0bd252b206fb");
-    for (table, n) in [("user", 3), ("auth", 3), ("chat", 10), ("config", 378), ("api_key", 1), ("tag", 11)] {
-        let got: i64 = db.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0)).unwrap();
+    for (table, n) in [
+        ("user", 3),
+        ("auth", 3),
+        ("chat", 10),
+        ("config", 378),
+        ("api_key", 1),
+        ("tag", 11),
+    ] {
+        let got: i64 = db
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
         assert_eq!(got, n, "{table}");
     }
     let tables: i64 = db
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(tables, 48);
-    let integrity: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
 }

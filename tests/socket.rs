@@ -19,15 +19,18 @@ async fn connect(base: &str, auth: Option<Value>, seen: Seen) -> SioClient {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tx = Arc::new(Mutex::new(Some(tx)));
     let mut b = ClientBuilder::new(base.to_string())
-        .on(rust_socketio::Event::Connect, move |_p: Payload, _c: SioClient| {
-            let tx = tx.clone();
-            async move {
-                if let Some(tx) = tx.lock().unwrap().take() {
-                    let _ = tx.send(());
+        .on(
+            rust_socketio::Event::Connect,
+            move |_p: Payload, _c: SioClient| {
+                let tx = tx.clone();
+                async move {
+                    if let Some(tx) = tx.lock().unwrap().take() {
+                        let _ = tx.send(());
+                    }
                 }
-            }
-            .boxed()
-        })
+                .boxed()
+            },
+        )
         .namespace("/")
         .transport_type(TransportType::Websocket)
         .on("events", move |payload: Payload, _c: SioClient| {
@@ -44,7 +47,10 @@ async fn connect(base: &str, auth: Option<Value>, seen: Seen) -> SioClient {
     }
     b = b.reconnect(false);
     let client = b.connect().await.expect("socket connects");
-    tokio::time::timeout(Duration::from_secs(5), rx).await.expect("CONNECT answered").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .expect("CONNECT answered")
+        .unwrap();
     client
 }
 
@@ -52,25 +58,35 @@ async fn ack_within(client: &SioClient, event: &str, data: Value, wait: Duration
     let (tx, rx) = tokio::sync::oneshot::channel::<Value>();
     let tx = Arc::new(Mutex::new(Some(tx)));
     client
-        .emit_with_ack(event, data, Duration::from_secs(5), move |p: Payload, _c: SioClient| {
-            let tx = tx.clone();
-            async move {
-                if let Payload::Text(v) = p {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        // The client hands over the ack's argument list as one array.
-                        let first = match v.into_iter().next() {
-                            Some(Value::Array(args)) => args.into_iter().next().unwrap_or(Value::Null),
-                            other => other.unwrap_or(Value::Null),
-                        };
-                        let _ = tx.send(first);
+        .emit_with_ack(
+            event,
+            data,
+            Duration::from_secs(5),
+            move |p: Payload, _c: SioClient| {
+                let tx = tx.clone();
+                async move {
+                    if let Payload::Text(v) = p {
+                        if let Some(tx) = tx.lock().unwrap().take() {
+                            // The client hands over the ack's argument list as one array.
+                            let first = match v.into_iter().next() {
+                                Some(Value::Array(args)) => {
+                                    args.into_iter().next().unwrap_or(Value::Null)
+                                }
+                                other => other.unwrap_or(Value::Null),
+                            };
+                            let _ = tx.send(first);
+                        }
                     }
                 }
-            }
-            .boxed()
-        })
+                .boxed()
+            },
+        )
         .await
         .unwrap();
-    tokio::time::timeout(wait, rx).await.ok().and_then(Result::ok)
+    tokio::time::timeout(wait, rx)
+        .await
+        .ok()
+        .and_then(Result::ok)
 }
 
 async fn ack(client: &SioClient, event: &str, data: Value) -> Option<Value> {
@@ -97,7 +113,10 @@ async fn user_join_rooms_presence_and_isolation() {
     let srv = TestServer::fresh().await;
     let c = srv.client();
     let signup = c.signup("Admin", "admin@example.com", "pw").await.body;
-    let (token, uid) = (signup["token"].as_str().unwrap().to_string(), signup["id"].as_str().unwrap().to_string());
+    let (token, uid) = (
+        signup["token"].as_str().unwrap().to_string(),
+        signup["id"].as_str().unwrap().to_string(),
+    );
     insert_chat(&srv, "chat-1", &uid);
     // The frontend's path, not the client's default /socket.io/.
     let url = format!("{}/ws/socket.io/", srv.base);
@@ -113,25 +132,44 @@ async fn user_join_rooms_presence_and_isolation() {
     let refused = no_ack(&anon_sock, "user-join", json!({"auth": {"token": "bogus"}})).await;
     assert_eq!(refused, None);
 
-    let ok = ack(&user_sock, "events:chat", json!({"chat_id": "chat-1", "data": {"type": "join"}})).await;
+    let ok = ack(
+        &user_sock,
+        "events:chat",
+        json!({"chat_id": "chat-1", "data": {"type": "join"}}),
+    )
+    .await;
     assert_eq!(ok, Some(json!(true)));
-    let denied = no_ack(&anon_sock, "events:chat", json!({"chat_id": "chat-1", "data": {"type": "join"}})).await;
+    let denied = no_ack(
+        &anon_sock,
+        "events:chat",
+        json!({"chat_id": "chat-1", "data": {"type": "join"}}),
+    )
+    .await;
     assert_eq!(denied, None, "anonymous sockets are ignored");
 
     user_sock
-        .emit("events:chat", json!({"chat_id": "chat-1", "data": {"type": "last_read_at"}}))
+        .emit(
+            "events:chat",
+            json!({"chat_id": "chat-1", "data": {"type": "last_read_at"}}),
+        )
         .await
         .unwrap();
     let mut got = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let s = seen_user.lock().unwrap().clone();
-        got = s.iter().any(|e| e["data"]["type"] == "chat:list" && e["data"]["data"]["last_read_at"].is_i64());
+        got = s.iter().any(|e| {
+            e["data"]["type"] == "chat:list" && e["data"]["data"]["last_read_at"].is_i64()
+        });
         if got {
             break;
         }
     }
-    assert!(got, "chat:list after last_read_at: {:?}", seen_user.lock().unwrap());
+    assert!(
+        got,
+        "chat:list after last_read_at: {:?}",
+        seen_user.lock().unwrap()
+    );
     let presence = seen_user
         .lock()
         .unwrap()
@@ -139,8 +177,15 @@ async fn user_join_rooms_presence_and_isolation() {
         .find(|e| e["data"]["type"] == "chat:presence")
         .cloned()
         .expect("presence event");
-    assert_eq!(presence["data"]["data"]["users"], json!([{"id": uid, "name": "Admin"}]));
-    assert!(seen_anon.lock().unwrap().is_empty(), "anonymous socket saw {:?}", seen_anon.lock().unwrap());
+    assert_eq!(
+        presence["data"]["data"]["users"],
+        json!([{"id": uid, "name": "Admin"}])
+    );
+    assert!(
+        seen_anon.lock().unwrap().is_empty(),
+        "anonymous socket saw {:?}",
+        seen_anon.lock().unwrap()
+    );
 
     user_sock.disconnect().await.unwrap();
     anon_sock.disconnect().await.unwrap();

@@ -26,26 +26,44 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auths/update/password", post(update_password))
         .route("/api/v1/auths/add", post(add_user))
         .route("/api/v1/auths/admin/details", get(admin_details))
-        .route("/api/v1/auths/admin/config", get(get_admin_config).post(set_admin_config))
-        .route("/api/v1/auths/api_key", get(get_api_key).post(create_api_key).delete(delete_api_key))
+        .route(
+            "/api/v1/auths/admin/config",
+            get(get_admin_config).post(set_admin_config),
+        )
+        .route(
+            "/api/v1/auths/api_key",
+            get(get_api_key).post(create_api_key).delete(delete_api_key),
+        )
 }
 
 /// Wire name → config key of the admin "General / Authentication" settings.
 const ADMIN_CONFIG_KEYS: &[(&str, &str)] = &[
     ("ENABLE_MFA", "auth.mfa.enable"),
     ("MFA_ALLOW_OAUTH_BYPASS", "auth.mfa.allow_oauth_bypass"),
-    ("MFA_ALLOW_TRUSTED_HEADER_BYPASS", "auth.mfa.allow_trusted_header_bypass"),
+    (
+        "MFA_ALLOW_TRUSTED_HEADER_BYPASS",
+        "auth.mfa.allow_trusted_header_bypass",
+    ),
     ("SHOW_ADMIN_DETAILS", "auth.admin.show"),
     ("ADMIN_EMAIL", "auth.admin.email"),
     ("WEBUI_URL", "webui.url"),
     ("ENABLE_LOGIN_FORM", "ui.enable_login_form"),
     ("ENABLE_SIGNUP", "ui.enable_signup"),
     ("ENABLE_API_KEYS", "auth.enable_api_keys"),
-    ("ENABLE_API_KEYS_ENDPOINT_RESTRICTIONS", "auth.api_key.endpoint_restrictions"),
-    ("API_KEYS_ALLOWED_ENDPOINTS", "auth.api_key.allowed_endpoints"),
+    (
+        "ENABLE_API_KEYS_ENDPOINT_RESTRICTIONS",
+        "auth.api_key.endpoint_restrictions",
+    ),
+    (
+        "API_KEYS_ALLOWED_ENDPOINTS",
+        "auth.api_key.allowed_endpoints",
+    ),
     ("DEFAULT_USER_ROLE", "ui.default_user_role"),
     ("DEFAULT_GROUP_ID", "ui.default_group_id"),
-    ("DEFAULT_INTERFACE_SETTINGS", "ui.default_interface_settings"),
+    (
+        "DEFAULT_INTERFACE_SETTINGS",
+        "ui.default_interface_settings",
+    ),
     ("I18N", "ui.i18n"),
     ("JWT_EXPIRES_IN", "auth.jwt_expiry"),
     ("ENABLE_COMMUNITY_SHARING", "ui.enable_community_sharing"),
@@ -58,18 +76,30 @@ const ADMIN_CONFIG_KEYS: &[(&str, &str)] = &[
     ("ENABLE_CHANNELS", "channels.enable"),
     ("ENABLE_ENCRYPTED_CHANNELS", "channels.encryption.enable"),
     ("ENABLE_APPS", "apps.enable"),
-    ("CHANNEL_MODEL_RESPONSE_MODE", "channels.model_response_mode"),
+    (
+        "CHANNEL_MODEL_RESPONSE_MODE",
+        "channels.model_response_mode",
+    ),
     ("ENABLE_CALENDAR", "calendar.enable"),
     ("ENABLE_MEMORIES", "memories.enable"),
-    ("ENABLE_MEMORY_SYSTEM_CONTEXT", "memories.system_context.enable"),
+    (
+        "ENABLE_MEMORY_SYSTEM_CONTEXT",
+        "memories.system_context.enable",
+    ),
     ("ENABLE_SKILL_LAZY_LOADING", "skills.lazy_loading.enable"),
     ("SKILL_CONTENT_MAX_CHARS", "skills.content_max_chars"),
     ("SKILL_PREVIEW_MAX_CHARS", "skills.preview_max_chars"),
     ("ENABLE_NOTES", "notes.enable"),
     ("ENABLE_USER_WEBHOOKS", "ui.enable_user_webhooks"),
     ("ENABLE_USER_STATUS", "users.enable_status"),
-    ("PENDING_USER_OVERLAY_TITLE", "ui.pending_user_overlay_title"),
-    ("PENDING_USER_OVERLAY_CONTENT", "ui.pending_user_overlay_content"),
+    (
+        "PENDING_USER_OVERLAY_TITLE",
+        "ui.pending_user_overlay_title",
+    ),
+    (
+        "PENDING_USER_OVERLAY_CONTENT",
+        "ui.pending_user_overlay_content",
+    ),
     ("RESPONSE_WATERMARK", "ui.watermark"),
 ];
 
@@ -78,7 +108,10 @@ pub fn profile_image_path(user_id: &str) -> String {
 }
 
 fn cookie_header(state: &AppState, token: &str, max_age: Option<i64>) -> HeaderValue {
-    let mut c = format!("token={token}; HttpOnly; Path=/; SameSite={}", state.settings.cookie_same_site);
+    let mut c = format!(
+        "token={token}; HttpOnly; Path=/; SameSite={}",
+        state.settings.cookie_same_site
+    );
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={}", age.max(0)));
     }
@@ -89,7 +122,13 @@ fn cookie_header(state: &AppState, token: &str, max_age: Option<i64>) -> HeaderV
 }
 
 /// The session object the frontend keeps after sign-in, plus the cookie.
-async fn session_response(state: &AppState, user: &UserRow, token: String, exp: Option<i64>, extended: bool) -> ApiResult<Response> {
+async fn session_response(
+    state: &AppState,
+    user: &UserRow,
+    token: String,
+    exp: Option<i64>,
+    extended: bool,
+) -> ApiResult<Response> {
     let perms = permissions::effective(state, &user.id).await?;
     let mut body = json!({
         "id": user.id,
@@ -113,7 +152,8 @@ async fn session_response(state: &AppState, user: &UserRow, token: String, exp: 
     }
     let max_age = exp.map(|e| e - now_secs());
     let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(SET_COOKIE, cookie_header(state, &token, max_age));
+    resp.headers_mut()
+        .insert(SET_COOKIE, cookie_header(state, &token, max_age));
     Ok(resp)
 }
 
@@ -126,7 +166,10 @@ async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, Opti
             // Rows from before stamps existed: give them one so tokens can be revoked.
             let (id, s) = (user_id.to_string(), db::new_id());
             let s2 = s.clone();
-            state.db.write(move |tx| db::auths::set_session_stamp(tx, &id, &s2)).await?;
+            state
+                .db
+                .write(move |tx| db::auths::set_session_stamp(tx, &id, &s2))
+                .await?;
             s
         }
     };
@@ -137,7 +180,10 @@ async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, Opti
     Ok((token, claims.exp))
 }
 
-async fn session(State(state): State<AppState>, SessionUser(caller): SessionUser) -> ApiResult<Response> {
+async fn session(
+    State(state): State<AppState>,
+    SessionUser(caller): SessionUser,
+) -> ApiResult<Response> {
     // Answering with the presented token also re-sets the cookie that `<img>` URLs need.
     let exp = caller.claims.as_ref().and_then(|c| c.exp);
     session_response(&state, &caller.user, caller.token.clone(), exp, true).await
@@ -149,12 +195,17 @@ struct SigninForm {
     password: String,
 }
 
-async fn signin(State(state): State<AppState>, JsonBody(form): JsonBody<SigninForm>) -> ApiResult<Response> {
+async fn signin(
+    State(state): State<AppState>,
+    JsonBody(form): JsonBody<SigninForm>,
+) -> ApiResult<Response> {
     if !state.settings.webui_auth {
         return signin_without_auth(&state).await;
     }
     if !state.config.get_bool("ui.enable_login_form") {
-        return Err(ApiError::forbidden("Password sign-in is disabled on this server."));
+        return Err(ApiError::forbidden(
+            "Password sign-in is disabled on this server.",
+        ));
     }
     let email = form.email.trim().to_lowercase();
     if !state.signin_limiter.check(&email) {
@@ -166,14 +217,22 @@ async fn signin(State(state): State<AppState>, JsonBody(form): JsonBody<SigninFo
     let found = state
         .db
         .read(move |c| {
-            let Some(auth) = db::auths::get_by_email(c, &e)? else { return Ok(None) };
+            let Some(auth) = db::auths::get_by_email(c, &e)? else {
+                return Ok(None);
+            };
             Ok(db::users::get(c, &auth.id)?.map(|u| (auth, u)))
         })
         .await?;
     let invalid = || ApiError::bad_request("The email or password is incorrect.");
     let Some((auth, user)) = found else {
         // Same cost as a real check, so timing does not reveal which emails exist.
-        let _ = tokio::task::spawn_blocking(|| password::verify("x", "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5RZlRCZ5Rf3NYcOmEKRpcHCfwBNWBwe")).await;
+        let _ = tokio::task::spawn_blocking(|| {
+            password::verify(
+                "x",
+                "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5RZlRCZ5Rf3NYcOmEKRpcHCfwBNWBwe",
+            )
+        })
+        .await;
         return Err(invalid());
     };
     if !auth.active {
@@ -209,7 +268,9 @@ struct SignupForm {
 }
 
 fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !domain.is_empty()
         && !domain.starts_with('.')
@@ -223,7 +284,9 @@ fn check_new_password(pw: &str) -> ApiResult<()> {
         return Err(ApiError::bad_request("The password must not be empty."));
     }
     if pw.len() > password::BCRYPT_MAX_BYTES {
-        return Err(ApiError::bad_request("The password is too long: at most 72 bytes."));
+        return Err(ApiError::bad_request(
+            "The password is too long: at most 72 bytes.",
+        ));
     }
     Ok(())
 }
@@ -237,18 +300,32 @@ fn check_image_url(url: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request("The profile image must be a data:image URL, an http(s) URL or a path."))
+        Err(ApiError::bad_request(
+            "The profile image must be a data:image URL, an http(s) URL or a path.",
+        ))
     }
 }
 
 /// Inserts the `user` and `auth` rows; the first account ever becomes admin and
 /// closes sign-up, as upstream does.
-async fn create_user(state: &AppState, name: &str, email: &str, pw: &str, image: &str, role: &str) -> ApiResult<UserRow> {
+async fn create_user(
+    state: &AppState,
+    name: &str,
+    email: &str,
+    pw: &str,
+    image: &str,
+    role: &str,
+) -> ApiResult<UserRow> {
     let pw = pw.to_string();
     let argon = state.settings.password_hash_argon2;
     let hash = tokio::task::spawn_blocking(move || password::hash(&pw, argon)).await??;
     let (id, stamp, now) = (db::new_id(), db::new_id(), now_secs());
-    let (name, email, image, role) = (name.to_string(), email.to_string(), image.to_string(), role.to_string());
+    let (name, email, image, role) = (
+        name.to_string(),
+        email.to_string(),
+        image.to_string(),
+        role.to_string(),
+    );
     let created = state
         .db
         .write(move |tx| {
@@ -259,28 +336,53 @@ async fn create_user(state: &AppState, name: &str, email: &str, pw: &str, image:
             let role = if first { "admin".to_string() } else { role };
             db::users::insert(
                 tx,
-                &db::users::NewUser { id: &id, name: &name, email: &email, role: &role, profile_image_url: &image, now },
+                &db::users::NewUser {
+                    id: &id,
+                    name: &name,
+                    email: &email,
+                    role: &role,
+                    profile_image_url: &image,
+                    now,
+                },
             )?;
             db::auths::insert(tx, &id, &email, &hash, &stamp)?;
-            Ok(Some((db::users::get(tx, &id)?.expect("just inserted"), first)))
+            Ok(Some((
+                db::users::get(tx, &id)?.expect("just inserted"),
+                first,
+            )))
         })
         .await?;
     let Some((user, first)) = created else {
-        return Err(ApiError::bad_request("This email is already registered. Sign in instead, or use another email."));
+        return Err(ApiError::bad_request(
+            "This email is already registered. Sign in instead, or use another email.",
+        ));
     };
     if first {
-        state.config.set("ui.enable_signup", Value::Bool(false)).await?;
+        state
+            .config
+            .set("ui.enable_signup", Value::Bool(false))
+            .await?;
     }
     Ok(user)
 }
 
-async fn signup(State(state): State<AppState>, JsonBody(form): JsonBody<SignupForm>) -> ApiResult<Response> {
+async fn signup(
+    State(state): State<AppState>,
+    JsonBody(form): JsonBody<SignupForm>,
+) -> ApiResult<Response> {
     let has_users = state.db.read(db::users::count).await? > 0;
     if !state.settings.webui_auth {
-        return Err(ApiError::forbidden("Sign-up is not available when authentication is turned off."));
+        return Err(ApiError::forbidden(
+            "Sign-up is not available when authentication is turned off.",
+        ));
     }
-    if has_users && (!state.config.get_bool("ui.enable_signup") || !state.config.get_bool("ui.enable_login_form")) {
-        return Err(ApiError::forbidden("Sign-up is disabled on this server. Ask an administrator for an account."));
+    if has_users
+        && (!state.config.get_bool("ui.enable_signup")
+            || !state.config.get_bool("ui.enable_login_form"))
+    {
+        return Err(ApiError::forbidden(
+            "Sign-up is disabled on this server. Ask an administrator for an account.",
+        ));
     }
     let email = form.email.trim().to_lowercase();
     if !valid_email(&email) {
@@ -293,8 +395,20 @@ async fn signup(State(state): State<AppState>, JsonBody(form): JsonBody<SignupFo
     let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
     check_image_url(&image)?;
     let role = state.config.get_str("ui.default_user_role");
-    let role = if ["pending", "user", "admin"].contains(&role.as_str()) { role } else { "pending".into() };
-    let user = create_user(&state, form.name.trim(), &email, &form.password, &image, &role).await?;
+    let role = if ["pending", "user", "admin"].contains(&role.as_str()) {
+        role
+    } else {
+        "pending".into()
+    };
+    let user = create_user(
+        &state,
+        form.name.trim(),
+        &email,
+        &form.password,
+        &image,
+        &role,
+    )
+    .await?;
     let (token, exp) = issue_token(&state, &user.id).await?;
     session_response(&state, &user, token, exp, false).await
 }
@@ -354,7 +468,9 @@ async fn update_profile(
     check_image_url(&form.profile_image_url)?;
     if let Some(d) = &form.date_of_birth {
         if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
-            return Err(ApiError::bad_request("date_of_birth must be a date like 1990-01-31."));
+            return Err(ApiError::bad_request(
+                "date_of_birth must be a date like 1990-01-31.",
+            ));
         }
     }
     let id = caller.user.id.clone();
@@ -459,11 +575,21 @@ async fn add_user(
     check_new_password(&form.password)?;
     let role = form.role.unwrap_or_else(|| "pending".into());
     if !["pending", "user", "admin"].contains(&role.as_str()) {
-        return Err(ApiError::bad_request("role must be pending, user or admin."));
+        return Err(ApiError::bad_request(
+            "role must be pending, user or admin.",
+        ));
     }
     let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
     check_image_url(&image)?;
-    let user = create_user(&state, form.name.trim(), &email, &form.password, &image, &role).await?;
+    let user = create_user(
+        &state,
+        form.name.trim(),
+        &email,
+        &form.password,
+        &image,
+        &role,
+    )
+    .await?;
     let (token, _) = issue_token(&state, &user.id).await?;
     Ok(Json(json!({
         "token": token,
@@ -476,9 +602,14 @@ async fn add_user(
     })))
 }
 
-async fn admin_details(State(state): State<AppState>, AuthUser(_c): AuthUser) -> ApiResult<Json<Value>> {
+async fn admin_details(
+    State(state): State<AppState>,
+    AuthUser(_c): AuthUser,
+) -> ApiResult<Json<Value>> {
     if !state.config.get_bool("auth.admin.show") {
-        return Err(ApiError::bad_request("Admin details are hidden on this server."));
+        return Err(ApiError::bad_request(
+            "Admin details are hidden on this server.",
+        ));
     }
     let configured = state.config.get("auth.admin.email");
     let admin = state.db.read(db::users::first_admin).await?;
@@ -518,66 +649,109 @@ async fn set_admin_config(
         let Some(v) = form.get(*wire) else { continue };
         let current = state.config.get(key);
         let v = match *wire {
-            "DEFAULT_USER_ROLE" if !matches!(v.as_str(), Some("pending" | "user" | "admin")) => continue,
-            "CHANNEL_MODEL_RESPONSE_MODE" if !matches!(v.as_str(), Some("thread" | "channel")) => continue,
+            "DEFAULT_USER_ROLE" if !matches!(v.as_str(), Some("pending" | "user" | "admin")) => {
+                continue
+            }
+            "CHANNEL_MODEL_RESPONSE_MODE" if !matches!(v.as_str(), Some("thread" | "channel")) => {
+                continue
+            }
             "JWT_EXPIRES_IN" if !v.as_str().is_some_and(expiry_is_valid) => continue,
             "DEFAULT_INTERFACE_SETTINGS" if v.is_null() => json!({}),
-            "FOLDER_MAX_FILE_COUNT" | "AUTOMATION_MAX_COUNT" | "AUTOMATION_MIN_INTERVAL" => match v {
+            "FOLDER_MAX_FILE_COUNT" | "AUTOMATION_MAX_COUNT" | "AUTOMATION_MIN_INTERVAL" => match v
+            {
                 Value::Number(_) => v.clone(),
                 Value::String(s) if s.trim().is_empty() => json!(""),
                 Value::String(s) => match s.trim().parse::<i64>() {
                     Ok(n) => json!(n),
-                    Err(_) => return Err(ApiError::bad_request(format!("{wire} must be a whole number or empty."))),
+                    Err(_) => {
+                        return Err(ApiError::bad_request(format!(
+                            "{wire} must be a whole number or empty."
+                        )))
+                    }
                 },
                 Value::Null => json!(""),
-                _ => return Err(ApiError::bad_request(format!("{wire} must be a whole number or empty."))),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "{wire} must be a whole number or empty."
+                    )))
+                }
             },
             _ => v.clone(),
         };
         // Keep stored types stable: a boolean setting only accepts booleans.
         if current.is_boolean() && !v.is_boolean() {
-            return Err(ApiError::bad_request(format!("{wire} must be true or false.")));
+            return Err(ApiError::bad_request(format!(
+                "{wire} must be true or false."
+            )));
         }
         updates.push((key, v));
     }
     state.config.set_many(updates).await?;
     let mut out = admin_config_values(&state);
-    out.as_object_mut().expect("object").insert("sessions_revoked".into(), json!(false));
+    out.as_object_mut()
+        .expect("object")
+        .insert("sessions_revoked".into(), json!(false));
     Ok(Json(out))
 }
 
 async fn api_key_allowed(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let allowed = state.config.get_bool("auth.enable_api_keys")
         && (caller.is_admin()
-            || permissions::allows(&permissions::effective(state, caller.id()).await?, "features.api_keys"));
+            || permissions::allows(
+                &permissions::effective(state, caller.id()).await?,
+                "features.api_keys",
+            ));
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::forbidden("API key creation is not allowed in the environment."))
+        Err(ApiError::forbidden(
+            "API key creation is not allowed in the environment.",
+        ))
     }
 }
 
-async fn create_api_key(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Json<Value>> {
+async fn create_api_key(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+) -> ApiResult<Json<Value>> {
     api_key_allowed(&state, &caller).await?;
     let key = format!("sk-{}", uuid::Uuid::new_v4().simple());
     let (id, k, now) = (caller.user.id.clone(), key.clone(), now_secs());
-    state.db.write(move |tx| db::api_keys::replace_for_user(tx, &id, &k, now)).await?;
+    state
+        .db
+        .write(move |tx| db::api_keys::replace_for_user(tx, &id, &k, now))
+        .await?;
     Ok(Json(json!({"api_key": key})))
 }
 
-async fn get_api_key(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Json<Value>> {
+async fn get_api_key(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+) -> ApiResult<Json<Value>> {
     api_key_allowed(&state, &caller).await?;
     let id = caller.user.id.clone();
-    match state.db.read(move |c| db::api_keys::get_for_user(c, &id)).await? {
+    match state
+        .db
+        .read(move |c| db::api_keys::get_for_user(c, &id))
+        .await?
+    {
         Some(k) => Ok(Json(json!({"api_key": k}))),
-        None => Err(ApiError::not_found("No API key has been created for this account yet.")),
+        None => Err(ApiError::not_found(
+            "No API key has been created for this account yet.",
+        )),
     }
 }
 
-async fn delete_api_key(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Json<bool>> {
+async fn delete_api_key(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+) -> ApiResult<Json<bool>> {
     api_key_allowed(&state, &caller).await?;
     let id = caller.user.id.clone();
-    let n = state.db.write(move |tx| db::api_keys::delete_for_user(tx, &id)).await?;
+    let n = state
+        .db
+        .write(move |tx| db::api_keys::delete_for_user(tx, &id))
+        .await?;
     Ok(Json(n > 0))
 }
 

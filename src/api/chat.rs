@@ -41,34 +41,61 @@ async fn list_tasks(State(state): State<AppState>, AdminUser(_a): AdminUser) -> 
     Json(json!({"tasks": state.tasks.all_task_ids()}))
 }
 
-async fn stop_task(State(state): State<AppState>, AdminUser(_a): AdminUser, Path(task_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn stop_task(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    Path(task_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     if state.tasks.cancel(&task_id) {
-        Ok(Json(json!({"status": true, "message": format!("Task {task_id} stopped.")})))
+        Ok(Json(
+            json!({"status": true, "message": format!("Task {task_id} stopped.")}),
+        ))
     } else {
         Err(ApiError::not_found("No running task has that id."))
     }
 }
 
 /// The caller's own chat (admins: any chat); 404 otherwise, so foreign ids reveal nothing.
-async fn owned_chat(state: &AppState, caller: &crate::auth::extract::Caller, chat_id: &str) -> ApiResult<()> {
+async fn owned_chat(
+    state: &AppState,
+    caller: &crate::auth::extract::Caller,
+    chat_id: &str,
+) -> ApiResult<()> {
     let cid = chat_id.to_string();
-    let owner = state.db.read(move |c| db::chats::owner_and_folder(c, &cid)).await?;
+    let owner = state
+        .db
+        .read(move |c| db::chats::owner_and_folder(c, &cid))
+        .await?;
     match owner {
         Some((uid, _)) if uid == caller.user.id || caller.is_admin() => Ok(()),
         // A temporary chat has no row; its tasks belong to whoever started them.
-        None if state.tasks.owner_of_chat_task(chat_id).as_deref() == Some(caller.user.id.as_str()) => Ok(()),
+        None if state.tasks.owner_of_chat_task(chat_id).as_deref()
+            == Some(caller.user.id.as_str()) =>
+        {
+            Ok(())
+        }
         _ => Err(ApiError::not_found_default()),
     }
 }
 
-async fn chat_tasks(State(state): State<AppState>, VerifiedUser(caller): VerifiedUser, Path(chat_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn chat_tasks(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(chat_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     if owned_chat(&state, &caller, &chat_id).await.is_err() {
         return Ok(Json(json!({"task_ids": []})));
     }
-    Ok(Json(json!({"task_ids": state.tasks.task_ids_for_chat(&chat_id)})))
+    Ok(Json(
+        json!({"task_ids": state.tasks.task_ids_for_chat(&chat_id)}),
+    ))
 }
 
-async fn stop_chat(State(state): State<AppState>, VerifiedUser(caller): VerifiedUser, Path(chat_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn stop_chat(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(chat_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     owned_chat(&state, &caller, &chat_id).await?;
     let stopped = state.tasks.cancel_chat(&chat_id);
     Ok(Json(json!({"status": true, "task_ids": stopped})))

@@ -66,7 +66,8 @@ async fn process_time(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
     if let Ok(v) = HeaderValue::from_str(&format!("{secs:.6}")) {
-        resp.headers_mut().insert(HeaderName::from_static("x-process-time"), v);
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-process-time"), v);
     }
     resp
 }
@@ -78,7 +79,10 @@ fn cors(state: &AppState) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::mirror_request()
     } else {
-        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
         AllowOrigin::list(list)
     };
     CorsLayer::new()

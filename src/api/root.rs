@@ -55,7 +55,10 @@ async fn changelog() -> Json<Value> {
     Json(crate::web::changelog_json().clone())
 }
 
-async fn usage(State(state): State<AppState>, VerifiedUser(_c): VerifiedUser) -> ApiResult<Json<Value>> {
+async fn usage(
+    State(state): State<AppState>,
+    VerifiedUser(_c): VerifiedUser,
+) -> ApiResult<Json<Value>> {
     let users = state.db.read(crate::db::users::count).await?;
     Ok(Json(json!({"model_ids": [], "user_count": users})))
 }
@@ -74,13 +77,21 @@ async fn manifest(State(state): State<AppState>) -> Response {
             {"src": "/static/logo.png", "type": "image/png", "sizes": "500x500", "purpose": "maskable"}
         ],
     });
-    ([(header::CONTENT_TYPE, "application/manifest+json")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/manifest+json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn opensearch(State(state): State<AppState>) -> Response {
     let name = xml_escape(&state.settings.webui_name);
     let base = state.config.get_str("webui.url");
-    let base = if base.is_empty() { format!("http://{}:{}", state.settings.host, state.settings.port) } else { base };
+    let base = if base.is_empty() {
+        format!("http://{}:{}", state.settings.host, state.settings.port)
+    } else {
+        base
+    };
     let base = xml_escape(base.trim_end_matches('/'));
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -97,12 +108,18 @@ async fn opensearch(State(state): State<AppState>) -> Response {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `/api/config`: a reduced shape before sign-in (with `onboarding` while no
 /// account exists), the full shape for verified users, overlay texts for pending ones.
-async fn app_config(State(state): State<AppState>, OptionalUser(caller): OptionalUser) -> ApiResult<Json<Value>> {
+async fn app_config(
+    State(state): State<AppState>,
+    OptionalUser(caller): OptionalUser,
+) -> ApiResult<Json<Value>> {
     let c = &state.config;
     let s = &state.settings;
     let mut out = serde_json::Map::new();
@@ -112,9 +129,15 @@ async fn app_config(State(state): State<AppState>, OptionalUser(caller): Optiona
     out.insert("status".into(), json!(true));
     out.insert("name".into(), json!(s.webui_name));
     out.insert("version".into(), json!(VERSION));
-    out.insert("default_locale".into(), json!(c.get_str("ui.default_locale")));
+    out.insert(
+        "default_locale".into(),
+        json!(c.get_str("ui.default_locale")),
+    );
     out.insert("i18n".into(), or_empty_object(c.get("ui.i18n")));
-    out.insert("oauth".into(), json!({"providers": {}, "auto_redirect": false}));
+    out.insert(
+        "oauth".into(),
+        json!({"providers": {}, "auto_redirect": false}),
+    );
     let mut features = json!({
         "slim": false,
         "auth": s.webui_auth,
@@ -125,7 +148,9 @@ async fn app_config(State(state): State<AppState>, OptionalUser(caller): Optiona
         "enable_login_form": c.get("ui.enable_login_form"),
         "enable_websocket": s.enable_websocket,
     });
-    let verified = caller.as_ref().filter(|u| u.user.role == "user" || u.user.role == "admin");
+    let verified = caller
+        .as_ref()
+        .filter(|u| u.user.role == "user" || u.user.role == "admin");
     if caller.is_some() {
         extend(&mut features, authed_features(&state));
     }
@@ -145,7 +170,11 @@ async fn app_config(State(state): State<AppState>, OptionalUser(caller): Optiona
 }
 
 fn or_empty_object(v: Value) -> Value {
-    if v.is_null() { json!({}) } else { v }
+    if v.is_null() {
+        json!({})
+    } else {
+        v
+    }
 }
 
 fn extend(target: &mut Value, extra: Value) {
@@ -166,7 +195,10 @@ fn authed_features(state: &AppState) -> Value {
     let terminal_servers = f.enable_tool_servers
         && c.get("terminal_server.connections")
             .as_array()
-            .is_some_and(|a| a.iter().any(|conn| conn.get("enabled").and_then(Value::as_bool).unwrap_or(true)));
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|conn| conn.get("enabled").and_then(Value::as_bool).unwrap_or(true))
+            });
     json!({
         "enable_api_keys": c.get("auth.enable_api_keys"),
         "enable_password_change_form": c.get("ui.enable_password_change_form"),

@@ -33,20 +33,47 @@ const KEYS: &[(&str, &str)] = &[
     ("TASK_MODEL", "task.model.default"),
     ("TASK_MODEL_EXTERNAL", "task.model.external"),
     ("TASK_MODEL_PARAMS", "task.model.params"),
-    ("TITLE_GENERATION_PROMPT_TEMPLATE", "task.title.prompt_template"),
-    ("IMAGE_PROMPT_GENERATION_PROMPT_TEMPLATE", "task.image.prompt_template"),
+    (
+        "TITLE_GENERATION_PROMPT_TEMPLATE",
+        "task.title.prompt_template",
+    ),
+    (
+        "IMAGE_PROMPT_GENERATION_PROMPT_TEMPLATE",
+        "task.image.prompt_template",
+    ),
     ("ENABLE_AUTOCOMPLETE_GENERATION", "task.autocomplete.enable"),
-    ("AUTOCOMPLETE_GENERATION_INPUT_MAX_LENGTH", "task.autocomplete.input_max_length"),
-    ("AUTOCOMPLETE_GENERATION_PROMPT_TEMPLATE", "task.autocomplete.prompt_template"),
-    ("TAGS_GENERATION_PROMPT_TEMPLATE", "task.tags.prompt_template"),
-    ("FOLLOW_UP_GENERATION_PROMPT_TEMPLATE", "task.follow_up.prompt_template"),
+    (
+        "AUTOCOMPLETE_GENERATION_INPUT_MAX_LENGTH",
+        "task.autocomplete.input_max_length",
+    ),
+    (
+        "AUTOCOMPLETE_GENERATION_PROMPT_TEMPLATE",
+        "task.autocomplete.prompt_template",
+    ),
+    (
+        "TAGS_GENERATION_PROMPT_TEMPLATE",
+        "task.tags.prompt_template",
+    ),
+    (
+        "FOLLOW_UP_GENERATION_PROMPT_TEMPLATE",
+        "task.follow_up.prompt_template",
+    ),
     ("ENABLE_FOLLOW_UP_GENERATION", "task.follow_up.enable"),
     ("ENABLE_TAGS_GENERATION", "task.tags.enable"),
     ("ENABLE_TITLE_GENERATION", "task.title.enable"),
     ("ENABLE_SEARCH_QUERY_GENERATION", "task.query.search.enable"),
-    ("ENABLE_RETRIEVAL_QUERY_GENERATION", "task.query.retrieval.enable"),
-    ("QUERY_GENERATION_PROMPT_TEMPLATE", "task.query.prompt_template"),
-    ("TOOLS_FUNCTION_CALLING_PROMPT_TEMPLATE", "task.tools.prompt_template"),
+    (
+        "ENABLE_RETRIEVAL_QUERY_GENERATION",
+        "task.query.retrieval.enable",
+    ),
+    (
+        "QUERY_GENERATION_PROMPT_TEMPLATE",
+        "task.query.prompt_template",
+    ),
+    (
+        "TOOLS_FUNCTION_CALLING_PROMPT_TEMPLATE",
+        "task.tools.prompt_template",
+    ),
     ("ENABLE_VOICE_MODE_PROMPT", "task.voice.prompt.enable"),
     ("VOICE_MODE_PROMPT_TEMPLATE", "task.voice.prompt_template"),
 ];
@@ -55,7 +82,10 @@ fn config_values(state: &AppState) -> Value {
     let mut m = Map::new();
     for (wire, key) in KEYS {
         let mut v = state.config.get(key);
-        if v.is_null() && (wire.ends_with("TEMPLATE") || wire.starts_with("TASK_MODEL") && !wire.ends_with("PARAMS")) {
+        if v.is_null()
+            && (wire.ends_with("TEMPLATE")
+                || wire.starts_with("TASK_MODEL") && !wire.ends_with("PARAMS"))
+        {
             v = json!("");
         }
         m.insert(wire.to_string(), v);
@@ -86,14 +116,24 @@ async fn set_config(
         if !ok {
             return Err(ApiError::bad_request(format!("{wire} has the wrong type.")));
         }
-        updates.push((*key, if v.is_null() && *wire == "TASK_MODEL_PARAMS" { json!({}) } else { v.clone() }));
+        updates.push((
+            *key,
+            if v.is_null() && *wire == "TASK_MODEL_PARAMS" {
+                json!({})
+            } else {
+                v.clone()
+            },
+        ));
     }
     state.config.set_many(updates).await?;
     Ok(Json(config_values(&state)))
 }
 
 fn messages_of(form: &Map<String, Value>) -> Vec<Value> {
-    form.get("messages").and_then(Value::as_array).cloned().unwrap_or_default()
+    form.get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn model_of(form: &Map<String, Value>) -> ApiResult<String> {
@@ -106,12 +146,21 @@ fn model_of(form: &Map<String, Value>) -> ApiResult<String> {
 
 fn template(state: &AppState, key: &str, ours: &str) -> String {
     let t = state.config.get_str(key);
-    if t.trim().is_empty() { ours.to_string() } else { t }
+    if t.trim().is_empty() {
+        ours.to_string()
+    } else {
+        t
+    }
 }
 
 /// Runs a rendered prompt on the task model (or the given one) and returns the
 /// provider's `chat.completion`.
-async fn run(state: &AppState, caller: &Caller, model: &str, prompt: String) -> ApiResult<Json<Value>> {
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    model: &str,
+    prompt: String,
+) -> ApiResult<Json<Value>> {
     let mut resolved = None;
     for key in ["task.model.external", "task.model.default"] {
         let id = state.config.get_str(key);
@@ -138,7 +187,13 @@ async fn run(state: &AppState, caller: &Caller, model: &str, prompt: String) -> 
     Ok(Json(done.raw))
 }
 
-fn render(state: &AppState, form: &Map<String, Value>, caller: &Caller, key: &str, ours: &str) -> String {
+fn render(
+    state: &AppState,
+    form: &Map<String, Value>,
+    caller: &Caller,
+    key: &str,
+    ours: &str,
+) -> String {
     let transcript = history::transcript(&messages_of(form));
     let prompt = form.get("prompt").and_then(Value::as_str).unwrap_or("");
     let kind = form.get("type").and_then(Value::as_str).unwrap_or("");
@@ -148,10 +203,16 @@ fn render(state: &AppState, form: &Map<String, Value>, caller: &Caller, key: &st
 }
 
 fn disabled(what: &str) -> ApiError {
-    ApiError::bad_request(format!("{what} generation is disabled by the administrator."))
+    ApiError::bad_request(format!(
+        "{what} generation is disabled by the administrator."
+    ))
 }
 
-async fn title(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody(f): JsonBody<Map<String, Value>>) -> ApiResult<Json<Value>> {
+async fn title(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
     if !s.config.get_bool("task.title.enable") {
         return Err(disabled("Title"));
     }
@@ -159,7 +220,11 @@ async fn title(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBod
     run(&s, &c, &model_of(&f)?, p).await
 }
 
-async fn tags(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody(f): JsonBody<Map<String, Value>>) -> ApiResult<Json<Value>> {
+async fn tags(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
     if !s.config.get_bool("task.tags.enable") {
         return Err(disabled("Tags"));
     }
@@ -167,15 +232,29 @@ async fn tags(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody
     run(&s, &c, &model_of(&f)?, p).await
 }
 
-async fn follow_up(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody(f): JsonBody<Map<String, Value>>) -> ApiResult<Json<Value>> {
+async fn follow_up(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
     if !s.config.get_bool("task.follow_up.enable") {
         return Err(disabled("Follow-up"));
     }
-    let p = render(&s, &f, &c, "task.follow_up.prompt_template", prompts::FOLLOW_UPS);
+    let p = render(
+        &s,
+        &f,
+        &c,
+        "task.follow_up.prompt_template",
+        prompts::FOLLOW_UPS,
+    );
     run(&s, &c, &model_of(&f)?, p).await
 }
 
-async fn queries(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody(f): JsonBody<Map<String, Value>>) -> ApiResult<Json<Value>> {
+async fn queries(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
     let kind = f.get("type").and_then(Value::as_str).unwrap_or("");
     let enabled = match kind {
         "web_search" => s.config.get_bool("task.query.search.enable"),
@@ -189,31 +268,67 @@ async fn queries(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonB
     run(&s, &c, &model_of(&f)?, p).await
 }
 
-async fn emoji(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody(f): JsonBody<Map<String, Value>>) -> ApiResult<Json<Value>> {
+async fn emoji(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
     let p = render(&s, &f, &c, "task.emoji.prompt_template", prompts::EMOJI);
     run(&s, &c, &model_of(&f)?, p).await
 }
 
-async fn autocomplete(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody(f): JsonBody<Map<String, Value>>) -> ApiResult<Json<Value>> {
+async fn autocomplete(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
     if !s.config.get_bool("task.autocomplete.enable") {
         return Err(disabled("Autocomplete"));
     }
-    let max = s.config.get("task.autocomplete.input_max_length").as_i64().unwrap_or(-1);
-    let prompt_len = f.get("prompt").and_then(Value::as_str).map(|p| p.chars().count()).unwrap_or(0) as i64;
+    let max = s
+        .config
+        .get("task.autocomplete.input_max_length")
+        .as_i64()
+        .unwrap_or(-1);
+    let prompt_len = f
+        .get("prompt")
+        .and_then(Value::as_str)
+        .map(|p| p.chars().count())
+        .unwrap_or(0) as i64;
     if max > 0 && prompt_len > max {
-        return Err(ApiError::bad_request(format!("The input is longer than the autocomplete limit of {max} characters.")));
+        return Err(ApiError::bad_request(format!(
+            "The input is longer than the autocomplete limit of {max} characters."
+        )));
     }
-    let p = render(&s, &f, &c, "task.autocomplete.prompt_template", prompts::AUTOCOMPLETE);
+    let p = render(
+        &s,
+        &f,
+        &c,
+        "task.autocomplete.prompt_template",
+        prompts::AUTOCOMPLETE,
+    );
     run(&s, &c, &model_of(&f)?, p).await
 }
 
-async fn image_prompt(State(s): State<AppState>, VerifiedUser(c): VerifiedUser, JsonBody(f): JsonBody<Map<String, Value>>) -> ApiResult<Json<Value>> {
-    let p = render(&s, &f, &c, "task.image.prompt_template", prompts::IMAGE_PROMPT);
+async fn image_prompt(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let p = render(
+        &s,
+        &f,
+        &c,
+        "task.image.prompt_template",
+        prompts::IMAGE_PROMPT,
+    );
     run(&s, &c, &model_of(&f)?, p).await
 }
 
 /// Merging several models' answers ("mixture of agents") streams a synthesis;
 /// this server does not implement it yet and says so.
 async fn moa(VerifiedUser(_c): VerifiedUser) -> ApiError {
-    ApiError::NotImplemented("Merging responses from several models is not supported by this server yet.".into())
+    ApiError::NotImplemented(
+        "Merging responses from several models is not supported by this server yet.".into(),
+    )
 }

@@ -37,7 +37,10 @@ async fn update_settings(
         return Err(ApiError::bad_request("Settings must be a JSON object."));
     }
     let (id, s, now) = (caller.user.id.clone(), settings.clone(), now_secs());
-    state.db.write(move |tx| db::users::update_settings(tx, &id, &s, now)).await?;
+    state
+        .db
+        .write(move |tx| db::users::update_settings(tx, &id, &s, now))
+        .await?;
     Ok(Json(settings))
 }
 

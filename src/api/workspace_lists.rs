@@ -24,7 +24,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Rows of `table` visible to the user: their own, or all of them for admins.
-fn owned_rows(c: &Connection, sql: &str, user_id: &str, admin: bool) -> rusqlite::Result<Vec<Value>> {
+fn owned_rows(
+    c: &Connection,
+    sql: &str,
+    user_id: &str,
+    admin: bool,
+) -> rusqlite::Result<Vec<Value>> {
     let mut st = c.prepare(sql)?;
     let rows = st.query_map(rusqlite::params![user_id, admin], |r| {
         Ok(json!({
@@ -39,7 +44,10 @@ fn owned_rows(c: &Connection, sql: &str, user_id: &str, admin: bool) -> rusqlite
     rows.collect()
 }
 
-async fn tools(State(state): State<AppState>, VerifiedUser(caller): VerifiedUser) -> ApiResult<Json<Vec<Value>>> {
+async fn tools(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Vec<Value>>> {
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let rows = state
         .db
@@ -56,7 +64,10 @@ async fn tools(State(state): State<AppState>, VerifiedUser(caller): VerifiedUser
     Ok(Json(rows))
 }
 
-async fn functions(State(state): State<AppState>, VerifiedUser(_c): VerifiedUser) -> ApiResult<Json<Vec<Value>>> {
+async fn functions(
+    State(state): State<AppState>,
+    VerifiedUser(_c): VerifiedUser,
+) -> ApiResult<Json<Vec<Value>>> {
     let rows = state
         .db
         .read(|c| {
@@ -83,7 +94,10 @@ async fn functions(State(state): State<AppState>, VerifiedUser(_c): VerifiedUser
     Ok(Json(rows))
 }
 
-async fn skills(State(state): State<AppState>, VerifiedUser(caller): VerifiedUser) -> ApiResult<Json<Vec<Value>>> {
+async fn skills(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Vec<Value>>> {
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let rows = state
         .db
@@ -100,7 +114,10 @@ async fn skills(State(state): State<AppState>, VerifiedUser(caller): VerifiedUse
     Ok(Json(rows))
 }
 
-async fn pinned_notes(State(state): State<AppState>, VerifiedUser(caller): VerifiedUser) -> ApiResult<Json<Vec<Value>>> {
+async fn pinned_notes(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Vec<Value>>> {
     let uid = caller.user.id.clone();
     let rows = state
         .db
@@ -128,7 +145,10 @@ async fn pinned_notes(State(state): State<AppState>, VerifiedUser(caller): Verif
 }
 
 /// Terminal servers the admin configured and enabled, without their secrets.
-async fn terminals(State(state): State<AppState>, VerifiedUser(_c): VerifiedUser) -> Json<Vec<Value>> {
+async fn terminals(
+    State(state): State<AppState>,
+    VerifiedUser(_c): VerifiedUser,
+) -> Json<Vec<Value>> {
     let conns = state.config.get("terminal_server.connections");
     let list = conns
         .as_array()
@@ -142,7 +162,10 @@ async fn terminals(State(state): State<AppState>, VerifiedUser(_c): VerifiedUser
     Json(list)
 }
 
-async fn channels(State(state): State<AppState>, VerifiedUser(caller): VerifiedUser) -> ApiResult<Json<Vec<Value>>> {
+async fn channels(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Vec<Value>>> {
     if !state.config.get_bool("channels.enable") {
         return Err(ApiError::forbidden("Channels is disabled"));
     }

@@ -43,7 +43,11 @@ pub fn cookie_value(header: &str, name: &str) -> Option<String> {
 
 /// Where a request carries its credentials, in upstream's order of preference.
 pub fn token_from_parts(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         if let Some((scheme, cred)) = v.split_once(' ') {
             if scheme.eq_ignore_ascii_case("bearer") && !cred.trim().is_empty() {
                 return Some(cred.trim().to_string());
@@ -115,13 +119,17 @@ async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> {
 
 async fn resolve_api_key(state: &AppState, key: &str) -> Result<Caller, ApiError> {
     if !state.config.get_bool("auth.enable_api_keys") {
-        return Err(ApiError::forbidden("API keys are not enabled on this server."));
+        return Err(ApiError::forbidden(
+            "API keys are not enabled on this server.",
+        ));
     }
     let k = key.to_string();
     let found = state
         .db
         .read(move |c| {
-            let Some(row) = db::api_keys::find(c, &k)? else { return Ok(None) };
+            let Some(row) = db::api_keys::find(c, &k)? else {
+                return Ok(None);
+            };
             Ok(db::users::get(c, &row.user_id)?.map(|u| (u, row.expires_at)))
         })
         .await?;
@@ -158,7 +166,9 @@ fn touch_last_active(state: &AppState, user: &UserRow) {
     }
     let (db2, id) = (state.db.clone(), user.id.clone());
     tokio::spawn(async move {
-        let _ = db2.write(move |tx| db::users::touch_last_active(tx, &id, now)).await;
+        let _ = db2
+            .write(move |tx| db::users::touch_last_active(tx, &id, now))
+            .await;
     });
 }
 
@@ -200,7 +210,8 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, AuthRejection
     })
 }
 
-const LOW_ROLE: &str = "You do not have permission to access this resource. Please ask your administrator for access.";
+const LOW_ROLE: &str =
+    "You do not have permission to access this resource. Please ask your administrator for access.";
 
 /// Any signed-in account, pending ones included.
 pub struct AuthUser(pub Caller);
@@ -215,14 +226,20 @@ pub struct OptionalUser(pub Option<Caller>);
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AuthRejection;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         caller(parts, state).await.map(AuthUser)
     }
 }
 
 impl FromRequestParts<AppState> for VerifiedUser {
     type Rejection = AuthRejection;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let c = caller(parts, state).await?;
         if c.user.role == "user" || c.user.role == "admin" {
             Ok(VerifiedUser(c))
@@ -234,7 +251,10 @@ impl FromRequestParts<AppState> for VerifiedUser {
 
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = AuthRejection;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let c = caller(parts, state).await?;
         if c.user.role == "admin" {
             Ok(AdminUser(c))
@@ -246,7 +266,10 @@ impl FromRequestParts<AppState> for AdminUser {
 
 impl FromRequestParts<AppState> for SessionUser {
     type Rejection = AuthRejection;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let c = caller(parts, state).await?;
         if c.via_api_key {
             return Err(ApiError::forbidden("A human session is required.").into());
@@ -257,8 +280,13 @@ impl FromRequestParts<AppState> for SessionUser {
 
 impl FromRequestParts<AppState> for OptionalUser {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = token_from_parts(parts) else { return Ok(OptionalUser(None)) };
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = token_from_parts(parts) else {
+            return Ok(OptionalUser(None));
+        };
         Ok(OptionalUser(resolve(state, &token).await.ok()))
     }
 }
@@ -269,7 +297,10 @@ mod tests {
 
     #[test]
     fn cookie_parsing() {
-        assert_eq!(cookie_value("a=1; token=abc; b=2", "token").as_deref(), Some("abc"));
+        assert_eq!(
+            cookie_value("a=1; token=abc; b=2", "token").as_deref(),
+            Some("abc")
+        );
         assert_eq!(cookie_value("xtoken=1", "token"), None);
     }
 }

@@ -85,7 +85,12 @@ pub fn decode_token(secret: &str, token: &str) -> Option<Claims> {
         .map(|d| d.claims)
 }
 
-pub fn new_session_claims(user_id: &str, session_stamp: &str, expires_in: Option<i64>, now: i64) -> Claims {
+pub fn new_session_claims(
+    user_id: &str,
+    session_stamp: &str,
+    expires_in: Option<i64>,
+    now: i64,
+) -> Claims {
     Claims {
         id: user_id.to_string(),
         typ: "session".into(),
@@ -140,6 +145,9 @@ mod tests {
         v.required_spec_claims.clear();
         let d = decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).unwrap();
         assert_eq!(d.claims.id, "d5255ce3-1716-405d-b68e-13bdae07246e");
-        assert_eq!(d.claims.session_stamp.as_deref(), Some("86788985-4d69-4121-bdbe-16be9adf1a39"));
+        assert_eq!(
+            d.claims.session_stamp.as_deref(),
+            Some("86788985-4d69-4121-bdbe-16be9adf1a39")
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! argon2 when `PASSWORD_HASH_ALGORITHM=argon2`; both are verified whichever is stored.
 //! Hashing is CPU-heavy, so callers run these on the blocking pool.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 
 /// bcrypt only sees 72 bytes; upstream refuses longer new passwords.
 pub const BCRYPT_MAX_BYTES: usize = 72;

@@ -23,7 +23,9 @@ pub fn fill_missing(target: &mut Value, defaults: &Value) {
 /// Merges `extra` into `base`: booleans OR together, numbers keep the larger,
 /// nested objects merge, anything else from `extra` is added when missing.
 pub fn combine(base: &mut Value, extra: &Value) {
-    let (Value::Object(b), Value::Object(e)) = (&mut *base, extra) else { return };
+    let (Value::Object(b), Value::Object(e)) = (&mut *base, extra) else {
+        return;
+    };
     for (k, ev) in e {
         match (b.get_mut(k), ev) {
             (Some(bv @ Value::Object(_)), Value::Object(_)) => combine(bv, ev),
@@ -84,7 +86,10 @@ mod tests {
     #[test]
     fn groups_widen_never_narrow() {
         let mut p = json!({"features": {"api_keys": false, "notes": true}});
-        combine(&mut p, &json!({"features": {"api_keys": true, "notes": false}}));
+        combine(
+            &mut p,
+            &json!({"features": {"api_keys": true, "notes": false}}),
+        );
         assert!(allows(&p, "features.api_keys"));
         assert!(allows(&p, "features.notes"));
         assert!(!allows(&p, "features.missing"));

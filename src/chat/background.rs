@@ -21,7 +21,11 @@ pub fn wanted(state: &AppState, body: &Map<String, Value>, flag: &str, config_ke
 }
 
 /// The configured task model if it resolves for this user, else the chat's model.
-async fn task_model(state: &AppState, caller: &Caller, chat_model: &str) -> Option<llm::ResolvedModel> {
+async fn task_model(
+    state: &AppState,
+    caller: &Caller,
+    chat_model: &str,
+) -> Option<llm::ResolvedModel> {
     for key in ["task.model.external", "task.model.default"] {
         let id = state.config.get_str(key);
         if !id.is_empty() {
@@ -43,7 +47,12 @@ fn template(state: &AppState, key: &str, ours: &str) -> String {
 }
 
 /// Runs one task prompt; `None` when the model fails or answers nonsense.
-pub async fn run_task(state: &AppState, caller: &Caller, chat_model: &str, prompt: String) -> Option<Value> {
+pub async fn run_task(
+    state: &AppState,
+    caller: &Caller,
+    chat_model: &str,
+    prompt: String,
+) -> Option<Value> {
     let model = task_model(state, caller, chat_model).await?;
     let body = json!({
         "model": model.target.upstream_id,
@@ -51,7 +60,10 @@ pub async fn run_task(state: &AppState, caller: &Caller, chat_model: &str, promp
         "stream": false,
         "max_tokens": 1000,
     });
-    let done = tokio::time::timeout(TASK_TIMEOUT, llm::complete(&model.target, body)).await.ok()?.ok()?;
+    let done = tokio::time::timeout(TASK_TIMEOUT, llm::complete(&model.target, body))
+        .await
+        .ok()?
+        .ok()?;
     prompts::extract_json(&done.content)
 }
 
@@ -60,7 +72,12 @@ fn clean_title(s: &str) -> String {
     t.chars().take(120).collect()
 }
 
-pub async fn title(state: &AppState, turn: &Turn, emitter: &Emitter, model: &str) -> Option<String> {
+pub async fn title(
+    state: &AppState,
+    turn: &Turn,
+    emitter: &Emitter,
+    model: &str,
+) -> Option<String> {
     let text = turn
         .body
         .get("user_message")
@@ -69,14 +86,22 @@ pub async fn title(state: &AppState, turn: &Turn, emitter: &Emitter, model: &str
         .unwrap_or("")
         .to_string();
     let transcript = vec![("user".to_string(), text)];
-    let prompt = prompts::render(&template(state, "task.title.prompt_template", prompts::TITLE), &transcript, &turn.caller.user.name);
+    let prompt = prompts::render(
+        &template(state, "task.title.prompt_template", prompts::TITLE),
+        &transcript,
+        &turn.caller.user.name,
+    );
     let answer = run_task(state, &turn.caller, model, prompt).await?;
     let title = clean_title(answer.get("title")?.as_str()?);
     if title.is_empty() {
         return None;
     }
     let (cid, t, now) = (turn.chat_id.clone(), title.clone(), crate::db::now_secs());
-    if let Err(e) = state.db.write(move |tx| crate::db::chats::set_title(tx, &cid, &t, now)).await {
+    if let Err(e) = state
+        .db
+        .write(move |tx| crate::db::chats::set_title(tx, &cid, &t, now))
+        .await
+    {
         tracing::warn!(error = %e, "could not save the chat title");
         return None;
     }
@@ -101,31 +126,60 @@ pub async fn follow_ups(state: &AppState, turn: &Turn, emitter: &Emitter, model:
     let path = if turn.persist {
         persist::path_to(state, &turn.chat_id, emitter.message_id()).await
     } else {
-        turn.body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default()
+        turn.body
+            .get("messages")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     };
     let transcript = history::transcript(&path);
-    let prompt = prompts::render(&template(state, "task.follow_up.prompt_template", prompts::FOLLOW_UPS), &transcript, &turn.caller.user.name);
-    let Some(answer) = run_task(state, &turn.caller, model, prompt).await else { return };
+    let prompt = prompts::render(
+        &template(state, "task.follow_up.prompt_template", prompts::FOLLOW_UPS),
+        &transcript,
+        &turn.caller.user.name,
+    );
+    let Some(answer) = run_task(state, &turn.caller, model, prompt).await else {
+        return;
+    };
     let list = string_list(answer.get("follow_ups"), 5);
     if list.is_empty() {
         return;
     }
     if turn.persist {
-        let _ = persist::save_message(state, &turn.chat_id, emitter.message_id(), json!({"followUps": list}), false).await;
+        let _ = persist::save_message(
+            state,
+            &turn.chat_id,
+            emitter.message_id(),
+            json!({"followUps": list}),
+            false,
+        )
+        .await;
     }
-    emitter.emit("chat:message:follow_ups", json!({"follow_ups": list})).await;
+    emitter
+        .emit("chat:message:follow_ups", json!({"follow_ups": list}))
+        .await;
 }
 
 pub async fn tags(state: &AppState, turn: &Turn, emitter: &Emitter, model: &str) {
     let path = persist::path_to(state, &turn.chat_id, emitter.message_id()).await;
     let transcript = history::transcript(&path);
-    let prompt = prompts::render(&template(state, "task.tags.prompt_template", prompts::TAGS), &transcript, &turn.caller.user.name);
-    let Some(answer) = run_task(state, &turn.caller, model, prompt).await else { return };
+    let prompt = prompts::render(
+        &template(state, "task.tags.prompt_template", prompts::TAGS),
+        &transcript,
+        &turn.caller.user.name,
+    );
+    let Some(answer) = run_task(state, &turn.caller, model, prompt).await else {
+        return;
+    };
     let names = string_list(answer.get("tags"), 5);
     if names.is_empty() {
         return;
     }
-    let (cid, uid, n) = (turn.chat_id.clone(), turn.caller.user.id.clone(), names.clone());
+    let (cid, uid, n) = (
+        turn.chat_id.clone(),
+        turn.caller.user.id.clone(),
+        names.clone(),
+    );
     if state
         .db
         .write(move |tx| crate::db::chats::set_tags(tx, &cid, &uid, &n))

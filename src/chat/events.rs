@@ -17,7 +17,13 @@ pub struct Emitter {
 }
 
 impl Emitter {
-    pub fn new(state: &AppState, user_id: &str, chat_id: &str, message_id: &str, session_id: Option<&str>) -> Emitter {
+    pub fn new(
+        state: &AppState,
+        user_id: &str,
+        chat_id: &str,
+        message_id: &str,
+        session_id: Option<&str>,
+    ) -> Emitter {
         Emitter {
             state: state.clone(),
             user_id: user_id.to_string(),
@@ -45,7 +51,10 @@ impl Emitter {
             "message_id": self.message_id,
             "data": {"type": kind, "data": data},
         });
-        let _ = io.to(user_room(&self.user_id)).emit("events", &payload).await;
+        let _ = io
+            .to(user_room(&self.user_id))
+            .emit("events", &payload)
+            .await;
     }
 
     /// A copy for other viewers of the chat (room `chat:<id>`), never back to the
@@ -60,7 +69,10 @@ impl Emitter {
             "data": {"type": kind, "data": data},
         });
         let op = io.to(chat_room(&self.chat_id));
-        let sid = self.session_id.as_deref().and_then(|s| s.parse::<socketioxide::socket::Sid>().ok());
+        let sid = self
+            .session_id
+            .as_deref()
+            .and_then(|s| s.parse::<socketioxide::socket::Sid>().ok());
         let _ = match sid {
             Some(sid) => op.except(sid).emit("events", &payload).await,
             None => op.emit("events", &payload).await,

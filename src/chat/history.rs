@@ -10,7 +10,12 @@ pub fn message_text(m: &Value) -> String {
         let text: String = items
             .iter()
             .filter(|i| i.get("type").and_then(Value::as_str) == Some("message"))
-            .flat_map(|i| i.get("content").and_then(Value::as_array).cloned().unwrap_or_default())
+            .flat_map(|i| {
+                i.get("content")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter(|p| p.get("type").and_then(Value::as_str) == Some("output_text"))
             .filter_map(|p| p.get("text").and_then(Value::as_str).map(str::to_string))
             .collect();
@@ -40,7 +45,10 @@ pub fn path_to(messages: &Map<String, Value>, leaf_id: &str) -> Vec<Value> {
         }
         let Some(m) = messages.get(&id) else { break };
         out.push(m.clone());
-        cur = m.get("parentId").and_then(Value::as_str).map(str::to_string);
+        cur = m
+            .get("parentId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
     }
     out.reverse();
     out
@@ -149,7 +157,10 @@ mod tests {
 
     #[test]
     fn system_and_variables() {
-        let mut m = vec![json!({"role": "system", "content": "be brief"}), json!({"role": "user", "content": "x"})];
+        let mut m = vec![
+            json!({"role": "system", "content": "be brief"}),
+            json!({"role": "user", "content": "x"}),
+        ];
         prepend_system(&mut m, "You are {{USER_NAME}}'s helper");
         let vars = json!({"{{USER_NAME}}": "Ann"});
         let s = substitute(m[0]["content"].as_str().unwrap(), vars.as_object().unwrap());

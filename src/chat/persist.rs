@@ -55,7 +55,10 @@ pub async fn create_chat(
     let now = now_secs();
     let assistant_ids: Vec<&str> = targets.iter().map(|t| t.message_id.as_str()).collect();
     let mut messages = Map::new();
-    let user_id = user_message.and_then(|m| m.get("id")).and_then(Value::as_str).map(str::to_string);
+    let user_id = user_message
+        .and_then(|m| m.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let (Some(um), Some(uid)) = (user_message, &user_id) {
         let mut m = user_fields(caller, um);
         m["childrenIds"] = json!(assistant_ids);
@@ -63,9 +66,15 @@ pub async fn create_chat(
         messages.insert(uid.clone(), m);
     }
     for t in targets {
-        messages.insert(t.message_id.clone(), placeholder(t, user_id.as_deref(), now));
+        messages.insert(
+            t.message_id.clone(),
+            placeholder(t, user_id.as_deref(), now),
+        );
     }
-    let first_text = user_message.and_then(|m| m.get("content")).and_then(Value::as_str).unwrap_or("");
+    let first_text = user_message
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let chat = json!({
         "id": chat_id,
         "title": "New Chat",
@@ -79,10 +88,16 @@ pub async fn create_chat(
         "tags": [],
         "timestamp": now * 1000,
     });
-    let (uid, cid, fid) = (caller.user.id.clone(), chat_id.to_string(), folder_id.map(str::to_string));
+    let (uid, cid, fid) = (
+        caller.user.id.clone(),
+        chat_id.to_string(),
+        folder_id.map(str::to_string),
+    );
     state
         .db
-        .write(move |tx| db::chats::insert_new(tx, &uid, &cid, &chat, fid.as_deref(), now).map(|_| ()))
+        .write(move |tx| {
+            db::chats::insert_new(tx, &uid, &cid, &chat, fid.as_deref(), now).map(|_| ())
+        })
         .await?;
     Ok(())
 }
@@ -114,14 +129,19 @@ pub async fn insert_turn(
 ) -> ApiResult<Value> {
     let row = load_chat(state, caller, chat_id).await?;
     let messages = history_messages(&row.chat);
-    let user_id = user_message.and_then(|m| m.get("id")).and_then(Value::as_str).map(str::to_string);
+    let user_id = user_message
+        .and_then(|m| m.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     for t in targets {
         if let Some(existing) = messages.get(&t.message_id) {
             let reusable = existing.get("role").and_then(Value::as_str) == Some("assistant")
                 && existing.get("done") != Some(&Value::Bool(true))
                 && history::message_text(existing).is_empty();
             if !reusable {
-                return Err(ApiError::Conflict("Message already exists or has an invalid ID.".into()));
+                return Err(ApiError::Conflict(
+                    "Message already exists or has an invalid ID.".into(),
+                ));
             }
         }
     }
@@ -132,17 +152,28 @@ pub async fn insert_turn(
     if let (Some(um), Some(uid)) = (user_message, &user_id) {
         let existing = messages.get(uid);
         if existing.is_some_and(|e| e.get("role").and_then(Value::as_str) != Some("user")) {
-            return Err(ApiError::forbidden("You can only regenerate replies to user messages."));
+            return Err(ApiError::forbidden(
+                "You can only regenerate replies to user messages.",
+            ));
         }
         let mut m = match existing {
             Some(e) => e.clone(),
             None => {
-                let parent = um.get("parentId").and_then(Value::as_str).map(str::to_string);
+                let parent = um
+                    .get("parentId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 if let Some(p) = &parent {
                     let Some(pm) = messages.get(p) else {
-                        return Err(ApiError::Conflict("Parent message no longer exists.".into()));
+                        return Err(ApiError::Conflict(
+                            "Parent message no longer exists.".into(),
+                        ));
                     };
-                    let mut kids: Vec<Value> = pm.get("childrenIds").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let mut kids: Vec<Value> = pm
+                        .get("childrenIds")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     if !kids.iter().any(|k| k == uid) {
                         kids.push(json!(uid));
                     }
@@ -158,7 +189,11 @@ pub async fn insert_turn(
         if let Some(models) = um.get("models") {
             m["models"] = models.clone();
         }
-        let mut kids: Vec<Value> = m.get("childrenIds").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut kids: Vec<Value> = m
+            .get("childrenIds")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for a in &assistant_ids {
             if !kids.iter().any(|k| k == a) {
                 kids.push(json!(a));
@@ -193,7 +228,13 @@ pub async fn insert_turn(
     Ok(json!({"messages": turn, "currentId": current}))
 }
 
-pub async fn save_message(state: &AppState, chat_id: &str, message_id: &str, fields: Value, set_current: bool) -> ApiResult<()> {
+pub async fn save_message(
+    state: &AppState,
+    chat_id: &str,
+    message_id: &str,
+    fields: Value,
+    set_current: bool,
+) -> ApiResult<()> {
     let (cid, mid, now) = (chat_id.to_string(), message_id.to_string(), now_secs());
     state
         .db
@@ -203,7 +244,11 @@ pub async fn save_message(state: &AppState, chat_id: &str, message_id: &str, fie
 }
 
 /// The stored conversation up to (not including) the assistant message being generated.
-pub async fn upstream_messages(state: &AppState, chat_id: &str, assistant_id: &str) -> anyhow::Result<Vec<Value>> {
+pub async fn upstream_messages(
+    state: &AppState,
+    chat_id: &str,
+    assistant_id: &str,
+) -> anyhow::Result<Vec<Value>> {
     let cid = chat_id.to_string();
     let row = state
         .db
@@ -243,6 +288,10 @@ pub async fn folder_system_prompt(state: &AppState, turn: &Turn) -> Option<Strin
         .ok()
         .flatten()
         .and_then(|f| f.data)
-        .and_then(|d| d.get("system_prompt").and_then(Value::as_str).map(str::to_string))
+        .and_then(|d| {
+            d.get("system_prompt")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .filter(|s| !s.trim().is_empty())
 }

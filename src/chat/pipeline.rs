@@ -65,12 +65,16 @@ pub struct Turn {
 }
 
 fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    body.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    body.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<Response> {
     let Value::Object(body) = body else {
-        return Err(ApiError::bad_request("The request body must be a JSON object."));
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        ));
     };
     let Some(model) = str_field(&body, "model").map(str::to_string) else {
         return Err(ApiError::bad_request("`model` is required."));
@@ -85,20 +89,52 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<R
 }
 
 /// The OpenAI-compatible path for API clients.
-async fn direct(state: AppState, caller: Caller, body: Map<String, Value>, model: &str) -> ApiResult<Response> {
+async fn direct(
+    state: AppState,
+    caller: Caller,
+    body: Map<String, Value>,
+    model: &str,
+) -> ApiResult<Response> {
     let Some(messages) = body.get("messages").and_then(Value::as_array).cloned() else {
-        return Err(ApiError::bad_request("`messages` must be a list of messages."));
+        return Err(ApiError::bad_request(
+            "`messages` must be a list of messages.",
+        ));
     };
     let resolved = llm::resolve(&state, &caller, model).await?;
     let mut upstream = body.clone();
-    for k in ["session_id", "chat_id", "id", "parent_id", "model_item", "background_tasks", "features", "variables", "params", "tool_ids", "tool_servers", "files", "metadata"] {
+    for k in [
+        "session_id",
+        "chat_id",
+        "id",
+        "parent_id",
+        "model_item",
+        "background_tasks",
+        "features",
+        "variables",
+        "params",
+        "tool_ids",
+        "tool_servers",
+        "files",
+        "metadata",
+    ] {
         upstream.remove(k);
     }
     let mut messages = messages;
-    apply_model_defaults(&resolved, &mut upstream, &mut messages, body.get("variables"));
+    apply_model_defaults(
+        &resolved,
+        &mut upstream,
+        &mut messages,
+        body.get("variables"),
+    );
     upstream.insert("messages".into(), Value::Array(messages));
-    upstream.insert("model".into(), Value::String(resolved.target.upstream_id.clone()));
-    let stream = upstream.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    upstream.insert(
+        "model".into(),
+        Value::String(resolved.target.upstream_id.clone()),
+    );
+    let stream = upstream
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
         return Ok(llm::openai_passthrough(&resolved.target, Value::Object(upstream)).await);
     }
@@ -131,18 +167,20 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
         }
         format!("data: {c}\n\n")
     };
-    let body = stream
-        .map(move |ev| -> Result<String, std::io::Error> {
-            Ok(match ev {
-                Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
-                Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
-                Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
-                Ok(StreamEvent::Finish { reason, .. }) => {
-                    format!("{}data: [DONE]\n\n", chunk(json!({}), reason.or(Some("stop".into())), None))
-                }
-                Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),
-            })
-        });
+    let body = stream.map(move |ev| -> Result<String, std::io::Error> {
+        Ok(match ev {
+            Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
+            Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
+            Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
+            Ok(StreamEvent::Finish { reason, .. }) => {
+                format!(
+                    "{}data: [DONE]\n\n",
+                    chunk(json!({}), reason.or(Some("stop".into())), None)
+                )
+            }
+            Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),
+        })
+    });
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
@@ -152,7 +190,12 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
 
 /// Workspace model defaults under the request: params fill what the request
 /// leaves out; the model's system prompt goes first.
-fn apply_model_defaults(resolved: &ResolvedModel, upstream: &mut Map<String, Value>, messages: &mut Vec<Value>, vars: Option<&Value>) {
+fn apply_model_defaults(
+    resolved: &ResolvedModel,
+    upstream: &mut Map<String, Value>,
+    messages: &mut Vec<Value>,
+    vars: Option<&Value>,
+) {
     if let Value::Object(params) = &resolved.params {
         for (k, v) in params {
             if PROVIDER_PARAMS.contains(&k.as_str()) && !v.is_null() && !upstream.contains_key(k) {
@@ -177,10 +220,9 @@ fn targets_of(body: &Map<String, Value>, model: &str) -> ApiResult<Vec<Target>> 
             .iter()
             .map(|e| {
                 let model_id = e.get("model_id").and_then(Value::as_str).unwrap_or(model);
-                let message_id = e
-                    .get("message_id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| ApiError::bad_request("Each entry of `message_ids` needs a `message_id`."))?;
+                let message_id = e.get("message_id").and_then(Value::as_str).ok_or_else(|| {
+                    ApiError::bad_request("Each entry of `message_ids` needs a `message_id`.")
+                })?;
                 Ok(Target {
                     model_id: model_id.to_string(),
                     message_id: message_id.to_string(),
@@ -233,12 +275,27 @@ async fn start_in_background(
         .and_then(|m| m.get("id"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let emitter = Emitter::new(&state, &caller.user.id, &chat_id, user_message_id.as_deref().unwrap_or(""), session_id.as_deref());
+    let emitter = Emitter::new(
+        &state,
+        &caller.user.id,
+        &chat_id,
+        user_message_id.as_deref().unwrap_or(""),
+        session_id.as_deref(),
+    );
 
     let mut folder_id = str_field(&body, "folder_id").map(str::to_string);
     if persist {
         if new_chat {
-            persist::create_chat(&state, &caller, &chat_id, user_message.as_ref(), &targets, folder_id.as_deref(), &body).await?;
+            persist::create_chat(
+                &state,
+                &caller,
+                &chat_id,
+                user_message.as_ref(),
+                &targets,
+                folder_id.as_deref(),
+                &body,
+            )
+            .await?;
         } else {
             let existing = persist::load_chat(&state, &caller, &chat_id).await?;
             folder_id = existing.folder_id.clone();
@@ -247,21 +304,40 @@ async fn start_in_background(
                     return Err(ApiError::bad_request("Invalid response ID."));
                 }
             } else {
-                let turn = persist::insert_turn(&state, &caller, &chat_id, user_message.as_ref(), &targets).await?;
+                let turn = persist::insert_turn(
+                    &state,
+                    &caller,
+                    &chat_id,
+                    user_message.as_ref(),
+                    &targets,
+                )
+                .await?;
                 emitter.emit_shared("chat:messages", turn).await;
             }
         }
         emitter
-            .emit("chat:list", json!({"chat_id": chat_id, "folder_id": folder_id}))
+            .emit(
+                "chat:list",
+                json!({"chat_id": chat_id, "folder_id": folder_id}),
+            )
             .await;
     }
 
     let mut task_ids = Vec::with_capacity(targets.len());
     for target in targets {
         let task_id = crate::db::new_id();
-        let cancel = state.tasks.register(&task_id, Some(&chat_id), &caller.user.id);
+        let cancel = state
+            .tasks
+            .register(&task_id, Some(&chat_id), &caller.user.id);
         if persist {
-            persist::save_message(&state, &chat_id, &target.message_id, json!({"meta": {"task_id": task_id}}), false).await?;
+            persist::save_message(
+                &state,
+                &chat_id,
+                &target.message_id,
+                json!({"meta": {"task_id": task_id}}),
+                false,
+            )
+            .await?;
         }
         let turn = Turn {
             caller: caller.clone(),
@@ -291,23 +367,46 @@ enum Ending {
     Failed(String),
 }
 
-async fn generate(state: AppState, turn: Turn, target: Target, cancel: tokio_util::sync::CancellationToken) {
-    let emitter = Emitter::new(&state, &turn.caller.user.id, &turn.chat_id, &target.message_id, turn.session_id.as_deref());
+async fn generate(
+    state: AppState,
+    turn: Turn,
+    target: Target,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let emitter = Emitter::new(
+        &state,
+        &turn.caller.user.id,
+        &turn.chat_id,
+        &target.message_id,
+        turn.session_id.as_deref(),
+    );
     emitter
-        .emit("chat:active", json!({"active": true, "folder_id": turn.folder_id}))
+        .emit(
+            "chat:active",
+            json!({"active": true, "folder_id": turn.folder_id}),
+        )
         .await;
 
-    let title_task = (turn.persist && turn.new_chat && background::wanted(&state, &turn.body, "title_generation", "task.title.enable"))
-        .then(|| {
-            let (st, t, em, model) = (state.clone(), turn.clone(), emitter.clone(), target.model_id.clone());
-            tokio::spawn(async move { background::title(&st, &t, &em, &model).await })
-        });
+    let title_task = (turn.persist
+        && turn.new_chat
+        && background::wanted(&state, &turn.body, "title_generation", "task.title.enable"))
+    .then(|| {
+        let (st, t, em, model) = (
+            state.clone(),
+            turn.clone(),
+            emitter.clone(),
+            target.model_id.clone(),
+        );
+        tokio::spawn(async move { background::title(&st, &t, &em, &model).await })
+    });
 
     let mut out = OutputBuilder::default();
     let mut usage: Option<Value> = None;
     let ending = match prepare(&state, &turn, &target).await {
         Err(e) => Ending::Failed(e),
-        Ok((resolved, request)) => stream_into(&emitter, &resolved, request, &mut out, &mut usage, &cancel).await,
+        Ok((resolved, request)) => {
+            stream_into(&emitter, &resolved, request, &mut out, &mut usage, &cancel).await
+        }
     };
 
     let title = match title_task {
@@ -315,7 +414,11 @@ async fn generate(state: AppState, turn: Turn, target: Target, cancel: tokio_uti
         None => None,
     };
 
-    let status = if matches!(ending, Ending::Completed) { "completed" } else { "incomplete" };
+    let status = if matches!(ending, Ending::Completed) {
+        "completed"
+    } else {
+        "incomplete"
+    };
     let output = out.items(status);
     let content = out.content();
     let mut fields = json!({"done": true, "content": content, "output": output});
@@ -330,11 +433,22 @@ async fn generate(state: AppState, turn: Turn, target: Target, cancel: tokio_uti
         }
     }
     if turn.persist {
-        if let Err(e) = persist::save_message(&state, &turn.chat_id, &target.message_id, fields.clone(), false).await {
+        if let Err(e) = persist::save_message(
+            &state,
+            &turn.chat_id,
+            &target.message_id,
+            fields.clone(),
+            false,
+        )
+        .await
+        {
             tracing::error!(error = %e, chat = %turn.chat_id, "could not save the finished message");
         }
         emitter
-            .emit("chat:list", json!({"chat_id": turn.chat_id, "folder_id": turn.folder_id}))
+            .emit(
+                "chat:list",
+                json!({"chat_id": turn.chat_id, "folder_id": turn.folder_id}),
+            )
             .await;
     }
 
@@ -348,15 +462,25 @@ async fn generate(state: AppState, turn: Turn, target: Target, cancel: tokio_uti
                 done["usage"] = u.clone();
             }
             emitter.emit("chat:completion", done).await;
-            if background::wanted(&state, &turn.body, "follow_up_generation", "task.follow_up.enable") {
+            if background::wanted(
+                &state,
+                &turn.body,
+                "follow_up_generation",
+                "task.follow_up.enable",
+            ) {
                 background::follow_ups(&state, &turn, &emitter, &target.model_id).await;
             }
-            if turn.persist && turn.new_chat && background::wanted(&state, &turn.body, "tags_generation", "task.tags.enable") {
+            if turn.persist
+                && turn.new_chat
+                && background::wanted(&state, &turn.body, "tags_generation", "task.tags.enable")
+            {
                 background::tags(&state, &turn, &emitter, &target.model_id).await;
             }
         }
         Ending::Cancelled => {
-            emitter.emit("chat:tasks:cancel", json!({"output": output})).await;
+            emitter
+                .emit("chat:tasks:cancel", json!({"output": output}))
+                .await;
         }
         Ending::Failed(msg) => {
             emitter
@@ -365,12 +489,19 @@ async fn generate(state: AppState, turn: Turn, target: Target, cancel: tokio_uti
         }
     }
     emitter
-        .emit("chat:active", json!({"active": false, "folder_id": turn.folder_id}))
+        .emit(
+            "chat:active",
+            json!({"active": false, "folder_id": turn.folder_id}),
+        )
         .await;
 }
 
 /// Resolves the model and builds the provider request for this turn.
-async fn prepare(state: &AppState, turn: &Turn, target: &Target) -> Result<(ResolvedModel, Value), String> {
+async fn prepare(
+    state: &AppState,
+    turn: &Turn,
+    target: &Target,
+) -> Result<(ResolvedModel, Value), String> {
     let resolved = llm::resolve(state, &turn.caller, &target.model_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -408,7 +539,12 @@ async fn prepare(state: &AppState, turn: &Turn, target: &Target) -> Result<(Reso
             }
         }
     }
-    apply_model_defaults(&resolved, &mut upstream, &mut messages, turn.body.get("variables"));
+    apply_model_defaults(
+        &resolved,
+        &mut upstream,
+        &mut messages,
+        turn.body.get("variables"),
+    );
     upstream.insert("model".into(), json!(resolved.target.upstream_id));
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert("stream".into(), json!(true));

@@ -32,13 +32,18 @@ pub fn render(template: &str, transcript: &[(String, String)], user_name: &str) 
     };
     let mut out = template.to_string();
     while let Some(start) = out.find("{{MESSAGES:END:") {
-        let Some(len) = out[start..].find("}}") else { break };
+        let Some(len) = out[start..].find("}}") else {
+            break;
+        };
         let n = out[start + 15..start + len].parse::<usize>().unwrap_or(6);
         out.replace_range(start..start + len + 2, &lines(n));
     }
     out = out.replace("{{MESSAGES}}", &lines(usize::MAX));
     out = out.replace("{{USER_NAME}}", user_name);
-    out.replace("{{CURRENT_DATE}}", &chrono::Utc::now().format("%Y-%m-%d").to_string())
+    out.replace(
+        "{{CURRENT_DATE}}",
+        &chrono::Utc::now().format("%Y-%m-%d").to_string(),
+    )
 }
 
 /// Finds the first JSON object in a model's answer (models like to wrap it in prose or fences).
@@ -65,7 +70,8 @@ most likely want to type next (at most one sentence). Do not repeat the input.\n
 Reply with JSON only, exactly like {\"text\": \"…\"}; use an empty string if unsure.\n\n\
 Input type: {{TYPE}}\n<input>{{PROMPT}}</input>\n\n<conversation>\n{{MESSAGES:END:6}}\n</conversation>";
 
-pub const IMAGE_PROMPT: &str = "Write one detailed prompt for an image generator that depicts what \
+pub const IMAGE_PROMPT: &str =
+    "Write one detailed prompt for an image generator that depicts what \
 the user asks for in the conversation below: subject, setting, style, lighting, composition.\n\
 Reply with JSON only, exactly like {\"prompt\": \"…\"}.\n\n\
 <conversation>\n{{MESSAGES:END:6}}\n</conversation>";
@@ -81,7 +87,10 @@ mod tests {
             ("assistant".to_string(), "b".to_string()),
             ("user".to_string(), "c".to_string()),
         ];
-        assert_eq!(render("{{MESSAGES:END:2}}", &t, "x"), "ASSISTANT: b\nUSER: c");
+        assert_eq!(
+            render("{{MESSAGES:END:2}}", &t, "x"),
+            "ASSISTANT: b\nUSER: c"
+        );
         assert_eq!(render("hi {{USER_NAME}}", &t, "Ann"), "hi Ann");
     }
 

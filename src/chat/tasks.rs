@@ -36,7 +36,12 @@ impl TaskRegistry {
     }
 
     /// Registers a task and returns its cancellation token.
-    pub fn register(&self, task_id: &str, chat_id: Option<&str>, user_id: &str) -> CancellationToken {
+    pub fn register(
+        &self,
+        task_id: &str,
+        chat_id: Option<&str>,
+        user_id: &str,
+    ) -> CancellationToken {
         let cancel = CancellationToken::new();
         self.lock().insert(
             task_id.to_string(),
@@ -72,7 +77,9 @@ impl TaskRegistry {
     }
 
     pub fn is_chat_active(&self, chat_id: &str) -> bool {
-        self.lock().values().any(|e| e.chat_id.as_deref() == Some(chat_id))
+        self.lock()
+            .values()
+            .any(|e| e.chat_id.as_deref() == Some(chat_id))
     }
 
     /// Chat ids with a running generation, for the sidebar's `active` flags.

@@ -92,7 +92,11 @@ impl ThinkSplitter {
         if rest.is_empty() {
             return None;
         }
-        Some(if self.inside.is_some() { Piece::Reasoning(rest) } else { Piece::Text(rest) })
+        Some(if self.inside.is_some() {
+            Piece::Reasoning(rest)
+        } else {
+            Piece::Text(rest)
+        })
     }
 }
 
@@ -116,12 +120,24 @@ mod tests {
 
     #[test]
     fn splits_tags_cut_anywhere() {
-        assert_eq!(run(&["<think>a b</think>answer"]), ("answer".into(), "a b".into()));
-        assert_eq!(run(&["<thi", "nk>why", "</th", "ink>so"]), ("so".into(), "why".into()));
+        assert_eq!(
+            run(&["<think>a b</think>answer"]),
+            ("answer".into(), "a b".into())
+        );
+        assert_eq!(
+            run(&["<thi", "nk>why", "</th", "ink>so"]),
+            ("so".into(), "why".into())
+        );
         assert_eq!(run(&["plain < text"]), ("plain < text".into(), "".into()));
         assert_eq!(run(&["x<", "b>y"]), ("x<b>y".into(), "".into()));
-        assert_eq!(run(&["<thinking>deep", "</thinking>done"]), ("done".into(), "deep".into()));
-        assert_eq!(run(&["<think>never closed"]), ("".into(), "never closed".into()));
+        assert_eq!(
+            run(&["<thinking>deep", "</thinking>done"]),
+            ("done".into(), "deep".into())
+        );
+        assert_eq!(
+            run(&["<think>never closed"]),
+            ("".into(), "never closed".into())
+        );
         assert_eq!(run(&["é<", "think>ü</think>ö"]), ("éö".into(), "ü".into()));
     }
 }

@@ -14,7 +14,10 @@ use super::DEFS;
 const ALIASES: &[(&str, &[&str])] = &[
     ("openai.api_base_urls", &["OPENAI_API_BASE_URL"]),
     ("openai.api_keys", &["OPENAI_API_KEY"]),
-    ("ollama.base_urls", &["OLLAMA_BASE_URL", "OLLAMA_API_BASE_URL"]),
+    (
+        "ollama.base_urls",
+        &["OLLAMA_BASE_URL", "OLLAMA_API_BASE_URL"],
+    ),
 ];
 
 pub fn parse_as(default: &Value, raw: &str) -> Option<Value> {
@@ -27,10 +30,16 @@ pub fn parse_as(default: &Value, raw: &str) -> Option<Value> {
         Value::Number(n) => {
             let t = raw.trim();
             if n.is_f64() {
-                t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+                t.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
             } else {
                 t.parse::<i64>().ok().map(Value::from).or_else(|| {
-                    t.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+                    t.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
                 })
             }
         }
@@ -47,7 +56,9 @@ pub fn parse_as(default: &Value, raw: &str) -> Option<Value> {
                     .collect(),
             ))
         }
-        Value::Object(_) => serde_json::from_str::<Value>(raw).ok().filter(Value::is_object),
+        Value::Object(_) => serde_json::from_str::<Value>(raw)
+            .ok()
+            .filter(Value::is_object),
         // Strings and nulls (optional strings) take the text as it is.
         _ => Some(Value::String(raw.to_string())),
     }
@@ -65,14 +76,22 @@ pub fn resolve_all() -> HashMap<&'static str, Value> {
     let mut out = HashMap::new();
     for def in DEFS {
         let default: Value = serde_json::from_str(def.default).unwrap_or(Value::Null);
-        let alias = ALIASES.iter().find(|(k, _)| *k == def.key).map(|(_, a)| *a).unwrap_or(&[]);
+        let alias = ALIASES
+            .iter()
+            .find(|(k, _)| *k == def.key)
+            .map(|(_, a)| *a)
+            .unwrap_or(&[]);
         let raw = lookup(def.env).or_else(|| alias.iter().find_map(|a| lookup(a)));
         let Some(raw) = raw else { continue };
         match parse_as(&default, &raw) {
             Some(v) => {
                 out.insert(def.key, v);
             }
-            None => tracing::warn!(env = def.env, key = def.key, "ignoring unparsable value {raw:?}"),
+            None => tracing::warn!(
+                env = def.env,
+                key = def.key,
+                "ignoring unparsable value {raw:?}"
+            ),
         }
     }
     // One key per URL: pad or trim the key list to the URL list.
@@ -98,7 +117,10 @@ mod tests {
         assert_eq!(parse_as(&json!(false), "maybe"), None);
         assert_eq!(parse_as(&json!(3), "10"), Some(json!(10)));
         assert_eq!(parse_as(&json!(0.5), "0.25"), Some(json!(0.25)));
-        assert_eq!(parse_as(&json!([]), "http://a;http://b"), Some(json!(["http://a", "http://b"])));
+        assert_eq!(
+            parse_as(&json!([]), "http://a;http://b"),
+            Some(json!(["http://a", "http://b"]))
+        );
         assert_eq!(parse_as(&json!([]), "[\"x\"]"), Some(json!(["x"])));
         assert_eq!(parse_as(&json!({}), "{\"a\":1}"), Some(json!({"a": 1})));
         assert_eq!(parse_as(&json!("pending"), "user"), Some(json!("user")));

@@ -49,7 +49,10 @@ impl ConfigStore {
             let tx = conn.transaction()?;
             let mut seeded = 0usize;
             for def in DEFS {
-                let value = env_values.get(def.key).cloned().unwrap_or_else(|| def_default(def));
+                let value = env_values
+                    .get(def.key)
+                    .cloned()
+                    .unwrap_or_else(|| def_default(def));
                 if persistent {
                     if config_rows::insert_missing(&tx, def.key, &value, now)? {
                         seeded += 1;
@@ -73,7 +76,12 @@ impl ConfigStore {
     }
 
     pub fn get(&self, key: &str) -> Value {
-        if let Some(v) = self.values.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        if let Some(v) = self
+            .values
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
             return v.clone();
         }
         DEFS.iter()
@@ -102,7 +110,10 @@ impl ConfigStore {
     /// Writes the values to the table and the in-memory view in one transaction.
     pub async fn set_many(&self, entries: Vec<(&'static str, Value)>) -> anyhow::Result<()> {
         let now = now_secs();
-        let rows: Vec<(String, Value)> = entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let rows: Vec<(String, Value)> = entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         self.db
             .write(move |tx| {
                 for (k, v) in &rows {
@@ -138,7 +149,10 @@ mod tests {
         let (_dir, db) = db();
         let store = ConfigStore::load(&db, true).unwrap();
         assert_eq!(store.get_str("ui.default_user_role"), "pending");
-        store.set("ui.default_user_role", Value::String("user".into())).await.unwrap();
+        store
+            .set("ui.default_user_role", Value::String("user".into()))
+            .await
+            .unwrap();
         let again = ConfigStore::load(&db, true).unwrap();
         assert_eq!(again.get_str("ui.default_user_role"), "user");
         assert!(again.get_str("rag.template").contains("{{CONTEXT}}"));

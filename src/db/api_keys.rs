@@ -35,7 +35,12 @@ pub fn get_for_user(c: &Connection, user_id: &str) -> rusqlite::Result<Option<St
 }
 
 /// One key per user: creating a new one replaces the old.
-pub fn replace_for_user(c: &Connection, user_id: &str, key: &str, now: i64) -> rusqlite::Result<()> {
+pub fn replace_for_user(
+    c: &Connection,
+    user_id: &str,
+    key: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
     c.execute("DELETE FROM api_key WHERE user_id = ?1", [user_id])?;
     c.execute(
         "INSERT INTO api_key (id, user_id, key, data, expires_at, last_used_at, created_at, updated_at) \
@@ -50,5 +55,8 @@ pub fn delete_for_user(c: &Connection, user_id: &str) -> rusqlite::Result<usize>
 }
 
 pub fn touch(c: &Connection, key: &str, now: i64) -> rusqlite::Result<usize> {
-    c.execute("UPDATE api_key SET last_used_at = ?2 WHERE key = ?1", params![key, now])
+    c.execute(
+        "UPDATE api_key SET last_used_at = ?2 WHERE key = ?1",
+        params![key, now],
+    )
 }

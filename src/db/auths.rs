@@ -39,7 +39,13 @@ pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<AuthRow>> {
     .optional()
 }
 
-pub fn insert(c: &Connection, id: &str, email: &str, password_hash: &str, session_stamp: &str) -> rusqlite::Result<()> {
+pub fn insert(
+    c: &Connection,
+    id: &str,
+    email: &str,
+    password_hash: &str,
+    session_stamp: &str,
+) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO auth (id, email, password, active, session_stamp) VALUES (?1, ?2, ?3, 1, ?4)",
         params![id, email, password_hash, session_stamp],
@@ -48,10 +54,16 @@ pub fn insert(c: &Connection, id: &str, email: &str, password_hash: &str, sessio
 }
 
 pub fn update_password(c: &Connection, id: &str, password_hash: &str) -> rusqlite::Result<usize> {
-    c.execute("UPDATE auth SET password = ?2 WHERE id = ?1", params![id, password_hash])
+    c.execute(
+        "UPDATE auth SET password = ?2 WHERE id = ?1",
+        params![id, password_hash],
+    )
 }
 
 /// Rotating the stamp revokes every token issued to the user.
 pub fn set_session_stamp(c: &Connection, id: &str, stamp: &str) -> rusqlite::Result<usize> {
-    c.execute("UPDATE auth SET session_stamp = ?2 WHERE id = ?1", params![id, stamp])
+    c.execute(
+        "UPDATE auth SET session_stamp = ?2 WHERE id = ?1",
+        params![id, stamp],
+    )
 }

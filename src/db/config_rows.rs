@@ -7,7 +7,9 @@ use super::json::JsonCol;
 
 pub fn all(c: &Connection) -> rusqlite::Result<Vec<(String, Value)>> {
     let mut st = c.prepare("SELECT key, value FROM config")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, JsonCol>(1)?.0)))?;
+    let rows = st.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, JsonCol>(1)?.0))
+    })?;
     rows.collect()
 }
 
@@ -20,7 +22,12 @@ pub fn upsert(c: &Connection, key: &str, value: &Value, now: i64) -> rusqlite::R
     Ok(())
 }
 
-pub fn insert_missing(c: &Connection, key: &str, value: &Value, now: i64) -> rusqlite::Result<bool> {
+pub fn insert_missing(
+    c: &Connection,
+    key: &str,
+    value: &Value,
+    now: i64,
+) -> rusqlite::Result<bool> {
     let n = c.execute(
         "INSERT OR IGNORE INTO config (key, value, updated_at) VALUES (?1, ?2, ?3)",
         params![key, JsonCol(value.clone()), now],

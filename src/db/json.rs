@@ -89,8 +89,13 @@ mod tests {
     fn writes_json_text_with_upstream_affinity() {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE t (v JSON)").unwrap();
-        for v in [serde_json::json!(3), serde_json::json!({"x": [1]}), Value::Null] {
-            c.execute("INSERT INTO t VALUES (?1)", [JsonCol(v)]).unwrap();
+        for v in [
+            serde_json::json!(3),
+            serde_json::json!({"x": [1]}),
+            Value::Null,
+        ] {
+            c.execute("INSERT INTO t VALUES (?1)", [JsonCol(v)])
+                .unwrap();
         }
         let kinds: Vec<String> = c
             .prepare("SELECT typeof(v) FROM t")

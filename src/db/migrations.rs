@@ -14,17 +14,71 @@ pub const ALEMBIC_HEAD: &str = "0bd252b206fb";
 /// Older alembic revisions of upstream. Such a database needs upstream's own
 /// migrations first; we say so instead of guessing at its shape.
 const OLDER_ALEMBIC_REVISIONS: &[&str] = &[
-    "018012973d35", "1af9b942657b", "1ce6ade7d93b", "242a2047eae0", "2f1211949ecc", "374d2f66af06",
-    "3781e22d8b01", "37f288994c47", "38d63c18f30f", "3ab32c4b8f59", "3af16a1c9fb6", "3c9b0ca343fd",
-    "3e0e00844bb0", "3ff2c63645b8", "42e2978c7933", "461111b60977", "4ace53fd72c8", "4c5ce3d2f27f",
-    "4de81c2a3af1", "55f1302ac17c", "56359461a091", "57c599a3cb57", "6283dc0e4d8d", "6a39f3d8e55c",
-    "6d09d1bf1f23", "7826ab40b532", "7b3f2a9c1d4e", "7e5b5dc7342b", "81cc2ce44d79", "8452d01d26d7",
-    "856c5b02fb54", "90ef40d4714e", "922e7a387820", "959eaac8f909", "9a1b2c3d4e5f", "9f0c9cd09105",
-    "a0b1c2d3e4f5", "a1b2c3d4e5f6", "a3dd5bedd151", "a5c220713937", "a7d3e9f2b641", "af906e964978",
-    "b0018471bbbe", "b10670c03dd5", "b2c3d4e5f6a7", "b7c8d9e0f1a2", "b8e4f0a3c752", "b8f2c6d91a04",
-    "c0fbf31ca0db", "c1d2e3f4a5b6", "c29facfe716b", "c440947495f3", "c49178636c78", "c69f45358db4",
-    "c92da83b017f", "ca81bd47c050", "d31026856c01", "d4c1a8e37b62", "d4e5f6a7b8c9", "d6a8c3f912ab",
-    "e1f2a3b4c5d6", "e7b9d4a023bc", "f0bd01a18a3d", "f1e2d3c4b5a6", "f8c0e5b134cd",
+    "018012973d35",
+    "1af9b942657b",
+    "1ce6ade7d93b",
+    "242a2047eae0",
+    "2f1211949ecc",
+    "374d2f66af06",
+    "3781e22d8b01",
+    "37f288994c47",
+    "38d63c18f30f",
+    "3ab32c4b8f59",
+    "3af16a1c9fb6",
+    "3c9b0ca343fd",
+    "3e0e00844bb0",
+    "3ff2c63645b8",
+    "42e2978c7933",
+    "461111b60977",
+    "4ace53fd72c8",
+    "4c5ce3d2f27f",
+    "4de81c2a3af1",
+    "55f1302ac17c",
+    "56359461a091",
+    "57c599a3cb57",
+    "6283dc0e4d8d",
+    "6a39f3d8e55c",
+    "6d09d1bf1f23",
+    "7826ab40b532",
+    "7b3f2a9c1d4e",
+    "7e5b5dc7342b",
+    "81cc2ce44d79",
+    "8452d01d26d7",
+    "856c5b02fb54",
+    "90ef40d4714e",
+    "922e7a387820",
+    "959eaac8f909",
+    "9a1b2c3d4e5f",
+    "9f0c9cd09105",
+    "a0b1c2d3e4f5",
+    "a1b2c3d4e5f6",
+    "a3dd5bedd151",
+    "a5c220713937",
+    "a7d3e9f2b641",
+    "af906e964978",
+    "b0018471bbbe",
+    "b10670c03dd5",
+    "b2c3d4e5f6a7",
+    "b7c8d9e0f1a2",
+    "b8e4f0a3c752",
+    "b8f2c6d91a04",
+    "c0fbf31ca0db",
+    "c1d2e3f4a5b6",
+    "c29facfe716b",
+    "c440947495f3",
+    "c49178636c78",
+    "c69f45358db4",
+    "c92da83b017f",
+    "ca81bd47c050",
+    "d31026856c01",
+    "d4c1a8e37b62",
+    "d4e5f6a7b8c9",
+    "d6a8c3f912ab",
+    "e1f2a3b4c5d6",
+    "e7b9d4a023bc",
+    "f0bd01a18a3d",
+    "f1e2d3c4b5a6",
+    "f8c0e5b134cd",
 ];
 
 /// Each entry moves the schema from version `index` to `index + 1`.
@@ -80,7 +134,10 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         tx.execute_batch(sql)
             .with_context(|| format!("migration {} failed", version + 1))?;
         if version == 0 {
-            tx.execute("INSERT INTO alembic_version (version_num) VALUES (?1)", [ALEMBIC_HEAD])?;
+            tx.execute(
+                "INSERT INTO alembic_version (version_num) VALUES (?1)",
+                [ALEMBIC_HEAD],
+            )?;
         }
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
@@ -99,10 +156,16 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         let tables: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type='table'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type='table'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(tables, 48);
-        let rev: String = c.query_row("SELECT version_num FROM alembic_version", [], |r| r.get(0)).unwrap();
+        let rev: String = c
+            .query_row("SELECT version_num FROM alembic_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(rev, ALEMBIC_HEAD);
         // Idempotent.
         migrate(&mut c).unwrap();
@@ -116,10 +179,16 @@ mod tests {
 
         let mut c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL); INSERT INTO alembic_version VALUES ('ffffffffffff');").unwrap();
-        assert!(migrate(&mut c).unwrap_err().to_string().contains("unknown alembic"));
+        assert!(migrate(&mut c)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown alembic"));
 
         let mut c = Connection::open_in_memory().unwrap();
         c.execute_batch("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL); INSERT INTO alembic_version VALUES ('7e5b5dc7342b');").unwrap();
-        assert!(migrate(&mut c).unwrap_err().to_string().contains("older Open WebUI"));
+        assert!(migrate(&mut c)
+            .unwrap_err()
+            .to_string()
+            .contains("older Open WebUI"));
     }
 }

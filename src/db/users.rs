@@ -36,7 +36,9 @@ fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
         id: r.get("id")?,
         name: r.get::<_, Option<String>>("name")?.unwrap_or_default(),
         email: r.get::<_, Option<String>>("email")?.unwrap_or_default(),
-        role: r.get::<_, Option<String>>("role")?.unwrap_or_else(|| "pending".into()),
+        role: r
+            .get::<_, Option<String>>("role")?
+            .unwrap_or_else(|| "pending".into()),
         profile_image_url: r.get("profile_image_url")?,
         last_active_at: r.get("last_active_at")?,
         updated_at: r.get("updated_at")?,
@@ -44,11 +46,13 @@ fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
         username: r.get("username")?,
         bio: r.get("bio")?,
         gender: r.get("gender")?,
-        date_of_birth: r.get::<_, Option<rusqlite::types::Value>>("date_of_birth")?.and_then(|v| match v {
-            rusqlite::types::Value::Text(t) => Some(t),
-            rusqlite::types::Value::Integer(i) => Some(i.to_string()),
-            _ => None,
-        }),
+        date_of_birth: r
+            .get::<_, Option<rusqlite::types::Value>>("date_of_birth")?
+            .and_then(|v| match v {
+                rusqlite::types::Value::Text(t) => Some(t),
+                rusqlite::types::Value::Integer(i) => Some(i.to_string()),
+                _ => None,
+            }),
         timezone: r.get("timezone")?,
         status_emoji: r.get("status_emoji")?,
         status_message: r.get("status_message")?,
@@ -59,8 +63,12 @@ fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<UserRow>> {
-    c.query_row(&format!("SELECT {COLUMNS} FROM user WHERE id = ?1"), [id], from_row)
-        .optional()
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM user WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
 }
 
 pub fn get_by_email(c: &Connection, email: &str) -> rusqlite::Result<Option<UserRow>> {
@@ -112,11 +120,17 @@ pub fn update_role(c: &Connection, id: &str, role: &str, now: i64) -> rusqlite::
 }
 
 pub fn update_timezone(c: &Connection, id: &str, tz: &str) -> rusqlite::Result<usize> {
-    c.execute("UPDATE user SET timezone = ?2 WHERE id = ?1", params![id, tz])
+    c.execute(
+        "UPDATE user SET timezone = ?2 WHERE id = ?1",
+        params![id, tz],
+    )
 }
 
 pub fn touch_last_active(c: &Connection, id: &str, now: i64) -> rusqlite::Result<usize> {
-    c.execute("UPDATE user SET last_active_at = ?2 WHERE id = ?1", params![id, now])
+    c.execute(
+        "UPDATE user SET last_active_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )
 }
 
 pub struct ProfileUpdate {
@@ -127,7 +141,12 @@ pub struct ProfileUpdate {
     pub date_of_birth: Option<String>,
 }
 
-pub fn update_profile(c: &Connection, id: &str, p: &ProfileUpdate, now: i64) -> rusqlite::Result<usize> {
+pub fn update_profile(
+    c: &Connection,
+    id: &str,
+    p: &ProfileUpdate,
+    now: i64,
+) -> rusqlite::Result<usize> {
     c.execute(
         "UPDATE user SET name = ?2, profile_image_url = ?3, bio = ?4, gender = ?5, date_of_birth = ?6, updated_at = ?7 \
          WHERE id = ?1",
@@ -135,7 +154,12 @@ pub fn update_profile(c: &Connection, id: &str, p: &ProfileUpdate, now: i64) -> 
     )
 }
 
-pub fn update_settings(c: &Connection, id: &str, settings: &Value, now: i64) -> rusqlite::Result<usize> {
+pub fn update_settings(
+    c: &Connection,
+    id: &str,
+    settings: &Value,
+    now: i64,
+) -> rusqlite::Result<usize> {
     c.execute(
         "UPDATE user SET settings = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, JsonCol(settings.clone()), now],
@@ -143,8 +167,12 @@ pub fn update_settings(c: &Connection, id: &str, settings: &Value, now: i64) -> 
 }
 
 pub fn profile_image_url(c: &Connection, id: &str) -> rusqlite::Result<Option<Option<String>>> {
-    c.query_row("SELECT profile_image_url FROM user WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
+    c.query_row(
+        "SELECT profile_image_url FROM user WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// One page of users for the admin list: `query` matches name or email
@@ -168,7 +196,11 @@ pub fn list(
     let dir = if descending { "DESC" } else { "ASC" };
     let pattern = format!("%{}%", query.unwrap_or("").to_lowercase());
     let filter = "(lower(name) LIKE ?1 OR lower(email) LIKE ?1)";
-    let total = c.query_row(&format!("SELECT count(*) FROM user WHERE {filter}"), [&pattern], |r| r.get(0))?;
+    let total = c.query_row(
+        &format!("SELECT count(*) FROM user WHERE {filter}"),
+        [&pattern],
+        |r| r.get(0),
+    )?;
     let mut st = c.prepare(&format!(
         "SELECT {COLUMNS} FROM user WHERE {filter} ORDER BY {column} {dir}, id {dir} LIMIT ?2 OFFSET ?3"
     ))?;

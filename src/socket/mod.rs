@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
-use socketioxide::layer::SocketIoLayer;
 use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
 use crate::auth::extract::user_from_jwt;
@@ -79,7 +79,11 @@ fn current_user(s: &SocketRef) -> Option<SocketUser> {
 /// Runs as connect middleware, which socketioxide awaits before it answers the
 /// CONNECT packet: the handlers exist and the token is checked before the
 /// client's first emit (the frontend sends `user-join` right after connecting).
-async fn prepare(s: SocketRef, State(state): State<AppState>, TryData(auth): TryData<Value>) -> Result<(), Infallible> {
+async fn prepare(
+    s: SocketRef,
+    State(state): State<AppState>,
+    TryData(auth): TryData<Value>,
+) -> Result<(), Infallible> {
     s.on("user-join", on_user_join);
     s.on("heartbeat", on_heartbeat);
     s.on("events:chat", on_chat_event);
@@ -93,8 +97,15 @@ async fn prepare(s: SocketRef, State(state): State<AppState>, TryData(auth): Try
 async fn on_connect() {}
 
 // The consuming `TryData` extractor has to come last.
-async fn on_user_join(s: SocketRef, ack: AckSender, State(state): State<AppState>, TryData(data): TryData<Value>) {
-    let Some(token) = data.ok().as_ref().and_then(token_of) else { return };
+async fn on_user_join(
+    s: SocketRef,
+    ack: AckSender,
+    State(state): State<AppState>,
+    TryData(data): TryData<Value>,
+) {
+    let Some(token) = data.ok().as_ref().and_then(token_of) else {
+        return;
+    };
     if let Some(u) = authenticate(&s, &state, &token).await {
         let _ = ack.send(&json!({"id": u.id, "name": u.name}));
     }
@@ -111,11 +122,17 @@ async fn on_heartbeat(s: SocketRef, State(state): State<AppState>) {
 
 /// Members of a chat room, for `chat:presence`.
 async fn presence(io: &SocketIo, chat_id: &str) -> Vec<Value> {
-    let sockets = io.to(chat_room(chat_id)).fetch_sockets().await.unwrap_or_default();
+    let sockets = io
+        .to(chat_room(chat_id))
+        .fetch_sockets()
+        .await
+        .unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     let mut users = Vec::new();
     for rs in sockets {
-        let Some(sock) = io.get_socket(rs.data().id) else { continue };
+        let Some(sock) = io.get_socket(rs.data().id) else {
+            continue;
+        };
         if let Some(u) = sock.extensions.get::<SocketUser>() {
             if seen.insert(u.id.clone()) {
                 users.push(json!({"id": u.id, "name": u.name}));
@@ -125,11 +142,26 @@ async fn presence(io: &SocketIo, chat_id: &str) -> Vec<Value> {
     users
 }
 
-async fn on_chat_event(s: SocketRef, ack: AckSender, State(state): State<AppState>, TryData(data): TryData<Value>) {
+async fn on_chat_event(
+    s: SocketRef,
+    ack: AckSender,
+    State(state): State<AppState>,
+    TryData(data): TryData<Value>,
+) {
     let Some(user) = current_user(&s) else { return };
     let Ok(data) = data else { return };
-    let Some(chat_id) = data.get("chat_id").and_then(Value::as_str).map(str::to_string) else { return };
-    let kind = data.pointer("/data/type").and_then(Value::as_str).unwrap_or("").to_string();
+    let Some(chat_id) = data
+        .get("chat_id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let kind = data
+        .pointer("/data/type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let cid = chat_id.clone();
     let owner = state
         .db
@@ -201,13 +233,24 @@ async fn on_chat_event(s: SocketRef, ack: AckSender, State(state): State<AppStat
             let mut inner = json!({"chat_id": chat_id, "last_read_at": now});
             if let Some(fid) = folder_id {
                 let uid = user.id.clone();
-                let counts = state.db.read(move |c| db::folders::list(c, &uid)).await.unwrap_or_default();
-                let n = counts.iter().find(|f| f.id == fid).map(|f| f.unread_count).unwrap_or(0);
+                let counts = state
+                    .db
+                    .read(move |c| db::folders::list(c, &uid))
+                    .await
+                    .unwrap_or_default();
+                let n = counts
+                    .iter()
+                    .find(|f| f.id == fid)
+                    .map(|f| f.unread_count)
+                    .unwrap_or(0);
                 inner["folder_unread_counts"] = json!({ fid: n });
             }
             let _ = io
                 .to(user_room(&user.id))
-                .emit("events", &json!({"chat_id": chat_id, "data": {"type": "chat:list", "data": inner}}))
+                .emit(
+                    "events",
+                    &json!({"chat_id": chat_id, "data": {"type": "chat:list", "data": inner}}),
+                )
                 .await;
         }
         _ => {}

@@ -34,16 +34,17 @@ pub fn changelog_json(md: &str) -> Value {
             items.push(it);
         }
     };
-    let finish_section = |section: &mut Option<(String, Vec<Item>)>,
-                          version: &mut Option<(String, Map<String, Value>)>| {
-        if let (Some((name, items)), Some((_, map))) = (section.take(), version.as_mut()) {
-            let mut list = Vec::new();
-            for it in items {
-                it.flatten_into(&mut list);
+    let finish_section =
+        |section: &mut Option<(String, Vec<Item>)>,
+         version: &mut Option<(String, Map<String, Value>)>| {
+            if let (Some((name, items)), Some((_, map))) = (section.take(), version.as_mut()) {
+                let mut list = Vec::new();
+                for it in items {
+                    it.flatten_into(&mut list);
+                }
+                map.insert(name, Value::Array(list));
             }
-            map.insert(name, Value::Array(list));
-        }
-    };
+        };
 
     for line in md.lines() {
         let trimmed_end = line.trim_end();
@@ -75,7 +76,10 @@ pub fn changelog_json(md: &str) -> Value {
             }
             finish_item(&mut item, &mut section);
             if section.is_some() {
-                item = Some(Item { text: text.to_string(), children: Vec::new() });
+                item = Some(Item {
+                    text: text.to_string(),
+                    children: Vec::new(),
+                });
             }
         } else if trimmed_end.trim().is_empty() {
             // Blank lines between items do not end the list.
@@ -107,7 +111,12 @@ pub fn cached() -> &'static Value {
 /// The `n` newest versions of the cached changelog (the API answers 5).
 pub fn latest(n: usize) -> Value {
     match cached() {
-        Value::Object(map) => Value::Object(map.iter().take(n).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .take(n)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -142,7 +151,12 @@ impl Item {
 }
 
 fn entry(raw: String, texts: &[String]) -> Value {
-    let text = texts.iter().map(|t| t.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+    let text = texts
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     let (title, content) = match text.split_once(": ") {
         Some((title, content)) => (title.trim().to_string(), content.trim().to_string()),
         None => (String::new(), text.clone()),
@@ -172,7 +186,10 @@ fn split_version_heading(text: &str) -> (String, String) {
         Some((v, rest)) => (v.trim(), rest.split(" - ").next().unwrap_or("").trim()),
         None => (text, ""),
     };
-    let version = version.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(version);
+    let version = version
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(version);
     (version.to_string(), date.to_string())
 }
 
@@ -263,7 +280,8 @@ impl Renderer {
             let c = rest.chars().next().expect("non-empty");
             match c {
                 '\\' => {
-                    if let Some(next) = rest[1..].chars().next().filter(|n| ESCAPABLE.contains(*n)) {
+                    if let Some(next) = rest[1..].chars().next().filter(|n| ESCAPABLE.contains(*n))
+                    {
                         self.char(next);
                         i += 1 + next.len_utf8();
                     } else {
@@ -340,7 +358,10 @@ impl Renderer {
                 },
                 _ => {
                     // Copy a stretch of ordinary characters at once.
-                    let len = rest.find(['\\', '`', '*', '_', '[', '<', '&']).unwrap_or(rest.len()).max(c.len_utf8());
+                    let len = rest
+                        .find(['\\', '`', '*', '_', '[', '<', '&'])
+                        .unwrap_or(rest.len())
+                        .max(c.len_utf8());
                     self.text(&rest[..len]);
                     i += len;
                 }
@@ -350,7 +371,14 @@ impl Renderer {
 
     /// Tries `**x**` / `__x__` (n = 2) or `*x*` / `_x_` (n = 1) at `s[i..]`.
     /// Returns the number of bytes consumed.
-    fn emphasis(&mut self, s: &str, i: usize, c: char, n: usize, prev: Option<char>) -> Option<usize> {
+    fn emphasis(
+        &mut self,
+        s: &str,
+        i: usize,
+        c: char,
+        n: usize,
+        prev: Option<char>,
+    ) -> Option<usize> {
         let delim = &s[i..i + n];
         let body_start = i + n;
         let first = s[body_start..].chars().next()?;
@@ -458,7 +486,9 @@ fn parse_link(s: &str) -> Option<(&str, &str, usize)> {
 fn parse_autolink(s: &str) -> Option<(&str, usize)> {
     let end = s.find('>')?;
     let url = &s[1..end];
-    let is_url = ["http://", "https://", "mailto:"].iter().any(|p| url.starts_with(p));
+    let is_url = ["http://", "https://", "mailto:"]
+        .iter()
+        .any(|p| url.starts_with(p));
     (is_url && !url.contains([' ', '<', '\n'])).then_some((url, end + 1))
 }
 
@@ -580,7 +610,10 @@ Intro text with a [link](https://example.org).
             "<li>🚀 <strong>Faster widgets.</strong> Widgets render <code>twice</code> as fast. \
 <a href=\"https://example.org/c/1\">Commit</a>, <a href=\"https://example.org/i/12\">#12</a></li>"
         );
-        assert_eq!(item["content"], "🚀 Faster widgets. Widgets render twice as fast. Commit , #12");
+        assert_eq!(
+            item["content"],
+            "🚀 Faster widgets. Widgets render twice as fast. Commit , #12"
+        );
     }
 
     #[test]
@@ -600,7 +633,10 @@ Intro text with a [link](https://example.org).
         let v = changelog_json(SAMPLE);
         let items = v["2.1.0"]["fixed"].as_array().unwrap();
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0]["content"], "Plain fix without title\ncontinued on the next line.");
+        assert_eq!(
+            items[0]["content"],
+            "Plain fix without title\ncontinued on the next line."
+        );
     }
 
     #[test]
@@ -608,7 +644,10 @@ Intro text with a [link](https://example.org).
         let v = changelog_json(SAMPLE);
         let items = v["2.0.0"]["changed"].as_array().unwrap();
         assert_eq!(items.len(), 3);
-        assert_eq!(items[0]["raw"], "<li><strong>⬆️ Updates</strong><ul><li>Bumped 'left-pad' to 2.</li></ul></li>");
+        assert_eq!(
+            items[0]["raw"],
+            "<li><strong>⬆️ Updates</strong><ul><li>Bumped 'left-pad' to 2.</li></ul></li>"
+        );
         assert_eq!(items[0]["content"], "⬆️ Updates Bumped 'left-pad' to 2.");
         assert_eq!(items[1]["raw"], "<li>Bumped 'left-pad' to 2.</li>");
     }
@@ -630,8 +669,12 @@ Intro text with a [link](https://example.org).
 
     #[test]
     fn inline_html_is_text() {
-        let v = changelog_json("## [1.0.0] - 2020-01-01\n### Fixed\n- The <think> tag & <b>bold</b>\n");
-        assert_eq!(v["1.0.0"]["fixed"][0]["raw"], "<li>The &lt;think&gt; tag &amp; &lt;b&gt;bold&lt;/b&gt;</li>");
+        let v =
+            changelog_json("## [1.0.0] - 2020-01-01\n### Fixed\n- The <think> tag & <b>bold</b>\n");
+        assert_eq!(
+            v["1.0.0"]["fixed"][0]["raw"],
+            "<li>The &lt;think&gt; tag &amp; &lt;b&gt;bold&lt;/b&gt;</li>"
+        );
     }
 
     #[test]
@@ -645,9 +688,15 @@ Intro text with a [link](https://example.org).
         let (html, _) = render_item("__init__ and _em_");
         assert_eq!(html, "<li><strong>init</strong> and <em>em</em></li>");
         let (html, _) = render_item("**bold with `code`** and `` a`b ``");
-        assert_eq!(html, "<li><strong>bold with <code>code</code></strong> and <code>a`b</code></li>");
+        assert_eq!(
+            html,
+            "<li><strong>bold with <code>code</code></strong> and <code>a`b</code></li>"
+        );
         let (html, _) = render_item("[not a link] and [x](<https://e.org/a b> \"t\")");
-        assert_eq!(html, "<li>[not a link] and <a href=\"https://e.org/a b\">x</a></li>");
+        assert_eq!(
+            html,
+            "<li>[not a link] and <a href=\"https://e.org/a b\">x</a></li>"
+        );
         let (html, _) = render_item(r"a '\' and \\ and \q");
         assert_eq!(html, r"<li>a '\' and \ and \q</li>");
     }

@@ -59,9 +59,13 @@ fn parse_manifest(text: &'static str) -> Index {
     let mut dirs = HashSet::new();
     for line in lines {
         let mut parts = line.splitn(5, '\t');
-        let (Some(variants), Some(etag), Some(size), Some(_mtime), Some(path)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(variants), Some(etag), Some(size), Some(_mtime), Some(path)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             continue;
         };
         let info = FileInfo {
@@ -78,7 +82,11 @@ fn parse_manifest(text: &'static str) -> Index {
             dir = parent;
         }
     }
-    Index { files, dirs, placeholder }
+    Index {
+        files,
+        dirs,
+        placeholder,
+    }
 }
 
 /// True when the binary was built without `frontend-dist/` (only a page
@@ -152,7 +160,11 @@ pub async fn fallback(req: Request) -> Response {
 }
 
 fn json_error(status: StatusCode, detail: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "detail": detail }).to_string())
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "detail": detail }).to_string(),
+    )
         .into_response()
 }
 
@@ -171,13 +183,21 @@ fn lookup(idx: &Index, logical: &str) -> Lookup {
     const INDEX_HTML: &str = "index.html";
     if idx.placeholder {
         // Only the placeholder page exists; answer everything page-like with it.
-        return if rules::spa_fallback_allowed(logical) { Lookup::File(INDEX_HTML) } else { Lookup::NotFound };
+        return if rules::spa_fallback_allowed(logical) {
+            Lookup::File(INDEX_HTML)
+        } else {
+            Lookup::NotFound
+        };
     }
     if let Some((key, _)) = idx.files.get_key_value(logical) {
         return Lookup::File(key);
     }
     if logical.is_empty() || idx.dirs.contains(logical) {
-        let candidate = if logical.is_empty() { INDEX_HTML.to_string() } else { format!("{logical}/{INDEX_HTML}") };
+        let candidate = if logical.is_empty() {
+            INDEX_HTML.to_string()
+        } else {
+            format!("{logical}/{INDEX_HTML}")
+        };
         if let Some((key, _)) = idx.files.get_key_value(candidate.as_str()) {
             return Lookup::File(key);
         }
@@ -191,7 +211,8 @@ fn lookup(idx: &Index, logical: &str) -> Lookup {
 async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response {
     if method != Method::GET && method != Method::HEAD {
         let mut resp = json_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return resp;
     }
     let Ok(logical) = rules::normalize_path(raw_path) else {
@@ -210,16 +231,24 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
     };
 
     let head = method == Method::HEAD;
-    let accept = AcceptEncoding::parse(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
+    let accept = AcceptEncoding::parse(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
     let encoding = accept.choose(info.br, info.gz);
 
     let mut out = HeaderMap::new();
     let content_type = rules::content_type(name);
     out.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(rules::cache_control(name)));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(rules::cache_control(name)),
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}{}\"", info.etag, encoding.etag_suffix())) {
         out.insert(header::ETAG, v);
     }
@@ -227,10 +256,16 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
         out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     if name.starts_with("pyodide/") {
-        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
     }
 
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         if rules::if_none_match_hits(inm, info.etag) {
             out.remove(header::CONTENT_TYPE);
             return (StatusCode::NOT_MODIFIED, out).into_response();
@@ -239,7 +274,11 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
 
     if let Some(coding) = encoding.header_value() {
         out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
-        let stored = if encoding == Encoding::Brotli { format!("{name}.br") } else { format!("{name}.gz") };
+        let stored = if encoding == Encoding::Brotli {
+            format!("{name}.br")
+        } else {
+            format!("{name}.gz")
+        };
         let Some(file) = Assets::get(&stored) else {
             return not_found();
         };
@@ -258,7 +297,11 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
             .and_then(|v| v.to_str().ok())
             .is_none_or(|v| rules::if_none_match_hits(v, info.etag) && v != "*");
         let len = bytes.len() as u64;
-        return match if if_range_ok { rules::parse_range(range, len) } else { RangeRequest::Full } {
+        return match if if_range_ok {
+            rules::parse_range(range, len)
+        } else {
+            RangeRequest::Full
+        } {
             RangeRequest::Full => body_response(StatusCode::OK, out, bytes, head),
             RangeRequest::Partial(start, end) => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
@@ -287,7 +330,10 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
     let data = to_bytes(file.data);
     match tokio::task::spawn_blocking(move || gunzip(&data, info.size)).await {
         Ok(Ok(plain)) => body_response(StatusCode::OK, out, Bytes::from(plain), false),
-        _ => json_error(StatusCode::INTERNAL_SERVER_ERROR, "Failed to read embedded file"),
+        _ => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Failed to read embedded file",
+        ),
     }
 }
 
@@ -299,8 +345,15 @@ fn to_bytes(data: std::borrow::Cow<'static, [u8]>) -> Bytes {
 }
 
 fn body_response(status: StatusCode, mut headers: HeaderMap, bytes: Bytes, head: bool) -> Response {
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len() as u64));
-    let body = if head { Body::empty() } else { Body::from(bytes) };
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(bytes.len() as u64),
+    );
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(bytes)
+    };
     (status, headers, body).into_response()
 }
 

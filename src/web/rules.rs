@@ -43,7 +43,11 @@ impl AcceptEncoding {
     /// client did not ask for any coding, so only identity is used.
     pub fn parse(header: Option<&str>) -> Self {
         let Some(header) = header else {
-            return AcceptEncoding { br: 0.0, gzip: 0.0, identity: 1.0 };
+            return AcceptEncoding {
+                br: 0.0,
+                gzip: 0.0,
+                identity: 1.0,
+            };
         };
         let (mut br, mut gzip, mut identity, mut star) = (None, None, None, None);
         for item in header.split(',') {
@@ -57,7 +61,13 @@ impl AcceptEncoding {
                 let param = param.trim();
                 if let Some((name, value)) = param.split_once('=') {
                     if name.trim().eq_ignore_ascii_case("q") {
-                        q = value.trim().parse::<f32>().ok().filter(|v| v.is_finite()).unwrap_or(0.0).clamp(0.0, 1.0);
+                        q = value
+                            .trim()
+                            .parse::<f32>()
+                            .ok()
+                            .filter(|v| v.is_finite())
+                            .unwrap_or(0.0)
+                            .clamp(0.0, 1.0);
                     }
                 }
             }
@@ -86,7 +96,10 @@ impl AcceptEncoding {
     /// claimed not to want it.
     pub fn choose(&self, has_br: bool, has_gz: bool) -> Encoding {
         let mut best = (Encoding::Identity, self.identity, 0u8);
-        let candidates = [(has_br, Encoding::Brotli, self.br, 2u8), (has_gz, Encoding::Gzip, self.gzip, 1u8)];
+        let candidates = [
+            (has_br, Encoding::Brotli, self.br, 2u8),
+            (has_gz, Encoding::Gzip, self.gzip, 1u8),
+        ];
         for (available, encoding, q, rank) in candidates {
             if !available || q <= 0.0 {
                 continue;
@@ -234,7 +247,10 @@ pub fn content_type(logical: &str) -> String {
     };
     let mime = match forced {
         Some(m) => m.to_string(),
-        None => mime_guess::from_path(logical).first_or_octet_stream().essence_str().to_string(),
+        None => mime_guess::from_path(logical)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_string(),
     };
     if mime.starts_with("text/") {
         format!("{mime}; charset=utf-8")
@@ -251,7 +267,10 @@ pub const CACHE_MODERATE: &str = "public, max-age=3600";
 pub fn cache_control(logical: &str) -> &'static str {
     if logical.starts_with("_app/immutable/") {
         CACHE_IMMUTABLE
-    } else if logical.ends_with(".html") || logical == "_app/version.json" || logical == "_app/env.js" {
+    } else if logical.ends_with(".html")
+        || logical == "_app/version.json"
+        || logical == "_app/env.js"
+    {
         // The app polls version.json to detect a new deployment.
         CACHE_NONE
     } else {
@@ -268,7 +287,10 @@ pub fn if_none_match_hits(header: &str, base: &str) -> bool {
         }
         let tag = tag.strip_prefix("W/").unwrap_or(tag);
         let tag = tag.trim_matches('"');
-        tag == base || tag.strip_prefix(base).is_some_and(|rest| rest == "-br" || rest == "-gz")
+        tag == base
+            || tag
+                .strip_prefix(base)
+                .is_some_and(|rest| rest == "-br" || rest == "-gz")
     })
 }
 
@@ -293,13 +315,17 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeRequest {
     };
     let (start, end) = (start.trim(), end.trim());
     if start.is_empty() {
-        let Ok(suffix) = end.parse::<u64>() else { return RangeRequest::Full };
+        let Ok(suffix) = end.parse::<u64>() else {
+            return RangeRequest::Full;
+        };
         if suffix == 0 || len == 0 {
             return RangeRequest::Unsatisfiable;
         }
         return RangeRequest::Partial(len.saturating_sub(suffix), len - 1);
     }
-    let Ok(start) = start.parse::<u64>() else { return RangeRequest::Full };
+    let Ok(start) = start.parse::<u64>() else {
+        return RangeRequest::Full;
+    };
     let end = if end.is_empty() {
         len.saturating_sub(1)
     } else {
@@ -328,32 +354,80 @@ mod tests {
 
     #[test]
     fn encoding_respects_q_values() {
-        assert_eq!(AcceptEncoding::parse(Some("br;q=0, gzip")).choose(true, true), Encoding::Gzip);
-        assert_eq!(AcceptEncoding::parse(Some("br;q=0.5, gzip;q=0.8")).choose(true, true), Encoding::Gzip);
-        assert_eq!(AcceptEncoding::parse(Some("br;q=0, gzip;q=0")).choose(true, true), Encoding::Identity);
-        assert_eq!(AcceptEncoding::parse(Some("BR;Q=1.0")).choose(true, true), Encoding::Brotli);
-        assert_eq!(AcceptEncoding::parse(Some("gzip;q=nonsense, br")).choose(true, true), Encoding::Brotli);
-        assert_eq!(AcceptEncoding::parse(Some("x-gzip")).choose(true, true), Encoding::Gzip);
+        assert_eq!(
+            AcceptEncoding::parse(Some("br;q=0, gzip")).choose(true, true),
+            Encoding::Gzip
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("br;q=0.5, gzip;q=0.8")).choose(true, true),
+            Encoding::Gzip
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("br;q=0, gzip;q=0")).choose(true, true),
+            Encoding::Identity
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("BR;Q=1.0")).choose(true, true),
+            Encoding::Brotli
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("gzip;q=nonsense, br")).choose(true, true),
+            Encoding::Brotli
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("x-gzip")).choose(true, true),
+            Encoding::Gzip
+        );
     }
 
     #[test]
     fn encoding_wildcard_and_identity() {
-        assert_eq!(AcceptEncoding::parse(Some("*")).choose(true, true), Encoding::Brotli);
-        assert_eq!(AcceptEncoding::parse(Some("*;q=0.5, identity")).choose(true, true), Encoding::Identity);
-        assert_eq!(AcceptEncoding::parse(Some("*;q=0, gzip")).choose(true, true), Encoding::Gzip);
-        assert_eq!(AcceptEncoding::parse(Some("identity")).choose(true, true), Encoding::Identity);
-        assert_eq!(AcceptEncoding::parse(Some("")).choose(true, true), Encoding::Identity);
-        assert_eq!(AcceptEncoding::parse(None).choose(true, true), Encoding::Identity);
+        assert_eq!(
+            AcceptEncoding::parse(Some("*")).choose(true, true),
+            Encoding::Brotli
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("*;q=0.5, identity")).choose(true, true),
+            Encoding::Identity
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("*;q=0, gzip")).choose(true, true),
+            Encoding::Gzip
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("identity")).choose(true, true),
+            Encoding::Identity
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("")).choose(true, true),
+            Encoding::Identity
+        );
+        assert_eq!(
+            AcceptEncoding::parse(None).choose(true, true),
+            Encoding::Identity
+        );
         // identity refused but nothing else stored: identity anyway.
-        assert_eq!(AcceptEncoding::parse(Some("identity;q=0, br")).choose(false, false), Encoding::Identity);
-        assert_eq!(AcceptEncoding::parse(Some("deflate, zstd")).choose(true, true), Encoding::Identity);
+        assert_eq!(
+            AcceptEncoding::parse(Some("identity;q=0, br")).choose(false, false),
+            Encoding::Identity
+        );
+        assert_eq!(
+            AcceptEncoding::parse(Some("deflate, zstd")).choose(true, true),
+            Encoding::Identity
+        );
     }
 
     #[test]
     fn paths_are_normalised() {
         assert_eq!(normalize_path("/").unwrap(), "");
-        assert_eq!(normalize_path("/static/favicon.png").unwrap(), "static/favicon.png");
-        assert_eq!(normalize_path("//static///./favicon.png").unwrap(), "static/favicon.png");
+        assert_eq!(
+            normalize_path("/static/favicon.png").unwrap(),
+            "static/favicon.png"
+        );
+        assert_eq!(
+            normalize_path("//static///./favicon.png").unwrap(),
+            "static/favicon.png"
+        );
         assert_eq!(normalize_path("/a%20b/%E2%9C%93").unwrap(), "a b/\u{2713}");
         assert_eq!(normalize_path("/static/").unwrap(), "static");
     }
@@ -364,9 +438,15 @@ mod tests {
         assert_eq!(normalize_path("/static/../../x"), Err(PathError::Traversal));
         assert_eq!(normalize_path("/%2e%2e/x"), Err(PathError::Traversal));
         assert_eq!(normalize_path("/%2E%2E%2fx"), Err(PathError::Traversal));
-        assert_eq!(normalize_path("/static/..%2F..%2Fsecret"), Err(PathError::Traversal));
+        assert_eq!(
+            normalize_path("/static/..%2F..%2Fsecret"),
+            Err(PathError::Traversal)
+        );
         assert_eq!(normalize_path("/static\\..\\x"), Err(PathError::Backslash));
-        assert_eq!(normalize_path("/static%5c..%5cx"), Err(PathError::Backslash));
+        assert_eq!(
+            normalize_path("/static%5c..%5cx"),
+            Err(PathError::Backslash)
+        );
         assert_eq!(normalize_path("/a%00b"), Err(PathError::ControlChar));
         assert_eq!(normalize_path("/a%zz"), Err(PathError::BadEncoding));
         assert_eq!(normalize_path("/a%c3"), Err(PathError::BadEncoding));
@@ -391,7 +471,9 @@ mod tests {
     fn spa_fallback_decision() {
         assert!(spa_fallback_allowed(""));
         assert!(spa_fallback_allowed("auth"));
-        assert!(spa_fallback_allowed("c/6f1c2a9e-2b1d-4a7e-9d55-0d6c1c1f0b1a"));
+        assert!(spa_fallback_allowed(
+            "c/6f1c2a9e-2b1d-4a7e-9d55-0d6c1c1f0b1a"
+        ));
         assert!(spa_fallback_allowed("admin/settings/general"));
         assert!(spa_fallback_allowed("s/abc"));
         assert!(spa_fallback_allowed("notes/v1.2"));
@@ -410,8 +492,14 @@ mod tests {
 
     #[test]
     fn mime_types() {
-        assert_eq!(content_type("_app/immutable/entry/start.js"), "text/javascript; charset=utf-8");
-        assert_eq!(content_type("pyodide/pyodide.mjs"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("_app/immutable/entry/start.js"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("pyodide/pyodide.mjs"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("wasm/ort.wasm"), "application/wasm");
         assert_eq!(content_type("static/a.webp"), "image/webp");
         assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
@@ -419,8 +507,14 @@ mod tests {
         assert_eq!(content_type("favicon.png"), "image/png");
         assert_eq!(content_type("x.svg"), "image/svg+xml");
         assert_eq!(content_type("manifest.json"), "application/json");
-        assert_eq!(content_type("static/site.webmanifest"), "application/manifest+json");
-        assert_eq!(content_type("pyodide/numpy-1.0-cp312-cp312-pyodide_2024_0_wasm32.whl"), "application/octet-stream");
+        assert_eq!(
+            content_type("static/site.webmanifest"),
+            "application/manifest+json"
+        );
+        assert_eq!(
+            content_type("pyodide/numpy-1.0-cp312-cp312-pyodide_2024_0_wasm32.whl"),
+            "application/octet-stream"
+        );
         assert_eq!(content_type("no_extension"), "application/octet-stream");
         assert_eq!(content_type("font.woff2"), "font/woff2");
     }
@@ -448,12 +542,30 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(parse_range(None, 100), RangeRequest::Full);
-        assert_eq!(parse_range(Some("bytes=0-"), 100), RangeRequest::Partial(0, 99));
-        assert_eq!(parse_range(Some("bytes=10-19"), 100), RangeRequest::Partial(10, 19));
-        assert_eq!(parse_range(Some("bytes=90-500"), 100), RangeRequest::Partial(90, 99));
-        assert_eq!(parse_range(Some("bytes=-10"), 100), RangeRequest::Partial(90, 99));
-        assert_eq!(parse_range(Some("bytes=-500"), 100), RangeRequest::Partial(0, 99));
-        assert_eq!(parse_range(Some("bytes=100-"), 100), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some("bytes=0-"), 100),
+            RangeRequest::Partial(0, 99)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=10-19"), 100),
+            RangeRequest::Partial(10, 19)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=90-500"), 100),
+            RangeRequest::Partial(90, 99)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-10"), 100),
+            RangeRequest::Partial(90, 99)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-500"), 100),
+            RangeRequest::Partial(0, 99)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=100-"), 100),
+            RangeRequest::Unsatisfiable
+        );
         assert_eq!(parse_range(Some("bytes=5-1"), 100), RangeRequest::Full);
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), RangeRequest::Full);
         assert_eq!(parse_range(Some("items=0-1"), 100), RangeRequest::Full);

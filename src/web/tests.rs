@@ -20,7 +20,11 @@ fn manifest_parsing() {
     assert_eq!(f.size, 100);
     let f = idx.files["static/favicon.png"];
     assert!(!f.br && !f.gz && f.raw);
-    assert!(idx.dirs.contains("_app") && idx.dirs.contains("_app/immutable") && idx.dirs.contains("static"));
+    assert!(
+        idx.dirs.contains("_app")
+            && idx.dirs.contains("_app/immutable")
+            && idx.dirs.contains("static")
+    );
     assert!(!idx.dirs.contains(""));
     assert!(parse_manifest("#x\tplaceholder=1\nr\te\t1\t0\tindex.html\n").placeholder);
 }
@@ -30,11 +34,17 @@ fn lookup_rules() {
     let idx = parse_manifest(FAKE_MANIFEST);
     assert_eq!(lookup(&idx, ""), Lookup::File("index.html"));
     assert_eq!(lookup(&idx, "index.html"), Lookup::File("index.html"));
-    assert_eq!(lookup(&idx, "static/favicon.png"), Lookup::File("static/favicon.png"));
+    assert_eq!(
+        lookup(&idx, "static/favicon.png"),
+        Lookup::File("static/favicon.png")
+    );
     assert_eq!(lookup(&idx, "docs"), Lookup::File("docs/index.html"));
     // A directory without its own index.html gets the app.
     assert_eq!(lookup(&idx, "static"), Lookup::File("index.html"));
-    assert_eq!(lookup(&idx, "c/0b7a3c1e-4f0e-4c55-b7a8-2f1d3e9c0a11"), Lookup::File("index.html"));
+    assert_eq!(
+        lookup(&idx, "c/0b7a3c1e-4f0e-4c55-b7a8-2f1d3e9c0a11"),
+        Lookup::File("index.html")
+    );
     assert_eq!(lookup(&idx, "admin/settings"), Lookup::File("index.html"));
     assert_eq!(lookup(&idx, "_app/immutable/missing.js"), Lookup::NotFound);
     assert_eq!(lookup(&idx, "static/missing.png"), Lookup::NotFound);
@@ -51,11 +61,16 @@ async fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Response
         builder = builder.header(*k, *v);
     }
     let app: axum::Router = router();
-    app.oneshot(builder.body(Body::empty()).unwrap()).await.unwrap()
+    app.oneshot(builder.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
 }
 
 async fn body_of(resp: Response) -> Vec<u8> {
-    axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec()
+    axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec()
 }
 
 fn header_of<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
@@ -66,23 +81,38 @@ fn header_of<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
 async fn root_serves_index_html() {
     let resp = request("GET", "/", &[]).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(header_of(&resp, "content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        header_of(&resp, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(header_of(&resp, "cache-control"), Some("no-cache"));
     assert_eq!(header_of(&resp, "content-encoding"), None);
     let body = body_of(resp).await;
-    assert!(String::from_utf8_lossy(&body).to_ascii_lowercase().contains("<html"));
+    assert!(String::from_utf8_lossy(&body)
+        .to_ascii_lowercase()
+        .contains("<html"));
     assert_eq!(Some(body), asset_bytes("index.html"));
 }
 
 #[tokio::test]
 async fn deep_links_get_the_app_and_missing_assets_404() {
     let index = body_of(request("GET", "/", &[]).await).await;
-    for path in ["/auth", "/c/0b7a3c1e-4f0e-4c55-b7a8-2f1d3e9c0a11", "/admin/settings/general", "/s/abc?x=1"] {
+    for path in [
+        "/auth",
+        "/c/0b7a3c1e-4f0e-4c55-b7a8-2f1d3e9c0a11",
+        "/admin/settings/general",
+        "/s/abc?x=1",
+    ] {
         let resp = request("GET", path, &[]).await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         assert_eq!(body_of(resp).await, index, "{path}");
     }
-    for path in ["/_app/immutable/chunks/does-not-exist.js", "/static/nope.png", "/x.css", "/a.wasm"] {
+    for path in [
+        "/_app/immutable/chunks/does-not-exist.js",
+        "/static/nope.png",
+        "/x.css",
+        "/a.wasm",
+    ] {
         let resp = request("GET", path, &[]).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
@@ -90,13 +120,25 @@ async fn deep_links_get_the_app_and_missing_assets_404() {
 
 #[tokio::test]
 async fn backend_prefixes_and_traversal_are_404_json() {
-    for path in ["/api/v1/nothing", "/api", "/ws/socket.io/", "/openai/models", "/ollama/api/tags", "//api/x"] {
+    for path in [
+        "/api/v1/nothing",
+        "/api",
+        "/ws/socket.io/",
+        "/openai/models",
+        "/ollama/api/tags",
+        "//api/x",
+    ] {
         let resp = request("GET", path, &[]).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         assert_eq!(header_of(&resp, "content-type"), Some("application/json"));
         assert_eq!(body_of(resp).await, br#"{"detail":"Not Found"}"#);
     }
-    for path in ["/static/../index.html", "/%2e%2e/index.html", "/static/%2E%2E%2Findex.html", "/static%5cindex.html"] {
+    for path in [
+        "/static/../index.html",
+        "/%2e%2e/index.html",
+        "/static/%2E%2E%2Findex.html",
+        "/static%5cindex.html",
+    ] {
         let resp = request("GET", path, &[]).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
@@ -129,7 +171,10 @@ async fn negotiation_etag_and_head() {
         let resp = request("GET", "/", &[("accept-encoding", "gzip;q=1, br;q=0")]).await;
         assert_eq!(header_of(&resp, "content-encoding"), Some("gzip"));
         let body = body_of(resp).await;
-        assert_eq!(gunzip(&body, 0).unwrap(), asset_bytes("index.html").unwrap());
+        assert_eq!(
+            gunzip(&body, 0).unwrap(),
+            asset_bytes("index.html").unwrap()
+        );
     }
 
     let resp = request("GET", "/", &[("if-none-match", &etag)]).await;
@@ -138,14 +183,20 @@ async fn negotiation_etag_and_head() {
 
     let resp = request("HEAD", "/", &[]).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(header_of(&resp, "content-length"), Some(info.size.to_string().as_str()));
+    assert_eq!(
+        header_of(&resp, "content-length"),
+        Some(info.size.to_string().as_str())
+    );
     assert!(body_of(resp).await.is_empty());
 }
 
 #[test]
 fn placeholder_flag_matches_index() {
     let html = String::from_utf8(asset_bytes("index.html").unwrap()).unwrap();
-    assert_eq!(frontend_is_placeholder(), html.contains("Frontend not built: run ./install.sh"));
+    assert_eq!(
+        frontend_is_placeholder(),
+        html.contains("Frontend not built: run ./install.sh")
+    );
     if frontend_is_placeholder() {
         assert!(changelog_markdown().is_none());
         assert!(license_text().is_none());
@@ -158,15 +209,26 @@ async fn real_frontend_files() {
     if frontend_is_placeholder() {
         return;
     }
-    let resp = request("GET", "/static/favicon.png", &[("accept-encoding", "br, gzip")]).await;
+    let resp = request(
+        "GET",
+        "/static/favicon.png",
+        &[("accept-encoding", "br, gzip")],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(header_of(&resp, "content-type"), Some("image/png"));
-    assert_eq!(header_of(&resp, "cache-control"), Some(rules::CACHE_MODERATE));
+    assert_eq!(
+        header_of(&resp, "cache-control"),
+        Some(rules::CACHE_MODERATE)
+    );
     assert!(body_of(resp).await.starts_with(b"\x89PNG"));
 
     let resp = request("GET", "/static/loader.js", &[]).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(header_of(&resp, "content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        header_of(&resp, "content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
 
     // Backend-only static files are present too.
     let resp = request("HEAD", "/static/swagger-ui/swagger-ui.css", &[]).await;
@@ -176,12 +238,28 @@ async fn real_frontend_files() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(header_of(&resp, "cache-control"), Some("no-cache"));
 
-    let immutable = index().files.keys().find(|k| k.starts_with("_app/immutable/entry/")).unwrap();
-    let resp = request("HEAD", &format!("/{immutable}"), &[("accept-encoding", "br")]).await;
+    let immutable = index()
+        .files
+        .keys()
+        .find(|k| k.starts_with("_app/immutable/entry/"))
+        .unwrap();
+    let resp = request(
+        "HEAD",
+        &format!("/{immutable}"),
+        &[("accept-encoding", "br")],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(header_of(&resp, "cache-control"), Some(rules::CACHE_IMMUTABLE));
+    assert_eq!(
+        header_of(&resp, "cache-control"),
+        Some(rules::CACHE_IMMUTABLE)
+    );
 
-    let wasm = index().files.keys().find(|k| k.starts_with("pyodide/") && k.ends_with(".wasm")).unwrap();
+    let wasm = index()
+        .files
+        .keys()
+        .find(|k| k.starts_with("pyodide/") && k.ends_with(".wasm"))
+        .unwrap();
     let resp = request("HEAD", &format!("/{wasm}"), &[("accept-encoding", "gzip")]).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(header_of(&resp, "content-type"), Some("application/wasm"));
@@ -189,7 +267,9 @@ async fn real_frontend_files() {
 
     // Source maps are not shipped.
     assert!(index().files.keys().all(|k| !k.ends_with(".map")));
-    assert!(index().files.contains_key("wasm/ort-wasm-simd-threaded.jsep.wasm"));
+    assert!(index()
+        .files
+        .contains_key("wasm/ort-wasm-simd-threaded.jsep.wasm"));
 
     let license = license_text().unwrap();
     assert!(license.contains("Open WebUI"));
@@ -206,8 +286,15 @@ async fn ranges_on_raw_files() {
     }
     let resp = request("GET", "/static/favicon.png", &[("range", "bytes=0-3")]).await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
-    assert!(header_of(&resp, "content-range").unwrap().starts_with("bytes 0-3/"));
+    assert!(header_of(&resp, "content-range")
+        .unwrap()
+        .starts_with("bytes 0-3/"));
     assert_eq!(body_of(resp).await, b"\x89PNG");
-    let resp = request("GET", "/static/favicon.png", &[("range", "bytes=99999999-")]).await;
+    let resp = request(
+        "GET",
+        "/static/favicon.png",
+        &[("range", "bytes=99999999-")],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
 }
