@@ -1342,11 +1342,12 @@ fn managed_chat(c: &Connection, w: &Who, id: &str) -> rusqlite::Result<Option<Ch
     }
 }
 
+/// Body of the share-access updates of chats and folders.
 #[derive(Deserialize)]
-struct AccessForm {
-    access_grants: Vec<Value>,
+pub(crate) struct AccessForm {
+    pub access_grants: Vec<Value>,
     #[serde(default, deserialize_with = "present")]
-    share_mode: Option<Value>,
+    pub share_mode: Option<Value>,
 }
 
 /// `Some(value)` whenever the key is present, null included.
@@ -1355,7 +1356,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 }
 
 /// Who may share with whom, per upstream's `filter_allowed_access_grants`.
-async fn check_audience(
+pub(crate) async fn check_audience(
     state: &AppState,
     caller: &Caller,
     grants: &[access_grants::NewGrant],

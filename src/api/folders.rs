@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::chats::{check_audience, AccessForm};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -513,17 +514,6 @@ async fn update_expanded(
     out.map(|f| Json(f.wire())).ok_or_else(not_found)
 }
 
-#[derive(Deserialize)]
-struct AccessForm {
-    access_grants: Vec<Value>,
-    #[serde(default, deserialize_with = "present")]
-    share_mode: Option<Value>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
 async fn update_access(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
@@ -549,33 +539,7 @@ async fn update_access(
         return Err(forbidden());
     }
     let grants = access_grants::normalize(&Value::Array(form.access_grants));
-    if !caller.is_admin() && !grants.is_empty() {
-        let perms = permissions::effective(&state, caller.id()).await?;
-        let refused = || {
-            ApiError::forbidden("You do not have permission to share with the requested audience")
-        };
-        if !permissions::allows(&perms, "sharing.folders") {
-            return Err(refused());
-        }
-        for g in &grants {
-            let ok = match g.principal_type.as_str() {
-                "user" if g.principal_id == access_grants::PUBLIC => false,
-                "user" => permissions::allows(&perms, "access_grants.allow_users"),
-                "group" => permissions::allows(&perms, "access_grants.allow_groups"),
-                _ => false,
-            };
-            if !ok {
-                return Err(refused());
-            }
-        }
-    } else if grants.iter().any(|g| {
-        g.principal_type == "anyone"
-            || (g.principal_type == "user" && g.principal_id == access_grants::PUBLIC)
-    }) {
-        return Err(ApiError::forbidden(
-            "You do not have permission to share with the requested audience",
-        ));
-    }
+    check_audience(&state, &caller, &grants, "folder").await?;
     let out = state
         .db
         .write(move |tx| {
