@@ -443,25 +443,35 @@ async fn download_status(
     .await
 }
 
-async fn load(
-    State(state): State<AppState>,
-    AdminUser(_c): AdminUser,
-    Path(idx): Path<usize>,
-    JsonBody(form): JsonBody<ModelForm>,
+/// Loading or unloading a model on the connection changes what it lists.
+async fn set_loaded(
+    state: &AppState,
+    idx: usize,
+    form: ModelForm,
+    action: &str,
 ) -> ApiResult<Response> {
-    let payload = stripped_payload(&state, idx, form);
+    let payload = stripped_payload(state, idx, form);
     let r = manage(
-        &state,
+        state,
         idx,
-        "load",
+        action,
         reqwest::Method::POST,
         Some(payload),
         None,
         &[],
     )
     .await?;
-    llm::invalidate(&state);
+    llm::invalidate(state);
     Ok(r)
+}
+
+async fn load(
+    State(state): State<AppState>,
+    AdminUser(_c): AdminUser,
+    Path(idx): Path<usize>,
+    JsonBody(form): JsonBody<ModelForm>,
+) -> ApiResult<Response> {
+    set_loaded(&state, idx, form, "load").await
 }
 
 async fn unload(
@@ -470,19 +480,7 @@ async fn unload(
     Path(idx): Path<usize>,
     JsonBody(form): JsonBody<ModelForm>,
 ) -> ApiResult<Response> {
-    let payload = stripped_payload(&state, idx, form);
-    let r = manage(
-        &state,
-        idx,
-        "unload",
-        reqwest::Method::POST,
-        Some(payload),
-        None,
-        &[],
-    )
-    .await?;
-    llm::invalidate(&state);
-    Ok(r)
+    set_loaded(&state, idx, form, "unload").await
 }
 
 async fn sse(
