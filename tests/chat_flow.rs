@@ -424,3 +424,89 @@ async fn api_clients_get_openai_shapes_and_users_are_isolated() {
         json!([])
     );
 }
+
+/// A tab that reloads mid-generation reads the chat (placeholder in the
+/// database) and joins its room: it must get the text streamed so far, and the
+/// deltas that follow must extend it, not start from nothing.
+#[tokio::test]
+async fn reload_mid_stream_sees_the_text_so_far() {
+    let (srv, admin) = setup().await;
+    let seen: Seen = Arc::default();
+    let token = admin.token.clone().unwrap();
+    let (_sock, _) = socket(&srv, &token, seen.clone()).await;
+    let mut body = new_chat_body("SLOW please");
+    body["background_tasks"] = json!({});
+    let r = admin.post("/api/chat/completions", body).await;
+    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
+    assert!(
+        wait_for(&seen, |e| e["data"]["data"]["delta"] == "Hello").await,
+        "{:?}",
+        kinds(&seen)
+    );
+
+    // The "reloaded" tab: HTTP read first.
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    let a = &chat["chat"]["history"]["messages"]["a-1"];
+    let partial = a["content"].as_str().unwrap().to_string();
+    assert!(partial.starts_with("Hello"), "{a}");
+    assert_ne!(a["done"], true, "still running: {a}");
+    assert_eq!(a["output"][1]["status"], "in_progress");
+
+    // Then its socket joins the chat and is brought up to date.
+    let seen2: Seen = Arc::default();
+    let (sock2, _) = socket(&srv, &token, seen2.clone()).await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    sock2
+        .emit_with_ack(
+            "events:chat",
+            json!({"chat_id": chat_id, "data": {"type": "join"}}),
+            Duration::from_secs(5),
+            move |_p: Payload, _c: SioClient| {
+                let tx = tx.clone();
+                async move {
+                    if let Some(tx) = tx.lock().unwrap().take() {
+                        let _ = tx.send(());
+                    }
+                }
+                .boxed()
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        wait_for(&seen2, |e| e["data"]["type"] == "chat:completion"
+            && e["message_id"] == "a-1"
+            && e["data"]["data"]["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Hello")))
+        .await,
+        "{:?}",
+        kinds(&seen2)
+    );
+    assert!(
+        wait_for(&seen2, |e| e["data"]["type"] == "chat:active"
+            && e["data"]["data"]["active"] == false)
+        .await
+    );
+    // Snapshot then deltas, as the second tab applies them: the full answer.
+    let events = seen2.lock().unwrap().clone();
+    let snap = events
+        .iter()
+        .position(|e| e["data"]["type"] == "chat:completion" && e["data"]["data"]["output"].is_array())
+        .unwrap();
+    let mut text = events[snap]["data"]["data"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for e in &events[snap + 1..] {
+        if e["data"]["data"]["type"] == "response.output_text.delta" {
+            text.push_str(e["data"]["data"]["delta"].as_str().unwrap());
+        }
+    }
+    assert_eq!(text, "Hello from the mock.");
+}

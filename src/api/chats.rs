@@ -1486,7 +1486,8 @@ async fn get_chat(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let w = who(&state, &caller);
-    let data = state
+    let chat_id = id.clone();
+    let mut data = state
         .db
         .read(move |c| {
             let Some(chat) = load_accessible(c, &w, &id, false)? else {
@@ -1502,6 +1503,9 @@ async fn get_chat(
             Ok(Some(data))
         })
         .await?;
+    if let Some(chat) = data.as_mut().and_then(|d| d.get_mut("chat")) {
+        crate::chat::live::overlay(&state, &chat_id, chat);
+    }
     data.map(Json).ok_or_else(|| unauthorized(NOT_FOUND))
 }
 

@@ -3,6 +3,7 @@
 pub mod background;
 pub mod events;
 pub mod history;
+pub mod live;
 pub mod output;
 pub mod persist;
 pub mod pipeline;

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::events::Emitter;
 use super::history;
-use super::output::OutputBuilder;
+use super::tasks::{lock_progress, Progress};
 use super::think::{Piece, ThinkSplitter};
 use super::{background, persist};
 use crate::auth::extract::Caller;
@@ -326,9 +326,12 @@ async fn start_in_background(
     let mut task_ids = Vec::with_capacity(targets.len());
     for target in targets {
         let task_id = crate::db::new_id();
-        let cancel = state
-            .tasks
-            .register(&task_id, Some(&chat_id), &caller.user.id);
+        let (cancel, progress) = state.tasks.register(
+            &task_id,
+            Some(&chat_id),
+            &caller.user.id,
+            Some(&target.message_id),
+        );
         if persist {
             persist::save_message(
                 &state,
@@ -353,7 +356,7 @@ async fn start_in_background(
         let tid = task_id.clone();
         tokio::spawn(async move {
             let _guard = st.tasks.guard(&tid);
-            generate(st.clone(), turn, target, cancel).await;
+            generate(st.clone(), turn, target, cancel, progress).await;
         });
         task_ids.push(task_id);
     }
@@ -372,6 +375,7 @@ async fn generate(
     turn: Turn,
     target: Target,
     cancel: tokio_util::sync::CancellationToken,
+    progress: Progress,
 ) {
     let emitter = Emitter::new(
         &state,
@@ -400,12 +404,11 @@ async fn generate(
         tokio::spawn(async move { background::title(&st, &t, &em, &model).await })
     });
 
-    let mut out = OutputBuilder::default();
     let mut usage: Option<Value> = None;
     let ending = match prepare(&state, &turn, &target).await {
         Err(e) => Ending::Failed(e),
         Ok((resolved, request)) => {
-            stream_into(&emitter, &resolved, request, &mut out, &mut usage, &cancel).await
+            stream_into(&emitter, &resolved, request, &progress, &mut usage, &cancel).await
         }
     };
 
@@ -419,8 +422,10 @@ async fn generate(
     } else {
         "incomplete"
     };
-    let output = out.items(status);
-    let content = out.content();
+    let (output, content) = {
+        let out = lock_progress(&progress);
+        (out.items(status), out.content())
+    };
     let mut fields = json!({"done": true, "content": content, "output": output});
     if let Some(u) = &usage {
         fields["usage"] = u.clone();
@@ -568,7 +573,7 @@ async fn stream_into(
     emitter: &Emitter,
     resolved: &ResolvedModel,
     request: Value,
-    out: &mut OutputBuilder,
+    out: &Progress,
     usage: &mut Option<Value>,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Ending {
@@ -597,8 +602,7 @@ async fn stream_into(
                 }
             }
             Ok(StreamEvent::Reasoning(t)) => {
-                let d = out.reasoning(&t);
-                emitter.emit("response:completion", d).await;
+                emit_piece(emitter, out, Piece::Reasoning(t)).await;
             }
             Ok(StreamEvent::Usage(u)) => *usage = Some(with_io_token_names(&u)),
             Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
@@ -622,10 +626,13 @@ async fn stream_into(
     Ending::Completed
 }
 
-async fn emit_piece(emitter: &Emitter, out: &mut OutputBuilder, piece: Piece) {
-    let d = match piece {
-        Piece::Text(t) => out.text(&t),
-        Piece::Reasoning(r) => out.reasoning(&r),
+async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
+    let d = {
+        let mut out = lock_progress(out);
+        match piece {
+            Piece::Text(t) => out.text(&t),
+            Piece::Reasoning(r) => out.reasoning(&r),
+        }
     };
     emitter.emit("response:completion", d).await;
 }

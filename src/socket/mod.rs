@@ -182,6 +182,11 @@ async fn on_chat_event(
                 return;
             }
             s.join(chat_room(&chat_id));
+            if owner_id == user.id {
+                for ev in crate::chat::live::catch_up_events(&state, &chat_id) {
+                    let _ = s.emit("events", &ev);
+                }
+            }
             let users = presence(io, &chat_id).await;
             let _ = io
                 .to(chat_room(&chat_id))
