@@ -76,6 +76,9 @@ fn main() {
         println!("cargo:rerun-if-changed={}", stamp.display());
     }
 
+    // Embedding model (separate from the frontend; see `embedding_model` below).
+    embedding_model(&manifest_dir);
+
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     let web_dir = out_dir.join("web");
     let manifest_path = out_dir.join("web-manifest.txt");
@@ -482,4 +485,58 @@ fn read_manifest(path: &Path, key: &str) -> HashMap<String, Entry> {
         );
     }
     map
+}
+
+// ---------------------------------------------------------------------------
+// Embedding model for retrieval (src/rag/embed). Independent of the frontend.
+//
+// install.sh unpacks all-MiniLM-L6-v2 into assets/models/all-MiniLM-L6-v2/.
+// * Release builds embed those files in the binary (cfg `owui_model_embedded`,
+//   path in OWUI_MODEL_EMBED_DIR); without them the build stops with a message
+//   saying to run ./install.sh.
+// * Other profiles (dev, test) embed nothing, to keep builds fast: when the
+//   folder exists its path is passed as OWUI_MODEL_DEV_DIR and read at run
+//   time; otherwise the engine answers "embedding model not bundled: run
+//   ./install.sh" when the local model is first needed.
+// OPEN_WEBUI_MODEL_DIR overrides the folder.
+// ---------------------------------------------------------------------------
+
+const MODEL_FILES: &[&str] = &[
+    "config.json",
+    "tokenizer.json",
+    "model.safetensors",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+];
+
+fn embedding_model(manifest_dir: &Path) {
+    println!("cargo:rustc-check-cfg=cfg(owui_model_embedded)");
+    println!("cargo:rerun-if-env-changed=OPEN_WEBUI_MODEL_DIR");
+    let dir = match std::env::var_os("OPEN_WEBUI_MODEL_DIR") {
+        Some(d) if !d.is_empty() => manifest_dir.join(d),
+        _ => manifest_dir.join("assets/models/all-MiniLM-L6-v2"),
+    };
+    println!("cargo:rerun-if-changed={}", dir.display());
+    for f in MODEL_FILES {
+        println!("cargo:rerun-if-changed={}", dir.join(f).display());
+    }
+    let missing: Vec<&str> = MODEL_FILES
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    let release = std::env::var("PROFILE").as_deref() == Ok("release");
+    if release {
+        if !missing.is_empty() {
+            panic!(
+                "\n\nthe embedding model is missing from {} ({}).\nRun ./install.sh (or ./install.sh --no-build) to fetch it before a release build.\n",
+                dir.display(),
+                missing.join(", ")
+            );
+        }
+        println!("cargo:rustc-cfg=owui_model_embedded");
+        println!("cargo:rustc-env=OWUI_MODEL_EMBED_DIR={}", dir.display());
+    } else if missing.is_empty() {
+        println!("cargo:rustc-env=OWUI_MODEL_DEV_DIR={}", dir.display());
+    }
 }

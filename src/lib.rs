@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod llm;
+pub mod rag;
 pub mod settings;
 pub mod socket;
 pub mod state;

@@ -19,6 +19,8 @@ pub struct Inner {
     pub signin_limiter: RateLimiter,
     pub io: std::sync::OnceLock<socketioxide::SocketIo>,
     pub tasks: crate::chat::tasks::TaskRegistry,
+    /// Retrieval engine (`state.rag`); opens its files and model on first use.
+    pub rag: Arc<crate::rag::Rag>,
 }
 
 impl std::ops::Deref for AppState {
@@ -37,6 +39,7 @@ impl AppState {
         for sub in ["uploads", "cache/audio/speech", "cache/image/generations"] {
             std::fs::create_dir_all(settings.data_dir.join(sub))?;
         }
+        let settings_data_dir = settings.data_dir.clone();
         Ok(AppState(Arc::new(Inner {
             settings,
             db,
@@ -46,6 +49,7 @@ impl AppState {
             signin_limiter: RateLimiter::new(15, std::time::Duration::from_secs(180)),
             io: std::sync::OnceLock::new(),
             tasks: Default::default(),
+            rag: Arc::new(crate::rag::Rag::new(settings_data_dir.join("vector_db"))),
         })))
     }
 

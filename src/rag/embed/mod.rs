@@ -1,0 +1,324 @@
+//! Embeddings: the local BERT model (`rag.embedding_engine` = `""`) or a
+//! remote API (`openai`, `azure_openai`, `ollama`), behind a cache of vectors
+//! keyed by sha256(engine, model, text) in the vector store's redb file.
+//!
+//! Local inference runs one batch at a time on the blocking pool (a one-permit
+//! semaphore), inputs sorted by length and batched by a token budget so short
+//! texts do not pay for long ones' padding and memory stays bounded.
+
+pub mod bert;
+pub mod remote;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use super::store::Store;
+use crate::state::AppState;
+use bert::{LocalModel, ModelFiles};
+
+/// The model used when `rag.embedding_model` names the bundled one.
+pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// Padded tokens per local batch (rows × longest row); bounds activation memory.
+const BATCH_TOKENS: usize = 2048;
+/// Rows per local batch at most.
+const BATCH_ROWS: usize = 64;
+
+pub struct Embedder {
+    local: Mutex<Option<(String, Arc<LocalModel>)>>,
+    load_lock: tokio::sync::Mutex<()>,
+    /// One CPU batch at a time, so chat and other requests keep a core.
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Embedder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether `name` means the bundled all-MiniLM-L6-v2.
+pub fn is_bundled_name(name: &str) -> bool {
+    let n = name.trim();
+    n.is_empty()
+        || n.eq_ignore_ascii_case(DEFAULT_MODEL)
+        || n.eq_ignore_ascii_case("all-MiniLM-L6-v2")
+}
+
+fn cache_key(engine: &str, model: &str, text: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(engine.as_bytes());
+    h.update([0]);
+    h.update(model.as_bytes());
+    h.update([0]);
+    h.update(text.as_bytes());
+    h.finalize().into()
+}
+
+/// Scales `v` to unit length (left alone when it is all zeros).
+pub fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+impl Embedder {
+    pub fn new() -> Embedder {
+        Embedder {
+            local: Mutex::new(None),
+            load_lock: tokio::sync::Mutex::new(()),
+            gate: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
+    }
+
+    /// Whether the local model is in memory (for tests and benchmarks).
+    pub fn local_loaded(&self) -> bool {
+        self.local.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    pub async fn embed(
+        &self,
+        state: &AppState,
+        store: &Arc<Store>,
+        texts: Vec<String>,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let engine = state.config.get_str("rag.embedding_engine");
+        let model = state.config.get_str("rag.embedding_model");
+        let keys: Vec<[u8; 32]> = texts
+            .iter()
+            .map(|t| cache_key(&engine, &model, t))
+            .collect();
+
+        let cached = {
+            let store = store.clone();
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || store.cache_get(&keys)).await??
+        };
+        // Texts to compute, each once.
+        let mut todo: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        for (i, c) in cached.iter().enumerate() {
+            if c.is_none() && seen.insert(keys[i], i).is_none() {
+                todo.push(i);
+            }
+        }
+        let mut fresh: std::collections::HashMap<[u8; 32], Vec<f32>> = Default::default();
+        if !todo.is_empty() {
+            let inputs: Vec<String> = todo.iter().map(|&i| texts[i].clone()).collect();
+            let mut vectors = match engine.as_str() {
+                "" => self.embed_local(&model, inputs).await?,
+                "openai" | "azure_openai" | "ollama" => {
+                    remote::embed(state, &engine, &model, inputs).await?
+                }
+                other => anyhow::bail!("unsupported embedding engine {other:?}"),
+            };
+            anyhow::ensure!(
+                vectors.len() == todo.len(),
+                "the embedding engine returned {} vectors for {} texts",
+                vectors.len(),
+                todo.len()
+            );
+            vectors.iter_mut().for_each(|v| normalize(v));
+            let entries: Vec<([u8; 32], Vec<f32>)> =
+                todo.iter().map(|&i| keys[i]).zip(vectors).collect();
+            {
+                let store = store.clone();
+                let entries = entries.clone();
+                tokio::task::spawn_blocking(move || {
+                    let refs: Vec<([u8; 32], &[f32])> =
+                        entries.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                    store.cache_put(&refs)
+                })
+                .await??;
+            }
+            fresh.extend(entries);
+        }
+        Ok(cached
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| c.unwrap_or_else(|| fresh.get(&keys[i]).cloned().unwrap_or_default()))
+            .collect())
+    }
+
+    /// The local model for `name`, loading it on first use.
+    pub async fn local_model(&self, name: &str) -> anyhow::Result<Arc<LocalModel>> {
+        let key = if is_bundled_name(name) {
+            DEFAULT_MODEL
+        } else {
+            name.trim()
+        };
+        if let Some((n, m)) = &*self.local.lock().unwrap_or_else(|p| p.into_inner()) {
+            if n == key {
+                return Ok(m.clone());
+            }
+        }
+        let _g = self.load_lock.lock().await;
+        if let Some((n, m)) = &*self.local.lock().unwrap_or_else(|p| p.into_inner()) {
+            if n == key {
+                return Ok(m.clone());
+            }
+        }
+        // Drop a previous model before loading another one.
+        *self.local.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let owned = key.to_string();
+        let _permit = self.gate.clone().acquire_owned().await?;
+        let model = Arc::new(tokio::task::spawn_blocking(move || load_model(&owned)).await??);
+        *self.local.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((key.to_string(), model.clone()));
+        tracing::info!(model = key, "embedding model loaded");
+        Ok(model)
+    }
+
+    async fn embed_local(&self, name: &str, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+        let model = self.local_model(name).await?;
+        let m = model.clone();
+        let tokens = tokio::task::spawn_blocking(move || m.tokenize(&texts)).await??;
+        let mut order: Vec<usize> = (0..tokens.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].len()));
+        let tokens = Arc::new(tokens);
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); tokens.len()];
+        let mut start = 0;
+        while start < order.len() {
+            // Sorted longest first: the first row sets the padded length.
+            let longest = tokens[order[start]].len().max(1);
+            let rows = (BATCH_TOKENS / longest).clamp(1, BATCH_ROWS);
+            let end = (start + rows).min(order.len());
+            let idx: Vec<usize> = order[start..end].to_vec();
+            let permit = self.gate.clone().acquire_owned().await?;
+            let (m, t, idx2) = (model.clone(), tokens.clone(), idx.clone());
+            let vectors = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let batch: Vec<&[u32]> = idx2.iter().map(|&i| t[i].as_slice()).collect();
+                m.embed_ids(&batch)
+            })
+            .await??;
+            for (i, v) in idx.into_iter().zip(vectors) {
+                out[i] = v;
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+}
+
+/// Loads the bundled model or a model folder.
+fn load_model(name: &str) -> anyhow::Result<LocalModel> {
+    if is_bundled_name(name) {
+        return bundled::load();
+    }
+    let dir = Path::new(name);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "embedding model {name:?} is not available locally: use the bundled {DEFAULT_MODEL}, a folder with config.json, tokenizer.json and model.safetensors, or a remote embedding engine"
+        );
+    }
+    load_dir(dir)
+}
+
+/// Loads a sentence-transformers / BERT model folder.
+pub fn load_dir(dir: &Path) -> anyhow::Result<LocalModel> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .with_context(|| format!("reading {}", dir.join(name).display()))
+    };
+    let optional = |name: &str| std::fs::read(dir.join(name)).ok();
+    let config = read("config.json")?;
+    let tokenizer = read("tokenizer.json")?;
+    let weights = read("model.safetensors")?;
+    let st = optional("sentence_bert_config.json");
+    let pooling = optional("1_Pooling/config.json");
+    LocalModel::load(&ModelFiles {
+        config: &config,
+        tokenizer: &tokenizer,
+        weights: &weights,
+        st_config: st.as_deref(),
+        pooling: pooling.as_deref(),
+    })
+}
+
+/// The bundled all-MiniLM-L6-v2 (see build.rs): embedded in release builds;
+/// debug and test builds read it from `assets/models/` when it is there.
+pub mod bundled {
+    use super::*;
+
+    /// Whether this binary can load the bundled model.
+    pub fn available() -> bool {
+        #[cfg(owui_model_embedded)]
+        {
+            true
+        }
+        #[cfg(not(owui_model_embedded))]
+        {
+            dev_dir().is_some()
+        }
+    }
+
+    #[cfg(not(owui_model_embedded))]
+    fn dev_dir() -> Option<&'static Path> {
+        let dir = Path::new(option_env!("OWUI_MODEL_DEV_DIR")?);
+        dir.join("model.safetensors").is_file().then_some(dir)
+    }
+
+    #[cfg(not(owui_model_embedded))]
+    pub fn load() -> anyhow::Result<LocalModel> {
+        match dev_dir() {
+            Some(dir) => load_dir(dir),
+            None => anyhow::bail!("embedding model not bundled: run ./install.sh"),
+        }
+    }
+
+    #[cfg(owui_model_embedded)]
+    pub fn load() -> anyhow::Result<LocalModel> {
+        macro_rules! asset {
+            ($f:literal) => {
+                include_bytes!(concat!(env!("OWUI_MODEL_EMBED_DIR"), "/", $f)).as_slice()
+            };
+        }
+        let weights: &'static [u8] = asset!("model.safetensors");
+        let model = LocalModel::load(&ModelFiles {
+            config: asset!("config.json"),
+            tokenizer: asset!("tokenizer.json"),
+            weights,
+            st_config: Some(asset!("sentence_bert_config.json")),
+            pooling: Some(asset!("1_Pooling/config.json")),
+        });
+        release_pages(weights);
+        model
+    }
+
+    /// The weights were copied into tensors; let the kernel drop the pages
+    /// of the embedded copy (they are file-backed and re-read if ever needed),
+    /// so they do not count twice in the resident set.
+    #[cfg(owui_model_embedded)]
+    fn release_pages(bytes: &'static [u8]) {
+        #[cfg(unix)]
+        {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+            let start = bytes.as_ptr() as usize;
+            let aligned = start.div_ceil(page) * page;
+            let end = (start + bytes.len()) / page * page;
+            if end > aligned {
+                // SAFETY: the range lies inside a read-only mapping of the
+                // executable; MADV_DONTNEED on it only drops resident pages,
+                // which are faulted back in from the file on access.
+                unsafe {
+                    libc::madvise(
+                        aligned as *mut libc::c_void,
+                        end - aligned,
+                        libc::MADV_DONTNEED,
+                    );
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = bytes;
+    }
+}

@@ -1,0 +1,308 @@
+//! Retrieval engine: embeddings, chunking, per-collection vector + BM25
+//! indexes and hybrid search.
+//!
+//! The engine is reachable as the field `state.rag` (an `Arc<Rag>`). Creating
+//! it does no I/O: the vector store, the BM25 index and the embedding model are
+//! opened on first use, so idle memory is not affected.
+//!
+//! On disk everything lives under `DATA_DIR/vector_db/`:
+//! * `chunks.redb` — chunk rows (id, text, metadata), their vectors and the
+//!   embedding cache (see [`store`]);
+//! * `bm25/` — one tantivy index holding every collection's chunks, with the
+//!   collection name as a filter field (see [`bm25`]).
+//!
+//! Collection names follow upstream: `file-<file id>`, `<knowledge id>`,
+//! `user-memory-<user id>`.
+//!
+//! All CPU work (model inference, index writes, scoring) runs on the blocking
+//! pool, with at most one embedding batch at a time, so the async workers stay
+//! free for chat traffic.
+
+pub mod bm25;
+pub mod chunk;
+pub mod context;
+pub mod embed;
+pub mod reindex;
+pub mod search;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use serde_json::{Map, Value};
+
+use crate::state::AppState;
+
+pub use chunk::{chunk, chunk_detailed, Chunk, ChunkOpts, Splitter};
+
+/// A chunk to index: its text and the metadata stored with it (upstream keeps
+/// `file_id`, `name`, `source`, `hash`, `start_index`, … here).
+#[derive(Debug, Clone, Default)]
+pub struct ChunkIn {
+    pub text: String,
+    pub metadata: Map<String, Value>,
+}
+
+/// One stored chunk, as found by [`Rag::search`] or listed by [`Rag::documents`].
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub collection: String,
+    /// The chunk id (a uuid, as upstream's vector stores use).
+    pub id: String,
+    pub text: String,
+    pub metadata: Map<String, Value>,
+    /// Relevance, higher is better; see [`Rag::search`] for the scale.
+    pub score: f32,
+}
+
+/// Query options (upstream's `rag.*` query settings).
+#[derive(Debug, Clone)]
+pub struct SearchOpts {
+    /// How many chunks to return in total.
+    pub k: usize,
+    /// Vector + BM25 (true) or vector only (false).
+    pub hybrid: bool,
+    /// Weight of the BM25 ranking in the fusion, 0..=1 (vector gets `1 - w`).
+    pub bm25_weight: f32,
+    /// Hybrid only: chunks whose cosine similarity is below this are dropped.
+    pub relevance_threshold: f32,
+}
+
+impl SearchOpts {
+    /// `rag.top_k`, `rag.enable_hybrid_search`, `rag.hybrid_bm25_weight`,
+    /// `rag.relevance_threshold`.
+    pub fn from_config(state: &AppState) -> SearchOpts {
+        SearchOpts {
+            k: config_f64(state, "rag.top_k").map_or(3, |v| v.max(0.0) as usize),
+            hybrid: state.config.get_bool("rag.enable_hybrid_search"),
+            bm25_weight: config_f64(state, "rag.hybrid_bm25_weight").unwrap_or(0.5) as f32,
+            relevance_threshold: config_f64(state, "rag.relevance_threshold").unwrap_or(0.0) as f32,
+        }
+    }
+}
+
+impl Default for SearchOpts {
+    fn default() -> Self {
+        SearchOpts {
+            k: 3,
+            hybrid: false,
+            bm25_weight: 0.5,
+            relevance_threshold: 0.0,
+        }
+    }
+}
+
+/// A config value read as a number; numbers stored as strings are accepted.
+pub(crate) fn config_f64(state: &AppState, key: &str) -> Option<f64> {
+    match state.config.get(key) {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+/// The retrieval engine. Cheap to create; everything heavy is opened lazily.
+pub struct Rag {
+    lazy: Arc<Lazy>,
+    pub(crate) embedder: embed::Embedder,
+    /// Serialises writers (add / delete / reset) so the vector rows and the
+    /// BM25 index change together.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+/// What [`Rag`] opens on first use.
+struct Lazy {
+    dir: PathBuf,
+    store: OnceLock<Arc<store::Store>>,
+    bm25: OnceLock<Arc<bm25::Bm25>>,
+    open_lock: std::sync::Mutex<()>,
+}
+
+impl Lazy {
+    fn open_parts(&self) -> anyhow::Result<(Arc<store::Store>, Arc<bm25::Bm25>)> {
+        let _guard = self.open_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(s), Some(b)) = (self.store.get(), self.bm25.get()) {
+            return Ok((s.clone(), b.clone()));
+        }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let s = match self.store.get() {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(store::Store::open(&self.dir.join("chunks.redb"))?);
+                let _ = self.store.set(s.clone());
+                s
+            }
+        };
+        let b = Arc::new(bm25::Bm25::open(&self.dir.join("bm25"))?);
+        let _ = self.bm25.set(b.clone());
+        Ok((s, b))
+    }
+}
+
+impl Rag {
+    /// `dir` is `DATA_DIR/vector_db`; nothing is touched until first use.
+    pub fn new(dir: PathBuf) -> Rag {
+        Rag {
+            lazy: Arc::new(Lazy {
+                dir,
+                store: OnceLock::new(),
+                bm25: OnceLock::new(),
+                open_lock: std::sync::Mutex::new(()),
+            }),
+            embedder: embed::Embedder::new(),
+            write_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.lazy.dir
+    }
+
+    /// Opens the store and the BM25 index (once), on the blocking pool.
+    async fn parts(&self) -> anyhow::Result<(Arc<store::Store>, Arc<bm25::Bm25>)> {
+        if let (Some(s), Some(b)) = (self.lazy.store.get(), self.lazy.bm25.get()) {
+            return Ok((s.clone(), b.clone()));
+        }
+        let lazy = self.lazy.clone();
+        tokio::task::spawn_blocking(move || lazy.open_parts()).await?
+    }
+
+    /// Embeds `texts` with the configured engine (`rag.embedding_engine`: ""
+    /// = the local BERT model, `openai`, `azure_openai`, `ollama`) and model.
+    /// Vectors are L2-normalised; identical texts come from the cache.
+    pub async fn embed(
+        &self,
+        state: &AppState,
+        texts: Vec<String>,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let (store, _) = self.parts().await?;
+        self.embedder.embed(state, &store, texts).await
+    }
+
+    /// Embeds and stores `chunks` in `collection` (created on first add).
+    /// Returns how many chunks were stored.
+    pub async fn add(
+        &self,
+        state: &AppState,
+        collection: &str,
+        chunks: Vec<ChunkIn>,
+    ) -> anyhow::Result<usize> {
+        let chunks: Vec<ChunkIn> = chunks
+            .into_iter()
+            .filter(|c| !c.text.trim().is_empty())
+            .collect();
+        if chunks.is_empty() {
+            return Ok(0);
+        }
+        let (store, bm25) = self.parts().await?;
+        let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+        let vectors = self.embedder.embed(state, &store, texts).await?;
+        let _w = self.write_lock.lock().await;
+        let collection = collection.to_string();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let rows = store.insert(&collection, chunks, vectors)?;
+            let n = rows.len();
+            bm25.add(&collection, &rows)?;
+            Ok(n)
+        })
+        .await?
+    }
+
+    pub async fn delete_collection(&self, collection: &str) -> anyhow::Result<()> {
+        let (store, bm25) = self.parts().await?;
+        let _w = self.write_lock.lock().await;
+        let collection = collection.to_string();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            store.delete_collection(&collection)?;
+            bm25.delete_collection(&collection)
+        })
+        .await?
+    }
+
+    /// Deletes the chunks of `collection` whose metadata `key` equals `value`
+    /// (string or number compared as text), e.g. `file_id`.
+    pub async fn delete_where(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &str,
+    ) -> anyhow::Result<()> {
+        let (store, bm25) = self.parts().await?;
+        let _w = self.write_lock.lock().await;
+        let (collection, key, value) = (collection.to_string(), key.to_string(), value.to_string());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let seqs = store.delete_where(&collection, &key, &value)?;
+            bm25.delete_seqs(&collection, &seqs)
+        })
+        .await?
+    }
+
+    pub async fn has_collection(&self, collection: &str) -> bool {
+        let Ok((store, _)) = self.parts().await else {
+            return false;
+        };
+        let collection = collection.to_string();
+        tokio::task::spawn_blocking(move || store.has_collection(&collection))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Every chunk of the collection in insertion order, with score 0.
+    pub async fn documents(&self, collection: &str) -> anyhow::Result<Vec<Hit>> {
+        let (store, _) = self.parts().await?;
+        let collection = collection.to_string();
+        tokio::task::spawn_blocking(move || store.documents(&collection)).await?
+    }
+
+    /// Best chunks for `query` across `collections`, best first.
+    ///
+    /// Vector only (`hybrid == false`, upstream's default): exact cosine
+    /// search; `score` is `(1 + cos) / 2` in 0..=1, as upstream reports for its
+    /// default vector store, and no threshold is applied (as upstream).
+    ///
+    /// Hybrid: see [`search::fuse`]. The candidates are the vector top-n and
+    /// the BM25 top-n (n = max(4k, 20)), ordered by weighted reciprocal-rank
+    /// fusion; `score` is the raw cosine similarity of the chunk to the query
+    /// (what upstream reports after its embedding re-ranking) and chunks below
+    /// `relevance_threshold` are dropped.
+    pub async fn search(
+        &self,
+        state: &AppState,
+        collections: &[String],
+        query: &str,
+        opts: &SearchOpts,
+    ) -> anyhow::Result<Vec<Hit>> {
+        if opts.k == 0 || collections.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (store, bm25) = self.parts().await?;
+        let qvec = self
+            .embedder
+            .embed(state, &store, vec![query.to_string()])
+            .await?
+            .pop()
+            .context("no query embedding")?;
+        let collections = collections.to_vec();
+        let query = query.to_string();
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || {
+            search::run(&store, &bm25, &collections, &query, &qvec, &opts)
+        })
+        .await?
+    }
+
+    /// Drops every collection (vectors, chunks and BM25 documents). The
+    /// embedding cache is kept.
+    pub async fn reset(&self) -> anyhow::Result<()> {
+        let (store, bm25) = self.parts().await?;
+        let _w = self.write_lock.lock().await;
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            store.reset()?;
+            bm25.reset()
+        })
+        .await?
+    }
+}
