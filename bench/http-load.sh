@@ -12,9 +12,24 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/owui-bench-XXXXXX")
-trap 'stop_server; rm -rf "$WORK"' EXIT
+MOCK_PID=""
+trap 'stop_server; [ -z "$MOCK_PID" ] || kill "$MOCK_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 machine_info
+# A mock OpenAI-compatible provider (20 models) so that /api/models has something
+# to merge; the driver of bench/chat-load.sh serves it.
+(cd "$REPO_ROOT" && cargo build --release --quiet --example chat_load)
+target_dir=$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+"$target_dir/release/examples/chat_load" --mock-only >"$WORK/mock.out" 2>&1 &
+MOCK_PID=$!
+mock_url=""
+for _ in $(seq 1 100); do
+  mock_url=$(sed -n 's/^MOCK_URL=//p' "$WORK/mock.out")
+  [ -n "$mock_url" ] && break
+  nap 0.05
+done
+[ -n "$mock_url" ] || { echo "mock provider did not start" >&2; exit 1; }
+export ENABLE_OPENAI_API=true OPENAI_API_BASE_URL="$mock_url" OPENAI_API_BASE_URLS="$mock_url" OPENAI_API_KEY=x OPENAI_API_KEYS=x
 start_server "$WORK/data"
 base="http://127.0.0.1:$SERVER_PORT"
 echo "server: $base (pid $SERVER_PID), wrk -t$THREADS -c$CONNS -d$DURATION"
@@ -43,6 +58,27 @@ run "GET /api/config (anonymous)" /api/config
 if [ -n "$token" ]; then
   run "GET /api/config (Bearer)" /api/config -H "Authorization: Bearer $token"
   run "GET /api/v1/auths/ (Bearer)" /api/v1/auths/ -H "Authorization: Bearer $token"
+  # 80 chats of 6 messages each, so the first page (60) is full
+  python3 - "$base" "$token" <<'PY'
+import json, sys, urllib.request
+base, token = sys.argv[1], sys.argv[2]
+for i in range(80):
+    msgs = {}
+    prev = None
+    for j in range(6):
+        mid = f"m{j}"
+        msgs[mid] = {"id": mid, "parentId": prev, "childrenIds": [f"m{j+1}"] if j < 5 else [],
+                     "role": "user" if j % 2 == 0 else "assistant",
+                     "content": f"message {j} of chat {i} " + "lorem ipsum " * 20, "timestamp": 1700000000 + j}
+        prev = mid
+    chat = {"title": f"Bench chat {i}", "models": ["load-model"], "history": {"currentId": "m5", "messages": msgs},
+            "messages": list(msgs.values()), "tags": [], "timestamp": 1700000000000}
+    req = urllib.request.Request(base + "/api/v1/chats/new", data=json.dumps({"chat": chat}).encode(),
+                                 headers={"content-type": "application/json", "authorization": "Bearer " + token})
+    urllib.request.urlopen(req, timeout=10).read()
+PY
+  run "GET /api/v1/chats/ (60 of 80 chats)" /api/v1/chats/ -H "Authorization: Bearer $token"
+  run "GET /api/models (20 upstream models)" /api/models -H "Authorization: Bearer $token"
 fi
 run "GET / (index.html)" / -H "Accept-Encoding: gzip, br"
 echo "server RSS after load: $(awk '{ printf "%.1f MiB", $1 / 1024 }' <<<"$(rss_kb "$SERVER_PID")") (peak $(awk '{ printf "%.1f MiB", $1 / 1024 }' <<<"$(hwm_kb "$SERVER_PID")"))"

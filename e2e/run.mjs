@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { Monitor, launchBrowser, pathOf } from './lib/browser.mjs';
-import { FAKE_MODEL, FAKE_REPLY, startFakeUpstream } from './lib/fake-upstream.mjs';
+import { FAKE_MODEL, FAKE_REPLY, SLOW_LAST, startFakeUpstream } from './lib/fake-upstream.mjs';
 import { defaultBinary, startServer } from './lib/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -365,5 +365,102 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
       await shot(page, '07-chat-after-reload');
     });
     assertNoProblems(mark, 'chat');
+  });
+
+  test('chat: regenerate, stop mid-stream, move to a folder, find by content', { timeout: TEST_TIMEOUT * 2 }, async () => {
+    const mark = monitor.mark();
+    const token = await adminToken();
+    const ctx = await newContext('chat-actions');
+    await withPage(ctx, 'chat-actions', async (page) => {
+      await page.goto(server.baseUrl + '/auth');
+      await signInViaUi(page, ADMIN);
+      await dismissChangelog(page, 2_000);
+      await page.getByText(FAKE_MODEL).first().waitFor({ state: 'visible' });
+
+      // --- regenerate: a second answer appears as a sibling of the first
+      await page.locator('#chat-input').click();
+      await page.keyboard.type('COUNT please, zebra');
+      await page.locator('#send-message-button').click();
+      await page.waitForURL(/\/c\/[0-9a-f-]{36}/, { timeout: LOAD_TIMEOUT });
+      const countChatId = page.url().split('/c/')[1].split('?')[0];
+      await page.getByText(/Answer number \d+\./).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      const first = (await page.getByText(/Answer number \d+\./).first().textContent()).trim();
+      await page.getByRole('button', { name: 'Regenerate' }).last().click();
+      await page.getByRole('menuitem', { name: 'Try Again' }).or(page.getByText('Try Again')).first().click();
+      await page
+        .getByText(/Answer number \d+\./)
+        .filter({ hasNotText: first })
+        .first()
+        .waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      await page.getByText('2/2').first().waitFor({ state: 'visible' });
+      await shot(page, '08-regenerated');
+      let chat = await api('GET', `/api/v1/chats/${countChatId}`, { token });
+      const msgs = chat.json.chat.history.messages;
+      const user = Object.values(msgs).find((m) => m.role === 'user');
+      assert.equal(user.childrenIds.length, 2, 'two answers to the same question');
+      const answers = user.childrenIds.map((id) => msgs[id].content);
+      assert.notEqual(answers[0], answers[1], `regenerated answer differs: ${answers}`);
+      assert.ok(answers.every((a) => /^Answer number \d+\.$/.test(a)), `stored answers: ${answers}`);
+      await page.getByText('Counting Chat').first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+
+      // --- stop mid-stream: the partial answer stays, also after a reload
+      await page.goto(server.baseUrl + '/');
+      await page.locator('#chat-input').waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      await page.locator('#chat-input').click();
+      await page.keyboard.type('SLOW please');
+      await page.locator('#send-message-button').click();
+      await page.waitForURL(/\/c\/[0-9a-f-]{36}/, { timeout: LOAD_TIMEOUT });
+      const slowChatId = page.url().split('/c/')[1].split('?')[0];
+      await page.getByText(/slowword3\b/).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      await page.getByRole('button', { name: 'Stop' }).click();
+      // the stop button gives way to the send button again
+      await page.getByRole('button', { name: 'Stop' }).waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
+      await page.waitForTimeout(1_500);
+      chat = await api('GET', `/api/v1/chats/${slowChatId}`, { token });
+      const answer = Object.values(chat.json.chat.history.messages).find((m) => m.role === 'assistant');
+      assert.equal(answer.done, true, 'stopped answer is finished');
+      assert.match(answer.content, /slowword3\b/, 'partial text saved');
+      assert.ok(!answer.content.includes(SLOW_LAST), 'the stream really stopped');
+      const tasks = await api('GET', `/api/tasks/chat/${slowChatId}`, { token });
+      assert.deepEqual(tasks.json.task_ids, [], 'no task left running');
+      await page.reload();
+      await page.getByText(/slowword3\b/).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      assert.equal(await page.getByText(SLOW_LAST).count(), 0, 'nothing after the stop');
+      await shot(page, '09-stopped');
+
+      // --- create a folder and move the counting chat into it
+      await page.getByRole('button', { name: 'New Folder' }).click();
+      await page.getByPlaceholder('Enter folder name').fill('E2E Folder');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('E2E Folder').first().waitFor({ state: 'visible' });
+      const item = page.locator(`a[href="/c/${countChatId}"]`).first();
+      await item.hover();
+      await item.getByRole('button', { name: 'Chat Menu' }).or(page.locator(`a[href="/c/${countChatId}"] ~ * button[aria-label="Chat Menu"]`)).first().click();
+      await page.getByRole('menuitem', { name: 'Move' }).hover();
+      await page.getByRole('menuitem', { name: 'E2E Folder' }).click();
+      let moved = false;
+      for (let i = 0; i < 40 && !moved; i++) {
+        chat = await api('GET', `/api/v1/chats/${countChatId}`, { token });
+        moved = !!chat.json?.folder_id;
+        if (!moved) await page.waitForTimeout(250);
+      }
+      assert.ok(moved, 'the chat has a folder now');
+      const folders = await api('GET', '/api/v1/folders/', { token });
+      const folder = folders.json.find((f) => f.name === 'E2E Folder');
+      assert.equal(chat.json.folder_id, folder.id);
+      await shot(page, '10-moved-to-folder');
+
+      // --- the search modal finds the chat by a word only its content has
+      await page.getByRole('button', { name: 'Search', exact: true }).first().click();
+      const search = page.getByRole('textbox', { name: 'Search your workspace' });
+      await search.fill('zebra');
+      const hit = page.getByRole('dialog').getByText('Counting Chat').first();
+      await hit.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+      await shot(page, '11-search');
+      await hit.click();
+      await page.waitForURL(new RegExp(`/c/${countChatId}`), { timeout: LOAD_TIMEOUT });
+      await page.getByText('COUNT please, zebra').first().waitFor({ state: 'visible' });
+    });
+    assertNoProblems(mark, 'chat actions');
   });
 });

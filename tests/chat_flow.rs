@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 /// prompt containing "SLOW" streams slowly (for stop), "BREAK" drops mid-stream.
 async fn mock_provider() -> String {
     async fn models() -> Json<Value> {
-        Json(
-            json!({"object": "list", "data": [{"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}),
-        )
+        Json(json!({"object": "list", "data": [
+                {"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"},
+                {"id": "mock-two", "object": "model", "created": 1, "owned_by": "mock"}]}))
     }
     async fn chat(Json(body): Json<Value>) -> Response {
         let last = body["messages"]
@@ -47,12 +47,14 @@ async fn mock_provider() -> String {
         }
         let slow = prompt.contains("SLOW");
         let broken = prompt.contains("BREAK");
-        let words: Vec<String> = [
-            "<think>", "hm", "</think>", "Hello", " from", " the", " mock", ".",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let words: &[&str] = if body["model"] == "mock-two" {
+            &["Second", " model", " here", "."]
+        } else {
+            &[
+                "<think>", "hm", "</think>", "Hello", " from", " the", " mock", ".",
+            ]
+        };
+        let words: Vec<String> = words.iter().map(|s| s.to_string()).collect();
         let stream = async_stream(words, slow, broken);
         Response::builder()
             .header("content-type", "text/event-stream")
@@ -497,7 +499,9 @@ async fn reload_mid_stream_sees_the_text_so_far() {
     let events = seen2.lock().unwrap().clone();
     let snap = events
         .iter()
-        .position(|e| e["data"]["type"] == "chat:completion" && e["data"]["data"]["output"].is_array())
+        .position(|e| {
+            e["data"]["type"] == "chat:completion" && e["data"]["data"]["output"].is_array()
+        })
         .unwrap();
     let mut text = events[snap]["data"]["data"]["content"]
         .as_str()
@@ -509,4 +513,113 @@ async fn reload_mid_stream_sees_the_text_so_far() {
         }
     }
     assert_eq!(text, "Hello from the mock.");
+}
+
+/// Two models answer one question: one task per model, both answers stored as
+/// siblings under the user message, each with its own events.
+#[tokio::test]
+async fn two_models_in_one_turn() {
+    let (srv, admin) = setup().await;
+    let seen: Seen = Arc::default();
+    let (_sock, _) = socket(&srv, admin.token.as_deref().unwrap(), seen.clone()).await;
+    let mut body = new_chat_body("Compare yourselves");
+    body["background_tasks"] = json!({});
+    body["message_ids"] = json!([
+        {"model_id": "mock-gpt", "message_id": "a-1", "modelIdx": 0},
+        {"model_id": "mock-two", "message_id": "a-2", "modelIdx": 1}
+    ]);
+    body["user_message"]["childrenIds"] = json!(["a-1", "a-2"]);
+    body["user_message"]["models"] = json!(["mock-gpt", "mock-two"]);
+    let r = admin.post("/api/chat/completions", body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["task_ids"].as_array().unwrap().len(), 2);
+    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
+    for mid in ["a-1", "a-2"] {
+        assert!(
+            wait_for(&seen, |e| e["message_id"] == mid
+                && e["data"]["type"] == "chat:completion"
+                && e["data"]["data"]["done"] == true)
+            .await,
+            "no done for {mid}: {:?}",
+            kinds(&seen)
+        );
+    }
+    let text = |mid: &str| -> String {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["message_id"] == mid && e["data"]["data"]["type"] == "response.output_text.delta"
+            })
+            .map(|e| e["data"]["data"]["delta"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(text("a-1"), "Hello from the mock.");
+    assert_eq!(text("a-2"), "Second model here.");
+    let mut chat = Value::Null;
+    for _ in 0..100 {
+        chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+        let m = &chat["chat"]["history"]["messages"];
+        if m["a-1"]["done"] == true && m["a-2"]["done"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let m = &chat["chat"]["history"]["messages"];
+    assert_eq!(m["u-1"]["childrenIds"], json!(["a-1", "a-2"]));
+    assert_eq!(m["a-1"]["content"], "Hello from the mock.");
+    assert_eq!(m["a-2"]["content"], "Second model here.");
+    assert_eq!(m["a-1"]["model"], "mock-gpt");
+    assert_eq!(m["a-2"]["model"], "mock-two");
+    assert_eq!(m["a-2"]["modelIdx"], 1);
+    assert_eq!(m["a-1"]["parentId"], "u-1");
+    assert_eq!(m["a-2"]["parentId"], "u-1");
+}
+
+/// "Merge responses" in a multi-model chat: the chosen model answers over our
+/// merge prompt, as JSON or as an SSE stream.
+#[tokio::test]
+async fn merge_responses_task() {
+    let (_srv, admin) = setup().await;
+    let form = json!({"model": "mock-gpt", "prompt": "Why is the sky blue?",
+                      "responses": ["Rayleigh scattering.", "Because of air."], "stream": false});
+    let r = admin
+        .post("/api/v1/tasks/moa/completions", form.clone())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["object"], "chat.completion");
+    assert_eq!(r.body["choices"][0]["message"]["content"], "plain");
+
+    let mut streamed = form.clone();
+    streamed["stream"] = json!(true);
+    let r = admin
+        .http
+        .post(format!("{}/api/v1/tasks/moa/completions", admin.base))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("data: ") && text.contains("Hello"), "{text}");
+
+    let mut bad = form.clone();
+    bad["responses"] = json!("not a list");
+    assert_eq!(
+        admin
+            .post("/api/v1/tasks/moa/completions", bad)
+            .await
+            .status,
+        400
+    );
+    let mut unknown = form;
+    unknown["model"] = json!("no-such-model");
+    let r = admin.post("/api/v1/tasks/moa/completions", unknown).await;
+    assert!(
+        r.status == 404 || r.status == 400,
+        "{} {}",
+        r.status,
+        r.body
+    );
 }

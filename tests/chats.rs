@@ -1219,3 +1219,102 @@ async fn python_data_lists_and_branched_history() {
     let r = alice.get("/api/v1/chats/search?text=tag:tea").await;
     assert_eq!(ids(&r.body), ["68ff8d2c-0245-4ac2-841d-888c9fc3e619"]);
 }
+
+/// The search modal (`GET /api/v1/search`): content matches with a link to the
+/// message, title matches rank first, folder scopes, and only the caller's chats.
+#[tokio::test]
+async fn workspace_search_modal() {
+    let srv = TestServer::fresh().await;
+    let (admin, bea) = two_users(&srv).await;
+    let by_content = new_chat(
+        &bea,
+        "Garden notes",
+        "How deep do tulip bulbs go?",
+        "About 20 cm deep.",
+    )
+    .await;
+    let by_title = new_chat(&bea, "Tulip festival", "When?", "In April.").await;
+    new_chat(&bea, "Unrelated", "Weather?", "Sunny.").await;
+    new_chat(&admin, "Admin tulip chat", "tulip", "tulip").await;
+
+    let r = bea.get("/api/v1/search?q=TULIP").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let title_id = format!("chat:{}", by_title["id"].as_str().unwrap());
+    let content_id = format!("chat:{}", by_content["id"].as_str().unwrap());
+    assert_eq!(
+        ids,
+        vec![title_id.as_str(), content_id.as_str()],
+        "{}",
+        r.body
+    );
+    let hit = &items[1];
+    assert_eq!(hit["kind"], "chat");
+    assert_eq!(hit["title"], "Garden notes");
+    assert_eq!(hit["context"], "Personal chat");
+    assert_eq!(
+        hit["url"],
+        format!("/c/{}?message=u1", by_content["id"].as_str().unwrap())
+    );
+    assert!(hit["snippet"].as_str().unwrap().contains("tulip"));
+    assert_eq!(r.body["has_more"], false);
+    assert!(r.body["kinds"].as_array().unwrap().contains(&json!("chat")));
+
+    // Every term must match somewhere in the chat; the link goes to a message
+    // holding all of them when there is one.
+    let r = bea.get("/api/v1/search?q=tulip+20+cm").await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.body);
+    let r = bea.get("/api/v1/search?q=tulip+nowhere").await;
+    assert_eq!(r.body["items"], json!([]));
+    let r = bea.get("/api/v1/search?q=deep+20").await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(
+        r.body["items"][0]["url"],
+        format!("/c/{}?message=a1", by_content["id"].as_str().unwrap())
+    );
+
+    // Folder scope.
+    let folder = bea
+        .post("/api/v1/folders/", json!({"name": "Plants"}))
+        .await;
+    assert_eq!(folder.status, 200, "{}", folder.body);
+    let fid = folder.body["id"].as_str().unwrap().to_string();
+    let moved = bea
+        .post(
+            &format!(
+                "/api/v1/chats/{}/folder",
+                by_content["id"].as_str().unwrap()
+            ),
+            json!({"folder_id": fid}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    let r = bea
+        .get(&format!("/api/v1/search?q=tulip&scope=folder:{fid}"))
+        .await;
+    assert_eq!(r.status, 200);
+    let ids: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![content_id.as_str()]);
+    assert_eq!(r.body["items"][0]["context"], "Plants");
+    assert!(r.body["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == format!("folder:{fid}") && s["kind"] == "folder"));
+    // Someone else's folder is not a scope of mine.
+    let r = admin
+        .get(&format!("/api/v1/search?q=tulip&scope=folder:{fid}"))
+        .await;
+    assert_eq!(r.body["items"], json!([]));
+
+    // Bad input is a clear 422; anonymous is refused.
+    assert_eq!(bea.get("/api/v1/search?kind=files").await.status, 422);
+    assert_eq!(bea.get("/api/v1/search?page=0").await.status, 422);
+    assert_eq!(srv.client().get("/api/v1/search?q=tulip").await.status, 401);
+}

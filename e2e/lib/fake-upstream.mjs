@@ -4,12 +4,17 @@
 //   POST /v1/chat/completions   -> streamed (SSE) or plain JSON reply
 // Non-streamed calls are the server's background tasks (title, tags,
 // follow-ups); they get a JSON answer in the shape those tasks parse.
+// Prompts steer the streamed reply: "COUNT" answers "Answer number N." (N
+// counts such requests, so a regenerated answer differs), "SLOW" streams
+// SLOW_PIECES words one every 250 ms (long enough to press Stop).
 import http from 'node:http';
 
 export const FAKE_MODEL = 'fake-model';
 export const FAKE_REPLY = 'Hello there, this is a fake reply.';
 
 const REPLY_PIECES = ['Hello', ' there', ',', ' this', ' is', ' a', ' fake', ' reply', '.'];
+export const SLOW_PIECES = 80;
+export const SLOW_LAST = `slowword${SLOW_PIECES}.`;
 
 function lastUserText(body) {
   const msgs = Array.isArray(body?.messages) ? body.messages : [];
@@ -24,12 +29,17 @@ function lastUserText(body) {
 function taskAnswer(text) {
   if (/follow[- ]?up/i.test(text)) return JSON.stringify({ follow_ups: ['Tell me more?'] });
   if (/\btags?\b/i.test(text)) return JSON.stringify({ tags: ['General'] });
-  if (/\btitle\b/i.test(text)) return JSON.stringify({ title: 'Fake Title' });
+  if (/\btitle\b/i.test(text)) {
+    // Distinct titles let the tests find their chat in the sidebar.
+    const title = /COUNT/.test(text) ? 'Counting Chat' : /SLOW/.test(text) ? 'Slow Chat' : 'Fake Title';
+    return JSON.stringify({ title });
+  }
   return FAKE_REPLY;
 }
 
 export async function startFakeUpstream({ log = () => {} } = {}) {
   const requests = [];
+  let counted = 0;
   const server = http.createServer((req, res) => {
     const chunks = [];
     let size = 0;
@@ -77,12 +87,23 @@ export async function startFakeUpstream({ log = () => {} } = {}) {
               choices: [{ index: 0, delta, finish_reason: finish }],
               ...extra
             })}\n\n`;
-          for (let i = 0; i < REPLY_PIECES.length; i++) {
-            if (res.destroyed) return;
-            const delta = i === 0 ? { role: 'assistant', content: REPLY_PIECES[i] } : { content: REPLY_PIECES[i] };
-            res.write(chunk(delta));
-            await new Promise((r) => setTimeout(r, 30));
+          const prompt = lastUserText(body);
+          let pieces = REPLY_PIECES;
+          let pause = 30;
+          if (/COUNT/.test(prompt)) {
+            counted += 1;
+            pieces = ['Answer', ' number', ` ${counted}`, '.'];
+          } else if (/SLOW/.test(prompt)) {
+            pieces = Array.from({ length: SLOW_PIECES }, (_, i) => ` slowword${i + 1}${i + 1 === SLOW_PIECES ? '.' : ''}`);
+            pause = 250;
           }
+          for (let i = 0; i < pieces.length; i++) {
+            if (res.destroyed || res.writableEnded) return;
+            const delta = i === 0 ? { role: 'assistant', content: pieces[i] } : { content: pieces[i] };
+            res.write(chunk(delta));
+            await new Promise((r) => setTimeout(r, pause));
+          }
+          if (res.destroyed) return;
           res.write(
             chunk({}, 'stop', { usage: { prompt_tokens: 10, completion_tokens: 9, total_tokens: 19 } })
           );

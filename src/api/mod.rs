@@ -9,6 +9,7 @@ pub mod models;
 pub mod ollama;
 pub mod openai;
 pub mod root;
+pub mod search;
 pub mod tasks;
 pub mod users;
 pub mod workspace_lists;
@@ -40,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ollama::router())
         .merge(tasks::router())
         .merge(chat::router())
+        .merge(search::router())
         .merge(workspace_lists::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

@@ -325,10 +325,36 @@ async fn image_prompt(
     run(&s, &c, &model_of(&f)?, p).await
 }
 
-/// Merging several models' answers ("mixture of agents") streams a synthesis;
-/// this server does not implement it yet and says so.
-async fn moa(VerifiedUser(_c): VerifiedUser) -> ApiError {
-    ApiError::NotImplemented(
-        "Merging responses from several models is not supported by this server yet.".into(),
-    )
+/// Merging several models' answers ("mixture of agents"): one completion of the
+/// chosen model over our merge prompt, answered like `/api/chat/completions`
+/// answers API clients (SSE when `stream` is true).
+async fn moa(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<Value>,
+) -> ApiResult<axum::response::Response> {
+    let model = form
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("`model` is required."))?
+        .to_string();
+    let prompt = form
+        .get("prompt")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("`prompt` is required."))?;
+    let responses: Vec<String> = form
+        .get("responses")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad_request("`responses` must be a list of answers."))?
+        .iter()
+        .map(|r| r.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::bad_request("`responses` must be a list of strings."))?;
+    let content = prompts::render_merge(prompt, &responses);
+    let body = json!({
+        "model": model,
+        "messages": [{"role": "user", "content": content}],
+        "stream": form.get("stream").and_then(Value::as_bool).unwrap_or(false),
+    });
+    crate::chat::pipeline::handle(state, caller, body).await
 }

@@ -76,6 +76,25 @@ the user asks for in the conversation below: subject, setting, style, lighting, 
 Reply with JSON only, exactly like {\"prompt\": \"…\"}.\n\n\
 <conversation>\n{{MESSAGES:END:6}}\n</conversation>";
 
+/// Merging several models' answers into one ("mixture of agents").
+pub const MERGE_ANSWERS: &str = "Several assistants answered the same request. Write one answer \
+that keeps what is correct and useful in them, fixes or drops what is wrong, and reads as a single \
+voice. Do not mention the assistants or that answers were merged.\n\n\
+<request>\n{{PROMPT}}\n</request>\n\n{{RESPONSES}}";
+
+/// Fills [`MERGE_ANSWERS`]: each answer in its own numbered block.
+pub fn render_merge(prompt: &str, responses: &[String]) -> String {
+    let blocks = responses
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("<answer number=\"{}\">\n{}\n</answer>", i + 1, r.trim()))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    MERGE_ANSWERS
+        .replace("{{PROMPT}}", prompt)
+        .replace("{{RESPONSES}}", &blocks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +111,14 @@ mod tests {
             "ASSISTANT: b\nUSER: c"
         );
         assert_eq!(render("hi {{USER_NAME}}", &t, "Ann"), "hi Ann");
+    }
+
+    #[test]
+    fn merge_numbers_each_answer() {
+        let p = render_merge("Why?", &["Because A.".into(), " Because B. ".into()]);
+        assert!(p.contains("<request>\nWhy?\n</request>"));
+        assert!(p.contains("<answer number=\"1\">\nBecause A.\n</answer>"));
+        assert!(p.contains("<answer number=\"2\">\nBecause B.\n</answer>"));
     }
 
     #[test]

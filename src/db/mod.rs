@@ -15,6 +15,7 @@ pub mod groups;
 pub mod json;
 pub mod migrations;
 pub mod models;
+pub mod search;
 pub mod shared_chats;
 pub mod tags;
 pub mod users;
