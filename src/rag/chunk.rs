@@ -16,8 +16,8 @@
 //!
 //! Tokens are counted by an approximation of OpenAI's `cl100k_base` (what
 //! upstream's token splitter uses) that needs no vocabulary: a run of letters
-//! or digits counts one token per started 4 characters beyond the first 4
-//! (most English words are one token), every other non-space character counts
+//! or digits counts one token for its first 6 characters and one more per
+//! started 4 characters after that (most English words are one token), every other non-space character counts
 //! one, CJK characters one each, whitespace nothing.
 //!
 //! Edge cases: empty or blank text gives no chunks; a `chunk_size` of 0 is
@@ -194,7 +194,7 @@ fn approx_token_spans(s: &str) -> Vec<(usize, usize)> {
             continue;
         }
         if c.is_alphanumeric() && !is_cjk(c) {
-            // A word: one token per 4 characters after the first 4.
+            // A word: one token for the first 6 characters, one per 4 after.
             let mut end = i + c.len_utf8();
             let mut count = 1usize;
             let mut piece_start = i;
@@ -205,7 +205,7 @@ fn approx_token_spans(s: &str) -> Vec<(usize, usize)> {
                 iter.next();
                 count += 1;
                 end = j + d.len_utf8();
-                if count > 4 && (count - 1) % 4 == 0 {
+                if count > 6 && (count - 7) % 4 == 0 {
                     spans.push((piece_start, j));
                     piece_start = j;
                 }
@@ -605,9 +605,17 @@ mod tests {
         let text = "# A\nx\n# B\ny\n# C\n".to_string() + &"z".repeat(50);
         let o = ChunkOpts {
             min_size_target: 20,
+            chunk_size: 40,
+            chunk_overlap: 0,
             ..ChunkOpts::default()
         };
         let chunks = chunk(&text, &o);
-        assert_eq!(chunks[0], "# A\nx\n\n# B\ny\n\n# C");
+        assert_eq!(chunks[0], "# A\nx\n\n# B\ny");
+        // Without a target every heading is its own section.
+        let o = ChunkOpts {
+            min_size_target: 0,
+            ..o
+        };
+        assert_eq!(chunk(&text, &o)[..2], ["# A\nx", "# B\ny"]);
     }
 }

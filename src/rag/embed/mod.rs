@@ -322,3 +322,91 @@ pub mod bundled {
         let _ = bytes;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cos(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn cache_keys_separate_engine_model_and_text() {
+        let k = cache_key("", "m", "t");
+        assert_eq!(k, cache_key("", "m", "t"));
+        assert_ne!(k, cache_key("openai", "m", "t"));
+        assert_ne!(k, cache_key("", "m2", "t"));
+        assert_ne!(k, cache_key("", "m", "t2"));
+        assert_ne!(cache_key("", "ab", "c"), cache_key("", "a", "bc"));
+    }
+
+    #[test]
+    fn remote_answers_parse_in_input_order() {
+        let openai = serde_json::json!({"data": [
+            {"index": 1, "embedding": [0.0, 1.0]},
+            {"index": 0, "embedding": [1.0, 0.0]}
+        ]});
+        assert_eq!(
+            remote::parse("openai", &openai).unwrap(),
+            vec![vec![1.0, 0.0], vec![0.0, 1.0]]
+        );
+        let ollama = serde_json::json!({"embeddings": [[0.5, 0.5]]});
+        assert_eq!(
+            remote::parse("ollama", &ollama).unwrap(),
+            vec![vec![0.5, 0.5]]
+        );
+        assert!(remote::parse("openai", &serde_json::json!({"error": "x"})).is_err());
+    }
+
+    /// Against sentence-transformers' own output for the same weights
+    /// (tests/data/minilm-reference.json, computed with
+    /// sentence-transformers 5 / torch 2.15 on CPU). Skipped when the model
+    /// was not fetched (`./install.sh --no-build`).
+    #[test]
+    fn bundled_model_matches_sentence_transformers() {
+        if !bundled::available() {
+            eprintln!("skipped: embedding model not installed");
+            return;
+        }
+        let model = bundled::load().unwrap();
+        assert_eq!(model.max_len, 256);
+        let reference: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/data/minilm-reference.json"))
+                .unwrap();
+        let sents: Vec<String> = reference["sents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        let tokens = model.tokenize(&sents).unwrap();
+        // The 400-word input is cut at 256 tokens, [CLS] and [SEP] included.
+        assert_eq!(tokens[3].len(), 256);
+        let refs: Vec<&[u32]> = tokens.iter().map(|t| t.as_slice()).collect();
+        let batch = model.embed_ids(&refs).unwrap();
+        for (i, want) in reference["vecs"].as_array().unwrap().iter().enumerate() {
+            let want: Vec<f32> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let max_diff = batch[i]
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(max_diff < 1e-4, "sentence {i}: max difference {max_diff}");
+        }
+        let para = cos(&batch[0], &batch[1]);
+        let unrelated = cos(&batch[0], &batch[2]);
+        assert!(para > 0.6, "paraphrase cosine {para}");
+        assert!(unrelated < para - 0.3, "unrelated cosine {unrelated}");
+        // One by one gives the same vectors as the padded batch.
+        for (i, t) in tokens.iter().enumerate() {
+            let one = model.embed_ids(&[t.as_slice()]).unwrap();
+            assert!(cos(&one[0], &batch[i]) > 0.99999);
+        }
+    }
+}
