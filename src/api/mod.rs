@@ -1,11 +1,13 @@
 //! HTTP routes. One module per upstream router, nested under its prefix here.
 
 pub mod auths;
+pub mod channels;
 pub mod chat;
 pub mod chats;
 pub mod configs;
 pub mod folders;
 pub mod models;
+pub mod notes;
 pub mod ollama;
 pub mod openai;
 pub mod root;
@@ -42,6 +44,8 @@ pub fn app(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(chat::router())
         .merge(search::router())
+        .merge(notes::router())
+        .merge(channels::router())
         .merge(workspace_lists::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

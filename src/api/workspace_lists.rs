@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::auth::VerifiedUser;
 use crate::db::json::JsonCol;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -18,9 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tools/", get(tools))
         .route("/api/v1/functions/", get(functions))
         .route("/api/v1/skills/", get(skills))
-        .route("/api/v1/notes/pinned", get(pinned_notes))
         .route("/api/v1/terminals/", get(terminals))
-        .route("/api/v1/channels/", get(channels))
 }
 
 /// Rows of `table` visible to the user: their own, or all of them for admins.
@@ -114,36 +112,6 @@ async fn skills(
     Ok(Json(rows))
 }
 
-async fn pinned_notes(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-) -> ApiResult<Json<Vec<Value>>> {
-    let uid = caller.user.id.clone();
-    let rows = state
-        .db
-        .read(move |c| {
-            let mut st = c.prepare(
-                "SELECT n.id, n.user_id, n.title, n.data, n.meta, n.created_at, n.updated_at \
-                 FROM pinned_note p JOIN note n ON n.id = p.note_id WHERE p.user_id = ?1 \
-                 ORDER BY p.created_at DESC",
-            )?;
-            let rows = st.query_map([uid], |r| {
-                Ok(json!({
-                    "id": r.get::<_, String>(0)?,
-                    "user_id": r.get::<_, Option<String>>(1)?,
-                    "title": r.get::<_, Option<String>>(2)?,
-                    "data": r.get::<_, JsonCol>(3)?.0,
-                    "meta": r.get::<_, JsonCol>(4)?.0,
-                    "created_at": r.get::<_, Option<i64>>(5)?,
-                    "updated_at": r.get::<_, Option<i64>>(6)?,
-                }))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .await?;
-    Ok(Json(rows))
-}
-
 /// Terminal servers the admin configured and enabled, without their secrets.
 async fn terminals(
     State(state): State<AppState>,
@@ -160,38 +128,4 @@ async fn terminals(
         })
         .unwrap_or_default();
     Json(list)
-}
-
-async fn channels(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-) -> ApiResult<Json<Vec<Value>>> {
-    if !state.config.get_bool("channels.enable") {
-        return Err(ApiError::forbidden("Channels is disabled"));
-    }
-    let uid = caller.user.id.clone();
-    let rows = state
-        .db
-        .read(move |c| {
-            let mut st = c.prepare(
-                "SELECT ch.id, ch.user_id, ch.name, ch.description, ch.type, ch.created_at, ch.updated_at \
-                 FROM channel ch WHERE ch.deleted_at IS NULL AND (ch.user_id = ?1 OR ch.is_private IS NOT 1 \
-                 OR EXISTS (SELECT 1 FROM channel_member m WHERE m.channel_id = ch.id AND m.user_id = ?1)) \
-                 ORDER BY ch.updated_at DESC",
-            )?;
-            let rows = st.query_map([uid], |r| {
-                Ok(json!({
-                    "id": r.get::<_, String>(0)?,
-                    "user_id": r.get::<_, Option<String>>(1)?,
-                    "name": r.get::<_, Option<String>>(2)?,
-                    "description": r.get::<_, Option<String>>(3)?,
-                    "type": r.get::<_, Option<String>>(4)?,
-                    "created_at": r.get::<_, Option<i64>>(5)?,
-                    "updated_at": r.get::<_, Option<i64>>(6)?,
-                }))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .await?;
-    Ok(Json(rows))
 }

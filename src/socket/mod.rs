@@ -5,6 +5,9 @@
 //! it stays anonymous and its events are ignored. Users get room `user:<id>`
 //! (every tab of theirs), chats they open get `chat:<id>`.
 
+pub mod channels;
+pub mod notes;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -87,6 +90,8 @@ async fn prepare(
     s.on("user-join", on_user_join);
     s.on("heartbeat", on_heartbeat);
     s.on("events:chat", on_chat_event);
+    notes::register(&s);
+    channels::register(&s);
     if let Some(token) = auth.ok().as_ref().and_then(token_of) {
         authenticate(&s, &state, &token).await;
     }
@@ -107,6 +112,7 @@ async fn on_user_join(
         return;
     };
     if let Some(u) = authenticate(&s, &state, &token).await {
+        channels::join_user_channels(&s, &state, &u).await;
         let _ = ack.send(&json!({"id": u.id, "name": u.name}));
     }
 }
