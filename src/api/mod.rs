@@ -1,11 +1,14 @@
 //! HTTP routes. One module per upstream router, nested under its prefix here.
 
+pub mod audio;
 pub mod auths;
 pub mod channels;
 pub mod chat;
 pub mod chats;
 pub mod configs;
 pub mod folders;
+pub mod groups;
+pub mod images;
 pub mod models;
 pub mod notes;
 pub mod ollama;
@@ -14,6 +17,7 @@ pub mod root;
 pub mod search;
 pub mod tasks;
 pub mod users;
+pub mod utils;
 pub mod workspace_lists;
 
 use std::time::Duration;
@@ -35,6 +39,10 @@ pub fn app(state: AppState) -> Router {
         .merge(root::router())
         .merge(auths::router())
         .merge(users::router())
+        .merge(groups::router())
+        .merge(utils::router())
+        .merge(audio::router())
+        .merge(images::router())
         .merge(configs::router())
         .merge(chats::router())
         .merge(folders::router())

@@ -25,11 +25,12 @@ pub struct UserRow {
     pub status_expires_at: Option<i64>,
     pub info: Option<Value>,
     pub settings: Option<Value>,
+    pub variables: Option<Value>,
 }
 
 // Selected by name: upgraded databases order these columns differently.
 const COLUMNS: &str = "id, name, email, role, profile_image_url, last_active_at, updated_at, created_at, \
-    username, bio, gender, date_of_birth, timezone, status_emoji, status_message, status_expires_at, info, settings";
+    username, bio, gender, date_of_birth, timezone, status_emoji, status_message, status_expires_at, info, settings, variables";
 
 fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
@@ -59,6 +60,7 @@ fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
         status_expires_at: r.get("status_expires_at")?,
         info: opt(r.get::<_, JsonCol>("info")?),
         settings: opt(r.get::<_, JsonCol>("settings")?),
+        variables: opt(r.get::<_, JsonCol>("variables")?),
     })
 }
 
@@ -206,4 +208,104 @@ pub fn list(
     ))?;
     let rows = st.query_map(params![pattern, limit, offset], from_row)?;
     Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
+}
+
+/// Every user, newest first (`/api/v1/users/all`).
+pub fn all(c: &Connection) -> rusqlite::Result<Vec<UserRow>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM user ORDER BY created_at DESC, id"
+    ))?;
+    let rows = st.query_map([], from_row)?;
+    rows.collect()
+}
+
+/// Active = seen within the last three minutes.
+pub fn is_active(u: &UserRow, now: i64) -> bool {
+    u.last_active_at.is_some_and(|t| t >= now - 180)
+}
+
+/// The admin edit form; `None` leaves a column unchanged.
+#[derive(Default)]
+pub struct AdminUpdate {
+    pub role: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub profile_image_url: Option<String>,
+}
+
+impl AdminUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.role.is_none()
+            && self.name.is_none()
+            && self.email.is_none()
+            && self.profile_image_url.is_none()
+    }
+}
+
+/// Applies the edit to `user` (and the e-mail to `auth` as well).
+pub fn admin_update(
+    c: &Connection,
+    id: &str,
+    u: &AdminUpdate,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    if let Some(email) = &u.email {
+        c.execute(
+            "UPDATE auth SET email = ?2 WHERE id = ?1",
+            params![id, email],
+        )?;
+    }
+    c.execute(
+        "UPDATE user SET role = coalesce(?2, role), name = coalesce(?3, name), \
+         email = coalesce(?4, email), profile_image_url = coalesce(?5, profile_image_url), \
+         updated_at = ?6 WHERE id = ?1",
+        params![id, u.role, u.name, u.email, u.profile_image_url, now],
+    )
+}
+
+/// Removes a user as upstream does: out of every group, their chats (with
+/// messages and shares) gone, then the user and auth rows. Their API key and
+/// OAuth sessions go too, since nothing could use them any more.
+pub fn delete_with_data(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
+    super::groups::remove_user_everywhere(c, id, now)?;
+    super::chats::delete_all_for_user(c, id)?;
+    c.execute("DELETE FROM api_key WHERE user_id = ?1", [id])?;
+    c.execute("DELETE FROM oauth_session WHERE user_id = ?1", [id])?;
+    let n = c.execute("DELETE FROM user WHERE id = ?1", [id])?;
+    c.execute("DELETE FROM auth WHERE id = ?1", [id])?;
+    Ok(n > 0)
+}
+
+pub fn update_status(
+    c: &Connection,
+    id: &str,
+    emoji: Option<&str>,
+    message: Option<&str>,
+    expires_at: Option<i64>,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE user SET status_emoji = ?2, status_message = ?3, status_expires_at = ?4, \
+         updated_at = ?5 WHERE id = ?1",
+        params![id, emoji, message, expires_at, now],
+    )
+}
+
+/// Replaces one of the JSON columns the user edits wholesale.
+pub fn update_json_column(
+    c: &Connection,
+    id: &str,
+    column: &str,
+    value: &Value,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let column = match column {
+        "info" => "info",
+        "variables" => "variables",
+        _ => return Ok(0),
+    };
+    c.execute(
+        &format!("UPDATE user SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
+        params![id, JsonCol(value.clone()), now],
+    )
 }

@@ -1,0 +1,117 @@
+//! `/api/v1/utils`: gravatar URLs, code formatting and execution, and the
+//! download of a consistent copy of the SQLite database.
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{AdminUser, VerifiedUser};
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/utils/gravatar", get(gravatar))
+        .route("/api/v1/utils/code/format", post(format_code))
+        .route("/api/v1/utils/code/execute", post(execute_code))
+        .route("/api/v1/utils/db/download", get(download_db))
+}
+
+#[derive(Deserialize)]
+struct EmailQuery {
+    email: String,
+}
+
+/// Gravatar's URL for the address (SHA-256 of the trimmed, lower-cased e-mail).
+pub fn gravatar_url(email: &str) -> String {
+    let hash = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    format!("https://www.gravatar.com/avatar/{}?d=mp", hex::encode(hash))
+}
+
+async fn gravatar(VerifiedUser(_c): VerifiedUser, Query(q): Query<EmailQuery>) -> Json<String> {
+    Json(gravatar_url(&q.email))
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[allow(dead_code)]
+    code: String,
+}
+
+/// Upstream formats with Python's `black`, which this server does not embed.
+async fn format_code(AdminUser(_a): AdminUser, JsonBody(_f): JsonBody<CodeForm>) -> ApiError {
+    ApiError::NotImplemented(
+        "Formatting Python code needs the black formatter, which this server does not include."
+            .into(),
+    )
+}
+
+async fn execute_code(
+    State(state): State<AppState>,
+    VerifiedUser(_c): VerifiedUser,
+    JsonBody(_f): JsonBody<CodeForm>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !state.config.get_bool("code_execution.enable") {
+        return Err(ApiError::forbidden("Code execution is disabled"));
+    }
+    if state.config.get_str("code_execution.engine") == "jupyter" {
+        return Err(ApiError::NotImplemented(
+            "Running code on a Jupyter server is not supported by this server yet; it comes with the code-execution integration."
+                .into(),
+        ));
+    }
+    Err(ApiError::bad_request(
+        "Something went wrong :/\nCode execution engine not supported",
+    ))
+}
+
+/// A consistent copy of the live database, made with SQLite's online backup
+/// into a temporary file that is unlinked once open and streamed from there.
+async fn download_db(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+) -> ApiResult<Response> {
+    if !state.settings.env_flags.enable_admin_export {
+        return Err(ApiError::unauthorized(
+            crate::auth::permissions::ACCESS_PROHIBITED,
+        ));
+    }
+    let dir = state.settings.data_dir.join("cache");
+    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+    let path = dir.join(format!("webui-download-{}.db", crate::db::new_id()));
+    let target = path.clone();
+    let made = state
+        .db
+        .read(move |c| {
+            c.backup(rusqlite::DatabaseName::Main, &target, None)?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&path);
+        return Err(ApiError::internal(e));
+    }
+    let file = tokio::fs::File::open(&path).await;
+    // Unlinked now; the open handle keeps the data until the stream ends.
+    let _ = std::fs::remove_file(&path);
+    let file = file.map_err(ApiError::internal)?;
+    let len = file.metadata().await.map_err(ApiError::internal)?.len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"webui.db\"".to_string(),
+            ),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
