@@ -6,16 +6,21 @@ pub mod channels;
 pub mod chat;
 pub mod chats;
 pub mod configs;
+pub mod evaluations;
 pub mod folders;
+pub mod functions;
 pub mod groups;
 pub mod images;
 pub mod models;
 pub mod notes;
 pub mod ollama;
 pub mod openai;
+pub mod prompts;
 pub mod root;
+pub mod skills;
 pub mod search;
 pub mod tasks;
+pub mod tools;
 pub mod users;
 pub mod utils;
 pub mod workspace_lists;
@@ -52,6 +57,11 @@ pub fn app(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(chat::router())
         .merge(search::router())
+        .merge(prompts::router())
+        .merge(tools::router())
+        .merge(functions::router())
+        .merge(skills::router())
+        .merge(evaluations::router())
         .merge(notes::router())
         .merge(channels::router())
         .merge(workspace_lists::router())

@@ -1,0 +1,263 @@
+//! The `tool` table (workspace tools: Python source kept as text; this server
+//! stores them but cannot run them) and its `tool_history` entries.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::{json, Map, Value};
+
+use super::access_grants::{self, GrantRow, NewGrant};
+use super::json::JsonCol;
+use super::workspace_history::{self as history, Kind};
+
+pub const RESOURCE: &str = "tool";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolRow {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub name: String,
+    pub content: String,
+    pub specs: Value,
+    pub meta: Value,
+    pub valves: Value,
+    pub version_id: Option<String>,
+    pub updated_at: i64,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, user_id, name, content, specs, meta, valves, version_id, updated_at, created_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<ToolRow> {
+    Ok(ToolRow {
+        id: r.get("id")?,
+        user_id: r.get("user_id")?,
+        name: r.get::<_, Option<String>>("name")?.unwrap_or_default(),
+        content: r.get::<_, Option<String>>("content")?.unwrap_or_default(),
+        specs: match r.get::<_, JsonCol>("specs")?.0 {
+            v @ Value::Array(_) => v,
+            _ => json!([]),
+        },
+        meta: normalize_meta(r.get::<_, JsonCol>("meta")?.0),
+        valves: r.get::<_, JsonCol>("valves")?.0,
+        version_id: r.get("version_id")?,
+        updated_at: r.get::<_, Option<i64>>("updated_at")?.unwrap_or(0),
+        created_at: r.get::<_, Option<i64>>("created_at")?.unwrap_or(0),
+    })
+}
+
+/// Upstream's `ToolMeta` defaults: `description`, `manifest`, `has_user_valves`.
+pub fn normalize_meta(v: Value) -> Value {
+    let mut m = match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    m.entry("description").or_insert(Value::Null);
+    m.entry("manifest").or_insert(json!({}));
+    m.entry("has_user_valves").or_insert(json!(false));
+    if !m.contains_key("i18n") {
+        m.insert("i18n".into(), Value::Null);
+    }
+    Value::Object(m)
+}
+
+/// Stored valves as a dict; encrypted or malformed values read as empty.
+pub fn valves_dict(v: &Value) -> Value {
+    match v {
+        Value::Object(_) => v.clone(),
+        Value::String(_) => {
+            tracing::warn!("tool/function valves are encrypted; this server cannot read them");
+            json!({})
+        }
+        _ => json!({}),
+    }
+}
+
+/// The tool with content (upstream's `ToolModel`).
+pub fn wire(t: &ToolRow, grants: &[GrantRow]) -> Value {
+    json!({
+        "version_id": t.version_id,
+        "id": t.id,
+        "user_id": t.user_id,
+        "name": t.name,
+        "content": t.content,
+        "specs": t.specs,
+        "meta": t.meta,
+        "access_grants": grants.iter().map(GrantRow::wire).collect::<Vec<_>>(),
+        "updated_at": t.updated_at,
+        "created_at": t.created_at,
+    })
+}
+
+/// The list form (`ToolResponse`): no content or specs.
+pub fn wire_brief(t: &ToolRow, grants: &[GrantRow]) -> Value {
+    json!({
+        "version_id": t.version_id,
+        "id": t.id,
+        "user_id": t.user_id,
+        "name": t.name,
+        "meta": t.meta,
+        "access_grants": grants.iter().map(GrantRow::wire).collect::<Vec<_>>(),
+        "updated_at": t.updated_at,
+        "created_at": t.created_at,
+    })
+}
+
+/// What a history entry records: name, content and the user-facing meta.
+pub fn snapshot(name: &str, content: &str, meta: &Value) -> Value {
+    let mut m = match meta {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    m.entry("description").or_insert(Value::Null);
+    if m.get("i18n")
+        .is_none_or(|v| v.is_null() || v.as_object().is_some_and(Map::is_empty))
+    {
+        m.remove("i18n");
+    }
+    m.remove("manifest");
+    m.remove("has_user_valves");
+    json!({"name": name, "content": content, "meta": Value::Object(m)})
+}
+
+pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<ToolRow>> {
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM tool WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+pub fn get_with_grants(
+    c: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<(ToolRow, Vec<GrantRow>)>> {
+    let Some(t) = get(c, id)? else {
+        return Ok(None);
+    };
+    let g = access_grants::by_resource(c, RESOURCE, id)?;
+    Ok(Some((t, g)))
+}
+
+pub fn all_with_grants(c: &Connection) -> rusqlite::Result<Vec<(ToolRow, Vec<GrantRow>)>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM tool ORDER BY updated_at DESC, id"
+    ))?;
+    let rows = st
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut grants = access_grants::by_type(c, RESOURCE)?;
+    Ok(rows
+        .into_iter()
+        .map(|t| {
+            let g = grants.remove(&t.id).unwrap_or_default();
+            (t, g)
+        })
+        .collect())
+}
+
+/// Inserts a tool (specs empty: they come from running its code) with its
+/// grants and first history entry.
+pub fn insert(
+    c: &Connection,
+    user_id: &str,
+    id: &str,
+    name: &str,
+    content: &str,
+    meta: &Value,
+    commit_message: Option<&str>,
+    grants: &[NewGrant],
+    now: i64,
+) -> rusqlite::Result<ToolRow> {
+    let meta = normalize_meta(meta.clone());
+    let version = history::insert(
+        c,
+        Kind::Tool,
+        id,
+        None,
+        &snapshot(name, content, &meta),
+        user_id,
+        commit_message,
+        now,
+    )?;
+    c.execute(
+        "INSERT INTO tool (id, user_id, name, content, specs, meta, valves, version_id, updated_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, '[]', ?5, NULL, ?6, ?7, ?7)",
+        params![id, user_id, name, content, JsonCol(meta), version, now],
+    )?;
+    access_grants::replace(c, RESOURCE, id, grants, now)?;
+    Ok(get(c, id)?.expect("just inserted"))
+}
+
+/// Saves name, content and meta; a changed snapshot records a history entry
+/// (or, with `version_id`, points the tool at that existing entry).
+#[allow(clippy::too_many_arguments)]
+pub fn update(
+    c: &Connection,
+    id: &str,
+    name: &str,
+    content: &str,
+    meta: &Value,
+    commit_message: Option<&str>,
+    user_id: &str,
+    version_id: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<Option<ToolRow>> {
+    let Some(t) = get(c, id)? else {
+        return Ok(None);
+    };
+    let before = snapshot(&t.name, &t.content, &t.meta);
+    let meta = normalize_meta(meta.clone());
+    let after = snapshot(name, content, &meta);
+    let version = match version_id {
+        Some(v) => Some(v.to_string()),
+        None if after != before || t.version_id.is_none() => Some(history::insert(
+            c,
+            Kind::Tool,
+            id,
+            t.version_id.as_deref(),
+            &after,
+            user_id,
+            commit_message,
+            now,
+        )?),
+        None => t.version_id.clone(),
+    };
+    c.execute(
+        "UPDATE tool SET name = ?2, content = ?3, meta = ?4, version_id = ?5, updated_at = ?6 WHERE id = ?1",
+        params![id, name, content, JsonCol(meta), version, now],
+    )?;
+    get(c, id)
+}
+
+pub fn set_valves(c: &Connection, id: &str, valves: &Value, now: i64) -> rusqlite::Result<usize> {
+    c.execute(
+        "UPDATE tool SET valves = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, JsonCol(valves.clone()), now],
+    )
+}
+
+pub fn delete(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    history::delete_all(c, Kind::Tool, id)?;
+    access_grants::delete_for(c, RESOURCE, &[id.to_string()])?;
+    Ok(c.execute("DELETE FROM tool WHERE id = ?1", [id])? > 0)
+}
+
+/// A user's own valves for a tool or function: `user.settings[section].valves[id]`.
+pub fn user_valves(
+    c: &Connection,
+    user_id: &str,
+    section: &str,
+    id: &str,
+) -> rusqlite::Result<Value> {
+    let settings: Option<JsonCol> = c
+        .query_row("SELECT settings FROM user WHERE id = ?1", [user_id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let v = settings
+        .map(|s| s.0)
+        .and_then(|s| s.get(section)?.get("valves")?.get(id).cloned())
+        .unwrap_or(Value::Null);
+    Ok(valves_dict(&v))
+}
