@@ -20,9 +20,7 @@
 
 pub mod bm25;
 pub mod chunk;
-pub mod context;
 pub mod embed;
-pub mod reindex;
 pub mod search;
 pub mod store;
 
@@ -159,6 +157,12 @@ impl Rag {
 
     pub fn dir(&self) -> &std::path::Path {
         &self.lazy.dir
+    }
+
+    /// Whether the local embedding model has been loaded (it never is before
+    /// the first local embedding).
+    pub fn embedder_loaded(&self) -> bool {
+        self.embedder.local_loaded()
     }
 
     /// Opens the store and the BM25 index (once), on the blocking pool.
