@@ -484,3 +484,41 @@ async fn yjs_collaboration_between_two_tabs() {
     }
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn notes_written_by_python_open_webui_are_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_dir(&common::fixture_dir(), tmp.path());
+    let secret = std::fs::read_to_string(tmp.path().join("webui_secret_key.txt")).unwrap();
+    let srv = TestServer::start(common::settings_for(tmp.path(), Some(&secret))).await;
+    let c = srv.client();
+    let alice = c.login("alice@example.com", "Alice-pass-1").await;
+    let admin = c.login("admin@example.com", "Admin-pass-1").await;
+
+    let mine = alice.get("/api/v1/notes/").await.body;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine[0]["title"], "Study plan");
+    assert!(mine[0]["data"]["content"]["md"]
+        .as_str()
+        .unwrap()
+        .starts_with("# Study plan"));
+    assert_eq!(mine[0]["user"]["email"], "alice@example.com");
+    let id = mine[0]["id"].as_str().unwrap();
+    let note = alice.get(&format!("/api/v1/notes/{id}")).await.body;
+    assert_eq!(note["created_at"], json!(1795343828784063914_i64));
+    assert!(note["data"]["content"]["html"]
+        .as_str()
+        .unwrap()
+        .contains("Sorting algorithms"));
+
+    // The admin's note stays private to the admin; the admin sees both in search.
+    let r = alice
+        .get("/api/v1/notes/c2574548-a9ba-4f0b-b932-1028b8b6c2b4")
+        .await;
+    assert_eq!(r.status, 403);
+    let all = admin.get("/api/v1/notes/search").await.body;
+    assert_eq!(all["total"], json!(2));
+    let r = admin.get("/api/v1/notes/search?query=sorting").await.body;
+    assert_eq!(r["items"][0]["title"], "Study plan");
+    srv.stop().await;
+}
