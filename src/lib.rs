@@ -55,6 +55,7 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        crate::rag::processing::resume_pending(self.state.clone());
         let app = router(self.state.clone());
         axum::serve(
             self.listener,

@@ -32,6 +32,12 @@ enum Command {
     },
     /// Print the Open WebUI license that covers the bundled frontend.
     License,
+    /// Rebuild the search index (vectors and BM25) of every file, knowledge base and memory.
+    Reindex {
+        /// The data folder to reindex.
+        #[arg(long, env = "DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
 }
 
 fn init_logging() {
@@ -79,6 +85,20 @@ fn main() -> std::process::ExitCode {
                 None => println!("This build has no bundled frontend; run ./install.sh to fetch it with its license."),
             }
             std::process::ExitCode::SUCCESS
+        }
+        Command::Reindex { data_dir } => {
+            init_logging();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match rt.block_on(open_webui::rag::reindex::run_cli(data_dir)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("open-webui: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve {
             host,

@@ -7,15 +7,19 @@ pub mod chat;
 pub mod chats;
 pub mod configs;
 pub mod evaluations;
+pub mod files;
 pub mod folders;
 pub mod functions;
 pub mod groups;
 pub mod images;
+pub mod knowledge;
+pub mod memories;
 pub mod models;
 pub mod notes;
 pub mod ollama;
 pub mod openai;
 pub mod prompts;
+pub mod retrieval;
 pub mod root;
 pub mod skills;
 pub mod search;
@@ -64,6 +68,10 @@ pub fn app(state: AppState) -> Router {
         .merge(evaluations::router())
         .merge(notes::router())
         .merge(channels::router())
+        .merge(files::router())
+        .merge(knowledge::router())
+        .merge(retrieval::router())
+        .merge(memories::router())
         .merge(workspace_lists::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

@@ -405,9 +405,19 @@ async fn generate(
     });
 
     let mut usage: Option<Value> = None;
+    let mut sources: Vec<Value> = Vec::new();
     let ending = match prepare(&state, &turn, &target).await {
         Err(e) => Ending::Failed(e),
-        Ok((resolved, request)) => {
+        Ok((resolved, mut request)) => {
+            // RAG (crate::rag::context): passages into the prompt, citations to the UI.
+            let (c, b, f) = (&turn.caller, &turn.body, turn.folder_id.as_deref());
+            let m = &resolved.model_item;
+            sources = crate::rag::context::apply(&state, c, b, f, m, &mut request).await;
+            if !sources.is_empty() {
+                emitter
+                    .emit("chat:completion", json!({"sources": sources}))
+                    .await;
+            }
             stream_into(&emitter, &resolved, request, &progress, &mut usage, &cancel).await
         }
     };
@@ -427,6 +437,9 @@ async fn generate(
         (out.items(status), out.content())
     };
     let mut fields = json!({"done": true, "content": content, "output": output});
+    if !sources.is_empty() {
+        fields["sources"] = Value::Array(sources);
+    }
     if let Some(u) = &usage {
         fields["usage"] = u.clone();
     }

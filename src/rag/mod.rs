@@ -20,7 +20,11 @@
 
 pub mod bm25;
 pub mod chunk;
+pub mod context;
 pub mod embed;
+pub mod extract;
+pub mod processing;
+pub mod reindex;
 pub mod search;
 pub mod store;
 

@@ -1,0 +1,918 @@
+//! `/api/v1/files`: uploads, their extracted text and processing state.
+//!
+//! Uploads are streamed to `DATA_DIR/uploads/<id>_<name>` (the stored `path`
+//! is absolute, as upstream writes it) and processed in the background by
+//! [`crate::rag::processing`]. A file is visible to its owner, to admins, and
+//! to readers of a knowledge base that contains it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path as FsPath, PathBuf};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::auth::extract::Caller;
+use crate::auth::{AdminUser, VerifiedUser};
+use crate::db::files::{self, FileRow, NewFile, PAGE_SIZE};
+use crate::db::{access_grants, knowledge, new_id, now_secs};
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::state::AppState;
+
+pub const NOT_FOUND: &str = "We could not find what you're looking for :/";
+
+type Params = Query<HashMap<String, String>>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/files/",
+            post(upload).get(list).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/files/search", get(search))
+        .route("/api/v1/files/user/search", get(search_user))
+        .route("/api/v1/files/count", get(count))
+        .route("/api/v1/files/user/count", get(count_user))
+        .route("/api/v1/files/all", delete(delete_all))
+        .route("/api/v1/files/{id}", get(get_one).delete(delete_one))
+        .route("/api/v1/files/{id}/process/status", get(process_status))
+        .route("/api/v1/files/{id}/data/content", get(data_content))
+        .route(
+            "/api/v1/files/{id}/data/content/update",
+            post(update_data_content),
+        )
+        .route("/api/v1/files/{id}/content", get(content))
+        .route("/api/v1/files/{id}/content/html", get(content_html))
+        .route("/api/v1/files/{id}/content/{file_name}", get(content_named))
+        .route("/api/v1/files/{id}/rename", post(rename))
+}
+
+/// FastAPI's bool query parsing.
+pub fn query_bool(p: &HashMap<String, String>, key: &str, default: bool) -> ApiResult<bool> {
+    match p.get(key).map(|s| s.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(ApiError::Validation(json!([{
+                "type": "bool_parsing",
+                "loc": ["query", key],
+                "msg": "Input should be a valid boolean, unable to interpret input",
+                "input": v,
+            }]))),
+        },
+    }
+}
+
+fn query_int(
+    p: &HashMap<String, String>,
+    key: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> ApiResult<i64> {
+    match p.get(key) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            _ => Err(ApiError::Validation(json!([{
+                "type": "int_parsing",
+                "loc": ["query", key],
+                "msg": format!("Input should be a valid integer between {min} and {max}"),
+                "input": v,
+            }]))),
+        },
+    }
+}
+
+/// The last path component of a client-supplied name, without control
+/// characters; never `.`/`..`/empty. Storage names can then not escape the
+/// uploads folder.
+pub fn sanitize_filename(raw: &str) -> String {
+    let last = raw
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>();
+    let trimmed = last.trim().to_string();
+    if trimmed.is_empty() || trimmed.chars().all(|c| c == '.') {
+        "file".to_string()
+    } else {
+        trimmed
+    }
+}
+
+/// `<id>_<name>`, or `<id>.<ext>` when that is too long for a file system.
+fn storage_name(id: &str, name: &str) -> String {
+    let full = format!("{id}_{name}");
+    if full.len() <= 255 {
+        return full;
+    }
+    let ext = FsPath::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| e.len() <= 16)
+        .unwrap_or("");
+    if ext.is_empty() {
+        id.to_string()
+    } else {
+        format!("{id}.{ext}")
+    }
+}
+
+pub fn uploads_dir(state: &AppState) -> PathBuf {
+    state.settings.data_dir.join("uploads")
+}
+
+/// Where a file's bytes are: the stored path if it exists, else the same
+/// name in our uploads folder (data folders moved from another machine or
+/// container store absolute paths of that machine).
+pub fn resolve_path(state: &AppState, file: &FileRow) -> Option<PathBuf> {
+    let stored = file.path.as_deref().filter(|p| !p.is_empty())?;
+    if stored.contains("://") {
+        return None;
+    }
+    let p = PathBuf::from(stored);
+    let uploads = uploads_dir(state);
+    if p.is_file() && p.starts_with(&uploads) {
+        return Some(p);
+    }
+    let base = p.file_name()?;
+    let local = uploads.join(base);
+    local.is_file().then_some(local)
+}
+
+/// Group ids of the caller.
+pub async fn group_ids(state: &AppState, user_id: &str) -> ApiResult<HashSet<String>> {
+    let uid = user_id.to_string();
+    Ok(state
+        .db
+        .read(move |c| access_grants::group_ids_of(c, &uid))
+        .await?)
+}
+
+/// Upstream's `has_access_to_file` (minus channels, notes and models, which
+/// this server does not share files through): owner, admin, or a knowledge
+/// base containing the file that the caller may read (write: whose owner
+/// also owns the file).
+pub async fn can_access_file(
+    state: &AppState,
+    caller: &Caller,
+    file: &FileRow,
+    perm: &str,
+) -> ApiResult<bool> {
+    if file.user_id == caller.id() || caller.is_admin() {
+        return Ok(true);
+    }
+    let groups = group_ids(state, caller.id()).await?;
+    let (fid, uid, perm_s, owner) = (
+        file.id.clone(),
+        caller.id().to_string(),
+        perm.to_string(),
+        file.user_id.clone(),
+    );
+    Ok(state
+        .db
+        .read(move |c| {
+            for kb in knowledge::by_file(c, &fid)? {
+                let ok = kb.user_id == uid
+                    || access_grants::has_access(
+                        c,
+                        &uid,
+                        &groups,
+                        knowledge::RESOURCE,
+                        &kb.id,
+                        &perm_s,
+                    )?;
+                if ok && (perm_s == "read" || kb.user_id == owner) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await?)
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<Option<FileRow>> {
+    let id = id.to_string();
+    Ok(state.db.read(move |c| files::get(c, &id)).await?)
+}
+
+/// The file if the caller may `perm` it; upstream answers 404 otherwise.
+async fn load_for(state: &AppState, caller: &Caller, id: &str, perm: &str) -> ApiResult<FileRow> {
+    let file = load(state, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    if !can_access_file(state, caller, &file, perm).await? {
+        return Err(ApiError::not_found(NOT_FOUND));
+    }
+    Ok(file)
+}
+
+fn config_int(state: &AppState, key: &str) -> Option<u64> {
+    match state.config.get(key) {
+        Value::Number(n) => n.as_f64().filter(|v| *v > 0.0).map(|v| v as u64),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| *v > 0.0)
+            .map(|v| v as u64),
+        _ => None,
+    }
+}
+
+/// `rag.file.max_size` in bytes (the setting is in MB), if set.
+pub fn max_file_bytes(state: &AppState) -> Option<u64> {
+    config_int(state, "rag.file.max_size").map(|mb| mb * 1024 * 1024)
+}
+
+fn allowed_extensions(state: &AppState) -> Vec<String> {
+    match state.config.get("rag.file.allowed_extensions") {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Value::String(s) => s
+            .split(',')
+            .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+struct Stored {
+    path: PathBuf,
+    size: u64,
+    sha256: String,
+}
+
+/// Streams a multipart field to `path`, enforcing the size limit.
+async fn store_field(
+    field: &mut axum::extract::multipart::Field<'_>,
+    path: &FsPath,
+    max: Option<u64>,
+) -> ApiResult<Stored> {
+    let mut out = tokio::fs::File::create(path).await.map_err(|e| {
+        tracing::error!(error = %e, path = %path.display(), "cannot create upload");
+        ApiError::bad_request("Error uploading file")
+    })?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    loop {
+        let chunk = match field.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                drop(out);
+                let _ = tokio::fs::remove_file(path).await;
+                return Err(ApiError::bad_request(format!("Error uploading file: {e}")));
+            }
+        };
+        size += chunk.len() as u64;
+        if let Some(m) = max {
+            if size > m {
+                drop(out);
+                let _ = tokio::fs::remove_file(path).await;
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "File size exceeds the maximum allowed size of {} MB.",
+                    m / (1024 * 1024)
+                )));
+            }
+        }
+        hasher.update(&chunk);
+        if let Err(e) = out.write_all(&chunk).await {
+            drop(out);
+            let _ = tokio::fs::remove_file(path).await;
+            tracing::error!(error = %e, "cannot write upload");
+            return Err(ApiError::bad_request("Error uploading file"));
+        }
+    }
+    out.flush().await.ok();
+    Ok(Stored {
+        path: path.to_path_buf(),
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Query(p): Params,
+    mut mp: Multipart,
+) -> ApiResult<Response> {
+    let process = query_bool(&p, "process", true)?;
+    let in_background = query_bool(&p, "process_in_background", true)?;
+    let id = new_id();
+    let mut stored: Option<(Stored, String, Option<String>)> = None;
+    let mut metadata = Map::new();
+    let max = max_file_bytes(&state);
+    let cleanup = |s: &Option<(Stored, String, Option<String>)>| {
+        if let Some((st, _, _)) = s {
+            let _ = std::fs::remove_file(&st.path);
+        }
+    };
+    loop {
+        let mut field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                cleanup(&stored);
+                return Err(ApiError::bad_request(format!("Invalid upload: {e}")));
+            }
+        };
+        match field.name() {
+            Some("file") if stored.is_none() => {
+                let name = sanitize_filename(field.file_name().unwrap_or("file"));
+                let ext = FsPath::new(&name)
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_default();
+                let allowed = allowed_extensions(&state);
+                if process && !allowed.is_empty() && !allowed.contains(&ext) {
+                    return Err(ApiError::bad_request(format!(
+                        "Something went wrong :/\nFile type {ext} is not allowed"
+                    )));
+                }
+                let ct = field
+                    .content_type()
+                    .map(str::to_string)
+                    .filter(|s| !s.is_empty());
+                let path = uploads_dir(&state).join(storage_name(&id, &name));
+                let st = store_field(&mut field, &path, max).await?;
+                stored = Some((st, name, ct));
+            }
+            Some("metadata") => {
+                let text = field.text().await.unwrap_or_default();
+                if text.trim().is_empty() || text.trim() == "null" {
+                    continue;
+                }
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(m)) => metadata = m,
+                    Ok(Value::Null) => {}
+                    _ => {
+                        cleanup(&stored);
+                        return Err(ApiError::bad_request(
+                            "Something went wrong :/\nInvalid metadata format",
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some((st, name, ct)) = stored else {
+        return Err(ApiError::Validation(json!([{
+            "type": "missing", "loc": ["body", "file"], "msg": "Field required", "input": null
+        }])));
+    };
+    let file_hash = metadata
+        .get("file_hash")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or(st.sha256.clone());
+    let abs = std::fs::canonicalize(&st.path).unwrap_or(st.path.clone());
+    let new = NewFile {
+        id: id.clone(),
+        user_id: caller.id().to_string(),
+        filename: name.clone(),
+        path: abs.to_string_lossy().into_owned(),
+        data: if process {
+            json!({"status": "pending"})
+        } else {
+            json!({})
+        },
+        meta: json!({
+            "name": name,
+            "content_type": ct,
+            "size": st.size,
+            "file_hash": file_hash,
+            "data": Value::Object(metadata),
+        }),
+    };
+    let now = now_secs();
+    let row = match state.db.write(move |c| files::insert(c, &new, now)).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&st.path).await;
+            return Err(e.into());
+        }
+    };
+    if !process {
+        return Ok(Json(row.wire_listed(true)).into_response());
+    }
+    if in_background {
+        crate::rag::processing::spawn(state.clone(), caller.clone(), row.id.clone());
+    } else {
+        crate::rag::processing::process_upload(&state, &caller, &row.id).await;
+    }
+    let row = load(&state, &id).await?.unwrap_or(row);
+    let mut out = row.wire();
+    out["status"] = json!(true);
+    Ok(Json(out).into_response())
+}
+
+fn admin_sees_all(caller: &Caller) -> bool {
+    caller.is_admin() && crate::llm::bypass_admin_access()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Query(p): Params,
+) -> ApiResult<Json<Value>> {
+    let page = query_int(&p, "page", 1, 1, i64::MAX)?;
+    let with_content = query_bool(&p, "content", true)?;
+    let user = (!admin_sees_all(&caller)).then(|| caller.id().to_string());
+    let (rows, total) = state
+        .db
+        .read(move |c| files::page(c, user.as_deref(), (page - 1) * PAGE_SIZE, PAGE_SIZE))
+        .await?;
+    Ok(Json(json!({
+        "items": rows.iter().map(|f| f.wire_listed(with_content)).collect::<Vec<_>>(),
+        "total": total,
+    })))
+}
+
+async fn run_search(
+    state: &AppState,
+    user: Option<String>,
+    p: &HashMap<String, String>,
+    default_content: bool,
+    default_limit: i64,
+    required: bool,
+) -> ApiResult<Vec<Value>> {
+    let glob = match p.get("filename") {
+        Some(g) => g.clone(),
+        None if required => {
+            return Err(ApiError::Validation(json!([{
+                "type": "missing", "loc": ["query", "filename"], "msg": "Field required", "input": null
+            }])))
+        }
+        None => "*".to_string(),
+    };
+    let with_content = query_bool(p, "content", default_content)?;
+    let skip = query_int(p, "skip", 0, 0, i64::MAX)?;
+    let limit = query_int(p, "limit", default_limit, 1, 1000)?;
+    let rows = state
+        .db
+        .read(move |c| files::search(c, user.as_deref(), &glob, skip, limit))
+        .await?;
+    Ok(rows.iter().map(|f| f.wire_listed(with_content)).collect())
+}
+
+async fn search(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Query(p): Params,
+) -> ApiResult<Json<Value>> {
+    let user = (!admin_sees_all(&caller)).then(|| caller.id().to_string());
+    let items = run_search(&state, user, &p, true, 100, true).await?;
+    if items.is_empty() {
+        return Err(ApiError::not_found("No files found matching the pattern."));
+    }
+    Ok(Json(Value::Array(items)))
+}
+
+async fn search_user(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Query(p): Params,
+) -> ApiResult<Json<Value>> {
+    let items = run_search(&state, Some(caller.id().to_string()), &p, false, 50, false).await?;
+    Ok(Json(Value::Array(items)))
+}
+
+async fn count(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Value>> {
+    let user = (!admin_sees_all(&caller)).then(|| caller.id().to_string());
+    let n = state
+        .db
+        .read(move |c| files::count(c, user.as_deref()))
+        .await?;
+    Ok(Json(json!(n)))
+}
+
+async fn count_user(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Value>> {
+    let user = caller.id().to_string();
+    let n = state.db.read(move |c| files::count(c, Some(&user))).await?;
+    Ok(Json(json!(n)))
+}
+
+async fn delete_all(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> ApiResult<Json<Value>> {
+    state.db.write(|c| files::delete_all(c)).await?;
+    let dir = uploads_dir(&state);
+    if let Ok(mut rd) = tokio::fs::read_dir(&dir).await {
+        while let Ok(Some(e)) = rd.next_entry().await {
+            let p = e.path();
+            let _ = if p.is_dir() {
+                tokio::fs::remove_dir_all(&p).await
+            } else {
+                tokio::fs::remove_file(&p).await
+            };
+        }
+    }
+    if let Err(e) = state.rag.reset().await {
+        tracing::error!(error = %e, "cannot reset the vector store");
+        return Err(ApiError::bad_request(
+            "Something went wrong :/\nError deleting files",
+        ));
+    }
+    Ok(Json(json!({"message": "All files deleted successfully"})))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let file = load_for(&state, &caller, &id, "read").await?;
+    Ok(Json(file.wire()))
+}
+
+/// Removes a file everywhere: knowledge links and their chunks, its own
+/// collection, the row and the stored bytes.
+pub async fn delete_file_everywhere(state: &AppState, file: &FileRow) -> ApiResult<()> {
+    let fid = file.id.clone();
+    let kbs = state.db.read(move |c| knowledge::by_file(c, &fid)).await?;
+    for kb in kbs {
+        if let Err(e) = state.rag.delete_where(&kb.id, "file_id", &file.id).await {
+            tracing::debug!(error = %e, "knowledge chunk cleanup");
+        }
+    }
+    let fid = file.id.clone();
+    state.db.write(move |c| files::delete(c, &fid)).await?;
+    if let Some(p) = resolve_path(state, file) {
+        let _ = tokio::fs::remove_file(p).await;
+    }
+    if let Err(e) = state
+        .rag
+        .delete_collection(&format!("file-{}", file.id))
+        .await
+    {
+        tracing::debug!(error = %e, "file collection cleanup");
+    }
+    Ok(())
+}
+
+async fn delete_one(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let file = load_for(&state, &caller, &id, "write").await?;
+    delete_file_everywhere(&state, &file).await?;
+    Ok(Json(json!({"message": "File deleted successfully"})))
+}
+
+fn status_event(file: Option<&FileRow>) -> (Value, bool) {
+    match file {
+        None => (json!({"status": "not_found"}), true),
+        Some(f) => match f.status() {
+            None => (Value::Null, true),
+            Some(s) => {
+                let mut ev = json!({"status": s});
+                if s == "failed" {
+                    ev["error"] = f.data.get("error").cloned().unwrap_or(Value::Null);
+                }
+                (ev, s == "completed" || s == "failed")
+            }
+        },
+    }
+}
+
+async fn process_status(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+    Query(p): Params,
+) -> ApiResult<Response> {
+    let file = load_for(&state, &caller, &id, "read").await?;
+    if !query_bool(&p, "stream", false)? {
+        return Ok(Json(json!({"status": file.status().unwrap_or("pending")})).into_response());
+    }
+    // Polls the row until processing ends (at most two hours), one event per poll.
+    let stream = futures::stream::unfold(
+        (state, id, 0u32, false),
+        |(state, id, n, done)| async move {
+            if done || n >= 14_400 {
+                return None;
+            }
+            if n > 0 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let file = load(&state, &id).await.ok().flatten();
+            let (ev, finished) = status_event(file.as_ref());
+            if ev.is_null() {
+                return None;
+            }
+            let line = format!("data: {ev}\n\n");
+            Some((Ok::<_, std::io::Error>(line), (state, id, n + 1, finished)))
+        },
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn data_content(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let file = load_for(&state, &caller, &id, "read").await?;
+    Ok(Json(
+        json!({"content": file.data.get("content").cloned().unwrap_or(json!(""))}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ContentForm {
+    content: String,
+}
+
+async fn update_data_content(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+    JsonBody(form): JsonBody<ContentForm>,
+) -> ApiResult<Json<Value>> {
+    let file = load_for(&state, &caller, &id, "write").await?;
+    if form.content.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "The content provided is empty. Please ensure that there is text or data present before proceeding.",
+        ));
+    }
+    if let Some(m) = max_file_bytes(&state) {
+        if form.content.len() as u64 > m {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "File size exceeds the maximum allowed size of {} MB.",
+                m / (1024 * 1024)
+            )));
+        }
+    }
+    use crate::rag::processing::{index_file, IndexOpts};
+    if let Err(e) = index_file(
+        &state,
+        &caller,
+        &file,
+        IndexOpts {
+            content: Some(form.content.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    {
+        tracing::error!(error = %e, file = %id, "re-indexing edited text failed");
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "Failed to process indexed text. Your changes were not fully indexed."
+        )));
+    }
+    let fid = id.clone();
+    let kbs = state.db.read(move |c| knowledge::by_file(c, &fid)).await?;
+    let file = load(&state, &id).await?.unwrap_or(file);
+    let mut failed = false;
+    for kb in kbs {
+        let r = index_file(
+            &state,
+            &caller,
+            &file,
+            IndexOpts {
+                collection: Some(kb.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, knowledge = %kb.id, "knowledge re-index after edit failed");
+            failed = true;
+        }
+    }
+    if failed {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "Indexed text was saved, but some knowledge collections could not be reindexed."
+        )));
+    }
+    Ok(Json(json!({"content": file.content()})))
+}
+
+/// RFC 5987 encoding of a header parameter (`filename*=UTF-8''…`).
+pub fn rfc5987(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Content types shown in the browser rather than downloaded. Anything that
+/// could run script (HTML, SVG, XML) is always an attachment.
+fn safe_inline(ct: &str) -> bool {
+    let ct = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ct == "application/pdf"
+        || ct == "text/plain"
+        || (ct.starts_with("image/") && !ct.contains("svg"))
+        || ct.starts_with("audio/")
+        || ct.starts_with("video/")
+}
+
+async fn send_file(
+    path: PathBuf,
+    content_type: &str,
+    disposition: Option<String>,
+) -> ApiResult<Response> {
+    let f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::not_found(NOT_FOUND))?;
+    let len = f.metadata().await.map(|m| m.len()).ok();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(f));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(l) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(l));
+    }
+    if let Some(d) = disposition.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        h.insert(header::CONTENT_DISPOSITION, d);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
+}
+
+async fn content(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+    Query(p): Params,
+) -> ApiResult<Response> {
+    let file = load_for(&state, &caller, &id, "read").await?;
+    let attachment = query_bool(&p, "attachment", false)?;
+    if file.path.as_deref().unwrap_or("").is_empty() {
+        return Err(ApiError::not_found("Original file is unavailable."));
+    }
+    let path = resolve_path(&state, &file).ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let name = file.name().to_string();
+    let mut ct = file.content_type().map(str::to_string).unwrap_or_else(|| {
+        mime_guess::from_path(&name)
+            .first_or_octet_stream()
+            .to_string()
+    });
+    if name.to_ascii_lowercase().ends_with(".pdf") {
+        ct = "application/pdf".into();
+    }
+    let enc = rfc5987(&name);
+    let disposition = if !attachment && safe_inline(&ct) {
+        format!("inline; filename*=UTF-8''{enc}")
+    } else {
+        format!("attachment; filename*=UTF-8''{enc}")
+    };
+    send_file(path, &ct, Some(disposition)).await
+}
+
+async fn content_html(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let file = load_for(&state, &caller, &id, "read").await?;
+    // Only files uploaded by an admin are served as live HTML (upstream's rule).
+    let owner = file.user_id.clone();
+    let owner_role = state
+        .db
+        .read(move |c| crate::db::users::get(c, &owner))
+        .await?
+        .map(|u| u.role);
+    if owner_role.as_deref() != Some("admin") {
+        return Err(ApiError::not_found(NOT_FOUND));
+    }
+    let path = resolve_path(&state, &file).ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let ct = mime_guess::from_path(&path)
+        .first_or_octet_stream()
+        .to_string();
+    send_file(path, &ct, None).await
+}
+
+async fn content_named(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path((id, _name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let file = load_for(&state, &caller, &id, "read").await?;
+    let disposition = format!("attachment; filename*=UTF-8''{}", rfc5987(file.name()));
+    if let Some(path) = resolve_path(&state, &file) {
+        let ct = mime_guess::from_path(&path)
+            .first_or_octet_stream()
+            .to_string();
+        return send_file(path, &ct, Some(disposition)).await;
+    }
+    // The original is gone: the extracted text stands in for it.
+    let mut resp = Response::new(Body::from(file.content().to_string()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    filename: String,
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+    JsonBody(form): JsonBody<RenameForm>,
+) -> ApiResult<Json<Value>> {
+    load_for(&state, &caller, &id, "write").await?;
+    let now = now_secs();
+    let (fid, name) = (id.clone(), form.filename.clone());
+    state
+        .db
+        .write(move |c| files::rename(c, &fid, &name, now))
+        .await?;
+    let file = load(&state, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(Json(file.wire()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape_the_uploads_folder() {
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_filename("..\\..\\win.ini"), "win.ini");
+        assert_eq!(sanitize_filename(".."), "file");
+        assert_eq!(sanitize_filename("a/.."), "file");
+        assert_eq!(sanitize_filename(""), "file");
+        assert_eq!(sanitize_filename("ok\u{0}name.txt"), "okname.txt");
+        assert_eq!(sanitize_filename("report (1).pdf"), "report (1).pdf");
+    }
+
+    #[test]
+    fn long_names_fall_back_to_id_and_extension() {
+        let long = format!("{}.pdf", "x".repeat(300));
+        assert_eq!(storage_name("abc", &long), "abc.pdf");
+        assert_eq!(storage_name("abc", "a.txt"), "abc_a.txt");
+    }
+
+    #[test]
+    fn rfc5987_encodes_unicode_and_quotes() {
+        assert_eq!(rfc5987("naïve \"x\".txt"), "na%C3%AFve%20%22x%22.txt");
+    }
+
+    #[test]
+    fn inline_only_for_safe_types() {
+        assert!(safe_inline("application/pdf"));
+        assert!(safe_inline("image/png"));
+        assert!(!safe_inline("image/svg+xml"));
+        assert!(!safe_inline("text/html"));
+        assert!(!safe_inline("application/octet-stream"));
+    }
+}

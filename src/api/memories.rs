@@ -1,0 +1,342 @@
+//! `/api/v1/memories`: a user's memories and their vectors (collection
+//! `user-memory-<user id>`, one chunk per memory, `memory_id` in metadata).
+
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::extract::Caller;
+use crate::auth::{permissions, AdminUser, VerifiedUser};
+use crate::db::memories::{self, MemoryRow};
+use crate::db::{new_id, now_secs};
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::rag::{ChunkIn, SearchOpts};
+use crate::state::AppState;
+
+use super::files::NOT_FOUND;
+
+const ACCESS_PROHIBITED: &str =
+    "You do not have permission to access this resource. Please contact your administrator for assistance.";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/memories/", get(list))
+        .route("/api/v1/memories/add", post(add))
+        .route("/api/v1/memories/query", post(query))
+        .route("/api/v1/memories/reindex", post(reindex_all))
+        .route("/api/v1/memories/reset", post(reset))
+        .route("/api/v1/memories/delete/user", delete(delete_all))
+        .route("/api/v1/memories/{memory_id}/update", post(update))
+        .route("/api/v1/memories/{memory_id}", delete(delete_one))
+}
+
+async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    if !state.config.get_bool("memories.enable") {
+        return Err(ApiError::not_found(NOT_FOUND));
+    }
+    if !caller.is_admin() {
+        let perms = permissions::effective(state, caller.id()).await?;
+        if !permissions::allows(&perms, "features.memories") {
+            return Err(ApiError::forbidden(ACCESS_PROHIBITED));
+        }
+    }
+    Ok(())
+}
+
+fn collection(user_id: &str) -> String {
+    format!("user-memory-{user_id}")
+}
+
+fn chunk_of(m: &MemoryRow) -> ChunkIn {
+    let mut meta = Map::new();
+    meta.insert("memory_id".into(), json!(m.id));
+    meta.insert("created_at".into(), json!(m.created_at));
+    meta.insert("updated_at".into(), json!(m.updated_at));
+    meta.insert("type".into(), json!(m.kind));
+    meta.insert("path".into(), json!(m.path));
+    ChunkIn {
+        text: m.vector_text(),
+        metadata: meta,
+    }
+}
+
+/// Replaces the vector of one memory.
+async fn upsert_vector(state: &AppState, m: &MemoryRow) -> ApiResult<()> {
+    let c = collection(&m.user_id);
+    state.rag.delete_where(&c, "memory_id", &m.id).await?;
+    state.rag.add(state, &c, vec![chunk_of(m)]).await?;
+    Ok(())
+}
+
+/// Rebuilds a user's memory collection; returns how many memories it holds.
+pub async fn reindex_user(
+    state: &AppState,
+    user_id: &str,
+    rows: Vec<MemoryRow>,
+) -> anyhow::Result<usize> {
+    let c = collection(user_id);
+    state.rag.delete_collection(&c).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let n = rows.len();
+    state
+        .rag
+        .add(state, &c, rows.iter().map(chunk_of).collect())
+        .await?;
+    Ok(n)
+}
+
+fn clean_content(c: Option<&str>) -> ApiResult<String> {
+    let v = c.unwrap_or("").trim();
+    if v.is_empty() {
+        return Err(ApiError::bad_request("Memory content cannot be empty"));
+    }
+    Ok(v.to_string())
+}
+
+fn clean_path(p: Option<&str>) -> ApiResult<Option<String>> {
+    let raw = p.unwrap_or("").trim().trim_matches('/');
+    let mut collapsed = String::new();
+    for ch in raw.chars() {
+        if ch == '/' && collapsed.ends_with('/') {
+            continue;
+        }
+        collapsed.push(ch);
+    }
+    if collapsed.is_empty() {
+        return Ok(None);
+    }
+    if collapsed
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+        || collapsed.chars().any(|c| (c as u32) < 32)
+    {
+        return Err(ApiError::bad_request("Invalid memory path"));
+    }
+    Ok(Some(collapsed))
+}
+
+fn memory_type(t: Option<&str>, default: &str) -> ApiResult<String> {
+    match t.unwrap_or(default) {
+        t @ ("user" | "context") => Ok(t.to_string()),
+        other => Err(ApiError::Validation(json!([{
+            "type": "literal_error", "loc": ["body", "type"],
+            "msg": "Input should be 'user' or 'context'", "input": other,
+        }]))),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let uid = caller.id().to_string();
+    let rows = state.db.read(move |c| memories::by_user(c, &uid)).await?;
+    Ok(Json(Value::Array(
+        rows.iter().map(MemoryRow::wire).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    content: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+async fn add(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<AddForm>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let now = now_secs();
+    let m = MemoryRow {
+        id: new_id(),
+        user_id: caller.id().to_string(),
+        kind: memory_type(form.kind.as_deref(), "context")?,
+        path: clean_path(form.path.as_deref())?,
+        content: clean_content(Some(&form.content))?,
+        meta: Some(json!({"created_by": "manual"})),
+        created_at: now,
+        updated_at: now,
+    };
+    let row = m.clone();
+    state.db.write(move |c| memories::insert(c, &row)).await?;
+    if let Err(e) = upsert_vector(&state, &m).await {
+        // The memory is kept; its vector is rebuilt by the next reset/reindex.
+        tracing::warn!(error = %e, "memory saved without its vector");
+    }
+    Ok(Json(m.wire()))
+}
+
+#[derive(Deserialize)]
+struct QueryForm {
+    content: String,
+    #[serde(default)]
+    k: Option<usize>,
+}
+
+async fn query(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<QueryForm>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let uid = caller.id().to_string();
+    let rows = state.db.read(move |c| memories::by_user(c, &uid)).await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found("No memories found for user"));
+    }
+    let opts = SearchOpts {
+        k: form.k.unwrap_or(1).max(1),
+        hybrid: false,
+        ..SearchOpts::from_config(&state)
+    };
+    let mut hits = state
+        .rag
+        .search(&state, &[collection(caller.id())], &form.content, &opts)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("Error querying memories: {e}")))?;
+    let threshold = crate::rag::config_f64(&state, "rag.relevance_threshold").unwrap_or(0.0) as f32;
+    if threshold > 0.0 {
+        hits.retain(|h| h.score >= threshold);
+    }
+    // Ids are the memories' own ids, as upstream stores one vector per memory.
+    for h in &mut hits {
+        if let Some(mid) = h.metadata.get("memory_id").and_then(Value::as_str) {
+            h.id = mid.to_string();
+        }
+    }
+    Ok(Json(crate::rag::context::hits_to_result(&hits)))
+}
+
+#[derive(Deserialize)]
+struct UpdateForm {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(memory_id): Path<String>,
+    JsonBody(form): JsonBody<UpdateForm>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    if form.content.is_none() && form.kind.is_none() && form.path.is_none() {
+        return Err(ApiError::bad_request("No memory update provided"));
+    }
+    let content = match &form.content {
+        Some(c) => Some(clean_content(Some(c))?),
+        None => None,
+    };
+    let path = clean_path(form.path.as_deref())?;
+    let kind = match &form.kind {
+        Some(k) => Some(memory_type(Some(k), "context")?),
+        None => None,
+    };
+    let (mid, uid) = (memory_id.clone(), caller.id().to_string());
+    let Some(mut m) = state.db.read(move |c| memories::get(c, &mid, &uid)).await? else {
+        return Err(ApiError::not_found(NOT_FOUND));
+    };
+    if let Some(c) = content {
+        m.content = c;
+    }
+    if let Some(k) = kind {
+        m.kind = k;
+    }
+    if form.path.is_some() {
+        m.path = path;
+    }
+    m.meta = Some(json!({"created_by": "manual"}));
+    m.updated_at = now_secs();
+    let row = m.clone();
+    state.db.write(move |c| memories::update(c, &row)).await?;
+    if let Err(e) = upsert_vector(&state, &m).await {
+        tracing::warn!(error = %e, "memory updated without its vector");
+    }
+    Ok(Json(m.wire()))
+}
+
+async fn delete_one(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(memory_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let (mid, uid) = (memory_id.clone(), caller.id().to_string());
+    let ok = state
+        .db
+        .write(move |c| memories::delete(c, &mid, &uid))
+        .await?;
+    if ok {
+        let _ = state
+            .rag
+            .delete_where(&collection(caller.id()), "memory_id", &memory_id)
+            .await;
+    }
+    Ok(Json(json!(ok)))
+}
+
+async fn delete_all(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let uid = caller.id().to_string();
+    state
+        .db
+        .write(move |c| memories::delete_by_user(c, &uid))
+        .await?;
+    if let Err(e) = state.rag.delete_collection(&collection(caller.id())).await {
+        tracing::error!(error = %e, "cannot drop memory vectors");
+    }
+    Ok(Json(json!(true)))
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let uid = caller.id().to_string();
+    let rows = state.db.read(move |c| memories::by_user(c, &uid)).await?;
+    reindex_user(&state, caller.id(), rows).await?;
+    Ok(Json(json!(true)))
+}
+
+/// Rebuilds every user's memory vectors.
+pub async fn reindex_everyone(state: &AppState) -> anyhow::Result<(usize, usize)> {
+    let rows = state.db.read(memories::all).await?;
+    let mut by_user: std::collections::BTreeMap<String, Vec<MemoryRow>> = Default::default();
+    for r in rows {
+        by_user.entry(r.user_id.clone()).or_default().push(r);
+    }
+    let users = by_user.len();
+    let mut total = 0;
+    for (uid, rows) in by_user {
+        total += reindex_user(state, &uid, rows).await?;
+    }
+    Ok((users, total))
+}
+
+async fn reindex_all(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> ApiResult<Json<Value>> {
+    let (users, total) = reindex_everyone(&state).await?;
+    Ok(Json(
+        json!({"status": true, "total_users": users, "total_memories": total}),
+    ))
+}
