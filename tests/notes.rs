@@ -522,3 +522,14 @@ async fn notes_written_by_python_open_webui_are_served() {
     assert_eq!(r["items"][0]["title"], "Study plan");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn bad_query_strings_get_422() {
+    let srv = TestServer::fresh().await;
+    let (_, bea, _, _) = two_users(&srv).await;
+    let r = bea.get("/api/v1/notes/?page=abc").await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body["detail"].is_array());
+    assert_eq!(bea.get("/api/v1/notes/?page=1").await.status, 200);
+    srv.stop().await;
+}

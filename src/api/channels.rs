@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::chats::DEFAULT_ERROR;
+use crate::api::notes::QueryArgs;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow, NewGrant};
@@ -730,7 +731,7 @@ async fn list_members(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
-    Query(q): Query<MembersQuery>,
+    QueryArgs(q): QueryArgs<MembersQuery>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, _) = load_with(&state, &caller, &id, "read").await?;
@@ -1014,7 +1015,7 @@ async fn list_messages(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    QueryArgs(q): QueryArgs<PageQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, _) = load_with(&state, &caller, &id, "read").await?;
@@ -1049,7 +1050,7 @@ async fn pinned_messages(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
-    Query(q): Query<PinnedQuery>,
+    QueryArgs(q): QueryArgs<PinnedQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, _) = load_with(&state, &caller, &id, "read").await?;
@@ -1261,7 +1262,7 @@ async fn thread_messages(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path((id, message_id)): Path<(String, String)>,
-    Query(q): Query<ThreadQuery>,
+    QueryArgs(q): QueryArgs<ThreadQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, _) = load_with(&state, &caller, &id, "read").await?;

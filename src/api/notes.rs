@@ -38,6 +38,32 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/notes/{id}/delete", delete(delete_note))
 }
 
+/// Query-string extractor whose rejections use FastAPI's 422 shape.
+pub struct QueryArgs<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for QueryArgs<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(QueryArgs(v)),
+            Err(e) => Err(ApiError::Validation(json!([{
+                "type": "parsing",
+                "loc": ["query"],
+                "msg": e.body_text(),
+                "input": parts.uri.query(),
+            }]))),
+        }
+    }
+}
+
 /// `BYPASS_ADMIN_ACCESS_CONTROL` (default on): admins see every note in search.
 fn bypass_admin_access() -> bool {
     static B: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -140,7 +166,7 @@ struct PageQuery {
 async fn list_notes(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
-    Query(q): Query<PageQuery>,
+    QueryArgs(q): QueryArgs<PageQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     check_enabled(&state, &caller).await?;
     let (limit, offset) = match q.page {
@@ -204,7 +230,7 @@ struct SearchQuery {
 async fn search_notes(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
-    Query(q): Query<SearchQuery>,
+    QueryArgs(q): QueryArgs<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
     let page = q.page.unwrap_or(1);
