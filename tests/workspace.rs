@@ -92,15 +92,24 @@ async fn prompts_crud_history_and_access() {
     // Commands are unique.
     let r = admin.post("/api/v1/prompts/create", form.clone()).await;
     assert_eq!(r.status, 400);
-    assert!(r.body["detail"].as_str().unwrap().contains("command is already registered"));
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("command is already registered"));
 
     // The chat input looks commands up in GET /prompts/.
     let mine = bea.get("/api/v1/prompts/").await;
     assert_eq!(commands(&mine.body), vec!["greet"]);
     assert_eq!(mine.body[0]["user"]["name"], "Bea");
     assert_eq!(mine.body[0]["content"], "Say hello to {{name}}.");
-    assert_eq!(commands(&cy.get("/api/v1/prompts/").await.body), Vec::<String>::new());
-    assert_eq!(cy.get(&format!("/api/v1/prompts/id/{id}")).await.status, 404);
+    assert_eq!(
+        commands(&cy.get("/api/v1/prompts/").await.body),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        cy.get(&format!("/api/v1/prompts/id/{id}")).await.status,
+        404
+    );
     let got = bea.get(&format!("/api/v1/prompts/id/{id}")).await;
     assert_eq!(got.body["write_access"], true);
 
@@ -108,11 +117,16 @@ async fn prompts_crud_history_and_access() {
     let mut edit = form.clone();
     edit["content"] = json!("Say hello to {{name}}.\nAsk how they are.");
     edit["commit_message"] = json!("ask more");
-    let r = bea.post(&format!("/api/v1/prompts/id/{id}/update"), edit).await;
+    let r = bea
+        .post(&format!("/api/v1/prompts/id/{id}/update"), edit)
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v2 = r.body["version_id"].as_str().unwrap().to_string();
     assert_ne!(v1, v2);
-    let hist = bea.get(&format!("/api/v1/prompts/id/{id}/history")).await.body;
+    let hist = bea
+        .get(&format!("/api/v1/prompts/id/{id}/history"))
+        .await
+        .body;
     assert_eq!(hist.as_array().unwrap().len(), 2);
     assert_eq!(hist[0]["id"], v2.as_str());
     assert_eq!(hist[0]["commit_message"], "ask more");
@@ -147,7 +161,10 @@ async fn prompts_crud_history_and_access() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["command"], "hello");
-    let hist = bea.get(&format!("/api/v1/prompts/id/{id}/history")).await.body;
+    let hist = bea
+        .get(&format!("/api/v1/prompts/id/{id}/history"))
+        .await
+        .body;
     assert_eq!(hist.as_array().unwrap().len(), 2);
 
     // The live version cannot be deleted; restoring v1 brings its content back.
@@ -171,7 +188,9 @@ async fn prompts_crud_history_and_access() {
     assert_eq!(r.body, true);
 
     // Cy may not change it.
-    let r = cy.post(&format!("/api/v1/prompts/id/{id}/toggle"), json!({})).await;
+    let r = cy
+        .post(&format!("/api/v1/prompts/id/{id}/toggle"), json!({}))
+        .await;
     assert_eq!(r.status, 401);
 
     // Sharing with a group Cy is in: read only.
@@ -183,7 +202,10 @@ async fn prompts_crud_history_and_access() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["access_grants"][0]["principal_id"], readers.as_str());
-    assert_eq!(commands(&cy.get("/api/v1/prompts/").await.body), vec!["hello"]);
+    assert_eq!(
+        commands(&cy.get("/api/v1/prompts/").await.body),
+        vec!["hello"]
+    );
     let seen = cy.get(&format!("/api/v1/prompts/id/{id}")).await;
     assert_eq!(seen.status, 200);
     assert_eq!(seen.body["write_access"], false);
@@ -198,7 +220,10 @@ async fn prompts_crud_history_and_access() {
     other["tags"] = json!(["work"]);
     let r = bea.post("/api/v1/prompts/create", other).await;
     let id2 = r.body["id"].as_str().unwrap().to_string();
-    assert_eq!(commands(&cy.get("/api/v1/prompts/").await.body), vec!["hello"]);
+    assert_eq!(
+        commands(&cy.get("/api/v1/prompts/").await.body),
+        vec!["hello"]
+    );
     let r = bea
         .post(
             &format!("/api/v1/prompts/id/{id2}/access/update"),
@@ -237,23 +262,35 @@ async fn prompts_crud_history_and_access() {
     // Restoring v1 brought its tags back too.
     let tags = bea.get("/api/v1/prompts/tags").await.body;
     assert_eq!(tags, json!(["social", "work"]));
-    let r = bea.post(&format!("/api/v1/prompts/id/{id2}/toggle"), json!({})).await;
+    let r = bea
+        .post(&format!("/api/v1/prompts/id/{id2}/toggle"), json!({}))
+        .await;
     assert_eq!(r.body["is_active"], false);
-    assert_eq!(commands(&bea.get("/api/v1/prompts/").await.body), vec!["hello"]);
+    assert_eq!(
+        commands(&bea.get("/api/v1/prompts/").await.body),
+        vec!["hello"]
+    );
     assert_eq!(bea.get("/api/v1/prompts/list").await.body["total"], 2);
 
     // Export (the page saves GET /prompts/) and import (create each) round trip.
-    let r = bea.post(&format!("/api/v1/prompts/id/{id2}/toggle"), json!({})).await;
+    let r = bea
+        .post(&format!("/api/v1/prompts/id/{id2}/toggle"), json!({}))
+        .await;
     assert_eq!(r.body["is_active"], true);
     let exported = bea.get("/api/v1/prompts/").await.body;
     for p in exported.as_array().unwrap() {
         if p["user_id"] == bea_id.as_str() {
             let pid = p["id"].as_str().unwrap();
-            let r = bea.delete(&format!("/api/v1/prompts/id/{pid}/delete")).await;
+            let r = bea
+                .delete(&format!("/api/v1/prompts/id/{pid}/delete"))
+                .await;
             assert_eq!(r.body, true);
         }
     }
-    assert_eq!(bea.get(&format!("/api/v1/prompts/id/{id}")).await.status, 404);
+    assert_eq!(
+        bea.get(&format!("/api/v1/prompts/id/{id}")).await.status,
+        404
+    );
     for p in exported.as_array().unwrap() {
         if p["user_id"] == bea_id.as_str() {
             let r = bea
@@ -290,7 +327,10 @@ async fn tools_are_stored_but_never_run() {
 
     let form = json!({"id": "Clock_Tool", "name": "Clock", "content": TOOL_CODE,
                       "meta": {"description": "Tells the time"}});
-    assert_eq!(cy.post("/api/v1/tools/create", form.clone()).await.status, 401);
+    assert_eq!(
+        cy.post("/api/v1/tools/create", form.clone()).await.status,
+        401
+    );
     let mut bad = form.clone();
     bad["id"] = json!("clock-tool");
     let r = bea.post("/api/v1/tools/create", bad).await;
@@ -300,20 +340,34 @@ async fn tools_are_stored_but_never_run() {
     assert_eq!(r.body["id"], "clock_tool");
     assert_eq!(r.body["meta"]["description"], "Tells the time");
     assert!(r.body.get("content").is_none());
-    assert_eq!(bea.post("/api/v1/tools/create", form.clone()).await.status, 400);
+    assert_eq!(
+        bea.post("/api/v1/tools/create", form.clone()).await.status,
+        400
+    );
 
     // Listing and opening work.
     let list = bea.get("/api/v1/tools/").await.body;
     assert_eq!(list[0]["id"], "clock_tool");
     assert_eq!(list[0]["user"]["name"], "Bea");
-    assert_eq!(bea.get("/api/v1/tools/list").await.body[0]["write_access"], true);
+    assert_eq!(
+        bea.get("/api/v1/tools/list").await.body[0]["write_access"],
+        true
+    );
     assert_eq!(cy.get("/api/v1/tools/").await.body, json!([]));
     assert_eq!(cy.get("/api/v1/tools/id/clock_tool").await.status, 401);
     let got = bea.get("/api/v1/tools/id/clock_tool").await;
     assert_eq!(got.body["content"], TOOL_CODE);
     assert_eq!(got.body["specs"], json!([]));
-    assert_eq!(bea.get("/api/v1/tools/id/clock_tool/valves").await.body, json!({}));
-    assert_eq!(bea.get("/api/v1/tools/id/clock_tool/valves/user").await.body, json!({}));
+    assert_eq!(
+        bea.get("/api/v1/tools/id/clock_tool/valves").await.body,
+        json!({})
+    );
+    assert_eq!(
+        bea.get("/api/v1/tools/id/clock_tool/valves/user")
+            .await
+            .body,
+        json!({})
+    );
 
     // Anything that needs the Python module is a clear 501.
     for path in [
@@ -322,10 +376,17 @@ async fn tools_are_stored_but_never_run() {
     ] {
         let r = bea.get(path).await;
         assert_eq!(r.status, 501, "{path}");
-        assert!(r.body["detail"].as_str().unwrap().contains("Python"), "{}", r.body);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("Python"),
+            "{}",
+            r.body
+        );
     }
     let r = bea
-        .post("/api/v1/tools/id/clock_tool/valves/update", json!({"tz": "UTC"}))
+        .post(
+            "/api/v1/tools/id/clock_tool/valves/update",
+            json!({"tz": "UTC"}),
+        )
         .await;
     assert_eq!(r.status, 501);
     assert!(r.body["detail"].as_str().unwrap().contains("cannot run"));
@@ -337,13 +398,24 @@ async fn tools_are_stored_but_never_run() {
     assert_eq!(r.status, 200, "{}", r.body);
     let hist = bea.get("/api/v1/tools/id/clock_tool/history").await.body;
     assert_eq!(hist.as_array().unwrap().len(), 2);
-    let (new, old) = (hist[0]["id"].as_str().unwrap(), hist[1]["id"].as_str().unwrap());
+    let (new, old) = (
+        hist[0]["id"].as_str().unwrap(),
+        hist[1]["id"].as_str().unwrap(),
+    );
     let d = bea
-        .get(&format!("/api/v1/tools/id/clock_tool/history/diff?from_id={old}&to_id={new}"))
+        .get(&format!(
+            "/api/v1/tools/id/clock_tool/history/diff?from_id={old}&to_id={new}"
+        ))
         .await;
-    assert!(d.body["content_diff"].as_str().unwrap().contains("+        return 'midnight'"));
+    assert!(d.body["content_diff"]
+        .as_str()
+        .unwrap()
+        .contains("+        return 'midnight'"));
     let r = bea
-        .post("/api/v1/tools/id/clock_tool/update/version", json!({"version_id": old}))
+        .post(
+            "/api/v1/tools/id/clock_tool/update/version",
+            json!({"version_id": old}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["content"], TOOL_CODE);
@@ -353,7 +425,10 @@ async fn tools_are_stored_but_never_run() {
     let exported = bea.get("/api/v1/tools/export").await.body;
     assert_eq!(exported[0]["content"], TOOL_CODE);
     assert_eq!(cy.get("/api/v1/tools/export").await.status, 401);
-    assert_eq!(bea.delete("/api/v1/tools/id/clock_tool/delete").await.body, true);
+    assert_eq!(
+        bea.delete("/api/v1/tools/id/clock_tool/delete").await.body,
+        true
+    );
     assert_eq!(bea.get("/api/v1/tools/").await.body, json!([]));
     let t = &exported[0];
     let r = bea
@@ -363,7 +438,10 @@ async fn tools_are_stored_but_never_run() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(bea.get("/api/v1/tools/id/clock_tool").await.body["content"], TOOL_CODE);
+    assert_eq!(
+        bea.get("/api/v1/tools/id/clock_tool").await.body["content"],
+        TOOL_CODE
+    );
     srv.stop().await;
 }
 
@@ -374,7 +452,12 @@ async fn functions_are_admin_only_and_cannot_be_enabled() {
     let (bea, _) = add_user(&srv, &admin, "Bea").await;
     let code = "class Filter:\n    def inlet(self, body):\n        return body\n";
     let form = json!({"id": "tidy", "name": "Tidy", "content": code, "meta": {"description": "d"}});
-    assert_eq!(bea.post("/api/v1/functions/create", form.clone()).await.status, 401);
+    assert_eq!(
+        bea.post("/api/v1/functions/create", form.clone())
+            .await
+            .status,
+        401
+    );
     let r = admin.post("/api/v1/functions/create", form.clone()).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["type"], "filter");
@@ -391,7 +474,10 @@ async fn functions_are_admin_only_and_cannot_be_enabled() {
     assert_eq!(list[0]["id"], "tidy");
     assert_eq!(list[0]["user"]["name"], "Admin");
     assert_eq!(bea.get("/api/v1/functions/").await.body[0]["id"], "tidy");
-    assert_eq!(admin.get("/api/v1/functions/id/tidy").await.body["content"], code);
+    assert_eq!(
+        admin.get("/api/v1/functions/id/tidy").await.body["content"],
+        code
+    );
 
     for (m, path) in [
         ("POST", "/api/v1/functions/id/tidy/toggle"),
@@ -407,9 +493,18 @@ async fn functions_are_admin_only_and_cannot_be_enabled() {
         assert_eq!(r.status, 501, "{path}: {}", r.body);
         assert!(r.body["detail"].as_str().unwrap().contains("Python"));
     }
-    assert_eq!(admin.get("/api/v1/functions/id/tidy").await.body["is_active"], false);
-    assert_eq!(admin.get("/api/v1/functions/id/tidy/valves").await.body, json!({}));
-    assert_eq!(bea.get("/api/v1/functions/id/tidy/valves/user").await.body, json!({}));
+    assert_eq!(
+        admin.get("/api/v1/functions/id/tidy").await.body["is_active"],
+        false
+    );
+    assert_eq!(
+        admin.get("/api/v1/functions/id/tidy/valves").await.body,
+        json!({})
+    );
+    assert_eq!(
+        bea.get("/api/v1/functions/id/tidy/valves/user").await.body,
+        json!({})
+    );
 
     let mut edit = form.clone();
     edit["name"] = json!("Tidier");
@@ -421,7 +516,10 @@ async fn functions_are_admin_only_and_cannot_be_enabled() {
     let exported = admin.get("/api/v1/functions/export").await.body;
     assert_eq!(exported[0]["name"], "Tidier");
     assert_eq!(exported[0]["content"], code);
-    assert_eq!(admin.delete("/api/v1/functions/id/tidy/delete").await.body, true);
+    assert_eq!(
+        admin.delete("/api/v1/functions/id/tidy/delete").await.body,
+        true
+    );
     assert_eq!(admin.get("/api/v1/functions/").await.body, json!([]));
     srv.stop().await;
 }
@@ -453,20 +551,28 @@ async fn skills_versions_files_and_sharing() {
         .await;
     assert_eq!(r.status, 409);
     assert_eq!(
-        cy.post("/api/v1/skills/create", json!({"id": "c", "name": "C", "content": "x"}))
-            .await
-            .status,
+        cy.post(
+            "/api/v1/skills/create",
+            json!({"id": "c", "name": "C", "content": "x"})
+        )
+        .await
+        .status,
         401
     );
 
-    assert_eq!(bea.get("/api/v1/skills/").await.body[0]["id"], "code-review");
+    assert_eq!(
+        bea.get("/api/v1/skills/").await.body[0]["id"],
+        "code-review"
+    );
     assert_eq!(bea.get("/api/v1/skills/list").await.body["total"], 1);
     assert_eq!(cy.get("/api/v1/skills/").await.body, json!([]));
     let got = bea.get("/api/v1/skills/id/code-review").await.body;
     assert_eq!(got["content"], "# Review\nBe kind.");
     assert_eq!(got["write_access"], true);
     let files = bea
-        .get(&format!("/api/v1/skills/id/code-review/files?version_id={v1}"))
+        .get(&format!(
+            "/api/v1/skills/id/code-review/files?version_id={v1}"
+        ))
         .await
         .body;
     assert_eq!(files["files"][1]["path"], "refs/checklist.md");
@@ -490,10 +596,14 @@ async fn skills_versions_files_and_sharing() {
                               {"op": "delete", "path": "refs"}],
                "expected_version_id": expected, "commit_message": "shorter"})
     };
-    let r = bea.post("/api/v1/skills/id/code-review/update", save("stale")).await;
+    let r = bea
+        .post("/api/v1/skills/id/code-review/update", save("stale"))
+        .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.body["detail"]["code"], "version_conflict");
-    let r = bea.post("/api/v1/skills/id/code-review/update", save(&v1)).await;
+    let r = bea
+        .post("/api/v1/skills/id/code-review/update", save(&v1))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v2 = r.body["version_id"].as_str().unwrap().to_string();
     assert_ne!(v1, v2);
@@ -502,7 +612,9 @@ async fn skills_versions_files_and_sharing() {
     assert_eq!(hist.as_array().unwrap().len(), 2);
     assert_eq!(hist[0]["commit_message"], "shorter");
     let diff = bea
-        .get(&format!("/api/v1/skills/id/code-review/history/diff?from_id={v1}&to_id={v2}"))
+        .get(&format!(
+            "/api/v1/skills/id/code-review/history/diff?from_id={v1}&to_id={v2}"
+        ))
         .await
         .body;
     assert_eq!(
@@ -539,16 +651,28 @@ async fn skills_versions_files_and_sharing() {
         false
     );
     assert_eq!(
-        cy.post("/api/v1/skills/id/code-review/toggle", json!({})).await.status,
+        cy.post("/api/v1/skills/id/code-review/toggle", json!({}))
+            .await
+            .status,
         401
     );
-    let r = bea.post("/api/v1/skills/id/code-review/toggle", json!({})).await;
+    let r = bea
+        .post("/api/v1/skills/id/code-review/toggle", json!({}))
+        .await;
     assert_eq!(r.body["is_active"], false);
     let r = bea.get("/api/v1/skills/export?format=zip").await;
     assert_eq!(r.status, 501);
     let exported = bea.get("/api/v1/skills/export").await.body;
-    assert_eq!(exported[0]["files"][0]["content"], "# Review\nBe kind and brief.");
-    assert_eq!(bea.delete("/api/v1/skills/id/code-review/delete").await.body, true);
+    assert_eq!(
+        exported[0]["files"][0]["content"],
+        "# Review\nBe kind and brief."
+    );
+    assert_eq!(
+        bea.delete("/api/v1/skills/id/code-review/delete")
+            .await
+            .body,
+        true
+    );
     let e = &exported[0];
     let r = bea
         .post(
@@ -580,8 +704,14 @@ async fn fixture_prompts_are_listed() {
     copy_dir(&fixture_dir(), &data);
     let secret = std::fs::read_to_string(data.join("webui_secret_key.txt")).unwrap();
     let srv = TestServer::start(settings_for(&data, Some(&secret))).await;
-    let admin = srv.client().login("admin@example.com", "Admin-pass-1").await;
-    let alice = srv.client().login("alice@example.com", "Alice-pass-1").await;
+    let admin = srv
+        .client()
+        .login("admin@example.com", "Admin-pass-1")
+        .await;
+    let alice = srv
+        .client()
+        .login("alice@example.com", "Alice-pass-1")
+        .await;
 
     let mut all = commands(&admin.get("/api/v1/prompts/").await.body);
     all.sort();
@@ -603,7 +733,10 @@ async fn fixture_prompts_are_listed() {
         .body;
     assert_eq!(h[0]["id"], "7704a038-0126-4e83-ae32-9116c53a3538");
     assert_eq!(h[0]["snapshot"]["command"], "haiku");
-    assert_eq!(admin.get("/api/v1/prompts/tags").await.body, json!(["poetry", "writing"]));
+    assert_eq!(
+        admin.get("/api/v1/prompts/tags").await.body,
+        json!(["poetry", "writing"])
+    );
     for path in ["/api/v1/tools/", "/api/v1/functions/", "/api/v1/skills/"] {
         assert_eq!(admin.get(path).await.body, json!([]), "{path}");
     }

@@ -158,6 +158,7 @@ pub fn all_with_grants(c: &Connection) -> rusqlite::Result<Vec<(ToolRow, Vec<Gra
 
 /// Inserts a tool (specs empty: they come from running its code) with its
 /// grants and first history entry.
+#[allow(clippy::too_many_arguments)]
 pub fn insert(
     c: &Connection,
     user_id: &str,

@@ -177,6 +177,9 @@ pub fn delete_all(c: &Connection, kind: Kind, resource_id: &str) -> rusqlite::Re
 
 // ------------------------------------------------------------- unified diff
 
+/// (op, a_start, a_end, b_start, b_end)
+type Block = (Op, usize, usize, usize, usize);
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
     Equal,
@@ -185,7 +188,7 @@ enum Op {
 
 /// (op, a_start, a_end, b_start, b_end) blocks from a longest common
 /// subsequence; consecutive changes are merged into one block.
-fn opcodes(a: &[&str], b: &[&str]) -> Vec<(Op, usize, usize, usize, usize)> {
+fn opcodes(a: &[&str], b: &[&str]) -> Vec<Block> {
     let (n, m) = (a.len(), b.len());
     // Trim the common prefix and suffix so the table stays small.
     let mut pre = 0;
@@ -228,7 +231,7 @@ fn opcodes(a: &[&str], b: &[&str]) -> Vec<(Op, usize, usize, usize, usize)> {
         marks.extend(std::iter::repeat_n((true, false), x));
         marks.extend(std::iter::repeat_n((false, true), y));
     }
-    let mut out: Vec<(Op, usize, usize, usize, usize)> = Vec::new();
+    let mut out: Vec<Block> = Vec::new();
     let (mut i, mut j) = (0usize, 0usize);
     let mut push = |op: Op, di: usize, dj: usize, i: usize, j: usize| match out.last_mut() {
         Some(last) if last.0 == op => {
@@ -286,7 +289,7 @@ pub fn unified_diff(a: &str, b: &str, from_file: &str, to_file: &str) -> Vec<Str
             last.4 = last.4.min(last.3 + n);
         }
     }
-    let mut groups: Vec<Vec<(Op, usize, usize, usize, usize)>> = Vec::new();
+    let mut groups: Vec<Vec<Block>> = Vec::new();
     let mut group = Vec::new();
     for (op, mut i1, i2, mut j1, j2) in codes {
         if op == Op::Equal && i2 - i1 > 2 * n {
@@ -297,7 +300,8 @@ pub fn unified_diff(a: &str, b: &str, from_file: &str, to_file: &str) -> Vec<Str
         }
         group.push((op, i1, i2, j1, j2));
     }
-    if !group.is_empty() && !(group.len() == 1 && group[0].0 == Op::Equal) {
+    let only_context = group.len() == 1 && group[0].0 == Op::Equal;
+    if !group.is_empty() && !only_context {
         groups.push(group);
     }
     let mut out = vec![format!("--- {from_file}"), format!("+++ {to_file}")];
