@@ -468,3 +468,60 @@ async fn fixture_files_are_listed_and_downloadable() {
     assert_eq!(kb.body["total"], 2);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn unfinished_processing_resumes_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = MockEmbed::start().await;
+    let server = TestServer::start(common::settings_for(tmp.path(), Some("s"))).await;
+    let c = server.client();
+    let admin = admin_with_embeddings(&c, &mock).await;
+    // A file stored but never processed, as if the server died mid-way.
+    let r = upload(
+        &admin,
+        "left.txt",
+        "text/plain",
+        b"Left behind: the kettle descales monthly.",
+        None,
+        "?process=false",
+    )
+    .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let state = server.state.clone().unwrap();
+    let fid = id.clone();
+    state
+        .db
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE file SET data = '{\"status\":\"processing\"}' WHERE id = ?1",
+                [&fid],
+            )
+        })
+        .await
+        .unwrap();
+    drop(state);
+    server.stop().await;
+
+    let server = TestServer::start(common::settings_for(tmp.path(), Some("s"))).await;
+    let admin = server
+        .client()
+        .login("admin@example.com", "pass-admin-1")
+        .await;
+    let f = wait_processed(&admin, &id).await;
+    assert_eq!(f["data"]["status"], "completed", "{f}");
+    let q = admin
+        .post(
+            "/api/v1/retrieval/query/doc",
+            json!({"collection_name": format!("file-{id}"), "query": "kettle descales"}),
+        )
+        .await;
+    assert!(
+        q.body["documents"][0][0]
+            .as_str()
+            .unwrap()
+            .contains("kettle"),
+        "{}",
+        q.body
+    );
+    server.stop().await;
+}

@@ -407,6 +407,38 @@ async fn directories() {
     assert_eq!(inside.body["items"][0]["directory_path"], "docs/api");
     assert_eq!(inside.body["breadcrumbs"].as_array().unwrap().len(), 2);
 
+    // A folder sync: the stored file is unchanged, one new file, one new folder.
+    let hash = admin.get(&format!("/api/v1/files/{f}")).await.body["meta"]["file_hash"].clone();
+    let diff = admin
+        .post(
+            &format!("/api/v1/knowledge/{kb}/sync/diff"),
+            json!({"manifest": [
+                {"filename": "ref.md", "path": "docs/api", "checksum": hash, "size": 10},
+                {"filename": "new.md", "path": "docs/guide", "checksum": "abc", "size": 3}
+            ]}),
+        )
+        .await;
+    assert_eq!(diff.status, 200, "{}", diff.body);
+    assert_eq!(diff.body["unmodified_count"], 1);
+    assert_eq!(
+        diff.body["added"],
+        json!([{"filename": "new.md", "path": "docs/guide"}])
+    );
+    assert_eq!(diff.body["mkdir"], json!(["docs/guide"]));
+    assert_eq!(diff.body["deleted"], json!([]));
+    assert_eq!(diff.body["directory_map"]["docs/api"], json!(sub));
+
+    // Export: a zip of the extracted texts.
+    let z = admin
+        .http
+        .get(format!("{}/api/v1/knowledge/{kb}/export", admin.base))
+        .bearer_auth(admin.token.as_ref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(z.headers()["content-type"], "application/zip");
+    assert!(z.bytes().await.unwrap().starts_with(b"PK"));
+
     // Deleting the parent moves the file up to the root.
     let del = admin
         .delete(&format!("/api/v1/knowledge/{kb}/dirs/{dir}/delete"))

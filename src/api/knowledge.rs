@@ -62,6 +62,35 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/knowledge/{id}/delete", delete(delete_one))
         .route("/api/v1/knowledge/{id}/reset", post(reset))
+        .route("/api/v1/knowledge/{id}/export", get(export))
+        .route("/api/v1/knowledge/{id}/sync/diff", post(sync_diff))
+        .route("/api/v1/knowledge/{id}/sync/cleanup", post(sync_cleanup))
+        .route(
+            "/api/v1/knowledge/external/connections",
+            get(external).post(external),
+        )
+        .route(
+            "/api/v1/knowledge/external/connections/{cid}",
+            get(external).patch(external).delete(external),
+        )
+        .route(
+            "/api/v1/knowledge/external/connections/{cid}/test",
+            post(external),
+        )
+        .route(
+            "/api/v1/knowledge/external/connections/{cid}/retrieve-test",
+            post(external),
+        )
+        .route("/api/v1/knowledge/external/source/test", post(external))
+        .route(
+            "/api/v1/knowledge/external/knowledge/create",
+            post(external),
+        )
+        .route("/api/v1/knowledge/external/source/create", post(external))
+        .route(
+            "/api/v1/knowledge/external/source/{sid}",
+            axum::routing::patch(external),
+        )
         .route("/api/v1/knowledge/{id}/dirs/create", post(create_dir))
         .route(
             "/api/v1/knowledge/{id}/dirs/{dir_id}/update",
@@ -214,7 +243,7 @@ async fn list_accessible(
         .collect();
     let asc = f.direction.as_deref() == Some("asc");
     match f.order_by.as_deref() {
-        Some("name") => items.sort_by(|a, b| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase())),
+        Some("name") => items.sort_by_key(|a| a.0.name.to_lowercase()),
         Some("created_at") => items.sort_by_key(|a| a.0.created_at),
         _ => items.sort_by_key(|a| a.0.updated_at),
     }
@@ -822,7 +851,7 @@ async fn add_file(
     let file = load_file(&state, &form.file_id)
         .await?
         .ok_or_else(|| ApiError::bad_request(NOT_FOUND))?;
-    if !file.data.as_object().is_some_and(|d| !d.is_empty()) {
+    if file.data.as_object().is_none_or(|d| d.is_empty()) {
         return Err(ApiError::bad_request(FILE_NOT_PROCESSED));
     }
     if !can_access_file(&state, &caller, &file, "read").await? {
@@ -1324,4 +1353,265 @@ async fn delete_dir(
         }
     }
     Ok(Json(json!({"status": true, "file_ids": removed})))
+}
+
+/// External knowledge connections (remote retrieval services) are not
+/// supported by this server.
+async fn external(AdminUser(_): AdminUser) -> ApiResult<Json<Value>> {
+    Err(ApiError::NotImplemented(
+        "External knowledge connections are not supported by this server.".into(),
+    ))
+}
+
+/// A zip of the knowledge base's extracted texts, one `.txt` per file.
+async fn export(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let kid = id.clone();
+    let (kb, files) = state
+        .db
+        .read(move |c| Ok((knowledge::get(c, &kid)?, knowledge::files_of(c, &kid)?)))
+        .await?;
+    let kb = kb.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    if kb.is_external() {
+        return Err(ApiError::bad_request(EXTERNAL_READ_ONLY));
+    }
+    let bytes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let mut used = HashSet::new();
+        for f in &files {
+            if f.content().is_empty() {
+                continue;
+            }
+            let base = super::files::sanitize_filename(&f.filename);
+            let mut name = if base.ends_with(".txt") {
+                base
+            } else {
+                format!("{base}.txt")
+            };
+            let mut n = 1;
+            while !used.insert(name.clone()) {
+                n += 1;
+                name = format!("{n}-{name}");
+            }
+            w.start_file(name, opts)?;
+            w.write_all(f.content().as_bytes())?;
+        }
+        Ok(w.finish()?.into_inner())
+    })
+    .await??;
+    let safe: String = kb
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " -_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!(
+        "attachment; filename*=UTF-8''{}",
+        super::files::rfc5987(&format!("{safe}.zip"))
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ManifestEntry {
+    filename: String,
+    #[serde(default)]
+    path: String,
+    checksum: String,
+}
+
+#[derive(Deserialize)]
+struct SyncDiffForm {
+    manifest: Vec<ManifestEntry>,
+}
+
+/// Compares a local folder's manifest with the knowledge base: what to
+/// upload, replace, delete, and which directories to create or remove.
+async fn sync_diff(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+    JsonBody(form): JsonBody<SyncDiffForm>,
+) -> ApiResult<Json<Value>> {
+    writable_403(&state, &caller, &id).await?;
+    let kid = id.clone();
+    let (dirs, linked, pending) = state
+        .db
+        .read(move |c| {
+            Ok((
+                knowledge::directories(c, &kid)?,
+                knowledge::linked_files(c, &kid)?,
+                files::pending_for_knowledge(c, &kid)?,
+            ))
+        })
+        .await?;
+    let path_by_id = dir_paths(&dirs);
+    let id_by_path: HashMap<String, String> = path_by_id
+        .iter()
+        .map(|(k, v)| (v.clone(), k.clone()))
+        .collect();
+    let hour_ago = now_secs() - 3600;
+    let pending: HashSet<(String, String, String)> = pending
+        .iter()
+        .filter(|f| f.created_at >= hour_ago)
+        .map(|f| {
+            let dir = f
+                .meta
+                .pointer("/data/directory_id")
+                .and_then(Value::as_str)
+                .and_then(|d| path_by_id.get(d))
+                .cloned()
+                .unwrap_or_default();
+            let hash = f
+                .meta
+                .get("file_hash")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            (dir, f.filename.clone(), hash)
+        })
+        .collect();
+    let mut indexed: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
+    for l in &linked {
+        let dir = l
+            .directory_id
+            .as_ref()
+            .and_then(|d| path_by_id.get(d))
+            .cloned()
+            .unwrap_or_default();
+        let sum = l
+            .file
+            .meta
+            .get("file_hash")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        indexed.insert((dir, l.file.filename.clone()), (l.file.id.clone(), sum));
+    }
+    let (mut added, mut modified, mut deleted) = (vec![], vec![], vec![]);
+    let mut unmodified = 0;
+    let mut keys = HashSet::new();
+    let mut required: HashSet<String> = HashSet::new();
+    for e in &form.manifest {
+        let key = (e.path.clone(), e.filename.clone());
+        keys.insert(key.clone());
+        if !e.path.is_empty() {
+            let segs: Vec<&str> = e.path.split('/').collect();
+            for d in 1..=segs.len() {
+                required.insert(segs[..d].join("/"));
+            }
+        }
+        match indexed.get(&key) {
+            None if pending.contains(&(e.path.clone(), e.filename.clone(), e.checksum.clone())) => {
+                unmodified += 1
+            }
+            None => added.push(json!({"filename": e.filename, "path": e.path})),
+            Some((fid, sum)) if sum.as_deref() != Some(e.checksum.as_str()) => {
+                modified.push(json!({"filename": e.filename, "path": e.path, "stale_file_id": fid}))
+            }
+            Some(_) => unmodified += 1,
+        }
+    }
+    for (key, (fid, _)) in &indexed {
+        if !keys.contains(key) {
+            deleted.push(json!({"file_id": fid, "filename": key.1}));
+        }
+    }
+    let mut mkdir: Vec<String> = required
+        .iter()
+        .filter(|p| !id_by_path.contains_key(*p))
+        .cloned()
+        .collect();
+    mkdir.sort_by_key(|p| (p.matches('/').count(), p.clone()));
+    let rmdir: Vec<String> = id_by_path
+        .iter()
+        .filter(|(p, _)| !required.contains(*p))
+        .map(|(_, d)| d.clone())
+        .collect();
+    Ok(Json(json!({
+        "added": added,
+        "modified": modified,
+        "deleted": deleted,
+        "mkdir": mkdir,
+        "rmdir": rmdir,
+        "unmodified_count": unmodified,
+        "directory_map": id_by_path,
+    })))
+}
+
+#[derive(Deserialize)]
+struct SyncCleanupForm {
+    file_ids: Vec<String>,
+    #[serde(default)]
+    dir_ids: Vec<String>,
+}
+
+/// Removes the files and directories a sync found gone.
+async fn sync_cleanup(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+    JsonBody(form): JsonBody<SyncCleanupForm>,
+) -> ApiResult<Json<Value>> {
+    writable_403(&state, &caller, &id).await?;
+    for fid in &form.file_ids {
+        let (kid, f2) = (id.clone(), fid.clone());
+        let now = now_secs();
+        let removed = state
+            .db
+            .write(move |c| {
+                if !knowledge::has_file(c, &kid, &f2)? {
+                    return Ok(None);
+                }
+                knowledge::remove_file(c, &kid, &f2, now)?;
+                Ok(Some((
+                    files::get(c, &f2)?,
+                    knowledge::by_file(c, &f2)?.is_empty(),
+                )))
+            })
+            .await?;
+        let Some((file, orphan)) = removed else {
+            continue;
+        };
+        let _ = state.rag.delete_where(&id, "file_id", fid).await;
+        if let Some(file) = file {
+            if orphan && (file.user_id == caller.id() || caller.is_admin()) {
+                delete_file_everywhere(&state, &file).await?;
+            }
+        }
+    }
+    for did in form.dir_ids.iter().rev() {
+        let (kid, d2) = (id.clone(), did.clone());
+        let now = now_secs();
+        state
+            .db
+            .write(move |c| {
+                match knowledge::directory(c, &d2)? {
+                    Some(d) if d.knowledge_id == kid => {
+                        knowledge::delete_directory(c, &kid, &d2, false, now)?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(Json(json!({"status": true})))
 }
