@@ -525,3 +525,31 @@ async fn unfinished_processing_resumes_after_a_restart() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn uploads_are_not_held_to_the_json_body_limit() {
+    let server = TestServer::fresh().await;
+    let mock = MockEmbed::start().await;
+    let c = server.client();
+    let admin = admin_with_embeddings(&c, &mock).await;
+    // Larger than the 64 MB request limit that applies to JSON bodies; no
+    // FILE_MAX_SIZE is set, so it is accepted and streamed to disk.
+    let big = vec![b'z'; 65 * 1024 * 1024 + 1];
+    let r = upload(
+        &admin,
+        "big.bin",
+        "application/octet-stream",
+        &big,
+        None,
+        "?process=false",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["meta"]["size"], big.len());
+    let id = r.body["id"].as_str().unwrap();
+    let on_disk = server
+        .data_dir
+        .join("uploads")
+        .join(format!("{id}_big.bin"));
+    assert_eq!(std::fs::metadata(on_disk).unwrap().len(), big.len() as u64);
+}

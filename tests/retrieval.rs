@@ -582,3 +582,85 @@ async fn local_embedding_model_when_installed() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn model_knowledge_and_attached_collections_reach_the_prompt() {
+    let server = TestServer::fresh().await;
+    let mock = MockEmbed::start().await;
+    let llm = MockLlm::openai(&["mock-gpt"]).await;
+    let c = server.client();
+    let admin = admin_with_embeddings(&c, &mock).await;
+    with_provider(&admin, &llm).await;
+
+    let kb = admin
+        .post(
+            "/api/v1/knowledge/create",
+            json!({"name": "Recipes", "description": ""}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let f = upload_ok(
+        &admin,
+        "bread.txt",
+        "text/plain",
+        b"Sourdough bread proofs overnight in the fridge before baking.",
+    )
+    .await;
+    let r = admin
+        .post(
+            &format!("/api/v1/knowledge/{kb}/file/add"),
+            json!({"file_id": f}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A workspace model that carries the knowledge base.
+    let r = admin
+        .post(
+            "/api/v1/models/create",
+            json!({"id": "baker", "base_model_id": "mock-gpt", "name": "Baker",
+                   "meta": {"knowledge": [{"type": "collection", "id": kb, "name": "Recipes"}]},
+                   "params": {}, "access_grants": []}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut body = chat_body("How long does sourdough bread proof?", json!([]), json!({}));
+    body["model"] = json!("baker");
+    body["message_ids"][0]["model_id"] = json!("baker");
+    body["user_message"]["models"] = json!(["baker"]);
+    let r = admin.post("/api/chat/completions", body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let msg = finished_message(&admin, r.body["chat_id"].as_str().unwrap()).await;
+    assert!(
+        prompt_text(&llm).contains("proofs overnight"),
+        "{}",
+        prompt_text(&llm)
+    );
+    assert_eq!(msg["sources"][0]["source"]["id"], json!(kb));
+
+    // The collection attached to a message (the `#` picker), whole-document mode.
+    let before = llm.chat_requests().len();
+    let r = admin
+        .post(
+            "/api/chat/completions",
+            chat_body(
+                "Summarise the recipes",
+                json!([{"type": "collection", "id": kb, "name": "Recipes", "context": "full"}]),
+                json!({}),
+            ),
+        )
+        .await;
+    let msg = finished_message(&admin, r.body["chat_id"].as_str().unwrap()).await;
+    let later: String = llm.chat_requests()[before..]
+        .iter()
+        .map(|s| s.body["messages"].to_string())
+        .collect();
+    assert!(
+        later.contains("Sourdough bread proofs overnight"),
+        "{later}"
+    );
+    assert_eq!(msg["sources"][0]["metadata"][0]["name"], "bread.txt");
+}
