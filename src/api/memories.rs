@@ -28,6 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/memories/reindex", post(reindex_all))
         .route("/api/v1/memories/reset", post(reset))
         .route("/api/v1/memories/delete/user", delete(delete_all))
+        .route("/api/v1/memories/update", post(not_supported))
+        .route("/api/v1/memories/search", post(not_supported))
+        .route("/api/v1/memories/paths", post(not_supported))
+        .route("/api/v1/memories/path", post(not_supported))
         .route("/api/v1/memories/{memory_id}/update", post(update))
         .route("/api/v1/memories/{memory_id}", delete(delete_one))
 }
@@ -338,5 +342,13 @@ async fn reindex_all(
     let (users, total) = reindex_everyone(&state).await?;
     Ok(Json(
         json!({"status": true, "total_users": users, "total_memories": total}),
+    ))
+}
+
+/// The memory tool endpoints models call (batch operations, path browsing)
+/// are not supported yet.
+async fn not_supported(VerifiedUser(_): VerifiedUser) -> ApiResult<Json<Value>> {
+    Err(ApiError::NotImplemented(
+        "Memory tool operations (batch update, search and path browsing) are not supported by this server yet.".into(),
     ))
 }

@@ -31,6 +31,9 @@ impl Default for Limits {
     }
 }
 
+/// Files above this size are stored but not read into memory for extraction.
+pub const MAX_EXTRACT_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Why a document gave no text. The message is shown to the user as
 /// `data.error`.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,6 +296,14 @@ pub async fn extract_file(
 ) -> Result<String, ExtractError> {
     let timeout = limits.timeout;
     let work = tokio::task::spawn_blocking(move || {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > MAX_EXTRACT_BYTES {
+            return Err(err(format!(
+                "The file is too large for text extraction ({} MB; the limit is {} MB). It is stored and can be downloaded.",
+                size / (1024 * 1024),
+                MAX_EXTRACT_BYTES / (1024 * 1024)
+            )));
+        }
         let mut bytes = Vec::new();
         std::fs::File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
