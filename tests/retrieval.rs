@@ -159,6 +159,44 @@ async fn text_queries_web_guard_and_resets() {
     );
     assert!(q.body["distances"][0][0].as_f64().unwrap() > 0.5);
 
+    // Hybrid search (BM25 + vectors) through the same endpoint.
+    let r = admin
+        .post(
+            "/api/v1/retrieval/process/text",
+            json!({"name": "more", "content": "Squids have three hearts too.\n\nStarfish have no brain at all.", "collection_name": null}),
+        )
+        .await;
+    let coll2 = r.body["collection_name"].as_str().unwrap().to_string();
+    admin
+        .post(
+            "/api/v1/retrieval/config/update",
+            json!({"ENABLE_RAG_HYBRID_SEARCH": true}),
+        )
+        .await;
+    let q = admin
+        .post(
+            "/api/v1/retrieval/query/collection",
+            json!({"collection_names": [coll, coll2], "query": "three hearts", "k": 5}),
+        )
+        .await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    let docs: Vec<&str> = q.body["documents"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        docs.iter().any(|d| d.contains("Octopuses")) && docs.iter().any(|d| d.contains("Squids")),
+        "{docs:?}"
+    );
+    admin
+        .post(
+            "/api/v1/retrieval/config/update",
+            json!({"ENABLE_RAG_HYBRID_SEARCH": false}),
+        )
+        .await;
+
     // Web loads are refused for loopback / private addresses by default.
     let llm = MockLlm::openai(&["m"]).await;
     for url in [
