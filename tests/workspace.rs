@@ -382,6 +382,11 @@ async fn tools_are_stored_but_never_run() {
             r.body
         );
     }
+    // Access is checked before: no 501 for strangers or unknown tools.
+    let r = cy.get("/api/v1/tools/id/clock_tool/valves/spec").await;
+    assert_eq!(r.status, 401);
+    let r = bea.get("/api/v1/tools/id/missing/valves/spec").await;
+    assert_eq!(r.status, 404);
     let r = bea
         .post(
             "/api/v1/tools/id/clock_tool/valves/update",

@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use super::prompts::{not_found, opt_str, req_str, ID_TAKEN, NOT_FOUND};
 use super::tools::{
     code_diff, fetch_source, history_get, history_page, history_remove, history_wire,
-    is_identifier, meta_field, python_needed, python_needed_body, python_unsupported, DiffQuery,
-    PageQuery, UrlForm,
+    is_identifier, meta_field, python_unsupported, DiffQuery, PageQuery, UrlForm,
 };
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::functions::{self as rows, FunctionRow};
@@ -41,19 +40,19 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/functions/id/{id}/update", post(update))
         .route("/api/v1/functions/id/{id}/delete", delete(delete_one))
         .route("/api/v1/functions/id/{id}/valves", get(valves))
-        .route("/api/v1/functions/id/{id}/valves/spec", get(python_needed))
+        .route("/api/v1/functions/id/{id}/valves/spec", get(valves_spec))
         .route(
             "/api/v1/functions/id/{id}/valves/update",
-            post(python_needed_body),
+            post(valves_update),
         )
         .route("/api/v1/functions/id/{id}/valves/user", get(user_valves))
         .route(
             "/api/v1/functions/id/{id}/valves/user/spec",
-            get(python_needed),
+            get(user_valves_spec),
         )
         .route(
             "/api/v1/functions/id/{id}/valves/user/update",
-            post(python_needed_body),
+            post(user_valves_update),
         )
         .route("/api/v1/functions/id/{id}/history", get(history_list))
         .route("/api/v1/functions/id/{id}/history/diff", get(history_diff))
@@ -353,6 +352,53 @@ async fn user_valves(
             .read(move |c| stored_user_valves(c, &uid, "functions", &id))
             .await?,
     ))
+}
+
+/// Valve schemas and valve validation need the Python module: 501 once the
+/// function is known to exist.
+async fn valves_spec(
+    State(state): State<AppState>,
+    AdminUser(_c): AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    exists(&state, &id).await?;
+    Err(python_unsupported())
+}
+
+async fn valves_update(
+    State(state): State<AppState>,
+    AdminUser(_c): AdminUser,
+    Path(id): Path<String>,
+    JsonBody(_b): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    exists(&state, &id).await?;
+    Err(python_unsupported())
+}
+
+async fn user_valves_spec(
+    State(state): State<AppState>,
+    VerifiedUser(_c): VerifiedUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    exists(&state, &id).await?;
+    Err(python_unsupported())
+}
+
+async fn user_valves_update(
+    State(state): State<AppState>,
+    VerifiedUser(_c): VerifiedUser,
+    Path(id): Path<String>,
+    JsonBody(_b): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    exists(&state, &id).await?;
+    Err(python_unsupported())
+}
+
+async fn exists(state: &AppState, id: &str) -> ApiResult<()> {
+    load(state, id)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| ApiError::unauthorized(NOT_FOUND))
 }
 
 // ------------------------------------------------------------------ history

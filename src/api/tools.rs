@@ -47,16 +47,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tools/id/{id}/access/update", post(update_access))
         .route("/api/v1/tools/id/{id}/delete", delete(delete_one))
         .route("/api/v1/tools/id/{id}/valves", get(valves))
-        .route("/api/v1/tools/id/{id}/valves/spec", get(python_needed))
-        .route(
-            "/api/v1/tools/id/{id}/valves/update",
-            post(python_needed_body),
-        )
+        .route("/api/v1/tools/id/{id}/valves/spec", get(valves_spec))
+        .route("/api/v1/tools/id/{id}/valves/update", post(valves_update))
         .route("/api/v1/tools/id/{id}/valves/user", get(user_valves))
-        .route("/api/v1/tools/id/{id}/valves/user/spec", get(python_needed))
+        .route(
+            "/api/v1/tools/id/{id}/valves/user/spec",
+            get(user_valves_spec),
+        )
         .route(
             "/api/v1/tools/id/{id}/valves/user/update",
-            post(python_needed_body),
+            post(user_valves_update),
         )
         .route("/api/v1/tools/id/{id}/history", get(history_list))
         .route("/api/v1/tools/id/{id}/history/diff", get(history_diff))
@@ -567,15 +567,74 @@ async fn user_valves(
     ))
 }
 
-/// Valve schemas and valve validation come from the Python module.
-pub(crate) async fn python_needed(VerifiedUser(_c): VerifiedUser) -> ApiResult<Json<Value>> {
+/// Valve schemas and valve validation come from the Python module: after
+/// the same existence and access checks as upstream, a 501.
+async fn valves_spec(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    writable(
+        &state,
+        &caller,
+        &id,
+        not_found(),
+        ApiError::unauthorized(PROHIBITED),
+    )
+    .await?;
     Err(python_unsupported())
 }
 
-pub(crate) async fn python_needed_body(
-    VerifiedUser(_c): VerifiedUser,
+async fn valves_update(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
     JsonBody(_b): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
+    writable(
+        &state,
+        &caller,
+        &id,
+        ApiError::unauthorized(NOT_FOUND),
+        ApiError::bad_request(PROHIBITED),
+    )
+    .await?;
+    Err(python_unsupported())
+}
+
+async fn readable_tool(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    let (t, g) = load(state, id).await?.ok_or_else(not_found)?;
+    let groups = group_ids(state, caller).await?;
+    if !(caller.is_admin()
+        || owner_or_grant(
+            caller,
+            t.user_id.as_deref().unwrap_or(""),
+            &g,
+            &groups,
+            "read",
+        ))
+    {
+        return Err(ApiError::unauthorized(PROHIBITED));
+    }
+    Ok(())
+}
+
+async fn user_valves_spec(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    readable_tool(&state, &caller, &id).await?;
+    Err(python_unsupported())
+}
+
+async fn user_valves_update(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    Path(id): Path<String>,
+    JsonBody(_b): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    readable_tool(&state, &caller, &id).await?;
     Err(python_unsupported())
 }
 
@@ -788,4 +847,47 @@ async fn set_version(
         Some(h.id.clone()),
     )
     .await
+}
+
+/// For the completion pipeline: a request that selects workspace tools
+/// (`tool_ids` other than `server:` tool servers) would need their Python
+/// code to run, so it is refused with the 501 instead of silently answering
+/// without them.
+pub fn reject_python_tools(body: &Value) -> ApiResult<()> {
+    let local = body
+        .get("tool_ids")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|id| !id.starts_with("server:"));
+    if local {
+        return Err(python_unsupported());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_and_tool_requests() {
+        assert!(is_identifier("clock_tool") && is_identifier("_x1") && is_identifier("été"));
+        assert!(!is_identifier("1x") && !is_identifier("a-b") && !is_identifier(""));
+        assert!(reject_python_tools(&json!({"tool_ids": ["server:mcp:x"]})).is_ok());
+        assert!(reject_python_tools(&json!({})).is_ok());
+        assert!(matches!(
+            reject_python_tools(&json!({"tool_ids": ["clock"]})),
+            Err(ApiError::NotImplemented(_))
+        ));
+        assert_eq!(
+            github_raw("https://github.com/o/r/blob/main/tools/x.py"),
+            "https://raw.githubusercontent.com/o/r/refs/heads/main/tools/x.py"
+        );
+        assert_eq!(
+            github_raw("https://github.com/o/r/tree/dev/pkg/"),
+            "https://raw.githubusercontent.com/o/r/refs/heads/dev/pkg/main.py"
+        );
+    }
 }
