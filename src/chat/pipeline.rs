@@ -414,6 +414,9 @@ async fn generate(
             let m = &resolved.model_item;
             sources = crate::rag::context::apply(&state, c, b, f, m, &mut request).await;
             if !sources.is_empty() {
+                let count = crate::rag::context::source_count(&sources);
+                let status = json!({"action": "sources_retrieved", "count": count, "done": true});
+                emitter.emit("status", status).await;
                 emitter
                     .emit("chat:completion", json!({"sources": sources}))
                     .await;

@@ -271,6 +271,33 @@ pub fn render_context(sources: &[Value]) -> String {
     out.trim_end().to_string()
 }
 
+/// How many distinct documents the sources cite (the "Retrieved N sources"
+/// status).
+pub fn source_count(sources: &[Value]) -> usize {
+    let mut ids = HashSet::new();
+    for s in sources {
+        let fallback = s
+            .get("source")
+            .and_then(|x| x.get("id"))
+            .and_then(Value::as_str);
+        let metas = s
+            .get("metadata")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for m in metas {
+            let key = m
+                .get("source")
+                .and_then(Value::as_str)
+                .or(fallback)
+                .unwrap_or("N/A")
+                .to_string();
+            ids.insert(key);
+        }
+    }
+    ids.len()
+}
+
 /// Fills `rag.template`.
 pub fn fill_template(template: &str, context: &str, query: &str) -> String {
     let t = if template.trim().is_empty() {
@@ -584,6 +611,7 @@ mod tests {
             json!({"source": {"id": "f2", "name": "b \"q\".md"}, "document": ["three"],
                    "metadata": [{"source": "b.md"}]}),
         ];
+        assert_eq!(source_count(&sources), 2);
         let c = render_context(&sources);
         assert_eq!(
             c,
