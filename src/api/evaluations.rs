@@ -291,7 +291,8 @@ async fn leaderboard(
     let mut entries: Vec<(i64, Value)> = elo(&rated, weights.as_ref())
         .into_iter()
         .map(|(id, s)| {
-            let rating = s.rating.round() as i64;
+            // Python rounds half to even.
+            let rating = s.rating.round_ties_even() as i64;
             (
                 rating,
                 json!({
