@@ -1,5 +1,6 @@
 //! HTTP routes. One module per upstream router, nested under its prefix here.
 
+pub mod analytics;
 pub mod audio;
 pub mod auths;
 pub mod channels;
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auths::router())
         .merge(users::router())
         .merge(groups::router())
+        .merge(analytics::router())
         .merge(utils::router())
         .merge(audio::router())
         .merge(images::router())

