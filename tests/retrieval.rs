@@ -702,3 +702,38 @@ async fn model_knowledge_and_attached_collections_reach_the_prompt() {
     );
     assert_eq!(msg["sources"][0]["metadata"][0]["name"], "bread.txt");
 }
+
+/// `open-webui reindex --data-dir …` on a copy of the Python data folder,
+/// with the real local model (skipped when it is not installed).
+#[tokio::test]
+async fn reindex_command_line() {
+    let models = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/models");
+    if !std::fs::read_dir(&models)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+    {
+        eprintln!(
+            "skipped: no local embedding model in {} (run ./install.sh)",
+            models.display()
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_dir(&common::fixture_dir(), tmp.path());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_open-webui"))
+        .arg("reindex")
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .env("WEBUI_SECRET_KEY", "k")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("reindexed 3 files (0 failed), 1 knowledge bases (0 file errors), 4 memories"),
+        "{err}"
+    );
+    assert!(tmp.path().join("vector_db").is_dir());
+}
