@@ -101,6 +101,29 @@ async fn user_list_searches_sorts_and_pages() {
     sorted.sort();
     assert_eq!(n, sorted);
 
+    // Members of a group first, as the group's user tab sorts them.
+    let g = admin
+        .post(
+            "/api/v1/groups/create",
+            json!({"name": "G", "description": ""}),
+        )
+        .await;
+    let gid = g.body["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            &format!("/api/v1/groups/id/{gid}/users/add"),
+            json!({"user_ids": ["bulk-20", "bulk-07"]}),
+        )
+        .await;
+    let by_group = admin
+        .get(&format!(
+            "/api/v1/users/?order_by=group_id:{gid}&direction=desc"
+        ))
+        .await;
+    let n = names(&by_group.body["users"]);
+    assert_eq!(&n[..3], ["Person 07", "Person 20", "Admin"]);
+    assert_eq!(by_group.body["users"][0]["group_ids"], json!([gid]));
+
     let found = admin.get("/api/v1/users/?query=person0").await;
     assert_eq!(found.body["total"], 10);
     let by_mail = admin.get("/api/v1/users/?query=PERSON33%40example").await;

@@ -178,7 +178,8 @@ pub fn profile_image_url(c: &Connection, id: &str) -> rusqlite::Result<Option<Op
 }
 
 /// One page of users for the admin list: `query` matches name or email
-/// (case-insensitive), `order_by` one of upstream's sortable columns.
+/// (case-insensitive), `order_by` one of upstream's sortable columns, or
+/// `group_id:<id>` for the members of that group first (then by name).
 pub fn list(
     c: &Connection,
     query: Option<&str>,
@@ -187,15 +188,25 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<(Vec<UserRow>, i64)> {
-    let column = match order_by.unwrap_or("created_at") {
-        "name" => "name",
-        "email" => "email",
-        "role" => "role",
-        "last_active_at" => "last_active_at",
-        "updated_at" => "updated_at",
-        _ => "created_at",
-    };
     let dir = if descending { "DESC" } else { "ASC" };
+    let order_by = order_by.unwrap_or("created_at");
+    let group = order_by.strip_prefix("group_id:").unwrap_or("");
+    let order = if order_by.starts_with("group_id:") {
+        format!(
+            "EXISTS (SELECT 1 FROM group_member m WHERE m.user_id = user.id AND m.group_id = ?4) {dir}, \
+             name ASC, id ASC"
+        )
+    } else {
+        let column = match order_by {
+            "name" => "name",
+            "email" => "email",
+            "role" => "role",
+            "last_active_at" => "last_active_at",
+            "updated_at" => "updated_at",
+            _ => "created_at",
+        };
+        format!("{column} {dir}, id {dir}")
+    };
     let pattern = format!("%{}%", query.unwrap_or("").to_lowercase());
     let filter = "(lower(name) LIKE ?1 OR lower(email) LIKE ?1)";
     let total = c.query_row(
@@ -204,9 +215,9 @@ pub fn list(
         |r| r.get(0),
     )?;
     let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM user WHERE {filter} ORDER BY {column} {dir}, id {dir} LIMIT ?2 OFFSET ?3"
+        "SELECT {COLUMNS} FROM user WHERE {filter} AND ?4 = ?4 ORDER BY {order} LIMIT ?2 OFFSET ?3"
     ))?;
-    let rows = st.query_map(params![pattern, limit, offset], from_row)?;
+    let rows = st.query_map(params![pattern, limit, offset, group], from_row)?;
     Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
 }
 
