@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{settings_for, Client, TestServer};
+use common::{copy_dir, fixture_dir, settings_for, Client, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -1059,5 +1059,52 @@ async fn analytics_dashboard_counts_assistant_messages() {
             .status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn python_groups_and_permissions_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_dir(), tmp.path());
+    let secret = std::fs::read_to_string(tmp.path().join("webui_secret_key.txt")).unwrap();
+    let srv = TestServer::start(settings_for(tmp.path(), Some(&secret))).await;
+    let admin = srv
+        .client()
+        .login("admin@example.com", "Admin-pass-1")
+        .await;
+    let alice = srv
+        .client()
+        .login("alice@example.com", "Alice-pass-1")
+        .await;
+    let alice_id = "d5255ce3-1716-405d-b68e-13bdae07246e";
+    let eng = "ea5b33f7-6b6d-4e4a-b27c-3871112c9092";
+
+    let groups = admin.get("/api/v1/groups/").await.body;
+    assert_eq!(groups[0]["id"], eng);
+    assert_eq!(groups[0]["name"], "Engineering");
+    assert_eq!(groups[0]["member_count"], 1);
+    assert_eq!(groups[0]["data"]["config"]["share"], "members");
+    let list = admin
+        .get("/api/v1/users/?order_by=name&direction=asc")
+        .await
+        .body;
+    assert_eq!(list["total"], 3);
+    assert_eq!(names(&list["users"]), vec!["Admin", "Alice", "Bob"]);
+    assert_eq!(list["users"][1]["group_ids"], json!([eng]));
+    // The group's grants reach Alice, not Bob's defaults.
+    let p = alice.get("/api/v1/users/permissions").await.body;
+    assert_eq!(p["features"]["api_keys"], true);
+    assert_eq!(p["workspace"]["prompts"], true);
+    assert_eq!(p["workspace"]["models"], false);
+    let d = admin.get("/api/v1/users/default/permissions").await.body;
+    assert_eq!(d["features"]["api_keys"], false);
+    let mine = alice.get("/api/v1/users/groups").await.body;
+    assert_eq!(mine[0]["id"], eng);
+    let members = admin
+        .get(&format!("/api/v1/groups/id/{eng}/members"))
+        .await
+        .body;
+    assert_eq!(members["items"][0]["id"], alice_id);
+    assert_eq!(members["items"][0]["membership_type"], "direct");
     srv.stop().await;
 }
