@@ -135,6 +135,13 @@ async function dismissChangelog(page, waitMs = 5_000) {
   return true;
 }
 
+/** Opens the sidebar when it is collapsed (its state survives reloads). */
+async function openSidebar(page) {
+  const open = page.getByRole('button', { name: 'Open Sidebar' }).first();
+  if (await open.isVisible().catch(() => false)) await open.click();
+  await page.getByRole('button', { name: 'Close Sidebar' }).first().waitFor({ state: 'visible' });
+}
+
 async function fillAuthForm(page, { name, email, password }) {
   if (name !== undefined) await page.locator('#name').fill(name);
   await page.locator('#email').fill(email);
@@ -429,13 +436,19 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
       await shot(page, '09-stopped');
 
       // --- create a folder and move the counting chat into it
+      await openSidebar(page);
       await page.getByRole('button', { name: 'New Folder' }).click();
       await page.getByPlaceholder('Enter folder name').fill('E2E Folder');
       await page.getByRole('button', { name: 'Save' }).click();
       await page.getByText('E2E Folder').first().waitFor({ state: 'visible' });
-      const item = page.locator(`a[href="/c/${countChatId}"]`).first();
-      await item.hover();
-      await item.getByRole('button', { name: 'Chat Menu' }).or(page.locator(`a[href="/c/${countChatId}"] ~ * button[aria-label="Chat Menu"]`)).first().click();
+      const link = page.locator(`a[href="/c/${countChatId}"]`).first();
+      await link.hover();
+      // the row's menu button: in the nearest ancestor of the link that has one
+      await link
+        .locator('xpath=ancestor::*[.//button[@aria-label="Chat Menu"]][1]')
+        .getByRole('button', { name: 'Chat Menu' })
+        .first()
+        .click();
       await page.getByRole('menuitem', { name: 'Move' }).hover();
       await page.getByRole('menuitem', { name: 'E2E Folder' }).click();
       let moved = false;
@@ -451,7 +464,7 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
       await shot(page, '10-moved-to-folder');
 
       // --- the search modal finds the chat by a word only its content has
-      await page.getByRole('button', { name: 'Search', exact: true }).first().click();
+      await page.getByRole('button', { name: 'Search', exact: true }).filter({ visible: true }).first().click();
       const search = page.getByRole('textbox', { name: 'Search your workspace' });
       await search.fill('zebra');
       const hit = page.getByRole('dialog').getByText('Counting Chat').first();
@@ -462,5 +475,241 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
       await page.getByText('COUNT please, zebra').first().waitFor({ state: 'visible' });
     });
     assertNoProblems(mark, 'chat actions');
+  });
+
+  // ------------------------------------------------------------------ workspace / admin walk
+  const USER = { name: 'E2E User', email: 'user@example.com', password: 'Passw0rd!u' };
+
+  async function ensureUser(token) {
+    const r = await api('POST', '/api/v1/auths/add', {
+      token,
+      body: { name: USER.name, email: USER.email, password: USER.password, role: 'user' }
+    });
+    assert.ok(r.status === 200 || r.status === 400, `add user: ${r.status} ${r.text.slice(0, 200)}`);
+  }
+
+  async function settle(page) {
+    await page.waitForLoadState('networkidle', { timeout: LOAD_TIMEOUT }).catch(() => {});
+    await page.waitForTimeout(300);
+  }
+
+  const WORKSPACE_PAGES = [
+    '/workspace/models',
+    '/workspace/models/create',
+    '/workspace/knowledge',
+    '/workspace/knowledge/create',
+    '/workspace/prompts',
+    '/workspace/prompts/create',
+    '/workspace/tools',
+    '/workspace/tools/create',
+    '/workspace/skills',
+    '/workspace/skills/create',
+    '/notes',
+    '/playground'
+  ];
+  const ADMIN_PAGES = ['/admin/users', '/admin/users/groups', '/admin/evaluations', '/admin/functions'];
+  const ADMIN_TABS = [
+    'general', 'authentication', 'interface', 'connections', 'models', 'documents',
+    'evaluations', 'db'
+  ];
+  const USER_TABS = ['general', 'interface', 'personalization', 'account', 'chats', 'about'];
+
+  test('every workspace and admin page loads as admin and as user', { timeout: TEST_TIMEOUT * 3 }, async () => {
+    const mark = monitor.mark();
+    const token = await adminToken();
+    await ensureUser(token);
+    const ctx = await newContext('walk-admin');
+    await withPage(ctx, 'walk-admin', async (page) => {
+      await page.goto(server.baseUrl + '/auth');
+      await signInViaUi(page, ADMIN);
+      await dismissChangelog(page, 2_000);
+      for (const p of [...WORKSPACE_PAGES, ...ADMIN_PAGES]) {
+        log(`  admin: ${p}`);
+        await page.goto(server.baseUrl + p);
+        await settle(page);
+        assert.ok(!page.url().includes('/auth'), `${p}: sent back to sign-in`);
+      }
+      for (const tab of ADMIN_TABS) {
+        log(`  admin settings: ${tab}`);
+        await page.goto(`${server.baseUrl}/?settings=admin:${tab}`);
+        await settle(page);
+      }
+      for (const tab of USER_TABS) {
+        await page.goto(`${server.baseUrl}/?settings=${tab}`);
+        await settle(page);
+      }
+      await shot(page, '12-walk-admin-last');
+    });
+    const uctx = await newContext('walk-user');
+    await withPage(uctx, 'walk-user', async (page) => {
+      await page.goto(server.baseUrl + '/auth');
+      await signInViaUi(page, USER);
+      for (const p of WORKSPACE_PAGES) {
+        log(`  user: ${p}`);
+        await page.goto(server.baseUrl + p);
+        await settle(page);
+      }
+      for (const tab of USER_TABS) {
+        await page.goto(`${server.baseUrl}/?settings=${tab}`);
+        await settle(page);
+      }
+      // admin pages are not for users: the app sends them elsewhere, the server refuses the data
+      await page.goto(server.baseUrl + '/admin/users');
+      await settle(page);
+      assert.ok(!page.url().includes('/admin'), `user stays out of /admin (at ${page.url()})`);
+    });
+    assertNoProblems(mark, 'page walk');
+  });
+
+  test('a prompt is used through "/" in the chat input', { timeout: TEST_TIMEOUT }, async () => {
+    const mark = monitor.mark();
+    const token = await adminToken();
+    const created = await api('POST', '/api/v1/prompts/create', {
+      token,
+      body: { command: 'e2e-greet', name: 'E2E greeting', content: 'Please greet the e2e team warmly.', access_grants: [] }
+    });
+    assert.ok(created.status === 200 || created.status === 400, `create prompt: ${created.status} ${created.text.slice(0, 200)}`);
+    const ctx = await newContext('prompt');
+    await withPage(ctx, 'prompt', async (page) => {
+      await page.goto(server.baseUrl + '/auth');
+      await signInViaUi(page, ADMIN);
+      await dismissChangelog(page, 2_000);
+      await page.locator('#chat-input').click();
+      await page.keyboard.type('/e2e-gr');
+      await page.getByText('E2E greeting').first().waitFor({ state: 'visible' });
+      await page.keyboard.press('Enter');
+      await page.locator('#chat-input').getByText('Please greet the e2e team warmly.').waitFor({ state: 'visible' });
+      await shot(page, '13-prompt-inserted');
+    });
+    assertNoProblems(mark, 'prompt via /');
+  });
+
+  test('a channel message appears live in a second browser', { timeout: TEST_TIMEOUT }, async () => {
+    const mark = monitor.mark();
+    const token = await adminToken();
+    await ensureUser(token);
+    const cfg = await api('GET', '/api/v1/auths/admin/config', { token });
+    assert.equal(cfg.status, 200);
+    const saved = await api('POST', '/api/v1/auths/admin/config', { token, body: { ...cfg.json, ENABLE_CHANNELS: true } });
+    assert.equal(saved.status, 200, `enable channels: ${saved.text.slice(0, 200)}`);
+    const users = await api('GET', '/api/v1/users/', { token });
+    const list = users.json?.users ?? users.json;
+    const user = list.find((u) => u.email === USER.email);
+    const ch = await api('POST', '/api/v1/channels/create', {
+      token,
+      body: { name: 'e2e-live', type: 'group', is_private: false, user_ids: [user.id], access_grants: [{ principal_type: 'user', principal_id: '*', permission: 'read' }, { principal_type: 'user', principal_id: '*', permission: 'write' }] }
+    });
+    assert.equal(ch.status, 200, `create channel: ${ch.text.slice(0, 300)}`);
+    const channelId = ch.json.id;
+    const actx = await newContext('channel-admin');
+    const uctx = await newContext('channel-user');
+    const apage = await actx.newPage();
+    const upage = await uctx.newPage();
+    try {
+      await apage.goto(server.baseUrl + '/auth');
+      await signInViaUi(apage, ADMIN);
+      await dismissChangelog(apage, 2_000);
+      await upage.goto(server.baseUrl + '/auth');
+      await signInViaUi(upage, USER);
+      await apage.goto(`${server.baseUrl}/channels/${channelId}`);
+      await upage.goto(`${server.baseUrl}/channels/${channelId}`);
+      await settle(apage);
+      await settle(upage);
+      await apage.locator('#chat-input').click();
+      await apage.keyboard.type('Live hello from the admin');
+      await apage.keyboard.press('Enter');
+      await upage.getByText('Live hello from the admin').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+      await shot(upage, '14-channel-live');
+    } catch (e) {
+      await shot(apage, 'FAILED-channel-admin');
+      await shot(upage, 'FAILED-channel-user');
+      throw e;
+    } finally {
+      await apage.close().catch(() => {});
+      await upage.close().catch(() => {});
+    }
+    assertNoProblems(mark, 'channel live');
+  });
+
+  test('a note edited in two browsers converges', { timeout: TEST_TIMEOUT }, async () => {
+    const mark = monitor.mark();
+    const token = await adminToken();
+    const note = await api('POST', '/api/v1/notes/create', {
+      token,
+      body: { title: 'E2E shared note', data: { content: { json: null, html: '', md: '' } }, meta: null, access_grants: [] }
+    });
+    assert.equal(note.status, 200, `create note: ${note.text.slice(0, 300)}`);
+    const noteId = note.json.id;
+    const c1 = await newContext('note-1');
+    const c2 = await newContext('note-2');
+    const p1 = await c1.newPage();
+    const p2 = await c2.newPage();
+    try {
+      for (const p of [p1, p2]) {
+        await p.goto(server.baseUrl + '/auth');
+        await signInViaUi(p, ADMIN);
+        await dismissChangelog(p, 2_000);
+        await p.goto(`${server.baseUrl}/notes/${noteId}`);
+        await settle(p);
+      }
+      const editor1 = p1.locator('.ProseMirror').first();
+      await editor1.click();
+      await p1.keyboard.type('Typed in the first browser.');
+      await p2.getByText('Typed in the first browser.').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+      const editor2 = p2.locator('.ProseMirror').first();
+      await editor2.click();
+      await p2.keyboard.press('End');
+      await p2.keyboard.type(' And in the second.');
+      await p1.getByText('And in the second.').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+      await shot(p1, '15-note-converged');
+      // saved on the server too
+      let md = '';
+      for (let i = 0; i < 40 && !md.includes('And in the second.'); i++) {
+        const n = await api('GET', `/api/v1/notes/${noteId}`, { token });
+        md = n.json?.data?.content?.md ?? '';
+        if (!md.includes('And in the second.')) await p1.waitForTimeout(250);
+      }
+      assert.match(md, /Typed in the first browser\..*And in the second\./s, `stored note: ${md}`);
+    } catch (e) {
+      await shot(p1, 'FAILED-note-1');
+      await shot(p2, 'FAILED-note-2');
+      throw e;
+    } finally {
+      await p1.close().catch(() => {});
+      await p2.close().catch(() => {});
+    }
+    assertNoProblems(mark, 'note sync');
+  });
+
+  test('a document attached in the chat grounds the answer and shows a citation', { timeout: TEST_TIMEOUT }, async () => {
+    const mark = monitor.mark();
+    const doc = path.join(ARTIFACTS, 'e2e-lighthouse.md');
+    fs.writeFileSync(
+      doc,
+      '# The lighthouse of Pemberly\n\nThe Pemberly lighthouse keeper feeds exactly seventeen cats every morning.\n\n' +
+        'Other facts: the tower is white, the lamp is electric since 1931.\n'
+    );
+    const ctx = await newContext('rag');
+    await withPage(ctx, 'rag', async (page) => {
+      await page.goto(server.baseUrl + '/auth');
+      await signInViaUi(page, ADMIN);
+      await dismissChangelog(page, 2_000);
+      await page.getByText(FAKE_MODEL).first().waitFor({ state: 'visible' });
+      await page.locator('input[type="file"]').first().setInputFiles(doc);
+      await page.getByText('e2e-lighthouse.md').first().waitFor({ state: 'visible' });
+      // wait until the upload is processed (the send button is enabled again)
+      await page.waitForTimeout(500);
+      await page.locator('#chat-input').click();
+      await page.keyboard.type('How many cats does the keeper feed?');
+      const before = upstream.requests.length;
+      await page.locator('#send-message-button').click();
+      await page.waitForURL(/\/c\/[0-9a-f-]{36}/, { timeout: LOAD_TIMEOUT });
+      await page.getByText(FAKE_REPLY).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      const sent = upstream.requests.slice(before).filter((r) => r.stream === true);
+      assert.ok(sent.some((r) => r.promptText.includes('seventeen cats')), 'the passage reached the model');
+      await page.getByText(/1 Source|Sources|e2e-lighthouse\.md/).first().waitFor({ state: 'visible' });
+      await shot(page, '16-rag-citation');
+    });
+    assertNoProblems(mark, 'rag in chat');
   });
 });

@@ -24,6 +24,7 @@ async fn mock_provider() -> String {
                 {"id": "mock-two", "object": "model", "created": 1, "owned_by": "mock"}]}))
     }
     async fn chat(Json(body): Json<Value>) -> Response {
+        seen_bodies().lock().unwrap().push(body.clone());
         let last = body["messages"]
             .as_array()
             .and_then(|m| m.last())
@@ -92,6 +93,12 @@ async fn mock_provider() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/v1")
+}
+
+/// Every request body the mock provider got (nextest runs each test in its own process).
+fn seen_bodies() -> &'static Mutex<Vec<Value>> {
+    static BODIES: std::sync::OnceLock<Mutex<Vec<Value>>> = std::sync::OnceLock::new();
+    BODIES.get_or_init(Mutex::default)
 }
 
 type Seen = Arc<Mutex<Vec<Value>>>;
@@ -620,6 +627,57 @@ async fn merge_responses_task() {
         r.status == 404 || r.status == 400,
         "{} {}",
         r.status,
+        r.body
+    );
+}
+
+/// Skills chosen for a turn reach the model as system instructions; selecting
+/// a workspace (Python) tool is refused instead of silently ignored.
+#[tokio::test]
+async fn skills_reach_the_model_and_python_tools_are_refused() {
+    let (srv, admin) = setup().await;
+    let r = admin
+        .post(
+            "/api/v1/skills/create",
+            json!({"id": "pirate", "name": "Pirate talk", "description": "Talk like a pirate",
+                   "files": [{"path": "SKILL.md", "content": "Always answer like a pirate, matey."}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen: Seen = Arc::default();
+    let (_sock, _) = socket(&srv, admin.token.as_deref().unwrap(), seen.clone()).await;
+    let mut body = new_chat_body("Hi");
+    body["background_tasks"] = json!({});
+    body["skill_ids"] = json!(["pirate"]);
+    let r = admin.post("/api/chat/completions", body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        wait_for(&seen, |e| e["data"]["type"] == "chat:active"
+            && e["data"]["data"]["active"] == false)
+        .await
+    );
+    let bodies = seen_bodies().lock().unwrap().clone();
+    let streamed = bodies
+        .iter()
+        .find(|b| b["stream"] == true)
+        .expect("a streamed call");
+    let system = streamed["messages"][0].clone();
+    assert_eq!(system["role"], "system", "{streamed}");
+    assert!(
+        system["content"]
+            .as_str()
+            .unwrap()
+            .contains("Always answer like a pirate"),
+        "{system}"
+    );
+
+    let mut body = new_chat_body("Use my tool");
+    body["tool_ids"] = json!(["my_python_tool"]);
+    let r = admin.post("/api/chat/completions", body).await;
+    assert_eq!(r.status, 501, "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("Python"),
+        "{}",
         r.body
     );
 }

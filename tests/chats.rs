@@ -1313,6 +1313,18 @@ async fn workspace_search_modal() {
         .await;
     assert_eq!(r.body["items"], json!([]));
 
+    // An empty query (the modal's first request) lists recent chats.
+    let r = bea
+        .get("/api/v1/search?q=&kind=all&sharing=all&scope=&page=1")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 3);
+    let r = bea
+        .get(&format!("/api/v1/search?q=&scope=folder:{fid}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+
     // Bad input is a clear 422; anonymous is refused.
     assert_eq!(bea.get("/api/v1/search?kind=files").await.status, 422);
     assert_eq!(bea.get("/api/v1/search?page=0").await.status, 422);

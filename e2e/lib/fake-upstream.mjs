@@ -55,7 +55,11 @@ export async function startFakeUpstream({ log = () => {} } = {}) {
         body = null;
       }
       const path = (req.url || '').split('?')[0];
-      requests.push({ method: req.method, path, stream: body?.stream ?? null });
+      // the whole prompt as text, so tests can check what reached the model (RAG context)
+      const promptText = Array.isArray(body?.messages)
+        ? body.messages.map((m) => (typeof m?.content === 'string' ? m.content : JSON.stringify(m?.content ?? ''))).join('\n')
+        : '';
+      requests.push({ method: req.method, path, stream: body?.stream ?? null, promptText });
       log(`fake-upstream: ${req.method} ${req.url}`);
 
       if (req.method === 'GET' && /\/models$/.test(path)) {

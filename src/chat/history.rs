@@ -107,6 +107,26 @@ pub fn prepend_system(messages: &mut Vec<Value>, system: &str) {
     messages.insert(0, json!({"role": "system", "content": system}));
 }
 
+/// Adds `extra` after the leading system message's text (or as a new leading
+/// system message), for instructions that come after the system prompt.
+pub fn append_system(messages: &mut Vec<Value>, extra: &str) {
+    if extra.trim().is_empty() {
+        return;
+    }
+    if let Some(first) = messages.first_mut() {
+        if first.get("role").and_then(Value::as_str) == Some("system") {
+            let existing = message_text(first);
+            first["content"] = Value::String(if existing.is_empty() {
+                extra.to_string()
+            } else {
+                format!("{existing}\n\n{extra}")
+            });
+            return;
+        }
+    }
+    messages.insert(0, json!({"role": "system", "content": extra}));
+}
+
 /// Replaces `{{NAME}}` placeholders with the request's variables.
 pub fn substitute(text: &str, vars: &Map<String, Value>) -> String {
     let mut out = text.to_string();

@@ -79,6 +79,10 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<R
     let Some(model) = str_field(&body, "model").map(str::to_string) else {
         return Err(ApiError::bad_request("`model` is required."));
     };
+    // Workspace tools are Python: refuse clearly rather than answer without them.
+    if body.get("tool_ids").is_some() {
+        crate::api::tools::reject_python_tools(&Value::Object(body.clone()))?;
+    }
     let session_id = str_field(&body, "session_id").map(str::to_string);
     let chat_id = str_field(&body, "chat_id").map(str::to_string);
     let wants_new_chat = body.get("parent_id") == Some(&Value::Null) && chat_id.is_none();
@@ -552,6 +556,15 @@ async fn prepare(
             history::prepend_system(&mut messages, &folder_system);
         }
     }
+    let skill_ids = skill_ids_of(&turn.body, &resolved.model_item, &messages);
+    if !skill_ids.is_empty() {
+        let blocks = crate::api::skills::skill_system_blocks(state, &turn.caller, &skill_ids)
+            .await
+            .map_err(|e| e.to_string())?;
+        for block in blocks {
+            history::append_system(&mut messages, &block);
+        }
+    }
     let mut upstream = Map::new();
     if let Some(Value::Object(params)) = turn.body.get("params") {
         for (k, v) in params {
@@ -570,6 +583,35 @@ async fn prepare(
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert("stream".into(), json!(true));
     Ok((resolved, Value::Object(upstream)))
+}
+
+/// Skills for this turn: chosen in the request, attached to the model
+/// (`info.meta.skillIds`), or mentioned as `<$id|label>` in the last user message.
+fn skill_ids_of(body: &Map<String, Value>, model_item: &Value, messages: &[Value]) -> Vec<String> {
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut ids = strings(body.get("skill_ids"));
+    ids.extend(strings(model_item.pointer("/info/meta/skillIds")));
+    if let Some(last_user) = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    {
+        ids.extend(crate::api::skills::mentioned_skill_ids(
+            &history::message_text(last_user),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    ids
 }
 
 fn with_io_token_names(u: &Value) -> Value {

@@ -377,6 +377,9 @@ fn collect(
     ];
     all.extend(args);
     let mut st = c.prepare(&numbered)?;
+    // SQLite counts parameters up to the highest number used: without
+    // positional ones, the unused named ones at the end must not be passed.
+    all.truncate(st.parameter_count());
     let rows = st.query_map(params_from_iter(all), |r| {
         Ok(Candidate {
             source,
