@@ -138,6 +138,8 @@ async fn resolve_items(
         let id = item
             .get("id")
             .and_then(Value::as_str)
+            .or_else(|| item.get("url").and_then(Value::as_str))
+            .or_else(|| item.get("name").and_then(Value::as_str))
             .unwrap_or("")
             .to_string();
         let full =
@@ -179,6 +181,24 @@ async fn resolve_items(
                     collections: names,
                     full: full_docs,
                 });
+            }
+            "url" => {
+                // A web page attached by URL: fetched now, behind the same
+                // guard as /retrieval/process/web.
+                let Some(url) = item.get("url").and_then(Value::as_str) else {
+                    continue;
+                };
+                match crate::api::retrieval::fetch_page_text(state, url).await {
+                    Ok(text) => out.push(Item {
+                        source: strip_item(item),
+                        collections: vec![],
+                        full: Some(vec![(
+                            text,
+                            json!({"url": url, "name": url, "source": url}),
+                        )]),
+                    }),
+                    Err(e) => tracing::info!(url, error = %e, "attached page not loaded"),
+                }
             }
             "text" => {
                 let text = item
