@@ -47,70 +47,7 @@ const OUR_ROUTES: &[(&str, &str, &str)] = &[
 /// Known defects are listed here too, with the owner who fixes them, so the
 /// matrix stays green while they are tracked; remove an entry once fixed.
 const DIFFERS: &[(&str, &str, &str)] = &[
-    // Defect (channels router): answers 501 before authenticating, so an
-    // anonymous or pending caller learns nothing wrong but is not refused.
-    (
-        "GET /api/v1/channels/{id}/apps",
-        "anonymous",
-        "defect: 501 before the auth check",
-    ),
-    (
-        "GET /api/v1/channels/{id}/apps",
-        "pending",
-        "defect: 501 before the auth check",
-    ),
-    (
-        "POST /api/v1/channels/{id}/apps",
-        "anonymous",
-        "defect: 501 before the auth check",
-    ),
-    (
-        "POST /api/v1/channels/{id}/apps",
-        "pending",
-        "defect: 501 before the auth check",
-    ),
-    (
-        "DELETE /api/v1/channels/{id}/apps/{app_id}",
-        "anonymous",
-        "defect: 501 before the auth check",
-    ),
-    (
-        "DELETE /api/v1/channels/{id}/apps/{app_id}",
-        "pending",
-        "defect: 501 before the auth check",
-    ),
-    // Defect (functions and skills routers): admin routes answer 501 to
-    // non-admins instead of refusing them first.
-    (
-        "GET /api/v1/functions/id/{id}/valves/spec",
-        "user",
-        "defect: 501 before the admin check",
-    ),
-    (
-        "GET /api/v1/functions/id/{id}/valves/spec",
-        "api-key",
-        "defect: 501 before the admin check",
-    ),
-    (
-        "POST /api/v1/functions/id/{id}/valves/update",
-        "user",
-        "defect: 501 before the admin check",
-    ),
-    (
-        "POST /api/v1/functions/id/{id}/valves/update",
-        "api-key",
-        "defect: 501 before the admin check",
-    ),
-    (
-        "POST /api/v1/skills/load/url",
-        "user",
-        "defect: 501 before the admin check",
-    ),
-    (
-        "POST /api/v1/skills/load/url",
-        "api-key",
-        "defect: 501 before the admin check",
-    ),
+    // (route, caller, reason): none at the moment.
 ];
 
 /// Routes the matrix calls only anonymously and as a pending user, because a

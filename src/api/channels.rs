@@ -1004,7 +1004,7 @@ async fn delete_channel(
     Ok(Json(true))
 }
 
-async fn apps_unsupported() -> ApiError {
+async fn apps_unsupported(VerifiedUser(_c): VerifiedUser) -> ApiError {
     ApiError::NotImplemented("Channel apps are not supported by this server".into())
 }
 

@@ -18,7 +18,7 @@ use super::prompts::{
 };
 use super::tools::{history_page, history_wire, PageQuery};
 use crate::auth::extract::Caller;
-use crate::auth::VerifiedUser;
+use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/skills/list", get(search))
         .route("/api/v1/skills/export", get(export))
         .route("/api/v1/skills/create", post(create))
-        .route("/api/v1/skills/load/url", post(packages_unsupported))
+        .route("/api/v1/skills/load/url", post(load_url_unsupported))
         .route("/api/v1/skills/import/preview", post(packages_unsupported))
         .route("/api/v1/skills/import", post(packages_unsupported))
         .route("/api/v1/skills/id/{id}", get(get_one))
@@ -60,6 +60,12 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn packages_unsupported(VerifiedUser(_c): VerifiedUser) -> ApiResult<Json<Value>> {
+    Err(ApiError::NotImplemented(PACKAGES_UNSUPPORTED.into()))
+}
+
+/// Loading a skill package from a URL is an admin route upstream: refuse
+/// others first, then say it is not supported.
+async fn load_url_unsupported(AdminUser(_c): AdminUser) -> ApiResult<Json<Value>> {
     Err(ApiError::NotImplemented(PACKAGES_UNSUPPORTED.into()))
 }
 
