@@ -205,7 +205,7 @@ fn approx_token_spans(s: &str) -> Vec<(usize, usize)> {
                 iter.next();
                 count += 1;
                 end = j + d.len_utf8();
-                if count > 6 && (count - 7) % 4 == 0 {
+                if count > 6 && (count - 7).is_multiple_of(4) {
                     spans.push((piece_start, j));
                     piece_start = j;
                 }

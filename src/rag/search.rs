@@ -60,7 +60,7 @@ fn scores_into(rows: &[f32], dim: usize, q: &[f32], out: &mut [f32]) {
 
 /// Dot product of `q` with every row of `data` (row-major, `dim` columns).
 pub fn all_scores(data: &[f32], dim: usize, q: &[f32]) -> Vec<f32> {
-    let n = if dim == 0 { 0 } else { data.len() / dim };
+    let n = data.len().checked_div(dim).unwrap_or(0);
     let mut out = vec![0f32; n];
     if n == 0 {
         return out;

@@ -27,6 +27,9 @@ const CHUNKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("chunks
 const VECTORS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("vectors");
 const EMBED_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embed_cache");
 
+/// redb page cache for this file.
+const REDB_CACHE_BYTES: usize = 16 << 20;
+
 /// In-memory vector matrices are kept up to this many f32s in total (512 MiB).
 const MATRIX_BUDGET_FLOATS: usize = 128 << 20;
 
@@ -110,7 +113,11 @@ fn meta_matches(meta: &Map<String, Value>, key: &str, value: &str) -> bool {
 
 impl Store {
     pub fn open(path: &Path) -> anyhow::Result<Store> {
-        let db = Database::create(path)?;
+        // redb's default page cache is 1 GiB; searches work from the in-memory
+        // matrices, so a small cache is enough.
+        let db = redb::Builder::new()
+            .set_cache_size(REDB_CACHE_BYTES)
+            .create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(COLLECTIONS)?;
         tx.open_table(CHUNKS)?;
@@ -418,7 +425,10 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        let tx = self.db.begin_write()?;
+        let mut tx = self.db.begin_write()?;
+        // A lost cache entry only costs a recomputation: skip the fsync, which
+        // would otherwise dominate the latency of embedding one query.
+        tx.set_durability(redb::Durability::Eventual);
         {
             let mut t = tx.open_table(EMBED_CACHE)?;
             for (k, v) in entries {

@@ -81,7 +81,7 @@ impl Bert {
         };
         let c = config;
         anyhow::ensure!(
-            c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0,
+            c.num_attention_heads > 0 && c.hidden_size.is_multiple_of(c.num_attention_heads),
             "hidden_size {} is not divisible by num_attention_heads {}",
             c.hidden_size,
             c.num_attention_heads
@@ -150,10 +150,11 @@ impl Bert {
                     .transpose(1, 2)?
                     .contiguous()
             };
-            let q = heads(layer.q.forward(&x)?)?;
+            // Scaling q (b·l·h) is cheaper than scaling the scores (b·h·l·l).
+            let q = (heads(layer.q.forward(&x)?)? * scale)?;
             let k = heads(layer.k.forward(&x)?)?;
             let v = heads(layer.v.forward(&x)?)?;
-            let att = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&bias)?;
+            let att = q.matmul(&k.t()?.contiguous()?)?.broadcast_add(&bias)?;
             let att = candle_nn::ops::softmax_last_dim(&att)?;
             let ctx = att.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((
                 b,
@@ -328,10 +329,8 @@ mod tests {
             "embeddings.token_type_embeddings.weight".into(),
             rnd(&[2, h]),
         );
-        for p in ["embeddings.LayerNorm"] {
-            ts.insert(format!("{p}.weight"), rnd(&[h]));
-            ts.insert(format!("{p}.bias"), rnd(&[h]));
-        }
+        ts.insert("embeddings.LayerNorm.weight".into(), rnd(&[h]));
+        ts.insert("embeddings.LayerNorm.bias".into(), rnd(&[h]));
         for i in 0..2 {
             let l = format!("encoder.layer.{i}");
             for (name, o, inp) in [

@@ -23,7 +23,21 @@ use bert::{LocalModel, ModelFiles};
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// Padded tokens per local batch (rows × longest row); bounds activation memory.
-const BATCH_TOKENS: usize = 2048;
+const BATCH_TOKENS: usize = 1024;
+/// Batches up to this many tokens run on one thread.
+const SMALL_BATCH_TOKENS: usize = 64;
+
+fn small_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "embed-small".into())
+            .build()
+            .expect("a one-thread pool")
+    })
+}
+
 /// Rows per local batch at most.
 const BATCH_ROWS: usize = 64;
 
@@ -196,7 +210,14 @@ impl Embedder {
             let vectors = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let batch: Vec<&[u32]> = idx2.iter().map(|&i| t[i].as_slice()).collect();
-                m.embed_ids(&batch)
+                let tokens: usize = batch.iter().map(|b| b.len()).sum();
+                if tokens <= SMALL_BATCH_TOKENS {
+                    // A query: waking a second thread for every small matmul
+                    // costs more than it saves, most of all on a busy machine.
+                    small_pool().install(|| m.embed_ids(&batch))
+                } else {
+                    m.embed_ids(&batch)
+                }
             })
             .await??;
             for (i, v) in idx.into_iter().zip(vectors) {
@@ -204,7 +225,21 @@ impl Embedder {
             }
             start = end;
         }
+        if out.len() > 1 {
+            release_free_memory();
+        }
         Ok(out)
+    }
+}
+
+/// Hands memory freed by the batch activations back to the OS (glibc keeps
+/// it in per-thread arenas otherwise), so the resident set returns to about
+/// the model's size after a large upload.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
