@@ -134,7 +134,7 @@ fn cookie_header(state: &AppState, token: &str, max_age: Option<i64>) -> HeaderV
 }
 
 /// The session object the frontend keeps after sign-in, plus the cookie.
-async fn session_response(
+pub(crate) async fn session_response(
     state: &AppState,
     user: &UserRow,
     token: String,
@@ -254,6 +254,12 @@ async fn signin(
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash)).await?;
     if !ok {
         return Err(invalid());
+    }
+    // MFA policy on: the password opens the second step (api/mfa.rs), not a session.
+    if state.config.get_bool("auth.mfa.enable")
+        && matches!(user.role.as_str(), "admin" | "user")
+    {
+        return crate::api::mfa::start_login(&state, &user.id, "password").await;
     }
     let (token, exp) = issue_token(&state, &user.id).await?;
     session_response(&state, &user, token, exp, false).await

@@ -15,6 +15,7 @@ pub mod groups;
 pub mod images;
 pub mod knowledge;
 pub mod memories;
+pub mod mfa;
 pub mod models;
 pub mod notes;
 pub mod ollama;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(root::router())
         .merge(auths::router())
+        .merge(mfa::router())
         .merge(users::router())
         .merge(groups::router())
         .merge(analytics::router())

@@ -20,6 +20,7 @@ pub mod groups;
 pub mod json;
 pub mod knowledge;
 pub mod memories;
+pub mod mfa;
 pub mod migrations;
 pub mod messages;
 pub mod models;
