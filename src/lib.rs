@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod automations;
 pub mod cache;
 pub mod chat;
 pub mod config;
@@ -56,6 +57,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         crate::rag::processing::resume_pending(self.state.clone());
+        let _scheduler = crate::automations::start(self.state.clone());
         let app = router(self.state.clone());
         axum::serve(
             self.listener,

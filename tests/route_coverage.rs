@@ -48,39 +48,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "GET /api/v1/terminals/{server_id}/{path:path}",
         ],
     ),
-    // Later integrations: automations (scheduled prompts).
-    (
-        "automations",
-        &[
-            "POST /api/v1/automations/create",
-            "GET /api/v1/automations/list",
-            "GET /api/v1/automations/{id}",
-            "DELETE /api/v1/automations/{id}/delete",
-            "POST /api/v1/automations/{id}/run",
-            "GET /api/v1/automations/{id}/runs",
-            "POST /api/v1/automations/{id}/toggle",
-            "POST /api/v1/automations/{id}/update",
-        ],
-    ),
-    // Later integrations: calendars and events.
-    (
-        "calendars",
-        &[
-            "GET /api/v1/calendars/",
-            "POST /api/v1/calendars/create",
-            "GET /api/v1/calendars/events",
-            "POST /api/v1/calendars/events/create",
-            "GET /api/v1/calendars/events/search",
-            "GET /api/v1/calendars/events/{event_id}",
-            "DELETE /api/v1/calendars/events/{event_id}/delete",
-            "POST /api/v1/calendars/events/{event_id}/rsvp",
-            "POST /api/v1/calendars/events/{event_id}/update",
-            "POST /api/v1/calendars/{calendar_id}/access/update",
-            "POST /api/v1/calendars/{calendar_id}/default",
-            "DELETE /api/v1/calendars/{calendar_id}/delete",
-            "POST /api/v1/calendars/{calendar_id}/update",
-        ],
-    ),
     // Later integrations: apps.
     (
         "apps",

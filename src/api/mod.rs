@@ -1,8 +1,11 @@
 //! HTTP routes. One module per upstream router, nested under its prefix here.
 
+pub mod actions;
 pub mod analytics;
 pub mod audio;
 pub mod auths;
+pub mod automations;
+pub mod calendars;
 pub mod channels;
 pub mod chat;
 pub mod chats;
@@ -50,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(root::router())
         .merge(auths::router())
         .merge(mfa::router())
+        .merge(actions::router())
         .merge(users::router())
         .merge(groups::router())
         .merge(analytics::router())
@@ -77,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .merge(retrieval::router())
         .merge(memories::router())
         .merge(workspace_lists::router())
+        .merge(calendars::router())
+        .merge(automations::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(middleware::from_fn(process_time))

@@ -8,6 +8,8 @@ pub mod access_grants;
 pub mod analytics;
 pub mod api_keys;
 pub mod auths;
+pub mod automations;
+pub mod calendars;
 pub mod chat_messages;
 pub mod chats;
 pub mod channels;

@@ -1,0 +1,337 @@
+//! Automations: CRUD, schedule validation and limits, isolation between
+//! users, "run now" producing a chat with the mock model's answer, and the
+//! background scheduler running a due automation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::mock_llm::MockLlm;
+use common::{Client, TestServer};
+use serde_json::{json, Value};
+
+async fn admin(srv: &TestServer) -> Client {
+    let c = srv.client();
+    let r = c.signup("Admin", "admin@example.com", "Admin-pass-1").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    c.login("admin@example.com", "Admin-pass-1").await
+}
+
+async fn user(srv: &TestServer, admin: &Client, name: &str) -> Client {
+    let email = format!("{name}@example.com");
+    let r = admin
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": name, "email": email, "password": "User-pass-1", "role": "user"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    srv.client().login(&email, "User-pass-1").await
+}
+
+async fn connect_openai(admin: &Client, url: &str) {
+    let r = admin
+        .post(
+            "/openai/config/update",
+            json!({"ENABLE_OPENAI_API": true, "OPENAI_API_BASE_URLS": [url],
+                   "OPENAI_API_KEYS": ["sk-test"], "OPENAI_API_CONFIGS": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+fn form(name: &str, rrule: &str) -> Value {
+    json!({"name": name, "data": {"prompt": "Say hello", "model_id": "gpt-mock", "rrule": rrule}})
+}
+
+/// Polls the runs list until one exists (bounded).
+async fn wait_for_run(c: &Client, id: &str, secs: u64) -> Value {
+    for _ in 0..secs * 10 {
+        let r = c.get(&format!("/api/v1/automations/{id}/runs")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        if !r.body.as_array().unwrap().is_empty() {
+            return r.body[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no run recorded for {id} within {secs}s");
+}
+
+#[tokio::test]
+async fn crud_validation_and_isolation() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let alice = user(&srv, &admin, "alice").await;
+    let bob = user(&srv, &admin, "bob").await;
+
+    // Plain users need features.automations (off by default).
+    assert_eq!(alice.get("/api/v1/automations/list").await.status, 403);
+    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
+    perms["features"]["automations"] = json!(true);
+    assert_eq!(
+        admin
+            .post("/api/v1/users/default/permissions", perms)
+            .await
+            .status,
+        200
+    );
+
+    let r = alice
+        .post(
+            "/api/v1/automations/create",
+            form("Morning", "RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["is_active"], true);
+    assert_eq!(r.body["data"]["prompt"], "Say hello");
+    assert_eq!(r.body["last_run"], Value::Null);
+    let next = r.body["next_runs"].as_array().unwrap();
+    assert_eq!(next.len(), 5);
+    let day = 86_400_000_000_000i64;
+    assert_eq!(next[1].as_i64().unwrap() - next[0].as_i64().unwrap(), day);
+    assert_eq!(r.body["next_run_at"], next[0]);
+    // 09:00 UTC.
+    assert_eq!(next[0].as_i64().unwrap() % day, 9 * 3_600_000_000_000);
+
+    // Invalid schedules.
+    for (rule, msg) in [
+        ("RRULE:FREQ=SOMETIMES", "Invalid RRULE"),
+        (
+            "RRULE:FREQ=DAILY;COUNT=3",
+            "RRULE with COUNT requires an explicit DTSTART",
+        ),
+        (
+            "DTSTART:20000101T000000\nRRULE:FREQ=DAILY;COUNT=1",
+            "RRULE has no future occurrences",
+        ),
+    ] {
+        let r = alice
+            .post("/api/v1/automations/create", form("Bad", rule))
+            .await;
+        assert_eq!(r.status, 400, "{rule}: {}", r.body);
+        assert!(
+            r.body["detail"].as_str().unwrap().starts_with(msg),
+            "{}",
+            r.body
+        );
+    }
+    let r = alice
+        .post("/api/v1/automations/create", json!({"name": "x"}))
+        .await;
+    assert_eq!(r.status, 422);
+
+    // Update, toggle, list with filters.
+    let mut f = form(
+        "Evening",
+        "RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=18;BYMINUTE=30",
+    );
+    f["meta"] = json!({"k": "v"});
+    let r = alice
+        .post(&format!("/api/v1/automations/{id}/update"), f)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["name"], "Evening");
+    assert_eq!(r.body["meta"], json!({"k": "v"}));
+    let r = alice
+        .post(&format!("/api/v1/automations/{id}/toggle"), json!({}))
+        .await;
+    assert_eq!(r.body["is_active"], false);
+    assert_eq!(r.body["next_run_at"], Value::Null);
+    let r = alice
+        .post(
+            "/api/v1/automations/create",
+            form("Other", "RRULE:FREQ=HOURLY"),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = alice.get("/api/v1/automations/list").await;
+    assert_eq!(r.body["total"], 2);
+    assert_eq!(r.body["items"][0]["name"], "Other");
+    assert_eq!(r.body["items"][0]["next_runs"], Value::Null);
+    let r = alice.get("/api/v1/automations/list?status=paused").await;
+    assert_eq!(r.body["total"], 1);
+    assert_eq!(r.body["items"][0]["id"], id.as_str());
+    let r = alice.get("/api/v1/automations/list?query=even").await;
+    assert_eq!(r.body["total"], 1);
+    let r = alice
+        .post(&format!("/api/v1/automations/{id}/toggle"), json!({}))
+        .await;
+    assert_eq!(r.body["is_active"], true);
+    assert!(r.body["next_run_at"].is_i64());
+
+    // Bob sees nothing of Alice's.
+    assert_eq!(bob.get("/api/v1/automations/list").await.body["total"], 0);
+    for (method, path) in [
+        ("GET", format!("/api/v1/automations/{id}")),
+        ("POST", format!("/api/v1/automations/{id}/toggle")),
+        ("POST", format!("/api/v1/automations/{id}/run")),
+        ("GET", format!("/api/v1/automations/{id}/runs")),
+        ("DELETE", format!("/api/v1/automations/{id}/delete")),
+    ] {
+        let r = match method {
+            "GET" => bob.get(&path).await,
+            "POST" => bob.post(&path, json!({})).await,
+            _ => bob.delete(&path).await,
+        };
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
+    }
+    let r = bob
+        .post(
+            &format!("/api/v1/automations/{id}/update"),
+            form("Mine", "RRULE:FREQ=DAILY"),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // Limits apply to users, not admins.
+    let r = admin
+        .post(
+            "/api/v1/configs/import",
+            json!({"config": {"automations.min_interval": 7200, "automations.max_count": "2"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = alice
+        .post(
+            "/api/v1/automations/create",
+            form("Third", "RRULE:FREQ=DAILY"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.body["detail"], "Automation limit reached (2)");
+    let r = alice
+        .post(
+            &format!("/api/v1/automations/{id}/update"),
+            form("Fast", "RRULE:FREQ=HOURLY"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.body["detail"],
+        "Schedule too frequent. Minimum interval is 7200 seconds."
+    );
+    let r = admin
+        .post(
+            "/api/v1/automations/create",
+            form("Fast", "RRULE:FREQ=HOURLY"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Delete.
+    let r = alice
+        .delete(&format!("/api/v1/automations/{id}/delete"))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, json!(true));
+    assert_eq!(
+        alice.get(&format!("/api/v1/automations/{id}")).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn run_now_creates_chat_with_model_answer() {
+    let llm = MockLlm::openai(&["gpt-mock"]).await;
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    connect_openai(&admin, &llm.url).await;
+
+    let r = admin
+        .post(
+            "/api/v1/automations/create",
+            form("Greeter", "RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = admin
+        .post(&format!("/api/v1/automations/{id}/run"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["last_run_at"].is_i64());
+
+    let run = wait_for_run(&admin, &id, 20).await;
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["automation_id"], id.as_str());
+    let chat_id = run["chat_id"].as_str().unwrap();
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await;
+    assert_eq!(chat.status, 200, "{}", chat.body);
+    assert_eq!(chat.body["title"], "Greeter");
+    let history = &chat.body["chat"]["history"];
+    let current = history["currentId"].as_str().unwrap();
+    let reply = &history["messages"][current];
+    assert_eq!(reply["role"], "assistant");
+    assert_eq!(reply["content"], "Hello from the mock.");
+    assert_eq!(reply["done"], true);
+    let parent = reply["parentId"].as_str().unwrap();
+    assert_eq!(history["messages"][parent]["content"], "Say hello");
+    // The model was asked the prompt.
+    let asked = llm.chat_requests();
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].body.to_string().contains("Say hello"));
+
+    // The single view carries the latest run; the calendar shows it.
+    let r = admin.get(&format!("/api/v1/automations/{id}")).await;
+    assert_eq!(r.body["last_run"]["id"], run["id"]);
+    let r = admin
+        .get("/api/v1/calendars/events?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z&calendar_ids=__scheduled_tasks__")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let evs = r.body.as_array().unwrap();
+    let past = evs
+        .iter()
+        .find(|e| e["meta"]["run_id"] == run["id"])
+        .expect("run event");
+    assert_eq!(past["meta"]["chat_id"], chat_id);
+    assert!(
+        evs.iter().any(|e| e["id"] == format!("auto_{id}")),
+        "planned runs listed"
+    );
+
+    // A failing model is recorded as an error run, with the chat kept.
+    let r = admin
+        .post("/api/v1/automations/create", json!({"name": "Broken", "data": {"prompt": "x", "model_id": "no-such-model", "rrule": "RRULE:FREQ=DAILY"}}))
+        .await;
+    let broken = r.body["id"].as_str().unwrap().to_string();
+    admin
+        .post(&format!("/api/v1/automations/{broken}/run"), json!({}))
+        .await;
+    let run = wait_for_run(&admin, &broken, 20).await;
+    assert_eq!(run["status"], "error", "{run}");
+    assert!(!run["error"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn scheduler_runs_due_automation() {
+    // One-second polls for this test binary's servers.
+    std::env::set_var("SCHEDULER_POLL_INTERVAL", "1");
+    let llm = MockLlm::openai(&["gpt-mock"]).await;
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    connect_openai(&admin, &llm.url).await;
+
+    // A one-off run three seconds from now (UTC wall clock).
+    let at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let rule = format!(
+        "DTSTART:{}\nRRULE:FREQ=DAILY;COUNT=1",
+        at.format("%Y%m%dT%H%M%S")
+    );
+    let r = admin
+        .post("/api/v1/automations/create", form("Once", &rule))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["next_runs"].as_array().unwrap().len(), 1);
+
+    let run = wait_for_run(&admin, &id, 30).await;
+    assert_eq!(run["status"], "success", "{run}");
+    let r = admin.get(&format!("/api/v1/automations/{id}")).await;
+    // Exhausted: nothing planned any more, and it ran exactly once.
+    assert_eq!(r.body["next_run_at"], Value::Null);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let runs = admin.get(&format!("/api/v1/automations/{id}/runs")).await;
+    assert_eq!(runs.body.as_array().unwrap().len(), 1);
+}
