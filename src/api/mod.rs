@@ -1,6 +1,5 @@
 //! HTTP routes. One module per upstream router, nested under its prefix here.
 
-pub mod actions;
 pub mod analytics;
 pub mod audio;
 pub mod auths;
@@ -53,7 +52,6 @@ pub fn app(state: AppState) -> Router {
         .merge(root::router())
         .merge(auths::router())
         .merge(mfa::router())
-        .merge(actions::router())
         .merge(users::router())
         .merge(groups::router())
         .merge(analytics::router())
