@@ -80,14 +80,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "POST /api/v1/notifications/targets/{target_id}/test",
         ],
     ),
-    // Later integrations: action functions and resolving pending tool calls (need the Python function/tool runtime).
-    (
-        "actions-tool-approval",
-        &[
-            "POST /api/chat/actions/{action_id}",
-            "POST /api/v1/chats/{id}/messages/{message_id}/resolve",
-        ],
-    ),
     // Still being built this session by the files/knowledge/retrieval/memories helper: external knowledge connections, sync and export.
     ("files-knowledge-retrieval-memories", &[]),
 ];

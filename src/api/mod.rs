@@ -1,5 +1,6 @@
 //! HTTP routes. One module per upstream router, nested under its prefix here.
 
+pub mod actions;
 pub mod analytics;
 pub mod audio;
 pub mod auths;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(root::router())
         .merge(auths::router())
         .merge(mfa::router())
+        .merge(actions::router())
         .merge(users::router())
         .merge(groups::router())
         .merge(analytics::router())
