@@ -465,12 +465,13 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
 
       // --- the search modal finds the chat by a word only its content has
       await page.getByRole('button', { name: 'Search', exact: true }).filter({ visible: true }).first().click();
-      const search = page.getByRole('textbox', { name: 'Search your workspace' });
+      const search = page.getByPlaceholder('Search workspace…');
       await search.fill('zebra');
       const hit = page.getByRole('dialog').getByText('Counting Chat').first();
       await hit.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
       await shot(page, '11-search');
-      await hit.click();
+      // Enter opens the highlighted (first) result, as the modal's footer says
+      await search.press('Enter');
       await page.waitForURL(new RegExp(`/c/${countChatId}`), { timeout: LOAD_TIMEOUT });
       await page.getByText('COUNT please, zebra').first().waitFor({ state: 'visible' });
     });
