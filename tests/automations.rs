@@ -335,3 +335,63 @@ async fn scheduler_runs_due_automation() {
     let runs = admin.get(&format!("/api/v1/automations/{id}/runs")).await;
     assert_eq!(runs.body.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn scheduler_marks_calendar_alerts() {
+    std::env::set_var("SCHEDULER_POLL_INTERVAL", "1");
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let cal = admin.get("/api/v1/calendars/").await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let minute = 60_000_000_000i64;
+    let mk = |title: &str, start: i64, meta: Value| json!({"calendar_id": cal, "title": title, "start_at": start, "meta": meta});
+    // Starts in 2 minutes: inside the default 10-minute window.
+    let soon = admin
+        .post(
+            "/api/v1/calendars/events/create",
+            mk("Soon", now_ns + 2 * minute, json!({})),
+        )
+        .await;
+    assert_eq!(soon.status, 200, "{}", soon.body);
+    // Alerts switched off for this one, and one far away.
+    let off = admin
+        .post(
+            "/api/v1/calendars/events/create",
+            mk("Quiet", now_ns + 2 * minute, json!({"alert_minutes": -1})),
+        )
+        .await;
+    let far = admin
+        .post(
+            "/api/v1/calendars/events/create",
+            mk("Far", now_ns + 300 * minute, json!({})),
+        )
+        .await;
+    let soon_id = soon.body["id"].as_str().unwrap();
+    let mut alerted = Value::Null;
+    for _ in 0..60 {
+        alerted = admin
+            .get(&format!("/api/v1/calendars/events/{soon_id}"))
+            .await
+            .body["meta"]["alerted_at"]
+            .clone();
+        if !alerted.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        alerted, soon.body["start_at"],
+        "alert recorded for the start time"
+    );
+    for ev in [off, far] {
+        let id = ev.body["id"].as_str().unwrap();
+        let meta = &admin
+            .get(&format!("/api/v1/calendars/events/{id}"))
+            .await
+            .body["meta"];
+        assert!(meta.get("alerted_at").is_none(), "{meta}");
+    }
+}

@@ -1,5 +1,5 @@
 //! Automations: running a scheduled prompt, and the background scheduler
-//! that runs the due ones.
+//! that runs the due ones (and sends calendar alerts, see [`alerts`]).
 //!
 //! A run creates a chat holding the prompt and an assistant reply, asks the
 //! automation's model through the completion pipeline (non-streaming), stores
@@ -8,6 +8,7 @@
 //! where it left off; an automation missed while the server was down runs
 //! once at the next poll and is then rescheduled.
 
+pub mod alerts;
 pub mod rrule;
 
 use std::sync::Arc;
@@ -58,6 +59,12 @@ pub fn start(state: AppState) -> SchedulerGuard {
             if state.config.get_bool("automations.enable") {
                 if let Err(e) = poll_once(&state, &slots).await {
                     tracing::warn!(error = ?e, "automation scheduler poll failed");
+                }
+            }
+            if state.config.get_bool("calendar.enable") {
+                let grace = (interval.as_secs() as i64 + 5) * 1_000_000_000;
+                if let Err(e) = alerts::check(&state, grace).await {
+                    tracing::warn!(error = ?e, "calendar alert poll failed");
                 }
             }
             tokio::time::sleep(interval).await;
@@ -168,7 +175,11 @@ async fn run(
         .get("prompt")
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_string();
+        .replace("{{USER_NAME}}", &user.name)
+        .replace(
+            "{{CURRENT_DATE}}",
+            &chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        );
     let model_id = automation
         .data
         .get("model_id")

@@ -588,3 +588,34 @@ pub fn update_rsvp(
     )?;
     Ok((n > 0).then(|| status.to_string()))
 }
+
+/// Events (not cancelled) starting in `[from, to]`, for alert processing.
+pub fn starting_between(c: &Connection, from: i64, to: i64) -> rusqlite::Result<Vec<EventRow>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {EVENT_COLUMNS} FROM calendar_event WHERE is_cancelled = 0 AND start_at >= ?1 AND start_at <= ?2"
+    ))?;
+    let rows = st.query_map(params![from, to], event_from_row)?;
+    rows.collect()
+}
+
+/// Records in `meta.alerted_at` that an event's alert went out for `start_at`;
+/// false when another poll already did.
+pub fn mark_alerted(c: &Connection, id: &str, start_at: i64) -> rusqlite::Result<bool> {
+    let Some(e) = get_event(c, id)? else {
+        return Ok(false);
+    };
+    if e.meta
+        .as_ref()
+        .and_then(|m| m.get("alerted_at"))
+        .and_then(Value::as_i64)
+        == Some(start_at)
+    {
+        return Ok(false);
+    }
+    let meta = merge(e.meta, &serde_json::json!({"alerted_at": start_at}));
+    c.execute(
+        "UPDATE calendar_event SET meta = ?2 WHERE id = ?1",
+        params![id, JsonCol(meta)],
+    )?;
+    Ok(true)
+}
