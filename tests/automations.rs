@@ -395,3 +395,32 @@ async fn scheduler_marks_calendar_alerts() {
         assert!(meta.get("alerted_at").is_none(), "{meta}");
     }
 }
+
+#[tokio::test]
+async fn schedules_follow_the_user_time_zone() {
+    if !std::path::Path::new("/usr/share/zoneinfo/America/New_York").exists() {
+        return; // no tz database on this machine: schedules fall back to UTC
+    }
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let r = admin
+        .post(
+            "/api/v1/auths/update/timezone",
+            json!({"timezone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin
+        .post(
+            "/api/v1/automations/create",
+            form("Local nine", "RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let hour = 3_600_000_000_000i64;
+    for t in r.body["next_runs"].as_array().unwrap() {
+        // 09:00 in New York is 13:00 or 14:00 UTC depending on daylight saving time.
+        let utc_hour = t.as_i64().unwrap() % (24 * hour) / hour;
+        assert!(utc_hour == 13 || utc_hour == 14, "{utc_hour}");
+    }
+}

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::api::notes::QueryArgs;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
-use crate::automations::{self as engine, rrule};
+use crate::automations::{self as engine, rrule, tz};
 use crate::db::automations::{
     self as store, AutomationFields, AutomationRow, RunRow, SearchFilter,
 };
@@ -52,6 +52,11 @@ async fn load_own(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Auto
         Some(a) if a.user_id == caller.id() => Ok(a),
         _ => Err(ApiError::not_found(NOT_FOUND)),
     }
+}
+
+/// The caller's time zone, in which schedules are read.
+fn zone_of(caller: &Caller) -> Option<tz::Zone> {
+    tz::of_user(caller.user.timezone.as_deref())
 }
 
 /// A config value that may be a number, a numeric string or empty.
@@ -172,7 +177,7 @@ async fn accept_form(
             }
         }
     }
-    rrule::validate(&form.data.rrule).map_err(ApiError::bad_request)?;
+    rrule::validate(&form.data.rrule, zone_of(caller).as_ref()).map_err(ApiError::bad_request)?;
     check_limits(state, caller, &form.data.rrule, creating).await?;
     let target = form
         .data
@@ -230,10 +235,10 @@ fn automation_wire(
 }
 
 /// The full single-item view: latest run and the next five planned runs.
-async fn enriched(state: &AppState, a: &AutomationRow) -> ApiResult<Json<Value>> {
+async fn enriched(state: &AppState, caller: &Caller, a: &AutomationRow) -> ApiResult<Json<Value>> {
     let id = a.id.clone();
     let last = state.db.read(move |c| store::latest_run(c, &id)).await?;
-    let next = rrule::next_runs_ns(&a.rrule(), 5);
+    let next = rrule::next_runs_ns(&a.rrule(), 5, zone_of(caller).as_ref());
     Ok(Json(automation_wire(a, last.as_ref(), Some(next))))
 }
 
@@ -283,14 +288,17 @@ async fn create_automation(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
     let fields = accept_form(&state, &caller, form, true).await?;
-    let next = rrule::next_run_ns(fields.data["rrule"].as_str().unwrap_or_default());
+    let next = rrule::next_run_ns(
+        fields.data["rrule"].as_str().unwrap_or_default(),
+        zone_of(&caller).as_ref(),
+    );
     let uid = caller.id().to_string();
     let now = db::now_nanos();
     let row = state
         .db
         .write(move |c| store::insert(c, &uid, &fields, next, now))
         .await?;
-    enriched(&state, &row).await
+    enriched(&state, &caller, &row).await
 }
 
 async fn get_automation(
@@ -300,7 +308,7 @@ async fn get_automation(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
     let a = load_own(&state, &caller, &id).await?;
-    enriched(&state, &a).await
+    enriched(&state, &caller, &a).await
 }
 
 async fn update_automation(
@@ -312,14 +320,17 @@ async fn update_automation(
     check_enabled(&state, &caller).await?;
     load_own(&state, &caller, &id).await?;
     let fields = accept_form(&state, &caller, form, false).await?;
-    let next = rrule::next_run_ns(fields.data["rrule"].as_str().unwrap_or_default());
+    let next = rrule::next_run_ns(
+        fields.data["rrule"].as_str().unwrap_or_default(),
+        zone_of(&caller).as_ref(),
+    );
     let now = db::now_nanos();
     let row = state
         .db
         .write(move |c| store::update(c, &id, &fields, next, now))
         .await?
         .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    enriched(&state, &row).await
+    enriched(&state, &caller, &row).await
 }
 
 async fn toggle_automation(
@@ -329,14 +340,14 @@ async fn toggle_automation(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
     let a = load_own(&state, &caller, &id).await?;
-    let next = rrule::next_run_ns(&a.rrule());
+    let next = rrule::next_run_ns(&a.rrule(), zone_of(&caller).as_ref());
     let now = db::now_nanos();
     let row = state
         .db
         .write(move |c| store::toggle(c, &id, next, now))
         .await?
         .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    enriched(&state, &row).await
+    enriched(&state, &caller, &row).await
 }
 
 /// Starts a run in the background and answers at once, as upstream does;
@@ -357,7 +368,7 @@ async fn run_automation(
     let bg_state = state.clone();
     let bg_row = row.clone();
     tokio::spawn(async move { engine::execute(&bg_state, &bg_row).await });
-    enriched(&state, &row).await
+    enriched(&state, &caller, &row).await
 }
 
 async fn delete_automation(

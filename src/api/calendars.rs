@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::api::notes::QueryArgs;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
-use crate::automations::rrule;
+use crate::automations::{rrule, tz};
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::calendars::{
     self as store, AttendeeRow, CalendarRow, CalendarUpdate, EventRow, EventUpdate, NewCalendar,
@@ -570,21 +570,23 @@ fn parse_iso(s: &str) -> Option<i64> {
 
 /// The occurrences of a recurring event (as event objects with their own
 /// `start_at`/`end_at` and an `instance_id`) that touch `[start, end)`.
-fn expand(event: &Value, rule: &str, start: i64, end: i64) -> Vec<Value> {
+/// The rule repeats the event's wall-clock time in the user's `zone`.
+fn expand(event: &Value, rule: &str, start: i64, end: i64, zone: Option<&tz::Zone>) -> Vec<Value> {
     let Ok(mut parsed) = rrule::parse(rule) else {
         return vec![event.clone()];
     };
+    let local = |ns: i64| tz::to_local(zone, rrule::from_ns(ns));
     let first = event["start_at"].as_i64().unwrap_or(0);
-    parsed.dtstart = Some(rrule::from_ns(first));
+    parsed.dtstart = Some(local(first));
     let duration = event["end_at"].as_i64().map(|e| e - first);
     let lookback = duration.unwrap_or(0).max(0) + 24 * 3600 * NS;
-    let from = rrule::from_ns(start - lookback);
-    let to = rrule::from_ns(end);
+    let from = local(start - lookback);
+    let to = local(end);
     parsed
         .between(from, to, MAX_INSTANCES)
         .into_iter()
         .filter_map(|t| {
-            let s = rrule::to_ns(t);
+            let s = rrule::to_ns(tz::to_utc(zone, t));
             let e = duration.map(|d| s + d);
             if s >= start || e.is_some_and(|e| e > start) {
                 let mut inst = event.clone();
@@ -628,6 +630,7 @@ async fn list_events(
             events_with_users(c, &events)
         })
         .await?;
+    let zone = tz::of_user(caller.user.timezone.as_deref());
     let mut out = Vec::with_capacity(rows.len());
     for ev in rows {
         match ev["rrule"]
@@ -635,7 +638,7 @@ async fn list_events(
             .filter(|r| !r.is_empty())
             .map(str::to_string)
         {
-            Some(rule) => out.extend(expand(&ev, &rule, start, end)),
+            Some(rule) => out.extend(expand(&ev, &rule, start, end, zone.as_ref())),
             None => out.push(ev),
         }
     }
@@ -644,7 +647,7 @@ async fn list_events(
         .as_ref()
         .is_none_or(|w| w.iter().any(|id| id == SCHEDULED_TASKS_CALENDAR_ID));
     if wants_tasks && automations_available(&state, &caller).await? {
-        out.extend(automation_events(&state, caller.id(), start, end).await?);
+        out.extend(automation_events(&state, caller.id(), start, end, zone.as_ref()).await?);
     }
     Ok(Json(out))
 }
@@ -656,6 +659,7 @@ async fn automation_events(
     user_id: &str,
     start: i64,
     end: i64,
+    zone: Option<&tz::Zone>,
 ) -> ApiResult<Vec<Value>> {
     let uid = user_id.to_string();
     let (active, runs) = state
@@ -677,7 +681,7 @@ async fn automation_events(
         let Ok(parsed) = rrule::parse(&rule) else {
             continue;
         };
-        let from = rrule::from_ns(start.max(now));
+        let from = tz::to_local(zone, rrule::from_ns(start.max(now)));
         let base = json!({
             "id": format!("auto_{}", a.id),
             "calendar_id": SCHEDULED_TASKS_CALENDAR_ID,
@@ -697,8 +701,9 @@ async fn automation_events(
             "updated_at": a.updated_at,
             "user": null,
         });
-        for t in parsed.between(from, rrule::from_ns(end), MAX_INSTANCES) {
-            let s = rrule::to_ns(t);
+        let to = tz::to_local(zone, rrule::from_ns(end));
+        for t in parsed.between(from, to, MAX_INSTANCES) {
+            let s = rrule::to_ns(tz::to_utc(zone, t));
             let mut inst = base.clone();
             inst["start_at"] = json!(s);
             inst["instance_id"] = json!(format!("auto_{}_{}", a.id, s));

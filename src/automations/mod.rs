@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod rrule;
+pub mod tz;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,7 +87,9 @@ async fn poll_once(state: &AppState, slots: &Arc<Semaphore>) -> anyhow::Result<(
         .write(move |c| {
             let mut out = vec![];
             for a in store::due(c, now, free)? {
-                let next = rrule::next_run_ns(&a.rrule());
+                let owner_tz = users::get(c, &a.user_id)?.and_then(|u| u.timezone);
+                let zone = tz::of_user(owner_tz.as_deref());
+                let next = rrule::next_run_ns(&a.rrule(), zone.as_ref());
                 let seen = a.next_run_at.unwrap_or_default();
                 if store::claim(c, &a.id, seen, next, now)? {
                     out.push(a);

@@ -9,11 +9,12 @@
 //! (`BYSETPOS`, `BYWEEKNO`, `BYYEARDAY`, ordinal weekdays, `EXRULE`, `RDATE`,
 //! `EXDATE`) is refused as an invalid rule rather than evaluated wrongly.
 //!
-//! Times are naive wall-clock times. This server evaluates them in UTC (it
-//! carries no time zone database), which is what upstream does for users
-//! without a time zone on a UTC host.
+//! Rules work on naive wall-clock times; callers pass the user's zone
+//! ([`super::tz`]) to map them to instants (UTC when the user has none).
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Weekday};
+
+use super::tz::{self, Zone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Freq {
@@ -473,8 +474,9 @@ pub fn now() -> NaiveDateTime {
 }
 
 /// Upstream's schedule validation: well-formed, COUNT anchored by DTSTART,
-/// and at least one future run. Errors carry upstream's messages.
-pub fn validate(s: &str) -> Result<Rule, String> {
+/// and at least one future run (wall-clock times in `zone`). Errors carry
+/// upstream's messages.
+pub fn validate(s: &str, zone: Option<&Zone>) -> Result<Rule, String> {
     let upper = s.to_ascii_uppercase();
     if upper.contains("COUNT=") && !upper.contains("DTSTART") {
         return Err(
@@ -483,22 +485,26 @@ pub fn validate(s: &str) -> Result<Rule, String> {
         );
     }
     let rule = parse(s).map_err(|e| format!("Invalid RRULE: {e}"))?;
-    if rule.next_after(now(), 1).is_empty() {
+    if rule.next_after(tz::to_local(zone, now()), 1).is_empty() {
         return Err("RRULE has no future occurrences".into());
     }
     Ok(rule)
 }
 
-/// Next run as epoch nanoseconds.
-pub fn next_run_ns(s: &str) -> Option<i64> {
-    let rule = parse(s).ok()?;
-    rule.next_after(now(), 1).first().map(|t| to_ns(*t))
+/// Next run as epoch nanoseconds, the rule read as wall-clock times in `zone`.
+pub fn next_run_ns(s: &str, zone: Option<&Zone>) -> Option<i64> {
+    next_runs_ns(s, 1, zone).first().copied()
 }
 
 /// The next `n` runs as epoch nanoseconds (the editor's preview).
-pub fn next_runs_ns(s: &str, n: usize) -> Vec<i64> {
+pub fn next_runs_ns(s: &str, n: usize, zone: Option<&Zone>) -> Vec<i64> {
     parse(s)
-        .map(|r| r.next_after(now(), n).into_iter().map(to_ns).collect())
+        .map(|r| {
+            r.next_after(tz::to_local(zone, now()), n)
+                .into_iter()
+                .map(|t| to_ns(tz::to_utc(zone, t)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -569,8 +575,8 @@ mod tests {
         assert!(parse("RRULE:FREQ=MONTHLY;BYDAY=1MO").is_err());
         assert!(parse("RRULE:FREQ=DAILY;BYSETPOS=1").is_err());
         assert!(parse("garbage").is_err());
-        assert!(validate("RRULE:FREQ=DAILY;COUNT=2").is_err());
-        assert!(validate("DTSTART:20000101T000000\nRRULE:FREQ=DAILY;COUNT=2").is_err());
+        assert!(validate("RRULE:FREQ=DAILY;COUNT=2", None).is_err());
+        assert!(validate("DTSTART:20000101T000000\nRRULE:FREQ=DAILY;COUNT=2", None).is_err());
         assert_eq!(interval_seconds("RRULE:FREQ=HOURLY"), Some(3600));
     }
 
