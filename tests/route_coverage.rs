@@ -62,24 +62,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "POST /api/v1/apps/{app_id}/interactions",
         ],
     ),
-    // Later integrations: notifications, notification targets, event catalog and event webhooks.
-    (
-        "notifications-events",
-        &[
-            "GET /api/events",
-            "GET /api/events/webhooks",
-            "POST /api/events/webhooks",
-            "DELETE /api/events/webhooks/{webhook_id}",
-            "PUT /api/events/webhooks/{webhook_id}",
-            "GET /api/v1/notifications/events",
-            "GET /api/v1/notifications/targets",
-            "POST /api/v1/notifications/targets",
-            "DELETE /api/v1/notifications/targets/{target_id}",
-            "PUT /api/v1/notifications/targets/{target_id}",
-            "PUT /api/v1/notifications/targets/{target_id}/default",
-            "POST /api/v1/notifications/targets/{target_id}/test",
-        ],
-    ),
     // Still being built this session by the files/knowledge/retrieval/memories helper: external knowledge connections, sync and export.
     ("files-knowledge-retrieval-memories", &[]),
 ];

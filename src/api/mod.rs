@@ -11,6 +11,7 @@ pub mod chat;
 pub mod chats;
 pub mod configs;
 pub mod evaluations;
+pub mod events;
 pub mod files;
 pub mod folders;
 pub mod functions;
@@ -21,6 +22,7 @@ pub mod memories;
 pub mod mfa;
 pub mod models;
 pub mod notes;
+pub mod notifications;
 pub mod ollama;
 pub mod openai;
 pub mod prompts;
@@ -54,6 +56,8 @@ pub fn app(state: AppState) -> Router {
         .merge(auths::router())
         .merge(mfa::router())
         .merge(actions::router())
+        .merge(events::router())
+        .merge(notifications::router())
         .merge(users::router())
         .merge(groups::router())
         .merge(analytics::router())

@@ -27,6 +27,7 @@ pub mod migrations;
 pub mod messages;
 pub mod models;
 pub mod notes;
+pub mod notifications;
 pub mod prompts;
 pub mod search;
 pub mod shared_chats;
