@@ -286,10 +286,20 @@ async fn run_now_creates_chat_with_model_answer() {
         .find(|e| e["meta"]["run_id"] == run["id"])
         .expect("run event");
     assert_eq!(past["meta"]["chat_id"], chat_id);
-    assert!(
-        evs.iter().any(|e| e["id"] == format!("auto_{id}")),
-        "planned runs listed"
-    );
+    let planned: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["id"] == format!("auto_{id}"))
+        .collect();
+    assert!(!planned.is_empty(), "planned runs listed");
+    let hour = 3_600_000_000_000i64;
+    for p in planned {
+        assert_eq!(
+            p["start_at"].as_i64().unwrap() % (24 * hour),
+            9 * hour,
+            "{p}"
+        );
+        assert_eq!(p["meta"]["automation_id"], id.as_str());
+    }
 
     // A failing model is recorded as an error run, with the chat kept.
     let r = admin

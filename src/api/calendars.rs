@@ -678,9 +678,17 @@ async fn automation_events(
         if rule.is_empty() {
             continue;
         }
-        let Ok(parsed) = rrule::parse(&rule) else {
+        let Ok(mut parsed) = rrule::parse(&rule) else {
             continue;
         };
+        // Planned runs repeat from the next run, except that a COUNT is
+        // counted from the rule's own DTSTART.
+        if parsed.count.is_none() || parsed.dtstart.is_none() {
+            let Some(next) = a.next_run_at else {
+                continue;
+            };
+            parsed.dtstart = Some(tz::to_local(zone, rrule::from_ns(next)));
+        }
         let from = tz::to_local(zone, rrule::from_ns(start.max(now)));
         let base = json!({
             "id": format!("auto_{}", a.id),
