@@ -70,14 +70,17 @@ fn fernet_key(state: &AppState) -> ApiResult<[u8; 32]> {
             return Ok(key);
         }
     }
-    if state.settings.secret_key.is_empty() {
-        return Err(unavailable_config());
+    derive_key(&state.settings.secret_key).ok_or_else(unavailable_config)
+}
+
+fn derive_key(secret: &str) -> Option<[u8; 32]> {
+    if secret.is_empty() {
+        return None;
     }
-    let hk = hkdf::Hkdf::<Sha256>::new(None, state.settings.secret_key.as_bytes());
+    let hk = hkdf::Hkdf::<Sha256>::new(None, secret.as_bytes());
     let mut key = [0u8; 32];
-    hk.expand(b"open-webui/mfa-encryption/v1", &mut key)
-        .map_err(|_| unavailable_config())?;
-    Ok(key)
+    hk.expand(b"open-webui/mfa-encryption/v1", &mut key).ok()?;
+    Some(key)
 }
 
 fn unavailable_config() -> ApiError {
@@ -87,39 +90,43 @@ fn unavailable_config() -> ApiError {
 }
 
 fn encrypt_secret(state: &AppState, plain: &str) -> ApiResult<String> {
-    let key = fernet_key(state)?;
+    Ok(fernet_encrypt(&fernet_key(state)?, plain, now_secs()))
+}
+
+fn decrypt_secret(state: &AppState, token: &str) -> ApiResult<String> {
+    fernet_decrypt(&fernet_key(state)?, token).ok_or_else(unavailable_config)
+}
+
+/// A Fernet token (version 0x80, timestamp, IV, AES-128-CBC, HMAC-SHA256).
+fn fernet_encrypt(key: &[u8; 32], plain: &str, now: i64) -> String {
     let mut iv = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut iv);
     let ct = Aes128CbcEnc::new((&key[16..]).into(), (&iv).into())
         .encrypt_padded_vec_mut::<Pkcs7>(plain.as_bytes());
     let mut data = Vec::with_capacity(25 + ct.len() + 32);
     data.push(0x80);
-    data.extend_from_slice(&(now_secs() as u64).to_be_bytes());
+    data.extend_from_slice(&(now as u64).to_be_bytes());
     data.extend_from_slice(&iv);
     data.extend_from_slice(&ct);
     let mut mac = Hmac::<Sha256>::new_from_slice(&key[..16]).expect("any key length");
     mac.update(&data);
     data.extend_from_slice(&mac.finalize().into_bytes());
-    Ok(URL_SAFE.encode(data))
+    URL_SAFE.encode(data)
 }
 
-fn decrypt_secret(state: &AppState, token: &str) -> ApiResult<String> {
-    let key = fernet_key(state)?;
-    let raw = URL_SAFE
-        .decode(token.trim())
-        .map_err(|_| unavailable_config())?;
+fn fernet_decrypt(key: &[u8; 32], token: &str) -> Option<String> {
+    let raw = URL_SAFE.decode(token.trim()).ok()?;
     if raw.len() < 1 + 8 + 16 + 16 + 32 || raw[0] != 0x80 {
-        return Err(unavailable_config());
+        return None;
     }
     let (data, tag) = raw.split_at(raw.len() - 32);
     let mut mac = Hmac::<Sha256>::new_from_slice(&key[..16]).expect("any key length");
     mac.update(data);
-    mac.verify_slice(tag).map_err(|_| unavailable_config())?;
-    let iv = &data[9..25];
-    let plain = Aes128CbcDec::new((&key[16..]).into(), iv.into())
+    mac.verify_slice(tag).ok()?;
+    let plain = Aes128CbcDec::new((&key[16..]).into(), data[9..25].into())
         .decrypt_padded_vec_mut::<Pkcs7>(&data[25..])
-        .map_err(|_| unavailable_config())?;
-    String::from_utf8(plain).map_err(|_| unavailable_config())
+        .ok()?;
+    String::from_utf8(plain).ok()
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -834,4 +841,27 @@ async fn recover(
     mfa.login_challenge = Some(enroll);
     save(&state, &l.user.id, mfa, false).await?;
     Ok(no_store(Json(body).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fernet_reads_python_tokens_and_round_trips() {
+        let key = derive_key("test-secret").unwrap();
+        // Made by Python's `cryptography` Fernet with the same HKDF derivation.
+        let py = "gAAAAABrBKCh0pUhYWH8CSaoAi8TiYQrjjBjZqn5kb3fvRqrG_AAzq5QZ9ZNDYauLi_3M9uDMF4m5lc3FMkNrLwzAQhhJn_j3XRr4BluIFRxYr9sHMYh1y4oAu05RG1AAeRXOud23IIp";
+        assert_eq!(
+            fernet_decrypt(&key, py).as_deref(),
+            Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        );
+        let other = derive_key("other-secret").unwrap();
+        assert_eq!(fernet_decrypt(&other, py), None);
+        let ours = fernet_encrypt(&key, "ABC", 1);
+        assert_eq!(fernet_decrypt(&key, &ours).as_deref(), Some("ABC"));
+        let mut tampered = URL_SAFE.decode(&ours).unwrap();
+        tampered[30] ^= 1;
+        assert_eq!(fernet_decrypt(&key, &URL_SAFE.encode(tampered)), None);
+    }
 }
