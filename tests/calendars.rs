@@ -436,3 +436,77 @@ async fn isolation_sharing_and_rsvp() {
     assert_eq!(bob.get("/api/v1/calendars/").await.status, 403);
     assert_eq!(admin.get("/api/v1/calendars/").await.status, 200);
 }
+
+#[tokio::test]
+async fn group_write_share() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let alice = user(&srv, &admin, "alice").await;
+    let carol = user(&srv, &admin, "carol").await;
+    let dave = user(&srv, &admin, "dave").await;
+    let carol_id = carol.get("/api/v1/auths/").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = admin
+        .post(
+            "/api/v1/groups/create",
+            json!({"name": "Team", "description": ""}),
+        )
+        .await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    let gid = g.body["id"].as_str().unwrap().to_string();
+    let r = admin
+        .post(
+            &format!("/api/v1/groups/id/{gid}/users/add"),
+            json!({"user_ids": [carol_id]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = alice
+        .post(
+            "/api/v1/calendars/create",
+            json!({"name": "Team cal", "access_grants": [
+                {"principal_type": "group", "principal_id": gid, "permission": "write"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["access_grants"][0]["principal_type"], "group");
+    let cal = r.body["id"].as_str().unwrap().to_string();
+
+    // Carol (in the group) lists it and may add events; Dave may not.
+    assert!(ids(&carol.get("/api/v1/calendars/").await.body).contains(&cal));
+    assert!(!ids(&dave.get("/api/v1/calendars/").await.body).contains(&cal));
+    let ev = json!({"calendar_id": cal, "title": "Planning", "start_at": APRIL_1});
+    let r = carol
+        .post("/api/v1/calendars/events/create", ev.clone())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        dave.post("/api/v1/calendars/events/create", ev)
+            .await
+            .status,
+        403
+    );
+    // Writers other than the owner cannot delete the calendar or change sharing.
+    assert_eq!(
+        carol
+            .delete(&format!("/api/v1/calendars/{cal}/delete"))
+            .await
+            .status,
+        403
+    );
+    let r = carol
+        .post(
+            &format!("/api/v1/calendars/{cal}/access/update"),
+            json!({"access_grants": []}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = carol
+        .get("/api/v1/calendars/events/search?query=plan")
+        .await;
+    assert_eq!(r.body["total"], 1);
+    assert_eq!(r.body["items"][0]["user"]["name"], "carol");
+}

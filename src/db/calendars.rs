@@ -130,23 +130,29 @@ pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<CalendarRow>> {
 /// Ids of the calendars a user may read: owned ones and those shared with
 /// the user, a group of theirs, or everyone.
 pub fn readable_ids(c: &Connection, user_id: &str) -> rusqlite::Result<Vec<String>> {
-    let groups = access_grants::group_ids_of(c, user_id)?;
-    let mut st = c.prepare("SELECT id, user_id FROM calendar ORDER BY created_at ASC")?;
-    let all: Vec<(String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let foreign: Vec<String> = all
-        .iter()
-        .filter(|(_, owner)| owner != user_id)
-        .map(|(id, _)| id.clone())
-        .collect();
-    let shared = access_grants::accessible_ids(c, user_id, &groups, RESOURCE, &foreign, "read")?;
-    let shared_w = access_grants::accessible_ids(c, user_id, &groups, RESOURCE, &foreign, "write")?;
-    Ok(all
+    let groups: Vec<String> = access_grants::group_ids_of(c, user_id)?
         .into_iter()
-        .filter(|(id, owner)| owner == user_id || shared.contains(id) || shared_w.contains(id))
-        .map(|(id, _)| id)
-        .collect())
+        .collect();
+    let marks = vec!["?"; groups.len()].join(",");
+    let group_clause = if groups.is_empty() {
+        String::new()
+    } else {
+        format!(" OR (g.principal_type = 'group' AND g.principal_id IN ({marks}))")
+    };
+    // A write grant includes reading.
+    let sql = format!(
+        "SELECT id FROM calendar WHERE user_id = ? OR id IN ( \
+           SELECT g.resource_id FROM access_grant g WHERE g.resource_type = '{RESOURCE}' \
+             AND g.permission IN ('read', 'write') \
+             AND ((g.principal_type = 'user' AND g.principal_id IN (?, '{public}')){group_clause})) \
+         ORDER BY created_at ASC",
+        public = access_grants::PUBLIC,
+    );
+    let mut args: Vec<&str> = vec![user_id, user_id];
+    args.extend(groups.iter().map(String::as_str));
+    let mut st = c.prepare(&sql)?;
+    let rows = st.query_map(params_from_iter(args), |r| r.get(0))?;
+    rows.collect()
 }
 
 /// The calendars a user sees, creating the default "Personal" calendar when
