@@ -401,7 +401,20 @@ async fn policy_off_and_bad_input() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(anon.get("/api/v1/auths/mfa/status").await.status, 401);
+    assert_eq!(r.body["detail"], "Invalid authentication request.");
+    // Unknown fields and missing ones get the same generic answer.
+    for body in [
+        json!({"challenge_token": "x.aaaaaaaaaaaaaaaaaaaaaaaaa", "code": "1", "extra": 1}),
+        json!({"code": "123456"}),
+    ] {
+        let r = anon.post("/api/v1/auths/mfa/verify", body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body["detail"], "Invalid authentication request.");
+        assert_eq!(r.headers["cache-control"], "no-store");
+    }
+    let st = anon.get("/api/v1/auths/mfa/status").await;
+    assert_eq!(st.status, 401);
+    assert_eq!(st.headers["cache-control"], "no-store");
 
     // The cookie bootstrap refuses foreign origins and answers 401 without a cookie.
     let http = reqwest::Client::new();

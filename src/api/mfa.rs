@@ -48,6 +48,10 @@ pub fn router() -> Router<AppState> {
             post(recovery_codes_route),
         )
         .route("/api/v1/auths/mfa/recover", post(recover))
+        // Nothing these routes answer may be cached, refusals included.
+        .layer(axum::middleware::map_response(|resp: Response| async {
+            no_store(resp)
+        }))
 }
 
 // ---------------------------------------------------------------- crypto
@@ -496,6 +500,26 @@ async fn finish_login(
 
 // ---------------------------------------------------------------- forms
 
+/// The JSON body of an MFA route. Any malformed body gets upstream's one
+/// generic 422, so the refusal says nothing about which field was wrong.
+struct MfaForm<T>(T);
+
+impl<S, T> axum::extract::FromRequest<S> for MfaForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match JsonBody::<T>::from_request(req, state).await {
+            Ok(JsonBody(v)) => Ok(MfaForm(v)),
+            Err(ApiError::PayloadTooLarge(m)) => Err(ApiError::PayloadTooLarge(m)),
+            Err(_) => Err(invalid_request()),
+        }
+    }
+}
+
 fn invalid_request() -> ApiError {
     ApiError::Validation(json!("Invalid authentication request."))
 }
@@ -624,7 +648,7 @@ async fn challenge_from_cookie(
 
 async fn enroll_start(
     State(state): State<AppState>,
-    JsonBody(form): JsonBody<ChallengeForm>,
+    MfaForm(form): MfaForm<ChallengeForm>,
 ) -> ApiResult<Response> {
     check_token_len(&form.challenge_token)?;
     let mut l =
@@ -685,7 +709,7 @@ fn setup_image(uri: &str) -> String {
 
 async fn enroll_confirm(
     State(state): State<AppState>,
-    JsonBody(form): JsonBody<VerifyForm>,
+    MfaForm(form): MfaForm<VerifyForm>,
 ) -> ApiResult<Response> {
     check_token_len(&form.challenge_token)?;
     check_code_len(&form.code)?;
@@ -728,7 +752,7 @@ async fn enroll_confirm(
 
 async fn verify(
     State(state): State<AppState>,
-    JsonBody(form): JsonBody<VerifyForm>,
+    MfaForm(form): MfaForm<VerifyForm>,
 ) -> ApiResult<Response> {
     check_token_len(&form.challenge_token)?;
     check_code_len(&form.code)?;
@@ -778,7 +802,7 @@ async fn manage(
 async fn replace(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
-    JsonBody(form): JsonBody<FactorForm>,
+    MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
     let (auth, mut mfa) = manage(&state, &caller, &form).await?;
     let claims = caller.claims.clone().expect("session");
@@ -797,7 +821,7 @@ async fn replace(
 async fn recovery_codes_route(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
-    JsonBody(form): JsonBody<FactorForm>,
+    MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
     let (auth, mut mfa) = manage(&state, &caller, &form).await?;
     let (codes, hashes) = new_recovery_codes();
@@ -815,7 +839,7 @@ async fn recovery_codes_route(
 
 async fn recover(
     State(state): State<AppState>,
-    JsonBody(form): JsonBody<RecoverForm>,
+    MfaForm(form): MfaForm<RecoverForm>,
 ) -> ApiResult<Response> {
     check_token_len(&form.challenge_token)?;
     check_token_len(&form.reset_token)?;
