@@ -434,3 +434,35 @@ async fn schedules_follow_the_user_time_zone() {
         assert!(utc_hour == 13 || utc_hour == 14, "{utc_hour}");
     }
 }
+
+#[tokio::test]
+async fn schedule_survives_a_restart() {
+    std::env::set_var("SCHEDULER_POLL_INTERVAL", "1");
+    let llm = MockLlm::openai(&["gpt-mock"]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let first = TestServer::start(common::settings_for(tmp.path(), Some("test-secret"))).await;
+    let admin_a = admin(&first).await;
+    connect_openai(&admin_a, &llm.url).await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let rule = format!(
+        "DTSTART:{}\nRRULE:FREQ=DAILY;COUNT=1",
+        at.format("%Y%m%dT%H%M%S")
+    );
+    let r = admin_a
+        .post("/api/v1/automations/create", form("After restart", &rule))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    first.stop().await;
+
+    // A new server on the same data folder runs it when it falls due.
+    let second = TestServer::start(common::settings_for(tmp.path(), Some("test-secret"))).await;
+    let admin_b = second
+        .client()
+        .login("admin@example.com", "Admin-pass-1")
+        .await;
+    let run = wait_for_run(&admin_b, &id, 30).await;
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(llm.chat_requests().len(), 1);
+    second.stop().await;
+}
