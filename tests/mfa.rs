@@ -435,3 +435,32 @@ async fn policy_off_and_bad_input() {
 
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn password_attempts_are_budgeted_under_the_policy() {
+    let srv = TestServer::fresh().await;
+    let admin = admin_with_mfa(&srv).await;
+    let anon = srv.client();
+    admin
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": "Cy", "email": "cy@example.com", "password": "Passw0rd!x", "role": "user"}),
+        )
+        .await;
+    for _ in 0..10 {
+        let r = anon.signin("cy@example.com", "wrong-password").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+    // The eleventh attempt is refused even with the right password.
+    let r = anon.signin("cy@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_eq!(
+        r.body["detail"],
+        "Too many attempts. Please try again later."
+    );
+    // Other accounts are not affected.
+    let r = anon.signin("admin@example.com", "Passw0rd!x").await;
+    assert_eq!(r.body["next_step"], "enroll");
+
+    srv.stop().await;
+}

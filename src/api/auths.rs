@@ -250,6 +250,10 @@ async fn signin(
     if !auth.active {
         return Err(invalid());
     }
+    // MFA policy on: password attempts also count against the account's budget.
+    if state.config.get_bool("auth.mfa.enable") {
+        crate::api::mfa::count_password_attempt(&state, &auth.id).await?;
+    }
     let (pw, hash) = (form.password, auth.password.clone());
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash)).await?;
     if !ok {

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth::extract::Caller;
-use crate::auth::{jwt, VerifiedUser};
+use crate::auth::{jwt, AuthUser};
 use crate::db::mfa::{MfaAuth, MfaChallenge, MfaData, MfaLimit};
 use crate::db::{self, now_secs};
 use crate::error::{ApiError, ApiResult, JsonBody};
@@ -293,6 +293,17 @@ pub async fn start_login(
     mfa.login_challenge = Some(challenge);
     save(state, user_id, mfa, false).await?;
     Ok(no_store(Json(body).into_response()))
+}
+
+/// With the MFA policy on, each password sign-in attempt is counted (ten per
+/// 15 minutes per account), before the password is checked.
+pub async fn count_password_attempt(state: &AppState, user_id: &str) -> ApiResult<()> {
+    let Ok(auth) = load_auth(state, user_id).await else {
+        return Ok(());
+    };
+    let mut mfa = auth.mfa;
+    bump_limit(&mut mfa, "password")?;
+    save(state, user_id, mfa, false).await
 }
 
 /// Which slot a challenge lives in.
@@ -572,10 +583,7 @@ fn check_code_len(t: &str) -> ApiResult<()> {
 
 // ---------------------------------------------------------------- handlers
 
-async fn status(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-) -> ApiResult<Response> {
+async fn status(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Response> {
     human_session(&caller)?;
     let auth = load_auth(&state, caller.id()).await?;
     let method = caller
@@ -597,9 +605,7 @@ async fn status(
 fn human_session(caller: &Caller) -> ApiResult<()> {
     match &caller.claims {
         Some(c) if !caller.via_api_key && c.typ == "session" => Ok(()),
-        _ => Err(ApiError::forbidden(
-            "This action requires a signed-in user session.",
-        )),
+        _ => Err(ApiError::forbidden("A human session is required.")),
     }
 }
 
@@ -801,7 +807,7 @@ async fn manage(
 
 async fn replace(
     State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
+    AuthUser(caller): AuthUser,
     MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
     let (auth, mut mfa) = manage(&state, &caller, &form).await?;
@@ -820,7 +826,7 @@ async fn replace(
 
 async fn recovery_codes_route(
     State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
+    AuthUser(caller): AuthUser,
     MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
     let (auth, mut mfa) = manage(&state, &caller, &form).await?;
