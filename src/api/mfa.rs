@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth::extract::Caller;
-use crate::auth::{jwt, AuthUser};
+use crate::auth::{jwt, SessionUser};
 use crate::db::mfa::{MfaAuth, MfaChallenge, MfaData, MfaLimit};
 use crate::db::{self, now_secs};
 use crate::error::{ApiError, ApiResult, JsonBody};
@@ -583,7 +583,10 @@ fn check_code_len(t: &str) -> ApiResult<()> {
 
 // ---------------------------------------------------------------- handlers
 
-async fn status(State(state): State<AppState>, AuthUser(caller): AuthUser) -> ApiResult<Response> {
+async fn status(
+    State(state): State<AppState>,
+    SessionUser(caller): SessionUser,
+) -> ApiResult<Response> {
     human_session(&caller)?;
     let auth = load_auth(&state, caller.id()).await?;
     let method = caller
@@ -807,7 +810,7 @@ async fn manage(
 
 async fn replace(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    SessionUser(caller): SessionUser,
     MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
     let (auth, mut mfa) = manage(&state, &caller, &form).await?;
@@ -826,7 +829,7 @@ async fn replace(
 
 async fn recovery_codes_route(
     State(state): State<AppState>,
-    AuthUser(caller): AuthUser,
+    SessionUser(caller): SessionUser,
     MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
     let (auth, mut mfa) = manage(&state, &caller, &form).await?;
