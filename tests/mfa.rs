@@ -458,6 +458,16 @@ async fn password_attempts_are_budgeted_under_the_policy() {
         r.body["detail"],
         "Too many attempts. Please try again later."
     );
+    // An account awaiting approval gets no session and no challenge.
+    admin
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": "Pat", "email": "pat@example.com", "password": "Passw0rd!x", "role": "pending"}),
+        )
+        .await;
+    let r = anon.signin("pat@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, json!({"next_step": "pending"}));
     // Other accounts are not affected.
     let r = anon.signin("admin@example.com", "Passw0rd!x").await;
     assert_eq!(r.body["next_step"], "enroll");

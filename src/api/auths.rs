@@ -260,10 +260,8 @@ async fn signin(
         return Err(invalid());
     }
     // MFA policy on: the password opens the second step (api/mfa.rs), not a session.
-    if state.config.get_bool("auth.mfa.enable")
-        && matches!(user.role.as_str(), "admin" | "user")
-    {
-        return crate::api::mfa::start_login(&state, &user.id, "password").await;
+    if state.config.get_bool("auth.mfa.enable") {
+        return crate::api::mfa::start_login(&state, &user.id, &user.role, "password").await;
     }
     let (token, exp) = issue_token(&state, &user.id).await?;
     session_response(&state, &user, token, exp, false).await

@@ -273,12 +273,19 @@ async fn save(state: &AppState, user_id: &str, mut mfa: MfaData, revoke: bool) -
 }
 
 /// Called by the password sign-in when the MFA policy is on: stores a login
-/// challenge and answers it instead of a session.
+/// challenge and answers it instead of a session. Accounts awaiting approval get
+/// `{"next_step": "pending"}` and no session at all.
 pub async fn start_login(
     state: &AppState,
     user_id: &str,
+    role: &str,
     auth_method: &str,
 ) -> ApiResult<Response> {
+    if role != "admin" && role != "user" {
+        return Ok(no_store(
+            Json(json!({"next_step": "pending"})).into_response(),
+        ));
+    }
     let auth = load_auth(state, user_id).await?;
     let mut mfa = auth.mfa.clone();
     let kind = if mfa.reset_required {
