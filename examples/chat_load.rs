@@ -191,6 +191,8 @@ async fn start_server(bin: &str, mock: &str) -> Server {
         .env("OPENAI_API_KEYS", "x")
         .env("ENABLE_OPENAI_API", "true")
         .env("ENABLE_OLLAMA_API", "false")
+        // connection models are admin-only unless shared; the users here need them
+        .env("BYPASS_MODEL_ACCESS_CONTROL", "true")
         .env("OFFLINE_MODE", "true")
         .env(
             "RUST_LOG",
@@ -199,20 +201,22 @@ async fn start_server(bin: &str, mock: &str) -> Server {
         .stdin(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned by the guard from here on, so every path kills and reaps it.
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _data: data,
+    };
     let http = reqwest::Client::new();
     for _ in 0..600 {
-        if let Ok(r) = http.get(format!("{base}/health")).send().await {
+        if let Ok(r) = http.get(format!("{}/health", server.base)).send().await {
             if r.status().is_success() {
-                return Server {
-                    child,
-                    base,
-                    _data: data,
-                };
+                return server;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    drop(server);
     panic!("server did not answer /health within 30 s");
 }
 
@@ -506,6 +510,9 @@ async fn main() {
         chats.push(j.await.unwrap());
     }
     let refused = chats.iter().filter(|c| c.2 != 200).count();
+    if let Some(c) = chats.iter().find(|c| c.2 != 200) {
+        eprintln!("first refusal: chat {} of user {}: HTTP {}", c.0, c.1, c.2);
+    }
     // Wait (bounded) until every chat's final event arrived.
     let want = expected(a.tokens);
     let deadline = Instant::now() + Duration::from_secs(300);
