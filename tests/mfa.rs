@@ -25,18 +25,31 @@ fn totp_matches_rfc6238_vector() {
     assert_eq!(totp_at(secret, 1111111109 / 30).as_deref(), Some("081804"));
 }
 
-async fn admin_with_mfa(srv: &TestServer) -> Client {
+/// Signs up the admin, adds `users` (name, email, role; password "Passw0rd!x"), then
+/// switches the MFA policy on. Sessions opened before that stop working.
+async fn admin_with_mfa(srv: &TestServer, users: &[(&str, &str, &str)]) -> Client {
     let anon = srv.client();
     let r = anon
         .signup("Admin", "admin@example.com", "Passw0rd!x")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let admin = anon.with_token(r.body["token"].as_str().unwrap());
+    for (name, email, role) in users {
+        let r = admin
+            .post(
+                "/api/v1/auths/add",
+                json!({"name": name, "email": email, "password": "Passw0rd!x", "role": role}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
     let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
     cfg["ENABLE_MFA"] = json!(true);
     let r = admin.post("/api/v1/auths/admin/config", cfg).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["ENABLE_MFA"], true);
+    // The admin's own session never passed a second step: it no longer counts.
+    assert_eq!(admin.get("/api/v1/auths/").await.status, 401);
     admin
 }
 
@@ -60,15 +73,8 @@ fn code_at(secret: &str, step: i64) -> String {
 #[tokio::test]
 async fn enroll_verify_and_recovery_codes() {
     let srv = TestServer::fresh().await;
-    let admin = admin_with_mfa(&srv).await;
+    let _admin = admin_with_mfa(&srv, &[("Ann", "ann@example.com", "user")]).await;
     let anon = srv.client();
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Ann", "email": "ann@example.com", "password": "Passw0rd!x", "role": "user"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
 
     // First sign-in under the policy: enrollment.
     let ch = password_step(&anon, "ann@example.com").await;
@@ -278,15 +284,8 @@ async fn enroll_verify_and_recovery_codes() {
 #[tokio::test]
 async fn replace_authenticator() {
     let srv = TestServer::fresh().await;
-    let admin = admin_with_mfa(&srv).await;
+    let _admin = admin_with_mfa(&srv, &[("Bob", "bob@example.com", "user")]).await;
     let anon = srv.client();
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Bob", "email": "bob@example.com", "password": "Passw0rd!x", "role": "user"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
     let ch = password_step(&anon, "bob@example.com").await;
     let token = ch["challenge_token"].as_str().unwrap().to_string();
     let setup = anon
@@ -439,14 +438,15 @@ async fn policy_off_and_bad_input() {
 #[tokio::test]
 async fn password_attempts_are_budgeted_under_the_policy() {
     let srv = TestServer::fresh().await;
-    let admin = admin_with_mfa(&srv).await;
+    let _admin = admin_with_mfa(
+        &srv,
+        &[
+            ("Cy", "cy@example.com", "user"),
+            ("Pat", "pat@example.com", "pending"),
+        ],
+    )
+    .await;
     let anon = srv.client();
-    admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Cy", "email": "cy@example.com", "password": "Passw0rd!x", "role": "user"}),
-        )
-        .await;
     for _ in 0..10 {
         let r = anon.signin("cy@example.com", "wrong-password").await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -459,12 +459,6 @@ async fn password_attempts_are_budgeted_under_the_policy() {
         "Too many attempts. Please try again later."
     );
     // An account awaiting approval gets no session and no challenge.
-    admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Pat", "email": "pat@example.com", "password": "Passw0rd!x", "role": "pending"}),
-        )
-        .await;
     let r = anon.signin("pat@example.com", "Passw0rd!x").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body, json!({"next_step": "pending"}));

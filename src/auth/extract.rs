@@ -93,7 +93,39 @@ pub async fn user_from_jwt(state: &AppState, token: &str) -> Option<(UserRow, Cl
     if stored.is_some() && stored != claims.session_stamp {
         return None;
     }
+    // While the MFA policy applies to how this session was opened, only sessions
+    // that passed the second step count, and only while the account still has
+    // a usable authenticator (switching MFA on locks out older sessions).
+    if claims.typ == "session" && mfa_required(state, claims.auth_method.as_deref()) {
+        let id = claims.id.clone();
+        let mfa = state
+            .db
+            .read(move |c| db::mfa::get(c, &id))
+            .await
+            .ok()
+            .flatten()
+            .map(|a| a.mfa);
+        let usable = mfa.is_some_and(|m| m.secret.is_some() && !m.reset_required);
+        if !claims.mfa_verified || !usable {
+            return None;
+        }
+    }
     Some((user, claims))
+}
+
+/// Whether the MFA policy covers sessions opened with `auth_method`
+/// (OAuth and trusted-header sign-ins may be exempted by the admin).
+fn mfa_required(state: &AppState, auth_method: Option<&str>) -> bool {
+    if !state.config.get_bool("auth.mfa.enable") {
+        return false;
+    }
+    match auth_method.unwrap_or("") {
+        "oauth" => !state.config.get_bool("auth.mfa.allow_oauth_bypass"),
+        "trusted_header" => !state
+            .config
+            .get_bool("auth.mfa.allow_trusted_header_bypass"),
+        _ => true,
+    }
 }
 
 async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> {
