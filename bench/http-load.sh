@@ -77,7 +77,7 @@ for i in range(80):
                                  headers={"content-type": "application/json", "authorization": "Bearer " + token})
     urllib.request.urlopen(req, timeout=10).read()
 PY
-  run "GET /api/v1/chats/ (60 of 80 chats)" /api/v1/chats/ -H "Authorization: Bearer $token"
+  run "GET /api/v1/chats/?page=1 (60 of 80)" "/api/v1/chats/?page=1" -H "Authorization: Bearer $token"
   run "GET /api/models (20 upstream models)" /api/models -H "Authorization: Bearer $token"
 fi
 run "GET / (index.html)" / -H "Accept-Encoding: gzip, br"

@@ -78,6 +78,11 @@ pub fn cookie_token(parts: &Parts) -> Option<String> {
 /// A valid session JWT's user, or None. Used by the socket too.
 pub async fn user_from_jwt(state: &AppState, token: &str) -> Option<(UserRow, Claims)> {
     let claims = jwt::decode_token(&state.settings.secret_key, token)?;
+    user_from_claims(state, claims).await
+}
+
+/// The user of already verified claims, if the session is still valid.
+async fn user_from_claims(state: &AppState, claims: Claims) -> Option<(UserRow, Claims)> {
     if !matches!(claims.typ.as_str(), "session" | "automation" | "subagent") {
         return None;
     }
@@ -132,10 +137,10 @@ async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     if token.starts_with("sk-") {
         return resolve_api_key(state, token).await;
     }
-    if jwt::decode_token(&state.settings.secret_key, token).is_none() {
+    let Some(claims) = jwt::decode_token(&state.settings.secret_key, token) else {
         return Err(ApiError::unauthorized("Invalid token"));
-    }
-    let Some((user, claims)) = user_from_jwt(state, token).await else {
+    };
+    let Some((user, claims)) = user_from_claims(state, claims).await else {
         return Err(ApiError::unauthorized(
             "Your session has expired or the token is invalid. Please sign in again.",
         ));

@@ -31,12 +31,9 @@ pub fn get_by_email(c: &Connection, email: &str) -> rusqlite::Result<Option<Auth
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<AuthRow>> {
-    c.query_row(
-        "SELECT id, email, password, active, session_stamp FROM auth WHERE id = ?1",
-        [id],
-        from_row,
-    )
-    .optional()
+    c.prepare_cached("SELECT id, email, password, active, session_stamp FROM auth WHERE id = ?1")?
+        .query_row([id], from_row)
+        .optional()
 }
 
 pub fn insert(

@@ -1331,7 +1331,8 @@ fn title_rows(
     args: Vec<SqlValue>,
     selects_extra: bool,
 ) -> rusqlite::Result<Vec<ChatTitleRow>> {
-    let mut st = c.prepare(sql)?;
+    // The sidebar asks for the same few lists over and over.
+    let mut st = c.prepare_cached(sql)?;
     let rows = st.query_map(params_from_iter(args), |r| {
         Ok(ChatTitleRow {
             id: r.get(0)?,

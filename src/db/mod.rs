@@ -10,21 +10,21 @@ pub mod api_keys;
 pub mod auths;
 pub mod automations;
 pub mod calendars;
+pub mod channels;
 pub mod chat_messages;
 pub mod chats;
-pub mod channels;
 pub mod config_rows;
-pub mod files;
 pub mod feedbacks;
+pub mod files;
 pub mod folders;
 pub mod functions;
 pub mod groups;
 pub mod json;
 pub mod knowledge;
 pub mod memories;
+pub mod messages;
 pub mod mfa;
 pub mod migrations;
-pub mod messages;
 pub mod models;
 pub mod notes;
 pub mod notifications;
@@ -87,6 +87,7 @@ impl Db {
             )?;
             c.pragma_update(None, "busy_timeout", 5000)?;
             c.pragma_update(None, "cache_size", -2048)?;
+            c.set_prepared_statement_cache_capacity(64);
             readers.push(c);
         }
         Ok(Db {

@@ -65,12 +65,10 @@ fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<UserRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM user WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    // Every authenticated request reads its user: keep the statement prepared.
+    c.prepare_cached(&format!("SELECT {COLUMNS} FROM user WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()
 }
 
 pub fn get_by_email(c: &Connection, email: &str) -> rusqlite::Result<Option<UserRow>> {
