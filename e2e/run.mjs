@@ -506,12 +506,15 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
     '/workspace/skills',
     '/workspace/skills/create',
     '/notes',
-    '/playground'
+    '/playground',
+    '/calendar',
+    '/automations'
   ];
-  const ADMIN_PAGES = ['/admin/users', '/admin/users/groups', '/admin/evaluations', '/admin/functions'];
+  const ADMIN_PAGES = ['/admin/users', '/admin/users/groups', '/admin/evaluations', '/admin/functions', '/admin/analytics'];
+  // every admin settings tab; 'pipelines' needs a pipelines server (integrations issue)
   const ADMIN_TABS = [
-    'general', 'authentication', 'interface', 'connections', 'models', 'documents',
-    'evaluations', 'db'
+    'general', 'authentication', 'interface', 'connections', 'models', 'subagents', 'integrations',
+    'documents', 'audio', 'images', 'web', 'code-execution', 'analytics', 'evaluations', 'db'
   ];
   const USER_TABS = ['general', 'interface', 'personalization', 'account', 'chats', 'about'];
 

@@ -450,3 +450,27 @@ async fn directories() {
     assert_eq!(root.body["total"], 1);
     assert_eq!(root.body["directories"], json!([]));
 }
+
+/// The admin's Integrations tab lists external knowledge connections on load:
+/// an empty list here (none can be created), refused to non-admins.
+#[tokio::test]
+async fn external_connections_list_is_empty_and_admin_only() {
+    let srv = common::TestServer::fresh().await;
+    let c = srv.client();
+    let r = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    let admin = c.with_token(r.body["token"].as_str().unwrap());
+    let r = admin.get("/api/v1/knowledge/external/connections").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, serde_json::json!({"total": 0, "items": []}));
+    assert_eq!(
+        c.get("/api/v1/knowledge/external/connections").await.status,
+        401
+    );
+    let r = admin
+        .post(
+            "/api/v1/knowledge/external/connections",
+            serde_json::json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 501);
+}

@@ -67,7 +67,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/knowledge/{id}/sync/cleanup", post(sync_cleanup))
         .route(
             "/api/v1/knowledge/external/connections",
-            get(external).post(external),
+            get(external_list).post(external),
         )
         .route(
             "/api/v1/knowledge/external/connections/{cid}",
@@ -1357,6 +1357,31 @@ async fn delete_dir(
 
 /// External knowledge connections (remote retrieval services) are not
 /// supported by this server.
+/// The admin's Integrations tab lists external knowledge connections on load.
+/// None can be created here, but a data folder from Python Open WebUI may hold
+/// some: list them as upstream does, without their credentials.
+async fn external_list(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> ApiResult<Json<Value>> {
+    let stored = state.config.get("external_knowledge.connections");
+    let items: Vec<Value> = stored
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .map(|c| {
+            let mut c = c.clone();
+            let configured = c
+                .remove("auth_config")
+                .is_some_and(|a| !a.is_null() && a != json!({}) && a != json!(""));
+            c.insert("auth_configured".into(), json!(configured));
+            Value::Object(c)
+        })
+        .collect();
+    Ok(Json(json!({"total": items.len(), "items": items})))
+}
+
 async fn external(AdminUser(_): AdminUser) -> ApiResult<Json<Value>> {
     Err(ApiError::NotImplemented(
         "External knowledge connections are not supported by this server.".into(),
