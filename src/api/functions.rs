@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::prompts::{not_found, opt_str, req_str, ID_TAKEN, NOT_FOUND};
 use super::tools::{
@@ -468,21 +468,11 @@ async fn set_version(
     let version = req_str(&body, "version_id")?.to_string();
     require(&state, &id).await?;
     let h = history_get(&state, Kind::Function, &id, &version).await?;
-    let s = &h.snapshot;
-    let name = s
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let content = s
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let meta = match s.get("meta") {
-        Some(m @ Value::Object(_)) => m.clone(),
-        _ => json!({}),
-    };
+    let (name, content, meta) = (
+        h.snapshot_text("name"),
+        h.snapshot_text("content"),
+        h.snapshot_meta(),
+    );
     save(
         &state,
         caller.id(),

@@ -821,21 +821,11 @@ async fn set_version(
     let version = req_str(&body, "version_id")?.to_string();
     history_access(&state, &caller, &id).await?;
     let h = history_get(&state, Kind::Tool, &id, &version).await?;
-    let s = &h.snapshot;
-    let name = s
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let content = s
-        .get("content")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let meta = match s.get("meta") {
-        Some(m @ Value::Object(_)) => m.clone(),
-        _ => json!({}),
-    };
+    let (name, content, meta) = (
+        h.snapshot_text("name"),
+        h.snapshot_text("content"),
+        h.snapshot_meta(),
+    );
     save(
         &state,
         &caller,

@@ -183,7 +183,10 @@ mod tests {
     fn register_cancel_and_guard() {
         let r = TaskRegistry::default();
         let (token, progress) = r.register("t1", Some("c1"), "u1", Some("m1"));
-        assert!(r.snapshots_for_chat("c1").is_empty(), "nothing streamed yet");
+        assert!(
+            r.snapshots_for_chat("c1").is_empty(),
+            "nothing streamed yet"
+        );
         lock_progress(&progress).text("Hel");
         let snaps = r.snapshots_for_chat("c1");
         assert_eq!(snaps.len(), 1);

@@ -51,6 +51,25 @@ pub struct HistoryRow {
     pub author_role: Option<String>,
 }
 
+impl HistoryRow {
+    /// A text field of the snapshot ("" when absent), for restoring a version.
+    pub fn snapshot_text(&self, key: &str) -> String {
+        self.snapshot
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// The snapshot's `meta` object (`{}` when absent or not an object).
+    pub fn snapshot_meta(&self) -> Value {
+        match self.snapshot.get("meta") {
+            Some(m @ Value::Object(_)) => m.clone(),
+            _ => Value::Object(Map::new()),
+        }
+    }
+}
+
 fn from_row(r: &Row) -> rusqlite::Result<HistoryRow> {
     let snapshot = match r.get::<_, JsonCol>(3)?.0 {
         v @ Value::Object(_) => v,
