@@ -43,6 +43,12 @@ failed=0
 
 # ---------------------------------------------------------------- cargo tests
 if [ "$run_cargo" = 1 ]; then
+  if [ "$run_install" = 1 ]; then
+    # the frontend and the embedding model (cached after the first run), so the
+    # tests that need the real model run instead of skipping
+    section "fetch frontend + embedding model"
+    ./install.sh --no-build || echo "test.sh: ./install.sh --no-build failed; model tests will skip" >&2
+  fi
   section "cargo tests"
   cargo_ok=1
   if cargo nextest --version >/dev/null 2>&1; then
