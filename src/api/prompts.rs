@@ -165,6 +165,14 @@ pub(crate) fn grants_field(body: &Value) -> ApiResult<Value> {
     }
 }
 
+/// The `access_grants` list of an access update, where it is required.
+pub(crate) fn required_grants_field(body: &Value) -> ApiResult<Value> {
+    match body.get("access_grants") {
+        None | Some(Value::Null) => Err(validation("access_grants", "Field required")),
+        _ => grants_field(body),
+    }
+}
+
 pub(crate) fn req_str<'a>(body: &'a Value, field: &str) -> ApiResult<&'a str> {
     match body.get(field) {
         Some(Value::String(s)) => Ok(s),
@@ -572,11 +580,7 @@ async fn update_access(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let requested = match body.get("access_grants") {
-        Some(v @ Value::Array(_)) => v.clone(),
-        None | Some(Value::Null) => return Err(validation("access_grants", "Field required")),
-        Some(_) => return Err(validation("access_grants", "Input should be a valid list")),
-    };
+    let requested = required_grants_field(&body)?;
     load_writable(&state, &caller, &id).await?;
     let grants = validated_grants(&state, &caller, "prompt", &requested).await?;
     let now = now_secs();

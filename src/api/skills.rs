@@ -619,11 +619,7 @@ async fn update_access(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let requested = match body.get("access_grants") {
-        Some(v @ Value::Array(_)) => v.clone(),
-        None | Some(Value::Null) => return Err(validation("access_grants", "Field required")),
-        Some(_) => return Err(validation("access_grants", "Input should be a valid list")),
-    };
+    let requested = crate::api::prompts::required_grants_field(&body)?;
     writable(&state, &caller, &id).await?;
     let grants = validated_grants(&state, &caller, "skill", &requested).await?;
     let now = now_secs();
