@@ -105,6 +105,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer to a request whose handler panicked: the same 500 as any other
+/// internal error, with a reference to find the panic in the log.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    ApiError::Internal(anyhow::anyhow!("request handler panicked: {msg}")).into_response()
+}
+
 /// JSON body extractor whose rejections use the FastAPI error shape (422 for
 /// schema problems, 400 for unparsable JSON, 413 for oversized bodies).
 pub struct JsonBody<T>(pub T);

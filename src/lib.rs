@@ -27,7 +27,13 @@ pub use state::AppState;
 /// The whole HTTP surface: API routes, Socket.IO and the embedded frontend.
 pub fn router(state: AppState) -> Router {
     let sio = socket::layer(state.clone());
-    api::app(state).layer(sio)
+    // Outermost, so a panic anywhere below (handlers, extractors, Socket.IO's
+    // HTTP side) becomes one failed request, never a dropped connection.
+    api::app(state)
+        .layer(sio)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
 }
 
 /// A server bound to its listener, ready to run.

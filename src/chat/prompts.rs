@@ -30,15 +30,33 @@ pub fn render(template: &str, transcript: &[(String, String)], user_name: &str) 
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let mut out = template.to_string();
-    while let Some(start) = out.find("{{MESSAGES:END:") {
-        let Some(len) = out[start..].find("}}") else {
-            break;
-        };
-        let n = out[start + 15..start + len].parse::<usize>().unwrap_or(6);
-        out.replace_range(start..start + len + 2, &lines(n));
+    // One pass over the template: the transcript is user text and may itself
+    // contain placeholders, which must come out verbatim, not be expanded again.
+    const END: &str = "{{MESSAGES:END:";
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    loop {
+        let next_end = rest.find(END);
+        let next_all = rest.find("{{MESSAGES}}");
+        match (next_end, next_all) {
+            (Some(i), a) if a.is_none_or(|a| i < a) => {
+                let Some(len) = rest[i..].find("}}") else {
+                    break;
+                };
+                let n = rest[i + END.len()..i + len].parse::<usize>().unwrap_or(6);
+                out.push_str(&rest[..i]);
+                out.push_str(&lines(n));
+                rest = &rest[i + len + 2..];
+            }
+            (_, Some(a)) => {
+                out.push_str(&rest[..a]);
+                out.push_str(&lines(usize::MAX));
+                rest = &rest[a + "{{MESSAGES}}".len()..];
+            }
+            _ => break,
+        }
     }
-    out = out.replace("{{MESSAGES}}", &lines(usize::MAX));
+    out.push_str(rest);
     out = out.replace("{{USER_NAME}}", user_name);
     out.replace(
         "{{CURRENT_DATE}}",
@@ -111,6 +129,23 @@ mod tests {
             "ASSISTANT: b\nUSER: c"
         );
         assert_eq!(render("hi {{USER_NAME}}", &t, "Ann"), "hi Ann");
+    }
+
+    #[test]
+    fn placeholders_inside_the_transcript_stay_text() {
+        // A message that contains a placeholder must not be expanded again
+        // (that used to loop for ever, growing the prompt).
+        let t = vec![(
+            "user".to_string(),
+            "{{MESSAGES:END:6}} and {{MESSAGES}} and {{MESSAGES:END:".to_string(),
+        )];
+        let out = render("<c>{{MESSAGES:END:6}}</c><all>{{MESSAGES}}</all>", &t, "x");
+        let line = "USER: {{MESSAGES:END:6}} and {{MESSAGES}} and {{MESSAGES:END:";
+        assert_eq!(out, format!("<c>{line}</c><all>{line}</all>"));
+        assert_eq!(
+            render("open {{MESSAGES:END:3", &t, "x"),
+            "open {{MESSAGES:END:3"
+        );
     }
 
     #[test]

@@ -54,7 +54,34 @@ struct DbInner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    reader_slots: tokio::sync::Semaphore,
+    reader_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl DbInner {
+    fn lock_readers(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.readers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.pragma_update(None, "busy_timeout", 5000)?;
+    c.pragma_update(None, "cache_size", -2048)?;
+    c.set_prepared_statement_cache_capacity(64);
+    Ok(c)
+}
+
+/// A panic inside a database closure, as an error for the one caller.
+fn panic_error(kind: &str, panic: Box<dyn std::any::Any + Send>) -> anyhow::Error {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    anyhow::anyhow!("a database {kind} panicked: {msg}")
 }
 
 fn apply_pragmas(conn: &Connection) -> rusqlite::Result<()> {
@@ -81,21 +108,14 @@ impl Db {
         migrations::migrate(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let c = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            c.pragma_update(None, "busy_timeout", 5000)?;
-            c.pragma_update(None, "cache_size", -2048)?;
-            c.set_prepared_statement_cache_capacity(64);
-            readers.push(c);
+            readers.push(open_reader(path)?);
         }
         Ok(Db {
             inner: Arc::new(DbInner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
-                reader_slots: tokio::sync::Semaphore::new(READERS),
+                reader_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
         })
     }
@@ -105,32 +125,52 @@ impl Db {
     }
 
     /// Runs `f` with a read-only connection on the blocking pool.
+    ///
+    /// The permit travels into the blocking closure, so a caller that gives up
+    /// (a cancelled request) cannot free a slot while the closure still holds
+    /// its connection. A panic inside `f` fails this call only: the connection
+    /// is replaced by a fresh one and the pool keeps its size.
     pub async fn read<T, F>(&self, f: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let _permit = self.inner.reader_slots.acquire().await?;
+        let permit = self.inner.reader_slots.clone().acquire_owned().await?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop()
-                .expect("a reader per permit");
-            let out = f(&conn);
-            inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
-            out.map_err(anyhow::Error::from)
+            let conn = match inner.lock_readers().pop() {
+                Some(c) => c,
+                // Cannot happen while permits match connections; recover anyway.
+                None => open_reader(&inner.path)?,
+            };
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)));
+            match out {
+                Ok(out) => {
+                    inner.lock_readers().push(conn);
+                    out.map_err(anyhow::Error::from)
+                }
+                Err(panic) => {
+                    drop(conn);
+                    match open_reader(&inner.path) {
+                        Ok(fresh) => inner.lock_readers().push(fresh),
+                        Err(e) => {
+                            // Keep the slot count honest: without a connection
+                            // to return, retire the permit with it.
+                            tracing::error!(error = %e, "cannot replace a database reader");
+                            permit.forget();
+                        }
+                    }
+                    Err(panic_error("read", panic))
+                }
+            }
         })
         .await?
     }
 
     /// Runs `f` inside one IMMEDIATE transaction on the writer connection.
+    ///
+    /// A panic inside `f` rolls the transaction back and fails this call only;
+    /// the writer stays usable.
     pub async fn write<T, F>(&self, f: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
@@ -140,7 +180,10 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
+            // Dropping `tx` while unwinding rolls it back.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&tx)))
+                .map_err(|p| panic_error("write", p))?;
+            let out = out?;
             tx.commit()?;
             Ok(out)
         })

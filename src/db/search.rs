@@ -50,19 +50,30 @@ fn like(term: &str) -> String {
 }
 
 /// Up to `len` characters around the first term found, with ellipses where cut.
+///
+/// Matching runs on a lower-cased copy whose byte offsets differ from the
+/// original's wherever lowering changes a character's length (U+212A KELVIN
+/// SIGN, U+0130, …), so positions are carried over as character counts, never
+/// as byte offsets into the original.
 pub fn excerpt(content: &str, terms: &[String], len: usize) -> String {
-    let lower = content.to_lowercase();
-    // Positions in the lower-cased text are only safe to reuse when lowering
-    // kept the byte length (true for nearly all text); otherwise start at 0.
-    let at = if lower.len() == content.len() {
-        terms.iter().filter_map(|t| lower.find(t.as_str())).min()
-    } else {
-        None
+    let mut lower = String::with_capacity(content.len());
+    // starts[i] = byte offset in `lower` where the i-th original character's
+    // lower-cased form begins.
+    let mut starts = Vec::with_capacity(content.len());
+    for ch in content.chars() {
+        starts.push(lower.len());
+        lower.extend(ch.to_lowercase());
     }
-    .unwrap_or(0);
-    let chars_before = content[..at].chars().count();
+    let at = terms
+        .iter()
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| lower.find(t.as_str()))
+        .min()
+        .unwrap_or(0);
+    // The original character whose lower-cased form contains byte `at`.
+    let chars_before = starts.partition_point(|&s| s <= at).saturating_sub(1);
     let start = chars_before.saturating_sub(len / 4);
-    let total = content.chars().count();
+    let total = starts.len();
     let body: String = content.chars().skip(start).take(len).collect();
     format!(
         "{}{}{}",
@@ -627,6 +638,24 @@ mod tests {
         // Multi-byte text does not split a character.
         let e = excerpt(&"é".repeat(500), &["é".into()], 10);
         assert!(e.ends_with('…'));
+    }
+
+    #[test]
+    fn excerpt_survives_case_mappings_that_change_length() {
+        // U+212A lowers to one byte, U+0130 to three: offsets in the lowered
+        // text point into the middle of characters of the original.
+        let nasty = "\u{212A}\u{0130}\u{0130}".repeat(200);
+        for t in ["i", "k", "\u{307}", "ki"] {
+            let text = format!("{nasty}x{t}y{nasty}");
+            let e = excerpt(&text, &[t.to_string()], 20);
+            assert!(e.chars().count() <= 22, "{e}");
+            let e = excerpt(&nasty, &[t.to_string()], 2400);
+            assert!(!e.is_empty());
+        }
+        // The match lands on the right character, not a byte-shifted one.
+        let text = format!("{}needle{}", "\u{0130}".repeat(50), "z".repeat(50));
+        let e = excerpt(&text, &["needle".into()], 12);
+        assert!(e.contains("needle"), "{e}");
     }
 
     #[test]
