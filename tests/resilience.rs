@@ -170,3 +170,46 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn like_wildcards_in_searches_match_literally() {
+    let t = TestServer::fresh().await;
+    let c = admin(&t).await;
+    for title in [
+        "done 100% today",
+        "done 1000 today",
+        "snake_case",
+        "snakeXcase",
+    ] {
+        let r = c
+            .post("/api/v1/chats/new", json!({"chat": {"title": title}}))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let titles = |r: common::Resp| -> Vec<String> {
+        let list = if r.body.is_array() {
+            r.body.clone()
+        } else {
+            r.body["items"].clone()
+        };
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["title"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // Punctuation-only queries have no word terms: only the phrase matches.
+    let r = c.get("/api/v1/chats/search?text=%25").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(titles(r), vec!["done 100% today"]);
+    let r = c.get("/api/v1/chats/search?text=_").await;
+    assert_eq!(titles(r), vec!["snake_case"]);
+    let r = c.get("/api/v1/chats/?page=1").await;
+    assert_eq!(r.status, 200);
+    // Users: an underscore is not "any character".
+    let r = c.get("/api/v1/users/search?query=_").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let users = r.body["users"].as_array().cloned().unwrap_or_default();
+    assert!(users.is_empty(), "{}", r.body);
+    t.stop().await;
+}

@@ -352,9 +352,15 @@ fn slim(full: &Value) -> Value {
 fn message_full(c: &Connection, m: &MessageRow, with_thread: bool) -> rusqlite::Result<Value> {
     let mut v = m.wire();
     v["user"] = author_of(c, m)?;
+    // One level only: the quoted message is shown without what it quotes, so a
+    // long (or circular) reply chain costs one lookup, not a recursion per link.
     v["reply_to_message"] = match &m.reply_to_id {
         Some(rid) => match messages::get(c, rid)? {
-            Some(r) => slim(&message_full(c, &r, false)?),
+            Some(r) => {
+                let mut quoted = r.wire();
+                quoted["user"] = author_of(c, &r)?;
+                slim(&quoted)
+            }
             None => Value::Null,
         },
         None => Value::Null,

@@ -157,11 +157,7 @@ pub fn search(
         sql.push_str(&format!(" AND folder_id = ?{}", args.len()));
     }
     if let Some(q) = f.query.as_deref().filter(|s| !s.is_empty()) {
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        args.push(format!("%{escaped}%"));
+        args.push(super::like_contains(q));
         let n = args.len();
         sql.push_str(&format!(
             " AND (name LIKE ?{n} ESCAPE '\\' OR json_extract(data, '$.prompt') LIKE ?{n} ESCAPE '\\')"

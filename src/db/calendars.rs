@@ -498,11 +498,7 @@ pub fn search_events(
     let mut sql =
         format!(" FROM calendar_event WHERE is_cancelled = 0 AND calendar_id IN ({marks})");
     if let Some(q) = query.filter(|q| !q.is_empty()) {
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        args.push(format!("%{escaped}%"));
+        args.push(super::like_contains(q));
         let n = args.len();
         sql.push_str(&format!(
             " AND (title LIKE ?{n} ESCAPE '\\' OR description LIKE ?{n} ESCAPE '\\' OR location LIKE ?{n} ESCAPE '\\')"

@@ -629,9 +629,11 @@ pub fn people_page(
     let mut wheres = vec!["1".to_string()];
     let mut args: Vec<String> = Vec::new();
     if let Some(q) = f.query.as_deref().filter(|q| !q.is_empty()) {
-        args.push(format!("%{q}%"));
+        args.push(super::like_contains(q));
         let i = args.len();
-        wheres.push(format!("(u.name LIKE ?{i} OR u.email LIKE ?{i})"));
+        wheres.push(format!(
+            "(u.name LIKE ?{i} ESCAPE '\\' OR u.email LIKE ?{i} ESCAPE '\\')"
+        ));
     }
     if let Some(cid) = &f.channel_id {
         args.push(cid.clone());

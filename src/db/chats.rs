@@ -1431,8 +1431,8 @@ pub fn list_filtered(
         None => {}
     }
     if let Some(query) = q.query.as_deref().filter(|s| !s.is_empty()) {
-        sql.push_str(" AND lower(title) LIKE ?");
-        args.push(format!("%{}%", query.to_lowercase()).into());
+        sql.push_str(" AND lower(title) LIKE ? ESCAPE '\\'");
+        args.push(super::like_contains(&query.to_lowercase()).into());
     }
     match &q.order {
         Some((col, asc)) if ORDERABLE.contains(&col.as_str()) => {
@@ -1754,9 +1754,9 @@ fn content_match_sql(p: &str) -> String {
     let src = "CASE WHEN json_valid(chat.chat) THEN chat.chat ELSE '{}' END";
     format!(
         "(EXISTS (SELECT 1 FROM json_each({src}, '$.history.messages') hm WHERE hm.type = 'object' \
-            AND lower(json_extract(hm.value, '$.content')) LIKE '%' || {p} || '%') \
+            AND lower(json_extract(hm.value, '$.content')) LIKE {p} ESCAPE '\\') \
           OR EXISTS (SELECT 1 FROM json_each({src}, '$.messages') lm WHERE lm.type = 'object' \
-            AND lower(json_extract(lm.value, '$.content')) LIKE '%' || {p} || '%'))"
+            AND lower(json_extract(lm.value, '$.content')) LIKE {p} ESCAPE '\\'))"
     )
 }
 
@@ -1855,16 +1855,17 @@ pub fn search(
     }
     let mut exact: Option<String> = None;
     if !phrase.is_empty() {
-        let t = bind(format!("%{phrase}%").into());
-        let p = bind(phrase.clone().into());
-        let clause = format!("(lower(title) LIKE {t} OR {})", content_match_sql(&p));
+        let t = bind(super::like_contains(&phrase).into());
+        let clause = format!(
+            "(lower(title) LIKE {t} ESCAPE '\\' OR {})",
+            content_match_sql(&t)
+        );
         let mut term_clauses = Vec::new();
         for term in &terms {
-            let t = bind(format!("%{term}%").into());
-            let p = bind(term.clone().into());
+            let t = bind(super::like_contains(term).into());
             term_clauses.push(format!(
-                "(lower(title) LIKE {t} OR {})",
-                content_match_sql(&p)
+                "(lower(title) LIKE {t} ESCAPE '\\' OR {})",
+                content_match_sql(&t)
             ));
         }
         if term_clauses.is_empty() {

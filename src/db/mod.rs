@@ -204,6 +204,21 @@ impl Db {
     }
 }
 
+/// `%text%` for `LIKE … ESCAPE '\'`: the user's `%`, `_` and `\` match
+/// themselves instead of acting as wildcards.
+pub fn like_contains(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -319,10 +319,10 @@ pub fn search(
             if w.is_empty() {
                 continue;
             }
-            let i = bind(&mut args, SqlValue::Text(format!("%{w}%")));
+            let i = bind(&mut args, SqlValue::Text(super::like_contains(&w)));
             wheres.push(format!(
-                "(replace(replace(coalesce(n.title, ''), '-', ''), ' ', '') LIKE ?{i} \
-                  OR replace(replace(coalesce(CASE WHEN json_valid(n.data) THEN json_extract(n.data, '$.content.md') END, ''), '-', ''), ' ', '') LIKE ?{i})"
+                "(replace(replace(coalesce(n.title, ''), '-', ''), ' ', '') LIKE ?{i} ESCAPE '\\' \
+                  OR replace(replace(coalesce(CASE WHEN json_valid(n.data) THEN json_extract(n.data, '$.content.md') END, ''), '-', ''), ' ', '') LIKE ?{i} ESCAPE '\\')"
             ));
         }
     }

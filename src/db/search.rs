@@ -42,11 +42,7 @@ pub fn terms(query: &str) -> Vec<String> {
 }
 
 fn like(term: &str) -> String {
-    let escaped = term
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+    super::like_contains(term)
 }
 
 /// Up to `len` characters around the first term found, with ellipses where cut.

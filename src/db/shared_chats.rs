@@ -180,8 +180,8 @@ pub fn list_by_user(
     );
     let mut args: Vec<rusqlite::types::Value> = vec![user_id.to_string().into()];
     if let Some(q) = query.filter(|q| !q.is_empty()) {
-        sql.push_str(" AND lower(title) LIKE ?2");
-        args.push(format!("%{}%", q.to_lowercase()).into());
+        sql.push_str(" AND lower(title) LIKE ?2 ESCAPE '\\'");
+        args.push(super::like_contains(&q.to_lowercase()).into());
     }
     match order {
         Some((col, asc)) => sql.push_str(&format!(

@@ -205,8 +205,8 @@ pub fn list(
         };
         format!("{column} {dir}, id {dir}")
     };
-    let pattern = format!("%{}%", query.unwrap_or("").to_lowercase());
-    let filter = "(lower(name) LIKE ?1 OR lower(email) LIKE ?1)";
+    let pattern = super::like_contains(&query.unwrap_or("").to_lowercase());
+    let filter = "(lower(name) LIKE ?1 ESCAPE '\\' OR lower(email) LIKE ?1 ESCAPE '\\')";
     let total = c.query_row(
         &format!("SELECT count(*) FROM user WHERE {filter}"),
         [&pattern],
