@@ -161,9 +161,44 @@ pub fn secret_key_from_file(data_dir: &Path) -> anyhow::Result<String> {
     }
     let path = data_dir.join(".webui_secret_key");
     let key = generate_secret_key();
-    write_private(&path, &key).with_context(|| format!("cannot write {}", path.display()))?;
-    tracing::info!("generated a new secret key in {}", path.display());
+    let key = publish_private(&path, &key)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!("using the secret key in {}", path.display());
     Ok(key)
+}
+
+/// Writes `text` to `path` so that no crash can leave a partial or empty file
+/// behind: a private temp file is written and synced, then linked into place
+/// (a link never replaces a key another process published first). Returns the
+/// key now in the file.
+fn publish_private(path: &Path, text: &str) -> std::io::Result<String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".webui_secret_key.tmp-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    write_private(&tmp, text)?;
+    let out = match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(text.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let existing = std::fs::read_to_string(path)?;
+            let existing = existing.trim_end_matches(['\n', '\r']).to_string();
+            if existing.is_empty() {
+                // An empty file (e.g. left by an older version that crashed
+                // mid-write): replace it atomically.
+                std::fs::rename(&tmp, path)?;
+                Ok(text.to_string())
+            } else {
+                Ok(existing)
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    out
 }
 
 fn generate_secret_key() -> String {
@@ -184,5 +219,47 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect()
+    }
+
+    #[test]
+    fn secret_key_file_is_published_whole_and_never_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(".webui_secret_key");
+        assert_eq!(publish_private(&path, "first").unwrap(), "first");
+        // A second writer finds the first key and adopts it.
+        assert_eq!(publish_private(&path, "second").unwrap(), "first");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(leftovers(tmp.path()).is_empty());
+    }
+
+    #[test]
+    fn an_empty_key_file_from_a_crash_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(".webui_secret_key");
+        std::fs::write(&path, "").unwrap();
+        let key = secret_key_from_file(tmp.path()).unwrap();
+        assert!(key.len() >= 32, "{key}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), key);
+        assert!(leftovers(tmp.path()).is_empty());
+    }
 }
