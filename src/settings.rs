@@ -161,8 +161,8 @@ pub fn secret_key_from_file(data_dir: &Path) -> anyhow::Result<String> {
     }
     let path = data_dir.join(".webui_secret_key");
     let key = generate_secret_key();
-    let key = publish_private(&path, &key)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let key =
+        publish_private(&path, &key).with_context(|| format!("cannot write {}", path.display()))?;
     tracing::info!("using the secret key in {}", path.display());
     Ok(key)
 }

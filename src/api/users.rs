@@ -805,7 +805,7 @@ async fn update_user(
     Ok(Json(crate::api::auths::user_json(&updated)))
 }
 
-/// Deletes a user and their chats; nobody deletes the primary admin or themselves.
+/// Deletes a user and what was theirs; nobody deletes the primary admin or themselves.
 async fn delete_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -815,11 +815,7 @@ async fn delete_user(
     if first.is_some_and(|p| p.id == user_id) || admin.id() == user_id {
         return Err(ApiError::forbidden(ACTION_PROHIBITED));
     }
-    let now = now_secs();
-    let deleted = state
-        .db
-        .write(move |tx| db::users::delete_with_data(tx, &user_id, now))
-        .await?;
+    let deleted = crate::accounts::delete_user(&state, &user_id).await?;
     if !deleted {
         return Err(ApiError::internal(anyhow::anyhow!("user row not found")));
     }

@@ -285,6 +285,79 @@ pub fn delete_with_data(c: &Connection, id: &str, now: i64) -> rusqlite::Result<
     Ok(n > 0)
 }
 
+/// What a deleted user owned outside the database: stored file bytes and
+/// vector collections, to be removed once the rows are gone.
+#[derive(Debug, Default)]
+pub struct OwnedLeftovers {
+    /// `file.path` of every file the user uploaded.
+    pub file_paths: Vec<String>,
+    pub file_ids: Vec<String>,
+    pub knowledge_ids: Vec<String>,
+    /// Knowledge bases of others that held one of the user's files.
+    pub foreign_knowledge_links: Vec<(String, String)>,
+}
+
+/// Deletes what belongs to the user alone, beyond what [`delete_with_data`]
+/// removes: memories, notes, folders, tags, files, knowledge bases, feedback,
+/// automations, calendars and the access grants made to them. Returns what
+/// lives outside the database.
+pub fn delete_owned_content(c: &Connection, id: &str) -> rusqlite::Result<OwnedLeftovers> {
+    let strings = |sql: &str| -> rusqlite::Result<Vec<String>> {
+        let mut st = c.prepare(sql)?;
+        let rows = st.query_map([id], |r| r.get::<_, Option<String>>(0))?;
+        Ok(rows.filter_map(|r| r.ok().flatten()).collect())
+    };
+    let mut out = OwnedLeftovers {
+        file_paths: strings("SELECT path FROM file WHERE user_id = ?1")?,
+        file_ids: strings("SELECT id FROM file WHERE user_id = ?1")?,
+        knowledge_ids: strings("SELECT id FROM knowledge WHERE user_id = ?1")?,
+        foreign_knowledge_links: Vec::new(),
+    };
+    {
+        let mut st = c.prepare(
+            "SELECT kf.knowledge_id, kf.file_id FROM knowledge_file kf \
+             JOIN file f ON f.id = kf.file_id JOIN knowledge k ON k.id = kf.knowledge_id \
+             WHERE f.user_id = ?1 AND k.user_id IS NOT ?1",
+        )?;
+        let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for row in rows {
+            out.foreign_knowledge_links.push(row?);
+        }
+    }
+    let statements = [
+        // grants on what is about to go, then grants made to the user
+        "DELETE FROM access_grant WHERE (resource_type = 'knowledge' AND resource_id IN (SELECT id FROM knowledge WHERE user_id = ?1)) \
+           OR (resource_type = 'note' AND resource_id IN (SELECT id FROM note WHERE user_id = ?1)) \
+           OR (resource_type = 'calendar' AND resource_id IN (SELECT id FROM calendar WHERE user_id = ?1)) \
+           OR (principal_type = 'user' AND principal_id = ?1)",
+        "DELETE FROM knowledge_file WHERE file_id IN (SELECT id FROM file WHERE user_id = ?1) \
+           OR knowledge_id IN (SELECT id FROM knowledge WHERE user_id = ?1)",
+        "DELETE FROM knowledge_directory WHERE knowledge_id IN (SELECT id FROM knowledge WHERE user_id = ?1)",
+        "DELETE FROM knowledge WHERE user_id = ?1",
+        "DELETE FROM chat_file WHERE user_id = ?1 OR file_id IN (SELECT id FROM file WHERE user_id = ?1)",
+        "DELETE FROM channel_file WHERE user_id = ?1",
+        "DELETE FROM file WHERE user_id = ?1",
+        "DELETE FROM memory WHERE user_id = ?1",
+        "DELETE FROM pinned_note WHERE user_id = ?1 OR note_id IN (SELECT id FROM note WHERE user_id = ?1)",
+        "DELETE FROM note WHERE user_id = ?1",
+        "DELETE FROM folder WHERE user_id = ?1",
+        "DELETE FROM tag WHERE user_id = ?1",
+        "DELETE FROM feedback WHERE user_id = ?1",
+        "DELETE FROM automation_run WHERE automation_id IN (SELECT id FROM automation WHERE user_id = ?1)",
+        "DELETE FROM automation WHERE user_id = ?1",
+        "DELETE FROM calendar_event_attendee WHERE user_id = ?1 \
+           OR event_id IN (SELECT id FROM calendar_event WHERE user_id = ?1 \
+             OR calendar_id IN (SELECT id FROM calendar WHERE user_id = ?1))",
+        "DELETE FROM calendar_event WHERE user_id = ?1 \
+           OR calendar_id IN (SELECT id FROM calendar WHERE user_id = ?1)",
+        "DELETE FROM calendar WHERE user_id = ?1",
+    ];
+    for sql in statements {
+        c.execute(sql, [id])?;
+    }
+    Ok(out)
+}
+
 pub fn update_status(
     c: &Connection,
     id: &str,

@@ -119,6 +119,33 @@ impl Bm25 {
         })
     }
 
+    /// Live documents in the index.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Every live (collection, seq) in the index.
+    pub fn all_keys(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let searcher = self.reader.searcher();
+        let mut out = Vec::with_capacity(searcher.num_docs() as usize);
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(64)?;
+            for doc_id in segment.doc_ids_alive() {
+                let doc: TantivyDocument = store.get(doc_id)?;
+                let collection = doc
+                    .get_first(self.collection)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let Some(seq) = doc.get_first(self.seq).and_then(|v| v.as_u64()) else {
+                    continue;
+                };
+                out.push((collection, seq));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn reset(&self) -> anyhow::Result<()> {
         self.write(|w| {
             w.delete_all_documents()?;

@@ -139,9 +139,103 @@ impl Lazy {
             }
         };
         let b = Arc::new(bm25::Bm25::open(&self.dir.join("bm25"))?);
+        let marker = dirty_marker(&self.dir);
+        match reconcile(&s, &b, marker.exists()) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&marker);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reconcile the BM25 index with the chunk store")
+            }
+        }
         let _ = self.bm25.set(b.clone());
         Ok((s, b))
     }
+}
+
+fn dirty_marker(dir: &std::path::Path) -> PathBuf {
+    dir.join(".write-in-progress")
+}
+
+/// The on-disk mark of a write between the chunk store and BM25: made (and
+/// synced) before the first commit, removed after the second succeeded.
+struct WriteMark(PathBuf);
+
+impl WriteMark {
+    fn set(dir: &std::path::Path) -> anyhow::Result<WriteMark> {
+        let path = dirty_marker(dir);
+        std::fs::File::create(&path)?.sync_all()?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(WriteMark(path))
+    }
+
+    /// Both halves committed.
+    fn clear(self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The chunk store (redb) is the commit point of the retrieval engine; the
+/// BM25 index is derived from it and written second. A crash between the two
+/// leaves BM25 short of the last insert, or holding chunks a delete removed.
+/// Every write marks the folder first ([`WriteMark`]) and clears the mark once
+/// both halves committed; before first use, when a mark was left behind (or
+/// the counts differ), the two are compared key by key and BM25 is brought
+/// back in line with the store.
+fn reconcile(store: &store::Store, bm25: &bm25::Bm25, marked: bool) -> anyhow::Result<()> {
+    if !marked && store.chunk_count()? == bm25.num_docs() {
+        return Ok(());
+    }
+    let chunks = store.all_chunks()?;
+    let stored: std::collections::HashSet<(&str, u64)> =
+        chunks.iter().map(|(c, s, _)| (c.as_str(), *s)).collect();
+    let indexed_keys = bm25.all_keys()?;
+    let indexed: std::collections::HashSet<(&str, u64)> =
+        indexed_keys.iter().map(|(c, s)| (c.as_str(), *s)).collect();
+    let mut missing: std::collections::BTreeMap<&str, Vec<store::NewRow>> = Default::default();
+    for (c, seq, text) in &chunks {
+        if !indexed.contains(&(c.as_str(), *seq)) {
+            missing.entry(c).or_default().push(store::NewRow {
+                seq: *seq,
+                text: text.clone(),
+            });
+        }
+    }
+    let mut extra: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    let mut seen = std::collections::HashSet::new();
+    for (c, seq) in &indexed_keys {
+        let key = (c.as_str(), *seq);
+        if !stored.contains(&key) {
+            extra.entry(c).or_default().push(*seq);
+        } else if !seen.insert(key) {
+            // Indexed twice: drop every copy, then index it once again.
+            extra.entry(c).or_default().push(*seq);
+            if let Some((_, _, text)) = chunks.iter().find(|(cc, s, _)| cc == c && s == seq) {
+                missing.entry(c).or_default().push(store::NewRow {
+                    seq: *seq,
+                    text: text.clone(),
+                });
+            }
+        }
+    }
+    let (added, removed): (usize, usize) = (
+        missing.values().map(Vec::len).sum(),
+        extra.values().map(Vec::len).sum(),
+    );
+    for (c, seqs) in extra {
+        bm25.delete_seqs(c, &seqs)?;
+    }
+    for (c, rows) in missing {
+        bm25.add(c, &rows)?;
+    }
+    tracing::warn!(
+        added,
+        removed,
+        "BM25 index repaired to match the chunk store (an earlier run stopped mid-write)"
+    );
+    Ok(())
 }
 
 impl Rag {
@@ -210,10 +304,13 @@ impl Rag {
         let vectors = self.embedder.embed(state, &store, texts).await?;
         let _w = self.write_lock.lock().await;
         let collection = collection.to_string();
+        let dir = self.lazy.dir.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let mark = WriteMark::set(&dir)?;
             let rows = store.insert(&collection, chunks, vectors)?;
             let n = rows.len();
             bm25.add(&collection, &rows)?;
+            mark.clear();
             Ok(n)
         })
         .await?
@@ -223,9 +320,13 @@ impl Rag {
         let (store, bm25) = self.parts().await?;
         let _w = self.write_lock.lock().await;
         let collection = collection.to_string();
+        let dir = self.lazy.dir.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mark = WriteMark::set(&dir)?;
             store.delete_collection(&collection)?;
-            bm25.delete_collection(&collection)
+            bm25.delete_collection(&collection)?;
+            mark.clear();
+            Ok(())
         })
         .await?
     }
@@ -241,9 +342,13 @@ impl Rag {
         let (store, bm25) = self.parts().await?;
         let _w = self.write_lock.lock().await;
         let (collection, key, value) = (collection.to_string(), key.to_string(), value.to_string());
+        let dir = self.lazy.dir.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mark = WriteMark::set(&dir)?;
             let seqs = store.delete_where(&collection, &key, &value)?;
-            bm25.delete_seqs(&collection, &seqs)
+            bm25.delete_seqs(&collection, &seqs)?;
+            mark.clear();
+            Ok(())
         })
         .await?
     }
@@ -307,10 +412,86 @@ impl Rag {
     pub async fn reset(&self) -> anyhow::Result<()> {
         let (store, bm25) = self.parts().await?;
         let _w = self.write_lock.lock().await;
+        let dir = self.lazy.dir.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mark = WriteMark::set(&dir)?;
             store.reset()?;
-            bm25.reset()
+            bm25.reset()?;
+            mark.clear();
+            Ok(())
         })
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(text: &str) -> ChunkIn {
+        ChunkIn {
+            text: text.to_string(),
+            metadata: Map::new(),
+        }
+    }
+
+    #[test]
+    fn bm25_is_brought_back_in_line_with_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = store::Store::open(&tmp.path().join("chunks.redb")).unwrap();
+        let bm25 = bm25::Bm25::open(&tmp.path().join("bm25")).unwrap();
+        let rows = store
+            .insert(
+                "kb",
+                vec![
+                    chunk("alpha apples"),
+                    chunk("beta bananas"),
+                    chunk("gamma grapes"),
+                ],
+                vec![vec![1.0, 0.0]; 3],
+            )
+            .unwrap();
+        // As after a crash between the two commits: BM25 got only the first
+        // row, and still holds a row a delete already removed from the store.
+        bm25.add("kb", &rows[..1]).unwrap();
+        bm25.add(
+            "gone",
+            &[store::NewRow {
+                seq: 0,
+                text: "zombie text".into(),
+            }],
+        )
+        .unwrap();
+        bm25.add("kb", &rows[..1]).unwrap(); // and a duplicate
+                                             // The counts happen to agree (3 and 3): only the write mark tells.
+        assert_eq!(store.chunk_count().unwrap(), bm25.num_docs());
+        reconcile(&store, &bm25, false).unwrap();
+        assert!(
+            bm25.search(&["gone".to_string()], "zombie", 5)
+                .unwrap()
+                .len()
+                == 1
+        );
+        reconcile(&store, &bm25, true).unwrap();
+        assert_eq!(bm25.num_docs(), 3);
+        let mut keys = bm25.all_keys().unwrap();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                ("kb".to_string(), 0),
+                ("kb".to_string(), 1),
+                ("kb".to_string(), 2)
+            ]
+        );
+        let hits = bm25.search(&["kb".to_string()], "grapes", 5).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert!(bm25
+            .search(&["gone".to_string()], "zombie", 5)
+            .unwrap()
+            .is_empty());
+        // Consistent now: a second pass changes nothing.
+        reconcile(&store, &bm25, true).unwrap();
+        assert_eq!(bm25.num_docs(), 3);
     }
 }

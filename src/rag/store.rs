@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -268,6 +268,30 @@ impl Store {
             self.forget(Some(collection));
         }
         Ok(gone)
+    }
+
+    /// How many chunks the store holds, over every collection.
+    pub fn chunk_count(&self) -> anyhow::Result<u64> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CHUNKS)?;
+        Ok(ReadableTableMetadata::len(&table)?)
+    }
+
+    /// Every (collection, seq) with its text, in key order: what the BM25
+    /// index is rebuilt from when the two disagree.
+    pub fn all_chunks(&self) -> anyhow::Result<Vec<(String, u64, String)>> {
+        let tx = self.db.begin_read()?;
+        let ct = tx.open_table(CHUNKS)?;
+        let mut out = Vec::new();
+        for entry in ct.iter()? {
+            let (k, v) = entry?;
+            let (collection, seq) = k.value();
+            let text = serde_json::from_slice::<Row>(v.value())
+                .map(|r| r.text)
+                .unwrap_or_default();
+            out.push((collection.to_string(), seq, text));
+        }
+        Ok(out)
     }
 
     /// A collection exists while it holds at least one chunk.
