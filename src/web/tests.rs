@@ -207,6 +207,11 @@ fn placeholder_flag_matches_index() {
 #[tokio::test]
 async fn real_frontend_files() {
     if frontend_is_placeholder() {
+        // CI must not go green with the real frontend silently untested.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but the frontend is not embedded: run ./install.sh before the tests"
+        );
         return;
     }
     let resp = request(
