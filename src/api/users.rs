@@ -802,6 +802,7 @@ async fn update_user(
         })
         .await?
         .ok_or_else(|| ApiError::bad_request(USER_NOT_FOUND))?;
+    crate::auth::sessions::refresh(&state, &updated.id).await;
     Ok(Json(crate::api::auths::user_json(&updated)))
 }
 
@@ -818,8 +819,12 @@ async fn delete_user(
     let now = now_secs();
     let deleted = state
         .db
-        .write(move |tx| db::users::delete_with_data(tx, &user_id, now))
+        .write({
+            let user_id = user_id.clone();
+            move |tx| db::users::delete_with_data(tx, &user_id, now)
+        })
         .await?;
+    crate::auth::sessions::refresh(&state, &user_id).await;
     if !deleted {
         return Err(ApiError::internal(anyhow::anyhow!("user row not found")));
     }
@@ -847,10 +852,12 @@ async fn revoke_sessions(
         return Err(ApiError::forbidden(ACTION_PROHIBITED));
     }
     let stamp = db::new_id();
+    let id = user_id.clone();
     state
         .db
-        .write(move |tx| db::auths::set_session_stamp(tx, &user_id, &stamp))
+        .write(move |tx| db::auths::set_session_stamp(tx, &id, &stamp))
         .await?;
+    crate::auth::sessions::refresh(&state, &user_id).await;
     Ok(Json(true))
 }
 
