@@ -25,6 +25,9 @@ pub struct Settings {
     pub password_hash_argon2: bool,
     pub version_update_check: bool,
     pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (`FORWARDED_ALLOW_IPS`,
+    /// comma-separated addresses or `*`); empty: the peer address is the client.
+    pub forwarded_allow_ips: Vec<String>,
     /// Values `/api/config` reports from env (upstream reads these once too).
     pub env_flags: EnvFlags,
 }
@@ -120,6 +123,11 @@ impl Settings {
             max_body_bytes: env_str("MAX_REQUEST_BODY_BYTES", "")
                 .parse()
                 .unwrap_or(64 * 1024 * 1024),
+            forwarded_allow_ips: env_str("FORWARDED_ALLOW_IPS", "")
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             env_flags: EnvFlags::from_env(),
         })
     }

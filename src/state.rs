@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::rate_limit::RateLimiter;
+use crate::auth::rate_limit::SigninThrottle;
 use crate::cache::Cache;
 use crate::config::ConfigStore;
 use crate::db::Db;
@@ -16,7 +16,7 @@ pub struct Inner {
     pub db: Db,
     pub config: ConfigStore,
     pub cache: Cache,
-    pub signin_limiter: RateLimiter,
+    pub signin_limiter: SigninThrottle,
     pub io: std::sync::OnceLock<socketioxide::SocketIo>,
     pub tasks: crate::chat::tasks::TaskRegistry,
     /// Retrieval engine (`state.rag`); opens its files and model on first use.
@@ -45,8 +45,8 @@ impl AppState {
             db,
             config,
             cache,
-            // Upstream: 15 sign-in attempts per 3 minutes per email.
-            signin_limiter: RateLimiter::new(15, std::time::Duration::from_secs(180)),
+            // Failed sign-ins per address and per (address, account): auth/rate_limit.rs.
+            signin_limiter: SigninThrottle::default(),
             io: std::sync::OnceLock::new(),
             tasks: Default::default(),
             rag: Arc::new(crate::rag::Rag::new(settings_data_dir.join("vector_db"))),

@@ -516,3 +516,86 @@ async fn auth_disabled_mode_signs_everyone_in_as_the_local_admin() {
         StatusCode::FORBIDDEN
     );
 }
+
+/// A client whose connections come from `ip` (any 127.x address is loopback).
+fn client_from(srv: &TestServer, ip: &str) -> common::Client {
+    common::Client {
+        base: srv.base.clone(),
+        http: reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap(),
+        token: None,
+    }
+}
+
+#[tokio::test]
+async fn failures_from_one_address_do_not_lock_the_owner_out() {
+    let srv = TestServer::fresh().await;
+    let owner = client_from(&srv, "127.0.0.1");
+    let attacker = client_from(&srv, "127.0.0.2");
+    assert_eq!(
+        owner
+            .signup("Admin", "admin@example.com", "Passw0rd!x")
+            .await
+            .status,
+        200
+    );
+    for i in 0..15 {
+        let r = attacker
+            .signin("admin@example.com", &format!("guess{i}"))
+            .await;
+        assert_eq!(r.status, 400, "attempt {i}: {}", r.body);
+    }
+    // The attacker's address is cut off for that account, right password or not.
+    let r = attacker.signin("ADMIN@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    // The owner, from elsewhere, signs in as usual.
+    let r = owner.signin("admin@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, 200, "the owner was locked out: {}", r.body);
+
+    // Successful sign-ins are not counted: 14 failures, successes, then the
+    // 15th failure is still an ordinary 400 and only the next attempt is refused.
+    let third = client_from(&srv, "127.0.0.3");
+    for i in 0..14 {
+        assert_eq!(
+            third
+                .signin("admin@example.com", &format!("g{i}"))
+                .await
+                .status,
+            400
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            third.signin("admin@example.com", "Passw0rd!x").await.status,
+            200
+        );
+    }
+    assert_eq!(third.signin("admin@example.com", "nope").await.status, 400);
+    assert_eq!(
+        third.signin("admin@example.com", "Passw0rd!x").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn auth_turned_off_signs_in_only_the_local_admin() {
+    // A fresh folder: the local admin is created with upstream's fixed password,
+    // so the same folder keeps working with authentication turned back on.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut settings = common::settings_for(tmp.path(), Some("k"));
+    settings.webui_auth = false;
+    let srv = TestServer::start(settings).await;
+    let a = srv.client().signin("", "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["email"], "admin@localhost");
+    srv.stop().await;
+    let srv = TestServer::start(common::settings_for(tmp.path(), Some("k"))).await;
+    let r = srv.client().signin("admin@localhost", "admin").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], a.body["id"]);
+    srv.stop().await;
+}

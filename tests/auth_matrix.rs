@@ -74,6 +74,7 @@ const AUTH_REFUSALS: &[&str] = &[
     "Your account may not use API keys.",
     "You do not have permission to access this resource. Please ask your administrator for access.",
     "A human session is required.",
+    "This API key may not be used for this endpoint.",
 ];
 
 // ------------------------------------------------------------- route table
@@ -343,8 +344,8 @@ async fn setup(srv: &TestServer) -> Vec<Caller> {
     ]
 }
 
-#[tokio::test]
-async fn every_route_answers_according_to_its_auth_level() {
+/// Every route of the source with its auth level; fails on unclassified routes.
+fn classified_routes() -> BTreeMap<String, (String, String, String)> {
     let routes = source_routes();
     assert!(routes.len() > 200, "route scan found only {}", routes.len());
     let upstream = upstream_levels();
@@ -373,14 +374,23 @@ async fn every_route_answers_according_to_its_auth_level() {
         unclassified.is_empty(),
         "routes with no auth classification (add them to OUR_ROUTES with a reason): {unclassified:#?}"
     );
+    classified
+}
 
-    let srv = TestServer::fresh().await;
-    let callers = setup(&srv).await;
-    let http = reqwest::Client::builder()
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_route_answers_according_to_its_auth_level() {
+    let classified = classified_routes();
+    let srv = TestServer::fresh().await;
+    let callers = setup(&srv).await;
+    let http = http_client();
     let limited: HashMap<&str, &str> = CREDENTIAL_CHANGING.iter().copied().collect();
     let differs: Vec<(&str, &str)> = DIFFERS.iter().map(|(r, w, _)| (*r, *w)).collect();
 
@@ -431,6 +441,252 @@ async fn every_route_answers_according_to_its_auth_level() {
             c.name
         );
     }
+    srv.stop().await;
+}
+
+// ------------------------------------------------ configuration variants
+//
+// The same route table, called with the settings an admin can make: a
+// setting that is stored but not enforced fails one of these.
+
+fn token_of(callers: &[Caller], name: &str) -> String {
+    callers
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.token.clone())
+        .unwrap()
+}
+
+async fn save_admin_config(srv: &TestServer, admin: &str, changes: Value) {
+    let admin = srv.client().with_token(admin);
+    let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
+    for (k, v) in changes.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    let r = admin.post("/api/v1/auths/admin/config", cfg).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Calls every route that needs a signed-in caller with `token` and lists the
+/// answers `ok(path, level, status, body)` rejects; also returns the count.
+async fn sweep(
+    srv: &TestServer,
+    token: &str,
+    ok: impl Fn(&str, &str, StatusCode, &Value) -> bool,
+) -> (usize, Vec<String>) {
+    let http = http_client();
+    let limited: HashMap<&str, &str> = CREDENTIAL_CHANGING.iter().copied().collect();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (key, (method, path, level)) in &classified_routes() {
+        if !matches!(level.as_str(), "admin" | "user" | "any-auth" | "session")
+            || limited.contains_key(key.as_str())
+        {
+            continue;
+        }
+        let url = concrete(path);
+        let (status, body) = call(&http, &srv.base, method, &url, Some(token)).await;
+        checked += 1;
+        if !ok(&url, level, status, &body) {
+            failures.push(format!("{key} [{level}]: {status} {}", body["detail"]));
+        }
+    }
+    (checked, failures)
+}
+
+/// Upstream's matching: an allowed entry itself or anything below it.
+fn allowed_path(allowed: &[&str], path: &str) -> bool {
+    allowed
+        .iter()
+        .any(|a| path == *a || path.starts_with(&format!("{a}/")))
+}
+
+#[tokio::test]
+async fn restricted_api_keys_reach_only_the_allowed_endpoints() {
+    let srv = TestServer::fresh().await;
+    let callers = setup(&srv).await;
+    let (admin, user, key) = (
+        token_of(&callers, "admin"),
+        token_of(&callers, "user"),
+        token_of(&callers, "api-key"),
+    );
+    let allowed = [
+        "/api/v1/chats",
+        "/api/models",
+        "/api/v1/users/user/settings",
+    ];
+    save_admin_config(
+        &srv,
+        &admin,
+        json!({"ENABLE_API_KEYS_ENDPOINT_RESTRICTIONS": true,
+               "API_KEYS_ALLOWED_ENDPOINTS": " /api/v1/chats, /api/models ,/api/v1/users/user/settings"}),
+    )
+    .await;
+    let (checked, failures) = sweep(&srv, &key, |path, level, status, body| {
+        if allowed_path(&allowed, path) {
+            // Inside the list the key acts as its user, as without restrictions.
+            fits(level, "api-key", status, body).unwrap_or(true)
+        } else {
+            auth_refusal(status, body) && status == StatusCode::FORBIDDEN
+        }
+    })
+    .await;
+    println!("{checked} restricted-key calls");
+    assert!(checked > 200, "only {checked} calls");
+    assert!(failures.is_empty(), "{failures:#?}");
+    // The allowed paths answer for real, and the key works in every header.
+    let c = srv.client().with_token(&key);
+    assert_eq!(c.get("/api/v1/chats/").await.status, 200);
+    assert_eq!(c.get("/api/models").await.status, 200);
+    assert_eq!(c.get("/api/v1/users/user/settings").await.status, 200);
+    let http = http_client();
+    for (name, value) in [
+        ("x-api-key", key.clone()),
+        ("cookie", format!("token={key}")),
+    ] {
+        let r = http
+            .get(srv.url("/api/v1/users/"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "key in {name}");
+    }
+    // A session of the same user is not restricted.
+    let session = srv.client().with_token(&user);
+    assert_eq!(session.get("/api/v1/auths/").await.status, 200);
+    assert_eq!(session.get("/api/v1/folders/").await.status, 200);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn api_keys_switched_off_or_not_permitted_refuse_every_route() {
+    let srv = TestServer::fresh().await;
+    let callers = setup(&srv).await;
+    let (admin, key) = (token_of(&callers, "admin"), token_of(&callers, "api-key"));
+    let refused = |_: &str, _: &str, status: StatusCode, body: &Value| auth_refusal(status, body);
+    // The permission withdrawn: the user's key stops working everywhere.
+    let admin_c = srv.client().with_token(&admin);
+    let mut perms = admin_c.get("/api/v1/users/default/permissions").await.body;
+    perms["features"]["api_keys"] = json!(false);
+    let r = admin_c
+        .post("/api/v1/users/default/permissions", perms)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (checked, failures) = sweep(&srv, &key, refused).await;
+    assert!(
+        checked > 200 && failures.is_empty(),
+        "{checked}: {failures:#?}"
+    );
+    // API keys switched off: even with the permission back, nothing answers.
+    let mut perms = admin_c.get("/api/v1/users/default/permissions").await.body;
+    perms["features"]["api_keys"] = json!(true);
+    admin_c
+        .post("/api/v1/users/default/permissions", perms)
+        .await;
+    assert_eq!(
+        srv.client()
+            .with_token(&key)
+            .get("/api/v1/chats/")
+            .await
+            .status,
+        200,
+        "the key works again once permitted"
+    );
+    save_admin_config(&srv, &admin, json!({"ENABLE_API_KEYS": false})).await;
+    let (checked, failures) = sweep(&srv, &key, refused).await;
+    assert!(
+        checked > 200 && failures.is_empty(),
+        "{checked}: {failures:#?}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn signup_switch_and_default_role_are_enforced() {
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let admin = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    let admin = admin.body["token"].as_str().unwrap().to_string();
+    // The first sign-up closed sign-up.
+    let r = c.signup("Late", "late@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.body["detail"].is_string());
+    for (role, n) in [("pending", 1), ("user", 2), ("admin", 3)] {
+        save_admin_config(
+            &srv,
+            &admin,
+            json!({"ENABLE_SIGNUP": true, "DEFAULT_USER_ROLE": role}),
+        )
+        .await;
+        let r = c
+            .signup("New", &format!("new{n}@example.com"), "Passw0rd!x")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["role"], role);
+        // The role holds on the server, not only in the answer.
+        let me = c.with_token(r.body["token"].as_str().unwrap());
+        let users = me.get("/api/v1/users/").await.status;
+        let chats = me.get("/api/v1/chats/").await.status;
+        match role {
+            "pending" => assert!(refused(users) && refused(chats), "{users} {chats}"),
+            "user" => assert!(refused(users) && chats == 200, "{users} {chats}"),
+            _ => assert!(users == 200 && chats == 200, "{users} {chats}"),
+        }
+    }
+    save_admin_config(&srv, &admin, json!({"ENABLE_SIGNUP": false})).await;
+    let r = c.signup("Shut", "shut@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // The login form switched off also closes sign-up.
+    save_admin_config(
+        &srv,
+        &admin,
+        json!({"ENABLE_SIGNUP": true, "ENABLE_LOGIN_FORM": false}),
+    )
+    .await;
+    let r = c.signup("Form", "form@example.com", "Passw0rd!x").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn auth_turned_off_refuses_a_data_folder_with_accounts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = TestServer::start(common::settings_for(tmp.path(), Some("k"))).await;
+    let c = srv.client();
+    let admin = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    assert_eq!(admin.status, 200);
+    let admin = c.with_token(admin.body["token"].as_str().unwrap());
+    let r = admin
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": "U", "email": "u@example.com", "password": "Passw0rd!u", "role": "user"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    srv.stop().await;
+
+    let mut settings = common::settings_for(tmp.path(), Some("k"));
+    settings.webui_auth = false;
+    let srv = TestServer::start(settings).await;
+    let c = srv.client();
+    for (email, pw) in [
+        ("", ""),
+        ("admin@example.com", ""),
+        ("admin@localhost", "admin"),
+    ] {
+        let r = c.signin(email, pw).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{email}: {}", r.body);
+        assert!(r.body["detail"].is_string() && r.body.get("token").is_none());
+        assert!(r.headers.get("set-cookie").is_none());
+    }
+    let r = c.signup("X", "x@example.com", "pw").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let users = rusqlite::Connection::open(tmp.path().join("webui.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM user", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert_eq!(users, 2, "no local admin was added");
     srv.stop().await;
 }
 

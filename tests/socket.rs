@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +15,16 @@ use serde_json::{json, Value};
 type Seen = Arc<Mutex<Vec<Value>>>;
 
 async fn connect(base: &str, auth: Option<Value>, seen: Seen) -> SioClient {
+    connect_watched(base, auth, seen, Arc::default()).await
+}
+
+/// Like `connect`; `closed` turns true when the server closes the socket.
+async fn connect_watched(
+    base: &str,
+    auth: Option<Value>,
+    seen: Seen,
+    closed: Arc<AtomicBool>,
+) -> SioClient {
     // This client does not queue emits until the server's CONNECT answer (the
     // browser's does), so wait for it before emitting anything.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -29,6 +40,20 @@ async fn connect(base: &str, auth: Option<Value>, seen: Seen) -> SioClient {
                     }
                 }
                 .boxed()
+            },
+        )
+        .on(rust_socketio::Event::Close, {
+            let closed = closed.clone();
+            move |_p: Payload, _c: SioClient| {
+                closed.store(true, Ordering::SeqCst);
+                async {}.boxed()
+            }
+        })
+        .on(
+            rust_socketio::Event::Error,
+            move |_p: Payload, _c: SioClient| {
+                closed.store(true, Ordering::SeqCst);
+                async {}.boxed()
             },
         )
         .namespace("/")
@@ -189,4 +214,267 @@ async fn user_join_rooms_presence_and_isolation() {
 
     user_sock.disconnect().await.unwrap();
     anon_sock.disconnect().await.unwrap();
+}
+
+/// Waits (bounded) until `flag` is set; false if it never was.
+async fn becomes_true(flag: &AtomicBool) -> bool {
+    for _ in 0..100 {
+        if flag.load(Ordering::SeqCst) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+struct Member {
+    id: String,
+    token: String,
+    sock: SioClient,
+    closed: Arc<AtomicBool>,
+}
+
+/// A new `user` account with an open, signed-in socket and a chat of its own.
+async fn member(srv: &TestServer, admin: &common::Client, name: &str) -> Member {
+    let r = admin
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": name, "email": format!("{name}@example.com"),
+                   "password": "Passw0rd!u", "role": "user"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (id, token) = (
+        r.body["id"].as_str().unwrap().to_string(),
+        r.body["token"].as_str().unwrap().to_string(),
+    );
+    insert_chat(srv, &format!("chat-{name}"), &id);
+    let closed = Arc::new(AtomicBool::new(false));
+    let url = format!("{}/ws/socket.io/", srv.base);
+    let sock = connect_watched(
+        &url,
+        Some(json!({"token": token})),
+        Arc::default(),
+        closed.clone(),
+    )
+    .await;
+    let joined = ack(&sock, "user-join", json!({"auth": {"token": token}})).await;
+    assert_eq!(joined.unwrap()["id"], id);
+    let ok = ack(
+        &sock,
+        "events:chat",
+        json!({"chat_id": format!("chat-{name}"), "data": {"type": "join"}}),
+    )
+    .await;
+    assert_eq!(ok, Some(json!(true)), "{name} may use its socket");
+    Member {
+        id,
+        token,
+        sock,
+        closed,
+    }
+}
+
+#[tokio::test]
+async fn account_changes_close_that_users_sockets_at_once() {
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let r = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    let admin = c.with_token(r.body["token"].as_str().unwrap());
+    let bystander = member(&srv, &admin, "bystander").await;
+    let demoted = member(&srv, &admin, "demoted").await;
+    let deleted = member(&srv, &admin, "deleted").await;
+    let revoked = member(&srv, &admin, "revoked").await;
+    let repassed = member(&srv, &admin, "repassed").await;
+    let renamed = member(&srv, &admin, "renamed").await;
+
+    let r = admin
+        .post(
+            &format!("/api/v1/users/{}/update", demoted.id),
+            json!({"role": "pending"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        becomes_true(&demoted.closed).await,
+        "demoted user's socket stays open"
+    );
+
+    let r = admin.delete(&format!("/api/v1/users/{}", deleted.id)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        becomes_true(&deleted.closed).await,
+        "deleted user's socket stays open"
+    );
+
+    let r = admin
+        .post(
+            &format!("/api/v1/users/{}/sessions/revoke", revoked.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        becomes_true(&revoked.closed).await,
+        "revoked user's socket stays open"
+    );
+
+    let r = c
+        .with_token(&repassed.token)
+        .post(
+            "/api/v1/auths/update/password",
+            json!({"password": "Passw0rd!u", "new_password": "N3w-Passw0rd"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        becomes_true(&repassed.closed).await,
+        "socket survives a password change"
+    );
+
+    // A change that leaves role and sessions alone keeps the socket.
+    let r = admin
+        .post(
+            &format!("/api/v1/users/{}/update", renamed.id),
+            json!({"name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A demoted user's token no longer opens a privileged socket.
+    let url = format!("{}/ws/socket.io/", srv.base);
+    let again = connect(&url, Some(json!({"token": demoted.token})), Arc::default()).await;
+    let denied = no_ack(
+        &again,
+        "events:chat",
+        json!({"chat_id": "chat-demoted", "data": {"type": "join"}}),
+    )
+    .await;
+    assert_eq!(denied, None, "a pending account's socket is refused");
+    assert_eq!(
+        no_ack(
+            &again,
+            "user-join",
+            json!({"auth": {"token": demoted.token}})
+        )
+        .await,
+        None
+    );
+
+    // Nobody else lost anything.
+    for m in [&bystander, &renamed] {
+        assert!(
+            !m.closed.load(Ordering::SeqCst),
+            "{} was disconnected",
+            m.id
+        );
+        let chat = if m.id == bystander.id {
+            "chat-bystander"
+        } else {
+            "chat-renamed"
+        };
+        let ok = ack(
+            &m.sock,
+            "events:chat",
+            json!({"chat_id": chat, "data": {"type": "join"}}),
+        )
+        .await;
+        assert_eq!(ok, Some(json!(true)));
+    }
+    let _ = again.disconnect().await;
+}
+
+#[tokio::test]
+async fn anonymous_sockets_cannot_send_large_events() {
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let r = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    let admin = c.with_token(r.body["token"].as_str().unwrap());
+    let user = member(&srv, &admin, "keeper").await;
+    let url = format!("{}/ws/socket.io/", srv.base);
+    let big = "x".repeat(1024 * 1024);
+    for event in ["events:chat", "user-join", "no-such-event"] {
+        let closed = Arc::new(AtomicBool::new(false));
+        let anon = connect_watched(&url, None, Arc::default(), closed.clone()).await;
+        // Small events of an anonymous socket are ignored, not punished.
+        anon.emit(event, json!({"pad": "small"})).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !closed.load(Ordering::SeqCst),
+            "{event}: closed for a small event"
+        );
+        anon.emit(event, json!({"auth": {"token": big}}))
+            .await
+            .unwrap();
+        assert!(
+            becomes_true(&closed).await,
+            "{event}: a 1 MB anonymous event was accepted"
+        );
+        let _ = anon.disconnect().await;
+    }
+    // The server keeps serving, sockets and HTTP alike.
+    assert_eq!(c.get("/health").await.status, 200);
+    let ok = ack(
+        &user.sock,
+        "events:chat",
+        json!({"chat_id": "chat-keeper", "data": {"type": "join"}}),
+    )
+    .await;
+    assert_eq!(ok, Some(json!(true)));
+    assert!(!user.closed.load(Ordering::SeqCst));
+}
+
+fn last_active(srv: &TestServer, id: &str) -> i64 {
+    let db = rusqlite::Connection::open(srv.data_dir.join("webui.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.query_row(
+        "SELECT coalesce(last_active_at, 0) FROM user WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn clear_last_active(srv: &TestServer, id: &str) {
+    let db = rusqlite::Connection::open(srv.data_dir.join("webui.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute("UPDATE user SET last_active_at = 0 WHERE id = ?1", [id])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn heartbeats_write_last_active_at_most_once_a_minute() {
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let r = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    let admin = c.with_token(r.body["token"].as_str().unwrap());
+    let m = member(&srv, &admin, "beater").await;
+    // The first heartbeat is written.
+    clear_last_active(&srv, &m.id);
+    m.sock.emit("heartbeat", json!({})).await.unwrap();
+    let mut written = false;
+    for _ in 0..100 {
+        if last_active(&srv, &m.id) > 0 {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(written, "a heartbeat never reached the database");
+    // A thousand more within the minute write nothing (no HTTP calls here:
+    // they refresh last_active_at too).
+    clear_last_active(&srv, &m.id);
+    for _ in 0..1000 {
+        m.sock.emit("heartbeat", json!({})).await.unwrap();
+    }
+    // An acknowledged event after them: the heartbeats were received by now.
+    let ok = ack(
+        &m.sock,
+        "events:chat",
+        json!({"chat_id": "chat-beater", "data": {"type": "join"}}),
+    )
+    .await;
+    assert_eq!(ok, Some(json!(true)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(last_active(&srv, &m.id), 0, "heartbeats were written again");
 }

@@ -9,6 +9,7 @@ use axum::{extract::State, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::auth::client::ClientIp;
 use crate::auth::extract::Caller;
 use crate::auth::{jwt, password, permissions, AdminUser, AuthUser, SessionUser, VerifiedUser};
 use crate::db::{self, now_secs, users::UserRow};
@@ -207,8 +208,11 @@ struct SigninForm {
     password: String,
 }
 
+const INVALID_CREDENTIALS: &str = "The email or password is incorrect.";
+
 async fn signin(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     JsonBody(form): JsonBody<SigninForm>,
 ) -> ApiResult<Response> {
     if !state.settings.webui_auth {
@@ -220,12 +224,29 @@ async fn signin(
         ));
     }
     let email = form.email.trim().to_lowercase();
-    if !state.signin_limiter.check(&email) {
+    // Failures count per address and per (address, account), so failures from
+    // elsewhere never lock the owner out; successes are not counted.
+    if !state.signin_limiter.allows(ip, &email) {
         return Err(ApiError::TooManyRequests(
-            "Too many sign-in attempts for this account. Wait a few minutes and try again.".into(),
+            "Too many failed sign-in attempts. Wait a few minutes and try again.".into(),
         ));
     }
-    let e = email.clone();
+    let outcome = check_password(&state, &email, form.password).await;
+    if matches!(&outcome, Err(ApiError::BadRequest(_))) {
+        state.signin_limiter.failed(ip, &email);
+    }
+    let user = outcome?;
+    // MFA policy on: the password opens the second step (api/mfa.rs), not a session.
+    if state.config.get_bool("auth.mfa.enable") {
+        return crate::api::mfa::start_login(&state, &user.id, &user.role, "password").await;
+    }
+    let (token, exp) = issue_token(&state, &user.id).await?;
+    session_response(&state, &user, token, exp, false).await
+}
+
+/// The account whose password this is; a 400 when the email or password is wrong.
+async fn check_password(state: &AppState, email: &str, password: String) -> ApiResult<UserRow> {
+    let e = email.to_string();
     let found = state
         .db
         .read(move |c| {
@@ -235,16 +256,10 @@ async fn signin(
             Ok(db::users::get(c, &auth.id)?.map(|u| (auth, u)))
         })
         .await?;
-    let invalid = || ApiError::bad_request("The email or password is incorrect.");
+    let invalid = || ApiError::bad_request(INVALID_CREDENTIALS);
     let Some((auth, user)) = found else {
         // Same cost as a real check, so timing does not reveal which emails exist.
-        let _ = tokio::task::spawn_blocking(|| {
-            password::verify(
-                "x",
-                "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5RZlRCZ5Rf3NYcOmEKRpcHCfwBNWBwe",
-            )
-        })
-        .await;
+        password::verify_bounded(password, password::DUMMY_HASH.to_string()).await?;
         return Err(invalid());
     };
     if !auth.active {
@@ -252,30 +267,63 @@ async fn signin(
     }
     // MFA policy on: password attempts also count against the account's budget.
     if state.config.get_bool("auth.mfa.enable") {
-        crate::api::mfa::count_password_attempt(&state, &auth.id).await?;
+        crate::api::mfa::count_password_attempt(state, &auth.id).await?;
     }
-    let (pw, hash) = (form.password, auth.password.clone());
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash)).await?;
-    if !ok {
+    if !password::verify_bounded(password, auth.password).await? {
         return Err(invalid());
     }
-    // MFA policy on: the password opens the second step (api/mfa.rs), not a session.
-    if state.config.get_bool("auth.mfa.enable") {
-        return crate::api::mfa::start_login(&state, &user.id, &user.role, "password").await;
-    }
-    let (token, exp) = issue_token(&state, &user.id).await?;
-    session_response(&state, &user, token, exp, false).await
+    Ok(user)
 }
 
-/// `WEBUI_AUTH=false`: everyone is the single local admin.
+/// The account `WEBUI_AUTH=false` signs everyone in as, and its password.
+const NO_AUTH_EMAIL: &str = "admin@localhost";
+const NO_AUTH_PASSWORD: &str = "admin";
+
+/// `WEBUI_AUTH=false`: everyone is the single local admin `admin@localhost`,
+/// created on first use. A data folder that already has other accounts is
+/// refused rather than handing out one of them.
 async fn signin_without_auth(state: &AppState) -> ApiResult<Response> {
-    let existing = state.db.read(db::users::first_admin).await?;
+    let (existing, users) = state
+        .db
+        .read(|c| {
+            Ok((
+                db::users::get_by_email(c, NO_AUTH_EMAIL)?,
+                db::users::count(c)?,
+            ))
+        })
+        .await?;
     let user = match existing {
-        Some(u) => u,
-        None => create_user(state, "User", "admin@localhost", "", "/user.png", "admin").await?,
+        Some(_) => check_password(state, NO_AUTH_EMAIL, NO_AUTH_PASSWORD.into()).await?,
+        None if users > 0 => {
+            return Err(ApiError::bad_request(
+                "Authentication cannot be turned off while this server has accounts. \
+                 WEBUI_AUTH=false needs a fresh data folder.",
+            ))
+        }
+        None => {
+            create_user(
+                state,
+                "User",
+                NO_AUTH_EMAIL,
+                NO_AUTH_PASSWORD,
+                "/user.png",
+                &default_role(state),
+            )
+            .await?
+        }
     };
     let (token, exp) = issue_token(state, &user.id).await?;
     session_response(state, &user, token, exp, false).await
+}
+
+/// The role new sign-ups get (`DEFAULT_USER_ROLE`), pending when unknown.
+fn default_role(state: &AppState) -> String {
+    let role = state.config.get_str("ui.default_user_role");
+    if ["pending", "user", "admin"].contains(&role.as_str()) {
+        role
+    } else {
+        "pending".into()
+    }
 }
 
 #[derive(Deserialize)]
@@ -336,9 +384,7 @@ async fn create_user(
     image: &str,
     role: &str,
 ) -> ApiResult<UserRow> {
-    let pw = pw.to_string();
-    let argon = state.settings.password_hash_argon2;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw, argon)).await??;
+    let hash = password::hash_bounded(pw.to_string(), state.settings.password_hash_argon2).await?;
     let (id, stamp, now) = (db::new_id(), db::new_id(), now_secs());
     let default_group = state.config.get_str("ui.default_group_id");
     let (name, email, image, role) = (
@@ -395,12 +441,13 @@ async fn signup(
     JsonBody(form): JsonBody<SignupForm>,
 ) -> ApiResult<Response> {
     let has_users = state.db.read(db::users::count).await? > 0;
-    if !state.settings.webui_auth {
+    if !state.settings.webui_auth && has_users {
         return Err(ApiError::forbidden(
             "Sign-up is not available when authentication is turned off.",
         ));
     }
-    if has_users
+    if state.settings.webui_auth
+        && has_users
         && (!state.config.get_bool("ui.enable_signup")
             || !state.config.get_bool("ui.enable_login_form"))
     {
@@ -418,12 +465,7 @@ async fn signup(
     check_new_password(&form.password)?;
     let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
     check_image_url(&image)?;
-    let role = state.config.get_str("ui.default_user_role");
-    let role = if ["pending", "user", "admin"].contains(&role.as_str()) {
-        role
-    } else {
-        "pending".into()
-    };
+    let role = default_role(&state);
     let user = create_user(
         &state,
         form.name.trim(),
@@ -555,14 +597,12 @@ async fn update_password(
         .read(move |c| db::auths::get(c, &id))
         .await?
         .ok_or_else(|| ApiError::bad_request("This account has no password."))?;
-    let (pw, hash) = (form.password, auth.password);
-    if !tokio::task::spawn_blocking(move || password::verify(&pw, &hash)).await? {
+    if !password::verify_bounded(form.password, auth.password).await? {
         return Err(ApiError::bad_request("The current password is incorrect."));
     }
     check_new_password(&form.new_password)?;
-    let argon = state.settings.password_hash_argon2;
-    let new_pw = form.new_password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&new_pw, argon)).await??;
+    let hash =
+        password::hash_bounded(form.new_password, state.settings.password_hash_argon2).await?;
     let id = caller.user.id.clone();
     // A new stamp signs out every other session, like upstream's disconnect.
     let stamp = db::new_id();
@@ -573,6 +613,7 @@ async fn update_password(
             db::auths::set_session_stamp(tx, &id, &stamp)
         })
         .await?;
+    crate::auth::sessions::refresh(&state, &caller.user.id).await;
     Ok(Json(true))
 }
 

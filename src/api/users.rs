@@ -802,6 +802,7 @@ async fn update_user(
         })
         .await?
         .ok_or_else(|| ApiError::bad_request(USER_NOT_FOUND))?;
+    crate::auth::sessions::refresh(&state, &updated.id).await;
     Ok(Json(crate::api::auths::user_json(&updated)))
 }
 
@@ -816,6 +817,7 @@ async fn delete_user(
         return Err(ApiError::forbidden(ACTION_PROHIBITED));
     }
     let deleted = crate::accounts::delete_user(&state, &user_id).await?;
+    crate::auth::sessions::refresh(&state, &user_id).await;
     if !deleted {
         return Err(ApiError::internal(anyhow::anyhow!("user row not found")));
     }
@@ -843,10 +845,12 @@ async fn revoke_sessions(
         return Err(ApiError::forbidden(ACTION_PROHIBITED));
     }
     let stamp = db::new_id();
+    let id = user_id.clone();
     state
         .db
-        .write(move |tx| db::auths::set_session_stamp(tx, &user_id, &stamp))
+        .write(move |tx| db::auths::set_session_stamp(tx, &id, &stamp))
         .await?;
+    crate::auth::sessions::refresh(&state, &user_id).await;
     Ok(Json(true))
 }
 

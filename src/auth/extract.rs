@@ -4,7 +4,7 @@
 //! `x-api-key`. A value starting with `sk-` is an API key; anything else must be
 //! a session JWT whose `session_stamp` still matches the user's `auth` row.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
@@ -133,9 +133,18 @@ fn mfa_required(state: &AppState, auth_method: Option<&str>) -> bool {
     }
 }
 
-async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+/// The path a request was made to, before any router nesting stripped it.
+fn request_path(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<OriginalUri>()
+        .map(|u| u.0.path())
+        .unwrap_or_else(|| parts.uri.path())
+}
+
+async fn resolve(state: &AppState, token: &str, path: &str) -> Result<Caller, ApiError> {
     if token.starts_with("sk-") {
-        return resolve_api_key(state, token).await;
+        return resolve_api_key(state, token, path).await;
     }
     let Some(claims) = jwt::decode_token(&state.settings.secret_key, token) else {
         return Err(ApiError::unauthorized("Invalid token"));
@@ -154,7 +163,39 @@ async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     })
 }
 
-async fn resolve_api_key(state: &AppState, key: &str) -> Result<Caller, ApiError> {
+/// The allowed-path list of `API_KEYS_ALLOWED_ENDPOINTS`: comma-separated
+/// paths, blanks ignored (a JSON list is read the same way).
+pub fn allowed_endpoints(value: &serde_json::Value) -> Vec<String> {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A path is reachable when it is an allowed entry or lies below one
+/// (`/api/v1/chats` allows `/api/v1/chats/…` but not `/api/v1/chatsx`).
+pub fn endpoint_allowed(allowed: &[String], path: &str) -> bool {
+    allowed.iter().any(|a| {
+        path == a
+            || path
+                .strip_prefix(a.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+const KEY_PATH_REFUSED: &str = "This API key may not be used for this endpoint.";
+
+async fn resolve_api_key(state: &AppState, key: &str, path: &str) -> Result<Caller, ApiError> {
     if !state.config.get_bool("auth.enable_api_keys") {
         return Err(ApiError::forbidden(
             "API keys are not enabled on this server.",
@@ -180,6 +221,14 @@ async fn resolve_api_key(state: &AppState, key: &str) -> Result<Caller, ApiError
         let perms = permissions::effective(state, &user.id).await?;
         if !permissions::allows(&perms, "features.api_keys") {
             return Err(ApiError::forbidden("Your account may not use API keys."));
+        }
+    }
+    // Checked here rather than in a middleware, so it holds however the key
+    // was presented (header, cookie or x-api-key).
+    if state.config.get_bool("auth.api_key.endpoint_restrictions") {
+        let allowed = allowed_endpoints(&state.config.get("auth.api_key.allowed_endpoints"));
+        if !endpoint_allowed(&allowed, path) {
+            return Err(ApiError::forbidden(KEY_PATH_REFUSED));
         }
     }
     let (db2, k) = (state.db.clone(), key.to_string());
@@ -241,10 +290,13 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, AuthRejection
     let Some(token) = token_from_parts(parts) else {
         return Err(ApiError::unauthorized("Not authenticated").into());
     };
-    resolve(state, &token).await.map_err(|error| AuthRejection {
-        clear_cookie: cookie_token(parts).is_some() && matches!(error, ApiError::Unauthorized(_)),
-        error,
-    })
+    resolve(state, &token, request_path(parts))
+        .await
+        .map_err(|error| AuthRejection {
+            clear_cookie: cookie_token(parts).is_some()
+                && matches!(error, ApiError::Unauthorized(_)),
+            error,
+        })
 }
 
 const LOW_ROLE: &str =
@@ -324,7 +376,9 @@ impl FromRequestParts<AppState> for OptionalUser {
         let Some(token) = token_from_parts(parts) else {
             return Ok(OptionalUser(None));
         };
-        Ok(OptionalUser(resolve(state, &token).await.ok()))
+        Ok(OptionalUser(
+            resolve(state, &token, request_path(parts)).await.ok(),
+        ))
     }
 }
 
@@ -339,5 +393,20 @@ mod tests {
             Some("abc")
         );
         assert_eq!(cookie_value("xtoken=1", "token"), None);
+    }
+
+    #[test]
+    fn allowed_endpoint_list_and_matching() {
+        let list = allowed_endpoints(&serde_json::json!(" /api/v1/chats, ,/api/models ,"));
+        assert_eq!(list, vec!["/api/v1/chats", "/api/models"]);
+        assert!(endpoint_allowed(&list, "/api/v1/chats"));
+        assert!(endpoint_allowed(&list, "/api/v1/chats/"));
+        assert!(endpoint_allowed(&list, "/api/v1/chats/abc/tags"));
+        assert!(endpoint_allowed(&list, "/api/models"));
+        assert!(!endpoint_allowed(&list, "/api/v1/chatsx"));
+        assert!(!endpoint_allowed(&list, "/api/v1/auths/"));
+        assert!(!endpoint_allowed(&[], "/api/models"));
+        let arr = allowed_endpoints(&serde_json::json!(["/a", " /b "]));
+        assert_eq!(arr, vec!["/a", "/b"]);
     }
 }

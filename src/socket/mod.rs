@@ -2,22 +2,29 @@
 //!
 //! Every connect succeeds; a socket becomes a user's only once a valid session
 //! token arrives, in the connect packet or later with `user-join`. Until then
-//! it stays anonymous and its events are ignored. Users get room `user:<id>`
-//! (every tab of theirs), chats they open get `chat:<id>`.
+//! it stays anonymous: it has no handler but `user-join`, and a payload above
+//! [`ANONYMOUS_MAX_PAYLOAD`] closes it. Users get room `user:<id>` (every tab of
+//! theirs), chats they open get `chat:<id>`. When the account changes,
+//! `auth::sessions::refresh` closes the sockets that no longer match it.
 
 pub mod channels;
 pub mod notes;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
-use socketioxide::handler::ConnectHandler;
+use socketioxide::handler::{ConnectHandler, FromConnectParts, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
 
 use crate::auth::extract::user_from_jwt;
+use crate::auth::sessions::SocketSession;
 use crate::db;
 use crate::state::AppState;
 
@@ -37,12 +44,25 @@ pub fn chat_room(chat_id: &str) -> String {
     format!("chat:{chat_id}")
 }
 
+/// Largest message any socket may send (collaborative note updates are the
+/// biggest: a Yjs update written as a JSON array of numbers).
+pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+/// Largest payload (connect data or event) of a socket that has not signed in.
+pub const ANONYMOUS_MAX_PAYLOAD: usize = 64 * 1024;
+/// Largest payload of the small control events handled here
+/// (`user-join`, `heartbeat`, `events:chat`).
+pub const CONTROL_MAX_PAYLOAD: usize = 256 * 1024;
+/// A user's `last_active_at` is written by heartbeats at most this often.
+pub const HEARTBEAT_WRITE_EVERY_SECS: i64 = 60;
+
 pub fn layer(state: AppState) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
         .req_path("/ws/socket.io")
         .ping_interval(Duration::from_secs(25))
         .ping_timeout(Duration::from_secs(20))
-        .max_payload(16 * 1024 * 1024)
+        .max_payload(MAX_MESSAGE as u64)
+        .ws_max_message_size(MAX_MESSAGE)
+        .ws_max_frame_size(MAX_MESSAGE)
         .with_state(state.clone())
         .build_layer();
     io.ns("/", on_connect.with(prepare));
@@ -59,9 +79,10 @@ fn token_of(v: &Value) -> Option<String> {
 }
 
 /// Binds the socket to the token's user if the token is a valid session of a
-/// `user` or `admin`; pending accounts stay anonymous, as upstream.
+/// `user` or `admin`; pending accounts stay anonymous, as upstream. A bound
+/// socket gets the handlers of signed-in users.
 async fn authenticate(s: &SocketRef, state: &AppState, token: &str) -> Option<SocketUser> {
-    let (user, _claims) = user_from_jwt(state, token).await?;
+    let (user, claims) = user_from_jwt(state, token).await?;
     if user.role != "user" && user.role != "admin" {
         return None;
     }
@@ -71,6 +92,12 @@ async fn authenticate(s: &SocketRef, state: &AppState, token: &str) -> Option<So
         role: user.role.clone(),
     };
     s.extensions.insert(su.clone());
+    s.extensions.insert(SocketSession {
+        user_id: user.id.clone(),
+        role: user.role.clone(),
+        stamp: claims.session_stamp,
+    });
+    register_user_handlers(s);
     s.join(user_room(&user.id));
     Some(su)
 }
@@ -79,35 +106,108 @@ fn current_user(s: &SocketRef) -> Option<SocketUser> {
     s.extensions.get::<SocketUser>()
 }
 
+/// The size in bytes of an event's or connect packet's raw payload, known
+/// before anything parses it as JSON.
+pub struct PayloadSize(pub usize);
+
+fn raw_size(v: &socketioxide::handler::Value) -> usize {
+    match v {
+        socketioxide::handler::Value::Str(text, bins) => {
+            text.len() + bins.iter().flatten().map(|b| b.len()).sum::<usize>()
+        }
+        socketioxide::handler::Value::Bytes(b) => b.len(),
+    }
+}
+
+impl<A: Adapter> FromMessageParts<A> for PayloadSize {
+    type Error = Infallible;
+    fn from_message_parts(
+        _s: &Arc<Socket<A>>,
+        v: &mut socketioxide::handler::Value,
+        _ack: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(PayloadSize(raw_size(v)))
+    }
+}
+
+impl<A: Adapter> FromConnectParts<A> for PayloadSize {
+    type Error = Infallible;
+    fn from_connect_parts(
+        _s: &Arc<Socket<A>>,
+        auth: &Option<socketioxide::handler::Value>,
+    ) -> Result<Self, Infallible> {
+        Ok(PayloadSize(auth.as_ref().map(raw_size).unwrap_or(0)))
+    }
+}
+
+/// Closes an anonymous socket that sent more than it may; true when closed.
+fn drop_oversized_anonymous(s: &SocketRef, size: usize) -> bool {
+    if current_user(s).is_some() || size <= ANONYMOUS_MAX_PAYLOAD {
+        return false;
+    }
+    tracing::debug!(sid = %s.id, size, "closing an anonymous socket that sent a large payload");
+    let _ = s.clone().disconnect();
+    true
+}
+
+/// The connect payload of a socket that has not signed in is too big.
+#[derive(Debug)]
+pub struct ConnectTooLarge;
+
+impl std::fmt::Display for ConnectTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connect payload too large")
+    }
+}
+
 /// Runs as connect middleware, which socketioxide awaits before it answers the
 /// CONNECT packet: the handlers exist and the token is checked before the
 /// client's first emit (the frontend sends `user-join` right after connecting).
 async fn prepare(
     s: SocketRef,
     State(state): State<AppState>,
+    PayloadSize(size): PayloadSize,
     TryData(auth): TryData<Value>,
-) -> Result<(), Infallible> {
+) -> Result<(), ConnectTooLarge> {
+    if size > ANONYMOUS_MAX_PAYLOAD {
+        return Err(ConnectTooLarge);
+    }
     s.on("user-join", on_user_join);
-    s.on("heartbeat", on_heartbeat);
-    s.on("events:chat", on_chat_event);
-    notes::register(&s);
-    channels::register(&s);
+    s.on_fallback(on_unhandled);
     if let Some(token) = auth.ok().as_ref().and_then(token_of) {
         authenticate(&s, &state, &token).await;
     }
     Ok(())
 }
 
+/// The handlers only a signed-in socket gets (registering twice replaces them).
+fn register_user_handlers(s: &SocketRef) {
+    s.on("heartbeat", on_heartbeat);
+    s.on("events:chat", on_chat_event);
+    notes::register(s);
+    channels::register(s);
+}
+
 /// Every connect succeeds; `prepare` did the work.
 async fn on_connect() {}
+
+/// Events nobody handles (every event of an anonymous socket but `user-join`)
+/// are dropped unparsed; a large one closes an anonymous socket.
+async fn on_unhandled(s: SocketRef, PayloadSize(size): PayloadSize) {
+    drop_oversized_anonymous(&s, size);
+}
 
 // The consuming `TryData` extractor has to come last.
 async fn on_user_join(
     s: SocketRef,
     ack: AckSender,
     State(state): State<AppState>,
+    PayloadSize(size): PayloadSize,
     TryData(data): TryData<Value>,
 ) {
+    if drop_oversized_anonymous(&s, size) || size > CONTROL_MAX_PAYLOAD {
+        return;
+    }
     let Some(token) = data.ok().as_ref().and_then(token_of) else {
         return;
     };
@@ -117,9 +217,37 @@ async fn on_user_join(
     }
 }
 
+/// When each user's `last_active_at` was last written by a heartbeat.
+static HEARTBEAT_WRITES: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Default::default);
+/// Above this many users the map forgets the entries that no longer throttle.
+const HEARTBEAT_MAP_MAX: usize = 50_000;
+
+/// Whether a heartbeat of `user_id` at `now` should be written; records it if so.
+fn heartbeat_due(user_id: &str, now: i64) -> bool {
+    let mut map = HEARTBEAT_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+    if map
+        .get(user_id)
+        .is_some_and(|t| now - t < HEARTBEAT_WRITE_EVERY_SECS)
+    {
+        return false;
+    }
+    if map.len() >= HEARTBEAT_MAP_MAX {
+        map.retain(|_, t| now - *t < HEARTBEAT_WRITE_EVERY_SECS);
+        if map.len() >= HEARTBEAT_MAP_MAX {
+            // Every entry is recent: forgetting them costs at most one extra write each.
+            map.clear();
+        }
+    }
+    map.insert(user_id.to_string(), now);
+    true
+}
+
 async fn on_heartbeat(s: SocketRef, State(state): State<AppState>) {
     let Some(u) = current_user(&s) else { return };
     let now = db::now_secs();
+    if !heartbeat_due(&u.id, now) {
+        return;
+    }
     let _ = state
         .db
         .write(move |tx| db::users::touch_last_active(tx, &u.id, now))
@@ -152,9 +280,13 @@ async fn on_chat_event(
     s: SocketRef,
     ack: AckSender,
     State(state): State<AppState>,
+    PayloadSize(size): PayloadSize,
     TryData(data): TryData<Value>,
 ) {
     let Some(user) = current_user(&s) else { return };
+    if size > CONTROL_MAX_PAYLOAD {
+        return;
+    }
     let Ok(data) = data else { return };
     let Some(chat_id) = data
         .get("chat_id")
