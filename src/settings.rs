@@ -25,6 +25,8 @@ pub struct Settings {
     pub password_hash_argon2: bool,
     pub version_update_check: bool,
     pub max_body_bytes: usize,
+    /// How uploads are parsed in worker processes, and their limits.
+    pub extract: crate::rag::extract::WorkerSettings,
     /// Values `/api/config` reports from env (upstream reads these once too).
     pub env_flags: EnvFlags,
 }
@@ -120,6 +122,7 @@ impl Settings {
             max_body_bytes: env_str("MAX_REQUEST_BODY_BYTES", "")
                 .parse()
                 .unwrap_or(64 * 1024 * 1024),
+            extract: crate::rag::extract::WorkerSettings::from_env(),
             env_flags: EnvFlags::from_env(),
         })
     }
