@@ -149,6 +149,10 @@ async fn run(
 ) -> Result<String, ExtractError> {
     let exe = match &worker.exe {
         Some(p) => p.clone(),
+        // Still this executable after an upgrade replaced the file on disk.
+        None if cfg!(target_os = "linux") && Path::new("/proc/self/exe").exists() => {
+            PathBuf::from("/proc/self/exe")
+        }
         None => std::env::current_exe().map_err(|e| {
             tracing::error!(error = %e, "cannot locate the executable for the extraction worker");
             unavailable()
@@ -178,9 +182,14 @@ async fn run(
             Some(b)
         }
     };
+    // Parsers need nothing from the environment, and the server's secrets
+    // (keys in env) stay out of the process that reads hostile bytes.
+    cmd.env_clear().env("RUST_BACKTRACE", "0");
+    if let Some(v) = std::env::var_os(TEST_KNOB) {
+        cmd.env(TEST_KNOB, v);
+    }
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env("RUST_BACKTRACE", "0")
         .kill_on_drop(true);
     apply_rlimits(&mut cmd, worker);
 
