@@ -38,6 +38,23 @@ enum Command {
         #[arg(long, env = "DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
     },
+    /// Internal: extracts the text of one document for the server, which
+    /// starts it with resource limits (not for direct use).
+    #[command(hide = true)]
+    ExtractWorker {
+        /// The file to read; without it the document comes on stdin.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The original file name (picks the parser).
+        #[arg(long)]
+        filename: String,
+        #[arg(long)]
+        content_type: Option<String>,
+        #[arg(long)]
+        max_unpacked: u64,
+        #[arg(long)]
+        max_chars: usize,
+    },
 }
 
 fn init_logging() {
@@ -79,6 +96,24 @@ async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::ExtractWorker {
+            path,
+            filename,
+            content_type,
+            max_unpacked,
+            max_chars,
+        } => {
+            let code = open_webui::rag::extract::worker::worker_main(
+                open_webui::rag::extract::WorkerArgs {
+                    path,
+                    filename,
+                    content_type,
+                    max_unpacked,
+                    max_chars,
+                },
+            );
+            std::process::ExitCode::from(code as u8)
+        }
         Command::License => {
             match open_webui::web::license_text() {
                 Some(t) => println!("{t}"),

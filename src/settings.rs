@@ -28,6 +28,8 @@ pub struct Settings {
     /// Proxies whose `X-Forwarded-For` names the client (`FORWARDED_ALLOW_IPS`,
     /// comma-separated addresses or `*`); empty: the peer address is the client.
     pub forwarded_allow_ips: Vec<String>,
+    /// How uploads are parsed in worker processes, and their limits.
+    pub extract: crate::rag::extract::WorkerSettings,
     /// Values `/api/config` reports from env (upstream reads these once too).
     pub env_flags: EnvFlags,
 }
@@ -128,6 +130,7 @@ impl Settings {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            extract: crate::rag::extract::WorkerSettings::from_env(),
             env_flags: EnvFlags::from_env(),
         })
     }

@@ -11,7 +11,7 @@ mod catalog;
 mod connections;
 mod http;
 mod payload;
-mod stream;
+pub mod stream;
 
 use futures::stream::BoxStream;
 use serde_json::{json, Value};

@@ -423,6 +423,32 @@ impl Decoder {
     }
 }
 
+/// Decodes a complete streamed answer handed over in pieces, with the same
+/// decoder a live response goes through (`ndjson`: Ollama's wire, else SSE).
+/// For fuzzing and replay tests.
+pub fn decode_body(ndjson: bool, pieces: &[&[u8]]) -> Vec<Result<StreamEvent, LlmError>> {
+    let mut d = Decoder {
+        body: futures::stream::empty().boxed(),
+        wire: if ndjson { Wire::Ndjson } else { Wire::Sse },
+        buf: Vec::new(),
+        data: String::new(),
+        queue: VecDeque::new(),
+        done: false,
+        finish_reason: None,
+        finish_chunk: None,
+        last_chunk: None,
+        usage: None,
+        model: "model".into(),
+        chunk_id: "chatcmpl-replay".into(),
+        idle: None,
+    };
+    for p in pieces {
+        d.feed(p);
+    }
+    d.end();
+    d.queue.into_iter().collect()
+}
+
 /// Ollama's counters in OpenAI's usage names, plus Ollama's own metrics.
 fn ollama_usage(v: &Value) -> Value {
     let n = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::extract::{self, Limits};
+use super::extract;
 use super::{ChunkIn, ChunkOpts};
 use crate::auth::extract::Caller;
 use crate::db::files::{self, FileRow};
@@ -69,10 +69,10 @@ async fn file_text(state: &AppState, file: &FileRow) -> Result<String, String> {
         return Err("The uploaded file is missing from storage.".into());
     };
     extract::extract_file(
+        &state.settings.extract,
         path,
         file.name().to_string(),
         file.content_type().map(str::to_string),
-        Limits::default(),
     )
     .await
     .map_err(|e| e.0)
@@ -97,10 +97,10 @@ pub async fn index_file(
                 return Err("The uploaded file is missing from storage.".into());
             };
             extract::extract_file(
+                &state.settings.extract,
                 path,
                 file.name().to_string(),
                 file.content_type().map(str::to_string),
-                Limits::default(),
             )
             .await
             .map_err(|e| e.0)?

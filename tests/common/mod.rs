@@ -28,6 +28,8 @@ pub fn settings_for(data_dir: &Path, secret: Option<&str>) -> Settings {
         Some(k) => k.to_string(),
         None => open_webui::settings::secret_key_from_file(data_dir).expect("secret"),
     };
+    // The server runs inside the test binary; uploads are parsed by the real one.
+    s.extract.exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_open-webui")));
     s
 }
 

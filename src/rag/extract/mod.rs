@@ -1,15 +1,21 @@
 //! Text extraction from uploaded documents.
 //!
 //! The format is chosen from the file name's extension, then the declared
-//! content type, then a sniff of the bytes. Parsers run on the blocking pool
-//! behind `catch_unwind` and a time limit; archives (docx, pptx, xlsx, epub)
-//! are read with a cap on the decompressed size, so a hostile file ends as a
-//! failed file with a message and never takes the server down.
+//! content type, then a sniff of the bytes. The server never parses an
+//! upload itself: [`extract_file`] runs the parsers in a worker process
+//! under CPU, memory, output and time limits (see [`worker`]), inside which
+//! they also run behind `catch_unwind`. Archives (docx, pptx, xlsx, epub)
+//! are read with a cap on the decompressed size and PDFs have their
+//! structure checked first, so a hostile file ends as a failed file with a
+//! message and never takes the server down.
 
 mod office;
+mod pdf;
+pub mod worker;
 
-use std::io::Read;
 use std::time::Duration;
+
+pub use worker::{extract_bytes_isolated, extract_file, WorkerArgs, WorkerSettings};
 
 /// Limits for one extraction.
 #[derive(Debug, Clone, Copy)]
@@ -224,8 +230,9 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
-/// Extracts text synchronously. May panic inside third-party parsers; use
-/// [`extract_file`] from async code.
+/// Extracts text synchronously, in this process. Third-party parsers may
+/// panic, overflow the stack or exhaust memory on hostile input: the server
+/// uses [`extract_file`], which runs this in a worker process.
 pub fn extract_bytes(
     bytes: &[u8],
     filename: &str,
@@ -240,7 +247,7 @@ pub fn extract_bytes(
         Kind::Text => decode_text(bytes),
         Kind::Html => html_to_text(bytes),
         Kind::Xml => office::xml_text(bytes, &[]).map_err(|e| err(format!("Invalid XML: {e}")))?,
-        Kind::Pdf => pdf_text(bytes)?,
+        Kind::Pdf => pdf::pdf_text(bytes, limits)?,
         Kind::Docx => office::docx(bytes, limits)?,
         Kind::Pptx => office::pptx(bytes, limits)?,
         Kind::Spreadsheet => office::spreadsheet(bytes, limits)?,
@@ -266,67 +273,64 @@ pub fn extract_bytes(
     Ok(text)
 }
 
+/// Element nesting past which HTML is reduced by the plain tag stripper:
+/// the layout converter's time grows with the square of the depth (minutes
+/// for a few tens of thousands of nested `<div>`s), real pages stay far below.
+const MAX_HTML_DEPTH: usize = 1000;
+
 pub fn html_to_text(bytes: &[u8]) -> String {
     let html = decode_text(bytes);
+    if html_depth_exceeds(&html, MAX_HTML_DEPTH) {
+        return office::strip_tags(&html);
+    }
     match html2text::from_read(html.as_bytes(), 10_000) {
         Ok(t) => t,
         Err(_) => office::strip_tags(&html),
     }
 }
 
-fn pdf_text(bytes: &[u8]) -> Result<String, ExtractError> {
-    match pdf_extract::extract_text_from_mem_by_pages(bytes) {
-        Ok(pages) => Ok(pages
+/// A quick over-estimate of element nesting: opening tags minus closing
+/// ones, with void and self-closed elements not counted.
+pub fn html_depth_exceeds(html: &str, max: usize) -> bool {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "!doctype",
+    ];
+    let b = html.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|c| *c == b'<') {
+        let start = i + off + 1;
+        let end = b[start..]
             .iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n\n")),
-        Err(e) => Err(err(format!("Could not read the PDF: {e}"))),
+            .position(|c| *c == b'>')
+            .map_or(b.len(), |e| start + e);
+        let tag = &html[start..end];
+        i = (end + 1).min(b.len());
+        if tag.starts_with('/') {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        if tag.starts_with('!') || tag.starts_with('?') || tag.ends_with('/') {
+            continue;
+        }
+        let name = tag
+            .split(|c: char| c.is_ascii_whitespace())
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if name.is_empty() || VOID.contains(&name.as_str()) {
+            continue;
+        }
+        depth += 1;
+        if depth > max {
+            return true;
+        }
     }
+    false
 }
 
-/// Reads a file and extracts its text on the blocking pool, with a time
-/// limit and panics turned into errors.
-pub async fn extract_file(
-    path: std::path::PathBuf,
-    filename: String,
-    content_type: Option<String>,
-    limits: Limits,
-) -> Result<String, ExtractError> {
-    let timeout = limits.timeout;
-    let work = tokio::task::spawn_blocking(move || {
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        if size > MAX_EXTRACT_BYTES {
-            return Err(err(format!(
-                "The file is too large for text extraction ({} MB; the limit is {} MB). It is stored and can be downloaded.",
-                size / (1024 * 1024),
-                MAX_EXTRACT_BYTES / (1024 * 1024)
-            )));
-        }
-        let mut bytes = Vec::new();
-        std::fs::File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| {
-                tracing::warn!(path = %path.display(), error = %e, "cannot read upload");
-                err("The uploaded file could not be read from storage.")
-            })?;
-        extract_guarded(&bytes, &filename, content_type.as_deref(), &limits)
-    });
-    match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(join)) => {
-            tracing::error!(error = %join, "extraction task failed");
-            Err(err("Text extraction failed unexpectedly."))
-        }
-        Err(_) => Err(err(format!(
-            "Text extraction took longer than {} seconds and was abandoned.",
-            timeout.as_secs()
-        ))),
-    }
-}
-
-/// [`extract_bytes`] with panics caught.
+/// [`extract_bytes`] with panics caught (what the worker process runs).
 pub fn extract_guarded(
     bytes: &[u8],
     filename: &str,
@@ -388,6 +392,17 @@ mod tests {
         assert!(h.contains("Title") && h.contains("Some & text"), "{h}");
         assert!(extract_bytes(b"", "a.txt", None, &l).is_err());
         assert!(extract_bytes(b"   \n", "a.txt", None, &l).is_err());
+    }
+
+    #[test]
+    fn deep_html_is_stripped_not_laid_out() {
+        let deep = format!("{}core{}", "<div>".repeat(5000), "</div>".repeat(5000));
+        assert!(html_depth_exceeds(&deep, MAX_HTML_DEPTH));
+        let t = extract_bytes(deep.as_bytes(), "d.html", None, &Limits::default()).unwrap();
+        assert_eq!(t.trim(), "core");
+        let flat = "<p>a<br>b<img src=x><hr/></p>".repeat(5000);
+        assert!(!html_depth_exceeds(&flat, MAX_HTML_DEPTH));
+        assert!(!html_depth_exceeds("<<<>>>< / ><", 2));
     }
 
     #[test]
