@@ -412,6 +412,51 @@ async fn anonymous_sockets_cannot_send_large_events() {
         );
         let _ = anon.disconnect().await;
     }
+    // `join-channels` carries its own token and may overtake `user-join`:
+    // on an anonymous socket it signs the socket in.
+    let late = connect(&url, None, Arc::default()).await;
+    late.emit("join-channels", json!({"auth": {"token": user.token}}))
+        .await
+        .unwrap();
+    let mut joined = None;
+    for _ in 0..20 {
+        joined = ack_within(
+            &late,
+            "events:chat",
+            json!({"chat_id": "chat-keeper", "data": {"type": "join"}}),
+            Duration::from_millis(250),
+        )
+        .await;
+        if joined.is_some() {
+            break;
+        }
+    }
+    assert_eq!(joined, Some(json!(true)), "join-channels did not sign in");
+    let _ = late.disconnect().await;
+    // A connect packet carrying a large payload is refused outright.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let refused = ClientBuilder::new(url.clone())
+        .on(
+            rust_socketio::Event::Connect,
+            move |_p: Payload, _c: SioClient| {
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                async {}.boxed()
+            },
+        )
+        .namespace("/")
+        .transport_type(TransportType::Websocket)
+        .auth(json!({"token": "x".repeat(100 * 1024)}))
+        .reconnect(false)
+        .connect()
+        .await;
+    if let Ok(client) = refused {
+        let answered = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        assert!(answered.is_err(), "a 100 KiB connect payload was accepted");
+        let _ = client.disconnect().await;
+    }
     // The server keeps serving, sockets and HTTP alike.
     assert_eq!(c.get("/health").await.status, 200);
     let ok = ack(

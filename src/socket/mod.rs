@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::{ConnectHandler, FromConnectParts, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
@@ -106,9 +106,14 @@ fn current_user(s: &SocketRef) -> Option<SocketUser> {
     s.extensions.get::<SocketUser>()
 }
 
-/// The size in bytes of an event's or connect packet's raw payload, known
-/// before anything parses it as JSON.
-pub struct PayloadSize(pub usize);
+/// An event's (or connect packet's) data, parsed as JSON only when its raw
+/// payload is within the socket's limit: [`ANONYMOUS_MAX_PAYLOAD`] before
+/// sign-in, [`CONTROL_MAX_PAYLOAD`] after. `data` is None when it was too
+/// large or not JSON; `size` is the raw size either way.
+pub struct SmallData {
+    pub data: Option<Value>,
+    pub size: usize,
+}
 
 fn raw_size(v: &socketioxide::handler::Value) -> usize {
     match v {
@@ -119,24 +124,48 @@ fn raw_size(v: &socketioxide::handler::Value) -> usize {
     }
 }
 
-impl<A: Adapter> FromMessageParts<A> for PayloadSize {
-    type Error = Infallible;
-    fn from_message_parts(
-        _s: &Arc<Socket<A>>,
-        v: &mut socketioxide::handler::Value,
-        _ack: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(PayloadSize(raw_size(v)))
+fn limit_for<A: Adapter>(s: &Socket<A>) -> usize {
+    if s.extensions.get::<SocketUser>().is_some() {
+        CONTROL_MAX_PAYLOAD
+    } else {
+        ANONYMOUS_MAX_PAYLOAD
     }
 }
 
-impl<A: Adapter> FromConnectParts<A> for PayloadSize {
+impl<A: Adapter> FromMessageParts<A> for SmallData {
+    type Error = Infallible;
+    fn from_message_parts(
+        s: &Arc<Socket<A>>,
+        v: &mut socketioxide::handler::Value,
+        ack: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let size = raw_size(v);
+        if size > limit_for(s) {
+            return Ok(SmallData { data: None, size });
+        }
+        let TryData(data) = TryData::<Value>::from_message_parts(s, v, ack)?;
+        Ok(SmallData {
+            data: data.ok(),
+            size,
+        })
+    }
+}
+
+impl<A: Adapter> FromConnectParts<A> for SmallData {
     type Error = Infallible;
     fn from_connect_parts(
-        _s: &Arc<Socket<A>>,
+        s: &Arc<Socket<A>>,
         auth: &Option<socketioxide::handler::Value>,
     ) -> Result<Self, Infallible> {
-        Ok(PayloadSize(auth.as_ref().map(raw_size).unwrap_or(0)))
+        let size = auth.as_ref().map(raw_size).unwrap_or(0);
+        if size > ANONYMOUS_MAX_PAYLOAD {
+            return Ok(SmallData { data: None, size });
+        }
+        let TryData(data) = TryData::<Value>::from_connect_parts(s, auth)?;
+        Ok(SmallData {
+            data: data.ok(),
+            size,
+        })
     }
 }
 
@@ -166,15 +195,14 @@ impl std::fmt::Display for ConnectTooLarge {
 async fn prepare(
     s: SocketRef,
     State(state): State<AppState>,
-    PayloadSize(size): PayloadSize,
-    TryData(auth): TryData<Value>,
+    SmallData { data: auth, size }: SmallData,
 ) -> Result<(), ConnectTooLarge> {
     if size > ANONYMOUS_MAX_PAYLOAD {
         return Err(ConnectTooLarge);
     }
     s.on("user-join", on_user_join);
     s.on_fallback(on_unhandled);
-    if let Some(token) = auth.ok().as_ref().and_then(token_of) {
+    if let Some(token) = auth.as_ref().and_then(token_of) {
         authenticate(&s, &state, &token).await;
     }
     Ok(())
@@ -192,23 +220,40 @@ fn register_user_handlers(s: &SocketRef) {
 async fn on_connect() {}
 
 /// Events nobody handles (every event of an anonymous socket but `user-join`)
-/// are dropped unparsed; a large one closes an anonymous socket.
-async fn on_unhandled(s: SocketRef, PayloadSize(size): PayloadSize) {
-    drop_oversized_anonymous(&s, size);
+/// are dropped; a large one closes an anonymous socket. A small
+/// `join-channels` of an anonymous socket carries its own token (it can
+/// overtake the `user-join` that would have bound the socket): it signs the
+/// socket in and joins the channels, as its own handler would have.
+async fn on_unhandled(
+    s: SocketRef,
+    State(state): State<AppState>,
+    Event(event): Event,
+    SmallData { data, size }: SmallData,
+) {
+    if drop_oversized_anonymous(&s, size) || current_user(&s).is_some() {
+        return;
+    }
+    if event != "join-channels" {
+        return;
+    }
+    let Some(token) = data.as_ref().and_then(token_of) else {
+        return;
+    };
+    if let Some(u) = authenticate(&s, &state, &token).await {
+        channels::join_user_channels(&s, &state, &u).await;
+    }
 }
 
-// The consuming `TryData` extractor has to come last.
 async fn on_user_join(
     s: SocketRef,
     ack: AckSender,
     State(state): State<AppState>,
-    PayloadSize(size): PayloadSize,
-    TryData(data): TryData<Value>,
+    SmallData { data, size }: SmallData,
 ) {
-    if drop_oversized_anonymous(&s, size) || size > CONTROL_MAX_PAYLOAD {
+    if drop_oversized_anonymous(&s, size) {
         return;
     }
-    let Some(token) = data.ok().as_ref().and_then(token_of) else {
+    let Some(token) = data.as_ref().and_then(token_of) else {
         return;
     };
     if let Some(u) = authenticate(&s, &state, &token).await {
@@ -280,14 +325,10 @@ async fn on_chat_event(
     s: SocketRef,
     ack: AckSender,
     State(state): State<AppState>,
-    PayloadSize(size): PayloadSize,
-    TryData(data): TryData<Value>,
+    SmallData { data, .. }: SmallData,
 ) {
     let Some(user) = current_user(&s) else { return };
-    if size > CONTROL_MAX_PAYLOAD {
-        return;
-    }
-    let Ok(data) = data else { return };
+    let Some(data) = data else { return };
     let Some(chat_id) = data
         .get("chat_id")
         .and_then(Value::as_str)
