@@ -9,6 +9,7 @@ pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod limits;
 pub mod llm;
 pub mod rag;
 pub mod settings;
