@@ -141,14 +141,17 @@ fn is_own_profile_route(url: &str) -> bool {
         .is_some_and(|id| !id.is_empty() && !id.contains(['/', '?', '#', '\\', '%']))
 }
 
-/// The refusal for an image URL [`valid_image_url`] does not accept.
+/// The refusal (422, as a field validation) for an image URL
+/// [`valid_image_url`] does not accept.
 pub fn check_image_url(field: &str, url: &str) -> ApiResult<()> {
     if valid_image_url(url) {
         return Ok(());
     }
-    Err(ApiError::bad_request(format!(
-        "Invalid {field}: use a PNG, JPEG, GIF or WebP data URL, an http(s) URL, or one of the server's own image paths."
-    )))
+    Err(ApiError::Validation(json!([{
+        "type": "value_error",
+        "loc": ["body", field],
+        "msg": "Value error, Invalid image URL: use a PNG, JPEG, GIF or WebP data URL, an http(s) URL, or one of the server's own image paths.",
+    }])))
 }
 
 #[cfg(test)]

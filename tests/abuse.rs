@@ -592,3 +592,44 @@ async fn never_matching_and_overflowing_rrules_answer() {
     still_serves(&server, &admin).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn database_copies_never_outlive_their_download() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = common::settings_for(tmp.path(), Some("test-secret"));
+    // A copy a crashed server left behind.
+    let dir = tmp.path().join("cache").join("db-download");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("webui-crashed.db"), b"SQLite format 3\0secret").unwrap();
+    let server = TestServer::start(settings).await;
+    let c = server.client();
+    let r = c.signup("Admin", "admin@example.com", "pass-admin-1").await;
+    // The server answered, so its start-up is over.
+    assert!(
+        !dir.join("webui-crashed.db").exists(),
+        "start-up removes leftover copies"
+    );
+    let admin = c.with_token(r.body["token"].as_str().unwrap());
+    let r = admin
+        .http
+        .get(format!("{}/api/v1/utils/db/download", admin.base))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"SQLite format 3\0"));
+    // Streamed from an unlinked file: nothing named is left.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the copy folder is private: {mode:o}");
+    }
+    server.stop().await;
+}

@@ -76,11 +76,8 @@ async fn svg_profile_images_are_refused_at_every_entry() {
             json!({"name": "Eve", "email": "eve@example.com", "password": "pass-eve-12", "profile_image_url": SVG}),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.body);
-    assert!(r.body["detail"]
-        .as_str()
-        .unwrap()
-        .contains("profile_image_url"));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["detail"][0]["loc"][1], "profile_image_url");
     for bad in [
         "data:text/html;base64,PGgxPmhpPC9oMT4=",
         "javascript:alert(1)",
@@ -93,7 +90,7 @@ async fn svg_profile_images_are_refused_at_every_entry() {
                 json!({"name": "Eve", "email": "eve@example.com", "password": "pass-eve-12", "profile_image_url": bad}),
             )
             .await;
-        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
     }
 
     // Profile update and the admin's user edit refuse it too.
@@ -103,7 +100,7 @@ async fn svg_profile_images_are_refused_at_every_entry() {
             json!({"name": "Admin", "profile_image_url": SVG}),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.status, 422, "{}", r.body);
     let bob = second_user(&admin, &c, "bob@example.com").await;
     let bob_id = bob.get("/api/v1/auths/").await.body["id"]
         .as_str()
@@ -115,7 +112,7 @@ async fn svg_profile_images_are_refused_at_every_entry() {
             json!({"name": "Bob", "email": "bob@example.com", "profile_image_url": SVG}),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.status, 422, "{}", r.body);
 
     // A raster data URL is accepted and served inline, with nosniff and CSP.
     let r = bob

@@ -252,7 +252,14 @@ fn opt_str(body: &Map<String, Value>, key: &str) -> ApiResult<Option<Option<Stri
     match body.get(key) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+        Some(Value::String(s)) => {
+            match key {
+                "title" => crate::limits::check_title(key, s)?,
+                "description" => {}
+                _ => crate::limits::check_name(key, s)?,
+            }
+            Ok(Some(Some(s.clone())))
+        }
         Some(_) => Err(invalid(key, "Input should be a valid string")),
     }
 }
@@ -382,6 +389,7 @@ async fn create_calendar(
     JsonBody(form): JsonBody<CalendarForm>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
+    crate::limits::check_name("name", &form.name)?;
     let grants = match &form.access_grants {
         Some(list) => Some(
             allowed_grants(

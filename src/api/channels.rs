@@ -1477,15 +1477,10 @@ struct WebhookForm {
 }
 
 fn checked_image_url(url: Option<String>) -> ApiResult<Option<String>> {
-    match url {
-        None => Ok(None),
-        Some(u) if crate::limits::valid_image_url(&u) => Ok(Some(u)),
-        Some(_) => Err(ApiError::Validation(json!([{
-            "type": "value_error",
-            "loc": ["body", "profile_image_url"],
-            "msg": "Value error, Invalid image URL: use a PNG, JPEG, GIF or WebP data URL, an http(s) URL, or one of the server's own image paths.",
-        }]))),
+    if let Some(u) = &url {
+        crate::limits::check_image_url("profile_image_url", u)?;
     }
+    Ok(url)
 }
 
 async fn list_webhooks(

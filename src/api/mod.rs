@@ -121,7 +121,7 @@ async fn fallback(req: Request) -> Response {
 /// Routes whose bodies may legitimately be large (whole chats with images,
 /// completions with images, imports): they get `MAX_REQUEST_BODY_BYTES`
 /// (64 MiB by default); every other route gets [`limits::DEFAULT_BODY_BYTES`].
-const LARGE_BODY_PREFIXES: [&str; 16] = [
+const LARGE_BODY_PREFIXES: [&str; 17] = [
     "/api/chat/",
     "/api/v1/chat/",
     "/openai/",
@@ -138,6 +138,8 @@ const LARGE_BODY_PREFIXES: [&str; 16] = [
     "/api/v1/configs/import",
     "/api/v1/models/import",
     "/api/v1/models/sync",
+    // UI settings may carry a chat background picture as a data URL.
+    "/api/v1/users/user/settings/update",
 ];
 
 /// The most body bytes a request to `path` may send.
