@@ -28,7 +28,8 @@ pub use state::AppState;
 /// The whole HTTP surface: API routes, Socket.IO and the embedded frontend.
 pub fn router(state: AppState) -> Router {
     let sio = socket::layer(state.clone());
-    api::app(state).layer(sio)
+    // Socket.IO's polling answers bypass the API layers: nosniff here too.
+    api::app(state).layer(sio).layer(api::nosniff_layer())
 }
 
 /// A server bound to its listener, ready to run.

@@ -1,8 +1,18 @@
 //! The bounds every user-supplied value is held to, in one place, with the
-//! small helpers the HTTP edge uses to apply them. `SECURITY.md` lists them.
+//! small helpers the HTTP edge uses to apply them.
 //!
-//! Text limits count characters (not bytes); a longer value is refused with a
-//! 422 whose `detail` names the field, never truncated silently.
+//! - Request bodies: [`DEFAULT_BODY_BYTES`] for ordinary routes; routes that
+//!   carry whole chats, images or imports get `MAX_REQUEST_BODY_BYTES`
+//!   (64 MiB by default; see `api::LARGE_BODY_PREFIXES`); uploads get
+//!   `rag.file.max_size` / `FILE_MAX_SIZE` (MB), or [`DEFAULT_UPLOAD_BYTES`]
+//!   when unset, plus [`UPLOAD_OVERHEAD_BYTES`]. Too large is a 413.
+//! - Text: names and titles longer than [`MAX_NAME_CHARS`] /
+//!   [`MAX_TITLE_CHARS`] characters are refused with a 422 whose `detail`
+//!   names the field, never truncated silently.
+//! - Paging and retrieval: `page`, `skip`, `limit` and `k` are clamped.
+//! - Pictures: only raster data URLs, http(s) URLs and the server's own
+//!   paths are stored ([`valid_image_url`]); stored remote pictures are only
+//!   redirected to with `ENABLE_PROFILE_IMAGE_URL_FORWARDING=true`.
 
 use serde_json::json;
 

@@ -419,7 +419,14 @@ async fn uploaded_script_types_are_downloads() {
 async fn nosniff_on_api_spa_and_errors() {
     let server = TestServer::fresh().await;
     let c = server.client();
-    for path in ["/api/config", "/", "/auth", "/api/v1/nope", "/health"] {
+    for path in [
+        "/api/config",
+        "/",
+        "/auth",
+        "/api/v1/nope",
+        "/health",
+        "/ws/socket.io/?EIO=4&transport=polling",
+    ] {
         let r = c.get(path).await;
         assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{path}");
     }

@@ -97,12 +97,17 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), body_limit))
         .layer(middleware::from_fn(process_time))
         // No response of ours is ever to be content-sniffed (API, files, SPA).
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(nosniff_layer())
         .layer(cors(&state))
         .with_state(state)
+}
+
+/// Sets `X-Content-Type-Options: nosniff` on every response that lacks it.
+pub fn nosniff_layer() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    )
 }
 
 /// Unknown API paths get FastAPI's JSON 404; everything else is the SPA.
