@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod limits;
 pub mod llm;
 pub mod rag;
 pub mod settings;
@@ -28,10 +29,13 @@ pub use state::AppState;
 /// The whole HTTP surface: API routes, Socket.IO and the embedded frontend.
 pub fn router(state: AppState) -> Router {
     let sio = socket::layer(state.clone());
-    // Outermost, so a panic anywhere below (handlers, extractors, Socket.IO's
-    // HTTP side) becomes one failed request, never a dropped connection.
+    // Socket.IO's polling answers bypass the API layers: nosniff here too.
+    // The panic guard is outermost, so a panic anywhere below (handlers,
+    // extractors, Socket.IO's HTTP side) becomes one failed request, never a
+    // dropped connection.
     api::app(state)
         .layer(sio)
+        .layer(api::nosniff_layer())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))

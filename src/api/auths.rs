@@ -360,18 +360,7 @@ pub(crate) fn check_new_password(pw: &str) -> ApiResult<()> {
 }
 
 pub(crate) fn check_image_url(url: &str) -> ApiResult<()> {
-    let ok = url.is_empty()
-        || url.starts_with('/')
-        || url.starts_with("data:image/")
-        || url.starts_with("https://")
-        || url.starts_with("http://");
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "The profile image must be a data:image URL, an http(s) URL or a path.",
-        ))
-    }
+    crate::limits::check_image_url("profile_image_url", url)
 }
 
 /// Inserts the `user` and `auth` rows; the first account ever becomes admin and
@@ -462,6 +451,7 @@ async fn signup(
     if form.name.trim().is_empty() {
         return Err(ApiError::bad_request("The name must not be empty."));
     }
+    crate::limits::check_name("name", &form.name)?;
     check_new_password(&form.password)?;
     let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
     check_image_url(&image)?;
@@ -531,6 +521,7 @@ async fn update_profile(
     if form.name.trim().is_empty() {
         return Err(ApiError::bad_request("The name must not be empty."));
     }
+    crate::limits::check_name("name", &form.name)?;
     check_image_url(&form.profile_image_url)?;
     if let Some(d) = &form.date_of_birth {
         if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
@@ -638,6 +629,7 @@ async fn add_user(
         return Err(ApiError::bad_request("The email address is not valid."));
     }
     check_new_password(&form.password)?;
+    crate::limits::check_name("name", &form.name)?;
     let role = form.role.unwrap_or_else(|| "pending".into());
     if !["pending", "user", "admin"].contains(&role.as_str()) {
         return Err(ApiError::bad_request(

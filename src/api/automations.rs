@@ -177,6 +177,8 @@ async fn accept_form(
             }
         }
     }
+    crate::limits::check_name("name", &form.name)?;
+    crate::limits::check_name("rrule", &form.data.rrule)?;
     rrule::validate(&form.data.rrule, zone_of(caller).as_ref()).map_err(ApiError::bad_request)?;
     check_limits(state, caller, &form.data.rrule, creating).await?;
     let target = form
@@ -256,7 +258,7 @@ async fn list_automations(
     QueryArgs(q): QueryArgs<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
-    let page = q.page.unwrap_or(1).max(1);
+    let page = crate::limits::page(q.page.unwrap_or(1));
     let filter = SearchFilter {
         query: q.query,
         status: q.status,
@@ -396,7 +398,10 @@ async fn list_runs(
 ) -> ApiResult<Json<Vec<Value>>> {
     check_enabled(&state, &caller).await?;
     load_own(&state, &caller, &id).await?;
-    let (skip, limit) = (q.skip.unwrap_or(0), q.limit.unwrap_or(50));
+    let (skip, limit) = (
+        crate::limits::skip(q.skip.unwrap_or(0)),
+        crate::limits::limit(q.limit.unwrap_or(50)),
+    );
     let runs = state
         .db
         .read(move |c| store::runs(c, &id, skip, limit))

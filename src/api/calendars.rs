@@ -252,7 +252,14 @@ fn opt_str(body: &Map<String, Value>, key: &str) -> ApiResult<Option<Option<Stri
     match body.get(key) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+        Some(Value::String(s)) => {
+            match key {
+                "title" => crate::limits::check_title(key, s)?,
+                "description" => {}
+                _ => crate::limits::check_name(key, s)?,
+            }
+            Ok(Some(Some(s.clone())))
+        }
         Some(_) => Err(invalid(key, "Input should be a valid string")),
     }
 }
@@ -382,6 +389,7 @@ async fn create_calendar(
     JsonBody(form): JsonBody<CalendarForm>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
+    crate::limits::check_name("name", &form.name)?;
     let grants = match &form.access_grants {
         Some(list) => Some(
             allowed_grants(
@@ -631,17 +639,24 @@ async fn list_events(
         })
         .await?;
     let zone = tz::of_user(caller.user.timezone.as_deref());
-    let mut out = Vec::with_capacity(rows.len());
-    for ev in rows {
-        match ev["rrule"]
-            .as_str()
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
-        {
-            Some(rule) => out.extend(expand(&ev, &rule, start, end, zone.as_ref())),
-            None => out.push(ev),
+    // Expanding recurrences is CPU work that grows with the number of events:
+    // it runs on the blocking pool, not on the async workers.
+    let ev_zone = zone.clone();
+    let mut out = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(rows.len());
+        for ev in rows {
+            match ev["rrule"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+            {
+                Some(rule) => out.extend(expand(&ev, &rule, start, end, ev_zone.as_ref())),
+                None => out.push(ev),
+            }
         }
-    }
+        out
+    })
+    .await?;
 
     let wants_tasks = wanted
         .as_ref()
@@ -671,53 +686,60 @@ async fn automation_events(
             ))
         })
         .await?;
-    let mut out = vec![];
     let now = db::now_nanos();
-    for a in active {
-        let rule = a.rrule();
-        if rule.is_empty() {
-            continue;
-        }
-        let Ok(mut parsed) = rrule::parse(&rule) else {
-            continue;
-        };
-        // Planned runs repeat from the next run, except that a COUNT is
-        // counted from the rule's own DTSTART.
-        if parsed.count.is_none() || parsed.dtstart.is_none() {
-            let Some(next) = a.next_run_at else {
+    let (uid, zone_owned) = (user_id.to_string(), zone.cloned());
+    // Recurrence expansion runs on the blocking pool (see `list_events`).
+    let mut out = tokio::task::spawn_blocking(move || {
+        let (user_id, zone) = (uid.as_str(), zone_owned.as_ref());
+        let mut out = vec![];
+        for a in active {
+            let rule = a.rrule();
+            if rule.is_empty() {
+                continue;
+            }
+            let Ok(mut parsed) = rrule::parse(&rule) else {
                 continue;
             };
-            parsed.dtstart = Some(tz::to_local(zone, rrule::from_ns(next)));
+            // Planned runs repeat from the next run, except that a COUNT is
+            // counted from the rule's own DTSTART.
+            if parsed.count.is_none() || parsed.dtstart.is_none() {
+                let Some(next) = a.next_run_at else {
+                    continue;
+                };
+                parsed.dtstart = Some(tz::to_local(zone, rrule::from_ns(next)));
+            }
+            let from = tz::to_local(zone, rrule::from_ns(start.max(now)));
+            let base = json!({
+                "id": format!("auto_{}", a.id),
+                "calendar_id": SCHEDULED_TASKS_CALENDAR_ID,
+                "user_id": user_id,
+                "title": a.name,
+                "description": a.data.get("prompt").and_then(Value::as_str).unwrap_or(""),
+                "end_at": null,
+                "all_day": false,
+                "rrule": rule,
+                "color": null,
+                "location": null,
+                "data": null,
+                "meta": {"automation_id": a.id},
+                "is_cancelled": false,
+                "attendees": [],
+                "created_at": a.created_at,
+                "updated_at": a.updated_at,
+                "user": null,
+            });
+            let to = tz::to_local(zone, rrule::from_ns(end));
+            for t in parsed.between(from, to, MAX_INSTANCES) {
+                let s = rrule::to_ns(tz::to_utc(zone, t));
+                let mut inst = base.clone();
+                inst["start_at"] = json!(s);
+                inst["instance_id"] = json!(format!("auto_{}_{}", a.id, s));
+                out.push(inst);
+            }
         }
-        let from = tz::to_local(zone, rrule::from_ns(start.max(now)));
-        let base = json!({
-            "id": format!("auto_{}", a.id),
-            "calendar_id": SCHEDULED_TASKS_CALENDAR_ID,
-            "user_id": user_id,
-            "title": a.name,
-            "description": a.data.get("prompt").and_then(Value::as_str).unwrap_or(""),
-            "end_at": null,
-            "all_day": false,
-            "rrule": rule,
-            "color": null,
-            "location": null,
-            "data": null,
-            "meta": {"automation_id": a.id},
-            "is_cancelled": false,
-            "attendees": [],
-            "created_at": a.created_at,
-            "updated_at": a.updated_at,
-            "user": null,
-        });
-        let to = tz::to_local(zone, rrule::from_ns(end));
-        for t in parsed.between(from, to, MAX_INSTANCES) {
-            let s = rrule::to_ns(tz::to_utc(zone, t));
-            let mut inst = base.clone();
-            inst["start_at"] = json!(s);
-            inst["instance_id"] = json!(format!("auto_{}_{}", a.id, s));
-            out.push(inst);
-        }
-    }
+        out
+    })
+    .await?;
     for (run, a) in runs {
         out.push(json!({
             "id": format!("run_{}", run.id),

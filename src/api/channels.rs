@@ -9,8 +9,7 @@
 use std::collections::HashSet;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use base64::Engine;
@@ -614,6 +613,7 @@ async fn create_channel(
     JsonBody(form): JsonBody<ChannelForm>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, Some(&caller)).await?;
+    crate::limits::check_name("name", &form.name)?;
     let membership = matches!(form.kind.as_deref(), Some("group") | Some("dm"));
     if !membership && !caller.is_admin() {
         return Err(ApiError::unauthorized("401 Unauthorized"));
@@ -747,7 +747,7 @@ async fn list_members(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, _) = load_with(&state, &caller, &id, "read").await?;
-    let page = q.page.unwrap_or(1).max(1);
+    let page = crate::limits::page(q.page.unwrap_or(1));
     let now = db::now_secs();
     let out = state
         .db
@@ -914,6 +914,7 @@ async fn update_channel(
     JsonBody(form): JsonBody<ChannelForm>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, Some(&caller)).await?;
+    crate::limits::check_name("name", &form.name)?;
     load_owned(&state, &caller, &id).await?;
     let u = channels::ChannelUpdate {
         name: form.name,
@@ -1040,11 +1041,12 @@ async fn list_messages(
             .write(move |tx| channels::join(tx, &cid, &uid, now).map(|_| ()))
             .await?;
     }
-    let limit = q.limit.unwrap_or(50);
+    let limit = crate::limits::limit(q.limit.unwrap_or(50));
+    let skip = crate::limits::skip(q.skip);
     let out = state
         .db
         .read(move |c| {
-            messages::list_top(c, &ch.id, q.skip, limit)?
+            messages::list_top(c, &ch.id, skip, limit)?
                 .iter()
                 .map(|m| message_listed(c, m, true))
                 .collect()
@@ -1066,7 +1068,7 @@ async fn pinned_messages(
 ) -> ApiResult<Json<Vec<Value>>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, _) = load_with(&state, &caller, &id, "read").await?;
-    let page = q.page.unwrap_or(1).max(1);
+    let page = crate::limits::page(q.page.unwrap_or(1));
     let out = state
         .db
         .read(move |c| {
@@ -1285,7 +1287,7 @@ async fn thread_messages(
     ) {
         (Some(b), _) => Anchor::Before(b),
         (None, Some(a)) => Anchor::Around(a),
-        _ => Anchor::Skip(q.skip),
+        _ => Anchor::Skip(crate::limits::skip(q.skip)),
     };
     let out = state
         .db
@@ -1364,6 +1366,7 @@ async fn react(
     add: bool,
 ) -> ApiResult<Json<bool>> {
     check_enabled(state, Some(caller)).await?;
+    crate::limits::check_name("name", &name)?;
     let (ch, ch_wire) = load_with(state, caller, id, "write").await?;
     load_message(state, id, message_id).await?;
     let (mid, uid, n) = (
@@ -1480,22 +1483,10 @@ struct WebhookForm {
 }
 
 fn checked_image_url(url: Option<String>) -> ApiResult<Option<String>> {
-    match url {
-        None => Ok(None),
-        Some(u)
-            if u.starts_with("data:image/")
-                || u.starts_with("http://")
-                || u.starts_with("https://")
-                || u.starts_with('/') =>
-        {
-            Ok(Some(u))
-        }
-        Some(_) => Err(ApiError::Validation(json!([{
-            "type": "value_error",
-            "loc": ["body", "profile_image_url"],
-            "msg": "Value error, Invalid image URL",
-        }]))),
+    if let Some(u) = &url {
+        crate::limits::check_image_url("profile_image_url", u)?;
     }
+    Ok(url)
 }
 
 async fn list_webhooks(
@@ -1520,6 +1511,7 @@ async fn create_webhook(
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let now = now_nanos();
+    crate::limits::check_name("name", &form.name)?;
     let w = WebhookRow {
         id: db::new_id(),
         channel_id: id,
@@ -1547,6 +1539,7 @@ async fn update_webhook(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, Some(&caller)).await?;
     load_managed(&state, &caller, &id).await?;
+    crate::limits::check_name("name", &form.name)?;
     let url = checked_image_url(form.profile_image_url)?;
     let now = now_nanos();
     let out = state
@@ -1580,44 +1573,31 @@ async fn delete_webhook(
 }
 
 fn favicon() -> Response {
-    match crate::web::asset_bytes("static/favicon.png") {
-        Some(b) => ([(header::CONTENT_TYPE, "image/png")], b).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+    crate::api::user_content::static_image("static/favicon.png")
 }
 
+/// Raster data URLs inline; remote URLs only with forwarding on; else the
+/// favicon. SVG and other types are never served from here.
 async fn webhook_image(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path(webhook_id): Path<String>,
 ) -> ApiResult<Response> {
+    use crate::api::user_content;
     check_enabled(&state, Some(&caller)).await?;
     let wid = webhook_id.clone();
     let Some(w) = state.db.read(move |c| channels::webhook(c, &wid)).await? else {
         return Ok(favicon());
     };
     load_with(&state, &caller, &w.channel_id, "read").await?;
-    if let Some(url) = &w.profile_image_url {
-        if url.starts_with("http") {
-            // Forwarding remote profile images is off by default upstream;
-            // the fallback image keeps the reader's browser from fetching it.
-        } else if let Some(rest) = url.strip_prefix("data:") {
-            if let Some((head, b64)) = rest.split_once(',') {
-                let mime = head.split(';').next().unwrap_or("image/png").to_string();
-                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) {
-                    return Ok((
-                        [
-                            (header::CONTENT_TYPE, mime),
-                            (header::CONTENT_DISPOSITION, "inline".to_string()),
-                        ],
-                        bytes,
-                    )
-                        .into_response());
-                }
-            }
+    let url = w.profile_image_url.unwrap_or_default();
+    if user_content::is_remote(&url) {
+        if user_content::forwarding_enabled() && crate::limits::valid_image_url(&url) {
+            return Ok(user_content::found(&url));
         }
+        return Ok(favicon());
     }
-    Ok(favicon())
+    Ok(user_content::data_image(&url, None).unwrap_or_else(favicon))
 }
 
 #[derive(Deserialize)]

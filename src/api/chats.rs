@@ -146,7 +146,7 @@ pub fn q_bool(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<bool>>
 }
 
 fn page_of(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
-    Ok(q_int(q, "page")?.map(|p| p.max(1)))
+    Ok(q_int(q, "page")?.map(crate::limits::page))
 }
 
 /// What the closures running on the blocking pool need to know about the caller.
@@ -634,8 +634,8 @@ async fn list_by_tag(
                 tx,
                 &uid,
                 &form.name,
-                form.skip.unwrap_or(0),
-                form.limit.unwrap_or(50),
+                crate::limits::skip(form.skip.unwrap_or(0)),
+                crate::limits::limit(form.limit.unwrap_or(50)),
             )?;
             if rows.is_empty() {
                 tags::delete_by_name(tx, &form.name, &uid)?;
@@ -805,12 +805,30 @@ struct ChatForm {
     folder_id: Option<String>,
 }
 
+/// Refuses a chat whose title or tag names are longer than the limits.
+fn check_chat_fields(chat: &Map<String, Value>) -> ApiResult<()> {
+    if let Some(t) = chat.get("title").and_then(Value::as_str) {
+        crate::limits::check_title("title", t)?;
+    }
+    for tag in chat
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        crate::limits::check_name("tags", tag)?;
+    }
+    Ok(())
+}
+
 async fn create(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     JsonBody(form): JsonBody<ChatForm>,
 ) -> ApiResult<Json<Value>> {
     require_creation(&state, &caller).await?;
+    check_chat_fields(&form.chat)?;
     let w = who(&state, &caller);
     let row = state
         .db
@@ -922,6 +940,9 @@ async fn import(
 ) -> ApiResult<Json<Vec<Value>>> {
     require_import(&state, &caller).await?;
     require_creation(&state, &caller).await?;
+    for f in &body.chats {
+        check_chat_fields(&f.chat)?;
+    }
     let w = who(&state, &caller);
     let rows = state
         .db
@@ -1515,6 +1536,7 @@ async fn update_chat(
     Path(id): Path<String>,
     JsonBody(form): JsonBody<ChatForm>,
 ) -> ApiResult<Json<Value>> {
+    check_chat_fields(&form.chat)?;
     let w = who(&state, &caller);
     let out = state
         .db
@@ -1939,6 +1961,7 @@ async fn add_tag(
     Path(id): Path<String>,
     JsonBody(form): JsonBody<TagForm>,
 ) -> ApiResult<Json<Vec<Value>>> {
+    crate::limits::check_name("name", &form.name)?;
     let uid = caller.user.id.clone();
     let out = state
         .db
@@ -2005,6 +2028,9 @@ async fn clone(
     Path(id): Path<String>,
     JsonBody(form): JsonBody<CloneForm>,
 ) -> ApiResult<Json<Value>> {
+    if let Some(t) = &form.title {
+        crate::limits::check_title("title", t)?;
+    }
     require_import(&state, &caller).await?;
     require_creation(&state, &caller).await?;
     let w = who(&state, &caller);
@@ -2488,7 +2514,7 @@ async fn stats_usage(
     VerifiedUser(caller): VerifiedUser,
     Query(q): Params,
 ) -> ApiResult<Json<Value>> {
-    let per_page = q_int(&q, "items_per_page")?.unwrap_or(50).max(1);
+    let per_page = crate::limits::limit(q_int(&q, "items_per_page")?.unwrap_or(50));
     let page = page_of(&q)?.unwrap_or(1);
     let uid = caller.user.id.clone();
     let (rows, total) = state

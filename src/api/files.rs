@@ -237,6 +237,12 @@ pub fn max_file_bytes(state: &AppState) -> Option<u64> {
     config_int(state, "rag.file.max_size").map(|mb| mb * 1024 * 1024)
 }
 
+/// The upload size cap: `rag.file.max_size` when set, else
+/// [`crate::limits::DEFAULT_UPLOAD_BYTES`].
+pub fn upload_cap(state: &AppState) -> u64 {
+    max_file_bytes(state).unwrap_or(crate::limits::DEFAULT_UPLOAD_BYTES)
+}
+
 fn allowed_extensions(state: &AppState) -> Vec<String> {
     match state.config.get("rag.file.allowed_extensions") {
         Value::Array(a) => a
@@ -260,53 +266,93 @@ struct Stored {
     sha256: String,
 }
 
-/// Streams a multipart field to `path`, enforcing the size limit.
+/// Removes a partly written upload unless [`PartialFile::keep`] is called,
+/// also when the request is dropped mid-body (the client went away).
+struct PartialFile(Option<PathBuf>);
+
+impl PartialFile {
+    fn keep(mut self) -> PathBuf {
+        self.0.take().expect("path is set until kept")
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "File size exceeds the maximum allowed size of {} MB.",
+        max / (1024 * 1024)
+    ))
+}
+
+fn field_error(e: axum::extract::multipart::MultipartError, max: u64) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(max)
+    } else {
+        ApiError::bad_request(format!("Error uploading file: {}", e.body_text()))
+    }
+}
+
+/// Streams a multipart field to `path`, enforcing the size limit. On any
+/// error, or if this future is dropped, nothing is left at `path`.
 async fn store_field(
     field: &mut axum::extract::multipart::Field<'_>,
     path: &FsPath,
-    max: Option<u64>,
-) -> ApiResult<Stored> {
+    max: u64,
+) -> ApiResult<(Stored, PartialFile)> {
+    let guard = PartialFile(Some(path.to_path_buf()));
     let mut out = tokio::fs::File::create(path).await.map_err(|e| {
         tracing::error!(error = %e, path = %path.display(), "cannot create upload");
         ApiError::bad_request("Error uploading file")
     })?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    loop {
-        let chunk = match field.chunk().await {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => {
-                drop(out);
-                let _ = tokio::fs::remove_file(path).await;
-                return Err(ApiError::bad_request(format!("Error uploading file: {e}")));
-            }
-        };
+    while let Some(chunk) = field.chunk().await.map_err(|e| field_error(e, max))? {
         size += chunk.len() as u64;
-        if let Some(m) = max {
-            if size > m {
-                drop(out);
-                let _ = tokio::fs::remove_file(path).await;
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "File size exceeds the maximum allowed size of {} MB.",
-                    m / (1024 * 1024)
-                )));
-            }
+        if size > max {
+            return Err(too_large(max));
         }
         hasher.update(&chunk);
-        if let Err(e) = out.write_all(&chunk).await {
-            drop(out);
-            let _ = tokio::fs::remove_file(path).await;
+        out.write_all(&chunk).await.map_err(|e| {
             tracing::error!(error = %e, "cannot write upload");
-            return Err(ApiError::bad_request("Error uploading file"));
-        }
+            ApiError::bad_request("Error uploading file")
+        })?;
     }
     out.flush().await.ok();
-    Ok(Stored {
+    let stored = Stored {
         path: path.to_path_buf(),
         size,
         sha256: hex::encode(hasher.finalize()),
-    })
+    };
+    Ok((stored, guard))
+}
+
+/// Reads the small `metadata` part, refusing more than
+/// [`crate::limits::UPLOAD_METADATA_BYTES`].
+async fn read_metadata(field: &mut axum::extract::multipart::Field<'_>) -> ApiResult<String> {
+    let max = crate::limits::UPLOAD_METADATA_BYTES;
+    let mut buf = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| field_error(e, max as u64))?
+    {
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "The upload metadata is larger than {} KiB.",
+                max / 1024
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf)
+        .map_err(|_| ApiError::bad_request("Something went wrong :/\nInvalid metadata format"))
 }
 
 async fn upload(
@@ -318,22 +364,15 @@ async fn upload(
     let process = query_bool(&p, "process", true)?;
     let in_background = query_bool(&p, "process_in_background", true)?;
     let id = new_id();
-    let mut stored: Option<(Stored, String, Option<String>)> = None;
+    // The guard inside removes the stored file on every early return.
+    let mut stored: Option<(Stored, PartialFile, String, Option<String>)> = None;
     let mut metadata = Map::new();
-    let max = max_file_bytes(&state);
-    let cleanup = |s: &Option<(Stored, String, Option<String>)>| {
-        if let Some((st, _, _)) = s {
-            let _ = std::fs::remove_file(&st.path);
-        }
-    };
+    let max = upload_cap(&state);
     loop {
         let mut field = match mp.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => {
-                cleanup(&stored);
-                return Err(ApiError::bad_request(format!("Invalid upload: {e}")));
-            }
+            Err(e) => return Err(field_error(e, max)),
         };
         match field.name() {
             Some("file") if stored.is_none() => {
@@ -354,11 +393,11 @@ async fn upload(
                     .map(str::to_string)
                     .filter(|s| !s.is_empty());
                 let path = uploads_dir(&state).join(storage_name(&id, &name));
-                let st = store_field(&mut field, &path, max).await?;
-                stored = Some((st, name, ct));
+                let (st, guard) = store_field(&mut field, &path, max).await?;
+                stored = Some((st, guard, name, ct));
             }
             Some("metadata") => {
-                let text = field.text().await.unwrap_or_default();
+                let text = read_metadata(&mut field).await?;
                 if text.trim().is_empty() || text.trim() == "null" {
                     continue;
                 }
@@ -366,7 +405,6 @@ async fn upload(
                     Ok(Value::Object(m)) => metadata = m,
                     Ok(Value::Null) => {}
                     _ => {
-                        cleanup(&stored);
                         return Err(ApiError::bad_request(
                             "Something went wrong :/\nInvalid metadata format",
                         ));
@@ -376,7 +414,7 @@ async fn upload(
             _ => {}
         }
     }
-    let Some((st, name, ct)) = stored else {
+    let Some((st, guard, name, ct)) = stored else {
         return Err(ApiError::Validation(json!([{
             "type": "missing", "loc": ["body", "file"], "msg": "Field required", "input": null
         }])));
@@ -405,14 +443,22 @@ async fn upload(
             "data": Value::Object(metadata),
         }),
     };
-    let now = now_secs();
-    let row = match state.db.write(move |c| files::insert(c, &new, now)).await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&st.path).await;
-            return Err(e.into());
+    // From here on the file and its row are committed together in a task of
+    // its own, so a client leaving now cannot split them.
+    let path = guard.keep();
+    let commit_state = state.clone();
+    let row = tokio::spawn(async move {
+        let now = now_secs();
+        let out = commit_state
+            .db
+            .write(move |c| files::insert(c, &new, now))
+            .await;
+        if out.is_err() {
+            let _ = tokio::fs::remove_file(&path).await;
         }
-    };
+        out
+    })
+    .await??;
     if !process {
         return Ok(Json(row.wire_listed(true)).into_response());
     }
@@ -441,7 +487,14 @@ async fn list(
     let user = (!admin_sees_all(&caller)).then(|| caller.id().to_string());
     let (rows, total) = state
         .db
-        .read(move |c| files::page(c, user.as_deref(), (page - 1) * PAGE_SIZE, PAGE_SIZE))
+        .read(move |c| {
+            files::page(
+                c,
+                user.as_deref(),
+                crate::limits::page_offset(page, PAGE_SIZE),
+                PAGE_SIZE,
+            )
+        })
         .await?;
     Ok(Json(json!({
         "items": rows.iter().map(|f| f.wire_listed(with_content)).collect::<Vec<_>>(),
@@ -734,20 +787,33 @@ pub fn rfc5987(s: &str) -> String {
     out
 }
 
-/// Content types shown in the browser rather than downloaded. Anything that
-/// could run script (HTML, SVG, XML) is always an attachment.
-fn safe_inline(ct: &str) -> bool {
-    let ct = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    ct == "application/pdf"
-        || ct == "text/plain"
-        || (ct.starts_with("image/") && !ct.contains("svg"))
-        || ct.starts_with("audio/")
-        || ct.starts_with("video/")
+/// How a user's file is served: inline only for types that cannot run script
+/// (see [`crate::api::user_content::inline_file_type`]); everything else as
+/// an `application/octet-stream` attachment.
+fn user_file_headers(ct: &str, name: &str, want_attachment: bool) -> (String, String) {
+    let enc = rfc5987(name);
+    if !crate::api::user_content::inline_file_type(ct) {
+        let ct = "application/octet-stream".to_string();
+        return (ct, format!("attachment; filename*=UTF-8''{enc}"));
+    }
+    let kind = if want_attachment {
+        "attachment"
+    } else {
+        "inline"
+    };
+    (ct.to_string(), format!("{kind}; filename*=UTF-8''{enc}"))
+}
+
+/// Sends a user's file with nosniff and, except for inline PDFs (browsers
+/// refuse to show a PDF in a sandboxed document; their viewers run no page
+/// script), the user-content CSP.
+async fn send_user_file(path: PathBuf, ct: &str, disposition: String) -> ApiResult<Response> {
+    let mut resp = send_file(path, ct, Some(disposition.clone())).await?;
+    let inline_pdf = disposition.starts_with("inline") && ct == "application/pdf";
+    if !inline_pdf {
+        crate::api::user_content::protect(resp.headers_mut());
+    }
+    Ok(resp)
 }
 
 async fn send_file(
@@ -799,13 +865,8 @@ async fn content(
     if name.to_ascii_lowercase().ends_with(".pdf") {
         ct = "application/pdf".into();
     }
-    let enc = rfc5987(&name);
-    let disposition = if !attachment && safe_inline(&ct) {
-        format!("inline; filename*=UTF-8''{enc}")
-    } else {
-        format!("attachment; filename*=UTF-8''{enc}")
-    };
-    send_file(path, &ct, Some(disposition)).await
+    let (ct, disposition) = user_file_headers(&ct, &name, attachment);
+    send_user_file(path, &ct, disposition).await
 }
 
 async fn content_html(
@@ -837,13 +898,14 @@ async fn content_named(
     Path((id, _name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let file = load_for(&state, &caller, &id, "read").await?;
-    let disposition = format!("attachment; filename*=UTF-8''{}", rfc5987(file.name()));
     if let Some(path) = resolve_path(&state, &file) {
         let ct = mime_guess::from_path(&path)
             .first_or_octet_stream()
             .to_string();
-        return send_file(path, &ct, Some(disposition)).await;
+        let (ct, disposition) = user_file_headers(&ct, file.name(), true);
+        return send_user_file(path, &ct, disposition).await;
     }
+    let disposition = format!("attachment; filename*=UTF-8''{}", rfc5987(file.name()));
     // The original is gone: the extracted text stands in for it.
     let mut resp = Response::new(Body::from(file.content().to_string()));
     resp.headers_mut().insert(
@@ -853,6 +915,7 @@ async fn content_named(
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
+    crate::api::user_content::protect(resp.headers_mut());
     Ok(resp)
 }
 
@@ -908,11 +971,16 @@ mod tests {
     }
 
     #[test]
-    fn inline_only_for_safe_types() {
-        assert!(safe_inline("application/pdf"));
-        assert!(safe_inline("image/png"));
-        assert!(!safe_inline("image/svg+xml"));
-        assert!(!safe_inline("text/html"));
-        assert!(!safe_inline("application/octet-stream"));
+    fn script_types_become_octet_stream_downloads() {
+        let (ct, d) = user_file_headers("image/png", "a.png", false);
+        assert_eq!((ct.as_str(), d.starts_with("inline")), ("image/png", true));
+        let (ct, d) = user_file_headers("image/svg+xml", "a.svg", false);
+        assert_eq!(ct, "application/octet-stream");
+        assert!(d.starts_with("attachment"));
+        let (ct, d) = user_file_headers("text/html", "a.html", false);
+        assert_eq!(ct, "application/octet-stream");
+        assert!(d.starts_with("attachment"));
+        let (_, d) = user_file_headers("application/pdf", "a.pdf", true);
+        assert!(d.starts_with("attachment"));
     }
 }

@@ -187,6 +187,7 @@ async fn create(
     JsonBody(form): JsonBody<FolderForm>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
+    crate::limits::check_name("name", &form.name)?;
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let out = state
         .db
@@ -359,6 +360,9 @@ async fn update(
     JsonBody(form): JsonBody<FolderUpdateForm>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
+    if let Some(name) = &form.name {
+        crate::limits::check_name("name", name)?;
+    }
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let out = state
         .db
@@ -626,7 +630,7 @@ async fn shared_chats(
             }
             const LIMIT: i64 = 10;
             let (limit, skip) = match page {
-                Some(p) => (LIMIT, (p - 1) * LIMIT),
+                Some(p) => (LIMIT, crate::limits::page_offset(p, LIMIT)),
                 None => (60, 0),
             };
             let rows = chats::list_in_folder_all_users(c, &id, sort, asc, &uid, limit, skip)?;

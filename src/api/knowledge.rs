@@ -271,8 +271,8 @@ async fn list_accessible(
 fn page_of(p: &HashMap<String, String>) -> i64 {
     p.get("page")
         .and_then(|s| s.parse::<i64>().ok())
+        .map(crate::limits::page)
         .unwrap_or(1)
-        .max(1)
 }
 
 async fn list(
@@ -494,6 +494,7 @@ async fn create(
     VerifiedUser(caller): VerifiedUser,
     JsonBody(form): JsonBody<KnowledgeForm>,
 ) -> ApiResult<Json<Value>> {
+    crate::limits::check_name("name", &form.name)?;
     if !caller.is_admin() {
         let perms = permissions::effective(&state, caller.id()).await?;
         if !permissions::allows(&perms, "workspace.knowledge") {
@@ -608,6 +609,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(form): JsonBody<KnowledgeForm>,
 ) -> ApiResult<Json<Value>> {
+    crate::limits::check_name("name", &form.name)?;
     let a = access(&state, &caller, &id)
         .await?
         .ok_or_else(|| ApiError::bad_request(NOT_FOUND))?;
@@ -713,7 +715,7 @@ async fn list_files(
     }
     let page = page_of(&p);
     let limit = match p.get("limit").and_then(|s| s.parse::<i64>().ok()) {
-        Some(l) if caller.is_admin() => l.max(1),
+        Some(l) if caller.is_admin() => crate::limits::limit(l),
         _ => knowledge::PAGE_SIZE,
     };
     let with_content = query_bool(&p, "include_content", false)?;
@@ -1186,6 +1188,7 @@ fn clean_dir_name(name: &str) -> ApiResult<String> {
     if n.is_empty() || n == "." || n == ".." || n.contains('/') || n.contains('\\') {
         return Err(ApiError::bad_request("Invalid directory name."));
     }
+    crate::limits::check_name("name", n)?;
     Ok(n.to_string())
 }
 

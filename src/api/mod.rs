@@ -32,23 +32,28 @@ pub mod search;
 pub mod skills;
 pub mod tasks;
 pub mod tools;
+pub mod user_content;
 pub mod users;
 pub mod utils;
 pub mod workspace_lists;
 
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
+use crate::limits;
 use crate::state::AppState;
 
 pub fn app(state: AppState) -> Router {
+    utils::clean_download_leftovers(&state.settings.data_dir);
     // Routes carry their full upstream paths (with FastAPI's trailing slashes),
     // so a grep for a path finds its handler.
     Router::new()
@@ -89,9 +94,20 @@ pub fn app(state: AppState) -> Router {
         .merge(automations::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), body_limit))
         .layer(middleware::from_fn(process_time))
+        // No response of ours is ever to be content-sniffed (API, files, SPA).
+        .layer(nosniff_layer())
         .layer(cors(&state))
         .with_state(state)
+}
+
+/// Sets `X-Content-Type-Options: nosniff` on every response that lacks it.
+pub fn nosniff_layer() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    )
 }
 
 /// Unknown API paths get FastAPI's JSON 404; everything else is the SPA.
@@ -105,6 +121,67 @@ async fn fallback(req: Request) -> Response {
         return ApiError::not_found("Not Found").into_response();
     }
     crate::web::fallback(req).await
+}
+
+/// Routes whose bodies may legitimately be large (whole chats with images,
+/// completions with images, imports): they get `MAX_REQUEST_BODY_BYTES`
+/// (64 MiB by default); every other route gets [`limits::DEFAULT_BODY_BYTES`].
+const LARGE_BODY_PREFIXES: [&str; 17] = [
+    "/api/chat/",
+    "/api/v1/chat/",
+    "/openai/",
+    "/ollama/",
+    "/api/v1/chats/",
+    "/api/v1/tasks/",
+    "/api/v1/evaluations/",
+    "/api/v1/notes/",
+    "/api/v1/channels/",
+    "/api/v1/images/",
+    "/api/v1/retrieval/",
+    "/api/v1/files/",
+    "/api/v1/knowledge/",
+    "/api/v1/configs/import",
+    "/api/v1/models/import",
+    "/api/v1/models/sync",
+    // UI settings may carry a chat background picture as a data URL.
+    "/api/v1/users/user/settings/update",
+];
+
+/// The most body bytes a request to `path` may send.
+fn body_limit_for(state: &AppState, method: &Method, path: &str) -> u64 {
+    let large = state.settings.max_body_bytes as u64;
+    if method == Method::POST && path == "/api/v1/files/" {
+        return files::upload_cap(state).saturating_add(limits::UPLOAD_OVERHEAD_BYTES);
+    }
+    if LARGE_BODY_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        large
+    } else {
+        large.min(limits::DEFAULT_BODY_BYTES as u64)
+    }
+}
+
+/// Refuses a declared-too-large body at once and caps a streamed one, so no
+/// route reads more than its limit (the extractors answer 413).
+async fn body_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = body_limit_for(&state, req.method(), req.uri().path());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        let msg = if req.uri().path() == "/api/v1/files/" {
+            format!(
+                "File size exceeds the maximum allowed size of {} MB.",
+                files::upload_cap(&state) / (1024 * 1024)
+            )
+        } else {
+            format!("Request body is too large (at most {limit} bytes here).")
+        };
+        return ApiError::PayloadTooLarge(msg).into_response();
+    }
+    let req = req.map(|b| Body::new(http_body_util::Limited::new(b, limit as usize)));
+    next.run(req).await
 }
 
 async fn process_time(req: Request, next: Next) -> Response {

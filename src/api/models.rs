@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -242,6 +241,21 @@ fn validation(field: &str, msg: &str) -> ApiError {
     ApiError::Validation(json!([{"loc": ["body", field], "msg": msg, "type": "value_error"}]))
 }
 
+/// A profile image URL that is not a raster data URL, http(s) URL or one of
+/// the server's own paths is dropped (the default picture shows), as upstream
+/// does, so an SVG never reaches the profile image route.
+fn without_unsafe_image(mut meta: Value) -> Value {
+    if let Some(m) = meta.as_object_mut() {
+        if m.get("profile_image_url")
+            .and_then(Value::as_str)
+            .is_some_and(|u| !crate::limits::valid_image_url(u))
+        {
+            m.insert("profile_image_url".into(), Value::Null);
+        }
+    }
+    meta
+}
+
 /// A parsed `ModelForm`, remembering which optional keys the request set.
 struct Parsed {
     form: ModelForm,
@@ -267,6 +281,7 @@ fn parse_form(v: &Value) -> ApiResult<Parsed> {
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| validation("name", "Field required"))?;
+    crate::limits::check_name("name", name)?;
     let meta = o
         .get("meta")
         .filter(|m| m.is_object())
@@ -311,7 +326,7 @@ fn parse_form(v: &Value) -> ApiResult<Parsed> {
             base_model_id: base.filter(|b| b != id),
             name: name.to_string(),
             params: params.clone(),
-            meta: meta.clone(),
+            meta: without_unsafe_image(meta.clone()),
             is_active,
             commit_message: o
                 .get("commit_message")
@@ -407,20 +422,42 @@ async fn check_background(
         .next()
         .unwrap_or("")
         .to_string();
-    let owner: Option<Option<String>> = state
+    type Row = (Option<String>, Option<String>);
+    let row: Option<Row> = state
         .db
         .read(move |c| {
             use rusqlite::OptionalExtension;
-            c.query_row("SELECT user_id FROM file WHERE id = ?1", [&file_id], |r| {
-                r.get(0)
-            })
+            c.query_row(
+                "SELECT user_id, path FROM file WHERE id = ?1",
+                [&file_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
         })
         .await?;
-    match owner {
-        Some(o) if caller.is_admin() || o.as_deref() == Some(caller.id()) => Ok(()),
-        _ => Err(ApiError::forbidden("Background image is not accessible.")),
+    let path = match row {
+        Some((o, path)) if caller.is_admin() || o.as_deref() == Some(caller.id()) => path,
+        _ => return Err(ApiError::forbidden("Background image is not accessible.")),
+    };
+    // The picture is shown inline, so it must really be a raster image.
+    let head = match path {
+        Some(p) => tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = Vec::with_capacity(16);
+            std::fs::File::open(p)
+                .and_then(|f| f.take(16).read_to_end(&mut buf))
+                .map(|_| buf)
+        })
+        .await?
+        .unwrap_or_default(),
+        None => vec![],
+    };
+    if image_type(&head).is_none() {
+        return Err(ApiError::bad_request(
+            "Background image must be PNG, JPEG, WebP, or GIF.",
+        ));
     }
+    Ok(())
 }
 
 /// Model controls only work for models a server-side provider serves.
@@ -484,7 +521,7 @@ async fn workspace_list(
     VerifiedUser(caller): VerifiedUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page.unwrap_or(1).max(1);
+    let page = crate::limits::page(q.page.unwrap_or(1));
     let groups = groups(&state, &caller).await?;
     let bypass = caller.is_admin() && llm::bypass_admin_access();
     let filter = rows::SearchFilter {
@@ -1032,6 +1069,19 @@ async fn import(
                 });
                 let p = parse_form(&merged)
                     .map_err(|_| ApiError::bad_request(format!("Invalid model {id}.")))?;
+                check_background(
+                    &state,
+                    &caller,
+                    p.form
+                        .meta
+                        .get("background_image_url")
+                        .and_then(Value::as_str),
+                    current
+                        .meta
+                        .get("background_image_url")
+                        .and_then(Value::as_str),
+                )
+                .await?;
                 let (f, uid, now) = (p.form, caller.id().to_string(), now_secs());
                 state
                     .db
@@ -1060,6 +1110,16 @@ async fn import(
                         return Err(id_taken());
                     }
                 }
+                check_background(
+                    &state,
+                    &caller,
+                    p.form
+                        .meta
+                        .get("background_image_url")
+                        .and_then(Value::as_str),
+                    None,
+                )
+                .await?;
                 let grants = match &p.grants {
                     Some(g) => allowed_grants(&state, &caller, g).await?,
                     None => vec![],
@@ -1178,7 +1238,7 @@ async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<Value>> {
     editable(&state, &caller, &q.id).await?;
-    let page = q.page.unwrap_or(1);
+    let page = crate::limits::page(q.page.unwrap_or(1));
     let id = q.id.clone();
     let list = state
         .db
@@ -1347,45 +1407,18 @@ async fn profile_image(
     let Some(url) = url.filter(|u| !u.is_empty()) else {
         return Ok(default_image());
     };
-    if url.starts_with("http") {
-        if crate::settings::env_bool("ENABLE_PROFILE_IMAGE_URL_FORWARDING", true) {
+    if crate::api::user_content::is_remote(&url) {
+        if crate::api::user_content::forwarding_enabled() && crate::limits::valid_image_url(&url) {
             return Ok(found(&url));
         }
         return Ok(default_image());
     }
-    if let Some(rest) = url.strip_prefix("data:") {
-        let Some((head, data)) = rest.split_once(',') else {
-            return Ok(default_image());
-        };
-        let mime = head.split(';').next().unwrap_or("").to_ascii_lowercase();
-        if !matches!(
-            mime.as_str(),
-            "image/png" | "image/jpeg" | "image/gif" | "image/webp"
-        ) {
-            return Ok(default_image());
-        }
-        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.trim()) else {
-            return Ok(default_image());
-        };
-        let mut resp = Response::new(Body::from(bytes));
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            mime.parse()
-                .unwrap_or(header::HeaderValue::from_static("image/png")),
-        );
-        h.insert(
-            header::CONTENT_DISPOSITION,
-            header::HeaderValue::from_static("inline"),
-        );
-        h.insert(
-            "x-content-type-options",
-            header::HeaderValue::from_static("nosniff"),
-        );
-        if let Some(t) = etag.and_then(|t| format!("\"{t}\"").parse().ok()) {
-            h.insert(header::ETAG, t);
-        }
-        return Ok(resp);
+    if url
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+    {
+        let etag = etag.map(|t| format!("\"{t}\""));
+        return Ok(crate::api::user_content::data_image(&url, etag).unwrap_or_else(default_image));
     }
     match safe_static(&url) {
         Some(p) => Ok(found(&p)),

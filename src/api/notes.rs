@@ -170,7 +170,7 @@ async fn list_notes(
 ) -> ApiResult<Json<Vec<Value>>> {
     check_enabled(&state, &caller).await?;
     let (limit, offset) = match q.page {
-        Some(p) => (Some(60), Some((p - 1).max(0) * 60)),
+        Some(p) => (Some(60), Some(crate::limits::page_offset(p, 60))),
         None => (None, None),
     };
     let uid = caller.id().to_string();
@@ -234,7 +234,7 @@ async fn search_notes(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
     let page = q.page.unwrap_or(1);
-    let (limit, offset) = (Some(60), Some((page - 1).max(0) * 60));
+    let (limit, offset) = (Some(60), Some(crate::limits::page_offset(page, 60)));
     let filter_access = !(caller.is_admin() && bypass_admin_access());
     let uid = caller.id().to_string();
     let s = notes::Search {
@@ -346,7 +346,10 @@ async fn create_note(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
     let title = match body.get("title") {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => {
+            crate::limits::check_title("title", s)?;
+            s.clone()
+        }
         None => return Err(missing("title")),
         Some(other) => {
             return Err(ApiError::Validation(json!([{
@@ -438,7 +441,10 @@ async fn update_note(
     let (n, _, _) = load_checked(&state, &caller, &id, "write").await?;
     let title = match body.get("title") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => {
+            crate::limits::check_title("title", s)?;
+            Some(s.clone())
+        }
         Some(other) => {
             return Err(ApiError::Validation(json!([{
                 "type": "string_type", "loc": ["body", "title"],

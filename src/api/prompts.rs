@@ -203,9 +203,11 @@ fn opt_tags(body: &Value) -> ApiResult<Option<Vec<String>>> {
         Some(Value::Array(a)) => a
             .iter()
             .map(|t| {
-                t.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| validation("tags", "Input should be a valid string"))
+                let t = t
+                    .as_str()
+                    .ok_or_else(|| validation("tags", "Input should be a valid string"))?;
+                crate::limits::check_name("tags", t)?;
+                Ok(t.to_string())
             })
             .collect::<ApiResult<Vec<_>>>()
             .map(Some),
@@ -229,9 +231,12 @@ fn parse_form(body: &Value) -> ApiResult<PromptForm> {
             ))
         }
     };
+    let (command, name) = (req_str(body, "command")?, req_str(body, "name")?);
+    crate::limits::check_name("command", command)?;
+    crate::limits::check_name("name", name)?;
     Ok(PromptForm {
-        command: req_str(body, "command")?.to_string(),
-        name: req_str(body, "name")?.to_string(),
+        command: command.to_string(),
+        name: name.to_string(),
         content: req_str(body, "content")?.to_string(),
         data: opt_object(body, "data")?,
         meta: opt_object(body, "meta")?,
@@ -371,7 +376,7 @@ async fn search(
         items.reverse();
     }
     let total = items.len();
-    let page = q.page.unwrap_or(1).max(1) as usize;
+    let page = crate::limits::page(q.page.unwrap_or(1)) as usize;
     let groups = group_ids(&state, &caller).await?;
     let by = bypass(&caller);
     let out: Vec<Value> = items
@@ -532,6 +537,8 @@ async fn update_meta(
 ) -> ApiResult<Json<Value>> {
     let name = req_str(&body, "name")?.to_string();
     let command = req_str(&body, "command")?.to_string();
+    crate::limits::check_name("command", &command)?;
+    crate::limits::check_name("name", &name)?;
     let tags = opt_tags(&body)?;
     let (p, _) = load_writable(&state, &caller, &id).await?;
     if command != p.command {
@@ -659,7 +666,7 @@ async fn history_list(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let (p, _, _) = load_readable(&state, &caller, &id).await?;
-    let offset = q.page.unwrap_or(0).max(0) * HISTORY_PAGE;
+    let offset = q.page.unwrap_or(0).clamp(0, crate::limits::MAX_PAGE) * HISTORY_PAGE;
     let list = state
         .db
         .read(move |c| history::list(c, Kind::Prompt, &p.id, offset, HISTORY_PAGE))

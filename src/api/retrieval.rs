@@ -1029,6 +1029,8 @@ fn query_opts(
     if let Some(k) = k.filter(|k| *k > 0) {
         o.k = k;
     }
+    // A huge `k` would size the search's candidate lists; see `limits::MAX_K`.
+    o.k = o.k.min(crate::limits::MAX_K);
     o.hybrid = o.hybrid && hybrid.unwrap_or(true);
     if let Some(r) = r.filter(|r| *r != 0.0) {
         o.relevance_threshold = r;

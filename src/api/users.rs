@@ -2,13 +2,10 @@
 //! default and effective permissions, and the caller's own settings, status,
 //! info and variables.
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::auth::{permissions, AdminUser, VerifiedUser};
@@ -224,43 +221,31 @@ async fn get_info(VerifiedUser(caller): VerifiedUser) -> Json<Value> {
 }
 
 fn default_image() -> Response {
-    match crate::web::asset_bytes("static/user.png") {
-        Some(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+    crate::api::user_content::static_image("static/user.png")
 }
 
-/// A data URL is decoded and served, an http(s) URL redirected to, anything else
-/// (`/user.png`, empty) is the default avatar.
+/// A raster data URL is decoded and served inline; an http(s) URL is
+/// redirected to only when `ENABLE_PROFILE_IMAGE_URL_FORWARDING=true`;
+/// anything else (SVG, paths, empty) is the default avatar.
 async fn profile_image(
     State(state): State<AppState>,
     VerifiedUser(_caller): VerifiedUser,
     Path(user_id): Path<String>,
 ) -> ApiResult<Response> {
+    use crate::api::user_content;
     let url = state
         .db
         .read(move |c| db::users::profile_image_url(c, &user_id))
         .await?
         .ok_or_else(ApiError::not_found_default)?
         .unwrap_or_default();
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Ok(Redirect::temporary(&url).into_response());
-    }
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((meta, data)) = rest.split_once(',') {
-            let mime = meta.split(';').next().unwrap_or("image/png").to_string();
-            if mime.starts_with("image/") && meta.ends_with(";base64") {
-                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.trim()) {
-                    return Ok(Response::builder()
-                        .header(header::CONTENT_TYPE, mime)
-                        .header(header::CACHE_CONTROL, "private, max-age=60")
-                        .body(Body::from(bytes))
-                        .expect("valid response"));
-                }
-            }
+    if user_content::is_remote(&url) {
+        if user_content::forwarding_enabled() && crate::limits::valid_image_url(&url) {
+            return Ok(user_content::found(&url));
         }
+        return Ok(default_image());
     }
-    Ok(default_image())
+    Ok(user_content::data_image(&url, None).unwrap_or_else(default_image))
 }
 
 /// Upstream's page size for the admin user list.
@@ -279,7 +264,7 @@ async fn list_users(
     AdminUser(_admin): AdminUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page.unwrap_or(1).max(1);
+    let page = crate::limits::page(q.page.unwrap_or(1));
     let descending = q.direction.as_deref() != Some("asc");
     let (users, total, groups) = state
         .db
@@ -354,7 +339,7 @@ async fn search_users(
     VerifiedUser(_c): VerifiedUser,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page.unwrap_or(1).max(1);
+    let page = crate::limits::page(q.page.unwrap_or(1));
     let descending = q.direction.as_deref() != Some("asc");
     let (users, total) = state
         .db
@@ -768,6 +753,7 @@ async fn update_user(
         if name.trim().is_empty() {
             return Err(ApiError::bad_request("The name must not be empty."));
         }
+        crate::limits::check_name("name", name)?;
     }
     let new_hash = match f.password.as_deref().filter(|p| !p.is_empty()) {
         Some(pw) => {

@@ -70,8 +70,54 @@ async fn execute_code(
     ))
 }
 
+/// Where database copies for download are made: `DATA_DIR/cache/db-download`,
+/// mode 0700, each copy 0600. A copy is unlinked as soon as it is open, and
+/// whatever a crash left here is removed at start-up
+/// ([`clean_download_leftovers`]), so no copy of the database outlives its
+/// download.
+fn download_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("cache").join("db-download")
+}
+
+/// Removes database copies left behind by a server that died mid-download.
+pub fn clean_download_leftovers(data_dir: &std::path::Path) {
+    let dir = download_dir(data_dir);
+    if dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot remove old database copies");
+        }
+    }
+}
+
+/// Creates the private download folder and an empty 0600 file in it.
+fn private_copy_path(data_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let dir = download_dir(data_dir);
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    builder.create(&dir)?;
+    let path = dir.join(format!("webui-{}.db", crate::db::new_id()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(&path)?;
+    Ok(path)
+}
+
 /// A consistent copy of the live database, made with SQLite's online backup
-/// into a temporary file that is unlinked once open and streamed from there.
+/// into a private temporary file that is unlinked once open and streamed
+/// from there.
 async fn download_db(
     State(state): State<AppState>,
     AdminUser(_a): AdminUser,
@@ -81,9 +127,10 @@ async fn download_db(
             crate::auth::permissions::ACCESS_PROHIBITED,
         ));
     }
-    let dir = state.settings.data_dir.join("cache");
-    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
-    let path = dir.join(format!("webui-download-{}.db", crate::db::new_id()));
+    let data_dir = state.settings.data_dir.clone();
+    let path = tokio::task::spawn_blocking(move || private_copy_path(&data_dir))
+        .await?
+        .map_err(ApiError::internal)?;
     let target = path.clone();
     let made = state
         .db

@@ -44,6 +44,16 @@ pub struct Rule {
 
 /// Periods scanned before giving up on a rule whose filters never match.
 const MAX_PERIODS: usize = 200_000;
+/// Days tested before giving up: bounds the work of yearly and monthly rules
+/// (which test every day of a period) whose filters never match, such as
+/// `FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30`.
+const MAX_DAYS_TESTED: usize = 400_000;
+/// Years past the later of DTSTART and the search point after which a rule
+/// is taken to have no further occurrence (the widest real gap, Feb 29 in a
+/// yearly rule, is 8 years).
+const HORIZON_YEARS: i32 = 400;
+/// Largest `INTERVAL` accepted (keeps every step inside the calendar).
+const MAX_INTERVAL: i64 = 100_000;
 
 fn parse_dt(s: &str) -> Result<NaiveDateTime, String> {
     let s = s.trim().trim_end_matches(['Z', 'z']);
@@ -146,8 +156,8 @@ pub fn parse(s: &str) -> Result<Rule, String> {
                 rule.interval = v
                     .parse::<i64>()
                     .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or("RRULE INTERVAL must be a positive integer")?
+                    .filter(|n| (1..=MAX_INTERVAL).contains(n))
+                    .ok_or("RRULE INTERVAL must be a positive integer of at most 100000")?
             }
             "COUNT" => {
                 rule.count = Some(
@@ -243,11 +253,11 @@ fn period_occurrences(
     let days: Vec<NaiveDate> = match rule.freq {
         Freq::Yearly => {
             let y = period.year();
-            let mut d = NaiveDate::from_ymd_opt(y, 1, 1).expect("jan 1");
             let mut out = vec![];
-            while d.year() == y {
+            let mut next = NaiveDate::from_ymd_opt(y, 1, 1);
+            while let Some(d) = next.filter(|d| d.year() == y) {
                 out.push(d);
-                d = d.succ_opt().expect("date in range");
+                next = d.succ_opt();
             }
             out
         }
@@ -382,7 +392,18 @@ impl Rule {
         }
         let mut emitted: u32 = 0;
         let mut month_index: i64 = 0;
+        let horizon = start.year().max(after.year()).saturating_add(HORIZON_YEARS);
+        let mut days_tested = 0usize;
         for _ in 0..MAX_PERIODS {
+            if period.year() > horizon || days_tested > MAX_DAYS_TESTED {
+                return out;
+            }
+            days_tested += match self.freq {
+                Freq::Yearly => 366,
+                Freq::Monthly => 31,
+                Freq::Weekly => 7,
+                _ => 1,
+            };
             for t in period_occurrences(self, start, period) {
                 if t < start {
                     continue;
@@ -402,7 +423,10 @@ impl Rule {
                 }
             }
             period = match (fixed_step(self), self.freq) {
-                (Some(step), _) => period + step,
+                (Some(step), _) => match period.checked_add_signed(step) {
+                    Some(p) => p,
+                    None => return out,
+                },
                 (None, Freq::Monthly) => {
                     month_index += self.interval;
                     match add_months(first_period(self, start), month_index) {
@@ -523,6 +547,39 @@ mod tests {
 
     fn dt(s: &str) -> NaiveDateTime {
         parse_dt(s).unwrap()
+    }
+
+    #[test]
+    fn never_matching_rules_end_with_nothing() {
+        for rule in [
+            "DTSTART:20260101T000000\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+            "DTSTART:20260101T000000\nRRULE:FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=31",
+            "DTSTART:20260101T000000\nRRULE:FREQ=DAILY;BYMONTH=11;BYMONTHDAY=31",
+        ] {
+            let r = parse(rule).unwrap();
+            assert!(r.next_after(dt("20260101T000000"), 1).is_empty(), "{rule}");
+            assert!(r
+                .between(dt("20260101T000000"), dt("99991231T000000"), 10)
+                .is_empty());
+        }
+        // The rarest real rule (Feb 29) is still found across the horizon.
+        let r =
+            parse("DTSTART:20260101T000000\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29").unwrap();
+        assert_eq!(
+            r.next_after(dt("20260101T000000"), 1),
+            vec![dt("20280229T000000")]
+        );
+    }
+
+    #[test]
+    fn huge_intervals_are_refused_and_steps_never_overflow() {
+        assert!(parse("FREQ=WEEKLY;INTERVAL=9223372036854775807").is_err());
+        assert!(parse("FREQ=SECONDLY;INTERVAL=100001").is_err());
+        let r = parse("DTSTART:20260101T000000\nRRULE:FREQ=WEEKLY;INTERVAL=100000").unwrap();
+        // 100000 weeks is ~1900 years: beyond the horizon, so no occurrence.
+        assert_eq!(r.next_after(dt("20260101T000000"), 3).len(), 0);
+        let r = parse("DTSTART:20260101T000000\nRRULE:FREQ=YEARLY;INTERVAL=100000").unwrap();
+        assert!(r.next_after(dt("20260101T000000"), 3).is_empty());
     }
 
     #[test]

@@ -163,6 +163,8 @@ impl Bm25 {
         if n == 0 || collections.is_empty() {
             return Ok(Vec::new());
         }
+        // tantivy allocates for `n` results up front.
+        let n = n.min(4 * crate::limits::MAX_K);
         let mut analyzer = self.index.tokenizer_for_field(self.text)?;
         let mut terms: Vec<String> = Vec::new();
         let mut stream = analyzer.token_stream(query);

@@ -136,7 +136,9 @@ pub(crate) fn run(
     qvec: &[f32],
     opts: &SearchOpts,
 ) -> anyhow::Result<Vec<Hit>> {
-    let k = opts.k;
+    // Bounded here too, whatever the caller passed: candidate lists and
+    // tantivy's collector are sized from it.
+    let k = opts.k.min(crate::limits::MAX_K);
     let n = if opts.hybrid { (4 * k).max(20) } else { k };
 
     // Vector candidates across collections: (cosine, collection index, seq).
