@@ -29,16 +29,16 @@ pub use state::AppState;
 /// The whole HTTP surface: API routes, Socket.IO and the embedded frontend.
 pub fn router(state: AppState) -> Router {
     let sio = socket::layer(state.clone());
-    // Socket.IO's polling answers bypass the API layers: nosniff here too.
-    // The panic guard is outermost, so a panic anywhere below (handlers,
-    // extractors, Socket.IO's HTTP side) becomes one failed request, never a
-    // dropped connection.
+    // The panic guard wraps everything that runs per request (handlers,
+    // extractors, Socket.IO's HTTP side), so a panic becomes one failed
+    // request, never a dropped connection. Socket.IO's polling answers bypass
+    // the API layers: nosniff here too, outside, so a panic's 500 has it.
     api::app(state)
         .layer(sio)
-        .layer(api::nosniff_layer())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
+        .layer(api::nosniff_layer())
 }
 
 /// A server bound to its listener, ready to run.
