@@ -871,15 +871,14 @@ pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
         } else {
             name
         };
-        let text = tokio::task::spawn_blocking(move || {
-            crate::rag::extract::extract_guarded(
-                &body,
-                &name,
-                Some(&ct),
-                &crate::rag::extract::Limits::default(),
-            )
-        })
-        .await?
+        // Fetched pages are as hostile as uploads: parsed in a worker process.
+        let text = crate::rag::extract::extract_bytes_isolated(
+            &state.settings.extract,
+            body,
+            &name,
+            Some(&ct),
+        )
+        .await
         .map_err(|e| ApiError::bad_request(format!("Could not read content from the page: {e}")))?;
         return Ok(text);
     }
