@@ -126,16 +126,41 @@ impl Db {
 
     /// Runs `f` with a read-only connection on the blocking pool.
     ///
-    /// The permit travels into the blocking closure, so a caller that gives up
-    /// (a cancelled request) cannot free a slot while the closure still holds
-    /// its connection. A panic inside `f` fails this call only: the connection
-    /// is replaced by a fresh one and the pool keeps its size.
+    /// The closure speaks `rusqlite::Result`, the answer is an `anyhow::Result`.
+    /// A closure that needs to refuse with an error of its own (an `ApiError`,
+    /// say) uses [`Db::try_read`] instead.
     pub async fn read<T, F>(&self, f: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let permit = self.inner.reader_slots.clone().acquire_owned().await?;
+        self.try_read(move |c| f(c).map_err(anyhow::Error::from))
+            .await
+    }
+
+    /// [`Db::read`] with the closure's own error type `E`, handed back as is.
+    ///
+    /// Whatever can go wrong around the closure becomes an `E` too: SQLite
+    /// errors through `From<rusqlite::Error>`, a panic in `f`, a lost blocking
+    /// task or a closed pool through `From<anyhow::Error>`.
+    ///
+    /// The permit travels into the blocking closure, so a caller that gives up
+    /// (a cancelled request) cannot free a slot while the closure still holds
+    /// its connection. A panic inside `f` fails this call only: the connection
+    /// is replaced by a fresh one and the pool keeps its size.
+    pub async fn try_read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<anyhow::Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let permit = self
+            .inner
+            .reader_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| E::from(anyhow::Error::from(e)))?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let conn = match inner.lock_readers().pop() {
@@ -147,7 +172,7 @@ impl Db {
             match out {
                 Ok(out) => {
                     inner.lock_readers().push(conn);
-                    out.map_err(anyhow::Error::from)
+                    out
                 }
                 Err(panic) => {
                     drop(conn);
@@ -160,34 +185,56 @@ impl Db {
                             permit.forget();
                         }
                     }
-                    Err(panic_error("read", panic))
+                    Err(E::from(panic_error("read", panic)))
                 }
             }
         })
-        .await?
+        .await
+        .map_err(|e| E::from(anyhow::Error::from(e)))?
     }
 
     /// Runs `f` inside one IMMEDIATE transaction on the writer connection.
     ///
-    /// A panic inside `f` rolls the transaction back and fails this call only;
-    /// the writer stays usable.
+    /// The closure speaks `rusqlite::Result`, the answer is an `anyhow::Result`;
+    /// an `Err` rolls back like in [`Db::try_write`]. A closure that decides
+    /// something on the way (not found, forbidden, conflict) and must undo what
+    /// it wrote before the decision uses [`Db::try_write`] with its own error
+    /// type rather than smuggling the refusal out inside an `Ok`.
     pub async fn write<T, F>(&self, f: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T> + Send + 'static,
     {
+        self.try_write(move |tx| f(tx).map_err(anyhow::Error::from))
+            .await
+    }
+
+    /// [`Db::write`] with the closure's own error type `E`, handed back as is.
+    ///
+    /// Only an `Ok` from `f` commits. An `Err` from `f` rolls the whole
+    /// transaction back, and so does a panic inside `f`, which fails this call
+    /// only (as an `E` built from an `anyhow::Error`); the writer stays usable.
+    /// SQLite errors, including a failed commit, arrive through
+    /// `From<rusqlite::Error>`.
+    pub async fn try_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<anyhow::Error> + Send + 'static,
+        F: FnOnce(&rusqlite::Transaction) -> Result<T, E> + Send + 'static,
+    {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            // Dropping `tx` while unwinding rolls it back.
+            // Dropping `tx` (on an early return or while unwinding) rolls it back.
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&tx)))
-                .map_err(|p| panic_error("write", p))?;
+                .map_err(|p| E::from(panic_error("write", p)))?;
             let out = out?;
             tx.commit()?;
             Ok(out)
         })
-        .await?
+        .await
+        .map_err(|e| E::from(anyhow::Error::from(e)))?
     }
 
     /// Blocking access to the writer, for start-up code and the online backup.
