@@ -283,3 +283,102 @@ pub fn now_nanos() -> i64 {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closure's own refusal, next to the two conversions `try_write` needs.
+    #[derive(Debug)]
+    enum Refusal {
+        No,
+        Db(anyhow::Error),
+    }
+    impl From<rusqlite::Error> for Refusal {
+        fn from(e: rusqlite::Error) -> Self {
+            Refusal::Db(e.into())
+        }
+    }
+    impl From<anyhow::Error> for Refusal {
+        fn from(e: anyhow::Error) -> Self {
+            Refusal::Db(e)
+        }
+    }
+
+    fn insert_tag(tx: &Connection, id: &str) -> rusqlite::Result<usize> {
+        tx.execute(
+            "INSERT INTO tag (id, name, user_id, meta) VALUES (?1, ?1, 'u', '{}')",
+            [id],
+        )
+    }
+
+    async fn tags(db: &Db, id: &'static str) -> i64 {
+        db.read(move |c| c.query_row("SELECT count(*) FROM tag WHERE id = ?1", [id], |r| r.get(0)))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_err_from_the_closure_rolls_back_and_an_ok_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("webui.db")).unwrap();
+
+        let r: Result<(), Refusal> = db
+            .try_write(|tx| {
+                insert_tag(tx, "refused")?;
+                Err(Refusal::No)
+            })
+            .await;
+        assert!(matches!(r, Err(Refusal::No)), "{r:?}");
+        assert_eq!(
+            tags(&db, "refused").await,
+            0,
+            "the refused write was undone"
+        );
+
+        let r: Result<usize, Refusal> = db.try_write(|tx| Ok(insert_tag(tx, "kept")?)).await;
+        assert_eq!(r.unwrap(), 1);
+        assert_eq!(
+            tags(&db, "kept").await,
+            1,
+            "the accepted write was committed"
+        );
+
+        // A SQLite error through the plain `write` rolls back as well.
+        let r = db
+            .write(|tx| {
+                insert_tag(tx, "half")?;
+                insert_tag(tx, "kept")
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(tags(&db, "half").await, 0);
+
+        // A panic still rolls back, comes back as the caller's error type,
+        // and the writer keeps working afterwards.
+        let r: Result<(), Refusal> = db
+            .try_write(|tx| {
+                insert_tag(tx, "panicked")?;
+                panic!("injected")
+            })
+            .await;
+        match r {
+            Err(Refusal::Db(e)) => assert!(e.to_string().contains("panicked"), "{e}"),
+            other => panic!("expected the panic as an error, got {other:?}"),
+        }
+        assert_eq!(
+            tags(&db, "panicked").await,
+            0,
+            "the panicked write was undone"
+        );
+        db.write(|tx| insert_tag(tx, "after")).await.unwrap();
+        assert_eq!(tags(&db, "after").await, 1);
+
+        // Reads hand the closure's error back unchanged, and survive a panic.
+        let r: Result<(), Refusal> = db.try_read(|_| Err(Refusal::No)).await;
+        assert!(matches!(r, Err(Refusal::No)));
+        let r: Result<(), Refusal> = db.try_read(|_| panic!("injected read")).await;
+        assert!(matches!(r, Err(Refusal::Db(_))));
+        assert_eq!(tags(&db, "kept").await, 1);
+    }
+}
