@@ -176,23 +176,20 @@ fn channel_wire(c: &Connection, ch: &ChannelRow) -> rusqlite::Result<Value> {
 /// The channel (404 when missing) after `check` passed inside the same read.
 async fn load<F>(state: &AppState, id: &str, check: F) -> ApiResult<(ChannelRow, Value)>
 where
-    F: FnOnce(&Connection, &ChannelRow) -> rusqlite::Result<Result<(), ApiError>> + Send + 'static,
+    F: FnOnce(&Connection, &ChannelRow) -> ApiResult<()> + Send + 'static,
 {
     let id = id.to_string();
-    let out = state
+    state
         .db
-        .read(move |c| {
+        .try_read(move |c| {
             let Some(ch) = channels::get(c, &id)? else {
-                return Ok(Err(ApiError::not_found(NOT_FOUND)));
+                return Err(ApiError::not_found(NOT_FOUND));
             };
-            if let Err(e) = check(c, &ch)? {
-                return Ok(Err(e));
-            }
+            check(c, &ch)?;
             let w = channel_wire(c, &ch)?;
-            Ok(Ok((ch, w)))
+            Ok((ch, w))
         })
-        .await?;
-    out
+        .await
 }
 
 /// Loads the channel and requires `permission` on it.
@@ -204,11 +201,11 @@ async fn load_with(
 ) -> ApiResult<(ChannelRow, Value)> {
     let (uid, admin) = (caller.id().to_string(), caller.is_admin());
     load(state, id, move |c, ch| {
-        Ok(if has_access(c, ch, &uid, admin, permission)? {
+        if has_access(c, ch, &uid, admin, permission)? {
             Ok(())
         } else {
             Err(forbidden())
-        })
+        }
     })
     .await
 }
@@ -217,11 +214,11 @@ async fn load_with(
 async fn load_owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(ChannelRow, Value)> {
     let (uid, admin) = (caller.id().to_string(), caller.is_admin());
     load(state, id, move |_, ch| {
-        Ok(if admin || ch.user_id == uid {
+        if admin || ch.user_id == uid {
             Ok(())
         } else {
             Err(forbidden())
-        })
+        }
     })
     .await
 }
@@ -825,11 +822,11 @@ async fn set_active(
     check_enabled(&state, Some(&caller)).await?;
     let uid = caller.id().to_string();
     load(&state, &id, move |c, ch| {
-        Ok(if channels::is_active_member(c, &ch.id, &uid)? {
+        if channels::is_active_member(c, &ch.id, &uid)? {
             Ok(())
         } else {
             Err(ApiError::not_found(NOT_FOUND))
-        })
+        }
     })
     .await?;
     let (cid, uid) = (id.clone(), caller.id().to_string());
@@ -949,11 +946,11 @@ async fn update_access(
     check_enabled(&state, Some(&caller)).await?;
     let (uid, admin) = (caller.id().to_string(), caller.is_admin());
     let (ch, _) = load(&state, &id, move |_, ch| {
-        Ok(if !(admin || ch.user_id == uid) || ch.is_membership() {
+        if !(admin || ch.user_id == uid) || ch.is_membership() {
             Err(ApiError::forbidden(ACCESS_PROHIBITED))
         } else {
             Ok(())
-        })
+        }
     })
     .await?;
     let requested = access_grants::normalize(&Value::Array(form.access_grants));
@@ -1308,7 +1305,7 @@ async fn load_own_message(
     id: &str,
     message_id: &str,
 ) -> ApiResult<(ChannelRow, Value, MessageRow)> {
-    let (ch, w) = load(state, id, |_, _| Ok(Ok(()))).await?;
+    let (ch, w) = load(state, id, |_, _| Ok(())).await?;
     let m = load_message(state, id, message_id).await?;
     let (c2, uid, admin) = (ch.clone(), caller.id().to_string(), caller.is_admin());
     let ok = state
@@ -1466,11 +1463,11 @@ async fn delete_message(
 async fn load_managed(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRow> {
     let (uid, admin) = (caller.id().to_string(), caller.is_admin());
     let (ch, _) = load(state, id, move |c, ch| {
-        Ok(if admin || channels::is_manager(c, ch, &uid)? {
+        if admin || channels::is_manager(c, ch, &uid)? {
             Ok(())
         } else {
             Err(ApiError::forbidden("401 Unauthorized"))
-        })
+        }
     })
     .await?;
     Ok(ch)
@@ -1617,14 +1614,14 @@ async fn webhook_post(
     let wid = webhook_id.clone();
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(w) = channels::webhook(tx, &wid)?.filter(|w| w.token == token) else {
-                return Ok(Err(ApiError::unauthorized(
+                return Err(ApiError::unauthorized(
                     "The URL you provided is invalid. Please double-check and try again.",
-                )));
+                ));
             };
             let Some(ch) = channels::get(tx, &w.channel_id)? else {
-                return Ok(Err(ApiError::not_found(NOT_FOUND)));
+                return Err(ApiError::not_found(NOT_FOUND));
             };
             channels::join(tx, &ch.id, &w.user_id, now)?;
             let m = messages::insert(
@@ -1643,9 +1640,9 @@ async fn webhook_post(
             channels::touch_webhook(tx, &w.id, now)?;
             let full = message_full(tx, &m, true)?;
             let ch_wire = channel_wire(tx, &ch)?;
-            Ok(Ok((w, ch.id, ch_wire, m.id, full)))
+            Ok((w, ch.id, ch_wire, m.id, full))
         })
-        .await??;
+        .await?;
     let (w, cid, ch_wire, mid, mut full) = out;
     let as_user = json!({"id": w.id, "name": w.name, "role": "webhook"});
     full["user"] = as_user.clone();

@@ -119,6 +119,7 @@ fn parent_error(e: db::groups::ParentError) -> ApiError {
         db::groups::ParentError::Cycle => {
             ApiError::bad_request("A group cannot be its own parent or a descendant of itself.")
         }
+        db::groups::ParentError::Db(e) => e.into(),
     }
 }
 
@@ -162,11 +163,9 @@ async fn create(
     let (name, description) = (f.name, f.description);
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| -> ApiResult<_> {
             if let Some(p) = &parent {
-                if let Err(e) = db::groups::check_parent(tx, None, p)? {
-                    return Ok(Err(e));
-                }
+                db::groups::check_parent(tx, None, p).map_err(parent_error)?;
             }
             db::groups::insert(
                 tx,
@@ -181,10 +180,9 @@ async fn create(
                     now,
                 },
             )?;
-            Ok(Ok(db::groups::get(tx, &id)?.expect("just inserted")))
+            Ok(db::groups::get(tx, &id)?.expect("just inserted"))
         })
-        .await?
-        .map_err(parent_error)?;
+        .await?;
     Ok(Json(out.wire(0)))
 }
 
@@ -289,15 +287,13 @@ async fn update(
     let now = now_secs();
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(mut g) = db::groups::get(tx, &id)? else {
-                return Ok(Err(ApiError::not_found("Group not found.")));
+                return Err(ApiError::not_found("Group not found."));
             };
             if let Some(parent) = &f.parent_group_id {
                 if let Some(p) = parent {
-                    if let Err(e) = db::groups::check_parent(tx, Some(&id), p)? {
-                        return Ok(Err(parent_error(e)));
-                    }
+                    db::groups::check_parent(tx, Some(&id), p).map_err(parent_error)?;
                 }
                 g.parent_group_id = parent.clone();
             }
@@ -328,9 +324,9 @@ async fn update(
             g.updated_at = now;
             db::groups::update(tx, &g)?;
             let n = db::groups::member_count(tx, &id)?;
-            Ok(Ok(g.wire(n)))
+            Ok(g.wire(n))
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 

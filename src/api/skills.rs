@@ -433,23 +433,22 @@ async fn create_from(state: &AppState, caller: &Caller, body: &Value) -> ApiResu
         is_active,
         commit_message: message,
     };
-    let result = state
+    state
         .db
-        .write(move |c| {
+        .try_write(move |c| {
             if rows::get(c, &n.id)?.is_some() {
-                return Ok(Err(ApiError::bad_request(ID_TAKEN)));
+                return Err(ApiError::bad_request(ID_TAKEN));
             }
             if rows::name_taken(c, &n.name)? {
-                return Ok(Err(ApiError::Conflict(
+                return Err(ApiError::Conflict(
                     "A skill with this name already exists".into(),
-                )));
+                ));
             }
             let s = rows::insert(c, &uid, &n, &grants, now)?;
             let g = access_grants::by_resource(c, rows::RESOURCE, &s.id)?;
-            Ok(Ok(rows::wire(&s, &g, false)))
+            Ok(rows::wire(&s, &g, false))
         })
-        .await?;
-    result
+        .await
 }
 
 async fn create(

@@ -210,27 +210,31 @@ pub fn ancestor_ids(c: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
     rows.collect()
 }
 
-/// Why a parent cannot be set: 404 when it is missing, 400 for a cycle.
+/// Why a parent cannot be set: 404 when it is missing, 400 for a cycle, or
+/// the database failed while looking.
 pub enum ParentError {
     NotFound,
     Cycle,
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for ParentError {
+    fn from(e: rusqlite::Error) -> Self {
+        ParentError::Db(e)
+    }
 }
 
 /// Checks that `parent` exists and that `group` is not `parent` or one of its ancestors.
-pub fn check_parent(
-    c: &Connection,
-    group: Option<&str>,
-    parent: &str,
-) -> rusqlite::Result<Result<(), ParentError>> {
+pub fn check_parent(c: &Connection, group: Option<&str>, parent: &str) -> Result<(), ParentError> {
     if get(c, parent)?.is_none() {
-        return Ok(Err(ParentError::NotFound));
+        return Err(ParentError::NotFound);
     }
     if let Some(g) = group {
         if ancestor_ids(c, parent)?.iter().any(|a| a == g) {
-            return Ok(Err(ParentError::Cycle));
+            return Err(ParentError::Cycle);
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 pub struct NewGroup<'a> {
