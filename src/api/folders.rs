@@ -191,33 +191,33 @@ async fn create(
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             if folders::find_by_parent_and_name(tx, form.parent_id.as_deref(), &uid, &form.name)?
                 .is_some()
             {
-                return Ok(Err(ApiError::bad_request(error_default(
+                return Err(ApiError::bad_request(error_default(
                     "Folder already exists",
-                ))));
+                )));
             }
             let files = form.data.as_ref().and_then(|d| d.get("files"));
             if form.data.as_ref().is_some_and(|d| d.contains_key("files"))
                 && !can_read_all(tx, &uid, admin, files)?
             {
-                return Ok(Err(forbidden()));
+                return Err(forbidden());
             }
             let mut owner = uid.clone();
             if let Some(pid) = form.parent_id.as_deref() {
                 if let Some(parent) = folders::get(tx, pid)?.filter(|p| p.user_id != uid) {
                     // A subfolder inside someone else's shared folder belongs to that folder's owner.
                     if !admin && !folders::has_access(tx, &uid, &parent, "write")? {
-                        return Ok(Err(forbidden()));
+                        return Err(forbidden());
                     }
                     if form.data.as_ref().is_some_and(|d| d.contains_key("files")) {
                         let Some(role) = user_role(tx, &parent.user_id)? else {
-                            return Ok(Err(not_found()));
+                            return Err(not_found());
                         };
                         if !can_read_all(tx, &parent.user_id, role == "admin", files)? {
-                            return Ok(Err(forbidden()));
+                            return Err(forbidden());
                         }
                     }
                     owner = parent.user_id.clone();
@@ -234,9 +234,9 @@ async fn create(
                 meta.as_ref(),
                 now_secs(),
             )?;
-            Ok(Ok(f.wire()))
+            Ok(f.wire())
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 
@@ -366,12 +366,12 @@ async fn update(
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let folder = match folders::get_for_user(tx, &id, &uid)? {
                 Some(f) => f,
                 None => match folders::get(tx, &id)? {
                     Some(f) if admin || folders::has_access(tx, &uid, &f, "write")? => f,
-                    _ => return Ok(Err(not_found())),
+                    _ => return Err(not_found()),
                 },
             };
             if let Some(mode) = form.data.as_ref().and_then(|d| d.get("share_mode")) {
@@ -382,7 +382,7 @@ async fn update(
                     .cloned()
                     .unwrap_or(Value::Null);
                 if !admin && uid != folder.user_id && *mode != current {
-                    return Ok(Err(forbidden()));
+                    return Err(forbidden());
                 }
             }
             if let Some(name) = &form.name {
@@ -393,9 +393,9 @@ async fn update(
                     name,
                 )? {
                     if other.id != id {
-                        return Ok(Err(ApiError::bad_request(error_default(
+                        return Err(ApiError::bad_request(error_default(
                             "Folder already exists",
-                        ))));
+                        )));
                     }
                 }
             }
@@ -405,11 +405,11 @@ async fn update(
                 } else {
                     match user_role(tx, &folder.user_id)? {
                         Some(r) => r == "admin",
-                        None => return Ok(Err(not_found())),
+                        None => return Err(not_found()),
                     }
                 };
                 if !can_read_all(tx, &folder.user_id, owner_admin, Some(files))? {
-                    return Ok(Err(forbidden()));
+                    return Err(forbidden());
                 }
                 // Editors send back the owner's entries; only new ones are checked against the editor.
                 let existing = folder
@@ -427,7 +427,7 @@ async fn update(
                     })
                     .unwrap_or_default();
                 if !can_read_all(tx, &uid, admin, Some(&Value::Array(added)))? {
-                    return Ok(Err(forbidden()));
+                    return Err(forbidden());
                 }
             }
             let updated = folders::update(
@@ -439,11 +439,11 @@ async fn update(
                 form.meta.as_ref(),
                 now_secs(),
             )?;
-            Ok(updated
+            updated
                 .map(|f| f.wire())
-                .ok_or_else(|| ApiError::bad_request(error_default("Error updating folder"))))
+                .ok_or_else(|| ApiError::bad_request(error_default("Error updating folder")))
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 
@@ -463,29 +463,29 @@ async fn update_parent(
     let uid = caller.user.id.clone();
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(folder) = folders::get_for_user(tx, &id, &uid)? else {
-                return Ok(Err(not_found()));
+                return Err(not_found());
             };
             let target = form.parent_id.as_deref().filter(|p| !p.is_empty());
             if let Some(other) = folders::find_by_parent_and_name(tx, target, &uid, &folder.name)? {
                 if other.id != id {
-                    return Ok(Err(ApiError::bad_request(error_default(
+                    return Err(ApiError::bad_request(error_default(
                         "Folder already exists",
-                    ))));
+                    )));
                 }
             }
             if let Some(t) = target {
                 if folders::subtree_ids(tx, &id, &uid)?.iter().any(|s| s == t) {
-                    return Ok(Err(ApiError::bad_request(error_default(
+                    return Err(ApiError::bad_request(error_default(
                         "Cannot move a folder into itself or one of its subfolders",
-                    ))));
+                    )));
                 }
             }
             let f = folders::set_parent(tx, &id, &uid, target, now_secs())?;
-            Ok(f.map(|f| f.wire()).ok_or_else(not_found))
+            f.map(|f| f.wire()).ok_or_else(not_found)
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 
@@ -621,12 +621,12 @@ async fn shared_chats(
     let uid2 = uid.clone();
     let out = state
         .db
-        .read(move |c| {
-            let Some(folder) = folders::get(c, &id)? else { return Ok(Err(not_found())) };
+        .try_read(move |c| {
+            let Some(folder) = folders::get(c, &id)? else { return Err(not_found()) };
             let has_write = folder.user_id == uid || admin || folders::has_access(c, &uid, &folder, "write")?;
             let has_read = has_write || folders::has_access(c, &uid, &folder, "read")?;
             if !has_read {
-                return Ok(Err(forbidden()));
+                return Err(forbidden());
             }
             const LIMIT: i64 = 10;
             let (limit, skip) = match page {
@@ -681,9 +681,9 @@ async fn shared_chats(
                 resp["total"] = json!(total);
                 resp["has_more"] = json!(skip + limit < total);
             }
-            Ok(Ok(resp))
+            Ok(resp)
         })
-        .await??;
+        .await?;
     let active: HashSet<String> = state.tasks.active_chat_ids(&uid2).into_iter().collect();
     let mut out = out;
     if let Some(list) = out["chats"].as_array_mut() {
@@ -704,13 +704,13 @@ async fn mark_read(
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(folder) = folders::get(tx, &id)? else {
-                return Ok(Err(not_found()));
+                return Err(not_found());
             };
             let owner_or_admin = folder.user_id == uid || admin;
             if !owner_or_admin && !folders::has_access(tx, &uid, &folder, "read")? {
-                return Ok(Err(forbidden()));
+                return Err(forbidden());
             }
             let ids = if owner_or_admin {
                 folders::subtree_ids(tx, &id, &folder.user_id)?
@@ -722,14 +722,14 @@ async fn mark_read(
                 .into_iter()
                 .map(|(k, v)| (k, json!(v)))
                 .collect();
-            Ok(Ok(json!({
+            Ok(json!({
                 "folder_id": id,
                 "folder_ids": ids,
                 "updated_count": n,
                 "folder_unread_counts": counts,
-            })))
+            }))
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 
