@@ -1540,9 +1540,9 @@ async fn update_chat(
     let w = who(&state, &caller);
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(chat) = chats::get(tx, &id)? else {
-                return Ok(Err(unauthorized(ACCESS_PROHIBITED)));
+                return Err(unauthorized(ACCESS_PROHIBITED));
             };
             let mut incoming = form.chat;
             if chat.user_id != w.id {
@@ -1554,13 +1554,13 @@ async fn update_chat(
                 let only_title = incoming.len() == 1 && incoming.contains_key("title");
                 if !folder_ok || !only_title || form.variables.is_some() || form.folder_id.is_some()
                 {
-                    return Ok(Err(unauthorized(ACCESS_PROHIBITED)));
+                    return Err(unauthorized(ACCESS_PROHIBITED));
                 }
                 match incoming.get("title").and_then(Value::as_str).map(str::trim) {
                     Some(t) if !t.is_empty() => {
                         incoming.insert("title".into(), Value::String(t.to_string()));
                     }
-                    _ => return Ok(Err(ApiError::bad_request(error_default("Invalid title")))),
+                    _ => return Err(ApiError::bad_request(error_default("Invalid title"))),
                 }
             }
             let mut v = Value::Object(incoming);
@@ -1571,18 +1571,18 @@ async fn update_chat(
             };
             let touch = incoming.contains_key("history") || incoming.contains_key("messages");
             let Some(row) = chats::update_chat(tx, &id, &incoming, touch, now_secs())? else {
-                return Ok(Err(unauthorized(ACCESS_PROHIBITED)));
+                return Err(unauthorized(ACCESS_PROHIBITED));
             };
             if let Some(vars) = form.variables {
                 chats::set_variables(tx, &id, &Value::Object(vars))?;
             }
             let row = chats::get(tx, &id)?.unwrap_or(row);
             if row.user_id != w.id {
-                return viewer_response(tx, &row, Some(&w.id)).map(Ok);
+                return Ok(viewer_response(tx, &row, Some(&w.id))?);
             }
-            Ok(Ok(chats::response(&row)))
+            Ok(chats::response(&row))
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 
@@ -1595,14 +1595,13 @@ async fn update_params(
     let uid = caller.user.id.clone();
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             if chats::get_for_user(tx, &id, &uid)?.is_none() {
-                return Ok(Err(unauthorized(ACCESS_PROHIBITED)));
+                return Err(unauthorized(ACCESS_PROHIBITED));
             }
-            Ok(chats::update_params(tx, &id, &params)?
-                .ok_or_else(|| ApiError::not_found(NOT_FOUND)))
+            chats::update_params(tx, &id, &params)?.ok_or_else(|| ApiError::not_found(NOT_FOUND))
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 
@@ -1649,12 +1648,12 @@ async fn update_message(
     let (cid, mid) = (id.clone(), message_id.clone());
     let row = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(chat) = chats::get(tx, &cid)? else {
-                return Ok(Err(unauthorized(ACCESS_PROHIBITED)));
+                return Err(unauthorized(ACCESS_PROHIBITED));
             };
             if !message_editor(&chat, &w) {
-                return Ok(Err(unauthorized(ACCESS_PROHIBITED)));
+                return Err(unauthorized(ACCESS_PROHIBITED));
             }
             let mut updates = Map::new();
             if let Some(c) = &content {
@@ -1662,19 +1661,19 @@ async fn update_message(
             }
             if let Some(v) = &voice {
                 if Value::Object(v.clone()).to_string().len() > 100_000 {
-                    return Ok(Err(ApiError::bad_request("Voice metadata is too large")));
+                    return Err(ApiError::bad_request("Voice metadata is too large"));
                 }
                 let exists = chat
                     .history_messages()
                     .is_some_and(|m| m.contains_key(&mid))
                     || chat_messages::messages_map(tx, &cid)?.is_some_and(|m| m.contains_key(&mid));
                 if !exists {
-                    return Ok(Err(ApiError::not_found(NOT_FOUND)));
+                    return Err(ApiError::not_found(NOT_FOUND));
                 }
                 updates.insert("meta".into(), json!({"voice": v}));
             }
             if updates.is_empty() {
-                return Ok(Err(ApiError::bad_request("No message changes supplied")));
+                return Err(ApiError::bad_request("No message changes supplied"));
             }
             let row = chats::upsert_message_with(
                 tx,
@@ -1685,9 +1684,9 @@ async fn update_message(
                 true,
                 now_secs(),
             )?;
-            Ok(row.ok_or_else(|| unauthorized(ACCESS_PROHIBITED)))
+            row.ok_or_else(|| unauthorized(ACCESS_PROHIBITED))
         })
-        .await??;
+        .await?;
     if let Some(io) = state.io() {
         let data = match &form.content {
             Some(c) => {
@@ -1901,30 +1900,30 @@ async fn move_to_folder(
     let w = who(&state, &caller);
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(chat) = chats::get(tx, &id)? else {
-                return Ok(Err(unauthorized(DEFAULT_ERROR)));
+                return Err(unauthorized(DEFAULT_ERROR));
             };
             let target = form.folder_id.as_deref();
             if chat.user_id != w.id
                 && !folders::has_chat_move_access(tx, &w.id, chat.folder_id.as_deref(), target)?
             {
-                return Ok(Err(unauthorized(DEFAULT_ERROR)));
+                return Err(unauthorized(DEFAULT_ERROR));
             }
             if let Some(fid) = target {
                 if !folders::has_write_access(tx, &w.id, fid)? {
-                    return Ok(Err(ApiError::not_found(NOT_FOUND)));
+                    return Err(ApiError::not_found(NOT_FOUND));
                 }
             }
             let Some(row) = chats::set_folder(tx, &id, &w.id, target, now_secs())? else {
-                return Ok(Err(unauthorized(DEFAULT_ERROR)));
+                return Err(unauthorized(DEFAULT_ERROR));
             };
             if row.user_id != w.id {
-                return viewer_response(tx, &row, Some(&w.id)).map(Ok);
+                return Ok(viewer_response(tx, &row, Some(&w.id))?);
             }
-            Ok(Ok(chats::response(&row)))
+            Ok(chats::response(&row))
         })
-        .await??;
+        .await?;
     Ok(Json(out))
 }
 
@@ -1965,24 +1964,24 @@ async fn add_tag(
     let uid = caller.user.id.clone();
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let Some(chat) = chats::get_for_user(tx, &id, &uid)? else {
-                return Ok(Err(unauthorized(DEFAULT_ERROR)));
+                return Err(unauthorized(DEFAULT_ERROR));
             };
             let tag_id = tags::normalize_id(&form.name);
             if tag_id == "none" {
-                return Ok(Err(ApiError::bad_request(error_default(
+                return Err(ApiError::bad_request(error_default(
                     "Tag name cannot be 'None'",
-                ))));
+                )));
             }
             let ids = if chat.tag_ids().contains(&tag_id) {
                 chat.tag_ids()
             } else {
                 chats::add_tags(tx, &id, &uid, std::slice::from_ref(&form.name))?
             };
-            Ok(Ok(tags::get_by_ids(tx, &ids, &uid)?))
+            Ok(tags::get_by_ids(tx, &ids, &uid)?)
         })
-        .await??;
+        .await?;
     Ok(Json(out.iter().map(tags::TagRow::wire).collect()))
 }
 
@@ -2099,7 +2098,7 @@ async fn clone_shared(
     let w = who(&state, &caller);
     let out = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             let shared = shared_chats::get(tx, &id)?;
             if let Some(s) = &shared {
                 let permitted = (w.admin && w.admin_chat_access)
@@ -2107,7 +2106,7 @@ async fn clone_shared(
                     || shared_chats::has_anyone_grant(tx, "shared_chat", &s.chat_id, "read")?
                     || shared_chats::user_has_grant(tx, &w.id, "shared_chat", &s.chat_id, "read")?;
                 if !permitted {
-                    return Ok(Err(unauthorized(ACCESS_PROHIBITED)));
+                    return Err(unauthorized(ACCESS_PROHIBITED));
                 }
             }
             let mut chat = shared.as_ref().map(snapshot_row);
@@ -2123,7 +2122,7 @@ async fn clone_shared(
                 chat = chats::get(tx, &id)?;
             }
             let Some(chat) = chat else {
-                return Ok(Err(unauthorized(NOT_FOUND)));
+                return Err(unauthorized(NOT_FOUND));
             };
             let mut copy = viewer_response(tx, &chat, Some(&w.id))?["chat"].take();
             copy["originalChatId"] = Value::String(chat.id.clone());
@@ -2146,9 +2145,9 @@ async fn clone_shared(
                 updated_at: None,
             }];
             let row = import_rows(tx, &w, forms, now_secs())?.pop();
-            Ok(row.ok_or_else(|| ApiError::internal(anyhow::anyhow!("clone produced no chat"))))
+            row.ok_or_else(|| ApiError::internal(anyhow::anyhow!("clone produced no chat")))
         })
-        .await??;
+        .await?;
     Ok(Json(chats::response(&out)))
 }
 
@@ -2213,25 +2212,24 @@ async fn fork(
     };
     let w = who(&state, &caller);
     let (w2, id2) = (w.clone(), id.clone());
-    let found = state
+    let (chat, messages) = state
         .db
-        .read(move |c| {
+        .try_read(move |c| {
             if let Some(chat) = load_accessible(c, &w2, &id2, false)? {
                 let map = chats::messages_map(c, &chat)?;
-                return Ok(Ok((chat, map)));
+                return Ok((chat, map));
             }
             // Not a chat id the caller may read: maybe a share token.
             match read_share(c, Some(&w2), &id2)? {
                 ShareView::Found(v) => {
                     let row = chat_row_from_response(&v);
                     let map = row.history_messages().cloned().unwrap_or_default();
-                    Ok(Ok((row, map)))
+                    Ok((row, map))
                 }
-                ShareView::Denied(msg) => Ok(Err(msg)),
+                ShareView::Denied(msg) => Err(unauthorized(msg)),
             }
         })
         .await?;
-    let (chat, messages) = found.map_err(unauthorized)?;
     let is_snapshot = chat.share_id.as_deref() == Some(chat.id.as_str());
     let is_owner = chat.user_id == w.id;
     if !is_snapshot && state.tasks.is_chat_active(&chat.id) {
