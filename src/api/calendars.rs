@@ -902,14 +902,14 @@ async fn update_event(
     let now = db::now_nanos();
     let updated = state
         .db
-        .write(move |c| {
+        .try_write(move |c| {
             if let Some(a) = attendees {
                 store::set_attendees(c, &event_id, &a, now)?;
             }
-            store::update_event(c, &event_id, &update, now)
+            store::update_event(c, &event_id, &update, now)?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("event vanished during update")))
         })
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("event vanished during update")))?;
+        .await?;
     event_response(&state, updated).await
 }
 

@@ -1457,18 +1457,17 @@ async fn update_share_access(
     check_audience(&state, &caller, &grants, "shared_chat").await?;
     let row = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| -> ApiResult<_> {
             access_grants::replace(tx, "shared_chat", &id, &grants, now_secs())?;
-            let chat = managed_chat(tx, &w, &id)?;
-            if let (Some(mode), Some(sid)) = (mode, chat.as_ref().and_then(|c| c.share_id.clone()))
-            {
+            // The chat may have gone since the check above: undo the grants then.
+            let chat = managed_chat(tx, &w, &id)?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+            if let (Some(mode), Some(sid)) = (mode, chat.share_id.clone()) {
                 shared_chats::set_share_mode(tx, &sid, mode.as_deref())?;
             }
             Ok(chat)
         })
         .await?;
-    row.map(|r| Json(chats::response(&r)))
-        .ok_or_else(|| ApiError::not_found(NOT_FOUND))
+    Ok(Json(chats::response(&row)))
 }
 
 async fn get_share_access(

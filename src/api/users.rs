@@ -775,7 +775,7 @@ async fn update_user(
     let (id, now, stamp) = (user_id.clone(), now_secs(), db::new_id());
     let updated = state
         .db
-        .write(move |tx| {
+        .try_write(move |tx| {
             if let Some(h) = &new_hash {
                 db::auths::update_password(tx, &id, h)?;
                 // Sessions signed with the old password stop working.
@@ -784,10 +784,9 @@ async fn update_user(
             if !update.is_empty() {
                 db::users::admin_update(tx, &id, &update, now)?;
             }
-            db::users::get(tx, &id)
+            db::users::get(tx, &id)?.ok_or_else(|| ApiError::bad_request(USER_NOT_FOUND))
         })
-        .await?
-        .ok_or_else(|| ApiError::bad_request(USER_NOT_FOUND))?;
+        .await?;
     crate::auth::sessions::refresh(&state, &updated.id).await;
     Ok(Json(crate::api::auths::user_json(&updated)))
 }
