@@ -1114,6 +1114,70 @@ async fn another_users_chat_stays_out_of_reach() {
     );
 }
 
+/// A refusal decided inside a transaction undoes what that transaction wrote
+/// first. Here the share-access update has already replaced the grants when it
+/// finds the chat gone (deleted after the route's own check); a trigger plays
+/// that concurrent delete so the race happens every time.
+#[tokio::test]
+async fn share_access_refused_mid_transaction_keeps_nothing() {
+    let srv = TestServer::fresh().await;
+    let (admin, _) = two_users(&srv).await;
+    let id = new_chat(&admin, "Vanishing", "Still there?", "Yes").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let db = srv.state.clone().unwrap().db.clone();
+    db.write(|tx| {
+        tx.execute_batch(
+            "CREATE TRIGGER vanish AFTER INSERT ON access_grant \
+             WHEN NEW.resource_type = 'shared_chat' \
+             BEGIN DELETE FROM chat WHERE id = NEW.resource_id; END;",
+        )
+    })
+    .await
+    .unwrap();
+
+    let r = admin
+        .post(
+            &format!("/api/v1/chats/shared/{id}/access/update"),
+            json!({"access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
+    // Neither the grant nor the delete it set off outlived the refusal.
+    let cid = id.clone();
+    let (grants, chats): (i64, i64) = db
+        .read(move |c| {
+            let g = c.query_row(
+                "SELECT count(*) FROM access_grant WHERE resource_type = 'shared_chat' AND resource_id = ?1",
+                [&cid],
+                |r| r.get(0),
+            )?;
+            let n = c.query_row("SELECT count(*) FROM chat WHERE id = ?1", [&cid], |r| {
+                r.get(0)
+            })?;
+            Ok((g, n))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        grants, 0,
+        "the grant written before the refusal was rolled back"
+    );
+    assert_eq!(chats, 1, "the chat is still there");
+    db.write(|tx| tx.execute_batch("DROP TRIGGER vanish;"))
+        .await
+        .unwrap();
+    let r = admin.get(&format!("/api/v1/chats/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin
+        .get(&format!("/api/v1/chats/shared/{id}/access"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, json!([]));
+}
+
 async fn start_on_fixture() -> (TestServer, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&fixture_dir(), tmp.path());
