@@ -197,9 +197,17 @@ impl Db {
     ///
     /// The closure speaks `rusqlite::Result`, the answer is an `anyhow::Result`;
     /// an `Err` rolls back like in [`Db::try_write`]. A closure that decides
-    /// something on the way (not found, forbidden, conflict) and must undo what
-    /// it wrote before the decision uses [`Db::try_write`] with its own error
-    /// type rather than smuggling the refusal out inside an `Ok`.
+    /// something on the way (not found, forbidden, conflict) returns that
+    /// refusal as its error through [`Db::try_write`] instead, so that what it
+    /// wrote before the decision is undone; a refusal carried out inside an
+    /// `Ok` would be committed with everything before it.
+    ///
+    /// Why two names rather than one generic method: `rusqlite::Error` cannot
+    /// carry a panic or a lost task, so a closure made only of table calls
+    /// needs some other error type for the answer, and a single generic method
+    /// would leave it for type inference to guess at every such call site
+    /// (`state.db.write(|c| table::f(c)).await?`). `write` fixes it to
+    /// `anyhow::Error`; `try_write` takes whatever the closure names.
     pub async fn write<T, F>(&self, f: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
