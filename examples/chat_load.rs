@@ -90,15 +90,11 @@ async fn main() {
     let admin_token = tokens[0].clone();
 
     // The models list is fetched once and cached; make sure the model is known.
-    let models: Value = http
-        .get(format!("{}/api/models", server.base))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = json_of(
+        http.get(format!("{}/api/models", server.base))
+            .bearer_auth(&admin_token),
+    )
+    .await;
     assert!(
         models["data"]
             .as_array()

@@ -307,17 +307,10 @@ pub fn deltas_of(
 /// Signs up the admin (first account) and has it add `users - 1` more; returns
 /// their tokens, the admin's first.
 pub async fn create_users(http: &reqwest::Client, base: &str, users: usize) -> Vec<String> {
-    let admin: Value = http
-        .post(format!("{base}/api/v1/auths/signup"))
-        .json(
-            &json!({"name": "Bench Admin", "email": "admin@bench.local", "password": "Passw0rd!x"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = json_of(http.post(format!("{base}/api/v1/auths/signup")).json(
+        &json!({"name": "Bench Admin", "email": "admin@bench.local", "password": "Passw0rd!x"}),
+    ))
+    .await;
     let admin_token = admin["token"].as_str().expect("admin token").to_string();
     let mut tokens = vec![admin_token.clone()];
     let adds =
@@ -326,17 +319,13 @@ pub async fn create_users(http: &reqwest::Client, base: &str, users: usize) -> V
                 let http = http.clone();
                 let admin_token = admin_token.clone();
                 async move {
-                    let r: Value = http
-                    .post(format!("{base}/api/v1/auths/add"))
-                    .bearer_auth(&admin_token)
-                    .json(&json!({"name": format!("User {i}"), "email": format!("u{i}@bench.local"),
-                                  "password": "Passw0rd!x", "role": "user"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                    let r = json_of(
+                        http.post(format!("{base}/api/v1/auths/add"))
+                            .bearer_auth(&admin_token)
+                            .json(&json!({"name": format!("User {i}"), "email": format!("u{i}@bench.local"),
+                                          "password": "Passw0rd!x", "role": "user"})),
+                    )
+                    .await;
                     r["token"].as_str().expect("user token").to_string()
                 }
             })
@@ -345,4 +334,9 @@ pub async fn create_users(http: &reqwest::Client, base: &str, users: usize) -> V
             .await;
     tokens.extend(adds);
     tokens
+}
+
+/// Sends a request that must succeed at the transport level and reads its JSON answer.
+pub async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
 }
