@@ -20,6 +20,7 @@ use crate::db::calendars::{
     NewEvent,
 };
 use crate::db::{self, automations, users};
+use crate::error::messages::UNAUTHORIZED;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
@@ -67,10 +68,10 @@ pub fn router() -> Router<AppState> {
 /// Calendar must be on, and non-admins need `features.calendar`.
 async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
     if !state.config.get_bool("calendar.enable") {
-        return Err(ApiError::forbidden("401 Unauthorized"));
+        return Err(ApiError::forbidden(UNAUTHORIZED));
     }
     if !permissions::caller_allows(state, caller, "features.calendar").await? {
-        return Err(ApiError::forbidden("401 Unauthorized"));
+        return Err(ApiError::forbidden(UNAUTHORIZED));
     }
     Ok(())
 }

@@ -26,13 +26,11 @@ use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::channels::{self, ChannelRow, PeopleFilter, WebhookRow};
 use crate::db::messages::{self, Anchor, MessageRow, NewMessage};
 use crate::db::{self, now_nanos};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::socket::channels as live;
 use crate::state::AppState;
 
-const NOT_FOUND: &str = "We could not find what you're looking for :/";
-const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
 const PINNED_PAGE: i64 = 20;
 const MEMBERS_PAGE: i64 = 30;
 
@@ -138,7 +136,7 @@ async fn check_enabled(state: &AppState, caller: Option<&Caller>) -> ApiResult<(
         if !caller.is_admin() {
             let perms = permissions::effective(state, caller.id()).await?;
             if !permissions::allows(&perms, "features.channels") {
-                return Err(ApiError::unauthorized("401 Unauthorized"));
+                return Err(ApiError::unauthorized(UNAUTHORIZED));
             }
         }
     }
@@ -616,7 +614,7 @@ async fn create_channel(
     crate::limits::check_name("name", &form.name)?;
     let membership = matches!(form.kind.as_deref(), Some("group") | Some("dm"));
     if !membership && !caller.is_admin() {
-        return Err(ApiError::unauthorized("401 Unauthorized"));
+        return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
     let requested = access_grants::normalize(&Value::Array(form.access_grants.unwrap_or_default()));
     let grants = allowed_grants(&state, &caller, &requested).await?;
@@ -1469,7 +1467,7 @@ async fn load_managed(state: &AppState, caller: &Caller, id: &str) -> ApiResult<
         Ok(if admin || channels::is_manager(c, ch, &uid)? {
             Ok(())
         } else {
-            Err(ApiError::forbidden("401 Unauthorized"))
+            Err(ApiError::forbidden(UNAUTHORIZED))
         })
     })
     .await?;

@@ -24,12 +24,10 @@ use crate::db::chats::{
     self, ChatRow, ChatTitleRow, ListFilter, NewChat, SortBy, TitleQuery, PAGE_SIZE,
 };
 use crate::db::{self, access_grants, chat_messages, folders, now_secs, shared_chats, tags};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
-pub const NOT_FOUND: &str = "We could not find what you're looking for :/";
-pub const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
 pub const DEFAULT_ERROR: &str = "Something went wrong :/";
 const INVALID_TOKEN: &str =
     "Your session has expired or the token is invalid. Please sign in again.";

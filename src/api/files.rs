@@ -24,10 +24,9 @@ use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::files::{self, FileRow, NewFile, PAGE_SIZE};
 use crate::db::{access_grants, knowledge, new_id, now_secs};
+use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
-
-pub const NOT_FOUND: &str = "We could not find what you're looking for :/";
 
 type Params = Query<HashMap<String, String>>;
 

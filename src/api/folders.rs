@@ -11,11 +11,12 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::chats::{error_default, q_bool, q_int, ACCESS_PROHIBITED, NOT_FOUND};
+use super::chats::{error_default, q_bool, q_int};
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
 use crate::db::folders::{self, FolderRow};
 use crate::db::{self, access_grants, chats, now_secs};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 

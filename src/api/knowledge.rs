@@ -17,21 +17,19 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::files::{can_access_file, delete_file_everywhere, group_ids, query_bool, NOT_FOUND};
+use super::files::{can_access_file, delete_file_everywhere, group_ids, query_bool};
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, AdminUser, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::files::{self, FileRow};
 use crate::db::knowledge::{self, DirectoryRow, KnowledgeRow, RESOURCE};
 use crate::db::{new_id, now_secs};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::llm::bypass_admin_access;
 use crate::rag::processing::{index_file, IndexOpts};
 use crate::state::AppState;
 
-pub const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
-const UNAUTHORIZED: &str = "401 Unauthorized";
 const FILE_NOT_PROCESSED: &str = "Extracted content is not available for this file. Please ensure that the file is processed before proceeding.";
 const EXTERNAL_READ_ONLY: &str = "External knowledge bases are read-only.";
 /// The collection holding one vector per knowledge base (name + description).

@@ -18,6 +18,7 @@ use crate::auth::{permissions, AdminUser, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::models::{self as rows, ModelForm, ModelRow};
 use crate::db::now_secs;
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::llm;
 use crate::state::AppState;
@@ -55,13 +56,11 @@ pub fn router() -> Router<AppState> {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::unauthorized("401 Unauthorized")
+    ApiError::unauthorized(UNAUTHORIZED)
 }
 
 fn prohibited() -> ApiError {
-    ApiError::unauthorized(
-        "You do not have permission to access this resource. Please contact your administrator for assistance.",
-    )
+    ApiError::unauthorized(ACCESS_PROHIBITED)
 }
 
 fn id_taken() -> ApiError {
@@ -678,9 +677,7 @@ async fn get_model(
     Query(q): Query<IdQuery>,
 ) -> ApiResult<Json<Value>> {
     let Some((m, g)) = load(&state, &q.id).await? else {
-        return Err(ApiError::not_found(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::not_found(NOT_FOUND));
     };
     let groups = groups(&state, &caller).await?;
     let write = (caller.is_admin() && llm::bypass_admin_access())
@@ -704,15 +701,11 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let mut p = parse_form(&body)?;
     let Some((current, grants)) = load(&state, &p.form.id).await? else {
-        return Err(ApiError::unauthorized(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::unauthorized(NOT_FOUND));
     };
     let groups = groups(&state, &caller).await?;
     if !caller.is_admin() && !owner_or_grant(&caller, &current, &grants, &groups, "write") {
-        return Err(ApiError::bad_request(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
+        return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
     if !p.has_base {
         p.form.base_model_id = current.base_model_id.clone();
@@ -769,9 +762,7 @@ async fn toggle(
     Query(q): Query<IdQuery>,
 ) -> ApiResult<Json<Value>> {
     let Some((m, g)) = load(&state, &q.id).await? else {
-        return Err(ApiError::unauthorized(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::unauthorized(NOT_FOUND));
     };
     let groups = groups(&state, &caller).await?;
     if !caller.is_admin() && !owner_or_grant(&caller, &m, &g, &groups, "write") {
@@ -803,9 +794,7 @@ async fn update_access(
         None => {
             // A provider's model gets a minimal row so that it can be shared.
             if !caller.is_admin() {
-                return Err(ApiError::forbidden(
-                    "You do not have permission to access this resource. Please contact your administrator for assistance.",
-                ));
+                return Err(ApiError::forbidden(ACCESS_PROHIBITED));
             }
             let f = ModelForm {
                 id: form.id.clone(),
@@ -828,9 +817,7 @@ async fn update_access(
     };
     let groups = groups(&state, &caller).await?;
     if !caller.is_admin() && !owner_or_grant(&caller, &row, &grants, &groups, "write") {
-        return Err(ApiError::bad_request(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
+        return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
     let requested = Value::Array(form.access_grants.clone());
     let normalized = access_grants::normalize(&requested);
@@ -862,9 +849,7 @@ async fn delete_model(
     JsonBody(form): JsonBody<IdForm>,
 ) -> ApiResult<Json<bool>> {
     let Some((m, g)) = load(&state, &form.id).await? else {
-        return Err(ApiError::unauthorized(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::unauthorized(NOT_FOUND));
     };
     let groups = groups(&state, &caller).await?;
     if !caller.is_admin() && !owner_or_grant(&caller, &m, &g, &groups, "write") {
@@ -972,9 +957,7 @@ async fn export(
         let wanted: HashSet<&String> = ids.iter().collect();
         let got: HashSet<&String> = selected.iter().map(|(m, _)| &m.id).collect();
         if wanted != got {
-            return Err(ApiError::forbidden(
-                "You do not have permission to access this resource. Please contact your administrator for assistance.",
-            ));
+            return Err(ApiError::forbidden(ACCESS_PROHIBITED));
         }
     }
     let mut out = Vec::with_capacity(selected.len());
@@ -1210,9 +1193,7 @@ async fn sync(
 /// History is for those who may edit the model.
 async fn editable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ModelRow> {
     let Some((m, g)) = load(state, id).await? else {
-        return Err(ApiError::not_found(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::not_found(NOT_FOUND));
     };
     let groups = groups(state, caller).await?;
     if (caller.is_admin() && llm::bypass_admin_access())
@@ -1220,9 +1201,7 @@ async fn editable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Mode
     {
         Ok(m)
     } else {
-        Err(ApiError::forbidden(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ))
+        Err(ApiError::forbidden(ACCESS_PROHIBITED))
     }
 }
 
@@ -1312,9 +1291,7 @@ async fn set_version(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
     if !caller.is_admin() && current.base_model_id.is_some() && snap_base.is_none() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
+        return Err(ApiError::forbidden(ACCESS_PROHIBITED));
     }
     if let Some(base) = snap_base {
         let all = llm::all_models(&state, false).await?;

@@ -16,6 +16,7 @@ use crate::auth::{permissions, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::notes::{self, Author, NoteRow, NoteUpdate, Viewer};
 use crate::db::{self, chats};
+use crate::error::messages::{NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::socket::notes as live;
 use crate::state::AppState;
@@ -87,7 +88,7 @@ pub async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
     if !caller.is_admin() {
         let perms = permissions::effective(state, caller.id()).await?;
         if !permissions::allows(&perms, "features.notes") {
-            return Err(ApiError::unauthorized("401 Unauthorized"));
+            return Err(ApiError::unauthorized(UNAUTHORIZED));
         }
     }
     Ok(())
@@ -406,9 +407,7 @@ async fn load_checked(
         })
         .await?;
     match found {
-        None => Err(ApiError::not_found(
-            "We could not find what you're looking for :/",
-        )),
+        None => Err(ApiError::not_found(NOT_FOUND)),
         Some((_, _, _, false)) => Err(ApiError::forbidden(DEFAULT_ERROR)),
         Some((n, g, p, true)) => Ok((n, g, p)),
     }

@@ -16,6 +16,7 @@ use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::now_secs;
 use crate::db::prompts::{self as rows, PromptForm, PromptRow};
 use crate::db::workspace_history::{self as history, Kind};
+use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::llm;
 use crate::state::AppState;
@@ -46,10 +47,6 @@ pub fn router() -> Router<AppState> {
 
 // ------------------------------------------------- shared workspace helpers
 
-pub(crate) const UNAUTHORIZED: &str = "401 Unauthorized";
-pub(crate) const PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
-pub(crate) const NOT_FOUND: &str = "We could not find what you're looking for :/";
 pub(crate) const ID_TAKEN: &str =
     "Uh-oh! This id is already registered. Please choose another id string.";
 const COMMAND_TAKEN: &str =

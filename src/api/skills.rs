@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::prompts::{
     allowed_grants, bypass, grants_field, group_ids, not_found, opt_str, owner_or_grant,
-    perms_allow_any, req_str, validated_grants, validation, ID_TAKEN, UNAUTHORIZED,
+    perms_allow_any, req_str, validated_grants, validation, ID_TAKEN,
 };
 use super::tools::{history_page, history_wire, PageQuery};
 use crate::auth::extract::Caller;
@@ -24,6 +24,7 @@ use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::skills::{self as rows, NewSkill, SkillRow};
 use crate::db::workspace_history::{self as history, HistoryRow, Kind};
+use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
@@ -474,7 +475,7 @@ async fn get_one(
     let groups = group_ids(&state, &caller).await?;
     let by = bypass(&caller);
     if !(by || owner_or_grant(&caller, &s.user_id, &g, &groups, "read")) {
-        return Err(ApiError::unauthorized(super::prompts::PROHIBITED));
+        return Err(ApiError::unauthorized(PROHIBITED));
     }
     let write = by || owner_or_grant(&caller, &s.user_id, &g, &groups, "write");
     let ids = vec![s.user_id.clone()];

@@ -13,8 +13,7 @@ use serde_json::{json, Value};
 
 use super::prompts::{
     allowed_grants, bypass, grants_field, group_ids, not_found, opt_str, owner_or_grant,
-    perms_allow_any, req_str, validated_grants, validation, ID_TAKEN, NOT_FOUND, PROHIBITED,
-    UNAUTHORIZED,
+    perms_allow_any, req_str, validated_grants, validation, ID_TAKEN,
 };
 use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
@@ -23,6 +22,7 @@ use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::tools::{self as rows, ToolRow};
 use crate::db::workspace_history::{self as history, HistoryRow, Kind};
+use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::llm;
 use crate::state::AppState;
