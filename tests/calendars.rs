@@ -510,3 +510,88 @@ async fn group_write_share() {
     assert_eq!(r.body["total"], 1);
     assert_eq!(r.body["items"][0]["user"]["name"], "carol");
 }
+
+/// Sets the default user permissions' `sharing` section (the rest keeps the
+/// built-in defaults).
+async fn set_sharing(srv: &TestServer, sharing: Value) {
+    srv.state
+        .clone()
+        .unwrap()
+        .config
+        .set_many(vec![("user.permissions", json!({ "sharing": sharing }))])
+        .await
+        .unwrap();
+}
+
+fn audiences(v: &Value) -> Vec<String> {
+    v["access_grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| format!("{}:{}", g["principal_type"], g["principal_id"]).replace('"', ""))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// As upstream, calendars have no general `sharing.calendars` gate: a user
+/// shares with users and groups whatever such a setting says, and only the
+/// public audience needs `sharing.public_calendars`.
+#[tokio::test]
+async fn user_sharing_needs_only_the_public_permission() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let alice = user(&srv, &admin, "alice").await;
+    let bob = user(&srv, &admin, "bob").await;
+    let bob_id = bob.get("/api/v1/auths/").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grants = json!([
+        {"principal_type": "user", "principal_id": bob_id, "permission": "read"},
+        {"principal_type": "group", "principal_id": "some-group", "permission": "write"},
+        {"principal_type": "user", "principal_id": "*", "permission": "read"}
+    ]);
+    let mut bob_and_group = vec![format!("user:{bob_id}"), "group:some-group".to_string()];
+    bob_and_group.sort();
+
+    for general in [false, true] {
+        set_sharing(
+            &srv,
+            json!({"calendars": general, "public_calendars": false}),
+        )
+        .await;
+        // Creating drops what may not be given (the public grant).
+        let r = alice
+            .post(
+                "/api/v1/calendars/create",
+                json!({"name": format!("Team {general}"), "access_grants": grants}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(audiences(&r.body), bob_and_group, "general {general}");
+        let cal = r.body["id"].as_str().unwrap().to_string();
+        assert!(ids(&bob.get("/api/v1/calendars/").await.body).contains(&cal));
+        // Updating refuses it as a whole.
+        let path = format!("/api/v1/calendars/{cal}/access/update");
+        let r = alice.post(&path, json!({"access_grants": grants})).await;
+        assert_eq!(r.status, 403, "general {general}: {}", r.body);
+        let r = alice
+            .post(
+                &path,
+                json!({"access_grants": grants.as_array().unwrap()[..2]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "general {general}: {}", r.body);
+        assert_eq!(audiences(&r.body), bob_and_group);
+
+        set_sharing(
+            &srv,
+            json!({"calendars": general, "public_calendars": true}),
+        )
+        .await;
+        let r = alice.post(&path, json!({"access_grants": grants})).await;
+        assert_eq!(r.status, 200, "general {general}: {}", r.body);
+        assert_eq!(audiences(&r.body).len(), 3, "{}", r.body);
+    }
+}

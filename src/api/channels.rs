@@ -18,6 +18,7 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::access::{self, Kind};
 use crate::api::chats::DEFAULT_ERROR;
 use crate::api::notes::QueryArgs;
 use crate::auth::extract::Caller;
@@ -155,11 +156,15 @@ fn has_access(
     if ch.is_membership() {
         return channels::is_active_member(c, &ch.id, user_id);
     }
-    if admin || ch.user_id == user_id {
-        return Ok(true);
-    }
-    let groups = access_grants::group_ids_of(c, user_id)?;
-    access_grants::has_access(c, user_id, &groups, channels::RESOURCE, &ch.id, permission)
+    access::stored_allows(
+        c,
+        user_id,
+        admin,
+        &ch.user_id,
+        channels::RESOURCE,
+        &ch.id,
+        permission,
+    )
 }
 
 fn forbidden() -> ApiError {
@@ -222,37 +227,6 @@ async fn load_owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(C
         })
     })
     .await
-}
-
-/// Keeps the grants a caller may give on a channel: public access needs
-/// `sharing.public_channels`, users and groups their `access_grants` flags.
-async fn allowed_grants(
-    state: &AppState,
-    caller: &Caller,
-    grants: &[NewGrant],
-) -> ApiResult<Vec<NewGrant>> {
-    let grants: Vec<NewGrant> = grants
-        .iter()
-        .filter(|g| g.principal_type != "anyone")
-        .cloned()
-        .collect();
-    if caller.is_admin() || grants.is_empty() {
-        return Ok(grants);
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    Ok(grants
-        .into_iter()
-        .filter(|g| {
-            let key = if g.principal_type == "user" && g.principal_id == access_grants::PUBLIC {
-                "sharing.public_channels"
-            } else if g.principal_type == "user" {
-                "access_grants.allow_users"
-            } else {
-                "access_grants.allow_groups"
-            };
-            permissions::allows(&perms, key)
-        })
-        .collect())
 }
 
 fn name_wire(caller: &Caller) -> Value {
@@ -616,8 +590,8 @@ async fn create_channel(
     if !membership && !caller.is_admin() {
         return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
-    let requested = access_grants::normalize(&Value::Array(form.access_grants.unwrap_or_default()));
-    let grants = allowed_grants(&state, &caller, &requested).await?;
+    let requested = Value::Array(form.access_grants.unwrap_or_default());
+    let grants = access::allowed_grants(&state, &caller, Kind::Channel, &requested).await?;
     let user_ids = form.user_ids.unwrap_or_default();
     if form.kind.as_deref() == Some("dm") {
         let mut all = vec![caller.id().to_string()];
@@ -954,13 +928,8 @@ async fn update_access(
         })
     })
     .await?;
-    let requested = access_grants::normalize(&Value::Array(form.access_grants));
-    let allowed = allowed_grants(&state, &caller, &requested).await?;
-    if allowed.len() != requested.len() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to share with the requested audience",
-        ));
-    }
+    let requested = Value::Array(form.access_grants);
+    let allowed = access::validated_grants(&state, &caller, Kind::Channel, &requested).await?;
     let now = now_nanos();
     let c2 = ch.clone();
     let w = state

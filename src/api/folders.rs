@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::chats::{check_audience, AccessForm};
+use super::chats::AccessForm;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::chats::{error_default, q_bool, q_int};
+use crate::access::{self, Kind};
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
 use crate::db::folders::{self, FolderRow};
@@ -543,8 +544,8 @@ async fn update_access(
     if !caller.is_admin() && caller.user.id != folder.user_id {
         return Err(forbidden());
     }
-    let grants = access_grants::normalize(&Value::Array(form.access_grants));
-    check_audience(&state, &caller, &grants, "folder").await?;
+    let requested = Value::Array(form.access_grants);
+    let grants = access::validated_grants(&state, &caller, Kind::Folder, &requested).await?;
     let out = state
         .db
         .write(move |tx| {
