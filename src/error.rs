@@ -2,6 +2,8 @@
 //! the official frontend can show `.detail` in its toasts. Internal causes are logged
 //! with a short reference and never sent to the client.
 
+pub mod messages;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

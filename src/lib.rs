@@ -1,6 +1,7 @@
 #![recursion_limit = "256"]
 //! Open WebUI's backend as one Rust executable.
 
+pub mod access;
 pub mod accounts;
 pub mod api;
 pub mod auth;

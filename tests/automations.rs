@@ -7,27 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::mock_llm::MockLlm;
-use common::{Client, TestServer};
+use common::{add_user, admin, Client, TestServer};
 use serde_json::{json, Value};
-
-async fn admin(srv: &TestServer) -> Client {
-    let c = srv.client();
-    let r = c.signup("Admin", "admin@example.com", "Admin-pass-1").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    c.login("admin@example.com", "Admin-pass-1").await
-}
-
-async fn user(srv: &TestServer, admin: &Client, name: &str) -> Client {
-    let email = format!("{name}@example.com");
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": name, "email": email, "password": "User-pass-1", "role": "user"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    srv.client().login(&email, "User-pass-1").await
-}
 
 async fn connect_openai(admin: &Client, url: &str) {
     let r = admin
@@ -61,8 +42,8 @@ async fn wait_for_run(c: &Client, id: &str, secs: u64) -> Value {
 async fn crud_validation_and_isolation() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let alice = user(&srv, &admin, "alice").await;
-    let bob = user(&srv, &admin, "bob").await;
+    let alice = add_user(&srv, &admin, "alice").await;
+    let bob = add_user(&srv, &admin, "bob").await;
 
     // Plain users need features.automations (off by default).
     assert_eq!(alice.get("/api/v1/automations/list").await.status, 403);

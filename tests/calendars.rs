@@ -3,31 +3,12 @@
 
 mod common;
 
-use common::{Client, TestServer};
+use common::{add_user, admin, TestServer};
 use serde_json::{json, Value};
 
 const HOUR: i64 = 3_600_000_000_000;
 /// 2026-04-01T00:00:00Z in nanoseconds.
 const APRIL_1: i64 = 1_775_001_600_000_000_000;
-
-async fn admin(srv: &TestServer) -> Client {
-    let c = srv.client();
-    let r = c.signup("Admin", "admin@example.com", "Admin-pass-1").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    c.login("admin@example.com", "Admin-pass-1").await
-}
-
-async fn user(srv: &TestServer, admin: &Client, name: &str) -> Client {
-    let email = format!("{name}@example.com");
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": name, "email": email, "password": "User-pass-1", "role": "user"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    srv.client().login(&email, "User-pass-1").await
-}
 
 fn ids(v: &Value) -> Vec<String> {
     v.as_array()
@@ -41,7 +22,7 @@ fn ids(v: &Value) -> Vec<String> {
 async fn default_calendar_crud_and_events() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let alice = user(&srv, &admin, "alice").await;
+    let alice = add_user(&srv, &admin, "alice").await;
 
     // First access creates the default "Personal" calendar; automations are
     // off for plain users by default, so no Scheduled Tasks calendar.
@@ -246,8 +227,8 @@ async fn default_calendar_crud_and_events() {
 async fn isolation_sharing_and_rsvp() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let alice = user(&srv, &admin, "alice").await;
-    let bob = user(&srv, &admin, "bob").await;
+    let alice = add_user(&srv, &admin, "alice").await;
+    let bob = add_user(&srv, &admin, "bob").await;
     let bob_id = bob.get("/api/v1/auths/").await.body["id"]
         .as_str()
         .unwrap()
@@ -441,9 +422,9 @@ async fn isolation_sharing_and_rsvp() {
 async fn group_write_share() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let alice = user(&srv, &admin, "alice").await;
-    let carol = user(&srv, &admin, "carol").await;
-    let dave = user(&srv, &admin, "dave").await;
+    let alice = add_user(&srv, &admin, "alice").await;
+    let carol = add_user(&srv, &admin, "carol").await;
+    let dave = add_user(&srv, &admin, "dave").await;
     let carol_id = carol.get("/api/v1/auths/").await.body["id"]
         .as_str()
         .unwrap()
@@ -509,4 +490,89 @@ async fn group_write_share() {
         .await;
     assert_eq!(r.body["total"], 1);
     assert_eq!(r.body["items"][0]["user"]["name"], "carol");
+}
+
+/// Sets the default user permissions' `sharing` section (the rest keeps the
+/// built-in defaults).
+async fn set_sharing(srv: &TestServer, sharing: Value) {
+    srv.state
+        .clone()
+        .unwrap()
+        .config
+        .set_many(vec![("user.permissions", json!({ "sharing": sharing }))])
+        .await
+        .unwrap();
+}
+
+fn audiences(v: &Value) -> Vec<String> {
+    v["access_grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| format!("{}:{}", g["principal_type"], g["principal_id"]).replace('"', ""))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// As upstream, calendars have no general `sharing.calendars` gate: a user
+/// shares with users and groups whatever such a setting says, and only the
+/// public audience needs `sharing.public_calendars`.
+#[tokio::test]
+async fn user_sharing_needs_only_the_public_permission() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let alice = add_user(&srv, &admin, "alice").await;
+    let bob = add_user(&srv, &admin, "bob").await;
+    let bob_id = bob.get("/api/v1/auths/").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grants = json!([
+        {"principal_type": "user", "principal_id": bob_id, "permission": "read"},
+        {"principal_type": "group", "principal_id": "some-group", "permission": "write"},
+        {"principal_type": "user", "principal_id": "*", "permission": "read"}
+    ]);
+    let mut bob_and_group = vec![format!("user:{bob_id}"), "group:some-group".to_string()];
+    bob_and_group.sort();
+
+    for general in [false, true] {
+        set_sharing(
+            &srv,
+            json!({"calendars": general, "public_calendars": false}),
+        )
+        .await;
+        // Creating drops what may not be given (the public grant).
+        let r = alice
+            .post(
+                "/api/v1/calendars/create",
+                json!({"name": format!("Team {general}"), "access_grants": grants}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(audiences(&r.body), bob_and_group, "general {general}");
+        let cal = r.body["id"].as_str().unwrap().to_string();
+        assert!(ids(&bob.get("/api/v1/calendars/").await.body).contains(&cal));
+        // Updating refuses it as a whole.
+        let path = format!("/api/v1/calendars/{cal}/access/update");
+        let r = alice.post(&path, json!({"access_grants": grants})).await;
+        assert_eq!(r.status, 403, "general {general}: {}", r.body);
+        let r = alice
+            .post(
+                &path,
+                json!({"access_grants": grants.as_array().unwrap()[..2]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "general {general}: {}", r.body);
+        assert_eq!(audiences(&r.body), bob_and_group);
+
+        set_sharing(
+            &srv,
+            json!({"calendars": general, "public_calendars": true}),
+        )
+        .await;
+        let r = alice.post(&path, json!({"access_grants": grants})).await;
+        assert_eq!(r.status, 200, "general {general}: {}", r.body);
+        assert_eq!(audiences(&r.body).len(), 3, "{}", r.body);
+    }
 }

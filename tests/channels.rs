@@ -694,3 +694,56 @@ async fn dm_standard_channel_and_webhook() {
     let _ = u.admin_token;
     srv.stop().await;
 }
+
+/// As upstream, channels have no general `sharing.channels` gate: a user's
+/// grants to users and groups are kept whatever such a setting says, and the
+/// public audience needs `sharing.public_channels`.
+#[tokio::test]
+async fn user_grants_need_only_the_public_permission() {
+    let srv = TestServer::fresh().await;
+    enable_channels(&srv).await;
+    let u = users(&srv).await;
+    let grants = json!([
+        {"principal_type": "user", "principal_id": u.cy_id, "permission": "read"},
+        {"principal_type": "group", "principal_id": "some-group", "permission": "read"},
+        {"principal_type": "user", "principal_id": "*", "permission": "read"}
+    ]);
+    let kinds = |v: &Value| -> Vec<String> {
+        v["access_grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["principal_id"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    for (general, public) in [(false, false), (true, false), (false, true)] {
+        srv.state
+            .clone()
+            .unwrap()
+            .config
+            .set_many(vec![(
+                "user.permissions",
+                json!({"sharing": {"channels": general, "public_channels": public}}),
+            )])
+            .await
+            .unwrap();
+        let r = u
+            .bea
+            .post(
+                "/api/v1/channels/create",
+                json!({"name": format!("room {general} {public}"), "type": "group",
+                       "user_ids": [u.cy_id], "access_grants": grants}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let mut want = vec![u.cy_id.clone(), "some-group".to_string()];
+        if public {
+            want.push("*".into());
+        }
+        want.sort();
+        assert_eq!(kinds(&r.body), want, "general {general}, public {public}");
+    }
+    srv.stop().await;
+}

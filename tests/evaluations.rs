@@ -4,27 +4,8 @@
 mod common;
 
 use common::mock_llm::MockLlm;
-use common::{Client, TestServer};
+use common::{add_user, admin, TestServer};
 use serde_json::{json, Value};
-
-async fn admin(srv: &TestServer) -> Client {
-    let c = srv.client();
-    let r = c.signup("Admin", "admin@example.com", "Admin-pass-1").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    c.with_token(r.body["token"].as_str().unwrap())
-}
-
-async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
-    let email = format!("{}@example.com", name.to_lowercase());
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": name, "email": email, "password": "User-pass-1", "role": "user"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    srv.client().login(&email, "User-pass-1").await
-}
 
 fn rating(model: &str, rating: Value, siblings: &[&str], tags: &[&str]) -> Value {
     json!({

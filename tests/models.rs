@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::mock_llm::{closed_port_url, silent_server, Behavior, MockLlm};
-use common::{copy_dir, fixture_dir, settings_for, Client, TestServer};
+use common::{add_user, admin, copy_dir, fixture_dir, settings_for, Client, TestServer};
 use futures::StreamExt;
 use open_webui::llm::{self, LlmError, ModelTarget, Provider, StreamEvent};
 use reqwest::StatusCode;
@@ -24,25 +24,6 @@ fn init() {
             LIST_BOUND_SECS.to_string(),
         );
     });
-}
-
-async fn admin(srv: &TestServer) -> Client {
-    let c = srv.client();
-    let r = c.signup("Admin", "admin@example.com", "Admin-pass-1").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    c.with_token(r.body["token"].as_str().unwrap())
-}
-
-async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
-    let email = format!("{}@example.com", name.to_lowercase());
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": name, "email": email, "password": "User-pass-1", "role": "user"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    srv.client().login(&email, "User-pass-1").await
 }
 
 async fn connect(admin: &Client, openai: &[&str], configs: Value, ollama: &[&str]) {

@@ -4,29 +4,8 @@
 
 mod common;
 
-use common::{copy_dir, fixture_dir, settings_for, Client, TestServer};
+use common::{add_user_with_id, admin, copy_dir, fixture_dir, settings_for, Client, TestServer};
 use serde_json::{json, Value};
-
-async fn admin(srv: &TestServer) -> Client {
-    let c = srv.client();
-    let r = c.signup("Admin", "admin@example.com", "Admin-pass-1").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    c.with_token(r.body["token"].as_str().unwrap())
-}
-
-/// Adds a user and returns `(client, id)`.
-async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> (Client, String) {
-    let email = format!("{}@example.com", name.to_lowercase());
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": name, "email": email, "password": "User-pass-1", "role": "user"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    (srv.client().login(&email, "User-pass-1").await, id)
-}
 
 async fn group(admin: &Client, name: &str, permissions: Value, members: &[&str]) -> String {
     let r = admin
@@ -67,8 +46,8 @@ fn commands(list: &Value) -> Vec<String> {
 async fn prompts_crud_history_and_access() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let (bea, bea_id) = add_user(&srv, &admin, "Bea").await;
-    let (cy, cy_id) = add_user(&srv, &admin, "Cy").await;
+    let (bea, bea_id) = add_user_with_id(&srv, &admin, "Bea").await;
+    let (cy, cy_id) = add_user_with_id(&srv, &admin, "Cy").await;
     group(&admin, "Writers", writer_permissions(), &[&bea_id]).await;
     let readers = group(&admin, "Readers", json!({}), &[&cy_id]).await;
 
@@ -321,8 +300,8 @@ const TOOL_CODE: &str = "\"\"\"\ntitle: Clock\n\"\"\"\nclass Tools:\n    def now
 async fn tools_are_stored_but_never_run() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let (bea, bea_id) = add_user(&srv, &admin, "Bea").await;
-    let (cy, _) = add_user(&srv, &admin, "Cy").await;
+    let (bea, bea_id) = add_user_with_id(&srv, &admin, "Bea").await;
+    let (cy, _) = add_user_with_id(&srv, &admin, "Cy").await;
     group(&admin, "Writers", writer_permissions(), &[&bea_id]).await;
 
     let form = json!({"id": "Clock_Tool", "name": "Clock", "content": TOOL_CODE,
@@ -454,7 +433,7 @@ async fn tools_are_stored_but_never_run() {
 async fn functions_are_admin_only_and_cannot_be_enabled() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let (bea, _) = add_user(&srv, &admin, "Bea").await;
+    let (bea, _) = add_user_with_id(&srv, &admin, "Bea").await;
     let code = "class Filter:\n    def inlet(self, body):\n        return body\n";
     let form = json!({"id": "tidy", "name": "Tidy", "content": code, "meta": {"description": "d"}});
     assert_eq!(
@@ -533,8 +512,8 @@ async fn functions_are_admin_only_and_cannot_be_enabled() {
 async fn skills_versions_files_and_sharing() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let (bea, bea_id) = add_user(&srv, &admin, "Bea").await;
-    let (cy, _) = add_user(&srv, &admin, "Cy").await;
+    let (bea, bea_id) = add_user_with_id(&srv, &admin, "Bea").await;
+    let (cy, _) = add_user_with_id(&srv, &admin, "Cy").await;
     group(&admin, "Writers", writer_permissions(), &[&bea_id]).await;
 
     let r = bea

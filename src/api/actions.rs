@@ -17,9 +17,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::chats::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::auth::VerifiedUser;
 use crate::db;
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 

@@ -16,11 +16,11 @@ use crate::db::automations::{
     self as store, AutomationFields, AutomationRow, RunRow, SearchFilter,
 };
 use crate::db::{self, folders};
+use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
 const PAGE_ITEM_COUNT: i64 = 30;
-const NOT_FOUND: &str = "We could not find what you're looking for :/";
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -10,16 +10,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::access::{self, Kind};
 use crate::api::notes::QueryArgs;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
 use crate::automations::{rrule, tz};
-use crate::db::access_grants::{self, GrantRow, NewGrant};
+use crate::db::access_grants::{self, GrantRow};
 use crate::db::calendars::{
     self as store, AttendeeRow, CalendarRow, CalendarUpdate, EventRow, EventUpdate, NewCalendar,
     NewEvent,
 };
 use crate::db::{self, automations, users};
+use crate::error::messages::UNAUTHORIZED;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
@@ -67,10 +69,10 @@ pub fn router() -> Router<AppState> {
 /// Calendar must be on, and non-admins need `features.calendar`.
 async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
     if !state.config.get_bool("calendar.enable") {
-        return Err(ApiError::forbidden("401 Unauthorized"));
+        return Err(ApiError::forbidden(UNAUTHORIZED));
     }
     if !permissions::caller_allows(state, caller, "features.calendar").await? {
-        return Err(ApiError::forbidden("401 Unauthorized"));
+        return Err(ApiError::forbidden(UNAUTHORIZED));
     }
     Ok(())
 }
@@ -102,12 +104,15 @@ async fn check_access(
             let Some(cal) = store::get(c, &cid)? else {
                 return Ok((None, false));
             };
-            if admin || cal.user_id == uid {
-                return Ok((Some(cal), true));
-            }
-            let groups = access_grants::group_ids_of(c, &uid)?;
-            let ok =
-                access_grants::has_access(c, &uid, &groups, store::RESOURCE, &cal.id, permission)?;
+            let ok = access::stored_allows(
+                c,
+                &uid,
+                admin,
+                &cal.user_id,
+                store::RESOURCE,
+                &cal.id,
+                permission,
+            )?;
             Ok((Some(cal), ok))
         })
         .await?;
@@ -116,38 +121,6 @@ async fn check_access(
         Some(cal) if ok => Ok(cal),
         Some(_) => Err(ApiError::forbidden("Access denied")),
     }
-}
-
-/// Keeps the grants the caller may give on a calendar: never "anyone",
-/// public only with `sharing.public_calendars`, users/groups per
-/// `access_grants.allow_users` / `allow_groups`. Admins may give all but "anyone".
-async fn allowed_grants(
-    state: &AppState,
-    caller: &Caller,
-    grants: &[NewGrant],
-) -> ApiResult<Vec<NewGrant>> {
-    let grants: Vec<NewGrant> = grants
-        .iter()
-        .filter(|g| g.principal_type != "anyone")
-        .cloned()
-        .collect();
-    if caller.is_admin() || grants.is_empty() {
-        return Ok(grants);
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    Ok(grants
-        .into_iter()
-        .filter(|g| {
-            let key = if g.principal_type == "user" && g.principal_id == access_grants::PUBLIC {
-                "sharing.public_calendars"
-            } else if g.principal_type == "user" {
-                "access_grants.allow_users"
-            } else {
-                "access_grants.allow_groups"
-            };
-            permissions::allows(&perms, key)
-        })
-        .collect())
 }
 
 // ---------- wire shapes ----------
@@ -392,12 +365,8 @@ async fn create_calendar(
     crate::limits::check_name("name", &form.name)?;
     let grants = match &form.access_grants {
         Some(list) => Some(
-            allowed_grants(
-                &state,
-                &caller,
-                &access_grants::normalize(&Value::Array(list.clone())),
-            )
-            .await?,
+            access::allowed_grants(&state, &caller, Kind::Calendar, &Value::Array(list.clone()))
+                .await?,
         ),
         None => None,
     };
@@ -487,13 +456,8 @@ async fn update_access(
     if cal.user_id != caller.id() && !caller.is_admin() {
         return Err(ApiError::forbidden("Only owner can manage sharing"));
     }
-    let requested = access_grants::normalize(&Value::Array(form.access_grants));
-    let allowed = allowed_grants(&state, &caller, &requested).await?;
-    if allowed.len() != requested.len() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to share with the requested audience",
-        ));
-    }
+    let requested = Value::Array(form.access_grants);
+    let allowed = access::validated_grants(&state, &caller, Kind::Calendar, &requested).await?;
     let now = db::now_nanos();
     let cid = cal.id.clone();
     let grants = state

@@ -18,6 +18,7 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::access::{self, Kind};
 use crate::api::chats::DEFAULT_ERROR;
 use crate::api::notes::QueryArgs;
 use crate::auth::extract::Caller;
@@ -26,13 +27,11 @@ use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::channels::{self, ChannelRow, PeopleFilter, WebhookRow};
 use crate::db::messages::{self, Anchor, MessageRow, NewMessage};
 use crate::db::{self, now_nanos};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::socket::channels as live;
 use crate::state::AppState;
 
-const NOT_FOUND: &str = "We could not find what you're looking for :/";
-const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
 const PINNED_PAGE: i64 = 20;
 const MEMBERS_PAGE: i64 = 30;
 
@@ -138,7 +137,7 @@ async fn check_enabled(state: &AppState, caller: Option<&Caller>) -> ApiResult<(
         if !caller.is_admin() {
             let perms = permissions::effective(state, caller.id()).await?;
             if !permissions::allows(&perms, "features.channels") {
-                return Err(ApiError::unauthorized("401 Unauthorized"));
+                return Err(ApiError::unauthorized(UNAUTHORIZED));
             }
         }
     }
@@ -157,11 +156,15 @@ fn has_access(
     if ch.is_membership() {
         return channels::is_active_member(c, &ch.id, user_id);
     }
-    if admin || ch.user_id == user_id {
-        return Ok(true);
-    }
-    let groups = access_grants::group_ids_of(c, user_id)?;
-    access_grants::has_access(c, user_id, &groups, channels::RESOURCE, &ch.id, permission)
+    access::stored_allows(
+        c,
+        user_id,
+        admin,
+        &ch.user_id,
+        channels::RESOURCE,
+        &ch.id,
+        permission,
+    )
 }
 
 fn forbidden() -> ApiError {
@@ -221,37 +224,6 @@ async fn load_owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(C
         }
     })
     .await
-}
-
-/// Keeps the grants a caller may give on a channel: public access needs
-/// `sharing.public_channels`, users and groups their `access_grants` flags.
-async fn allowed_grants(
-    state: &AppState,
-    caller: &Caller,
-    grants: &[NewGrant],
-) -> ApiResult<Vec<NewGrant>> {
-    let grants: Vec<NewGrant> = grants
-        .iter()
-        .filter(|g| g.principal_type != "anyone")
-        .cloned()
-        .collect();
-    if caller.is_admin() || grants.is_empty() {
-        return Ok(grants);
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    Ok(grants
-        .into_iter()
-        .filter(|g| {
-            let key = if g.principal_type == "user" && g.principal_id == access_grants::PUBLIC {
-                "sharing.public_channels"
-            } else if g.principal_type == "user" {
-                "access_grants.allow_users"
-            } else {
-                "access_grants.allow_groups"
-            };
-            permissions::allows(&perms, key)
-        })
-        .collect())
 }
 
 fn name_wire(caller: &Caller) -> Value {
@@ -613,10 +585,10 @@ async fn create_channel(
     crate::limits::check_name("name", &form.name)?;
     let membership = matches!(form.kind.as_deref(), Some("group") | Some("dm"));
     if !membership && !caller.is_admin() {
-        return Err(ApiError::unauthorized("401 Unauthorized"));
+        return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
-    let requested = access_grants::normalize(&Value::Array(form.access_grants.unwrap_or_default()));
-    let grants = allowed_grants(&state, &caller, &requested).await?;
+    let requested = Value::Array(form.access_grants.unwrap_or_default());
+    let grants = access::allowed_grants(&state, &caller, Kind::Channel, &requested).await?;
     let user_ids = form.user_ids.unwrap_or_default();
     if form.kind.as_deref() == Some("dm") {
         let mut all = vec![caller.id().to_string()];
@@ -953,13 +925,8 @@ async fn update_access(
         }
     })
     .await?;
-    let requested = access_grants::normalize(&Value::Array(form.access_grants));
-    let allowed = allowed_grants(&state, &caller, &requested).await?;
-    if allowed.len() != requested.len() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to share with the requested audience",
-        ));
-    }
+    let requested = Value::Array(form.access_grants);
+    let allowed = access::validated_grants(&state, &caller, Kind::Channel, &requested).await?;
     let now = now_nanos();
     let c2 = ch.clone();
     let w = state
@@ -1466,7 +1433,7 @@ async fn load_managed(state: &AppState, caller: &Caller, id: &str) -> ApiResult<
         if admin || channels::is_manager(c, ch, &uid)? {
             Ok(())
         } else {
-            Err(ApiError::forbidden("401 Unauthorized"))
+            Err(ApiError::forbidden(UNAUTHORIZED))
         }
     })
     .await?;

@@ -18,18 +18,17 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::access::{self, Kind};
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, AdminUser, OptionalUser, VerifiedUser};
 use crate::db::chats::{
     self, ChatRow, ChatTitleRow, ListFilter, NewChat, SortBy, TitleQuery, PAGE_SIZE,
 };
 use crate::db::{self, access_grants, chat_messages, folders, now_secs, shared_chats, tags};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
-pub const NOT_FOUND: &str = "We could not find what you're looking for :/";
-pub const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
 pub const DEFAULT_ERROR: &str = "Something went wrong :/";
 const INVALID_TOKEN: &str =
     "Your session has expired or the token is invalid. Please sign in again.";
@@ -1376,57 +1375,6 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-/// Who may share with whom, per upstream's `filter_allowed_access_grants`.
-pub(crate) async fn check_audience(
-    state: &AppState,
-    caller: &Caller,
-    grants: &[access_grants::NewGrant],
-    resource: &str,
-) -> ApiResult<()> {
-    let (sharing, public, anyone) = match resource {
-        "folder" => (Some("sharing.folders"), None, None),
-        _ => (
-            None,
-            Some("sharing.public_chats"),
-            Some("sharing.open_chats"),
-        ),
-    };
-    let refused =
-        || ApiError::forbidden("You do not have permission to share with the requested audience");
-    let is_public = |g: &access_grants::NewGrant| {
-        g.principal_type == "user" && g.principal_id == access_grants::PUBLIC
-    };
-    for g in grants {
-        if (g.principal_type == "anyone" && anyone.is_none()) || (is_public(g) && public.is_none())
-        {
-            return Err(refused());
-        }
-    }
-    if caller.is_admin() || grants.is_empty() {
-        return Ok(());
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    let ok = |k: Option<&str>| k.is_some_and(|k| permissions::allows(&perms, k));
-    if sharing.is_some() && !ok(sharing) {
-        return Err(refused());
-    }
-    for g in grants {
-        let allowed = if g.principal_type == "anyone" {
-            ok(anyone)
-        } else if is_public(g) {
-            ok(public)
-        } else if g.principal_type == "user" {
-            permissions::allows(&perms, "access_grants.allow_users")
-        } else {
-            permissions::allows(&perms, "access_grants.allow_groups")
-        };
-        if !allowed {
-            return Err(refused());
-        }
-    }
-    Ok(())
-}
-
 async fn update_share_access(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
@@ -1453,8 +1401,8 @@ async fn update_share_access(
     {
         return Err(ApiError::not_found(NOT_FOUND));
     }
-    let grants = access_grants::normalize(&Value::Array(form.access_grants));
-    check_audience(&state, &caller, &grants, "shared_chat").await?;
+    let requested = Value::Array(form.access_grants);
+    let grants = access::validated_grants(&state, &caller, Kind::SharedChat, &requested).await?;
     let row = state
         .db
         .try_write(move |tx| -> ApiResult<_> {

@@ -22,11 +22,11 @@ use super::prompts::validation;
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::feedbacks::{self as rows, FeedbackForm, ListFilter};
 use crate::db::now_secs;
+use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 30;
-const NOT_FOUND: &str = "We could not find what you're looking for :/";
 const K_FACTOR: f64 = 32.0;
 const START_RATING: f64 = 1000.0;
 

@@ -5,7 +5,7 @@
 //! [`crate::rag::processing`]. A file is visible to its owner, to admins, and
 //! to readers of a knowledge base that contains it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
 
@@ -24,10 +24,9 @@ use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::files::{self, FileRow, NewFile, PAGE_SIZE};
 use crate::db::{access_grants, knowledge, new_id, now_secs};
+use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
-
-pub const NOT_FOUND: &str = "We could not find what you're looking for :/";
 
 type Params = Query<HashMap<String, String>>;
 
@@ -152,15 +151,6 @@ pub fn resolve_path(state: &AppState, file: &FileRow) -> Option<PathBuf> {
     local.is_file().then_some(local)
 }
 
-/// Group ids of the caller.
-pub async fn group_ids(state: &AppState, user_id: &str) -> ApiResult<HashSet<String>> {
-    let uid = user_id.to_string();
-    Ok(state
-        .db
-        .read(move |c| access_grants::group_ids_of(c, &uid))
-        .await?)
-}
-
 /// Upstream's `has_access_to_file` (minus channels, notes and models, which
 /// this server does not share files through): owner, admin, or a knowledge
 /// base containing the file that the caller may read (write: whose owner
@@ -174,7 +164,7 @@ pub async fn can_access_file(
     if file.user_id == caller.id() || caller.is_admin() {
         return Ok(true);
     }
-    let groups = group_ids(state, caller.id()).await?;
+    let groups = crate::access::group_ids(state, caller.id()).await?;
     let (fid, uid, perm_s, owner) = (
         file.id.clone(),
         caller.id().to_string(),
@@ -474,7 +464,7 @@ async fn upload(
 }
 
 fn admin_sees_all(caller: &Caller) -> bool {
-    caller.is_admin() && crate::llm::bypass_admin_access()
+    crate::access::admin_bypass(caller)
 }
 
 async fn list(

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::chats::{check_audience, AccessForm};
+use super::chats::AccessForm;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,11 +11,13 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::chats::{error_default, q_bool, q_int, ACCESS_PROHIBITED, NOT_FOUND};
+use super::chats::{error_default, q_bool, q_int};
+use crate::access::{self, Kind};
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
 use crate::db::folders::{self, FolderRow};
 use crate::db::{self, access_grants, chats, now_secs};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
@@ -542,8 +544,8 @@ async fn update_access(
     if !caller.is_admin() && caller.user.id != folder.user_id {
         return Err(forbidden());
     }
-    let grants = access_grants::normalize(&Value::Array(form.access_grants));
-    check_audience(&state, &caller, &grants, "folder").await?;
+    let requested = Value::Array(form.access_grants);
+    let grants = access::validated_grants(&state, &caller, Kind::Folder, &requested).await?;
     let out = state
         .db
         .write(move |tx| {

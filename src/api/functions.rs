@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::prompts::{not_found, opt_str, req_str, ID_TAKEN, NOT_FOUND};
+use super::prompts::{not_found, opt_str, req_str, ID_TAKEN};
 use super::tools::{
     code_diff, fetch_source, history_get, history_page, history_remove, history_wire,
     is_identifier, meta_field, python_unsupported, DiffQuery, PageQuery, UrlForm,
@@ -20,6 +20,7 @@ use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::tools::{user_valves as stored_user_valves, valves_dict};
 use crate::db::workspace_history::Kind;
+use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 

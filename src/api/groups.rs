@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{permissions, AdminUser, VerifiedUser};
 use crate::db::{self, groups::GroupRow, now_secs};
+use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
@@ -26,8 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/groups/id/{id}/preview", get(preview))
         .route("/api/v1/groups/id/{id}/members", get(members))
 }
-
-const NOT_FOUND: &str = "We could not find what you're looking for :/";
 
 #[derive(Deserialize)]
 struct ListQuery {

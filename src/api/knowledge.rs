@@ -17,21 +17,19 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::files::{can_access_file, delete_file_everywhere, group_ids, query_bool, NOT_FOUND};
+use super::files::{can_access_file, delete_file_everywhere, query_bool};
+use crate::access::{admin_bypass, allowed_grants, group_ids, rights, Kind};
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, AdminUser, VerifiedUser};
-use crate::db::access_grants::{self, GrantRow, NewGrant};
+use crate::db::access_grants::{self, GrantRow};
 use crate::db::files::{self, FileRow};
 use crate::db::knowledge::{self, DirectoryRow, KnowledgeRow, RESOURCE};
 use crate::db::{new_id, now_secs};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::llm::bypass_admin_access;
 use crate::rag::processing::{index_file, IndexOpts};
 use crate::state::AppState;
 
-pub const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
-const UNAUTHORIZED: &str = "401 Unauthorized";
 const FILE_NOT_PROCESSED: &str = "Extracted content is not available for this file. Please ensure that the file is processed before proceeding.";
 const EXTERNAL_READ_ONLY: &str = "External knowledge bases are read-only.";
 /// The collection holding one vector per knowledge base (name + description).
@@ -119,17 +117,12 @@ async fn access(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Option
     else {
         return Ok(None);
     };
-    let owner = kb.user_id == caller.id();
-    let admin = caller.is_admin();
-    let write = owner
-        || (admin && bypass_admin_access())
-        || access_grants::grants_allow(&grants, caller.id(), &groups, "write");
-    let read = write || admin || access_grants::grants_allow(&grants, caller.id(), &groups, "read");
+    let may = rights(caller, &kb.user_id, &grants, &groups);
     Ok(Some(Access {
         kb,
         grants,
-        read,
-        write: write || admin,
+        read: may.read,
+        write: may.write || caller.is_admin(),
     }))
 }
 
@@ -185,7 +178,7 @@ async fn list_accessible(
 ) -> ApiResult<Json<Value>> {
     let groups = group_ids(state, caller.id()).await?;
     let uid = caller.id().to_string();
-    let sees_all = caller.is_admin() && bypass_admin_access();
+    let sees_all = admin_bypass(caller);
     let (rows, grants, users, counts) = state
         .db
         .read(move |c| {
@@ -419,38 +412,6 @@ struct KnowledgeForm {
     access_grants: Option<Value>,
 }
 
-/// The grants a non-admin may give, by the `sharing.*` permissions.
-async fn allowed_grants(
-    state: &AppState,
-    caller: &Caller,
-    grants: &Value,
-) -> ApiResult<Vec<NewGrant>> {
-    let normalized: Vec<NewGrant> = access_grants::normalize(grants)
-        .into_iter()
-        .filter(|g| g.principal_type != "anyone")
-        .collect();
-    if caller.is_admin() || normalized.is_empty() {
-        return Ok(normalized);
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    if !permissions::allows(&perms, "sharing.knowledge") {
-        return Ok(vec![]);
-    }
-    Ok(normalized
-        .into_iter()
-        .filter(|g| {
-            let key = if g.principal_type == "user" && g.principal_id == access_grants::PUBLIC {
-                "sharing.public_knowledge"
-            } else if g.principal_type == "user" {
-                "access_grants.allow_users"
-            } else {
-                "access_grants.allow_groups"
-            };
-            permissions::allows(&perms, key)
-        })
-        .collect())
-}
-
 /// Stores a knowledge base's name and description as one vector, so it can
 /// be found by meaning. Failures only log (as upstream).
 async fn embed_metadata(state: &AppState, kb: &KnowledgeRow) -> bool {
@@ -504,6 +465,7 @@ async fn create(
     let grants = allowed_grants(
         &state,
         &caller,
+        Kind::Knowledge,
         form.access_grants.as_ref().unwrap_or(&Value::Null),
     )
     .await?;
@@ -647,7 +609,7 @@ async fn update_access(
     if !a.write {
         return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
-    let grants = allowed_grants(&state, &caller, &form.access_grants).await?;
+    let grants = allowed_grants(&state, &caller, Kind::Knowledge, &form.access_grants).await?;
     let now = now_secs();
     let kid = id.clone();
     state

@@ -11,14 +11,10 @@ use crate::auth::extract::Caller;
 use crate::auth::{permissions, AdminUser, VerifiedUser};
 use crate::db::memories::{self, MemoryRow};
 use crate::db::{new_id, now_secs};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::rag::{ChunkIn, SearchOpts};
 use crate::state::AppState;
-
-use super::files::NOT_FOUND;
-
-const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -13,11 +13,13 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::access;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, AdminUser, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::models::{self as rows, ModelForm, ModelRow};
 use crate::db::now_secs;
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::llm;
 use crate::state::AppState;
@@ -55,13 +57,11 @@ pub fn router() -> Router<AppState> {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::unauthorized("401 Unauthorized")
+    ApiError::unauthorized(UNAUTHORIZED)
 }
 
 fn prohibited() -> ApiError {
-    ApiError::unauthorized(
-        "You do not have permission to access this resource. Please contact your administrator for assistance.",
-    )
+    ApiError::unauthorized(ACCESS_PROHIBITED)
 }
 
 fn id_taken() -> ApiError {
@@ -344,39 +344,6 @@ fn parse_form(v: &Value) -> ApiResult<Parsed> {
     })
 }
 
-/// The grants a caller may set when creating: admins anything; users only
-/// the audiences their sharing permissions allow.
-async fn allowed_grants(
-    state: &AppState,
-    caller: &Caller,
-    grants: &Value,
-) -> ApiResult<Vec<NewGrant>> {
-    let normalized: Vec<NewGrant> = access_grants::normalize(grants)
-        .into_iter()
-        .filter(|g| g.principal_type != "anyone")
-        .collect();
-    if caller.is_admin() || normalized.is_empty() {
-        return Ok(normalized);
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    if !permissions::allows(&perms, "sharing.models") {
-        return Ok(vec![]);
-    }
-    Ok(normalized
-        .into_iter()
-        .filter(|g| {
-            let key = if g.principal_type == "user" && g.principal_id == access_grants::PUBLIC {
-                "sharing.public_models"
-            } else if g.principal_type == "user" {
-                "access_grants.allow_users"
-            } else {
-                "access_grants.allow_groups"
-            };
-            permissions::allows(&perms, key)
-        })
-        .collect())
-}
-
 async fn load(state: &AppState, id: &str) -> ApiResult<Option<(ModelRow, Vec<GrantRow>)>> {
     let id = id.to_string();
     Ok(state
@@ -390,20 +357,6 @@ async fn load_wire(state: &AppState, id: &str) -> ApiResult<Value> {
         Some((m, g)) => Ok(rows::wire(&m, &g)),
         None => Ok(Value::Null),
     }
-}
-
-async fn groups(state: &AppState, caller: &Caller) -> ApiResult<HashSet<String>> {
-    llm::group_ids(state, caller.id()).await
-}
-
-fn owner_or_grant(
-    caller: &Caller,
-    row: &ModelRow,
-    grants: &[GrantRow],
-    groups: &HashSet<String>,
-    perm: &str,
-) -> bool {
-    row.user_id == caller.id() || access_grants::grants_allow(grants, caller.id(), groups, perm)
 }
 
 /// A background image must be a file the caller may use.
@@ -522,8 +475,8 @@ async fn workspace_list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let page = crate::limits::page(q.page.unwrap_or(1));
-    let groups = groups(&state, &caller).await?;
-    let bypass = caller.is_admin() && llm::bypass_admin_access();
+    let groups = access::group_ids(&state, caller.id()).await?;
+    let bypass = access::admin_bypass(&caller);
     let filter = rows::SearchFilter {
         query: q.query,
         view_option: q.view_option,
@@ -541,7 +494,7 @@ async fn workspace_list(
         .items
         .into_iter()
         .map(|(m, g, user)| {
-            let write = bypass || owner_or_grant(&caller, &m, &g, &groups, "write");
+            let write = bypass || access::owner_or_grant(&caller, &m.user_id, &g, &groups, "write");
             let mut v = rows::wire(&m, &g);
             if let Some(meta) = v["meta"].as_object_mut() {
                 meta.remove("profile_image_url");
@@ -606,8 +559,8 @@ async fn tags(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
 ) -> ApiResult<Json<Vec<String>>> {
-    let bypass = caller.is_admin() && llm::bypass_admin_access();
-    let groups = groups(&state, &caller).await?;
+    let bypass = access::admin_bypass(&caller);
+    let groups = access::group_ids(&state, caller.id()).await?;
     let uid = caller.id().to_string();
     let list = state
         .db
@@ -655,7 +608,7 @@ async fn create(
     .await?;
     check_controls(&state, &p).await?;
     let grants = match &p.grants {
-        Some(g) => allowed_grants(&state, &caller, g).await?,
+        Some(g) => access::allowed_grants(&state, &caller, access::Kind::Model, g).await?,
         None => vec![],
     };
     p.form.is_active = Some(p.form.is_active.unwrap_or(true));
@@ -678,13 +631,11 @@ async fn get_model(
     Query(q): Query<IdQuery>,
 ) -> ApiResult<Json<Value>> {
     let Some((m, g)) = load(&state, &q.id).await? else {
-        return Err(ApiError::not_found(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::not_found(NOT_FOUND));
     };
-    let groups = groups(&state, &caller).await?;
-    let write = (caller.is_admin() && llm::bypass_admin_access())
-        || owner_or_grant(&caller, &m, &g, &groups, "write");
+    let groups = access::group_ids(&state, caller.id()).await?;
+    let write = access::admin_bypass(&caller)
+        || access::owner_or_grant(&caller, &m.user_id, &g, &groups, "write");
     if !write && !access_grants::grants_allow(&g, caller.id(), &groups, "read") {
         return Err(prohibited());
     }
@@ -704,15 +655,13 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let mut p = parse_form(&body)?;
     let Some((current, grants)) = load(&state, &p.form.id).await? else {
-        return Err(ApiError::unauthorized(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::unauthorized(NOT_FOUND));
     };
-    let groups = groups(&state, &caller).await?;
-    if !caller.is_admin() && !owner_or_grant(&caller, &current, &grants, &groups, "write") {
-        return Err(ApiError::bad_request(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
+    let groups = access::group_ids(&state, caller.id()).await?;
+    if !caller.is_admin()
+        && !access::owner_or_grant(&caller, &current.user_id, &grants, &groups, "write")
+    {
+        return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
     if !p.has_base {
         p.form.base_model_id = current.base_model_id.clone();
@@ -769,12 +718,10 @@ async fn toggle(
     Query(q): Query<IdQuery>,
 ) -> ApiResult<Json<Value>> {
     let Some((m, g)) = load(&state, &q.id).await? else {
-        return Err(ApiError::unauthorized(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::unauthorized(NOT_FOUND));
     };
-    let groups = groups(&state, &caller).await?;
-    if !caller.is_admin() && !owner_or_grant(&caller, &m, &g, &groups, "write") {
+    let groups = access::group_ids(&state, caller.id()).await?;
+    if !caller.is_admin() && !access::owner_or_grant(&caller, &m.user_id, &g, &groups, "write") {
         return Err(unauthorized());
     }
     let (id, now) = (q.id.clone(), now_secs());
@@ -803,9 +750,7 @@ async fn update_access(
         None => {
             // A provider's model gets a minimal row so that it can be shared.
             if !caller.is_admin() {
-                return Err(ApiError::forbidden(
-                    "You do not have permission to access this resource. Please contact your administrator for assistance.",
-                ));
+                return Err(ApiError::forbidden(ACCESS_PROHIBITED));
             }
             let f = ModelForm {
                 id: form.id.clone(),
@@ -826,20 +771,15 @@ async fn update_access(
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("model row vanished")))?
         }
     };
-    let groups = groups(&state, &caller).await?;
-    if !caller.is_admin() && !owner_or_grant(&caller, &row, &grants, &groups, "write") {
-        return Err(ApiError::bad_request(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
+    let groups = access::group_ids(&state, caller.id()).await?;
+    if !caller.is_admin()
+        && !access::owner_or_grant(&caller, &row.user_id, &grants, &groups, "write")
+    {
+        return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
     let requested = Value::Array(form.access_grants.clone());
-    let normalized = access_grants::normalize(&requested);
-    let allowed = allowed_grants(&state, &caller, &requested).await?;
-    if allowed.len() != normalized.len() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to share with the requested audience",
-        ));
-    }
+    let allowed =
+        access::validated_grants(&state, &caller, access::Kind::Model, &requested).await?;
     let (id, now) = (form.id.clone(), now_secs());
     state
         .db
@@ -862,12 +802,10 @@ async fn delete_model(
     JsonBody(form): JsonBody<IdForm>,
 ) -> ApiResult<Json<bool>> {
     let Some((m, g)) = load(&state, &form.id).await? else {
-        return Err(ApiError::unauthorized(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::unauthorized(NOT_FOUND));
     };
-    let groups = groups(&state, &caller).await?;
-    if !caller.is_admin() && !owner_or_grant(&caller, &m, &g, &groups, "write") {
+    let groups = access::group_ids(&state, caller.id()).await?;
+    if !caller.is_admin() && !access::owner_or_grant(&caller, &m.user_id, &g, &groups, "write") {
         return Err(unauthorized());
     }
     let ids = vec![form.id];
@@ -959,22 +897,20 @@ async fn export(
             .collect();
         (!v.is_empty()).then_some(v)
     };
-    let bypass = caller.is_admin() && llm::bypass_admin_access();
-    let groups = groups(&state, &caller).await?;
+    let bypass = access::admin_bypass(&caller);
+    let groups = access::group_ids(&state, caller.id()).await?;
     let list = state.db.read(rows::all_with_grants).await?;
     let selected: Vec<(ModelRow, Vec<GrantRow>)> = list
         .into_iter()
         .filter(|(m, _)| m.base_model_id.is_some())
         .filter(|(m, _)| ids.as_ref().is_none_or(|ids| ids.contains(&m.id)))
-        .filter(|(m, g)| bypass || owner_or_grant(&caller, m, g, &groups, "write"))
+        .filter(|(m, g)| bypass || access::owner_or_grant(&caller, &m.user_id, g, &groups, "write"))
         .collect();
     if let Some(ids) = &ids {
         let wanted: HashSet<&String> = ids.iter().collect();
         let got: HashSet<&String> = selected.iter().map(|(m, _)| &m.id).collect();
         if wanted != got {
-            return Err(ApiError::forbidden(
-                "You do not have permission to access this resource. Please contact your administrator for assistance.",
-            ));
+            return Err(ApiError::forbidden(ACCESS_PROHIBITED));
         }
     }
     let mut out = Vec::with_capacity(selected.len());
@@ -1008,7 +944,7 @@ async fn import(
     if !perms_allow(&state, &caller, "workspace.models_import").await? {
         return Err(unauthorized());
     }
-    let groups = groups(&state, &caller).await?;
+    let groups = access::group_ids(&state, caller.id()).await?;
     let mut known_bases: Option<HashSet<String>> = None;
     for mut data in form.models {
         let Some(id) = data.get("id").and_then(Value::as_str).map(str::to_string) else {
@@ -1033,7 +969,7 @@ async fn import(
         match load(&state, &id).await? {
             Some((current, grants)) => {
                 if !caller.is_admin()
-                    && !owner_or_grant(&caller, &current, &grants, &groups, "write")
+                    && !access::owner_or_grant(&caller, &current.user_id, &grants, &groups, "write")
                 {
                     return Err(id_taken());
                 }
@@ -1121,7 +1057,9 @@ async fn import(
                 )
                 .await?;
                 let grants = match &p.grants {
-                    Some(g) => allowed_grants(&state, &caller, g).await?,
+                    Some(g) => {
+                        access::allowed_grants(&state, &caller, access::Kind::Model, g).await?
+                    }
                     None => vec![],
                 };
                 let mut f = p.form;
@@ -1210,19 +1148,15 @@ async fn sync(
 /// History is for those who may edit the model.
 async fn editable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ModelRow> {
     let Some((m, g)) = load(state, id).await? else {
-        return Err(ApiError::not_found(
-            "We could not find what you're looking for :/",
-        ));
+        return Err(ApiError::not_found(NOT_FOUND));
     };
-    let groups = groups(state, caller).await?;
-    if (caller.is_admin() && llm::bypass_admin_access())
-        || owner_or_grant(caller, &m, &g, &groups, "write")
+    let groups = access::group_ids(state, caller.id()).await?;
+    if access::admin_bypass(caller)
+        || access::owner_or_grant(caller, &m.user_id, &g, &groups, "write")
     {
         Ok(m)
     } else {
-        Err(ApiError::forbidden(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ))
+        Err(ApiError::forbidden(ACCESS_PROHIBITED))
     }
 }
 
@@ -1312,9 +1246,7 @@ async fn set_version(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
     if !caller.is_admin() && current.base_model_id.is_some() && snap_base.is_none() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
+        return Err(ApiError::forbidden(ACCESS_PROHIBITED));
     }
     if let Some(base) = snap_base {
         let all = llm::all_models(&state, false).await?;
@@ -1379,9 +1311,9 @@ async fn profile_image(
 ) -> ApiResult<Response> {
     let mut url: Option<String> = None;
     let mut etag: Option<i64> = None;
-    let bypass = llm::bypass_model_access() || (caller.is_admin() && llm::bypass_admin_access());
+    let bypass = llm::bypass_model_access() || access::admin_bypass(&caller);
     if let Some((m, g)) = load(&state, &q.id).await? {
-        let groups = groups(&state, &caller).await?;
+        let groups = access::group_ids(&state, caller.id()).await?;
         // Denied callers get the default picture, so ids cannot be probed.
         if bypass
             || m.user_id == caller.id()

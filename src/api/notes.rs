@@ -10,12 +10,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::access::{self, Kind};
 use crate::api::chats::DEFAULT_ERROR;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
-use crate::db::access_grants::{self, GrantRow, NewGrant};
+use crate::db::access_grants::{self, GrantRow};
 use crate::db::notes::{self, Author, NoteRow, NoteUpdate, Viewer};
 use crate::db::{self, chats};
+use crate::error::messages::{NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::socket::notes as live;
 use crate::state::AppState;
@@ -65,6 +67,9 @@ where
 }
 
 /// `BYPASS_ADMIN_ACCESS_CONTROL` (default on): admins see every note in search.
+/// Only `true` counts here, where `crate::access::bypass_admin_access` also
+/// takes `1` / `yes` / `on`; the two are kept apart so that moving the
+/// sharing policy did not change what either accepts.
 fn bypass_admin_access() -> bool {
     static B: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *B.get_or_init(|| {
@@ -87,7 +92,7 @@ pub async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
     if !caller.is_admin() {
         let perms = permissions::effective(state, caller.id()).await?;
         if !permissions::allows(&perms, "features.notes") {
-            return Err(ApiError::unauthorized("401 Unauthorized"));
+            return Err(ApiError::unauthorized(UNAUTHORIZED));
         }
     }
     Ok(())
@@ -102,11 +107,15 @@ pub fn may(
     note: &NoteRow,
     permission: &str,
 ) -> rusqlite::Result<bool> {
-    if admin || note.user_id == user_id {
-        return Ok(true);
-    }
-    let groups = access_grants::group_ids_of(c, user_id)?;
-    access_grants::has_access(c, user_id, &groups, notes::RESOURCE, &note.id, permission)
+    access::stored_allows(
+        c,
+        user_id,
+        admin,
+        &note.user_id,
+        notes::RESOURCE,
+        &note.id,
+        permission,
+    )
 }
 
 fn grants_wire(grants: &[GrantRow]) -> Vec<Value> {
@@ -272,40 +281,6 @@ async fn search_notes(
     Ok(Json(out))
 }
 
-/// Keeps the grants a caller may give on a note (upstream's
-/// `filter_allowed_access_grants` for resource `note`).
-async fn allowed_grants(
-    state: &AppState,
-    caller: &Caller,
-    grants: &[NewGrant],
-) -> ApiResult<Vec<NewGrant>> {
-    let grants: Vec<NewGrant> = grants
-        .iter()
-        .filter(|g| g.principal_type != "anyone")
-        .cloned()
-        .collect();
-    if caller.is_admin() || grants.is_empty() {
-        return Ok(grants);
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    if !permissions::allows(&perms, "sharing.notes") {
-        return Ok(vec![]);
-    }
-    Ok(grants
-        .into_iter()
-        .filter(|g| {
-            let key = if g.principal_type == "user" && g.principal_id == access_grants::PUBLIC {
-                "sharing.public_notes"
-            } else if g.principal_type == "user" {
-                "access_grants.allow_users"
-            } else {
-                "access_grants.allow_groups"
-            };
-            permissions::allows(&perms, key)
-        })
-        .collect())
-}
-
 fn object_field(
     body: &Map<String, Value>,
     key: &str,
@@ -360,8 +335,8 @@ async fn create_note(
     };
     let data = object_field(&body, "data")?.flatten();
     let meta = object_field(&body, "meta")?.flatten();
-    let requested = access_grants::normalize(body.get("access_grants").unwrap_or(&Value::Null));
-    let grants = allowed_grants(&state, &caller, &requested).await?;
+    let requested = body.get("access_grants").unwrap_or(&Value::Null);
+    let grants = access::allowed_grants(&state, &caller, Kind::Note, requested).await?;
     let now = db::now_nanos();
     let row = NoteRow {
         id: db::new_id(),
@@ -406,9 +381,7 @@ async fn load_checked(
         })
         .await?;
     match found {
-        None => Err(ApiError::not_found(
-            "We could not find what you're looking for :/",
-        )),
+        None => Err(ApiError::not_found(NOT_FOUND)),
         Some((_, _, _, false)) => Err(ApiError::forbidden(DEFAULT_ERROR)),
         Some((n, g, p, true)) => Ok((n, g, p)),
     }
@@ -559,13 +532,8 @@ async fn update_access(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
     let (n, _, pinned) = load_checked(&state, &caller, &id, "write").await?;
-    let requested = access_grants::normalize(&Value::Array(form.access_grants));
-    let allowed = allowed_grants(&state, &caller, &requested).await?;
-    if allowed.len() != requested.len() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to share with the requested audience",
-        ));
-    }
+    let requested = Value::Array(form.access_grants);
+    let allowed = access::validated_grants(&state, &caller, Kind::Note, &requested).await?;
     let now = db::now_nanos();
     let nid = id.clone();
     let grants = state

@@ -14,11 +14,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::chats::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::api::events::event_title;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
 use crate::db::{self, now_secs};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::settings::VERSION;
 use crate::state::AppState;

@@ -310,7 +310,7 @@ async fn update_config(
 
 /// Models with a workspace row the user owns or may read.
 async fn readable_ids(state: &AppState, caller: &Caller) -> ApiResult<HashSet<String>> {
-    let groups = llm::group_ids(state, caller.id()).await?;
+    let groups = crate::access::group_ids(state, caller.id()).await?;
     let rows = state.db.read(crate::db::models::all_with_grants).await?;
     Ok(rows
         .into_iter()

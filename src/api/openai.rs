@@ -254,7 +254,7 @@ async fn shared_with(
     caller: &crate::auth::extract::Caller,
     list: Vec<Value>,
 ) -> ApiResult<Vec<Value>> {
-    let groups = llm::group_ids(state, caller.id()).await?;
+    let groups = crate::access::group_ids(state, caller.id()).await?;
     let rows = state.db.read(crate::db::models::all_with_grants).await?;
     Ok(list
         .into_iter()

@@ -2,22 +2,21 @@
 //! with version history and sharing through access grants. Also the sharing
 //! and permission helpers the other workspace routers (tools, skills) use.
 
-use std::collections::HashSet;
-
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::access;
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, VerifiedUser};
-use crate::db::access_grants::{self, GrantRow, NewGrant};
+use crate::db::access_grants::{self, GrantRow};
 use crate::db::now_secs;
 use crate::db::prompts::{self as rows, PromptForm, PromptRow};
 use crate::db::workspace_history::{self as history, Kind};
+use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::llm;
 use crate::state::AppState;
 
 const PAGE_SIZE: usize = 30;
@@ -46,10 +45,6 @@ pub fn router() -> Router<AppState> {
 
 // ------------------------------------------------- shared workspace helpers
 
-pub(crate) const UNAUTHORIZED: &str = "401 Unauthorized";
-pub(crate) const PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
-pub(crate) const NOT_FOUND: &str = "We could not find what you're looking for :/";
 pub(crate) const ID_TAKEN: &str =
     "Uh-oh! This id is already registered. Please choose another id string.";
 const COMMAND_TAKEN: &str =
@@ -75,85 +70,6 @@ pub(crate) async fn perms_allow_any(
     }
     let perms = permissions::effective(state, caller.id()).await?;
     Ok(keys.iter().any(|k| permissions::allows(&perms, k)))
-}
-
-/// Admins with the bypass see and edit every workspace item.
-pub(crate) fn bypass(caller: &Caller) -> bool {
-    caller.is_admin() && llm::bypass_admin_access()
-}
-
-pub(crate) async fn group_ids(state: &AppState, caller: &Caller) -> ApiResult<HashSet<String>> {
-    let uid = caller.id().to_string();
-    Ok(state
-        .db
-        .read(move |c| access_grants::group_ids_of(c, &uid))
-        .await?)
-}
-
-/// Owner, or a grant of `perm` to the caller, a group of theirs or everyone.
-pub(crate) fn owner_or_grant(
-    caller: &Caller,
-    owner_id: &str,
-    grants: &[GrantRow],
-    groups: &HashSet<String>,
-    perm: &str,
-) -> bool {
-    owner_id == caller.id() || access_grants::grants_allow(grants, caller.id(), groups, perm)
-}
-
-/// The grants a caller may set on a resource of `resource` type (`prompt`,
-/// `tool`, `skill`): admins anything but "anyone" links; users only the
-/// audiences their sharing permissions allow (the rest is dropped).
-pub(crate) async fn allowed_grants(
-    state: &AppState,
-    caller: &Caller,
-    resource: &str,
-    grants: &Value,
-) -> ApiResult<Vec<NewGrant>> {
-    let normalized: Vec<NewGrant> = access_grants::normalize(grants)
-        .into_iter()
-        .filter(|g| g.principal_type != "anyone")
-        .collect();
-    if caller.is_admin() || normalized.is_empty() {
-        return Ok(normalized);
-    }
-    let perms = permissions::effective(state, caller.id()).await?;
-    let plural = format!("{resource}s");
-    if !permissions::allows(&perms, &format!("sharing.{plural}")) {
-        return Ok(vec![]);
-    }
-    let public_key = format!("sharing.public_{plural}");
-    Ok(normalized
-        .into_iter()
-        .filter(|g| {
-            let key = if g.principal_type == "user" && g.principal_id == access_grants::PUBLIC {
-                public_key.as_str()
-            } else if g.principal_type == "user" {
-                "access_grants.allow_users"
-            } else {
-                "access_grants.allow_groups"
-            };
-            permissions::allows(&perms, key)
-        })
-        .collect())
-}
-
-/// Like [`allowed_grants`], but a request asking for more than allowed is
-/// refused as a whole (403), as the access update endpoints do.
-pub(crate) async fn validated_grants(
-    state: &AppState,
-    caller: &Caller,
-    resource: &str,
-    grants: &Value,
-) -> ApiResult<Vec<NewGrant>> {
-    let normalized = access_grants::normalize(grants);
-    let allowed = allowed_grants(state, caller, resource, grants).await?;
-    if allowed.len() != normalized.len() {
-        return Err(ApiError::forbidden(
-            "You do not have permission to share with the requested audience",
-        ));
-    }
-    Ok(allowed)
 }
 
 /// The `access_grants` list of a form: absent and null mean none.
@@ -250,13 +166,13 @@ fn parse_form(body: &Value) -> ApiResult<PromptForm> {
 /// each with its owner.
 async fn readable(state: &AppState, caller: &Caller) -> ApiResult<Vec<(PromptRow, Vec<GrantRow>)>> {
     let all = state.db.read(rows::all_with_grants).await?;
-    if bypass(caller) {
+    if access::admin_bypass(caller) {
         return Ok(all);
     }
-    let groups = group_ids(state, caller).await?;
+    let groups = access::group_ids(state, caller.id()).await?;
     Ok(all
         .into_iter()
-        .filter(|(p, g)| owner_or_grant(caller, &p.user_id, g, &groups, "read"))
+        .filter(|(p, g)| access::owner_or_grant(caller, &p.user_id, g, &groups, "read"))
         .collect())
 }
 
@@ -377,8 +293,8 @@ async fn search(
     }
     let total = items.len();
     let page = crate::limits::page(q.page.unwrap_or(1)) as usize;
-    let groups = group_ids(&state, &caller).await?;
-    let by = bypass(&caller);
+    let groups = access::group_ids(&state, caller.id()).await?;
+    let by = access::admin_bypass(&caller);
     let out: Vec<Value> = items
         .into_iter()
         .skip((page - 1) * PAGE_SIZE)
@@ -411,7 +327,9 @@ async fn create(
     {
         return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
-    let grants = allowed_grants(&state, &caller, "prompt", &grants_field(&body)?).await?;
+    let grants =
+        access::allowed_grants(&state, &caller, access::Kind::Prompt, &grants_field(&body)?)
+            .await?;
     let uid = caller.id().to_string();
     let now = now_secs();
     let created = state
@@ -447,8 +365,8 @@ async fn load_writable(
 ) -> ApiResult<(PromptRow, Vec<GrantRow>)> {
     let (p, g) = load(state, id).await?;
     if !caller.is_admin() {
-        let groups = group_ids(state, caller).await?;
-        if !owner_or_grant(caller, &p.user_id, &g, &groups, "write") {
+        let groups = access::group_ids(state, caller.id()).await?;
+        if !access::owner_or_grant(caller, &p.user_id, &g, &groups, "write") {
             return Err(ApiError::unauthorized(PROHIBITED));
         }
     }
@@ -461,14 +379,12 @@ async fn load_readable(
     id: &str,
 ) -> ApiResult<(PromptRow, Vec<GrantRow>, bool)> {
     let (p, g) = load(state, id).await?;
-    let groups = group_ids(state, caller).await?;
-    let write = bypass(caller) || owner_or_grant(caller, &p.user_id, &g, &groups, "write");
-    let read =
-        caller.is_admin() || write || owner_or_grant(caller, &p.user_id, &g, &groups, "read");
-    if !read {
+    let groups = access::group_ids(state, caller.id()).await?;
+    let rights = access::rights(caller, &p.user_id, &g, &groups);
+    if !rights.read {
         return Err(ApiError::unauthorized(PROHIBITED));
     }
-    Ok((p, g, write))
+    Ok((p, g, rights.write))
 }
 
 async fn get_one(
@@ -589,7 +505,8 @@ async fn update_access(
 ) -> ApiResult<Json<Value>> {
     let requested = required_grants_field(&body)?;
     load_writable(&state, &caller, &id).await?;
-    let grants = validated_grants(&state, &caller, "prompt", &requested).await?;
+    let grants =
+        access::validated_grants(&state, &caller, access::Kind::Prompt, &requested).await?;
     let now = now_secs();
     let v = state
         .db

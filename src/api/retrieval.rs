@@ -16,18 +16,16 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::files::{query_bool, NOT_FOUND};
+use super::files::query_bool;
 use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::{files, knowledge};
+use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::rag::context::{filter_accessible_collections, hits_to_result};
 use crate::rag::processing::{index_file, IndexOpts};
 use crate::rag::{ChunkIn, ChunkOpts, SearchOpts};
 use crate::state::AppState;
-
-const ACCESS_PROHIBITED: &str =
-    "You do not have permission to access this resource. Please contact your administrator for assistance.";
 
 type Params = Query<HashMap<String, String>>;
 

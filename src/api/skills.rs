@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::prompts::{
-    allowed_grants, bypass, grants_field, group_ids, not_found, opt_str, owner_or_grant,
-    perms_allow_any, req_str, validated_grants, validation, ID_TAKEN, UNAUTHORIZED,
+    grants_field, not_found, opt_str, perms_allow_any, req_str, validation, ID_TAKEN,
 };
 use super::tools::{history_page, history_wire, PageQuery};
+use crate::access;
 use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow};
@@ -24,6 +24,7 @@ use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::skills::{self as rows, NewSkill, SkillRow};
 use crate::db::workspace_history::{self as history, HistoryRow, Kind};
+use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
@@ -82,13 +83,13 @@ async fn readable(
     caller: &Caller,
 ) -> ApiResult<(Vec<(SkillRow, Vec<GrantRow>)>, HashSet<String>)> {
     let all = state.db.read(rows::all_with_grants).await?;
-    let groups = group_ids(state, caller).await?;
-    if bypass(caller) {
+    let groups = access::group_ids(state, caller.id()).await?;
+    if access::admin_bypass(caller) {
         return Ok((all, groups));
     }
     let list = all
         .into_iter()
-        .filter(|(s, g)| owner_or_grant(caller, &s.user_id, g, &groups, "read"))
+        .filter(|(s, g)| access::owner_or_grant(caller, &s.user_id, g, &groups, "read"))
         .collect();
     Ok((list, groups))
 }
@@ -195,7 +196,7 @@ async fn search(
     }
     let total = items.len();
     let page = q.page.unwrap_or(1).max(1) as usize;
-    let by = bypass(&caller);
+    let by = access::admin_bypass(&caller);
     let out: Vec<Value> = items
         .iter()
         .skip((page - 1) * PAGE_SIZE)
@@ -204,7 +205,7 @@ async fn search(
             let mut v = rows::wire(s, g, false);
             v["user"] = users.get(&s.user_id).cloned().unwrap_or(Value::Null);
             v["write_access"] =
-                json!(by || owner_or_grant(&caller, &s.user_id, g, &groups, "write"));
+                json!(by || access::owner_or_grant(&caller, &s.user_id, g, &groups, "write"));
             v
         })
         .collect();
@@ -224,11 +225,11 @@ async fn authorized(
         .read(move |c| rows::get_with_grants(c, &idc))
         .await?
         .ok_or_else(|| ApiError::not_found("Skill not found"))?;
-    if bypass(caller) {
+    if access::admin_bypass(caller) {
         return Ok((s, g));
     }
-    let groups = group_ids(state, caller).await?;
-    if !owner_or_grant(caller, &s.user_id, &g, &groups, perm) {
+    let groups = access::group_ids(state, caller.id()).await?;
+    if !access::owner_or_grant(caller, &s.user_id, &g, &groups, perm) {
         return Err(ApiError::forbidden("Access denied"));
     }
     Ok((s, g))
@@ -421,7 +422,8 @@ async fn create_from(state: &AppState, caller: &Caller, body: &Value) -> ApiResu
         ));
     }
     let files = form_files(body)?;
-    let grants = allowed_grants(state, caller, "skill", &grants_field(body)?).await?;
+    let grants =
+        access::allowed_grants(state, caller, access::Kind::Skill, &grants_field(body)?).await?;
     let uid = caller.id().to_string();
     let now = now_secs();
     let n = NewSkill {
@@ -470,12 +472,12 @@ async fn get_one(
         .read(move |c| rows::get_with_grants(c, &idc))
         .await?
         .ok_or_else(not_found)?;
-    let groups = group_ids(&state, &caller).await?;
-    let by = bypass(&caller);
-    if !(by || owner_or_grant(&caller, &s.user_id, &g, &groups, "read")) {
-        return Err(ApiError::unauthorized(super::prompts::PROHIBITED));
+    let groups = access::group_ids(&state, caller.id()).await?;
+    let by = access::admin_bypass(&caller);
+    if !(by || access::owner_or_grant(&caller, &s.user_id, &g, &groups, "read")) {
+        return Err(ApiError::unauthorized(PROHIBITED));
     }
-    let write = by || owner_or_grant(&caller, &s.user_id, &g, &groups, "write");
+    let write = by || access::owner_or_grant(&caller, &s.user_id, &g, &groups, "write");
     let ids = vec![s.user_id.clone()];
     let users = state.db.read(move |c| user_briefs(c, &ids)).await?;
     let mut v = rows::wire(&s, &g, false);
@@ -492,9 +494,9 @@ async fn writable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Skil
         .read(move |c| rows::get_with_grants(c, &idc))
         .await?
         .ok_or_else(not_found)?;
-    if !bypass(caller) {
-        let groups = group_ids(state, caller).await?;
-        if !owner_or_grant(caller, &s.user_id, &g, &groups, "write") {
+    if !access::admin_bypass(caller) {
+        let groups = access::group_ids(state, caller.id()).await?;
+        if !access::owner_or_grant(caller, &s.user_id, &g, &groups, "write") {
             return Err(ApiError::unauthorized(UNAUTHORIZED));
         }
     }
@@ -620,7 +622,7 @@ async fn update_access(
 ) -> ApiResult<Json<Value>> {
     let requested = crate::api::prompts::required_grants_field(&body)?;
     writable(&state, &caller, &id).await?;
-    let grants = validated_grants(&state, &caller, "skill", &requested).await?;
+    let grants = access::validated_grants(&state, &caller, access::Kind::Skill, &requested).await?;
     let now = now_secs();
     let v = state
         .db

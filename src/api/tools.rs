@@ -12,10 +12,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::prompts::{
-    allowed_grants, bypass, grants_field, group_ids, not_found, opt_str, owner_or_grant,
-    perms_allow_any, req_str, validated_grants, validation, ID_TAKEN, NOT_FOUND, PROHIBITED,
-    UNAUTHORIZED,
+    grants_field, not_found, opt_str, perms_allow_any, req_str, validation, ID_TAKEN,
 };
+use crate::access;
 use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::access_grants::{self, GrantRow};
@@ -23,6 +22,7 @@ use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::tools::{self as rows, ToolRow};
 use crate::db::workspace_history::{self as history, HistoryRow, Kind};
+use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::llm;
 use crate::state::AppState;
@@ -89,14 +89,14 @@ async fn visible(
     perm: &'static str,
 ) -> ApiResult<(Vec<(ToolRow, Vec<GrantRow>)>, HashSet<String>)> {
     let all = state.db.read(rows::all_with_grants).await?;
-    let groups = group_ids(state, caller).await?;
-    if bypass(caller) {
+    let groups = access::group_ids(state, caller.id()).await?;
+    if access::admin_bypass(caller) {
         return Ok((all, groups));
     }
     let list = all
         .into_iter()
         .filter(|(t, g)| {
-            owner_or_grant(caller, t.user_id.as_deref().unwrap_or(""), g, &groups, perm)
+            access::owner_or_grant(caller, t.user_id.as_deref().unwrap_or(""), g, &groups, perm)
         })
         .collect();
     Ok((list, groups))
@@ -161,13 +161,13 @@ async fn list_access(
 ) -> ApiResult<Json<Vec<Value>>> {
     let (list, groups) = visible(&state, &caller, "read").await?;
     let users = users_of(&state, &list).await?;
-    let by = bypass(&caller);
+    let by = access::admin_bypass(&caller);
     Ok(Json(
         list.iter()
             .map(|(t, g)| {
                 let mut v = list_item(t, g, &users);
                 v["write_access"] = json!(
-                    by || owner_or_grant(
+                    by || access::owner_or_grant(
                         &caller,
                         t.user_id.as_deref().unwrap_or(""),
                         g,
@@ -306,7 +306,8 @@ async fn create(
         ));
     }
     let id = id.to_lowercase();
-    let grants = allowed_grants(&state, &caller, "tool", &grants_field(&body)?).await?;
+    let grants =
+        access::allowed_grants(&state, &caller, access::Kind::Tool, &grants_field(&body)?).await?;
     let uid = caller.id().to_string();
     let now = now_secs();
     let created = state
@@ -356,8 +357,8 @@ async fn writable(
         return Err(missing);
     };
     if !caller.is_admin() {
-        let groups = group_ids(state, caller).await?;
-        if !owner_or_grant(
+        let groups = access::group_ids(state, caller.id()).await?;
+        if !access::owner_or_grant(
             caller,
             t.user_id.as_deref().unwrap_or(""),
             &g,
@@ -376,12 +377,13 @@ async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (t, g) = load(&state, &id).await?.ok_or_else(not_found)?;
-    let groups = group_ids(&state, &caller).await?;
+    let groups = access::group_ids(&state, caller.id()).await?;
     let owner = t.user_id.as_deref().unwrap_or("");
-    if !(caller.is_admin() || owner_or_grant(&caller, owner, &g, &groups, "read")) {
+    if !(caller.is_admin() || access::owner_or_grant(&caller, owner, &g, &groups, "read")) {
         return Err(ApiError::unauthorized(PROHIBITED));
     }
-    let write = bypass(&caller) || owner_or_grant(&caller, owner, &g, &groups, "write");
+    let write = access::admin_bypass(&caller)
+        || access::owner_or_grant(&caller, owner, &g, &groups, "write");
     let ids: Vec<String> = t.user_id.iter().cloned().collect();
     let users = state.db.read(move |c| user_briefs(c, &ids)).await?;
     let mut v = rows::wire(&t, &g);
@@ -492,7 +494,7 @@ async fn update_access(
         ApiError::unauthorized(UNAUTHORIZED),
     )
     .await?;
-    let grants = validated_grants(&state, &caller, "tool", &requested).await?;
+    let grants = access::validated_grants(&state, &caller, access::Kind::Tool, &requested).await?;
     let now = now_secs();
     let v = state
         .db
@@ -542,9 +544,9 @@ async fn user_valves(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (t, g) = load(&state, &id).await?.ok_or_else(not_found)?;
-    let groups = group_ids(&state, &caller).await?;
+    let groups = access::group_ids(&state, caller.id()).await?;
     if !(caller.is_admin()
-        || owner_or_grant(
+        || access::owner_or_grant(
             &caller,
             t.user_id.as_deref().unwrap_or(""),
             &g,
@@ -600,9 +602,9 @@ async fn valves_update(
 
 async fn readable_tool(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     let (t, g) = load(state, id).await?.ok_or_else(not_found)?;
-    let groups = group_ids(state, caller).await?;
+    let groups = access::group_ids(state, caller.id()).await?;
     if !(caller.is_admin()
-        || owner_or_grant(
+        || access::owner_or_grant(
             caller,
             t.user_id.as_deref().unwrap_or(""),
             &g,
@@ -744,11 +746,11 @@ async fn history_access(state: &AppState, caller: &Caller, id: &str) -> ApiResul
     let (t, g) = load(state, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Not found"))?;
-    if bypass(caller) {
+    if access::admin_bypass(caller) {
         return Ok(t);
     }
-    let groups = group_ids(state, caller).await?;
-    if !owner_or_grant(
+    let groups = access::group_ids(state, caller.id()).await?;
+    if !access::owner_or_grant(
         caller,
         t.user_id.as_deref().unwrap_or(""),
         &g,

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{permissions, AdminUser, VerifiedUser};
 use crate::db::{self, now_secs};
+use crate::error::messages::NOT_FOUND as USER_NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
@@ -54,7 +55,6 @@ pub fn router() -> Router<AppState> {
 }
 
 const ACTION_PROHIBITED: &str = "The requested action has been restricted as a security measure.";
-const USER_NOT_FOUND: &str = "We could not find what you're looking for :/";
 
 #[derive(serde::Deserialize)]
 struct SettingsQuery {

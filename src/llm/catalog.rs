@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::connections::{self, ollama_connections, openai_connections, Conn};
 use super::http::{auth_headers, client, model_list_timeout};
 use super::{ModelTarget, Provider, ResolvedModel};
+use crate::access::{bypass_admin_access, group_ids};
 use crate::auth::extract::Caller;
 use crate::db::{access_grants, models as model_rows};
 use crate::error::{ApiError, ApiResult};
@@ -53,16 +54,6 @@ fn fresh_for() -> Option<Duration> {
         Ok(v) if v.trim().is_empty() => None,
         Ok(v) => Some(Duration::from_secs(v.trim().parse().unwrap_or(1))),
         Err(_) => Some(Duration::from_secs(1)),
-    })
-}
-
-pub(crate) fn bypass_admin_access() -> bool {
-    static B: OnceLock<bool> = OnceLock::new();
-    *B.get_or_init(|| {
-        env_bool(
-            "BYPASS_ADMIN_ACCESS_CONTROL",
-            env_bool("ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS", true),
-        )
     })
 }
 
@@ -717,14 +708,6 @@ fn apply_default_meta(model: &mut Value, defaults: &Map<String, Value>) {
             meta.insert(k.clone(), v.clone());
         }
     }
-}
-
-pub(crate) async fn group_ids(state: &AppState, user_id: &str) -> ApiResult<HashSet<String>> {
-    let uid = user_id.to_string();
-    Ok(state
-        .db
-        .read(move |c| access_grants::group_ids_of(c, &uid))
-        .await?)
 }
 
 fn grants_of(v: &Value) -> Vec<access_grants::GrantRow> {

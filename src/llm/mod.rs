@@ -24,10 +24,7 @@ pub use catalog::invalidate;
 pub use http::model_list_timeout;
 pub use payload::{apply_model_params, apply_system_prompt};
 
-pub(crate) use catalog::{
-    all_models, base_models, bypass_admin_access, bypass_model_access, check_access, group_ids,
-    provider_of,
-};
+pub(crate) use catalog::{all_models, base_models, bypass_model_access, check_access, provider_of};
 pub(crate) use connections::{ollama_connections, openai_connections, Conn};
 pub(crate) use http::{auth_headers, client, forward, send_error, status_error};
 

@@ -183,6 +183,39 @@ impl Client {
     }
 }
 
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "Admin-pass-1";
+pub const USER_PASSWORD: &str = "User-pass-1";
+
+/// Signs up the first account ("Admin", which makes it the admin) and
+/// returns a client with its token.
+pub async fn admin(srv: &TestServer) -> Client {
+    let c = srv.client();
+    let r = c.signup("Admin", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    c.with_token(r.body["token"].as_str().unwrap())
+}
+
+/// Has the admin add a plain user `name` (email `<name in lower case>@example.com`,
+/// password [`USER_PASSWORD`]) and signs in as them: their client and id.
+pub async fn add_user_with_id(srv: &TestServer, admin: &Client, name: &str) -> (Client, String) {
+    let email = format!("{}@example.com", name.to_lowercase());
+    let r = admin
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": name, "email": email, "password": USER_PASSWORD, "role": "user"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    (srv.client().login(&email, USER_PASSWORD).await, id)
+}
+
+/// [`add_user_with_id`] without the id.
+pub async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
+    add_user_with_id(srv, admin, name).await.0
+}
+
 pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/owui-0.12.4-data")
 }

@@ -1,0 +1,352 @@
+//! Who may read, change and share a resource that is shared through access
+//! grants (models, knowledge bases, prompts, tools, skills, notes, folders,
+//! channels, calendars and shared chats).
+//!
+//! Reading and writing: the owner always; admins while the admin bypass is on
+//! (`BYPASS_ADMIN_ACCESS_CONTROL`, default on); everyone else through a grant
+//! naming them, a group of theirs (inherited groups included) or everyone.
+//! Some routers also let every admin read regardless of the bypass; they say
+//! so where they decide.
+//!
+//! Sharing: which audiences a caller may put in a resource's grants depends
+//! on the resource kind and on the caller's permissions (see [`Kind`]).
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::auth::extract::Caller;
+use crate::auth::permissions;
+use crate::db::access_grants::{self, GrantRow, NewGrant};
+use crate::error::{ApiError, ApiResult};
+use crate::settings::env_bool;
+use crate::state::AppState;
+
+/// The refusal when an access update asks for more than the caller may give.
+const SHARE_REFUSED: &str = "You do not have permission to share with the requested audience";
+
+/// `BYPASS_ADMIN_ACCESS_CONTROL` (with the older name
+/// `ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS` as fallback), default on.
+pub fn bypass_admin_access() -> bool {
+    static B: OnceLock<bool> = OnceLock::new();
+    *B.get_or_init(|| {
+        env_bool(
+            "BYPASS_ADMIN_ACCESS_CONTROL",
+            env_bool("ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS", true),
+        )
+    })
+}
+
+/// Whether the caller is an admin who sees and edits every shared resource.
+pub fn admin_bypass(caller: &Caller) -> bool {
+    caller.is_admin() && bypass_admin_access()
+}
+
+/// The caller's groups, with the groups those inherit from.
+pub async fn group_ids(state: &AppState, user_id: &str) -> ApiResult<HashSet<String>> {
+    let uid = user_id.to_string();
+    Ok(state
+        .db
+        .read(move |c| access_grants::group_ids_of(c, &uid))
+        .await?)
+}
+
+/// The owner, or a grant of `perm` ("read" / "write") to the caller, a group
+/// of theirs or everyone.
+pub fn owner_or_grant(
+    caller: &Caller,
+    owner_id: &str,
+    grants: &[GrantRow],
+    groups: &HashSet<String>,
+    perm: &str,
+) -> bool {
+    owner_id == caller.id() || access_grants::grants_allow(grants, caller.id(), groups, perm)
+}
+
+/// What a caller may do with one resource of the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rights {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// Write: owner, bypassing admin or write grant. Read: that, any admin, or a
+/// read grant.
+pub fn rights(
+    caller: &Caller,
+    owner_id: &str,
+    grants: &[GrantRow],
+    groups: &HashSet<String>,
+) -> Rights {
+    let write = admin_bypass(caller) || owner_or_grant(caller, owner_id, grants, groups, "write");
+    let read = write
+        || caller.is_admin()
+        || access_grants::grants_allow(grants, caller.id(), groups, "read");
+    Rights { read, write }
+}
+
+/// `perm` on a stored resource, decided inside a database read: admins (as
+/// `admin` says) and the owner always, anyone else through its stored grants.
+pub fn stored_allows(
+    c: &Connection,
+    user_id: &str,
+    admin: bool,
+    owner_id: &str,
+    resource_type: &str,
+    resource_id: &str,
+    perm: &str,
+) -> rusqlite::Result<bool> {
+    if admin || owner_id == user_id {
+        return Ok(true);
+    }
+    let groups = access_grants::group_ids_of(c, user_id)?;
+    access_grants::has_access(c, user_id, &groups, resource_type, resource_id, perm)
+}
+
+/// The kinds of resource that can be shared. Each names the permissions that
+/// gate sharing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Model,
+    Knowledge,
+    Prompt,
+    Tool,
+    Skill,
+    Note,
+    Folder,
+    Channel,
+    Calendar,
+    SharedChat,
+}
+
+/// The permission keys one kind of resource is shared under. `None` for an
+/// audience means no caller, admins included, may give it; `None` for
+/// `sharing` means there is no general gate.
+struct Gates {
+    /// Needed to share at all.
+    sharing: Option<&'static str>,
+    /// Needed to give every signed-in user access (`user` `*`).
+    public: Option<&'static str>,
+    /// Needed to give access without signing in (`anyone`).
+    anyone: Option<&'static str>,
+}
+
+impl Kind {
+    fn gates(self) -> Gates {
+        let (sharing, public, anyone) = match self {
+            Kind::Model => (Some("sharing.models"), Some("sharing.public_models"), None),
+            Kind::Knowledge => (
+                Some("sharing.knowledge"),
+                Some("sharing.public_knowledge"),
+                None,
+            ),
+            Kind::Prompt => (
+                Some("sharing.prompts"),
+                Some("sharing.public_prompts"),
+                None,
+            ),
+            Kind::Tool => (Some("sharing.tools"), Some("sharing.public_tools"), None),
+            Kind::Skill => (Some("sharing.skills"), Some("sharing.public_skills"), None),
+            Kind::Note => (Some("sharing.notes"), Some("sharing.public_notes"), None),
+            Kind::Folder => (Some("sharing.folders"), None, None),
+            // Channels and calendars have no general sharing gate, only the
+            // public one: Open WebUI 0.12.4 lists no `sharing.channels` /
+            // `sharing.calendars` permission (its `filter_allowed_access_grants`
+            // table and its default permissions alike), so a user may share
+            // them with users and groups as `access_grants.allow_*` permit.
+            // Creating a standard channel is admin-only anyway.
+            Kind::Channel => (None, Some("sharing.public_channels"), None),
+            Kind::Calendar => (None, Some("sharing.public_calendars"), None),
+            Kind::SharedChat => (
+                None,
+                Some("sharing.public_chats"),
+                Some("sharing.open_chats"),
+            ),
+        };
+        Gates {
+            sharing,
+            public,
+            anyone,
+        }
+    }
+}
+
+/// Keeps the grants the caller may give. `perms` are the caller's effective
+/// permissions, `None` for an admin, who may give every audience the kind
+/// supports.
+fn keep_allowed(kind: Kind, perms: Option<&Value>, grants: Vec<NewGrant>) -> Vec<NewGrant> {
+    let gates = kind.gates();
+    let is_public =
+        |g: &NewGrant| g.principal_type == "user" && g.principal_id == access_grants::PUBLIC;
+    let gate_of = |g: &NewGrant| {
+        if g.principal_type == "anyone" {
+            gates.anyone
+        } else if is_public(g) {
+            gates.public
+        } else if g.principal_type == "user" {
+            Some("access_grants.allow_users")
+        } else {
+            Some("access_grants.allow_groups")
+        }
+    };
+    let grants: Vec<NewGrant> = grants
+        .into_iter()
+        .filter(|g| gate_of(g).is_some())
+        .collect();
+    let Some(perms) = perms else {
+        return grants;
+    };
+    if gates
+        .sharing
+        .is_some_and(|key| !permissions::allows(perms, key))
+    {
+        return vec![];
+    }
+    grants
+        .into_iter()
+        .filter(|g| gate_of(g).is_some_and(|key| permissions::allows(perms, key)))
+        .collect()
+}
+
+/// Keeps the normalized grants the caller may give on a resource of `kind`.
+async fn filter(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    grants: Vec<NewGrant>,
+) -> ApiResult<Vec<NewGrant>> {
+    if caller.is_admin() || grants.is_empty() {
+        return Ok(keep_allowed(kind, None, grants));
+    }
+    let perms = permissions::effective(state, caller.id()).await?;
+    Ok(keep_allowed(kind, Some(&perms), grants))
+}
+
+/// The grants of a request (`access_grants` as sent) that the caller may set
+/// on a resource of `kind`; the others are dropped, as creating does.
+pub async fn allowed_grants(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    grants: &Value,
+) -> ApiResult<Vec<NewGrant>> {
+    filter(state, caller, kind, access_grants::normalize(grants)).await
+}
+
+/// Like [`allowed_grants`], but a request asking for more than the caller may
+/// give is refused as a whole (403), as the access update endpoints do.
+pub async fn validated_grants(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    grants: &Value,
+) -> ApiResult<Vec<NewGrant>> {
+    let requested = access_grants::normalize(grants);
+    let count = requested.len();
+    let allowed = filter(state, caller, kind, requested).await?;
+    if allowed.len() != count {
+        return Err(ApiError::forbidden(SHARE_REFUSED));
+    }
+    Ok(allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn grant(pt: &str, pid: &str) -> NewGrant {
+        NewGrant {
+            id: format!("{pt}-{pid}"),
+            principal_type: pt.into(),
+            principal_id: pid.into(),
+            permission: "read".into(),
+        }
+    }
+
+    fn audience() -> Vec<NewGrant> {
+        vec![
+            grant("user", "u1"),
+            grant("group", "g1"),
+            grant("user", access_grants::PUBLIC),
+            grant("anyone", access_grants::PUBLIC),
+        ]
+    }
+
+    fn ids(grants: &[NewGrant]) -> Vec<&str> {
+        grants.iter().map(|g| g.id.as_str()).collect()
+    }
+
+    fn perms(sharing: Value) -> Value {
+        let mut p = json!({"sharing": sharing});
+        permissions::fill_missing(&mut p, &permissions::builtin_defaults());
+        p
+    }
+
+    #[test]
+    fn admins_give_every_supported_audience() {
+        let all = keep_allowed(Kind::Prompt, None, audience());
+        assert_eq!(ids(&all), ["user-u1", "group-g1", "user-*"]);
+        let folder = keep_allowed(Kind::Folder, None, audience());
+        assert_eq!(ids(&folder), ["user-u1", "group-g1"]);
+        let chat = keep_allowed(Kind::SharedChat, None, audience());
+        assert_eq!(chat.len(), 4);
+    }
+
+    #[test]
+    fn users_need_the_general_sharing_permission() {
+        let off = perms(json!({"notes": false, "public_notes": true}));
+        assert!(keep_allowed(Kind::Note, Some(&off), audience()).is_empty());
+        let on = perms(json!({"notes": true, "public_notes": false}));
+        let kept = keep_allowed(Kind::Note, Some(&on), audience());
+        assert_eq!(ids(&kept), ["user-u1", "group-g1"]);
+        let public = perms(json!({"notes": true, "public_notes": true}));
+        let kept = keep_allowed(Kind::Note, Some(&public), audience());
+        assert_eq!(ids(&kept), ["user-u1", "group-g1", "user-*"]);
+    }
+
+    #[test]
+    fn user_and_group_audiences_follow_access_grants_flags() {
+        let mut p = perms(json!({"models": true}));
+        p["access_grants"] = json!({"allow_users": false, "allow_groups": true});
+        let kept = keep_allowed(Kind::Model, Some(&p), audience());
+        assert_eq!(ids(&kept), ["group-g1"]);
+    }
+
+    /// Calendars and channels are shared with users and groups whatever a
+    /// `sharing.calendars` / `sharing.channels` setting says (upstream has no
+    /// such gate); only the public audience needs its own permission.
+    #[test]
+    fn calendars_and_channels_have_no_general_gate() {
+        for (kind, public_key) in [
+            (Kind::Calendar, "public_calendars"),
+            (Kind::Channel, "public_channels"),
+        ] {
+            for general in [false, true] {
+                let mut sharing = json!({"calendars": general, "channels": general});
+                sharing[public_key] = json!(false);
+                let kept = keep_allowed(kind, Some(&perms(sharing.clone())), audience());
+                assert_eq!(ids(&kept), ["user-u1", "group-g1"], "{kind:?} {general}");
+                sharing[public_key] = json!(true);
+                let kept = keep_allowed(kind, Some(&perms(sharing)), audience());
+                assert_eq!(
+                    ids(&kept),
+                    ["user-u1", "group-g1", "user-*"],
+                    "{kind:?} {general}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn open_chat_links_need_their_own_permission() {
+        let p = perms(json!({"public_chats": true, "open_chats": false}));
+        let kept = keep_allowed(Kind::SharedChat, Some(&p), audience());
+        assert_eq!(ids(&kept), ["user-u1", "group-g1", "user-*"]);
+        let p = perms(json!({"public_chats": false, "open_chats": true}));
+        let kept = keep_allowed(Kind::SharedChat, Some(&p), audience());
+        assert_eq!(ids(&kept), ["user-u1", "group-g1", "anyone-*"]);
+    }
+}
