@@ -23,6 +23,8 @@ pub mod chunk;
 pub mod context;
 pub mod embed;
 pub mod extract;
+pub mod knowledge;
+pub mod memories;
 pub mod processing;
 pub mod reindex;
 pub mod search;
