@@ -28,7 +28,7 @@ pub async fn delete_user(state: &AppState, user_id: &str) -> anyhow::Result<bool
     if !deleted {
         return Ok(false);
     }
-    let uploads = state.settings.data_dir.join("uploads");
+    let uploads = crate::files::uploads_dir(state);
     for stored in &leftovers.file_paths {
         if let Some(p) = inside(&uploads, stored) {
             if let Err(e) = tokio::fs::remove_file(&p).await {
@@ -41,10 +41,10 @@ pub async fn delete_user(state: &AppState, user_id: &str) -> anyhow::Result<bool
     let mut collections: Vec<String> = leftovers
         .file_ids
         .iter()
-        .map(|f| format!("file-{f}"))
+        .map(|f| crate::files::collection_of(f))
         .collect();
     collections.extend(leftovers.knowledge_ids.iter().cloned());
-    collections.push(format!("user-memory-{user_id}"));
+    collections.push(crate::rag::memories::collection(user_id));
     for c in &collections {
         if let Err(e) = state.rag.delete_collection(c).await {
             tracing::debug!(collection = %c, error = %e, "vector cleanup");

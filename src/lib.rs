@@ -11,6 +11,7 @@ pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod limits;
 pub mod llm;
 pub mod rag;
@@ -18,6 +19,7 @@ pub mod settings;
 pub mod socket;
 pub mod state;
 pub mod web;
+pub mod webfetch;
 
 use std::net::SocketAddr;
 

@@ -30,6 +30,14 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The settings, for rooms that need nothing else of the state (the
+/// retrieval engine, which the state holds, so it cannot name the state).
+impl AsRef<ConfigStore> for AppState {
+    fn as_ref(&self) -> &ConfigStore {
+        &self.0.config
+    }
+}
+
 impl AppState {
     /// Opens the database (migrating it), seeds config and opens the cache.
     pub fn open(settings: Settings) -> anyhow::Result<AppState> {

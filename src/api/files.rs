@@ -1,9 +1,9 @@
 //! `/api/v1/files`: uploads, their extracted text and processing state.
 //!
-//! Uploads are streamed to `DATA_DIR/uploads/<id>_<name>` (the stored `path`
-//! is absolute, as upstream writes it) and processed in the background by
-//! [`crate::rag::processing`]. A file is visible to its owner, to admins, and
-//! to readers of a knowledge base that contains it.
+//! Uploads are streamed into the file store ([`crate::files`]) and processed
+//! in the background by [`crate::rag::processing`]. A file is visible to its
+//! owner, to admins, and to readers of a knowledge base that contains it
+//! ([`can_access_file`]).
 
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -17,15 +17,18 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
 use crate::db::files::{self, FileRow, NewFile, PAGE_SIZE};
-use crate::db::{access_grants, knowledge, new_id, now_secs};
+use crate::db::{new_id, now_secs};
 use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::files::{
+    allowed_extensions, can_access_file, clear_uploads, commit_upload, delete_file_everywhere,
+    max_file_bytes, resolve_path, sanitize_filename, storage_name, too_large, upload_cap,
+    uploads_dir, PartialFile, Stored, UploadWriter,
+};
 use crate::state::AppState;
 
 type Params = Query<HashMap<String, String>>;
@@ -92,107 +95,6 @@ fn query_int(
     }
 }
 
-/// The last path component of a client-supplied name, without control
-/// characters; never `.`/`..`/empty. Storage names can then not escape the
-/// uploads folder.
-pub fn sanitize_filename(raw: &str) -> String {
-    let last = raw
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>();
-    let trimmed = last.trim().to_string();
-    if trimmed.is_empty() || trimmed.chars().all(|c| c == '.') {
-        "file".to_string()
-    } else {
-        trimmed
-    }
-}
-
-/// `<id>_<name>`, or `<id>.<ext>` when that is too long for a file system.
-fn storage_name(id: &str, name: &str) -> String {
-    let full = format!("{id}_{name}");
-    if full.len() <= 255 {
-        return full;
-    }
-    let ext = FsPath::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .filter(|e| e.len() <= 16)
-        .unwrap_or("");
-    if ext.is_empty() {
-        id.to_string()
-    } else {
-        format!("{id}.{ext}")
-    }
-}
-
-pub fn uploads_dir(state: &AppState) -> PathBuf {
-    state.settings.data_dir.join("uploads")
-}
-
-/// Where a file's bytes are: the stored path if it exists, else the same
-/// name in our uploads folder (data folders moved from another machine or
-/// container store absolute paths of that machine).
-pub fn resolve_path(state: &AppState, file: &FileRow) -> Option<PathBuf> {
-    let stored = file.path.as_deref().filter(|p| !p.is_empty())?;
-    if stored.contains("://") {
-        return None;
-    }
-    let p = PathBuf::from(stored);
-    let uploads = uploads_dir(state);
-    if p.is_file() && p.starts_with(&uploads) {
-        return Some(p);
-    }
-    let base = p.file_name()?;
-    let local = uploads.join(base);
-    local.is_file().then_some(local)
-}
-
-/// Upstream's `has_access_to_file` (minus channels, notes and models, which
-/// this server does not share files through): owner, admin, or a knowledge
-/// base containing the file that the caller may read (write: whose owner
-/// also owns the file).
-pub async fn can_access_file(
-    state: &AppState,
-    caller: &Caller,
-    file: &FileRow,
-    perm: &str,
-) -> ApiResult<bool> {
-    if file.user_id == caller.id() || caller.is_admin() {
-        return Ok(true);
-    }
-    let groups = crate::access::group_ids(state, caller.id()).await?;
-    let (fid, uid, perm_s, owner) = (
-        file.id.clone(),
-        caller.id().to_string(),
-        perm.to_string(),
-        file.user_id.clone(),
-    );
-    Ok(state
-        .db
-        .read(move |c| {
-            for kb in knowledge::by_file(c, &fid)? {
-                let ok = kb.user_id == uid
-                    || access_grants::has_access(
-                        c,
-                        &uid,
-                        &groups,
-                        knowledge::RESOURCE,
-                        &kb.id,
-                        &perm_s,
-                    )?;
-                if ok && (perm_s == "read" || kb.user_id == owner) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?)
-}
-
 async fn load(state: &AppState, id: &str) -> ApiResult<Option<FileRow>> {
     let id = id.to_string();
     Ok(state.db.read(move |c| files::get(c, &id)).await?)
@@ -207,78 +109,6 @@ async fn load_for(state: &AppState, caller: &Caller, id: &str, perm: &str) -> Ap
         return Err(ApiError::not_found(NOT_FOUND));
     }
     Ok(file)
-}
-
-fn config_int(state: &AppState, key: &str) -> Option<u64> {
-    match state.config.get(key) {
-        Value::Number(n) => n.as_f64().filter(|v| *v > 0.0).map(|v| v as u64),
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| *v > 0.0)
-            .map(|v| v as u64),
-        _ => None,
-    }
-}
-
-/// `rag.file.max_size` in bytes (the setting is in MB), if set.
-pub fn max_file_bytes(state: &AppState) -> Option<u64> {
-    config_int(state, "rag.file.max_size").map(|mb| mb * 1024 * 1024)
-}
-
-/// The upload size cap: `rag.file.max_size` when set, else
-/// [`crate::limits::DEFAULT_UPLOAD_BYTES`].
-pub fn upload_cap(state: &AppState) -> u64 {
-    max_file_bytes(state).unwrap_or(crate::limits::DEFAULT_UPLOAD_BYTES)
-}
-
-fn allowed_extensions(state: &AppState) -> Vec<String> {
-    match state.config.get("rag.file.allowed_extensions") {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        Value::String(s) => s
-            .split(',')
-            .map(|s| s.trim().trim_start_matches('.').to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        _ => vec![],
-    }
-}
-
-struct Stored {
-    path: PathBuf,
-    size: u64,
-    sha256: String,
-}
-
-/// Removes a partly written upload unless [`PartialFile::keep`] is called,
-/// also when the request is dropped mid-body (the client went away).
-struct PartialFile(Option<PathBuf>);
-
-impl PartialFile {
-    fn keep(mut self) -> PathBuf {
-        self.0.take().expect("path is set until kept")
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-fn too_large(max: u64) -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "File size exceeds the maximum allowed size of {} MB.",
-        max / (1024 * 1024)
-    ))
 }
 
 fn field_error(e: axum::extract::multipart::MultipartError, max: u64) -> ApiError {
@@ -296,31 +126,11 @@ async fn store_field(
     path: &FsPath,
     max: u64,
 ) -> ApiResult<(Stored, PartialFile)> {
-    let guard = PartialFile(Some(path.to_path_buf()));
-    let mut out = tokio::fs::File::create(path).await.map_err(|e| {
-        tracing::error!(error = %e, path = %path.display(), "cannot create upload");
-        ApiError::bad_request("Error uploading file")
-    })?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
+    let mut writer = UploadWriter::create(path, max).await?;
     while let Some(chunk) = field.chunk().await.map_err(|e| field_error(e, max))? {
-        size += chunk.len() as u64;
-        if size > max {
-            return Err(too_large(max));
-        }
-        hasher.update(&chunk);
-        out.write_all(&chunk).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot write upload");
-            ApiError::bad_request("Error uploading file")
-        })?;
+        writer.write(&chunk).await?;
     }
-    out.flush().await.ok();
-    let stored = Stored {
-        path: path.to_path_buf(),
-        size,
-        sha256: hex::encode(hasher.finalize()),
-    };
-    Ok((stored, guard))
+    Ok(writer.finish().await)
 }
 
 /// Reads the small `metadata` part, refusing more than
@@ -433,22 +243,8 @@ async fn upload(
             "data": Value::Object(metadata),
         }),
     };
-    // From here on the file and its row are committed together in a task of
-    // its own, so a client leaving now cannot split them.
-    let path = guard.keep();
-    let commit_state = state.clone();
-    let row = tokio::spawn(async move {
-        let now = now_secs();
-        let out = commit_state
-            .db
-            .write(move |c| files::insert(c, &new, now))
-            .await;
-        if out.is_err() {
-            let _ = tokio::fs::remove_file(&path).await;
-        }
-        out
-    })
-    .await??;
+    // From here on the file and its row are committed together.
+    let row = commit_upload(&state, new, guard).await?;
     if !process {
         return Ok(Json(row.wire_listed(true)).into_response());
     }
@@ -567,17 +363,7 @@ async fn delete_all(
     AdminUser(_): AdminUser,
 ) -> ApiResult<Json<Value>> {
     state.db.write(|c| files::delete_all(c)).await?;
-    let dir = uploads_dir(&state);
-    if let Ok(mut rd) = tokio::fs::read_dir(&dir).await {
-        while let Ok(Some(e)) = rd.next_entry().await {
-            let p = e.path();
-            let _ = if p.is_dir() {
-                tokio::fs::remove_dir_all(&p).await
-            } else {
-                tokio::fs::remove_file(&p).await
-            };
-        }
-    }
+    clear_uploads(&state).await;
     if let Err(e) = state.rag.reset().await {
         tracing::error!(error = %e, "cannot reset the vector store");
         return Err(ApiError::bad_request(
@@ -594,31 +380,6 @@ async fn get_one(
 ) -> ApiResult<Json<Value>> {
     let file = load_for(&state, &caller, &id, "read").await?;
     Ok(Json(file.wire()))
-}
-
-/// Removes a file everywhere: knowledge links and their chunks, its own
-/// collection, the row and the stored bytes.
-pub async fn delete_file_everywhere(state: &AppState, file: &FileRow) -> ApiResult<()> {
-    let fid = file.id.clone();
-    let kbs = state.db.read(move |c| knowledge::by_file(c, &fid)).await?;
-    for kb in kbs {
-        if let Err(e) = state.rag.delete_where(&kb.id, "file_id", &file.id).await {
-            tracing::debug!(error = %e, "knowledge chunk cleanup");
-        }
-    }
-    let fid = file.id.clone();
-    state.db.write(move |c| files::delete(c, &fid)).await?;
-    if let Some(p) = resolve_path(state, file) {
-        let _ = tokio::fs::remove_file(p).await;
-    }
-    if let Err(e) = state
-        .rag
-        .delete_collection(&format!("file-{}", file.id))
-        .await
-    {
-        tracing::debug!(error = %e, "file collection cleanup");
-    }
-    Ok(())
 }
 
 async fn delete_one(
@@ -719,48 +480,7 @@ async fn update_data_content(
             )));
         }
     }
-    use crate::rag::processing::{index_file, IndexOpts};
-    if let Err(e) = index_file(
-        &state,
-        &caller,
-        &file,
-        IndexOpts {
-            content: Some(form.content.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    {
-        tracing::error!(error = %e, file = %id, "re-indexing edited text failed");
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "Failed to process indexed text. Your changes were not fully indexed."
-        )));
-    }
-    let fid = id.clone();
-    let kbs = state.db.read(move |c| knowledge::by_file(c, &fid)).await?;
-    let file = load(&state, &id).await?.unwrap_or(file);
-    let mut failed = false;
-    for kb in kbs {
-        let r = index_file(
-            &state,
-            &caller,
-            &file,
-            IndexOpts {
-                collection: Some(kb.id.clone()),
-                ..Default::default()
-            },
-        )
-        .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, knowledge = %kb.id, "knowledge re-index after edit failed");
-            failed = true;
-        }
-    }
-    if failed {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "Indexed text was saved, but some knowledge collections could not be reindexed."
-        )));
-    }
+    let file = crate::rag::processing::apply_edit(&state, &caller, &file, form.content).await?;
     Ok(Json(json!({"content": file.content()})))
 }
 
@@ -936,24 +656,6 @@ async fn rename(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_cannot_escape_the_uploads_folder() {
-        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_filename("..\\..\\win.ini"), "win.ini");
-        assert_eq!(sanitize_filename(".."), "file");
-        assert_eq!(sanitize_filename("a/.."), "file");
-        assert_eq!(sanitize_filename(""), "file");
-        assert_eq!(sanitize_filename("ok\u{0}name.txt"), "okname.txt");
-        assert_eq!(sanitize_filename("report (1).pdf"), "report (1).pdf");
-    }
-
-    #[test]
-    fn long_names_fall_back_to_id_and_extension() {
-        let long = format!("{}.pdf", "x".repeat(300));
-        assert_eq!(storage_name("abc", &long), "abc.pdf");
-        assert_eq!(storage_name("abc", "a.txt"), "abc_a.txt");
-    }
 
     #[test]
     fn rfc5987_encodes_unicode_and_quotes() {

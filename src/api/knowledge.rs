@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::files::{can_access_file, delete_file_everywhere, query_bool};
+use super::files::query_bool;
 use crate::access::{admin_bypass, allowed_grants, group_ids, rights, Kind};
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, AdminUser, VerifiedUser};
@@ -27,13 +27,15 @@ use crate::db::knowledge::{self, DirectoryRow, KnowledgeRow, RESOURCE};
 use crate::db::{new_id, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::files::can_access_file;
+use crate::rag::knowledge::{
+    self as kbs, dir_paths, embed_metadata, spawn_embed_metadata, IndexAs,
+};
 use crate::rag::processing::{index_file, IndexOpts};
 use crate::state::AppState;
 
 const FILE_NOT_PROCESSED: &str = "Extracted content is not available for this file. Please ensure that the file is processed before proceeding.";
 const EXTERNAL_READ_ONLY: &str = "External knowledge bases are read-only.";
-/// The collection holding one vector per knowledge base (name + description).
-pub const KNOWLEDGE_BASES_COLLECTION: &str = "knowledge-bases";
 
 type Params = Query<HashMap<String, String>>;
 
@@ -320,27 +322,6 @@ fn linked_wire(
     v
 }
 
-fn dir_paths(dirs: &[DirectoryRow]) -> HashMap<String, String> {
-    let by_id: HashMap<&str, &DirectoryRow> = dirs.iter().map(|d| (d.id.as_str(), d)).collect();
-    let mut out = HashMap::new();
-    for d in dirs {
-        let mut names = vec![];
-        let mut seen = HashSet::new();
-        let mut cur = Some(d.id.as_str());
-        while let Some(id) = cur {
-            if !seen.insert(id) {
-                break;
-            }
-            let Some(x) = by_id.get(id) else { break };
-            names.push(x.name.clone());
-            cur = x.parent_id.as_deref();
-        }
-        names.reverse();
-        out.insert(d.id.clone(), names.join("/"));
-    }
-    out
-}
-
 async fn search_files(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
@@ -412,44 +393,6 @@ struct KnowledgeForm {
     access_grants: Option<Value>,
 }
 
-/// Stores a knowledge base's name and description as one vector, so it can
-/// be found by meaning. Failures only log (as upstream).
-async fn embed_metadata(state: &AppState, kb: &KnowledgeRow) -> bool {
-    let text = if kb.description.is_empty() {
-        kb.name.clone()
-    } else {
-        format!("{}\n\n{}", kb.name, kb.description)
-    };
-    let _ = state
-        .rag
-        .delete_where(KNOWLEDGE_BASES_COLLECTION, "knowledge_base_id", &kb.id)
-        .await;
-    let mut m = serde_json::Map::new();
-    m.insert("knowledge_base_id".into(), json!(kb.id));
-    match state
-        .rag
-        .add(
-            state,
-            KNOWLEDGE_BASES_COLLECTION,
-            vec![crate::rag::ChunkIn { text, metadata: m }],
-        )
-        .await
-    {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, knowledge = %kb.id, "cannot embed knowledge base metadata");
-            false
-        }
-    }
-}
-
-fn spawn_embed_metadata(state: &AppState, kb: KnowledgeRow) {
-    let st = state.clone();
-    tokio::spawn(async move {
-        embed_metadata(&st, &kb).await;
-    });
-}
-
 async fn create(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
@@ -486,43 +429,6 @@ async fn create(
     Ok(Json(out))
 }
 
-/// Rebuilds every knowledge base's collection from its files' text.
-pub async fn reindex_knowledge_bases(
-    state: &AppState,
-    caller: &Caller,
-) -> anyhow::Result<(usize, Vec<String>)> {
-    let kbs = state.db.read(knowledge::all).await?;
-    let mut failed = Vec::new();
-    for kb in &kbs {
-        if kb.is_external() {
-            continue;
-        }
-        let kid = kb.id.clone();
-        let files = state.db.read(move |c| knowledge::files_of(c, &kid)).await?;
-        if let Err(e) = state.rag.delete_collection(&kb.id).await {
-            tracing::error!(error = %e, knowledge = %kb.id, "cannot clear collection");
-            continue;
-        }
-        for f in files {
-            let r = index_file(
-                state,
-                caller,
-                &f,
-                IndexOpts {
-                    collection: Some(kb.id.clone()),
-                    ..Default::default()
-                },
-            )
-            .await;
-            if let Err(e) = r {
-                tracing::warn!(file = %f.id, error = %e, "reindex failed");
-                failed.push(f.id.clone());
-            }
-        }
-    }
-    Ok((kbs.len(), failed))
-}
-
 async fn reindex_all(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
@@ -530,7 +436,8 @@ async fn reindex_all(
     if !caller.is_admin() {
         return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
-    reindex_knowledge_bases(&state, &caller).await?;
+    let all = state.db.read(knowledge::all).await?;
+    kbs::reindex(&state, &all, IndexAs::Caller(&caller), false, &mut |_| {}).await?;
     Ok(Json(json!(true)))
 }
 
@@ -821,37 +728,7 @@ async fn add_file(
     if !can_access_file(&state, &caller, &file, "read").await? {
         return Err(ApiError::forbidden(ACCESS_PROHIBITED));
     }
-    index_file(
-        &state,
-        &caller,
-        &file,
-        IndexOpts {
-            collection: Some(id.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(ApiError::bad_request)?;
-    let (kid, fid, uid, dir) = (
-        id.clone(),
-        file.id.clone(),
-        caller.id().to_string(),
-        form.directory_id.clone(),
-    );
-    let now = now_secs();
-    state
-        .db
-        .write(move |c| {
-            knowledge::add_file(
-                c,
-                &kid,
-                &fid,
-                &uid,
-                dir.as_deref().filter(|d| !d.is_empty()),
-                now,
-            )
-        })
-        .await?;
+    kbs::add_file(&state, &caller, &id, &file, form.directory_id.clone()).await?;
     with_files(&state, &a).await
 }
 
@@ -899,25 +776,8 @@ async fn remove_file(
     let file = load_file(&state, &form.file_id)
         .await?
         .ok_or_else(|| ApiError::bad_request(NOT_FOUND))?;
-    let (kid, fid) = (id.clone(), file.id.clone());
-    let now = now_secs();
-    let removed = state
-        .db
-        .write(move |c| {
-            if !knowledge::has_file(c, &kid, &fid)? {
-                return Ok(false);
-            }
-            knowledge::remove_file(c, &kid, &fid, now)
-        })
-        .await?;
-    if !removed {
+    if !kbs::remove_file(&state, &caller, &id, &file, delete_file).await? {
         return Err(ApiError::bad_request(NOT_FOUND));
-    }
-    if let Err(e) = state.rag.delete_where(&id, "file_id", &file.id).await {
-        tracing::debug!(error = %e, "knowledge chunk cleanup");
-    }
-    if delete_file && (file.user_id == caller.id() || caller.is_admin()) {
-        delete_file_everywhere(&state, &file).await?;
     }
     with_files(&state, &a).await
 }
@@ -985,46 +845,14 @@ async fn add_files_batch(
             return Err(ApiError::forbidden(ACCESS_PROHIBITED));
         }
     }
-    let mut errors = vec![];
-    for form in &forms {
-        let (kid, fid) = (id.clone(), form.file_id.clone());
-        if state
-            .db
-            .read(move |c| knowledge::has_file(c, &kid, &fid))
-            .await?
-        {
-            continue;
-        }
-        let Some(file) = found.iter().find(|r| r.id == form.file_id) else {
-            continue;
-        };
-        let r = index_file(
-            &state,
-            &caller,
-            file,
-            IndexOpts {
-                collection: Some(id.clone()),
-                ..Default::default()
-            },
-        )
-        .await;
-        match r {
-            Ok(()) => {
-                let (kid, fid, uid, dir) = (
-                    id.clone(),
-                    file.id.clone(),
-                    caller.id().to_string(),
-                    form.directory_id.clone().filter(|d| !d.is_empty()),
-                );
-                let now = now_secs();
-                state
-                    .db
-                    .write(move |c| knowledge::add_file(c, &kid, &fid, &uid, dir.as_deref(), now))
-                    .await?;
-            }
-            Err(e) => errors.push(format!("{}: {e}", file.id)),
-        }
-    }
+    let items: Vec<(&FileRow, Option<String>)> = forms
+        .iter()
+        .filter_map(|form| {
+            let file = found.iter().find(|r| r.id == form.file_id)?;
+            Some((file, form.directory_id.clone()))
+        })
+        .collect();
+    let errors = kbs::add_files(&state, &caller, &id, &items).await?;
     let Json(mut out) = with_files(&state, &a).await?;
     if !errors.is_empty() {
         out["warnings"] = json!({"message": "Some files failed to process", "errors": errors});
@@ -1043,47 +871,7 @@ async fn delete_one(
     if !a.write {
         return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
-    // Workspace models that list this knowledge base forget it.
-    let kid = id.clone();
-    let now = now_secs();
-    state
-        .db
-        .write(move |c| {
-            let mut st = c.prepare("SELECT id, meta FROM model")?;
-            let rows: Vec<(String, Option<String>)> = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            drop(st);
-            for (mid, meta) in rows {
-                let Some(Ok(mut meta)) = meta.map(|m| serde_json::from_str::<Value>(&m)) else {
-                    continue;
-                };
-                let Some(list) = meta.get("knowledge").and_then(Value::as_array).cloned() else {
-                    continue;
-                };
-                let kept: Vec<Value> = list
-                    .iter()
-                    .filter(|k| k.get("id").and_then(Value::as_str) != Some(kid.as_str()))
-                    .cloned()
-                    .collect();
-                if kept.len() != list.len() {
-                    meta["knowledge"] = Value::Array(kept);
-                    c.execute(
-                        "UPDATE model SET meta = ?1, updated_at = ?2 WHERE id = ?3",
-                        rusqlite::params![meta.to_string(), now, mid],
-                    )?;
-                }
-            }
-            knowledge::delete(c, &kid)
-        })
-        .await?;
-    if let Err(e) = state.rag.delete_collection(&id).await {
-        tracing::debug!(error = %e, "knowledge collection cleanup");
-    }
-    let _ = state
-        .rag
-        .delete_where(KNOWLEDGE_BASES_COLLECTION, "knowledge_base_id", &id)
-        .await;
+    kbs::delete(&state, &id).await?;
     Ok(Json(json!(true)))
 }
 
@@ -1095,25 +883,7 @@ async fn reset(
 ) -> ApiResult<Json<Value>> {
     writable(&state, &caller, &id).await?;
     let include_dirs = query_bool(&p, "include_directories", true)?;
-    let kid = id.clone();
-    let files = state.db.read(move |c| knowledge::files_of(c, &kid)).await?;
-    if let Err(e) = state.rag.delete_collection(&id).await {
-        tracing::debug!(error = %e, "knowledge collection cleanup");
-    }
-    for f in &files {
-        if f.user_id == caller.id() || caller.is_admin() {
-            delete_file_everywhere(&state, f).await?;
-        }
-    }
-    let kid = id.clone();
-    let now = now_secs();
-    let kb = state
-        .db
-        .write(move |c| {
-            knowledge::reset(c, &kid, include_dirs, now)?;
-            knowledge::get_with_grants(c, &kid)
-        })
-        .await?;
+    let kb = kbs::reset(&state, &caller, &id, include_dirs).await?;
     Ok(Json(match kb {
         Some((k, g)) => {
             let mut v = k.wire(&g);
@@ -1179,21 +949,7 @@ async fn create_dir(
         created_at: now,
         updated_at: now,
     };
-    let row = d.clone();
-    let ok = state
-        .db
-        .write(move |c| {
-            let clash = knowledge::directories(c, &row.knowledge_id)?
-                .iter()
-                .any(|x| x.parent_id == row.parent_id && x.name == row.name);
-            if clash {
-                return Ok(false);
-            }
-            knowledge::insert_directory(c, &row)?;
-            Ok(true)
-        })
-        .await?;
-    if !ok {
+    if !kbs::create_directory(&state, d.clone()).await? {
         return Err(ApiError::bad_request(
             "Failed to create directory. A directory with this name may already exist at this level.",
         ));
@@ -1241,44 +997,8 @@ async fn update_dir(
         Some(n) => Some(clean_dir_name(n)?),
         None => None,
     };
-    let now = now_secs();
-    let (kid, did) = (id.clone(), dir_id.clone());
-    let out = state
-        .db
-        .write(move |c| {
-            let dirs = knowledge::directories(c, &kid)?;
-            let Some(cur) = dirs.iter().find(|d| d.id == did).cloned() else {
-                return Ok(None);
-            };
-            let parent = if keep_parent {
-                cur.parent_id.clone()
-            } else {
-                new_parent.clone()
-            };
-            // No cycles: the new parent may not be the directory or below it.
-            let mut p = parent.clone();
-            let mut steps = 0;
-            while let Some(pid) = p {
-                if pid == did || steps > 256 {
-                    return Ok(None);
-                }
-                steps += 1;
-                p = dirs
-                    .iter()
-                    .find(|d| d.id == pid)
-                    .and_then(|d| d.parent_id.clone());
-            }
-            let name = name.unwrap_or(cur.name.clone());
-            if dirs
-                .iter()
-                .any(|d| d.id != did && d.parent_id == parent && d.name == name)
-            {
-                return Ok(None);
-            }
-            knowledge::update_directory(c, &did, &name, parent.as_deref(), now)?;
-            knowledge::directory(c, &did)
-        })
-        .await?;
+    let parent_change = (!keep_parent).then_some(new_parent);
+    let out = kbs::update_directory(&state, &id, &dir_id, name, parent_change).await?;
     match out {
         Some(d) => Ok(Json(d.wire())),
         None => Err(ApiError::bad_request(
@@ -1296,27 +1016,7 @@ async fn delete_dir(
     writable_403(&state, &caller, &id).await?;
     verify_dir(&state, &id, Some(&dir_id), NOT_FOUND).await?;
     let move_files = query_bool(&p, "move_files", true)?;
-    let now = now_secs();
-    let (kid, did) = (id.clone(), dir_id.clone());
-    let removed = state
-        .db
-        .write(move |c| knowledge::delete_directory(c, &kid, &did, move_files, now))
-        .await?;
-    for fid in &removed {
-        if let Err(e) = state.rag.delete_where(&id, "file_id", fid).await {
-            tracing::debug!(error = %e, "knowledge chunk cleanup");
-        }
-        let f2 = fid.clone();
-        let (file, still_linked) = state
-            .db
-            .read(move |c| Ok((files::get(c, &f2)?, !knowledge::by_file(c, &f2)?.is_empty())))
-            .await?;
-        if let Some(file) = file {
-            if !still_linked && (file.user_id == caller.id() || caller.is_admin()) {
-                delete_file_everywhere(&state, &file).await?;
-            }
-        }
-    }
+    let removed = kbs::delete_directory(&state, &caller, &id, &dir_id, move_files).await?;
     Ok(Json(json!({"status": true, "file_ids": removed})))
 }
 
@@ -1368,33 +1068,7 @@ async fn export(
     if kb.is_external() {
         return Err(ApiError::bad_request(EXTERNAL_READ_ONLY));
     }
-    let bytes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-        use std::io::Write;
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        let mut used = HashSet::new();
-        for f in &files {
-            if f.content().is_empty() {
-                continue;
-            }
-            let base = super::files::sanitize_filename(&f.filename);
-            let mut name = if base.ends_with(".txt") {
-                base
-            } else {
-                format!("{base}.txt")
-            };
-            let mut n = 1;
-            while !used.insert(name.clone()) {
-                n += 1;
-                name = format!("{n}-{name}");
-            }
-            w.start_file(name, opts)?;
-            w.write_all(f.content().as_bytes())?;
-        }
-        Ok(w.finish()?.into_inner())
-    })
-    .await??;
+    let bytes = kbs::zip_texts(files).await?;
     let safe: String = kb
         .name
         .chars()
@@ -1421,16 +1095,8 @@ async fn export(
 }
 
 #[derive(Deserialize)]
-struct ManifestEntry {
-    filename: String,
-    #[serde(default)]
-    path: String,
-    checksum: String,
-}
-
-#[derive(Deserialize)]
 struct SyncDiffForm {
-    manifest: Vec<ManifestEntry>,
+    manifest: Vec<kbs::ManifestEntry>,
 }
 
 /// Compares a local folder's manifest with the knowledge base: what to
@@ -1442,107 +1108,32 @@ async fn sync_diff(
     JsonBody(form): JsonBody<SyncDiffForm>,
 ) -> ApiResult<Json<Value>> {
     writable_403(&state, &caller, &id).await?;
-    let kid = id.clone();
-    let (dirs, linked, pending) = state
-        .db
-        .read(move |c| {
-            Ok((
-                knowledge::directories(c, &kid)?,
-                knowledge::linked_files(c, &kid)?,
-                files::pending_for_knowledge(c, &kid)?,
-            ))
-        })
-        .await?;
-    let path_by_id = dir_paths(&dirs);
-    let id_by_path: HashMap<String, String> = path_by_id
+    let plan = kbs::sync_plan(&state, &id, &form.manifest).await?;
+    let added: Vec<Value> = plan
+        .added
         .iter()
-        .map(|(k, v)| (v.clone(), k.clone()))
+        .map(|(filename, path)| json!({"filename": filename, "path": path}))
         .collect();
-    let hour_ago = now_secs() - 3600;
-    let pending: HashSet<(String, String, String)> = pending
+    let modified: Vec<Value> = plan
+        .modified
         .iter()
-        .filter(|f| f.created_at >= hour_ago)
-        .map(|f| {
-            let dir = f
-                .meta
-                .pointer("/data/directory_id")
-                .and_then(Value::as_str)
-                .and_then(|d| path_by_id.get(d))
-                .cloned()
-                .unwrap_or_default();
-            let hash = f
-                .meta
-                .get("file_hash")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            (dir, f.filename.clone(), hash)
+        .map(|(filename, path, fid)| {
+            json!({"filename": filename, "path": path, "stale_file_id": fid})
         })
         .collect();
-    let mut indexed: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
-    for l in &linked {
-        let dir = l
-            .directory_id
-            .as_ref()
-            .and_then(|d| path_by_id.get(d))
-            .cloned()
-            .unwrap_or_default();
-        let sum = l
-            .file
-            .meta
-            .get("file_hash")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        indexed.insert((dir, l.file.filename.clone()), (l.file.id.clone(), sum));
-    }
-    let (mut added, mut modified, mut deleted) = (vec![], vec![], vec![]);
-    let mut unmodified = 0;
-    let mut keys = HashSet::new();
-    let mut required: HashSet<String> = HashSet::new();
-    for e in &form.manifest {
-        let key = (e.path.clone(), e.filename.clone());
-        keys.insert(key.clone());
-        if !e.path.is_empty() {
-            let segs: Vec<&str> = e.path.split('/').collect();
-            for d in 1..=segs.len() {
-                required.insert(segs[..d].join("/"));
-            }
-        }
-        match indexed.get(&key) {
-            None if pending.contains(&(e.path.clone(), e.filename.clone(), e.checksum.clone())) => {
-                unmodified += 1
-            }
-            None => added.push(json!({"filename": e.filename, "path": e.path})),
-            Some((fid, sum)) if sum.as_deref() != Some(e.checksum.as_str()) => {
-                modified.push(json!({"filename": e.filename, "path": e.path, "stale_file_id": fid}))
-            }
-            Some(_) => unmodified += 1,
-        }
-    }
-    for (key, (fid, _)) in &indexed {
-        if !keys.contains(key) {
-            deleted.push(json!({"file_id": fid, "filename": key.1}));
-        }
-    }
-    let mut mkdir: Vec<String> = required
+    let deleted: Vec<Value> = plan
+        .deleted
         .iter()
-        .filter(|p| !id_by_path.contains_key(*p))
-        .cloned()
-        .collect();
-    mkdir.sort_by_key(|p| (p.matches('/').count(), p.clone()));
-    let rmdir: Vec<String> = id_by_path
-        .iter()
-        .filter(|(p, _)| !required.contains(*p))
-        .map(|(_, d)| d.clone())
+        .map(|(fid, filename)| json!({"file_id": fid, "filename": filename}))
         .collect();
     Ok(Json(json!({
         "added": added,
         "modified": modified,
         "deleted": deleted,
-        "mkdir": mkdir,
-        "rmdir": rmdir,
-        "unmodified_count": unmodified,
-        "directory_map": id_by_path,
+        "mkdir": plan.mkdir,
+        "rmdir": plan.rmdir,
+        "unmodified_count": plan.unmodified,
+        "directory_map": plan.directory_map,
     })))
 }
 
@@ -1561,47 +1152,6 @@ async fn sync_cleanup(
     JsonBody(form): JsonBody<SyncCleanupForm>,
 ) -> ApiResult<Json<Value>> {
     writable_403(&state, &caller, &id).await?;
-    for fid in &form.file_ids {
-        let (kid, f2) = (id.clone(), fid.clone());
-        let now = now_secs();
-        let removed = state
-            .db
-            .write(move |c| {
-                if !knowledge::has_file(c, &kid, &f2)? {
-                    return Ok(None);
-                }
-                knowledge::remove_file(c, &kid, &f2, now)?;
-                Ok(Some((
-                    files::get(c, &f2)?,
-                    knowledge::by_file(c, &f2)?.is_empty(),
-                )))
-            })
-            .await?;
-        let Some((file, orphan)) = removed else {
-            continue;
-        };
-        let _ = state.rag.delete_where(&id, "file_id", fid).await;
-        if let Some(file) = file {
-            if orphan && (file.user_id == caller.id() || caller.is_admin()) {
-                delete_file_everywhere(&state, &file).await?;
-            }
-        }
-    }
-    for did in form.dir_ids.iter().rev() {
-        let (kid, d2) = (id.clone(), did.clone());
-        let now = now_secs();
-        state
-            .db
-            .write(move |c| {
-                match knowledge::directory(c, &d2)? {
-                    Some(d) if d.knowledge_id == kid => {
-                        knowledge::delete_directory(c, &kid, &d2, false, now)?;
-                    }
-                    _ => {}
-                }
-                Ok(())
-            })
-            .await?;
-    }
+    kbs::sync_cleanup(&state, &caller, &id, &form.file_ids, &form.dir_ids).await?;
     Ok(Json(json!({"status": true})))
 }

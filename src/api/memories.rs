@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::auth::extract::Caller;
 use crate::auth::{permissions, AdminUser, VerifiedUser};
@@ -13,7 +13,7 @@ use crate::db::memories::{self, MemoryRow};
 use crate::db::{new_id, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::rag::{ChunkIn, SearchOpts};
+use crate::rag::memories::{self as vectors, reindex_everyone, reindex_user, upsert_vector};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -43,50 +43,6 @@ async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-fn collection(user_id: &str) -> String {
-    format!("user-memory-{user_id}")
-}
-
-fn chunk_of(m: &MemoryRow) -> ChunkIn {
-    let mut meta = Map::new();
-    meta.insert("memory_id".into(), json!(m.id));
-    meta.insert("created_at".into(), json!(m.created_at));
-    meta.insert("updated_at".into(), json!(m.updated_at));
-    meta.insert("type".into(), json!(m.kind));
-    meta.insert("path".into(), json!(m.path));
-    ChunkIn {
-        text: m.vector_text(),
-        metadata: meta,
-    }
-}
-
-/// Replaces the vector of one memory.
-async fn upsert_vector(state: &AppState, m: &MemoryRow) -> ApiResult<()> {
-    let c = collection(&m.user_id);
-    state.rag.delete_where(&c, "memory_id", &m.id).await?;
-    state.rag.add(state, &c, vec![chunk_of(m)]).await?;
-    Ok(())
-}
-
-/// Rebuilds a user's memory collection; returns how many memories it holds.
-pub async fn reindex_user(
-    state: &AppState,
-    user_id: &str,
-    rows: Vec<MemoryRow>,
-) -> anyhow::Result<usize> {
-    let c = collection(user_id);
-    state.rag.delete_collection(&c).await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let n = rows.len();
-    state
-        .rag
-        .add(state, &c, rows.iter().map(chunk_of).collect())
-        .await?;
-    Ok(n)
 }
 
 fn clean_content(c: Option<&str>) -> ApiResult<String> {
@@ -194,26 +150,9 @@ async fn query(
     if rows.is_empty() {
         return Err(ApiError::not_found("No memories found for user"));
     }
-    let opts = SearchOpts {
-        k: form.k.unwrap_or(1).max(1),
-        hybrid: false,
-        ..SearchOpts::from_config(&state)
-    };
-    let mut hits = state
-        .rag
-        .search(&state, &[collection(caller.id())], &form.content, &opts)
+    let hits = vectors::search(&state, caller.id(), &form.content, form.k)
         .await
         .map_err(|e| ApiError::bad_request(format!("Error querying memories: {e}")))?;
-    let threshold = crate::rag::config_f64(&state, "rag.relevance_threshold").unwrap_or(0.0) as f32;
-    if threshold > 0.0 {
-        hits.retain(|h| h.score >= threshold);
-    }
-    // Ids are the memories' own ids, as upstream stores one vector per memory.
-    for h in &mut hits {
-        if let Some(mid) = h.metadata.get("memory_id").and_then(Value::as_str) {
-            h.id = mid.to_string();
-        }
-    }
     Ok(Json(crate::rag::context::hits_to_result(&hits)))
 }
 
@@ -281,10 +220,7 @@ async fn delete_one(
         .write(move |c| memories::delete(c, &mid, &uid))
         .await?;
     if ok {
-        let _ = state
-            .rag
-            .delete_where(&collection(caller.id()), "memory_id", &memory_id)
-            .await;
+        vectors::remove_vector(&state, caller.id(), &memory_id).await;
     }
     Ok(Json(json!(ok)))
 }
@@ -299,7 +235,7 @@ async fn delete_all(
         .db
         .write(move |c| memories::delete_by_user(c, &uid))
         .await?;
-    if let Err(e) = state.rag.delete_collection(&collection(caller.id())).await {
+    if let Err(e) = vectors::remove_all_vectors(&state, caller.id()).await {
         tracing::error!(error = %e, "cannot drop memory vectors");
     }
     Ok(Json(json!(true)))
@@ -314,21 +250,6 @@ async fn reset(
     let rows = state.db.read(move |c| memories::by_user(c, &uid)).await?;
     reindex_user(&state, caller.id(), rows).await?;
     Ok(Json(json!(true)))
-}
-
-/// Rebuilds every user's memory vectors.
-pub async fn reindex_everyone(state: &AppState) -> anyhow::Result<(usize, usize)> {
-    let rows = state.db.read(memories::all).await?;
-    let mut by_user: std::collections::BTreeMap<String, Vec<MemoryRow>> = Default::default();
-    for r in rows {
-        by_user.entry(r.user_id.clone()).or_default().push(r);
-    }
-    let users = by_user.len();
-    let mut total = 0;
-    for (uid, rows) in by_user {
-        total += reindex_user(state, &uid, rows).await?;
-    }
-    Ok((users, total))
 }
 
 async fn reindex_all(

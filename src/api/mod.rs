@@ -151,7 +151,7 @@ const LARGE_BODY_PREFIXES: [&str; 17] = [
 fn body_limit_for(state: &AppState, method: &Method, path: &str) -> u64 {
     let large = state.settings.max_body_bytes as u64;
     if method == Method::POST && path == "/api/v1/files/" {
-        return files::upload_cap(state).saturating_add(limits::UPLOAD_OVERHEAD_BYTES);
+        return crate::files::upload_cap(state).saturating_add(limits::UPLOAD_OVERHEAD_BYTES);
     }
     if LARGE_BODY_PREFIXES.iter().any(|p| path.starts_with(p)) {
         large
@@ -173,7 +173,7 @@ async fn body_limit(State(state): State<AppState>, req: Request, next: Next) -> 
         let msg = if req.uri().path() == "/api/v1/files/" {
             format!(
                 "File size exceeds the maximum allowed size of {} MB.",
-                files::upload_cap(&state) / (1024 * 1024)
+                crate::files::upload_cap(&state) / (1024 * 1024)
             )
         } else {
             format!("Request body is too large (at most {limit} bytes here).")

@@ -87,16 +87,6 @@ async fn events(
 
 // ---------------------------------------------------------------- URL guard
 
-fn local_requests_allowed() -> bool {
-    ["ENABLE_LOCAL_WEB_FETCH", "ENABLE_RAG_LOCAL_WEB_FETCH"]
-        .iter()
-        .any(|k| {
-            std::env::var(k)
-                .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-                .unwrap_or(false)
-        })
-}
-
 /// Checks a webhook URL and returns the host and the vetted address to connect to.
 async fn vet_url(raw: &str) -> ApiResult<(reqwest::Url, String, SocketAddr)> {
     let bad = || ApiError::bad_request(INVALID_URL);
@@ -104,27 +94,7 @@ async fn vet_url(raw: &str) -> ApiResult<(reqwest::Url, String, SocketAddr)> {
         return Err(bad());
     }
     let url = reqwest::Url::parse(raw).map_err(|_| bad())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad());
-    }
-    let host = url.host_str().ok_or_else(bad)?;
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
-        .await
-        .map_err(|_| bad())?
-        .collect();
-    let first = *addrs.first().ok_or_else(bad)?;
-    if !local_requests_allowed()
-        && addrs
-            .iter()
-            .any(|a| crate::api::retrieval::is_internal_ip(a.ip()))
-    {
-        return Err(bad());
-    }
+    let (bare, first) = crate::webfetch::vet_url(&url).await.map_err(|_| bad())?;
     Ok((url, bare, first))
 }
 

@@ -6,26 +6,25 @@
 //! integration and answers 501 here.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::files::query_bool;
 use crate::auth::extract::Caller;
 use crate::auth::{AdminUser, VerifiedUser};
-use crate::db::{files, knowledge};
+use crate::db::files;
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::files::can_access_file;
 use crate::rag::context::{filter_accessible_collections, hits_to_result};
-use crate::rag::processing::{index_file, IndexOpts};
-use crate::rag::{ChunkIn, ChunkOpts, SearchOpts};
+use crate::rag::processing::{index_file, index_text, sha256_hex, IndexOpts};
+use crate::rag::SearchOpts;
 use crate::state::AppState;
+use crate::webfetch::fetch_page_text;
 
 type Params = Query<HashMap<String, String>>;
 
@@ -605,7 +604,7 @@ async fn process_file(
     } else {
         "read"
     };
-    if !super::files::can_access_file(&state, &caller, &file, perm).await? {
+    if !can_access_file(&state, &caller, &file, perm).await? {
         return Err(ApiError::not_found(NOT_FOUND));
     }
     if let Some(c) = &form.collection_name {
@@ -615,74 +614,15 @@ async fn process_file(
         content: form.content.clone(),
         collection: form.collection_name.clone(),
     };
-    if let Err(e) = index_file(&state, &caller, &file, opts).await {
-        let fid = file.id.clone();
-        let now = crate::db::now_secs();
-        let mut patch = Map::new();
-        patch.insert("status".into(), json!("failed"));
-        patch.insert("error".into(), json!(e));
-        let _ = state
-            .db
-            .write(move |c| files::merge_data(c, &fid, &patch, now))
-            .await;
-        return Err(ApiError::bad_request(e));
-    }
-    let fid = file.id.clone();
-    let now = crate::db::now_secs();
-    let mut patch = Map::new();
-    patch.insert("status".into(), json!("completed"));
-    patch.insert("error".into(), Value::Null);
-    let row = state
-        .db
-        .write(move |c| {
-            files::merge_data(c, &fid, &patch, now)?;
-            files::get(c, &fid)
-        })
+    let row = crate::rag::processing::process_file(&state, &caller, &file, opts)
         .await?
         .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(Json(json!({
         "status": true,
-        "collection_name": form.collection_name.unwrap_or(format!("file-{}", row.id)),
+        "collection_name": form.collection_name.unwrap_or(crate::files::collection_of(&row.id)),
         "filename": row.filename,
         "content": row.content(),
     })))
-}
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// Chunks and stores a document under `collection` (replacing it when
-/// `overwrite`).
-async fn save_text(
-    state: &AppState,
-    collection: &str,
-    text: &str,
-    base: Map<String, Value>,
-    overwrite: bool,
-) -> ApiResult<usize> {
-    if text.trim().is_empty() {
-        return Err(ApiError::bad_request(crate::rag::processing::EMPTY));
-    }
-    if overwrite {
-        state.rag.delete_collection(collection).await?;
-    }
-    let opts = ChunkOpts::from_config(state);
-    let chunks: Vec<ChunkIn> = crate::rag::chunk_detailed(text, &opts)
-        .into_iter()
-        .map(|c| {
-            let mut m = base.clone();
-            m.insert("start_index".into(), json!(c.start_index));
-            for (k, v) in c.headers {
-                m.insert(k, v);
-            }
-            ChunkIn {
-                text: c.text,
-                metadata: m,
-            }
-        })
-        .collect();
-    Ok(state.rag.add(state, collection, chunks).await?)
 }
 
 #[derive(Deserialize)]
@@ -709,7 +649,7 @@ async fn process_text(
     m.insert("name".into(), json!(form.name));
     m.insert("created_by".into(), json!(caller.id()));
     m.insert("hash".into(), json!(sha256_hex(&form.content)));
-    save_text(
+    index_text(
         &state,
         &collection,
         &form.content,
@@ -720,169 +660,6 @@ async fn process_text(
     Ok(Json(
         json!({"status": true, "collection_name": collection, "content": form.content}),
     ))
-}
-
-/// Whether an address is one a server should not fetch on a user's behalf
-/// (loopback, private, link-local, unique-local, CGNAT, unspecified, …).
-pub fn is_internal_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
-                || o[0] >= 240
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_ip(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x64 && s[1] == 0xff9b)
-        }
-    }
-}
-
-fn local_fetch_allowed() -> bool {
-    ["ENABLE_LOCAL_WEB_FETCH", "ENABLE_RAG_LOCAL_WEB_FETCH"]
-        .iter()
-        .any(|k| {
-            std::env::var(k)
-                .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
-                .unwrap_or(false)
-        })
-}
-
-const INVALID_URL: &str =
-    "Oops! The URL you provided is invalid. Please double-check and try again.";
-
-/// Resolves a URL's host and refuses internal addresses unless the admin
-/// allowed local fetches. Returns the address to connect to, so the check
-/// and the connection use the same resolution.
-async fn vet_url(url: &reqwest::Url) -> ApiResult<(String, SocketAddr)> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ApiError::bad_request(INVALID_URL));
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| ApiError::bad_request(INVALID_URL))?
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
-        .await
-        .map_err(|_| ApiError::bad_request(format!("Could not resolve the host of {url}")))?
-        .collect();
-    let first = *addrs
-        .first()
-        .ok_or_else(|| ApiError::bad_request(INVALID_URL))?;
-    if !local_fetch_allowed() && addrs.iter().any(|a| is_internal_ip(a.ip())) {
-        return Err(ApiError::bad_request(
-            "Fetching local or private network addresses is not allowed (set ENABLE_LOCAL_WEB_FETCH=true to allow it).",
-        ));
-    }
-    Ok((bare, first))
-}
-
-/// Loads a web page (following at most 5 redirects, each one vetted) and
-/// returns its text.
-pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
-    let mut url =
-        reqwest::Url::parse(url.trim()).map_err(|_| ApiError::bad_request(INVALID_URL))?;
-    let max = match state.config.get("web.fetch.max_content_length") {
-        Value::Number(n) => n.as_u64().filter(|n| *n > 0),
-        _ => None,
-    }
-    .unwrap_or(10 * 1024 * 1024) as usize;
-    let verify = state.config.get("web.loader.ssl_verification") != json!(false);
-    for _ in 0..6 {
-        let (host, addr) = vet_url(&url).await?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .danger_accept_invalid_certs(!verify)
-            .resolve(&host, addr)
-            .user_agent("Mozilla/5.0 (compatible; open-webui)")
-            .build()
-            .map_err(ApiError::internal)?;
-        let resp = client.get(url.clone()).send().await.map_err(|e| {
-            ApiError::bad_request(format!("Could not read content from {url}: {e}"))
-        })?;
-        if resp.status().is_redirection() {
-            let loc = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("Could not read content from {url}"))
-                })?;
-            url = url
-                .join(loc)
-                .map_err(|_| ApiError::bad_request(INVALID_URL))?;
-            continue;
-        }
-        if !resp.status().is_success() {
-            return Err(ApiError::bad_request(format!(
-                "Could not read content from {url} (HTTP {})",
-                resp.status().as_u16()
-            )));
-        }
-        let ct = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let mut body: Vec<u8> = Vec::new();
-        let mut resp = resp;
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("Could not read content from {url}: {e}")))?
-        {
-            if body.len() + chunk.len() > max {
-                return Err(ApiError::bad_request(format!(
-                    "The page at {url} is larger than {} bytes.",
-                    max
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let name = url.path().rsplit('/').next().unwrap_or("").to_string();
-        let name = if ct.contains("html") || name.is_empty() {
-            "page.html".to_string()
-        } else {
-            name
-        };
-        // Fetched pages are as hostile as uploads: parsed in a worker process.
-        let text = crate::rag::extract::extract_bytes_isolated(
-            &state.settings.extract,
-            body,
-            &name,
-            Some(&ct),
-        )
-        .await
-        .map_err(|e| ApiError::bad_request(format!("Could not read content from the page: {e}")))?;
-        return Ok(text);
-    }
-    Err(ApiError::bad_request(format!(
-        "Too many redirects for {url}"
-    )))
 }
 
 #[derive(Deserialize)]
@@ -921,7 +698,7 @@ async fn process_web(
         m.insert("source".into(), json!(form.url));
         m.insert("name".into(), json!(form.url));
         m.insert("created_by".into(), json!(caller.id()));
-        save_text(&state, &collection, &content, m, overwrite).await?;
+        index_text(&state, &collection, &content, m, overwrite).await?;
     }
     Ok(Json(json!({
         "status": true,
@@ -1119,16 +896,7 @@ async fn reset_db(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
 ) -> ApiResult<Json<Value>> {
-    state.rag.reset().await?;
-    state
-        .db
-        .write(|c| {
-            for k in knowledge::all(c)? {
-                knowledge::delete(c, &k.id)?;
-            }
-            Ok(())
-        })
-        .await?;
+    crate::rag::knowledge::delete_all(&state).await?;
     Ok(Json(Value::Null))
 }
 
@@ -1136,48 +904,13 @@ async fn reset_uploads(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
 ) -> ApiResult<Json<Value>> {
-    let dir = super::files::uploads_dir(&state);
-    if let Ok(mut rd) = tokio::fs::read_dir(&dir).await {
-        while let Ok(Some(e)) = rd.next_entry().await {
-            let p = e.path();
-            let r = if p.is_dir() {
-                tokio::fs::remove_dir_all(&p).await
-            } else {
-                tokio::fs::remove_file(&p).await
-            };
-            if let Err(e) = r {
-                tracing::warn!(path = %p.display(), error = %e, "cannot delete upload");
-            }
-        }
-    }
+    crate::files::clear_uploads(&state).await;
     Ok(Json(json!(true)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internal_addresses() {
-        for a in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.5",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_internal_ip(a.parse().unwrap()), "{a}");
-        }
-        for a in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
-            assert!(!is_internal_ip(a.parse().unwrap()), "{a}");
-        }
-    }
 
     #[test]
     fn config_tables_have_unique_fields() {

@@ -33,6 +33,13 @@ pub struct ConfigStore {
     values: RwLock<HashMap<String, Value>>,
 }
 
+/// Lets settings readers take the store itself or anything holding it.
+impl AsRef<ConfigStore> for ConfigStore {
+    fn as_ref(&self) -> &ConfigStore {
+        self
+    }
+}
+
 fn def_default(def: &ConfigDef) -> Value {
     if def.key == "rag.template" {
         return Value::String(DEFAULT_RAG_TEMPLATE.to_string());

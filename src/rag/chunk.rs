@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
-use crate::state::AppState;
+use crate::config::ConfigStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Splitter {
@@ -63,11 +63,12 @@ impl Default for ChunkOpts {
 impl ChunkOpts {
     /// `rag.text_splitter`, `rag.chunk_size`, `rag.chunk_overlap`,
     /// `rag.enable_markdown_header_text_splitter`, `rag.chunk_min_size_target`.
-    pub fn from_config(state: &AppState) -> ChunkOpts {
+    pub fn from_config(config: &impl AsRef<ConfigStore>) -> ChunkOpts {
+        let config = config.as_ref();
         let num = |key: &str, default: usize| {
-            super::config_f64(state, key).map_or(default, |v| if v < 0.0 { 0 } else { v as usize })
+            super::config_f64(config, key).map_or(default, |v| if v < 0.0 { 0 } else { v as usize })
         };
-        let splitter = match state.config.get_str("rag.text_splitter").as_str() {
+        let splitter = match config.get_str("rag.text_splitter").as_str() {
             "" | "character" => Splitter::Character,
             "token" => Splitter::Token,
             "token_transformers" => Splitter::TokenTransformers,
@@ -83,9 +84,7 @@ impl ChunkOpts {
             splitter,
             chunk_size: num("rag.chunk_size", 1000),
             chunk_overlap: num("rag.chunk_overlap", 100),
-            markdown_headers: state
-                .config
-                .get_bool("rag.enable_markdown_header_text_splitter"),
+            markdown_headers: config.get_bool("rag.enable_markdown_header_text_splitter"),
             min_size_target: num("rag.chunk_min_size_target", 0),
         }
     }

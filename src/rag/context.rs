@@ -53,12 +53,12 @@ pub async fn filter_accessible_collections(
         let ok = if let Some(fid) = n.strip_prefix("file-") {
             let fid = fid.to_string();
             match state.db.read(move |c| files::get(c, &fid)).await? {
-                Some(f) => crate::api::files::can_access_file(state, caller, &f, perm).await?,
+                Some(f) => crate::files::can_access_file(state, caller, &f, perm).await?,
                 None => false,
             }
         } else if let Some(uid) = n.strip_prefix("user-memory-") {
             uid == caller.id()
-        } else if n == crate::api::knowledge::KNOWLEDGE_BASES_COLLECTION {
+        } else if n == super::knowledge::KNOWLEDGE_BASES_COLLECTION {
             false
         } else {
             let (kid, uid, p) = (n.clone(), caller.id().to_string(), perm.to_string());
@@ -153,12 +153,12 @@ async fn resolve_items(
                 let Some(f) = state.db.read(move |c| files::get(c, &fid)).await? else {
                     continue;
                 };
-                if !crate::api::files::can_access_file(state, caller, &f, "read").await? {
+                if !crate::files::can_access_file(state, caller, &f, "read").await? {
                     continue;
                 }
                 out.push(Item {
                     source: strip_item(item),
-                    collections: vec![format!("file-{}", f.id)],
+                    collections: vec![crate::files::collection_of(&f.id)],
                     full: full.then(|| vec![full_doc(&f)]),
                 });
             }
@@ -188,7 +188,7 @@ async fn resolve_items(
                 let Some(url) = item.get("url").and_then(Value::as_str) else {
                     continue;
                 };
-                match crate::api::retrieval::fetch_page_text(state, url).await {
+                match crate::webfetch::fetch_page_text(state, url).await {
                     Ok(text) => out.push(Item {
                         source: strip_item(item),
                         collections: vec![],
@@ -570,7 +570,7 @@ async fn apply_memories(
         chosen.push(label(m));
     }
     if !query.is_empty() {
-        let collection = format!("user-memory-{}", caller.id());
+        let collection = super::memories::collection(caller.id());
         let opts = SearchOpts {
             k: 8,
             ..SearchOpts::from_config(state)

@@ -23,6 +23,8 @@ pub mod chunk;
 pub mod context;
 pub mod embed;
 pub mod extract;
+pub mod knowledge;
+pub mod memories;
 pub mod processing;
 pub mod reindex;
 pub mod search;
@@ -34,7 +36,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context;
 use serde_json::{Map, Value};
 
-use crate::state::AppState;
+use crate::config::ConfigStore;
 
 pub use chunk::{chunk, chunk_detailed, Chunk, ChunkOpts, Splitter};
 
@@ -74,12 +76,14 @@ pub struct SearchOpts {
 impl SearchOpts {
     /// `rag.top_k`, `rag.enable_hybrid_search`, `rag.hybrid_bm25_weight`,
     /// `rag.relevance_threshold`.
-    pub fn from_config(state: &AppState) -> SearchOpts {
+    pub fn from_config(config: &impl AsRef<ConfigStore>) -> SearchOpts {
+        let config = config.as_ref();
         SearchOpts {
-            k: config_f64(state, "rag.top_k").map_or(3, |v| v.max(0.0) as usize),
-            hybrid: state.config.get_bool("rag.enable_hybrid_search"),
-            bm25_weight: config_f64(state, "rag.hybrid_bm25_weight").unwrap_or(0.5) as f32,
-            relevance_threshold: config_f64(state, "rag.relevance_threshold").unwrap_or(0.0) as f32,
+            k: config_f64(config, "rag.top_k").map_or(3, |v| v.max(0.0) as usize),
+            hybrid: config.get_bool("rag.enable_hybrid_search"),
+            bm25_weight: config_f64(config, "rag.hybrid_bm25_weight").unwrap_or(0.5) as f32,
+            relevance_threshold: config_f64(config, "rag.relevance_threshold").unwrap_or(0.0)
+                as f32,
         }
     }
 }
@@ -96,8 +100,8 @@ impl Default for SearchOpts {
 }
 
 /// A config value read as a number; numbers stored as strings are accepted.
-pub(crate) fn config_f64(state: &AppState, key: &str) -> Option<f64> {
-    match state.config.get(key) {
+pub(crate) fn config_f64(config: &impl AsRef<ConfigStore>, key: &str) -> Option<f64> {
+    match config.as_ref().get(key) {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
@@ -277,18 +281,18 @@ impl Rag {
     /// Vectors are L2-normalised; identical texts come from the cache.
     pub async fn embed(
         &self,
-        state: &AppState,
+        config: &impl AsRef<ConfigStore>,
         texts: Vec<String>,
     ) -> anyhow::Result<Vec<Vec<f32>>> {
         let (store, _) = self.parts().await?;
-        self.embedder.embed(state, &store, texts).await
+        self.embedder.embed(config.as_ref(), &store, texts).await
     }
 
     /// Embeds and stores `chunks` in `collection` (created on first add).
     /// Returns how many chunks were stored.
     pub async fn add(
         &self,
-        state: &AppState,
+        config: &impl AsRef<ConfigStore>,
         collection: &str,
         chunks: Vec<ChunkIn>,
     ) -> anyhow::Result<usize> {
@@ -301,7 +305,7 @@ impl Rag {
         }
         let (store, bm25) = self.parts().await?;
         let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
-        let vectors = self.embedder.embed(state, &store, texts).await?;
+        let vectors = self.embedder.embed(config.as_ref(), &store, texts).await?;
         let _w = self.write_lock.lock().await;
         let collection = collection.to_string();
         let dir = self.lazy.dir.clone();
@@ -383,7 +387,7 @@ impl Rag {
     /// `relevance_threshold` are dropped.
     pub async fn search(
         &self,
-        state: &AppState,
+        config: &impl AsRef<ConfigStore>,
         collections: &[String],
         query: &str,
         opts: &SearchOpts,
@@ -394,7 +398,7 @@ impl Rag {
         let (store, bm25) = self.parts().await?;
         let qvec = self
             .embedder
-            .embed(state, &store, vec![query.to_string()])
+            .embed(config.as_ref(), &store, vec![query.to_string()])
             .await?
             .pop()
             .context("no query embedding")?;

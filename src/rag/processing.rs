@@ -18,6 +18,7 @@ use super::{ChunkIn, ChunkOpts};
 use crate::auth::extract::Caller;
 use crate::db::files::{self, FileRow};
 use crate::db::{access_grants, knowledge, now_secs};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Files processed at the same time (extraction and embedding are CPU-heavy).
@@ -38,7 +39,7 @@ pub struct IndexOpts {
     pub collection: Option<String>,
 }
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
@@ -65,7 +66,7 @@ async fn file_text(state: &AppState, file: &FileRow) -> Result<String, String> {
     if !file.content().trim().is_empty() {
         return Ok(file.content().to_string());
     }
-    let Some(path) = crate::api::files::resolve_path(state, file) else {
+    let Some(path) = crate::files::resolve_path(state, file) else {
         return Err("The uploaded file is missing from storage.".into());
     };
     extract::extract_file(
@@ -87,13 +88,13 @@ pub async fn index_file(
     file: &FileRow,
     opts: IndexOpts,
 ) -> Result<(), String> {
-    let file_collection = format!("file-{}", file.id);
+    let file_collection = crate::files::collection_of(&file.id);
     let text = match &opts.content {
         Some(t) => t.clone(),
         None if opts.collection.is_some() => file_text(state, file).await?,
         None => {
             // A fresh extraction from the original bytes.
-            let Some(path) = crate::api::files::resolve_path(state, file) else {
+            let Some(path) = crate::files::resolve_path(state, file) else {
                 return Err("The uploaded file is missing from storage.".into());
             };
             extract::extract_file(
@@ -163,6 +164,119 @@ pub async fn index_file(
             .map_err(internal)?;
     }
     Ok(())
+}
+
+/// Saves and indexes an edited text of a file, then indexes it again into
+/// every knowledge base holding the file. Returns the updated file.
+pub async fn apply_edit(
+    state: &AppState,
+    caller: &Caller,
+    file: &FileRow,
+    content: String,
+) -> ApiResult<FileRow> {
+    if let Err(e) = index_file(
+        state,
+        caller,
+        file,
+        IndexOpts {
+            content: Some(content),
+            ..Default::default()
+        },
+    )
+    .await
+    {
+        tracing::error!(error = %e, file = %file.id, "re-indexing edited text failed");
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "Failed to process indexed text. Your changes were not fully indexed."
+        )));
+    }
+    let fid = file.id.clone();
+    let kbs = state.db.read(move |c| knowledge::by_file(c, &fid)).await?;
+    let file = load(state, &file.id).await?.unwrap_or_else(|| file.clone());
+    let mut failed = false;
+    for kb in kbs {
+        let r = index_file(
+            state,
+            caller,
+            &file,
+            IndexOpts {
+                collection: Some(kb.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, knowledge = %kb.id, "knowledge re-index after edit failed");
+            failed = true;
+        }
+    }
+    if failed {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "Indexed text was saved, but some knowledge collections could not be reindexed."
+        )));
+    }
+    Ok(file)
+}
+
+/// Indexes a file on request (upstream's `/retrieval/process/file`) and
+/// records the outcome in its `data.status` / `data.error`. An indexing
+/// failure is a 400 with its message; the file is returned as updated.
+pub async fn process_file(
+    state: &AppState,
+    caller: &Caller,
+    file: &FileRow,
+    opts: IndexOpts,
+) -> ApiResult<Option<FileRow>> {
+    if let Err(e) = index_file(state, caller, file, opts).await {
+        set_data(state, &file.id, json!({"status": "failed", "error": e})).await;
+        return Err(ApiError::bad_request(e));
+    }
+    let fid = file.id.clone();
+    let now = now_secs();
+    let mut patch = Map::new();
+    patch.insert("status".into(), json!("completed"));
+    patch.insert("error".into(), Value::Null);
+    Ok(state
+        .db
+        .write(move |c| {
+            files::merge_data(c, &fid, &patch, now)?;
+            files::get(c, &fid)
+        })
+        .await?)
+}
+
+/// Chunks and stores a text under `collection` (replacing the collection
+/// when `overwrite`); `base` is every chunk's metadata. Returns how many
+/// chunks were stored.
+pub async fn index_text(
+    state: &AppState,
+    collection: &str,
+    text: &str,
+    base: Map<String, Value>,
+    overwrite: bool,
+) -> ApiResult<usize> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(EMPTY));
+    }
+    if overwrite {
+        state.rag.delete_collection(collection).await?;
+    }
+    let opts = ChunkOpts::from_config(state);
+    let chunks: Vec<ChunkIn> = super::chunk_detailed(text, &opts)
+        .into_iter()
+        .map(|c| {
+            let mut m = base.clone();
+            m.insert("start_index".into(), json!(c.start_index));
+            for (k, v) in c.headers {
+                m.insert(k, v);
+            }
+            ChunkIn {
+                text: c.text,
+                metadata: m,
+            }
+        })
+        .collect();
+    Ok(state.rag.add(state, collection, chunks).await?)
 }
 
 fn internal(e: impl std::fmt::Display) -> String {
@@ -241,7 +355,7 @@ async fn run_upload(state: &AppState, caller: &Caller, file_id: &str) -> Result<
     let looks_media =
         ct.starts_with("image/") || ct.starts_with("video/") || ct.starts_with("audio/");
     if looks_media {
-        let textual = match crate::api::files::resolve_path(state, &file) {
+        let textual = match crate::files::resolve_path(state, &file) {
             Some(p) => tokio::task::spawn_blocking(move || {
                 use std::io::Read;
                 let mut head = vec![0u8; 8192];
@@ -342,6 +456,33 @@ async fn run_upload(state: &AppState, caller: &Caller, file_id: &str) -> Result<
         }
     }
     Ok(())
+}
+
+/// The user to act as for a row they own: its owner, else the first admin
+/// (`None` when there is neither).
+pub(crate) async fn caller_for(state: &AppState, user_id: &str) -> Option<Caller> {
+    let uid = user_id.to_string();
+    let user = match state
+        .db
+        .read(move |c| crate::db::users::get(c, &uid))
+        .await
+        .ok()
+        .flatten()
+    {
+        Some(u) => u,
+        None => state
+            .db
+            .read(crate::db::users::first_admin)
+            .await
+            .ok()
+            .flatten()?,
+    };
+    Some(Caller {
+        user,
+        via_api_key: false,
+        claims: None,
+        token: String::new(),
+    })
 }
 
 /// Processes a file in the background.

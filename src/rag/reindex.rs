@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use serde_json::{json, Map};
 
-use crate::auth::extract::Caller;
-use crate::db::{files, knowledge, now_secs, users};
-use crate::rag::processing::{index_file, IndexOpts};
+use super::knowledge::IndexAs;
+use super::processing::{caller_for, index_file, IndexOpts};
+use crate::db::{files, knowledge, now_secs};
 use crate::state::AppState;
 
 /// What a run did.
@@ -71,26 +71,6 @@ impl Bar {
     }
 }
 
-async fn caller_for(state: &AppState, user_id: &str) -> Option<Caller> {
-    let uid = user_id.to_string();
-    let user = match state
-        .db
-        .read(move |c| users::get(c, &uid))
-        .await
-        .ok()
-        .flatten()
-    {
-        Some(u) => u,
-        None => state.db.read(users::first_admin).await.ok().flatten()?,
-    };
-    Some(Caller {
-        user,
-        via_api_key: false,
-        claims: None,
-        token: String::new(),
-    })
-}
-
 /// Rebuilds file collections, knowledge bases, their name vectors and every
 /// user's memory vectors. `quiet` suppresses the progress output.
 pub async fn run(state: &AppState, quiet: bool) -> anyhow::Result<Summary> {
@@ -144,58 +124,16 @@ pub async fn run(state: &AppState, quiet: bool) -> anyhow::Result<Summary> {
 
     let kbs = state.db.read(knowledge::all).await?;
     let mut bar = Bar::new("knowledge bases", kbs.len());
-    for kb in &kbs {
-        if kb.is_external() {
-            continue;
-        }
-        state.rag.delete_collection(&kb.id).await?;
-        let kid = kb.id.clone();
-        let kfiles = state.db.read(move |c| knowledge::files_of(c, &kid)).await?;
-        let Some(caller) = caller_for(state, &kb.user_id).await else {
-            continue;
-        };
-        for f in kfiles {
-            let r = index_file(
-                state,
-                &caller,
-                &f,
-                IndexOpts {
-                    content: None,
-                    collection: Some(kb.id.clone()),
-                },
-            )
-            .await;
-            if let Err(e) = r {
-                sum.knowledge_files_failed += 1;
-                tracing::warn!(knowledge = %kb.id, file = %f.id, error = %e, "knowledge file not reindexed");
-            }
-        }
-        sum.knowledge_bases += 1;
-        let text = if kb.description.is_empty() {
-            kb.name.clone()
-        } else {
-            format!("{}\n\n{}", kb.name, kb.description)
-        };
-        let coll = crate::api::knowledge::KNOWLEDGE_BASES_COLLECTION;
-        let _ = state
-            .rag
-            .delete_where(coll, "knowledge_base_id", &kb.id)
-            .await;
-        let mut m = Map::new();
-        m.insert("knowledge_base_id".into(), json!(kb.id));
-        if let Err(e) = state
-            .rag
-            .add(state, coll, vec![crate::rag::ChunkIn { text, metadata: m }])
-            .await
-        {
-            tracing::warn!(knowledge = %kb.id, error = %e, "knowledge base name not embedded");
-        }
+    let rebuilt = super::knowledge::reindex(state, &kbs, IndexAs::Owner, true, &mut |kb| {
         if !quiet {
             bar.step(&kb.name);
         }
-    }
+    })
+    .await?;
+    sum.knowledge_bases = rebuilt.rebuilt;
+    sum.knowledge_files_failed = rebuilt.failed_files.len();
 
-    let (_, memories) = crate::api::memories::reindex_everyone(state).await?;
+    let (_, memories) = super::memories::reindex_everyone(state).await?;
     sum.memories = memories;
     Ok(sum)
 }

@@ -16,7 +16,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::store::Store;
-use crate::state::AppState;
+use crate::config::ConfigStore;
 use bert::{LocalModel, ModelFiles};
 
 /// The model used when `rag.embedding_model` names the bundled one.
@@ -96,15 +96,15 @@ impl Embedder {
 
     pub async fn embed(
         &self,
-        state: &AppState,
+        config: &ConfigStore,
         store: &Arc<Store>,
         texts: Vec<String>,
     ) -> anyhow::Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let engine = state.config.get_str("rag.embedding_engine");
-        let model = state.config.get_str("rag.embedding_model");
+        let engine = config.get_str("rag.embedding_engine");
+        let model = config.get_str("rag.embedding_model");
         let keys: Vec<[u8; 32]> = texts
             .iter()
             .map(|t| cache_key(&engine, &model, t))
@@ -129,7 +129,7 @@ impl Embedder {
             let mut vectors = match engine.as_str() {
                 "" => self.embed_local(&model, inputs).await?,
                 "openai" | "azure_openai" | "ollama" => {
-                    remote::embed(state, &engine, &model, inputs).await?
+                    remote::embed(config, &engine, &model, inputs).await?
                 }
                 other => anyhow::bail!("unsupported embedding engine {other:?}"),
             };

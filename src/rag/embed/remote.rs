@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::state::AppState;
+use crate::config::ConfigStore;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -28,14 +28,14 @@ fn http_client() -> &'static reqwest::Client {
 }
 
 pub async fn embed(
-    state: &AppState,
+    config: &ConfigStore,
     engine: &str,
     model: &str,
     texts: Vec<String>,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let batch = super::super::config_f64(state, "rag.embedding_batch_size")
+    let batch = super::super::config_f64(config, "rag.embedding_batch_size")
         .map_or(1, |v| v.max(1.0) as usize);
-    let cfg = |k: &str| state.config.get_str(k);
+    let cfg = |k: &str| config.get_str(k);
     let mut out = Vec::with_capacity(texts.len());
     for part in texts.chunks(batch) {
         let client = http_client();
