@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod limits;
 pub mod llm;
 pub mod rag;

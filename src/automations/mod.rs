@@ -22,6 +22,7 @@ use crate::auth::extract::Caller;
 use crate::auth::permissions;
 use crate::db::automations::{self as store, AutomationRow};
 use crate::db::{self, chats, folders, users};
+use crate::events;
 use crate::state::AppState;
 
 /// How many automations may run at the same time.
@@ -134,20 +135,13 @@ pub async fn execute(state: &AppState, automation: &AutomationRow) {
         tracing::error!(error = ?e, "cannot record automation run");
     }
     if outcome.is_ok() {
-        if let Some(io) = state.io() {
-            let _ = io
-                .to(crate::socket::user_room(&automation.user_id))
-                .emit(
-                    "automation:result",
-                    &json!({
-                        "automation_id": automation.id,
-                        "name": automation.name,
-                        "chat_id": chat_id,
-                        "status": "success",
-                    }),
-                )
-                .await;
-        }
+        let result = json!({
+            "automation_id": automation.id,
+            "name": automation.name,
+            "chat_id": chat_id,
+            "status": "success",
+        });
+        events::to_user(state, &automation.user_id, "automation:result", &result).await;
     }
 }
 
@@ -242,15 +236,8 @@ async fn run(
         })
         .await?;
     *chat_out = Some(chat_id.clone());
-    if let Some(io) = state.io() {
-        let _ = io
-            .to(crate::socket::user_room(&automation.user_id))
-            .emit(
-                "events",
-                &json!({"chat_id": chat_id, "message_id": user_msg, "data": {"type": "chat:list"}}),
-            )
-            .await;
-    }
+    let listed = json!({"chat_id": chat_id, "message_id": user_msg, "data": {"type": "chat:list"}});
+    events::to_user(state, &automation.user_id, "events", &listed).await;
 
     let caller = Caller {
         user,
