@@ -5,8 +5,6 @@
 //! provider, streams the answer to the user's sockets and persists it when it
 //! ends. Without a session the endpoint behaves like OpenAI's.
 
-use std::time::Duration;
-
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
@@ -16,6 +14,7 @@ use super::events::Emitter;
 use super::history;
 use super::tasks::{lock_progress, Progress};
 use super::think::{Piece, ThinkSplitter};
+use super::turn::{Target, Turn};
 use super::{background, persist};
 use crate::auth::extract::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -41,28 +40,6 @@ const PROVIDER_PARAMS: &[&str] = &[
     "num_ctx",
     "num_predict",
 ];
-
-/// One assistant reply to produce.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub model_id: String,
-    pub message_id: String,
-    pub model_idx: Option<Value>,
-}
-
-/// Everything a generation task needs, owned so it can move into the task.
-#[derive(Clone)]
-pub struct Turn {
-    pub caller: Caller,
-    pub chat_id: String,
-    /// Temporary (`local:…`) chats are streamed but never stored.
-    pub persist: bool,
-    pub new_chat: bool,
-    pub folder_id: Option<String>,
-    pub session_id: Option<String>,
-    pub user_message_id: Option<String>,
-    pub body: Map<String, Value>,
-}
 
 fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     body.get(key)
@@ -694,6 +671,3 @@ async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
     };
     emitter.emit("response:completion", d).await;
 }
-
-/// Bound for background task calls (title, tags, follow-ups).
-pub const TASK_TIMEOUT: Duration = Duration::from_secs(60);
