@@ -18,6 +18,7 @@ pub mod settings;
 pub mod socket;
 pub mod state;
 pub mod web;
+pub mod workspace;
 
 use std::net::SocketAddr;
 

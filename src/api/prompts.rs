@@ -2,8 +2,6 @@
 //! with version history and sharing through access grants. Also the sharing
 //! and permission helpers the other workspace routers (tools, skills) use.
 
-use std::collections::HashSet;
-
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -17,7 +15,6 @@ use crate::db::now_secs;
 use crate::db::prompts::{self as rows, PromptForm, PromptRow};
 use crate::db::workspace_history::{self as history, Kind};
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::llm;
 use crate::state::AppState;
 
 const PAGE_SIZE: usize = 30;
@@ -77,29 +74,7 @@ pub(crate) async fn perms_allow_any(
     Ok(keys.iter().any(|k| permissions::allows(&perms, k)))
 }
 
-/// Admins with the bypass see and edit every workspace item.
-pub(crate) fn bypass(caller: &Caller) -> bool {
-    caller.is_admin() && llm::bypass_admin_access()
-}
-
-pub(crate) async fn group_ids(state: &AppState, caller: &Caller) -> ApiResult<HashSet<String>> {
-    let uid = caller.id().to_string();
-    Ok(state
-        .db
-        .read(move |c| access_grants::group_ids_of(c, &uid))
-        .await?)
-}
-
-/// Owner, or a grant of `perm` to the caller, a group of theirs or everyone.
-pub(crate) fn owner_or_grant(
-    caller: &Caller,
-    owner_id: &str,
-    grants: &[GrantRow],
-    groups: &HashSet<String>,
-    perm: &str,
-) -> bool {
-    owner_id == caller.id() || access_grants::grants_allow(grants, caller.id(), groups, perm)
-}
+pub(crate) use crate::workspace::{bypass, group_ids, owner_or_grant};
 
 /// The grants a caller may set on a resource of `resource` type (`prompt`,
 /// `tool`, `skill`): admins anything but "anyone" links; users only the

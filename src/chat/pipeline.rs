@@ -58,7 +58,7 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<R
     };
     // Workspace tools are Python: refuse clearly rather than answer without them.
     if body.get("tool_ids").is_some() {
-        crate::api::tools::reject_python_tools(&Value::Object(body.clone()))?;
+        crate::workspace::tools::reject_python_tools(&Value::Object(body.clone()))?;
     }
     let session_id = str_field(&body, "session_id").map(str::to_string);
     let chat_id = str_field(&body, "chat_id").map(str::to_string);
@@ -535,7 +535,7 @@ async fn prepare(
     }
     let skill_ids = skill_ids_of(&turn.body, &resolved.model_item, &messages);
     if !skill_ids.is_empty() {
-        let blocks = crate::api::skills::skill_system_blocks(state, &turn.caller, &skill_ids)
+        let blocks = crate::workspace::skills::skill_system_blocks(state, &turn.caller, &skill_ids)
             .await
             .map_err(|e| e.to_string())?;
         for block in blocks {
@@ -582,7 +582,7 @@ fn skill_ids_of(body: &Map<String, Value>, model_item: &Value, messages: &[Value
         .rev()
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
     {
-        ids.extend(crate::api::skills::mentioned_skill_ids(
+        ids.extend(crate::workspace::skills::mentioned_skill_ids(
             &history::message_text(last_user),
         ));
     }
