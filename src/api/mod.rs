@@ -18,6 +18,7 @@ pub mod functions;
 pub mod groups;
 pub mod images;
 pub mod knowledge;
+pub mod llm_response;
 pub mod memories;
 pub mod mfa;
 pub mod models;

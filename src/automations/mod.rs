@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::auth::extract::Caller;
 use crate::auth::permissions;
+use crate::chat::pipeline::Answer;
 use crate::db::automations::{self as store, AutomationRow};
 use crate::db::{self, chats, folders, users};
 use crate::events;
@@ -265,21 +266,29 @@ async fn run(
 
 /// One non-streaming completion through the pipeline; the answer's text.
 async fn ask(state: &AppState, caller: Caller, body: Value) -> anyhow::Result<String> {
-    let resp = crate::chat::pipeline::handle(state.clone(), caller, body)
+    let answer = crate::chat::pipeline::handle(state.clone(), caller, body)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024).await?;
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let detail = v
-            .get("detail")
-            .or_else(|| v.pointer("/error/message"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("The model answered with status {status}"));
-        anyhow::bail!(detail);
-    }
+    let v = match answer {
+        Answer::Completion(v) => v,
+        Answer::Relay(relay) => {
+            let status = relay.status;
+            let bytes = relay.into_bytes(16 * 1024 * 1024).await?;
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if !status.is_success() {
+                let detail = v
+                    .get("detail")
+                    .or_else(|| v.pointer("/error/message"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("The model answered with status {status}"));
+                anyhow::bail!(detail);
+            }
+            v
+        }
+        // Only a browser turn (with a socket session) runs in the background.
+        Answer::Started { .. } => Value::Null,
+    };
     if let Some(msg) = v.pointer("/error/message").and_then(Value::as_str) {
         anyhow::bail!(msg.to_string());
     }

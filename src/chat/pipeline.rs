@@ -5,9 +5,10 @@
 //! provider, streams the answer to the user's sockets and persists it when it
 //! ends. Without a session the endpoint behaves like OpenAI's.
 
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use bytes::Bytes;
 use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::events::Emitter;
@@ -41,13 +42,29 @@ const PROVIDER_PARAMS: &[&str] = &[
     "num_predict",
 ];
 
+/// What a completion request comes to. The HTTP layer answers with it; the
+/// automations read the text out of it.
+pub enum Answer {
+    /// A browser turn: one background task per reply streams to the user's
+    /// sockets; the request is answered with their ids at once.
+    Started {
+        chat_id: String,
+        task_ids: Vec<String>,
+    },
+    /// A whole OpenAI `chat.completion`.
+    Completion(Value),
+    /// The provider's answer as it came (OpenAI connections), or our
+    /// `chat.completion.chunk` event stream (other providers, streamed).
+    Relay(llm::Relay),
+}
+
 fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     body.get(key)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
 
-pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<Response> {
+pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<Answer> {
     let Value::Object(body) = body else {
         return Err(ApiError::bad_request(
             "The request body must be a JSON object.",
@@ -75,7 +92,7 @@ async fn direct(
     caller: Caller,
     body: Map<String, Value>,
     model: &str,
-) -> ApiResult<Response> {
+) -> ApiResult<Answer> {
     let Some(messages) = body.get("messages").and_then(Value::as_array).cloned() else {
         return Err(ApiError::bad_request(
             "`messages` must be a list of messages.",
@@ -117,24 +134,26 @@ async fn direct(
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
-        return Ok(llm::openai_passthrough(&resolved.target, Value::Object(upstream)).await);
+        let relay = llm::openai_passthrough(&resolved.target, Value::Object(upstream)).await;
+        return Ok(Answer::Relay(relay));
     }
     if stream {
-        return Ok(sse_from_events(&resolved, Value::Object(upstream)).await);
+        let relay = sse_from_events(&resolved, Value::Object(upstream)).await?;
+        return Ok(Answer::Relay(relay));
     }
     let done = llm::complete(&resolved.target, Value::Object(upstream))
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(done.raw).into_response())
+    Ok(Answer::Completion(done.raw))
 }
 
 /// Streams normalised provider events as OpenAI `chat.completion.chunk` SSE
 /// (used for Ollama targets so API clients see one format).
-async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
+async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm::Relay> {
     let model = resolved.id.clone();
     let stream = match llm::stream_chat(&resolved.target, body).await {
         Ok(s) => s,
-        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
     };
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = crate::db::now_secs();
@@ -148,8 +167,8 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
         }
         format!("data: {c}\n\n")
     };
-    let body = stream.map(move |ev| -> Result<String, std::io::Error> {
-        Ok(match ev {
+    let body = stream.map(move |ev| -> Result<Bytes, llm::BoxError> {
+        Ok(Bytes::from(match ev {
             Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
             Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
             Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
@@ -160,13 +179,16 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
                 )
             }
             Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),
-        })
+        }))
     });
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(axum::body::Body::from_stream(body))
-        .expect("valid response")
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(llm::Relay {
+        status: StatusCode::OK,
+        headers,
+        body: llm::RelayBody::Stream(body.boxed()),
+    })
 }
 
 /// Workspace model defaults under the request: params fill what the request
@@ -241,7 +263,7 @@ async fn start_in_background(
     model: String,
     chat_id: Option<String>,
     session_id: Option<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Answer> {
     let targets = targets_of(&body, &model)?;
     // Fail fast on models the caller cannot use, before anything is stored.
     for t in &targets {
@@ -341,7 +363,7 @@ async fn start_in_background(
         });
         task_ids.push(task_id);
     }
-    Ok(Json(json!({"status": true, "task_ids": task_ids, "chat_id": chat_id})).into_response())
+    Ok(Answer::Started { chat_id, task_ids })
 }
 
 /// How a generation ended.
