@@ -38,7 +38,7 @@ pub fn router(state: AppState) -> Router {
     api::app(state)
         .layer(sio)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            error::panic_response,
+            api::error_response::panic_response,
         ))
         .layer(api::nosniff_layer())
 }

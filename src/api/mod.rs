@@ -10,6 +10,7 @@ pub mod channels;
 pub mod chat;
 pub mod chats;
 pub mod configs;
+pub mod error_response;
 pub mod evaluations;
 pub mod events;
 pub mod files;
