@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod llm;
+pub mod notes;
 pub mod rag;
 pub mod settings;
 pub mod socket;
