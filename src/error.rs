@@ -3,7 +3,7 @@
 //! body so the official frontend can show `.detail` in its toasts. Internal
 //! causes are logged with a short reference and never sent to the client.
 
-// The `http` crate's status type (what axum uses too), through reqwest.
+// The `http` crate's status type (the one the HTTP layer uses), through reqwest.
 use reqwest::StatusCode;
 
 // Until the import paths move: the extractor lives with the other HTTP code.

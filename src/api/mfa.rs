@@ -190,7 +190,7 @@ async fn enroll_confirm(
         } => {
             finish_login(
                 &state,
-                passed,
+                *passed,
                 Some(("recovery_codes", json!(recovery_codes))),
             )
             .await

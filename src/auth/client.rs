@@ -1,11 +1,14 @@
 //! The client address a request came from, for throttling (the extractor is
-//! `crate::api::client::ClientIp`).
+//! `ClientIp` in src/api/client.rs).
 //!
 //! It is the TCP peer, unless the peer is a proxy listed in
 //! `FORWARDED_ALLOW_IPS`: then the right-most `X-Forwarded-For` entry that is
 //! not itself a trusted proxy (the left-most when all are), as uvicorn reads it.
 
 use std::net::IpAddr;
+
+// Old path, kept until the import paths are renamed.
+pub use crate::api::client::ClientIp;
 
 fn trusted(list: &[String], ip: &str) -> bool {
     list.iter().any(|t| t == "*" || t == ip)
@@ -53,6 +56,3 @@ mod tests {
         assert_eq!(client_ip(peer, None, &proxy), peer);
     }
 }
-
-// Old path, kept until the import paths are renamed.
-pub use crate::api::client::ClientIp;

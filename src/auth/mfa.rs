@@ -587,7 +587,7 @@ pub enum Enrolled {
     Replaced { recovery_codes: Vec<String> },
     /// Enrolled during sign-in: the session opens.
     SignedIn {
-        passed: Passed,
+        passed: Box<Passed>,
         recovery_codes: Vec<String>,
     },
 }
@@ -630,7 +630,7 @@ pub async fn enroll_confirm(
     }
     let passed = pass(state, l.user, &l.challenge).await?;
     Ok(Enrolled::SignedIn {
-        passed,
+        passed: Box::new(passed),
         recovery_codes: codes,
     })
 }
