@@ -1,13 +1,15 @@
-//! One error type for every handler. It renders FastAPI's `{"detail": ...}` body so
-//! the official frontend can show `.detail` in its toasts. Internal causes are logged
-//! with a short reference and never sent to the client.
+//! One error type for every handler and the domain code they call. The HTTP
+//! layer (src/api/error_response.rs) renders it as FastAPI's `{"detail": ...}`
+//! body so the official frontend can show `.detail` in its toasts. Internal
+//! causes are logged with a short reference and never sent to the client.
 
 pub mod messages;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+// The `http` crate's status type (the one the HTTP layer uses), through reqwest.
+use reqwest::StatusCode;
+
+// Until the import paths move: the extractor lives with the other HTTP code.
+pub use crate::api::error_response::JsonBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -87,77 +89,5 @@ impl From<rusqlite::Error> for ApiError {
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         Self::Internal(e.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = match self {
-            Self::Validation(detail) => json!({ "detail": detail }),
-            Self::Internal(err) => {
-                let reference = uuid::Uuid::new_v4().simple().to_string();
-                let reference = &reference[..8];
-                tracing::error!(error = ?err, reference, "internal error");
-                json!({ "detail": format!("Internal server error (reference {reference}); see the server log.") })
-            }
-            other => json!({ "detail": other.to_string() }),
-        };
-        (status, Json(body)).into_response()
-    }
-}
-
-/// The answer to a request whose handler panicked: the same 500 as any other
-/// internal error, with a reference to find the panic in the log.
-pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into());
-    ApiError::Internal(anyhow::anyhow!("request handler panicked: {msg}")).into_response()
-}
-
-/// JSON body extractor whose rejections use the FastAPI error shape (422 for
-/// schema problems, 400 for unparsable JSON, 413 for oversized bodies).
-pub struct JsonBody<T>(pub T);
-
-impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation(json!([{
-                "loc": ["body"],
-                "msg": e.body_text(),
-                "type": "value_error",
-            }]))),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::Validation(json!([{
-                "loc": ["body"],
-                "msg": format!("JSON decode error: {}", e.body_text()),
-                "type": "json_invalid",
-            }]))),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Validation(json!([{
-                "loc": ["body"],
-                "msg": "Expected a JSON body with Content-Type: application/json",
-                "type": "missing",
-            }]))),
-            Err(JsonRejection::BytesRejection(e)) => {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    Err(ApiError::PayloadTooLarge(
-                        "Request body is too large.".into(),
-                    ))
-                } else {
-                    Err(ApiError::bad_request(e.body_text()))
-                }
-            }
-            Err(other) => Err(ApiError::bad_request(other.body_text())),
-        }
     }
 }

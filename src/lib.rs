@@ -12,14 +12,17 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod files;
+pub mod events;
 pub mod limits;
 pub mod llm;
+pub mod notes;
 pub mod rag;
 pub mod settings;
 pub mod socket;
 pub mod state;
 pub mod web;
 pub mod webfetch;
+pub mod workspace;
 
 use std::net::SocketAddr;
 
@@ -39,7 +42,7 @@ pub fn router(state: AppState) -> Router {
     api::app(state)
         .layer(sio)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            error::panic_response,
+            api::error_response::panic_response,
         ))
         .layer(api::nosniff_layer())
 }

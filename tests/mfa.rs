@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Client, TestServer};
-use open_webui::api::mfa::totp_at;
+use open_webui::auth::mfa::totp_at;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,7 +1,7 @@
 //! `/api/v1/auths`: sign-up, sign-in, the session, profile and password, admin
 //! auth settings, adding users and API keys.
 
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,7 +11,10 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::client::ClientIp;
 use crate::auth::extract::Caller;
-use crate::auth::{jwt, password, permissions, AdminUser, AuthUser, SessionUser, VerifiedUser};
+use crate::auth::session::{self, check_password, issue_token, profile_image_path, Session};
+use crate::auth::{
+    jwt, mfa, password, permissions, AdminUser, AuthUser, SessionUser, VerifiedUser,
+};
 use crate::db::{self, now_secs, users::UserRow};
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
@@ -116,22 +119,14 @@ const ADMIN_CONFIG_KEYS: &[(&str, &str)] = &[
     ("RESPONSE_WATERMARK", "ui.watermark"),
 ];
 
-pub fn profile_image_path(user_id: &str) -> String {
-    format!("/api/v1/users/{user_id}/profile/image")
-}
-
-fn cookie_header(state: &AppState, token: &str, max_age: Option<i64>) -> HeaderValue {
-    let mut c = format!(
-        "token={token}; HttpOnly; Path=/; SameSite={}",
-        state.settings.cookie_same_site
+/// The session object as the answer, with its cookie.
+pub(crate) fn session_reply(session: Session) -> Response {
+    let mut resp = Json(session.body).into_response();
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_str(&session.cookie).expect("cookie is ASCII"),
     );
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={}", age.max(0)));
-    }
-    if state.settings.cookie_secure {
-        c.push_str("; Secure");
-    }
-    HeaderValue::from_str(&c).expect("cookie is ASCII")
+    resp
 }
 
 /// The session object the frontend keeps after sign-in, plus the cookie.
@@ -142,55 +137,16 @@ pub(crate) async fn session_response(
     exp: Option<i64>,
     extended: bool,
 ) -> ApiResult<Response> {
-    let perms = permissions::effective(state, &user.id).await?;
-    let mut body = json!({
-        "id": user.id,
-        "name": user.name,
-        "role": user.role,
-        "email": user.email,
-        "profile_image_url": profile_image_path(&user.id),
-        "token": token,
-        "token_type": "Bearer",
-        "expires_at": exp,
-        "permissions": perms,
-    });
-    if extended {
-        let m = body.as_object_mut().expect("object");
-        m.insert("bio".into(), json!(user.bio));
-        m.insert("gender".into(), json!(user.gender));
-        m.insert("date_of_birth".into(), json!(user.date_of_birth));
-        m.insert("status_emoji".into(), json!(user.status_emoji));
-        m.insert("status_message".into(), json!(user.status_message));
-        m.insert("status_expires_at".into(), json!(user.status_expires_at));
-    }
-    let max_age = exp.map(|e| e - now_secs());
-    let mut resp = Json(body).into_response();
-    resp.headers_mut()
-        .insert(SET_COOKIE, cookie_header(state, &token, max_age));
-    Ok(resp)
+    Ok(session_reply(
+        session::open(state, user, token, exp, extended).await?,
+    ))
 }
 
-async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, Option<i64>)> {
-    let id = user_id.to_string();
-    let auth = state.db.read(move |c| db::auths::get(c, &id)).await?;
-    let stamp = match auth.and_then(|a| a.session_stamp) {
-        Some(s) => s,
-        None => {
-            // Rows from before stamps existed: give them one so tokens can be revoked.
-            let (id, s) = (user_id.to_string(), db::new_id());
-            let s2 = s.clone();
-            state
-                .db
-                .write(move |tx| db::auths::set_session_stamp(tx, &id, &s2))
-                .await?;
-            s
-        }
-    };
-    let expires_in = jwt::parse_expiry(&state.config.get_str("auth.jwt_expiry"));
-    let now = now_secs();
-    let claims = jwt::new_session_claims(user_id, &stamp, expires_in, now);
-    let token = jwt::create(&state.settings.secret_key, &claims)?;
-    Ok((token, claims.exp))
+/// Second-factor answers are never cached, refusals included.
+pub(crate) fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 async fn session(
@@ -207,8 +163,6 @@ struct SigninForm {
     email: String,
     password: String,
 }
-
-const INVALID_CREDENTIALS: &str = "The email or password is incorrect.";
 
 async fn signin(
     State(state): State<AppState>,
@@ -236,43 +190,13 @@ async fn signin(
         state.signin_limiter.failed(ip, &email);
     }
     let user = outcome?;
-    // MFA policy on: the password opens the second step (api/mfa.rs), not a session.
+    // MFA policy on: the password opens the second step (auth/mfa.rs), not a session.
     if state.config.get_bool("auth.mfa.enable") {
-        return crate::api::mfa::start_login(&state, &user.id, &user.role, "password").await;
+        let body = mfa::start_login(&state, &user.id, &user.role, "password").await?;
+        return Ok(no_store(Json(body).into_response()));
     }
     let (token, exp) = issue_token(&state, &user.id).await?;
     session_response(&state, &user, token, exp, false).await
-}
-
-/// The account whose password this is; a 400 when the email or password is wrong.
-async fn check_password(state: &AppState, email: &str, password: String) -> ApiResult<UserRow> {
-    let e = email.to_string();
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(auth) = db::auths::get_by_email(c, &e)? else {
-                return Ok(None);
-            };
-            Ok(db::users::get(c, &auth.id)?.map(|u| (auth, u)))
-        })
-        .await?;
-    let invalid = || ApiError::bad_request(INVALID_CREDENTIALS);
-    let Some((auth, user)) = found else {
-        // Same cost as a real check, so timing does not reveal which emails exist.
-        password::verify_bounded(password, password::DUMMY_HASH.to_string()).await?;
-        return Err(invalid());
-    };
-    if !auth.active {
-        return Err(invalid());
-    }
-    // MFA policy on: password attempts also count against the account's budget.
-    if state.config.get_bool("auth.mfa.enable") {
-        crate::api::mfa::count_password_attempt(state, &auth.id).await?;
-    }
-    if !password::verify_bounded(password, auth.password).await? {
-        return Err(invalid());
-    }
-    Ok(user)
 }
 
 /// The account `WEBUI_AUTH=false` signs everyone in as, and its password.

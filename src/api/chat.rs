@@ -2,7 +2,7 @@
 //! deprecated `/api/chat/completed`, and the generation task endpoints.
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -29,7 +29,9 @@ async fn completions(
     VerifiedUser(caller): VerifiedUser,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    pipeline::handle(state, caller, body).await
+    pipeline::handle(state, caller, body)
+        .await
+        .map(IntoResponse::into_response)
 }
 
 /// Outlet work now happens inside the pipeline; upstream keeps this as an echo.

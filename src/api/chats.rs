@@ -1645,7 +1645,7 @@ async fn update_message(
         };
         let payload = json!({"chat_id": id, "message_id": message_id, "data": data});
         let _ = io
-            .to(crate::socket::user_room(&row.user_id))
+            .to(crate::events::user_room(&row.user_id))
             .emit("events", &payload)
             .await;
     }
@@ -1699,7 +1699,7 @@ async fn message_event(
     };
     let payload = json!({"chat_id": id, "message_id": message_id, "data": {"type": form.kind, "data": form.data}});
     let sent = io
-        .to(crate::socket::user_room(&chat.user_id))
+        .to(crate::events::user_room(&chat.user_id))
         .emit("events", &payload)
         .await
         .is_ok();

@@ -1,39 +1,24 @@
-//! `/api/v1/auths/mfa/*`: authenticator-app (TOTP, RFC 6238) second factor.
-//!
-//! With `auth.mfa.enable` on, a correct password no longer yields a session: the
-//! sign-in answers `{next_step, challenge_token, expires_in}` and the browser
-//! finishes with `enroll/start` + `enroll/confirm` (first time) or `verify`.
-//! Secrets are stored Fernet-encrypted under a key derived from the server secret
-//! (upstream's format, so a data folder written by either server reads in the
-//! other); recovery codes are stored as SHA-256 hashes and work once each.
+//! `/api/v1/auths/mfa/*`: the routes of the authenticator-app second factor
+//! (the steps themselves are in `crate::auth::mfa`). Nothing they answer may be
+//! cached; a passed sign-in step answers like a password sign-in.
 
-use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use axum::body::{to_bytes, Body};
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, COOKIE, ORIGIN, SET_COOKIE};
+use axum::http::header::{COOKIE, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::URL_SAFE;
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use crate::auth::extract::Caller;
-use crate::auth::{jwt, SessionUser};
-use crate::db::mfa::{MfaAuth, MfaChallenge, MfaData, MfaLimit};
-use crate::db::{self, now_secs};
+use super::auths::{no_store, session_reply};
+use crate::auth::mfa::{self, invalid_request, Passed};
+use crate::auth::session;
+use crate::auth::SessionUser;
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::state::AppState;
 
-const CHALLENGE_SECONDS: i64 = 300;
-const LIMIT_SECONDS: i64 = 900;
 const CHALLENGE_COOKIE: &str = "mfa_challenge";
-const EXPIRED: &str = "This authentication step expired. Please start again.";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,421 +39,6 @@ pub fn router() -> Router<AppState> {
         }))
 }
 
-// ---------------------------------------------------------------- crypto
-
-type Aes128CbcEnc = cbc::Encryptor<aes::Aes128>;
-type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
-
-/// The 32-byte Fernet key: `MFA_ENCRYPTION_KEY` (urlsafe base64) when set, else
-/// HKDF-SHA256 of the server secret.
-fn fernet_key(state: &AppState) -> ApiResult<[u8; 32]> {
-    if let Ok(v) = std::env::var("MFA_ENCRYPTION_KEY") {
-        if !v.is_empty() {
-            let raw = URL_SAFE
-                .decode(v.trim())
-                .ok()
-                .filter(|k| k.len() == 32)
-                .ok_or_else(unavailable_config)?;
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&raw);
-            return Ok(key);
-        }
-    }
-    derive_key(&state.settings.secret_key).ok_or_else(unavailable_config)
-}
-
-fn derive_key(secret: &str) -> Option<[u8; 32]> {
-    if secret.is_empty() {
-        return None;
-    }
-    let hk = hkdf::Hkdf::<Sha256>::new(None, secret.as_bytes());
-    let mut key = [0u8; 32];
-    hk.expand(b"open-webui/mfa-encryption/v1", &mut key).ok()?;
-    Some(key)
-}
-
-fn unavailable_config() -> ApiError {
-    ApiError::Unavailable(
-        "Authenticator configuration is unavailable. Contact the operator.".into(),
-    )
-}
-
-fn encrypt_secret(state: &AppState, plain: &str) -> ApiResult<String> {
-    Ok(fernet_encrypt(&fernet_key(state)?, plain, now_secs()))
-}
-
-fn decrypt_secret(state: &AppState, token: &str) -> ApiResult<String> {
-    fernet_decrypt(&fernet_key(state)?, token).ok_or_else(unavailable_config)
-}
-
-/// A Fernet token (version 0x80, timestamp, IV, AES-128-CBC, HMAC-SHA256).
-fn fernet_encrypt(key: &[u8; 32], plain: &str, now: i64) -> String {
-    let mut iv = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut iv);
-    let ct = Aes128CbcEnc::new((&key[16..]).into(), (&iv).into())
-        .encrypt_padded_vec_mut::<Pkcs7>(plain.as_bytes());
-    let mut data = Vec::with_capacity(25 + ct.len() + 32);
-    data.push(0x80);
-    data.extend_from_slice(&(now as u64).to_be_bytes());
-    data.extend_from_slice(&iv);
-    data.extend_from_slice(&ct);
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key[..16]).expect("any key length");
-    mac.update(&data);
-    data.extend_from_slice(&mac.finalize().into_bytes());
-    URL_SAFE.encode(data)
-}
-
-fn fernet_decrypt(key: &[u8; 32], token: &str) -> Option<String> {
-    let raw = URL_SAFE.decode(token.trim()).ok()?;
-    if raw.len() < 1 + 8 + 16 + 16 + 32 || raw[0] != 0x80 {
-        return None;
-    }
-    let (data, tag) = raw.split_at(raw.len() - 32);
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key[..16]).expect("any key length");
-    mac.update(data);
-    mac.verify_slice(tag).ok()?;
-    let plain = Aes128CbcDec::new((&key[16..]).into(), data[9..25].into())
-        .decrypt_padded_vec_mut::<Pkcs7>(&data[25..])
-        .ok()?;
-    String::from_utf8(plain).ok()
-}
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-/// RFC 6238 code (SHA-1, 6 digits, 30 s steps) for a base32 secret at `step`.
-pub fn totp_at(secret_b32: &str, step: i64) -> Option<String> {
-    let cleaned: String = secret_b32
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '=')
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    let key = data_encoding::BASE32_NOPAD
-        .decode(cleaned.as_bytes())
-        .ok()?;
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).ok()?;
-    mac.update(&(step as u64).to_be_bytes());
-    let h = mac.finalize().into_bytes();
-    let off = (h[h.len() - 1] & 0x0f) as usize;
-    let bin = (u32::from(h[off] & 0x7f) << 24)
-        | (u32::from(h[off + 1]) << 16)
-        | (u32::from(h[off + 2]) << 8)
-        | u32::from(h[off + 3]);
-    Some(format!("{:06}", bin % 1_000_000))
-}
-
-/// The time step a code belongs to (current, previous or next), if newer than `last_step`.
-fn matching_step(secret: &str, code: &str, last_step: i64) -> Option<i64> {
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let current = now_secs() / 30;
-    [current, current - 1, current + 1]
-        .into_iter()
-        .find(|&s| s > last_step && totp_at(secret, s).is_some_and(|c| ct_eq(&c, code)))
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
-fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
-    let codes: Vec<String> = (0..10).map(|_| random_hex(16)).collect();
-    let hashes = codes.iter().map(|c| token_hash(c)).collect();
-    (codes, hashes)
-}
-
-fn random_base32_secret() -> String {
-    let mut b = [0u8; 20];
-    rand::thread_rng().fill_bytes(&mut b);
-    data_encoding::BASE32_NOPAD.encode(&b)
-}
-
-// ---------------------------------------------------------------- policy & state
-
-fn mfa_enabled(state: &AppState) -> bool {
-    state.config.get_bool("auth.mfa.enable")
-}
-
-fn mfa_required(state: &AppState, auth_method: &str) -> bool {
-    if !mfa_enabled(state) {
-        return false;
-    }
-    if auth_method == "oauth" && state.config.get_bool("auth.mfa.allow_oauth_bypass") {
-        return false;
-    }
-    !(auth_method == "trusted_header"
-        && state
-            .config
-            .get_bool("auth.mfa.allow_trusted_header_bypass"))
-}
-
-async fn load_auth(state: &AppState, user_id: &str) -> ApiResult<MfaAuth> {
-    let id = user_id.to_string();
-    match state.db.read(move |c| db::mfa::get(c, &id)).await? {
-        Some(a) if a.active => Ok(a),
-        _ => Err(ApiError::unauthorized("Invalid authentication request.")),
-    }
-}
-
-fn new_challenge(
-    auth: &MfaAuth,
-    kind: &str,
-    auth_method: &str,
-    auth_time: i64,
-) -> (String, MfaChallenge) {
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let token = format!(
-        "{}.{}",
-        auth.id,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    );
-    let challenge = MfaChallenge {
-        token_hash: token_hash(&token),
-        kind: kind.to_string(),
-        expires_at: now_secs() + CHALLENGE_SECONDS,
-        attempts: 0,
-        auth_method: auth_method.to_string(),
-        auth_time,
-        session_stamp: auth.session_stamp.clone(),
-        secret: None,
-        oauth_session_id: None,
-        provider: None,
-    };
-    (token, challenge)
-}
-
-fn challenge_json(token: &str, c: &MfaChallenge) -> Value {
-    let step = if c.kind == "replace" {
-        "enroll"
-    } else {
-        c.kind.as_str()
-    };
-    json!({
-        "next_step": step,
-        "challenge_token": token,
-        "expires_in": (c.expires_at - now_secs()).max(0),
-    })
-}
-
-async fn save(state: &AppState, user_id: &str, mut mfa: MfaData, revoke: bool) -> ApiResult<()> {
-    let id = user_id.to_string();
-    state
-        .db
-        .write(move |c| db::mfa::save(c, &id, &mut mfa, revoke))
-        .await?;
-    Ok(())
-}
-
-/// Called by the password sign-in when the MFA policy is on: stores a login
-/// challenge and answers it instead of a session. Accounts awaiting approval get
-/// `{"next_step": "pending"}` and no session at all.
-pub async fn start_login(
-    state: &AppState,
-    user_id: &str,
-    role: &str,
-    auth_method: &str,
-) -> ApiResult<Response> {
-    if role != "admin" && role != "user" {
-        return Ok(no_store(
-            Json(json!({"next_step": "pending"})).into_response(),
-        ));
-    }
-    let auth = load_auth(state, user_id).await?;
-    let mut mfa = auth.mfa.clone();
-    let kind = if mfa.reset_required {
-        "recover"
-    } else if mfa.secret.is_some() {
-        "verify"
-    } else {
-        "enroll"
-    };
-    let (token, challenge) = new_challenge(&auth, kind, auth_method, now_secs());
-    let body = challenge_json(&token, &challenge);
-    mfa.login_challenge = Some(challenge);
-    save(state, user_id, mfa, false).await?;
-    Ok(no_store(Json(body).into_response()))
-}
-
-/// With the MFA policy on, each password sign-in attempt is counted (ten per
-/// 15 minutes per account), before the password is checked.
-pub async fn count_password_attempt(state: &AppState, user_id: &str) -> ApiResult<()> {
-    let Ok(auth) = load_auth(state, user_id).await else {
-        return Ok(());
-    };
-    let mut mfa = auth.mfa;
-    bump_limit(&mut mfa, "password")?;
-    save(state, user_id, mfa, false).await
-}
-
-/// Which slot a challenge lives in.
-#[derive(Clone, Copy, PartialEq)]
-enum Slot {
-    Login,
-    Manage,
-}
-
-struct Loaded {
-    user: db::users::UserRow,
-    auth: MfaAuth,
-    mfa: MfaData,
-    challenge: MfaChallenge,
-    slot: Slot,
-}
-
-async fn load_challenge(
-    state: &AppState,
-    token: &str,
-    kinds: &[&str],
-    attempt: bool,
-) -> ApiResult<Loaded> {
-    let expired = || ApiError::unauthorized(EXPIRED);
-    let Some((user_id, _)) = token.split_once('.') else {
-        return Err(expired());
-    };
-    if user_id.len() > 64 {
-        return Err(expired());
-    }
-    let auth = load_auth(state, user_id).await?;
-    let mut mfa = auth.mfa.clone();
-    let hash = token_hash(token);
-    let mut slot = if kinds == ["replace"] {
-        Slot::Manage
-    } else {
-        Slot::Login
-    };
-    if kinds.contains(&"replace")
-        && mfa
-            .manage_challenge
-            .as_ref()
-            .is_some_and(|c| ct_eq(&c.token_hash, &hash))
-    {
-        slot = Slot::Manage;
-    }
-    let challenge = match slot {
-        Slot::Login => mfa.login_challenge.clone(),
-        Slot::Manage => mfa.manage_challenge.clone(),
-    };
-    let Some(mut challenge) = challenge else {
-        return Err(expired());
-    };
-    if !kinds.contains(&challenge.kind.as_str())
-        || challenge.expires_at <= now_secs()
-        || challenge.session_stamp != auth.session_stamp
-        || !ct_eq(&challenge.token_hash, &hash)
-    {
-        return Err(expired());
-    }
-    let uid = user_id.to_string();
-    let user = state.db.read(move |c| db::users::get(c, &uid)).await?;
-    let Some(user) = user.filter(|u| u.role == "admin" || u.role == "user") else {
-        return Err(ApiError::forbidden("Account is awaiting approval."));
-    };
-    if !mfa_enabled(state) {
-        return Err(ApiError::forbidden(
-            "MFA is disabled. Please sign in again.",
-        ));
-    }
-    if attempt {
-        if challenge.attempts >= 5 {
-            return Err(ApiError::TooManyRequests(
-                "Too many codes. Please sign in again.".into(),
-            ));
-        }
-        bump_limit(&mut mfa, "factor")?;
-        challenge.attempts += 1;
-        match slot {
-            Slot::Login => mfa.login_challenge = Some(challenge.clone()),
-            Slot::Manage => mfa.manage_challenge = Some(challenge.clone()),
-        }
-        save(state, &user.id, mfa.clone(), false).await?;
-    }
-    Ok(Loaded {
-        user,
-        auth,
-        mfa,
-        challenge,
-        slot,
-    })
-}
-
-/// Counts one attempt of `kind` in the 15-minute window; refuses the 11th.
-fn bump_limit(mfa: &mut MfaData, kind: &str) -> ApiResult<()> {
-    let now = now_secs();
-    let limit = mfa
-        .limits
-        .get(kind)
-        .filter(|l| l.expires_at > now)
-        .cloned()
-        .unwrap_or(MfaLimit {
-            count: 0,
-            expires_at: now + LIMIT_SECONDS,
-        });
-    if limit.count >= 10 {
-        return Err(ApiError::TooManyRequests(
-            "Too many attempts. Please try again later.".into(),
-        ));
-    }
-    mfa.limits.insert(
-        kind.to_string(),
-        MfaLimit {
-            count: limit.count + 1,
-            expires_at: limit.expires_at,
-        },
-    );
-    Ok(())
-}
-
-/// Spends a TOTP code (newer than the last one used) or a recovery code.
-fn consume_factor(
-    state: &AppState,
-    mfa: &mut MfaData,
-    code: &str,
-    recovery: bool,
-) -> ApiResult<()> {
-    if recovery {
-        let digest = token_hash(&code.trim().to_lowercase());
-        if let Some(i) = mfa.recovery_hashes.iter().position(|h| ct_eq(h, &digest)) {
-            mfa.recovery_hashes.remove(i);
-            return Ok(());
-        }
-    } else if let Some(enc) = mfa.secret.clone() {
-        let secret = decrypt_secret(state, &enc)?;
-        if let Some(step) = matching_step(&secret, code.trim(), mfa.last_step) {
-            mfa.last_step = step;
-            return Ok(());
-        }
-    }
-    Err(ApiError::unauthorized("Invalid or already used code."))
-}
-
-/// Live sockets of the user are closed after their credentials changed.
-async fn disconnect_sessions(state: &AppState, user_id: &str) {
-    if let Some(io) = state.io() {
-        if let Err(e) = io.to(format!("user:{user_id}")).disconnect().await {
-            tracing::debug!("disconnecting sockets after an MFA change: {e:?}");
-        }
-    }
-}
-
-fn no_store(mut resp: Response) -> Response {
-    resp.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
 fn clear_cookie(resp: &mut Response) {
     resp.headers_mut().append(
         SET_COOKIE,
@@ -478,40 +48,18 @@ fn clear_cookie(resp: &mut Response) {
     );
 }
 
-/// Issues the session after a passed second step (`mfa_verified` set, the first
-/// step's `auth_time` kept), optionally with extra top-level fields.
+/// Opens the session of a passed second step, optionally with an extra
+/// top-level field, and clears the challenge cookie.
 async fn finish_login(
     state: &AppState,
-    user: &db::users::UserRow,
-    challenge: &MfaChallenge,
+    passed: Passed,
     extra: Option<(&str, Value)>,
 ) -> ApiResult<Response> {
-    let id = user.id.clone();
-    let stamp = state
-        .db
-        .read(move |c| db::auths::get(c, &id))
-        .await?
-        .and_then(|a| a.session_stamp)
-        .unwrap_or_default();
-    let expires_in = jwt::parse_expiry(&state.config.get_str("auth.jwt_expiry"));
-    let mut claims = jwt::new_session_claims(&user.id, &stamp, expires_in, now_secs());
-    claims.mfa_verified = true;
-    claims.auth_time = Some(challenge.auth_time);
-    claims.auth_method = Some(challenge.auth_method.clone());
-    let token = jwt::create(&state.settings.secret_key, &claims)?;
-    let resp = super::auths::session_response(state, user, token, claims.exp, false).await?;
-    let mut resp = match extra {
-        None => resp,
-        Some((key, value)) => {
-            let (parts, body) = resp.into_parts();
-            let bytes = to_bytes(body, usize::MAX)
-                .await
-                .map_err(ApiError::internal)?;
-            let mut obj: Value = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
-            obj[key] = value;
-            Response::from_parts(parts, Body::from(obj.to_string()))
-        }
-    };
+    let mut opened = session::open(state, &passed.user, passed.token, passed.exp, false).await?;
+    if let Some((key, value)) = extra {
+        opened.body[key] = value;
+    }
+    let mut resp = session_reply(opened);
     clear_cookie(&mut resp);
     Ok(no_store(resp))
 }
@@ -536,10 +84,6 @@ where
             Err(_) => Err(invalid_request()),
         }
     }
-}
-
-fn invalid_request() -> ApiError {
-    ApiError::Validation(json!("Invalid authentication request."))
 }
 
 #[derive(Deserialize)]
@@ -572,51 +116,14 @@ struct RecoverForm {
     reset_token: String,
 }
 
-fn check_token_len(t: &str) -> ApiResult<()> {
-    if (20..=160).contains(&t.chars().count()) {
-        Ok(())
-    } else {
-        Err(invalid_request())
-    }
-}
-
-fn check_code_len(t: &str) -> ApiResult<()> {
-    if (1..=128).contains(&t.chars().count()) {
-        Ok(())
-    } else {
-        Err(invalid_request())
-    }
-}
-
 // ---------------------------------------------------------------- handlers
 
 async fn status(
     State(state): State<AppState>,
     SessionUser(caller): SessionUser,
 ) -> ApiResult<Response> {
-    human_session(&caller)?;
-    let auth = load_auth(&state, caller.id()).await?;
-    let method = caller
-        .claims
-        .as_ref()
-        .and_then(|c| c.auth_method.clone())
-        .unwrap_or_default();
-    Ok(no_store(
-        Json(json!({
-            "enabled": auth.mfa.secret.is_some(),
-            "required": mfa_required(&state, &method),
-            "recovery_codes_remaining": auth.mfa.recovery_hashes.len(),
-        }))
-        .into_response(),
-    ))
-}
-
-/// Account management needs a person's session token, not an API key.
-fn human_session(caller: &Caller) -> ApiResult<()> {
-    match &caller.claims {
-        Some(c) if !caller.via_api_key && c.typ == "session" => Ok(()),
-        _ => Err(ApiError::forbidden("A human session is required.")),
-    }
+    let body = mfa::status(&state, &caller).await?;
+    Ok(no_store(Json(body).into_response()))
 }
 
 async fn challenge_from_cookie(
@@ -653,11 +160,10 @@ async fn challenge_from_cookie(
         .find(|(k, _)| *k == CHALLENGE_COOKIE)
         .map(|(_, v)| v.trim_matches('"').to_string())
         .unwrap_or_default();
-    let mut resp =
-        match load_challenge(&state, &token, &["enroll", "verify", "recover"], false).await {
-            Ok(l) => Json(challenge_json(&token, &l.challenge)).into_response(),
-            Err(_) => ApiError::unauthorized(EXPIRED).into_response(),
-        };
+    let mut resp = match mfa::pending_challenge(&state, &token).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    };
     clear_cookie(&mut resp);
     Ok(no_store(resp))
 }
@@ -666,153 +172,38 @@ async fn enroll_start(
     State(state): State<AppState>,
     MfaForm(form): MfaForm<ChallengeForm>,
 ) -> ApiResult<Response> {
-    check_token_len(&form.challenge_token)?;
-    let mut l =
-        load_challenge(&state, &form.challenge_token, &["enroll", "replace"], false).await?;
-    let secret = match &l.challenge.secret {
-        Some(enc) => decrypt_secret(&state, enc)?,
-        None => {
-            let s = random_base32_secret();
-            l.challenge.secret = Some(encrypt_secret(&state, &s)?);
-            match l.slot {
-                Slot::Login => l.mfa.login_challenge = Some(l.challenge.clone()),
-                Slot::Manage => l.mfa.manage_challenge = Some(l.challenge.clone()),
-            }
-            save(&state, &l.auth.id, l.mfa, false).await?;
-            s
-        }
-    };
-    let uri = format!(
-        "otpauth://totp/Open%20WebUI:{}?secret={}&issuer=Open%20WebUI",
-        percent(&l.user.email),
-        secret
-    );
-    Ok(no_store(
-        Json(json!({
-            "manual_key": secret,
-            "qr_code": setup_image(&uri),
-        }))
-        .into_response(),
-    ))
-}
-
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// This server draws no QR code: the image tells the user to use the manual key
-/// (shown under it) and carries the provisioning URI as its title.
-fn setup_image(uri: &str) -> String {
-    let esc = uri
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('"', "&quot;");
-    let svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"160\" height=\"160\" viewBox=\"0 0 160 160\"><title>{esc}</title><rect width=\"160\" height=\"160\" fill=\"#fff\"/><text x=\"80\" y=\"70\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" fill=\"#333\">No QR code here:</text><text x=\"80\" y=\"88\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" fill=\"#333\">enter the key manually</text></svg>"
-    );
-    format!(
-        "data:image/svg+xml;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(svg)
-    )
+    let body = mfa::enroll_start(&state, &form.challenge_token).await?;
+    Ok(no_store(Json(body).into_response()))
 }
 
 async fn enroll_confirm(
     State(state): State<AppState>,
     MfaForm(form): MfaForm<VerifyForm>,
 ) -> ApiResult<Response> {
-    check_token_len(&form.challenge_token)?;
-    check_code_len(&form.code)?;
-    let l = load_challenge(&state, &form.challenge_token, &["enroll", "replace"], true).await?;
-    let step = match &l.challenge.secret {
-        Some(enc) => matching_step(&decrypt_secret(&state, enc)?, form.code.trim(), -1),
-        None => None,
-    };
-    let Some(step) = step else {
-        tracing::info!(user_id = %l.user.id, "MFA enrollment code refused");
-        return Err(ApiError::unauthorized(
-            "Invalid code. Check your authenticator and try again.",
-        ));
-    };
-    let (codes, hashes) = new_recovery_codes();
-    let mut mfa = l.mfa;
-    mfa.secret = l.challenge.secret.clone();
-    mfa.last_step = step;
-    mfa.recovery_hashes = hashes;
-    mfa.login_challenge = None;
-    mfa.manage_challenge = None;
-    mfa.reset_ticket = None;
-    mfa.reset_required = false;
-    save(&state, &l.user.id, mfa, true).await?;
-    tracing::info!(user_id = %l.user.id, kind = %l.challenge.kind, "MFA authenticator enrolled");
-    disconnect_sessions(&state, &l.user.id).await;
-    if l.challenge.kind == "replace" {
-        return Ok(no_store(
-            Json(json!({ "recovery_codes": codes })).into_response(),
-        ));
+    match mfa::enroll_confirm(&state, &form.challenge_token, &form.code).await? {
+        mfa::Enrolled::Replaced { recovery_codes } => Ok(no_store(
+            Json(json!({ "recovery_codes": recovery_codes })).into_response(),
+        )),
+        mfa::Enrolled::SignedIn {
+            passed,
+            recovery_codes,
+        } => {
+            finish_login(
+                &state,
+                *passed,
+                Some(("recovery_codes", json!(recovery_codes))),
+            )
+            .await
+        }
     }
-    finish_login(
-        &state,
-        &l.user,
-        &l.challenge,
-        Some(("recovery_codes", json!(codes))),
-    )
-    .await
 }
 
 async fn verify(
     State(state): State<AppState>,
     MfaForm(form): MfaForm<VerifyForm>,
 ) -> ApiResult<Response> {
-    check_token_len(&form.challenge_token)?;
-    check_code_len(&form.code)?;
-    let l = load_challenge(&state, &form.challenge_token, &["verify"], true).await?;
-    let mut mfa = l.mfa;
-    if let Err(e) = consume_factor(&state, &mut mfa, &form.code, form.recovery) {
-        tracing::info!(user_id = %l.user.id, "MFA code refused");
-        return Err(e);
-    }
-    mfa.login_challenge = None;
-    save(&state, &l.user.id, mfa, false).await?;
-    finish_login(&state, &l.user, &l.challenge, None).await
-}
-
-/// Shared checks of `replace` and `recovery/codes`: a fresh sign-in, the policy
-/// on, the attempt budget, then one factor spent.
-async fn manage(
-    state: &AppState,
-    caller: &Caller,
-    form: &FactorForm,
-) -> ApiResult<(MfaAuth, MfaData)> {
-    human_session(caller)?;
-    check_code_len(&form.code)?;
-    let claims = caller.claims.clone().expect("checked above");
-    if now_secs() - claims.auth_time.unwrap_or(0) > CHALLENGE_SECONDS {
-        return Err(ApiError::forbidden("reauthentication_required"));
-    }
-    if !mfa_enabled(state) {
-        return Err(ApiError::forbidden("MFA is disabled."));
-    }
-    let auth = load_auth(state, caller.id()).await?;
-    if auth.session_stamp != claims.session_stamp {
-        return Err(ApiError::unauthorized(
-            "Session expired. Please sign in again.",
-        ));
-    }
-    let mut mfa = auth.mfa.clone();
-    bump_limit(&mut mfa, "factor")?;
-    save(state, &auth.id, mfa.clone(), false).await?;
-    if let Err(e) = consume_factor(state, &mut mfa, &form.code, form.recovery) {
-        tracing::info!(user_id = %auth.id, "MFA code refused");
-        return Err(e);
-    }
-    Ok((auth, mfa))
+    let passed = mfa::verify(&state, &form.challenge_token, &form.code, form.recovery).await?;
+    finish_login(&state, passed, None).await
 }
 
 async fn replace(
@@ -820,17 +211,7 @@ async fn replace(
     SessionUser(caller): SessionUser,
     MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
-    let (auth, mut mfa) = manage(&state, &caller, &form).await?;
-    let claims = caller.claims.clone().expect("session");
-    let (token, challenge) = new_challenge(
-        &auth,
-        "replace",
-        claims.auth_method.as_deref().unwrap_or("password"),
-        claims.auth_time.unwrap_or_else(now_secs),
-    );
-    let body = challenge_json(&token, &challenge);
-    mfa.manage_challenge = Some(challenge);
-    save(&state, &auth.id, mfa, false).await?;
+    let body = mfa::replace(&state, &caller, &form.code, form.recovery).await?;
     Ok(no_store(Json(body).into_response()))
 }
 
@@ -839,15 +220,7 @@ async fn recovery_codes_route(
     SessionUser(caller): SessionUser,
     MfaForm(form): MfaForm<FactorForm>,
 ) -> ApiResult<Response> {
-    let (auth, mut mfa) = manage(&state, &caller, &form).await?;
-    let (codes, hashes) = new_recovery_codes();
-    mfa.recovery_hashes = hashes;
-    mfa.login_challenge = None;
-    mfa.manage_challenge = None;
-    mfa.reset_ticket = None;
-    save(&state, &auth.id, mfa, true).await?;
-    tracing::info!(user_id = %auth.id, "MFA recovery codes regenerated");
-    disconnect_sessions(&state, &auth.id).await;
+    let codes = mfa::regenerate_recovery_codes(&state, &caller, &form.code, form.recovery).await?;
     Ok(no_store(
         Json(json!({ "recovery_codes": codes })).into_response(),
     ))
@@ -857,51 +230,6 @@ async fn recover(
     State(state): State<AppState>,
     MfaForm(form): MfaForm<RecoverForm>,
 ) -> ApiResult<Response> {
-    check_token_len(&form.challenge_token)?;
-    check_token_len(&form.reset_token)?;
-    let l = load_challenge(&state, &form.challenge_token, &["recover"], true).await?;
-    let mut mfa = l.mfa;
-    let ok = mfa.reset_required
-        && mfa.reset_ticket.as_ref().is_some_and(|t| {
-            t.expires_at > now_secs() && ct_eq(&t.token_hash, &token_hash(&form.reset_token))
-        });
-    if !ok {
-        return Err(ApiError::unauthorized(
-            "Invalid or expired operator recovery token.",
-        ));
-    }
-    let (token, enroll) = new_challenge(
-        &l.auth,
-        "enroll",
-        &l.challenge.auth_method,
-        l.challenge.auth_time,
-    );
-    let body = challenge_json(&token, &enroll);
-    mfa.reset_ticket = None;
-    mfa.login_challenge = Some(enroll);
-    save(&state, &l.user.id, mfa, false).await?;
+    let body = mfa::recover(&state, &form.challenge_token, &form.reset_token).await?;
     Ok(no_store(Json(body).into_response()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fernet_reads_python_tokens_and_round_trips() {
-        let key = derive_key("test-secret").unwrap();
-        // Made by Python's `cryptography` Fernet with the same HKDF derivation.
-        let py = "gAAAAABrBKCh0pUhYWH8CSaoAi8TiYQrjjBjZqn5kb3fvRqrG_AAzq5QZ9ZNDYauLi_3M9uDMF4m5lc3FMkNrLwzAQhhJn_j3XRr4BluIFRxYr9sHMYh1y4oAu05RG1AAeRXOud23IIp";
-        assert_eq!(
-            fernet_decrypt(&key, py).as_deref(),
-            Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
-        );
-        let other = derive_key("other-secret").unwrap();
-        assert_eq!(fernet_decrypt(&other, py), None);
-        let ours = fernet_encrypt(&key, "ABC", 1);
-        assert_eq!(fernet_decrypt(&key, &ours).as_deref(), Some("ABC"));
-        let mut tampered = URL_SAFE.decode(&ours).unwrap();
-        tampered[30] ^= 1;
-        assert_eq!(fernet_decrypt(&key, &URL_SAFE.encode(tampered)), None);
-    }
 }

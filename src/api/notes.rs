@@ -2,8 +2,6 @@
 //! search, and the hidden assistant chats attached to a note. Live editing
 //! goes through the Yjs socket events in `crate::socket::notes`.
 
-use std::collections::HashSet;
-
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -19,6 +17,7 @@ use crate::db::notes::{self, Author, NoteRow, NoteUpdate, Viewer};
 use crate::db::{self, chats};
 use crate::error::messages::{NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::notes::{check_files, may};
 use crate::socket::notes as live;
 use crate::state::AppState;
 
@@ -96,26 +95,6 @@ pub async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-/// Whether the user may `permission` ("read"/"write") the note: admins and
-/// the owner always, others through a grant.
-pub fn may(
-    c: &rusqlite::Connection,
-    user_id: &str,
-    admin: bool,
-    note: &NoteRow,
-    permission: &str,
-) -> rusqlite::Result<bool> {
-    access::stored_allows(
-        c,
-        user_id,
-        admin,
-        &note.user_id,
-        notes::RESOURCE,
-        &note.id,
-        permission,
-    )
 }
 
 fn grants_wire(grants: &[GrantRow]) -> Vec<Value> {
@@ -469,54 +448,6 @@ async fn update_note(
             .await;
     }
     Ok(Json(wire))
-}
-
-/// Newly attached files must be the editor's own (admins may attach any).
-/// Files that are already on the note may stay whoever uploaded them.
-pub async fn check_files(
-    state: &AppState,
-    user_id: &str,
-    admin: bool,
-    note: &NoteRow,
-    files: &Value,
-) -> ApiResult<()> {
-    let ids_of = |v: Option<&Value>| -> HashSet<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter(|f| f.get("type").and_then(Value::as_str) == Some("file"))
-                    .filter_map(|f| f.get("id").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    if !files.is_array() && !files.is_null() {
-        return Err(ApiError::forbidden(DEFAULT_ERROR));
-    }
-    let added: Vec<String> = ids_of(Some(files))
-        .difference(&ids_of(note.data.get("files")))
-        .cloned()
-        .collect();
-    if added.is_empty() || admin {
-        return Ok(());
-    }
-    let uid = user_id.to_string();
-    let ok = state
-        .db
-        .read(move |c| {
-            for f in &added {
-                if !notes::owns_file(c, f, &uid)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })
-        .await?;
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(DEFAULT_ERROR))
-    }
 }
 
 #[derive(Deserialize)]

@@ -191,7 +191,9 @@ async fn relay(
         req = req.json(b);
     }
     let timeout = (!stream).then_some(Duration::from_secs(300));
-    llm::forward(req, &conn.url, stream, timeout).await
+    llm::forward(req, &conn.url, stream, timeout)
+        .await
+        .into_response()
 }
 
 fn object(body: Value) -> ApiResult<Map<String, Value>> {

@@ -151,7 +151,7 @@ async fn verify(
         .headers(llm::auth_headers(Some(&form.key), &config, &url))
         .timeout(timeout);
     match req.send().await {
-        Ok(resp) => Ok(llm::forward_response(resp).await),
+        Ok(resp) => Ok(llm::forward_response(resp).await.into_response()),
         Err(e) => Err(ApiError::Unavailable(
             llm::send_error(&form.url, e, Some(timeout)).to_string(),
         )),
@@ -371,7 +371,7 @@ pub(crate) async fn manage(
         });
     }
     if stream {
-        return Ok(llm::forward_response(resp).await);
+        return Ok(llm::forward_response(resp).await.into_response());
     }
     let bytes = resp.bytes().await.unwrap_or_default();
     let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"success": true}));
@@ -557,7 +557,9 @@ async fn chat_completions(
         }
     }
     llm::apply_model_params(&resolved.params, &mut payload, false);
-    Ok(llm::openai_passthrough(&resolved.target, payload).await)
+    Ok(llm::openai_passthrough(&resolved.target, payload)
+        .await
+        .into_response())
 }
 
 /// The Responses API, relayed to the connection serving the model.
@@ -601,7 +603,8 @@ async fn responses(
             Some(Duration::from_secs(300))
         },
     )
-    .await)
+    .await
+    .into_response())
 }
 
 /// Text to speech through the api.openai.com connection, cached on disk by
@@ -715,5 +718,6 @@ async fn passthrough(
             Some(Duration::from_secs(300))
         },
     )
-    .await)
+    .await
+    .into_response())
 }

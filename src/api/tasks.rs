@@ -356,5 +356,7 @@ async fn moa(
         "messages": [{"role": "user", "content": content}],
         "stream": form.get("stream").and_then(Value::as_bool).unwrap_or(false),
     });
-    crate::chat::pipeline::handle(state, caller, body).await
+    crate::chat::pipeline::handle(state, caller, body)
+        .await
+        .map(axum::response::IntoResponse::into_response)
 }

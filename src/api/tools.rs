@@ -27,12 +27,7 @@ use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::llm;
 use crate::state::AppState;
 
-pub(crate) const PYTHON_UNSUPPORTED: &str = "Python tools and functions cannot run in this server \
-(the Rust Open WebUI backend has no Python runtime): the code is stored, but it cannot be loaded or executed.";
-
-pub(crate) fn python_unsupported() -> ApiError {
-    ApiError::NotImplemented(PYTHON_UNSUPPORTED.to_string())
-}
+pub(crate) use crate::workspace::tools::python_unsupported;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -837,27 +832,10 @@ async fn set_version(
     .await
 }
 
-/// For the completion pipeline: a request that selects workspace tools
-/// (`tool_ids` other than `server:` tool servers) would need their Python
-/// code to run, so it is refused with the 501 instead of silently answering
-/// without them.
-pub fn reject_python_tools(body: &Value) -> ApiResult<()> {
-    let local = body
-        .get("tool_ids")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|id| !id.starts_with("server:"));
-    if local {
-        return Err(python_unsupported());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workspace::tools::reject_python_tools;
 
     #[test]
     fn identifiers_and_tool_requests() {

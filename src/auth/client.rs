@@ -1,18 +1,14 @@
-//! The client address a request came from, for throttling.
+//! The client address a request came from, for throttling (the extractor is
+//! `ClientIp` in src/api/client.rs).
 //!
 //! It is the TCP peer, unless the peer is a proxy listed in
 //! `FORWARDED_ALLOW_IPS`: then the right-most `X-Forwarded-For` entry that is
 //! not itself a trusted proxy (the left-most when all are), as uvicorn reads it.
 
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-
-use crate::state::AppState;
-
-pub struct ClientIp(pub IpAddr);
+// Old path, kept until the import paths are renamed.
+pub use crate::api::client::ClientIp;
 
 fn trusted(list: &[String], ip: &str) -> bool {
     list.iter().any(|t| t == "*" || t == ip)
@@ -37,27 +33,6 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted_proxies: &[S
         .find(|h| !trusted(trusted_proxies, h))
         .or(hops.first());
     chosen.and_then(|h| h.parse().ok()).unwrap_or(peer)
-}
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        // Without connection info (an in-process call) every request shares one key.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        Ok(ClientIp(client_ip(
-            peer,
-            forwarded,
-            &state.settings.forwarded_allow_ips,
-        )))
-    }
 }
 
 #[cfg(test)]

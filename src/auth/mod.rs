@@ -1,12 +1,20 @@
-//! Authentication: passwords, session JWTs, API keys and the extractors that
-//! handlers declare to get the caller.
+//! Authentication: passwords, session JWTs, API keys, second factors, and
+//! who the caller of a request is. (The HTTP extractors that handlers declare
+//! to get the caller are in src/api/extract.rs.)
 
+pub mod caller;
 pub mod client;
+pub mod credentials;
 pub mod extract;
 pub mod jwt;
+pub mod mfa;
 pub mod password;
 pub mod permissions;
 pub mod rate_limit;
+pub mod session;
 pub mod sessions;
 
-pub use extract::{AdminUser, AuthUser, OptionalUser, SessionUser, VerifiedUser};
+pub use caller::Caller;
+
+// Old path, kept until the import paths are renamed.
+pub use crate::api::extract::{AdminUser, AuthUser, OptionalUser, SessionUser, VerifiedUser};

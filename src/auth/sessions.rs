@@ -46,7 +46,7 @@ fn still_valid(held: Option<&SocketSession>, now: Option<&(String, Option<String
 /// Returns how many sockets were closed.
 pub async fn refresh(state: &AppState, user_id: &str) -> usize {
     let Some(io) = state.io() else { return 0 };
-    let sockets = io.to(format!("user:{user_id}")).sockets();
+    let sockets = io.to(crate::events::user_room(user_id)).sockets();
     if sockets.is_empty() {
         return 0;
     }

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::db::{self, calendars};
+use crate::events;
 use crate::state::AppState;
 
 const MINUTE_NS: i64 = 60 * 1_000_000_000;
@@ -51,23 +52,16 @@ pub async fn check(state: &AppState, grace_ns: i64) -> anyhow::Result<()> {
             continue;
         }
         let minutes_until = ((e.start_at - now) / MINUTE_NS).max(0);
-        if let Some(io) = state.io() {
-            let _ = io
-                .to(crate::socket::user_room(&e.user_id))
-                .emit(
-                    "events",
-                    &json!({"data": {"type": "calendar:alert", "data": {
-                        "event_id": e.id,
-                        "title": e.title,
-                        "description": e.description.clone().unwrap_or_default(),
-                        "start_at": e.start_at,
-                        "minutes_until": minutes_until,
-                        "calendar_id": e.calendar_id,
-                        "location": e.location.clone().unwrap_or_default(),
-                    }}}),
-                )
-                .await;
-        }
+        let alert = json!({"data": {"type": "calendar:alert", "data": {
+            "event_id": e.id,
+            "title": e.title,
+            "description": e.description.clone().unwrap_or_default(),
+            "start_at": e.start_at,
+            "minutes_until": minutes_until,
+            "calendar_id": e.calendar_id,
+            "location": e.location.clone().unwrap_or_default(),
+        }}});
+        events::to_user(state, &e.user_id, "events", &alert).await;
     }
     Ok(())
 }

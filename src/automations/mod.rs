@@ -20,8 +20,10 @@ use tokio::sync::Semaphore;
 
 use crate::auth::extract::Caller;
 use crate::auth::permissions;
+use crate::chat::pipeline::Answer;
 use crate::db::automations::{self as store, AutomationRow};
 use crate::db::{self, chats, folders, users};
+use crate::events;
 use crate::state::AppState;
 
 /// How many automations may run at the same time.
@@ -134,20 +136,13 @@ pub async fn execute(state: &AppState, automation: &AutomationRow) {
         tracing::error!(error = ?e, "cannot record automation run");
     }
     if outcome.is_ok() {
-        if let Some(io) = state.io() {
-            let _ = io
-                .to(crate::socket::user_room(&automation.user_id))
-                .emit(
-                    "automation:result",
-                    &json!({
-                        "automation_id": automation.id,
-                        "name": automation.name,
-                        "chat_id": chat_id,
-                        "status": "success",
-                    }),
-                )
-                .await;
-        }
+        let result = json!({
+            "automation_id": automation.id,
+            "name": automation.name,
+            "chat_id": chat_id,
+            "status": "success",
+        });
+        events::to_user(state, &automation.user_id, "automation:result", &result).await;
     }
 }
 
@@ -242,15 +237,8 @@ async fn run(
         })
         .await?;
     *chat_out = Some(chat_id.clone());
-    if let Some(io) = state.io() {
-        let _ = io
-            .to(crate::socket::user_room(&automation.user_id))
-            .emit(
-                "events",
-                &json!({"chat_id": chat_id, "message_id": user_msg, "data": {"type": "chat:list"}}),
-            )
-            .await;
-    }
+    let listed = json!({"chat_id": chat_id, "message_id": user_msg, "data": {"type": "chat:list"}});
+    events::to_user(state, &automation.user_id, "events", &listed).await;
 
     let caller = Caller {
         user,
@@ -278,21 +266,29 @@ async fn run(
 
 /// One non-streaming completion through the pipeline; the answer's text.
 async fn ask(state: &AppState, caller: Caller, body: Value) -> anyhow::Result<String> {
-    let resp = crate::chat::pipeline::handle(state.clone(), caller, body)
+    let answer = crate::chat::pipeline::handle(state.clone(), caller, body)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024).await?;
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let detail = v
-            .get("detail")
-            .or_else(|| v.pointer("/error/message"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("The model answered with status {status}"));
-        anyhow::bail!(detail);
-    }
+    let v = match answer {
+        Answer::Completion(v) => v,
+        Answer::Relay(relay) => {
+            let status = relay.status;
+            let bytes = relay.into_bytes(16 * 1024 * 1024).await?;
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if !status.is_success() {
+                let detail = v
+                    .get("detail")
+                    .or_else(|| v.pointer("/error/message"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("The model answered with status {status}"));
+                anyhow::bail!(detail);
+            }
+            v
+        }
+        // Only a browser turn (with a socket session) runs in the background.
+        Answer::Started { .. } => Value::Null,
+    };
     if let Some(msg) = v.pointer("/error/message").and_then(Value::as_str) {
         anyhow::bail!(msg.to_string());
     }

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::events::Emitter;
-use super::pipeline::{Turn, TASK_TIMEOUT};
+use super::turn::{Turn, TASK_TIMEOUT};
 use super::{history, persist, prompts};
 use crate::auth::extract::Caller;
 use crate::llm;

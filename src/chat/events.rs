@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::socket::{chat_room, user_room};
+use crate::events::{chat_room, user_room};
 use crate::state::AppState;
 
 /// Sends events about one message of one chat to every tab of its user, and

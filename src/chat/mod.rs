@@ -10,3 +10,4 @@ pub mod pipeline;
 pub mod prompts;
 pub mod tasks;
 pub mod think;
+pub mod turn;

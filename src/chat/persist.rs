@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::history;
-use super::pipeline::{Target, Turn};
+use super::turn::{Target, Turn};
 use crate::auth::extract::Caller;
 use crate::db::{self, chats::ChatRow, now_secs};
 use crate::error::{ApiError, ApiResult};

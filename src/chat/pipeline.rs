@@ -5,17 +5,17 @@
 //! provider, streams the answer to the user's sockets and persists it when it
 //! ends. Without a session the endpoint behaves like OpenAI's.
 
-use std::time::Duration;
-
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use bytes::Bytes;
 use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::events::Emitter;
 use super::history;
 use super::tasks::{lock_progress, Progress};
 use super::think::{Piece, ThinkSplitter};
+use super::turn::{Target, Turn};
 use super::{background, persist};
 use crate::auth::extract::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -42,26 +42,20 @@ const PROVIDER_PARAMS: &[&str] = &[
     "num_predict",
 ];
 
-/// One assistant reply to produce.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub model_id: String,
-    pub message_id: String,
-    pub model_idx: Option<Value>,
-}
-
-/// Everything a generation task needs, owned so it can move into the task.
-#[derive(Clone)]
-pub struct Turn {
-    pub caller: Caller,
-    pub chat_id: String,
-    /// Temporary (`local:…`) chats are streamed but never stored.
-    pub persist: bool,
-    pub new_chat: bool,
-    pub folder_id: Option<String>,
-    pub session_id: Option<String>,
-    pub user_message_id: Option<String>,
-    pub body: Map<String, Value>,
+/// What a completion request comes to. The HTTP layer answers with it; the
+/// automations read the text out of it.
+pub enum Answer {
+    /// A browser turn: one background task per reply streams to the user's
+    /// sockets; the request is answered with their ids at once.
+    Started {
+        chat_id: String,
+        task_ids: Vec<String>,
+    },
+    /// A whole OpenAI `chat.completion`.
+    Completion(Value),
+    /// The provider's answer as it came (OpenAI connections), or our
+    /// `chat.completion.chunk` event stream (other providers, streamed).
+    Relay(llm::Relay),
 }
 
 fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -70,7 +64,7 @@ fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<Response> {
+pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<Answer> {
     let Value::Object(body) = body else {
         return Err(ApiError::bad_request(
             "The request body must be a JSON object.",
@@ -81,7 +75,7 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<R
     };
     // Workspace tools are Python: refuse clearly rather than answer without them.
     if body.get("tool_ids").is_some() {
-        crate::api::tools::reject_python_tools(&Value::Object(body.clone()))?;
+        crate::workspace::tools::reject_python_tools(&Value::Object(body.clone()))?;
     }
     let session_id = str_field(&body, "session_id").map(str::to_string);
     let chat_id = str_field(&body, "chat_id").map(str::to_string);
@@ -98,7 +92,7 @@ async fn direct(
     caller: Caller,
     body: Map<String, Value>,
     model: &str,
-) -> ApiResult<Response> {
+) -> ApiResult<Answer> {
     let Some(messages) = body.get("messages").and_then(Value::as_array).cloned() else {
         return Err(ApiError::bad_request(
             "`messages` must be a list of messages.",
@@ -140,24 +134,26 @@ async fn direct(
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
-        return Ok(llm::openai_passthrough(&resolved.target, Value::Object(upstream)).await);
+        let relay = llm::openai_passthrough(&resolved.target, Value::Object(upstream)).await;
+        return Ok(Answer::Relay(relay));
     }
     if stream {
-        return Ok(sse_from_events(&resolved, Value::Object(upstream)).await);
+        let relay = sse_from_events(&resolved, Value::Object(upstream)).await?;
+        return Ok(Answer::Relay(relay));
     }
     let done = llm::complete(&resolved.target, Value::Object(upstream))
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(done.raw).into_response())
+    Ok(Answer::Completion(done.raw))
 }
 
 /// Streams normalised provider events as OpenAI `chat.completion.chunk` SSE
 /// (used for Ollama targets so API clients see one format).
-async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
+async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm::Relay> {
     let model = resolved.id.clone();
     let stream = match llm::stream_chat(&resolved.target, body).await {
         Ok(s) => s,
-        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
     };
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = crate::db::now_secs();
@@ -171,8 +167,8 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
         }
         format!("data: {c}\n\n")
     };
-    let body = stream.map(move |ev| -> Result<String, std::io::Error> {
-        Ok(match ev {
+    let body = stream.map(move |ev| -> Result<Bytes, llm::BoxError> {
+        Ok(Bytes::from(match ev {
             Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
             Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
             Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
@@ -183,13 +179,16 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> Response {
                 )
             }
             Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),
-        })
+        }))
     });
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(axum::body::Body::from_stream(body))
-        .expect("valid response")
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(llm::Relay {
+        status: StatusCode::OK,
+        headers,
+        body: llm::RelayBody::Stream(body.boxed()),
+    })
 }
 
 /// Workspace model defaults under the request: params fill what the request
@@ -264,7 +263,7 @@ async fn start_in_background(
     model: String,
     chat_id: Option<String>,
     session_id: Option<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Answer> {
     let targets = targets_of(&body, &model)?;
     // Fail fast on models the caller cannot use, before anything is stored.
     for t in &targets {
@@ -364,7 +363,7 @@ async fn start_in_background(
         });
         task_ids.push(task_id);
     }
-    Ok(Json(json!({"status": true, "task_ids": task_ids, "chat_id": chat_id})).into_response())
+    Ok(Answer::Started { chat_id, task_ids })
 }
 
 /// How a generation ended.
@@ -558,7 +557,7 @@ async fn prepare(
     }
     let skill_ids = skill_ids_of(&turn.body, &resolved.model_item, &messages);
     if !skill_ids.is_empty() {
-        let blocks = crate::api::skills::skill_system_blocks(state, &turn.caller, &skill_ids)
+        let blocks = crate::workspace::skills::skill_system_blocks(state, &turn.caller, &skill_ids)
             .await
             .map_err(|e| e.to_string())?;
         for block in blocks {
@@ -605,7 +604,7 @@ fn skill_ids_of(body: &Map<String, Value>, model_item: &Value, messages: &[Value
         .rev()
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
     {
-        ids.extend(crate::api::skills::mentioned_skill_ids(
+        ids.extend(crate::workspace::skills::mentioned_skill_ids(
             &history::message_text(last_user),
         ));
     }
@@ -694,6 +693,3 @@ async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
     };
     emitter.emit("response:completion", d).await;
 }
-
-/// Bound for background task calls (title, tags, follow-ups).
-pub const TASK_TIMEOUT: Duration = Duration::from_secs(60);

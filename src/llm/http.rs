@@ -4,14 +4,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::LlmError;
+use super::{LlmError, Relay, RelayBody};
 
 /// Upstream error bodies are read up to this size; the rest is not worth showing.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -230,19 +228,19 @@ pub(crate) async fn forward(
     url: &str,
     stream: bool,
     timeout: Option<Duration>,
-) -> Response {
+) -> Relay {
     let req = match timeout {
         Some(t) if !stream => req.timeout(t),
         _ => req,
     };
     let resp = match req.send().await {
         Ok(r) => r,
-        Err(e) => return super::error_response(&send_error(url, e, timeout)),
+        Err(e) => return Relay::error(&send_error(url, e, timeout)),
     };
     relay(resp, stream).await
 }
 
-pub(crate) async fn relay(resp: reqwest::Response, stream: bool) -> Response {
+pub(crate) async fn relay(resp: reqwest::Response, stream: bool) -> Relay {
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let ctype = resp
         .headers()
@@ -252,7 +250,7 @@ pub(crate) async fn relay(resp: reqwest::Response, stream: bool) -> Response {
         .to_ascii_lowercase();
     let streamy = ctype.contains("text/event-stream") || ctype.contains("ndjson");
     if status.is_success() && (stream || streamy) {
-        let mut headers = axum::http::HeaderMap::new();
+        let mut headers = HeaderMap::new();
         for (k, v) in resp.headers() {
             let name = k.as_str();
             if matches!(
@@ -276,8 +274,12 @@ pub(crate) async fn relay(resp: reqwest::Response, stream: bool) -> Response {
         }
         // Proxies between us and the browser must not hold chunks back.
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        let body = Body::from_stream(resp.bytes_stream());
-        return (status, headers, body).into_response();
+        let body = resp.bytes_stream().map(|r| r.map_err(Into::into)).boxed();
+        return Relay {
+            status,
+            headers,
+            body: RelayBody::Stream(body),
+        };
     }
     let retry: Vec<(HeaderName, HeaderValue)> = resp
         .headers()
@@ -294,22 +296,14 @@ pub(crate) async fn relay(resp: reqwest::Response, stream: bool) -> Response {
         Ok(b) => b,
         Err(e) => {
             let err = LlmError::Interrupted(root_cause(&e));
-            return super::error_response(&err);
+            return Relay::error(&err);
         }
     };
     let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let mut out = if status.is_success() {
+    let body = if status.is_success() {
         match parsed {
-            Some(v) => (status, axum::Json(v)).into_response(),
-            None => (
-                status,
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; charset=utf-8",
-                )],
-                bytes,
-            )
-                .into_response(),
+            Some(v) => RelayBody::Json(v),
+            None => RelayBody::Text(bytes),
         }
     } else {
         let text = String::from_utf8_lossy(&bytes).trim().to_string();
@@ -327,12 +321,17 @@ pub(crate) async fn relay(resp: reqwest::Response, stream: bool) -> Response {
                 json!({"detail": if text.is_empty() { format!("The model provider answered {}", status.as_u16()) } else { text }})
             }
         };
-        (status, axum::Json(body)).into_response()
+        RelayBody::Json(body)
     };
+    let mut headers = HeaderMap::new();
     for (k, v) in retry {
-        out.headers_mut().insert(k, v);
+        headers.insert(k, v);
     }
-    out
+    Relay {
+        status,
+        headers,
+        body,
+    }
 }
 
 #[cfg(test)]

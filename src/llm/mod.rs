@@ -13,7 +13,11 @@ mod http;
 mod payload;
 pub mod stream;
 
+use bytes::Bytes;
 use futures::stream::BoxStream;
+use futures::StreamExt;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::auth::extract::Caller;
@@ -121,6 +125,60 @@ impl From<LlmError> for ApiError {
     }
 }
 
+/// An upstream answer handed on to an API client as it is: the status, the
+/// headers worth keeping, and the body. The HTTP layer sends it; the
+/// automations read it.
+pub struct Relay {
+    pub status: StatusCode,
+    /// Added to (and replacing) the headers the body's kind implies.
+    pub headers: HeaderMap,
+    pub body: RelayBody,
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub enum RelayBody {
+    /// Copied chunk by chunk as it arrives, never buffered.
+    Stream(BoxStream<'static, Result<Bytes, BoxError>>),
+    /// Sent as `application/json`.
+    Json(Value),
+    /// An answer that is not JSON, sent as `text/plain; charset=utf-8`.
+    Text(Bytes),
+}
+
+impl Relay {
+    /// `{"detail": …}` with the status an [`LlmError`] maps to.
+    pub fn error(e: &LlmError) -> Relay {
+        Relay {
+            status: StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_GATEWAY),
+            headers: HeaderMap::new(),
+            body: RelayBody::Json(json!({"detail": e.to_string()})),
+        }
+    }
+
+    /// The whole body, read up to `limit` bytes (JSON serialised as it would be sent).
+    pub async fn into_bytes(self, limit: usize) -> anyhow::Result<Bytes> {
+        let bytes = match self.body {
+            RelayBody::Json(v) => Bytes::from(serde_json::to_vec(&v)?),
+            RelayBody::Text(b) => b,
+            RelayBody::Stream(mut s) => {
+                let mut buf = Vec::new();
+                while let Some(chunk) = s.next().await {
+                    buf.extend_from_slice(&chunk.map_err(|e| anyhow::anyhow!(e))?);
+                    if buf.len() > limit {
+                        anyhow::bail!("length limit exceeded");
+                    }
+                }
+                Bytes::from(buf)
+            }
+        };
+        if bytes.len() > limit {
+            anyhow::bail!("length limit exceeded");
+        }
+        Ok(bytes)
+    }
+}
+
 /// A non-streamed answer.
 #[derive(Debug, Clone)]
 pub struct Completion {
@@ -165,20 +223,12 @@ pub async fn complete(target: &ModelTarget, body: Value) -> Result<Completion, L
 /// Sends an OpenAI chat request on behalf of an API client and relays the
 /// answer: SSE chunk by chunk as it arrives, JSON as it is. Errors carry
 /// `detail`.
-pub async fn openai_passthrough(target: &ModelTarget, body: Value) -> axum::response::Response {
+pub async fn openai_passthrough(target: &ModelTarget, body: Value) -> Relay {
     stream::openai_passthrough(target, body).await
 }
 
 /// Relays an upstream answer as it is (JSON, text, or a stream when the
 /// provider streams); errors gain a `detail`.
-pub(crate) async fn forward_response(resp: reqwest::Response) -> axum::response::Response {
+pub(crate) async fn forward_response(resp: reqwest::Response) -> Relay {
     http::relay(resp, false).await
-}
-
-/// `{"detail": …}` with the status an [`LlmError`] maps to.
-pub fn error_response(e: &LlmError) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let status = axum::http::StatusCode::from_u16(e.http_status())
-        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
-    (status, axum::Json(json!({"detail": e.to_string()}))).into_response()
 }

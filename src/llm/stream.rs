@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::http::{self, client, request_timeout, send_error, status_error, stream_idle_timeout};
 use super::payload::{ollama_request, openai_request};
-use super::{Completion, LlmError, ModelTarget, Provider, StreamEvent};
+use super::{Completion, LlmError, ModelTarget, Provider, Relay, StreamEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Wire {
@@ -626,10 +626,7 @@ async fn collect(
     })
 }
 
-pub(crate) async fn openai_passthrough(
-    target: &ModelTarget,
-    body: Value,
-) -> axum::response::Response {
+pub(crate) async fn openai_passthrough(target: &ModelTarget, body: Value) -> Relay {
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     // Ollama speaks the same protocol under /v1.
     let target = match target.provider {
@@ -643,7 +640,7 @@ pub(crate) async fn openai_passthrough(
     let own_options = body.get("stream_options").cloned();
     let (url, mut payload) = match openai_request(&target, body, stream) {
         Ok(r) => r,
-        Err(e) => return super::error_response(&e),
+        Err(e) => return Relay::error(&e),
     };
     if let Some(o) = payload.as_object_mut() {
         match own_options {

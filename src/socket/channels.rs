@@ -10,9 +10,10 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 use socketioxide::extract::{SocketRef, State, TryData};
 
-use super::{user_room, SocketUser};
+use super::SocketUser;
 use crate::auth::permissions;
 use crate::db::{self, access_grants, channels};
+use crate::events::user_room;
 use crate::state::AppState;
 
 pub fn channel_room(channel_id: &str) -> String {

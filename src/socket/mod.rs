@@ -26,6 +26,7 @@ use socketioxide::SocketIo;
 use crate::auth::extract::user_from_jwt;
 use crate::auth::sessions::SocketSession;
 use crate::db;
+use crate::events::{chat_room, user_room};
 use crate::state::AppState;
 
 /// Who a socket belongs to, kept in the socket's extensions.
@@ -34,14 +35,6 @@ pub struct SocketUser {
     pub id: String,
     pub name: String,
     pub role: String,
-}
-
-pub fn user_room(user_id: &str) -> String {
-    format!("user:{user_id}")
-}
-
-pub fn chat_room(chat_id: &str) -> String {
-    format!("chat:{chat_id}")
 }
 
 /// Largest message any socket may send (collaborative note updates are the

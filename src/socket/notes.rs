@@ -21,9 +21,9 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use super::SocketUser;
-use crate::api::notes::{check_files, may};
 use crate::auth::permissions;
 use crate::db::{self, notes, notes::NoteRow};
+use crate::notes::{check_files, may};
 use crate::state::AppState;
 
 /// A session may have this many documents open at once.

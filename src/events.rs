@@ -1,0 +1,31 @@
+//! Pushing events to browsers: the Socket.IO room names and a few emit
+//! helpers for domain code. The socket server itself (src/socket) puts sockets
+//! into these rooms; everything else only sends to them, through the
+//! `SocketIo` handle kept in [`AppState`].
+
+use serde::Serialize;
+
+use crate::state::AppState;
+
+/// Every signed-in tab of one user.
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// Everyone looking at one chat (the owner's tabs and shared viewers).
+pub fn chat_room(chat_id: &str) -> String {
+    format!("chat:{chat_id}")
+}
+
+/// Sends `event` to every tab of `user_id`. Does nothing while the socket
+/// server is not running; delivery failures are not the sender's concern.
+pub async fn to_user<T: Serialize + ?Sized>(
+    state: &AppState,
+    user_id: &str,
+    event: &str,
+    payload: &T,
+) {
+    if let Some(io) = state.io() {
+        let _ = io.to(user_room(user_id)).emit(event, payload).await;
+    }
+}
