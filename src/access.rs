@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use crate::auth::extract::Caller;
 use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::env_bool;

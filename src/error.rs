@@ -8,9 +8,6 @@ pub mod messages;
 // The `http` crate's status type (the one the HTTP layer uses), through reqwest.
 use reqwest::StatusCode;
 
-// Until the import paths move: the extractor lives with the other HTTP code.
-pub use crate::api::error_response::JsonBody;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::db::files::{self, FileRow, NewFile};
 use crate::db::{access_grants, knowledge, now_secs};
 use crate::error::{ApiError, ApiResult};

@@ -11,7 +11,7 @@ use chrono::{Local, NaiveDateTime, TimeZone, Timelike};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::auth::AdminUser;
+use crate::api::extract::AdminUser;
 use crate::db::{self, analytics::Filter};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

@@ -8,8 +8,9 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::configs::{opt, req, updates, values, Field, Kind};
-use crate::auth::{AdminUser, VerifiedUser};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

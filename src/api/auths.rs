@@ -9,14 +9,14 @@ use axum::{extract::State, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::auth::client::ClientIp;
-use crate::auth::extract::Caller;
+use crate::api::client::ClientIp;
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, AuthUser, SessionUser, VerifiedUser};
 use crate::auth::session::{self, check_password, issue_token, profile_image_path, Session};
-use crate::auth::{
-    jwt, mfa, password, permissions, AdminUser, AuthUser, SessionUser, VerifiedUser,
-};
+use crate::auth::Caller;
+use crate::auth::{jwt, mfa, password, permissions};
 use crate::db::{self, now_secs, users::UserRow};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

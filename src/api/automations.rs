@@ -8,16 +8,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::api::error_response::JsonBody;
+use crate::api::extract::VerifiedUser;
 use crate::api::notes::QueryArgs;
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, VerifiedUser};
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::automations::{self as engine, rrule, tz};
 use crate::db::automations::{
     self as store, AutomationFields, AutomationRow, RunRow, SearchFilter,
 };
 use crate::db::{self, folders};
 use crate::error::messages::NOT_FOUND;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 const PAGE_ITEM_COUNT: i64 = 30;

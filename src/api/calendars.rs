@@ -11,9 +11,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::{self, Kind};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::VerifiedUser;
 use crate::api::notes::QueryArgs;
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, VerifiedUser};
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::automations::{rrule, tz};
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::calendars::{
@@ -22,7 +24,7 @@ use crate::db::calendars::{
 };
 use crate::db::{self, automations, users};
 use crate::error::messages::UNAUTHORIZED;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub const SCHEDULED_TASKS_CALENDAR_ID: &str = "__scheduled_tasks__";

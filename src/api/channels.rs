@@ -20,15 +20,17 @@ use serde_json::{json, Map, Value};
 
 use crate::access::{self, Kind};
 use crate::api::chats::DEFAULT_ERROR;
+use crate::api::error_response::JsonBody;
+use crate::api::extract::VerifiedUser;
 use crate::api::notes::QueryArgs;
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, VerifiedUser};
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::channels::{self, ChannelRow, PeopleFilter, WebhookRow};
 use crate::db::messages::{self, Anchor, MessageRow, NewMessage};
 use crate::db::{self, now_nanos};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::socket::channels as live;
 use crate::state::AppState;
 

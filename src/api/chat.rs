@@ -7,10 +7,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::auth::{AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::chat::pipeline;
 use crate::db;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -60,7 +61,7 @@ async fn stop_task(
 /// The caller's own chat (admins: any chat); 404 otherwise, so foreign ids reveal nothing.
 async fn owned_chat(
     state: &AppState,
-    caller: &crate::auth::extract::Caller,
+    caller: &crate::auth::Caller,
     chat_id: &str,
 ) -> ApiResult<()> {
     let cid = chat_id.to_string();

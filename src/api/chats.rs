@@ -19,14 +19,16 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::{self, Kind};
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, AdminUser, OptionalUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, OptionalUser, VerifiedUser};
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::chats::{
     self, ChatRow, ChatTitleRow, ListFilter, NewChat, SortBy, TitleQuery, PAGE_SIZE,
 };
 use crate::db::{self, access_grants, chat_messages, folders, now_secs, shared_chats, tags};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub const DEFAULT_ERROR: &str = "Something went wrong :/";

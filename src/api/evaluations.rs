@@ -19,11 +19,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::prompts::validation;
-use crate::auth::{AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::db::feedbacks::{self as rows, FeedbackForm, ListFilter};
 use crate::db::now_secs;
 use crate::error::messages::NOT_FOUND;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 30;
@@ -441,7 +442,7 @@ async fn create(
 }
 
 /// Admins reach every feedback; others only their own.
-fn owner_filter(caller: &crate::auth::extract::Caller) -> Option<String> {
+fn owner_filter(caller: &crate::auth::Caller) -> Option<String> {
     (!caller.is_admin()).then(|| caller.id().to_string())
 }
 

@@ -11,9 +11,10 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::auth::AdminUser;
+use crate::api::error_response::JsonBody;
+use crate::api::extract::AdminUser;
 use crate::db::now_secs;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::settings::VERSION;
 use crate::state::AppState;
 

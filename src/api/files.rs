@@ -18,12 +18,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::auth::extract::Caller;
-use crate::auth::{AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::Caller;
 use crate::db::files::{self, FileRow, NewFile, PAGE_SIZE};
 use crate::db::{new_id, now_secs};
 use crate::error::messages::NOT_FOUND;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::files::{
     allowed_extensions, can_access_file, clear_uploads, commit_upload, delete_file_everywhere,
     max_file_bytes, resolve_path, sanitize_filename, storage_name, too_large, upload_cap,

@@ -13,12 +13,14 @@ use serde_json::{json, Map, Value};
 
 use super::chats::{error_default, q_bool, q_int};
 use crate::access::{self, Kind};
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::VerifiedUser;
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::folders::{self, FolderRow};
 use crate::db::{self, access_grants, chats, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -14,14 +14,15 @@ use super::tools::{
     code_diff, fetch_source, history_get, history_page, history_remove, history_wire,
     is_identifier, meta_field, python_unsupported, DiffQuery, PageQuery, UrlForm,
 };
-use crate::auth::{AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::db::functions::{self as rows, FunctionRow};
 use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::tools::{user_valves as stored_user_valves, valves_dict};
 use crate::db::workspace_history::Kind;
 use crate::error::messages::NOT_FOUND;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

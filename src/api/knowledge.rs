@@ -19,14 +19,16 @@ use serde_json::{json, Value};
 
 use super::files::query_bool;
 use crate::access::{admin_bypass, allowed_grants, group_ids, rights, Kind};
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::files::{self, FileRow};
 use crate::db::knowledge::{self, DirectoryRow, KnowledgeRow, RESOURCE};
 use crate::db::{new_id, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::files::can_access_file;
 use crate::rag::knowledge::{
     self as kbs, dir_paths, embed_metadata, spawn_embed_metadata, IndexAs,

@@ -7,12 +7,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::memories::{self, MemoryRow};
 use crate::db::{new_id, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::rag::memories::{self as vectors, reindex_everyone, reindex_user, upsert_vector};
 use crate::state::AppState;
 

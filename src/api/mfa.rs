@@ -12,10 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auths::{no_store, session_reply};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::SessionUser;
 use crate::auth::mfa::{self, invalid_request, Passed};
 use crate::auth::session;
-use crate::auth::SessionUser;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 const CHALLENGE_COOKIE: &str = "mfa_challenge";

@@ -14,13 +14,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access;
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::db::models::{self as rows, ModelForm, ModelRow};
 use crate::db::now_secs;
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND, UNAUTHORIZED};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::llm;
 use crate::state::AppState;
 

@@ -10,13 +10,15 @@ use serde_json::{json, Map, Value};
 
 use crate::access::{self, Kind};
 use crate::api::chats::DEFAULT_ERROR;
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::VerifiedUser;
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::notes::{self, Author, NoteRow, NoteUpdate, Viewer};
 use crate::db::{self, chats};
 use crate::error::messages::{NOT_FOUND, UNAUTHORIZED};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::notes::{check_files, may};
 use crate::socket::notes as live;
 use crate::state::AppState;

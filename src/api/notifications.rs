@@ -14,12 +14,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::api::error_response::JsonBody;
 use crate::api::events::event_title;
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, VerifiedUser};
+use crate::api::extract::VerifiedUser;
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::{self, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::settings::VERSION;
 use crate::state::AppState;
 

@@ -13,9 +13,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::auth::extract::Caller;
-use crate::auth::{AdminUser, VerifiedUser};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, Conn};
 use crate::state::AppState;
 

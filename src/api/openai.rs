@@ -13,8 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::Digest;
 
-use crate::auth::{permissions, AdminUser, VerifiedUser};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::permissions;
+use crate::error::{ApiError, ApiResult};
 use crate::llm;
 use crate::state::AppState;
 
@@ -251,7 +253,7 @@ async fn models(
 /// or that is shared with them.
 async fn shared_with(
     state: &AppState,
-    caller: &crate::auth::extract::Caller,
+    caller: &crate::auth::Caller,
     list: Vec<Value>,
 ) -> ApiResult<Vec<Value>> {
     let groups = crate::access::group_ids(state, caller.id()).await?;

@@ -9,14 +9,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access;
-use crate::auth::extract::Caller;
-use crate::auth::{permissions, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::VerifiedUser;
+use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::now_secs;
 use crate::db::prompts::{self as rows, PromptForm, PromptRow};
 use crate::db::workspace_history::{self as history, Kind};
 use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, NOT_FOUND, UNAUTHORIZED};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 const PAGE_SIZE: usize = 30;

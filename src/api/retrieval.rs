@@ -14,11 +14,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::files::query_bool;
-use crate::auth::extract::Caller;
-use crate::auth::{AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::Caller;
 use crate::db::files;
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::files::can_access_file;
 use crate::rag::context::{filter_accessible_collections, hits_to_result};
 use crate::rag::processing::{index_file, index_text, sha256_hex, IndexOpts};

@@ -9,8 +9,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::auth::extract::Caller;
-use crate::auth::{OptionalUser, VerifiedUser};
+use crate::api::extract::{OptionalUser, VerifiedUser};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::settings::VERSION;
 use crate::state::AppState;

@@ -6,7 +6,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::{permissions, VerifiedUser};
+use crate::api::extract::VerifiedUser;
+use crate::auth::permissions;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

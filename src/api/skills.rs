@@ -17,15 +17,16 @@ use super::prompts::{
 };
 use super::tools::{history_page, history_wire, PageQuery};
 use crate::access;
-use crate::auth::extract::Caller;
-use crate::auth::{AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::skills::{self as rows, NewSkill, SkillRow};
 use crate::db::workspace_history::{self as history, HistoryRow, Kind};
 use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, UNAUTHORIZED};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::workspace::skills::readable;
 

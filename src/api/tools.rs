@@ -15,15 +15,16 @@ use super::prompts::{
     grants_field, not_found, opt_str, perms_allow_any, req_str, validation, ID_TAKEN,
 };
 use crate::access;
-use crate::auth::extract::Caller;
-use crate::auth::{AdminUser, VerifiedUser};
+use crate::api::error_response::JsonBody;
+use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
 use crate::db::tools::{self as rows, ToolRow};
 use crate::db::workspace_history::{self as history, HistoryRow, Kind};
 use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, NOT_FOUND, UNAUTHORIZED};
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult};
 use crate::llm;
 use crate::state::AppState;
 

@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::auth::VerifiedUser;
+use crate::api::extract::VerifiedUser;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -7,9 +7,6 @@
 
 use std::net::IpAddr;
 
-// Old path, kept until the import paths are renamed.
-pub use crate::api::client::ClientIp;
-
 fn trusted(list: &[String], ip: &str) -> bool {
     list.iter().any(|t| t == "*" || t == ip)
 }

@@ -5,7 +5,6 @@
 pub mod caller;
 pub mod client;
 pub mod credentials;
-pub mod extract;
 pub mod jwt;
 pub mod mfa;
 pub mod password;
@@ -15,6 +14,3 @@ pub mod session;
 pub mod sessions;
 
 pub use caller::Caller;
-
-// Old path, kept until the import paths are renamed.
-pub use crate::api::extract::{AdminUser, AuthUser, OptionalUser, SessionUser, VerifiedUser};

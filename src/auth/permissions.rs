@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 

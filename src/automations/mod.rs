@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::auth::extract::Caller;
 use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::chat::pipeline::Answer;
 use crate::db::automations::{self as store, AutomationRow};
 use crate::db::{self, chats, folders, users};

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::events::Emitter;
 use super::turn::{Turn, TASK_TIMEOUT};
 use super::{history, persist, prompts};
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::llm;
 use crate::state::AppState;
 

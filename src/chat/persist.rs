@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::history;
 use super::turn::{Target, Turn};
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::db::{self, chats::ChatRow, now_secs};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

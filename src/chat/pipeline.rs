@@ -17,7 +17,7 @@ use super::tasks::{lock_progress, Progress};
 use super::think::{Piece, ThinkSplitter};
 use super::turn::{Target, Turn};
 use super::{background, persist};
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, ResolvedModel, StreamEvent};
 use crate::state::AppState;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 
 /// One assistant reply to produce.
 #[derive(Clone, Debug)]

@@ -14,7 +14,7 @@ use super::connections::{self, ollama_connections, openai_connections, Conn};
 use super::http::{auth_headers, client, model_list_timeout};
 use super::{ModelTarget, Provider, ResolvedModel};
 use crate::access::{bypass_admin_access, group_ids};
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::db::{access_grants, models as model_rows};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::env_bool;

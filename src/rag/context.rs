@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Map, Value};
 
 use super::{Hit, SearchOpts};
-use crate::auth::extract::Caller;
 use crate::auth::permissions;
+use crate::auth::Caller;
 use crate::db::{access_grants, files, knowledge, memories};
 use crate::error::ApiResult;
 use crate::state::AppState;

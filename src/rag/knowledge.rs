@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::processing::{caller_for, index_file, IndexOpts};
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::db::access_grants::GrantRow;
 use crate::db::files::{self, FileRow};
 use crate::db::knowledge::{self, DirectoryRow, KnowledgeRow};

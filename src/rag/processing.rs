@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::extract;
 use super::{ChunkIn, ChunkOpts};
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::db::files::{self, FileRow};
 use crate::db::{access_grants, knowledge, now_secs};
 use crate::error::{ApiError, ApiResult};

@@ -64,7 +64,7 @@ async fn on_join_channels(
     let Some(token) = data.pointer("/auth/token").and_then(Value::as_str) else {
         return;
     };
-    let Some((u, _)) = crate::auth::extract::user_from_jwt(&state, token).await else {
+    let Some((u, _)) = crate::auth::session::user_from_jwt(&state, token).await else {
         return;
     };
     if u.role != "user" && u.role != "admin" {

@@ -23,7 +23,7 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
 
-use crate::auth::extract::user_from_jwt;
+use crate::auth::session::user_from_jwt;
 use crate::auth::sessions::SocketSession;
 use crate::db;
 use crate::events::{chat_room, user_room};

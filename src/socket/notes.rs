@@ -150,7 +150,7 @@ async fn on_join_note(s: SocketRef, State(state): State<AppState>, TryData(data)
         .and_then(Value::as_str)
         .map(str::to_string);
     let user = match token {
-        Some(t) => match crate::auth::extract::user_from_jwt(&state, &t).await {
+        Some(t) => match crate::auth::session::user_from_jwt(&state, &t).await {
             Some((u, _)) if u.role == "user" || u.role == "admin" => SocketUser {
                 id: u.id,
                 name: u.name,

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde_json::Value;
 
 use crate::access;
-use crate::auth::extract::Caller;
+use crate::auth::Caller;
 use crate::db::access_grants::GrantRow;
 use crate::db::skills::{self as rows, SkillRow};
 use crate::error::ApiResult;
