@@ -21,7 +21,9 @@ pub async fn delete_user(state: &AppState, user_id: &str) -> anyhow::Result<bool
         .db
         .write(move |tx| {
             let leftovers = db::users::delete_owned_content(tx, &id)?;
-            let deleted = db::users::delete_with_data(tx, &id, now)?;
+            db::groups::remove_user_everywhere(tx, &id, now)?;
+            db::chats::delete_all_for_user(tx, &id)?;
+            let deleted = db::users::delete_rows(tx, &id)?;
             Ok((deleted, leftovers))
         })
         .await?;

@@ -272,12 +272,10 @@ pub fn admin_update(
     )
 }
 
-/// Removes a user as upstream does: out of every group, their chats (with
-/// messages and shares) gone, then the user and auth rows. Their API key and
-/// OAuth sessions go too, since nothing could use them any more.
-pub fn delete_with_data(c: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
-    super::groups::remove_user_everywhere(c, id, now)?;
-    super::chats::delete_all_for_user(c, id)?;
+/// Removes the user and auth rows, with the API key and OAuth sessions that
+/// nothing could use any more. Group memberships and chats are the caller's
+/// to remove first (src/accounts.rs does, in the same transaction).
+pub fn delete_rows(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     c.execute("DELETE FROM api_key WHERE user_id = ?1", [id])?;
     c.execute("DELETE FROM oauth_session WHERE user_id = ?1", [id])?;
     let n = c.execute("DELETE FROM user WHERE id = ?1", [id])?;
@@ -297,8 +295,8 @@ pub struct OwnedLeftovers {
     pub foreign_knowledge_links: Vec<(String, String)>,
 }
 
-/// Deletes what belongs to the user alone, beyond what [`delete_with_data`]
-/// removes: memories, notes, folders, tags, files, knowledge bases, feedback,
+/// Deletes what belongs to the user alone, beyond the rows [`delete_rows`]
+/// and `accounts::delete_user` remove: memories, notes, folders, tags, files, knowledge bases, feedback,
 /// automations, calendars and the access grants made to them. Returns what
 /// lives outside the database.
 pub fn delete_owned_content(c: &Connection, id: &str) -> rusqlite::Result<OwnedLeftovers> {
