@@ -9,28 +9,10 @@ use common::{copy_dir, fixture_dir, settings_for, Client, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn admin_of(srv: &TestServer) -> Client {
-    let c = srv.client();
-    let r = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    c.with_token(r.body["token"].as_str().unwrap())
-}
-
-/// Adds a user through the admin API and signs them in.
+/// Adds a user through the admin API and signs them in: their id and client.
 async fn add_user(srv: &TestServer, admin: &Client, name: &str, role: &str) -> (String, Client) {
-    let email = format!("{}@example.com", name.to_lowercase());
-    let r = admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": name, "email": email, "password": "Passw0rd!u", "role": role}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    (
-        id,
-        srv.client().with_token(r.body["token"].as_str().unwrap()),
-    )
+    let (client, id) = common::add_user_with_role(srv, admin, name, role).await;
+    (id, client)
 }
 
 fn names(list: &Value) -> Vec<String> {
@@ -56,7 +38,7 @@ async fn new_chat(c: &Client, title: &str) -> String {
 #[tokio::test]
 async fn user_list_searches_sorts_and_pages() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
     // 34 more users, written straight to the table (hashing 34 passwords is slow).
     let state = srv.state.clone().unwrap();
     state
@@ -149,7 +131,7 @@ async fn user_list_searches_sorts_and_pages() {
 #[tokio::test]
 async fn roles_change_and_deleting_a_user_removes_their_data() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
     let admin_id = admin.get("/api/v1/auths/").await.body["id"]
         .as_str()
         .unwrap()
@@ -183,7 +165,7 @@ async fn roles_change_and_deleting_a_user_removes_their_data() {
     assert_eq!(bea.get("/api/v1/chats/").await.status, 200);
     // The new e-mail signs in; a taken one is refused.
     srv.client()
-        .login("beatrice@example.com", "Passw0rd!u")
+        .login("beatrice@example.com", common::USER_PASSWORD)
         .await;
     let r = admin
         .post(
@@ -291,7 +273,7 @@ async fn roles_change_and_deleting_a_user_removes_their_data() {
 #[tokio::test]
 async fn groups_nest_and_their_permissions_are_enforced() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
     let (bea_id, bea) = add_user(&srv, &admin, "Bea", "user").await;
     let (cid, _carl) = add_user(&srv, &admin, "Carl", "user").await;
 
@@ -397,7 +379,10 @@ async fn groups_nest_and_their_permissions_are_enforced() {
     // Non-admins see only their own groups, and a group's public info.
     let visible = bea.get("/api/v1/groups/").await.body;
     assert_eq!(visible.as_array().unwrap().len(), 2);
-    let carl = srv.client().login("carl@example.com", "Passw0rd!u").await;
+    let carl = srv
+        .client()
+        .login("carl@example.com", common::USER_PASSWORD)
+        .await;
     assert_eq!(carl.get("/api/v1/groups/").await.body, json!([]));
     let info = carl.get(&format!("/api/v1/groups/id/{pid}/info")).await;
     assert_eq!(info.status, 200);
@@ -486,7 +471,7 @@ async fn groups_nest_and_their_permissions_are_enforced() {
 #[tokio::test]
 async fn new_users_join_the_default_group() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
     let g = admin
         .post(
             "/api/v1/groups/create",
@@ -526,7 +511,7 @@ fn contains(outer: &Value, inner: &Value) -> bool {
 #[tokio::test]
 async fn every_admin_settings_form_survives_a_restart() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
 
     // (GET route, POST route, posted body, what GET must then contain)
     let mut checks: Vec<(String, Value)> = Vec::new();
@@ -720,7 +705,10 @@ async fn every_admin_settings_form_survives_a_restart() {
     // ... and after a restart on the same data folder.
     let dir = srv.stop().await.expect("temp dir");
     let srv = TestServer::start(settings_for(dir.path(), Some("test-secret"))).await;
-    let admin = srv.client().login("admin@example.com", "Passw0rd!x").await;
+    let admin = srv
+        .client()
+        .login("admin@example.com", common::ADMIN_PASSWORD)
+        .await;
     for ((get, _), was) in checks.iter().zip(&before) {
         let r = admin.get(get).await;
         assert_eq!(&r.body, was, "GET {get} changed across the restart");
@@ -741,7 +729,7 @@ async fn every_admin_settings_form_survives_a_restart() {
 #[tokio::test]
 async fn config_export_import_and_database_download() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
     let exported = admin.get("/api/v1/configs/export").await;
     assert_eq!(exported.status, 200);
     assert_eq!(exported.body["ui.default_user_role"], "pending");
@@ -836,7 +824,7 @@ fn sha256_hex(s: &str) -> String {
 #[tokio::test]
 async fn user_self_service_routes() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
     let (_id, bea) = add_user(&srv, &admin, "Bea", "user").await;
 
     // Info merges, variables validate.
@@ -938,7 +926,7 @@ type MessageRow<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, &'a str, i64)
 #[tokio::test]
 async fn analytics_dashboard_counts_assistant_messages() {
     let srv = TestServer::fresh().await;
-    let admin = admin_of(&srv).await;
+    let admin = common::admin(&srv).await;
     let (bea_id, _bea) = add_user(&srv, &admin, "Bea", "user").await;
     let g = admin
         .post(

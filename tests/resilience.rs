@@ -8,19 +8,10 @@ use std::time::Duration;
 use common::TestServer;
 use serde_json::json;
 
-async fn admin(t: &TestServer) -> common::Client {
-    let r = t
-        .client()
-        .signup("Admin", "admin@example.com", "pw-admin-1")
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    t.client().login("admin@example.com", "pw-admin-1").await
-}
-
 #[tokio::test]
 async fn panics_in_database_closures_fail_one_call_and_nothing_else() {
     let t = TestServer::fresh().await;
-    let c = admin(&t).await;
+    let c = common::admin(&t).await;
     let db = t.state.clone().unwrap().db.clone();
 
     // More panicking reads than there are reader connections: before, each one
@@ -78,7 +69,10 @@ async fn panics_in_database_closures_fail_one_call_and_nothing_else() {
     }
     assert_eq!(failures, 0);
     // Sign-in (a read and a write) works too.
-    let again = t.client().signin("admin@example.com", "pw-admin-1").await;
+    let again = t
+        .client()
+        .signin(common::ADMIN_EMAIL, common::ADMIN_PASSWORD)
+        .await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert!(again.body["token"].as_str().is_some_and(|t| !t.is_empty()));
     drop(token);
@@ -124,7 +118,7 @@ async fn abandoned_reads_do_not_drain_the_reader_pool() {
 #[tokio::test]
 async fn search_over_text_whose_lowercase_changes_length() {
     let t = TestServer::fresh().await;
-    let c = admin(&t).await;
+    let c = common::admin(&t).await;
     // U+212A KELVIN SIGN lowers to 1 byte, U+0130 to 3: mixed 1:2 the lowered
     // text keeps its length, yet
     // every byte offset inside it is shifted against the original.
@@ -154,7 +148,10 @@ async fn search_over_text_whose_lowercase_changes_length() {
         r.body
     );
     assert_eq!(c.get("/health/db").await.status, 200);
-    let again = t.client().signin("admin@example.com", "pw-admin-1").await;
+    let again = t
+        .client()
+        .signin(common::ADMIN_EMAIL, common::ADMIN_PASSWORD)
+        .await;
     assert_eq!(again.status, 200);
     t.stop().await;
 }
@@ -174,7 +171,7 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn like_wildcards_in_searches_match_literally() {
     let t = TestServer::fresh().await;
-    let c = admin(&t).await;
+    let c = common::admin(&t).await;
     for title in [
         "done 100% today",
         "done 1000 today",

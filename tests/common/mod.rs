@@ -199,11 +199,21 @@ pub async fn admin(srv: &TestServer) -> Client {
 /// Has the admin add a plain user `name` (email `<name in lower case>@example.com`,
 /// password [`USER_PASSWORD`]) and signs in as them: their client and id.
 pub async fn add_user_with_id(srv: &TestServer, admin: &Client, name: &str) -> (Client, String) {
+    add_user_with_role(srv, admin, name, "user").await
+}
+
+/// [`add_user_with_id`] for an account of the given role.
+pub async fn add_user_with_role(
+    srv: &TestServer,
+    admin: &Client,
+    name: &str,
+    role: &str,
+) -> (Client, String) {
     let email = format!("{}@example.com", name.to_lowercase());
     let r = admin
         .post(
             "/api/v1/auths/add",
-            json!({"name": name, "email": email, "password": USER_PASSWORD, "role": "user"}),
+            json!({"name": name, "email": email, "password": USER_PASSWORD, "role": role}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
