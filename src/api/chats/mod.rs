@@ -23,6 +23,7 @@ use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, OptionalUser, VerifiedUser};
 use crate::auth::permissions;
 use crate::auth::Caller;
+use crate::chat::history;
 use crate::db::chats::{
     self, ChatRow, ChatTitleRow, ListFilter, NewChat, SortBy, TitleQuery, PAGE_SIZE,
 };
@@ -235,7 +236,7 @@ fn viewer_response(c: &Connection, row: &ChatRow, viewer: Option<&str>) -> rusql
     let owner = row.user_id.clone();
     let mut authors: HashMap<String, Value> = HashMap::new();
     let mut wanted: Vec<String> = Vec::new();
-    chats::for_each_message(&mut data["chat"], |m| {
+    history::for_each_message(&mut data["chat"], |m| {
         if m.get("role").and_then(Value::as_str) == Some("user") {
             let author = m
                 .get("user")
@@ -285,7 +286,7 @@ fn viewer_response(c: &Connection, row: &ChatRow, viewer: Option<&str>) -> rusql
             }
         }
     }
-    chats::for_each_message(&mut data["chat"], |m| {
+    history::for_each_message(&mut data["chat"], |m| {
         if m.get("role").and_then(Value::as_str) == Some("user") {
             let uid = m["user_id"].as_str().unwrap_or_default().to_string();
             m["user"] = authors
@@ -299,7 +300,7 @@ fn viewer_response(c: &Connection, row: &ChatRow, viewer: Option<&str>) -> rusql
 
 /// Attributes client-supplied messages to the caller.
 fn set_message_authors(chat: &mut Value, w: &Who) {
-    chats::for_each_message(chat, |m| {
+    history::for_each_message(chat, |m| {
         m["user_id"] = Value::String(w.id.clone());
         if m.get("role").and_then(Value::as_str) == Some("user") {
             m["user"] = json!({"id": w.id, "name": w.name});
@@ -901,7 +902,7 @@ fn import_rows(
             _ => None,
         };
         let mut chat = Value::Object(f.chat);
-        chats::fill_message_authors(&mut chat, &w.id);
+        history::fill_message_authors(&mut chat, &w.id);
         let meta = f.meta.map(Value::Object).unwrap_or(json!({}));
         for t in meta
             .get("tags")
@@ -2022,7 +2023,7 @@ async fn clone(
 
 /// Gives messages authored by the source chat's owner to the copier.
 fn reassign_owner_messages(chat: &mut Value, source_owner: &str, w: &Who) {
-    chats::for_each_message(chat, |m| {
+    history::for_each_message(chat, |m| {
         let author = m
             .get("user_id")
             .and_then(Value::as_str)
@@ -2420,7 +2421,7 @@ fn aggregate(chat: &ChatRow, skip_zero_timestamps: bool) -> Option<Aggregate> {
         times.push(t1 - t0);
     }
     let path = current
-        .map(|c| chats::message_path(messages, c))
+        .map(|c| history::path_to(messages, c))
         .unwrap_or_default();
     let mut models = Map::new();
     for m in path.iter().rev() {
