@@ -85,8 +85,9 @@ fn history(data: &[u8]) {
         return;
     };
     let before = chat.clone();
-    open_webui::db::chats::repair_current_id(&mut chat);
-    let merged = open_webui::db::chats::merge_history(before.get("history"), chat.get("history"));
+    open_webui::chat::history::repair_current_id(&mut chat);
+    let merged =
+        open_webui::chat::history::merge_history(before.get("history"), chat.get("history"));
     if let (Some(messages), Some(cur)) = (
         merged.get("messages").and_then(Value::as_object),
         merged.get("currentId").and_then(Value::as_str),
