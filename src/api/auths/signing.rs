@@ -1,0 +1,186 @@
+//! Signing in (also without authentication), up and out, and the current
+//! session.
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::client::ClientIp;
+use crate::api::error_response::JsonBody;
+use crate::api::extract::SessionUser;
+use crate::auth::mfa;
+use crate::auth::session::{check_password, issue_token};
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+use super::common::{
+    check_image_url, check_new_password, create_user, no_store, session_response, valid_email,
+};
+
+pub(super) async fn session(
+    State(state): State<AppState>,
+    SessionUser(caller): SessionUser,
+) -> ApiResult<Response> {
+    // Answering with the presented token also re-sets the cookie that `<img>` URLs need.
+    let exp = caller.claims.as_ref().and_then(|c| c.exp);
+    session_response(&state, &caller.user, caller.token.clone(), exp, true).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct SigninForm {
+    email: String,
+    password: String,
+}
+
+pub(super) async fn signin(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(form): JsonBody<SigninForm>,
+) -> ApiResult<Response> {
+    if !state.settings.webui_auth {
+        return signin_without_auth(&state).await;
+    }
+    if !state.config.get_bool("ui.enable_login_form") {
+        return Err(ApiError::forbidden(
+            "Password sign-in is disabled on this server.",
+        ));
+    }
+    let email = form.email.trim().to_lowercase();
+    // Failures count per address and per (address, account), so failures from
+    // elsewhere never lock the owner out; successes are not counted.
+    if !state.signin_limiter.allows(ip, &email) {
+        return Err(ApiError::TooManyRequests(
+            "Too many failed sign-in attempts. Wait a few minutes and try again.".into(),
+        ));
+    }
+    let outcome = check_password(&state, &email, form.password).await;
+    if matches!(&outcome, Err(ApiError::BadRequest(_))) {
+        state.signin_limiter.failed(ip, &email);
+    }
+    let user = outcome?;
+    // MFA policy on: the password opens the second step (auth/mfa.rs), not a session.
+    if state.config.get_bool("auth.mfa.enable") {
+        let body = mfa::start_login(&state, &user.id, &user.role, "password").await?;
+        return Ok(no_store(Json(body).into_response()));
+    }
+    let (token, exp) = issue_token(&state, &user.id).await?;
+    session_response(&state, &user, token, exp, false).await
+}
+
+/// The account `WEBUI_AUTH=false` signs everyone in as, and its password.
+const NO_AUTH_EMAIL: &str = "admin@localhost";
+const NO_AUTH_PASSWORD: &str = "admin";
+
+/// `WEBUI_AUTH=false`: everyone is the single local admin `admin@localhost`,
+/// created on first use. A data folder that already has other accounts is
+/// refused rather than handing out one of them.
+async fn signin_without_auth(state: &AppState) -> ApiResult<Response> {
+    let (existing, users) = state
+        .db
+        .read(|c| {
+            Ok((
+                db::users::get_by_email(c, NO_AUTH_EMAIL)?,
+                db::users::count(c)?,
+            ))
+        })
+        .await?;
+    let user = match existing {
+        Some(_) => check_password(state, NO_AUTH_EMAIL, NO_AUTH_PASSWORD.into()).await?,
+        None if users > 0 => {
+            return Err(ApiError::bad_request(
+                "Authentication cannot be turned off while this server has accounts. \
+                 WEBUI_AUTH=false needs a fresh data folder.",
+            ))
+        }
+        None => {
+            create_user(
+                state,
+                "User",
+                NO_AUTH_EMAIL,
+                NO_AUTH_PASSWORD,
+                "/user.png",
+                &default_role(state),
+            )
+            .await?
+        }
+    };
+    let (token, exp) = issue_token(state, &user.id).await?;
+    session_response(state, &user, token, exp, false).await
+}
+
+/// The role new sign-ups get (`DEFAULT_USER_ROLE`), pending when unknown.
+fn default_role(state: &AppState) -> String {
+    let role = state.config.get_str("ui.default_user_role");
+    if ["pending", "user", "admin"].contains(&role.as_str()) {
+        role
+    } else {
+        "pending".into()
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct SignupForm {
+    name: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    profile_image_url: Option<String>,
+}
+
+pub(super) async fn signup(
+    State(state): State<AppState>,
+    JsonBody(form): JsonBody<SignupForm>,
+) -> ApiResult<Response> {
+    let has_users = state.db.read(db::users::count).await? > 0;
+    if !state.settings.webui_auth && has_users {
+        return Err(ApiError::forbidden(
+            "Sign-up is not available when authentication is turned off.",
+        ));
+    }
+    if state.settings.webui_auth
+        && has_users
+        && (!state.config.get_bool("ui.enable_signup")
+            || !state.config.get_bool("ui.enable_login_form"))
+    {
+        return Err(ApiError::forbidden(
+            "Sign-up is disabled on this server. Ask an administrator for an account.",
+        ));
+    }
+    let email = form.email.trim().to_lowercase();
+    if !valid_email(&email) {
+        return Err(ApiError::bad_request("The email address is not valid."));
+    }
+    if form.name.trim().is_empty() {
+        return Err(ApiError::bad_request("The name must not be empty."));
+    }
+    crate::limits::check_name("name", &form.name)?;
+    check_new_password(&form.password)?;
+    let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
+    check_image_url(&image)?;
+    let role = default_role(&state);
+    let user = create_user(
+        &state,
+        form.name.trim(),
+        &email,
+        &form.password,
+        &image,
+        &role,
+    )
+    .await?;
+    let (token, exp) = issue_token(&state, &user.id).await?;
+    session_response(&state, &user, token, exp, false).await
+}
+
+pub(super) async fn signout() -> Response {
+    let mut resp = Json(json!({"status": true})).into_response();
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_static("token=; Max-Age=0; Path=/; HttpOnly; SameSite=lax"),
+    );
+    resp
+}
