@@ -9,7 +9,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::prompts::{not_found, opt_str, req_str, ID_TAKEN};
+use super::form::{opt_str, req_str};
+use super::prompts::{not_found, ID_TAKEN};
 use super::tools::{
     code_diff, fetch_source, history_get, history_page, history_remove, history_wire,
     is_identifier, meta_field, python_unsupported, DiffQuery, PageQuery, UrlForm,

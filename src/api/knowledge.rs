@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::files::query_bool;
+use super::form::{lenient_page, query_bool};
 use crate::access::{admin_bypass, allowed_grants, group_ids, rights, Kind};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
@@ -265,19 +265,12 @@ async fn list_accessible(
     Ok(Json(json!({"items": out, "total": total})))
 }
 
-fn page_of(p: &HashMap<String, String>) -> i64 {
-    p.get("page")
-        .and_then(|s| s.parse::<i64>().ok())
-        .map(crate::limits::page)
-        .unwrap_or(1)
-}
-
 async fn list(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Query(p): Params,
 ) -> ApiResult<Json<Value>> {
-    list_accessible(&state, &caller, ListFilter::default(), page_of(&p)).await
+    list_accessible(&state, &caller, ListFilter::default(), lenient_page(&p)).await
 }
 
 async fn search(
@@ -300,7 +293,7 @@ async fn search(
     if p.get("source").map(String::as_str) == Some("external") {
         return Ok(Json(json!({"items": [], "total": 0})));
     }
-    list_accessible(&state, &caller, f, page_of(&p)).await
+    list_accessible(&state, &caller, f, lenient_page(&p)).await
 }
 
 fn linked_wire(
@@ -336,7 +329,7 @@ async fn search_files(
         .map(|s| s.to_lowercase())
         .filter(|s| !s.is_empty());
     let with_content = query_bool(&p, "include_content", false)?;
-    let page = page_of(&p);
+    let page = lenient_page(&p);
     let rows = state
         .db
         .read(move |c| {
@@ -584,7 +577,7 @@ async fn list_files(
     if !a.read {
         return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
-    let page = page_of(&p);
+    let page = lenient_page(&p);
     let limit = match p.get("limit").and_then(|s| s.parse::<i64>().ok()) {
         Some(l) if caller.is_admin() => crate::limits::limit(l),
         _ => knowledge::PAGE_SIZE,

@@ -13,6 +13,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::form::validation;
 use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
@@ -237,10 +238,6 @@ async fn perms_allow(state: &AppState, caller: &Caller, key: &str) -> ApiResult<
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.chars().count() <= 256 && !id.chars().any(char::is_whitespace)
-}
-
-fn validation(field: &str, msg: &str) -> ApiError {
-    ApiError::Validation(json!([{"loc": ["body", field], "msg": msg, "type": "value_error"}]))
 }
 
 /// A profile image URL that is not a raster data URL, http(s) URL or one of

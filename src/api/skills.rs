@@ -12,9 +12,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::prompts::{
-    grants_field, not_found, opt_str, perms_allow_any, req_str, validation, ID_TAKEN,
-};
+use super::form::{opt_str, req_str, validation};
+use super::prompts::{grants_field, not_found, perms_allow_any, ID_TAKEN};
 use super::tools::{history_page, history_wire, PageQuery};
 use crate::access;
 use crate::api::error_response::JsonBody;
