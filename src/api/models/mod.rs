@@ -16,6 +16,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::state::AppState;
+
 use history::{delete_history_entry, history, history_entry, set_version};
 use image::profile_image;
 use list::{all_rows, base_rows, base_tags, tags, workspace_list};
