@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::form::{opt_str, req_str, validation};
 use super::prompts::{grants_field, not_found, perms_allow_any, ID_TAKEN};
-use super::tools::{history_page, history_wire, PageQuery};
+use super::tools::history::{history_page, history_wire, PageQuery};
 use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
@@ -860,7 +860,7 @@ async fn history_delete(
     Path((id, history_id)): Path<(String, String)>,
 ) -> ApiResult<Json<bool>> {
     let (s, _) = authorized(&state, &caller, &id, "write").await?;
-    super::tools::history_remove(
+    super::tools::history::history_remove(
         &state,
         Kind::Skill,
         &id,
