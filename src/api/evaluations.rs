@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::prompts::validation;
+use super::form::validation;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::db::feedbacks::{self as rows, FeedbackForm, ListFilter};

@@ -18,6 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::form::{query_bool, query_int};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::auth::Caller;
@@ -56,44 +57,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/files/{id}/content/html", get(content_html))
         .route("/api/v1/files/{id}/content/{file_name}", get(content_named))
         .route("/api/v1/files/{id}/rename", post(rename))
-}
-
-/// FastAPI's bool query parsing.
-pub fn query_bool(p: &HashMap<String, String>, key: &str, default: bool) -> ApiResult<bool> {
-    match p.get(key).map(|s| s.to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) => match v.as_str() {
-            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
-            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-            _ => Err(ApiError::Validation(json!([{
-                "type": "bool_parsing",
-                "loc": ["query", key],
-                "msg": "Input should be a valid boolean, unable to interpret input",
-                "input": v,
-            }]))),
-        },
-    }
-}
-
-fn query_int(
-    p: &HashMap<String, String>,
-    key: &str,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> ApiResult<i64> {
-    match p.get(key) {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if n >= min && n <= max => Ok(n),
-            _ => Err(ApiError::Validation(json!([{
-                "type": "int_parsing",
-                "loc": ["query", key],
-                "msg": format!("Input should be a valid integer between {min} and {max}"),
-                "input": v,
-            }]))),
-        },
-    }
 }
 
 async fn load(state: &AppState, id: &str) -> ApiResult<Option<FileRow>> {

@@ -9,11 +9,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::prompts::{not_found, opt_str, req_str, ID_TAKEN};
-use super::tools::{
-    code_diff, fetch_source, history_get, history_page, history_remove, history_wire,
-    is_identifier, meta_field, python_unsupported, DiffQuery, PageQuery, UrlForm,
+use super::form::{opt_str, req_str};
+use super::prompts::{not_found, ID_TAKEN};
+use super::tools::history::{
+    code_diff, history_get, history_page, history_remove, history_wire, DiffQuery, PageQuery,
 };
+use super::tools::shared::{fetch_source, is_identifier, meta_field, UrlForm};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::db::functions::{self as rows, FunctionRow};
@@ -24,6 +25,7 @@ use crate::db::workspace_history::Kind;
 use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::workspace::tools::python_unsupported;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -17,6 +17,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod folders;
+pub mod form;
 pub mod functions;
 pub mod groups;
 pub mod images;

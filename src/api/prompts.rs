@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::form::{opt_str, req_str, validation};
 use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
@@ -56,10 +57,6 @@ pub(crate) fn not_found() -> ApiError {
     ApiError::not_found(NOT_FOUND)
 }
 
-pub(crate) fn validation(field: &str, msg: &str) -> ApiError {
-    ApiError::Validation(json!([{"loc": ["body", field], "msg": msg, "type": "value_error"}]))
-}
-
 /// Whether the caller's workspace permissions include any of `keys` (admins
 /// always pass).
 pub(crate) async fn perms_allow_any(
@@ -88,22 +85,6 @@ pub(crate) fn required_grants_field(body: &Value) -> ApiResult<Value> {
     match body.get("access_grants") {
         None | Some(Value::Null) => Err(validation("access_grants", "Field required")),
         _ => grants_field(body),
-    }
-}
-
-pub(crate) fn req_str<'a>(body: &'a Value, field: &str) -> ApiResult<&'a str> {
-    match body.get(field) {
-        Some(Value::String(s)) => Ok(s),
-        None | Some(Value::Null) => Err(validation(field, "Field required")),
-        Some(_) => Err(validation(field, "Input should be a valid string")),
-    }
-}
-
-pub(crate) fn opt_str(body: &Value, field: &str) -> ApiResult<Option<String>> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(validation(field, "Input should be a valid string")),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Skills in a chat: which ones a turn asks for and the system-message blocks
 //! that carry their instructions to the model. The `/api/v1/skills` routes
-//! (src/api/skills.rs) use [`readable`] for their listings too.
+//! (src/api/skills/list.rs) use [`readable`] for their listings too.
 
 use std::collections::{BTreeSet, HashSet};
 

@@ -1,0 +1,74 @@
+//! Routes of upstream's `ollama` router (`/ollama/*`): the Ollama
+//! connections' settings and Ollama's own API relayed to the server that
+//! hosts the requested model. Streams are copied through unbuffered.
+
+mod admin;
+mod calls;
+mod common;
+mod lists;
+mod settings;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+use admin::{copy, create, delete_model, not_supported, pull, push, unload};
+use calls::{
+    chat, embed, embeddings, generate, show, v1_chat, v1_completions, v1_embeddings, v1_messages,
+    v1_models, v1_responses,
+};
+use lists::{ps, tags, version};
+use settings::{get_config, status, update_config, verify};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ollama/", get(status).head(status))
+        .route("/ollama/verify", post(verify))
+        .route("/ollama/config", get(get_config))
+        .route("/ollama/config/update", post(update_config))
+        .route("/ollama/api/tags", get(tags))
+        .route("/ollama/api/tags/{url_idx}", get(tags))
+        .route("/ollama/api/ps", get(ps))
+        .route("/ollama/api/version", get(version))
+        .route("/ollama/api/version/{url_idx}", get(version))
+        .route("/ollama/api/unload", post(unload))
+        .route("/ollama/api/pull", post(pull))
+        .route("/ollama/api/pull/{url_idx}", post(pull))
+        .route("/ollama/api/push", axum::routing::delete(push))
+        .route("/ollama/api/push/{url_idx}", axum::routing::delete(push))
+        .route("/ollama/api/create", post(create))
+        .route("/ollama/api/create/{url_idx}", post(create))
+        .route("/ollama/api/copy", post(copy))
+        .route("/ollama/api/copy/{url_idx}", post(copy))
+        .route("/ollama/api/delete", axum::routing::delete(delete_model))
+        .route(
+            "/ollama/api/delete/{url_idx}",
+            axum::routing::delete(delete_model),
+        )
+        .route("/ollama/api/show", post(show))
+        .route("/ollama/api/embed", post(embed))
+        .route("/ollama/api/embed/{url_idx}", post(embed))
+        .route("/ollama/api/embeddings", post(embeddings))
+        .route("/ollama/api/embeddings/{url_idx}", post(embeddings))
+        .route("/ollama/api/generate", post(generate))
+        .route("/ollama/api/generate/{url_idx}", post(generate))
+        .route("/ollama/api/chat", post(chat))
+        .route("/ollama/api/chat/{url_idx}", post(chat))
+        .route("/ollama/v1/completions", post(v1_completions))
+        .route("/ollama/v1/completions/{url_idx}", post(v1_completions))
+        .route("/ollama/v1/embeddings", post(v1_embeddings))
+        .route("/ollama/v1/embeddings/{url_idx}", post(v1_embeddings))
+        .route("/ollama/v1/chat/completions", post(v1_chat))
+        .route("/ollama/v1/chat/completions/{url_idx}", post(v1_chat))
+        .route("/ollama/v1/messages", post(v1_messages))
+        .route("/ollama/v1/messages/{url_idx}", post(v1_messages))
+        .route("/ollama/v1/responses", post(v1_responses))
+        .route("/ollama/v1/responses/{url_idx}", post(v1_responses))
+        .route("/ollama/v1/models", get(v1_models))
+        .route("/ollama/v1/models/{url_idx}", get(v1_models))
+        .route("/ollama/models/download", post(not_supported))
+        .route("/ollama/models/download/{url_idx}", post(not_supported))
+        .route("/ollama/models/upload", post(not_supported))
+        .route("/ollama/models/upload/{url_idx}", post(not_supported))
+}

@@ -1,0 +1,68 @@
+//! What the sections of the skills router share: the read / write check on
+//! one skill, its snapshot at a version, the version conflict answer.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::access;
+use crate::auth::Caller;
+use crate::db::access_grants::GrantRow;
+use crate::db::skills::{self as rows, SkillRow};
+use crate::db::workspace_history::{self as history, HistoryRow, Kind};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub(super) fn conflict(current: Option<&str>) -> Response {
+    let mut detail = json!({"code": "version_conflict"});
+    if let Some(c) = current {
+        detail["current_version_id"] = json!(c);
+    }
+    (StatusCode::CONFLICT, Json(json!({"detail": detail}))).into_response()
+}
+
+/// A skill the caller may read (or write): 404 when missing, 403 otherwise.
+pub(super) async fn authorized(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    perm: &str,
+) -> ApiResult<(SkillRow, Vec<GrantRow>)> {
+    let idc = id.to_string();
+    let (s, g) = state
+        .db
+        .read(move |c| rows::get_with_grants(c, &idc))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Skill not found"))?;
+    if access::admin_bypass(caller) {
+        return Ok((s, g));
+    }
+    let groups = access::group_ids(state, caller.id()).await?;
+    if !access::owner_or_grant(caller, &s.user_id, &g, &groups, perm) {
+        return Err(ApiError::forbidden("Access denied"));
+    }
+    Ok((s, g))
+}
+
+/// The live snapshot, or a history entry's.
+pub(super) async fn snapshot_at(
+    state: &AppState,
+    s: &SkillRow,
+    version: Option<&str>,
+) -> ApiResult<Value> {
+    match version {
+        None => Ok(rows::snapshot(s)),
+        Some(v) if Some(v) == s.version_id.as_deref() => Ok(rows::snapshot(s)),
+        Some(v) => Ok(entry(state, &s.id, v).await?.snapshot),
+    }
+}
+
+pub(super) async fn entry(state: &AppState, id: &str, version: &str) -> ApiResult<HistoryRow> {
+    let (id, v) = (id.to_string(), version.to_string());
+    state
+        .db
+        .read(move |c| history::get(c, Kind::Skill, &id, &v))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Skill version not found"))
+}
