@@ -4,7 +4,7 @@
 //! is the JSON the frontend parses.
 
 use axum::extract::State;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -20,40 +20,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tasks/config", get(get_config))
         .route("/api/v1/tasks/config/update", post(set_config))
-        .route(
-            "/api/v1/tasks/title/completions",
-            prompt_task(
-                Some(("task.title.enable", "Title")),
-                "task.title.prompt_template",
-                prompts::TITLE,
-            ),
-        )
-        .route(
-            "/api/v1/tasks/tags/completions",
-            prompt_task(
-                Some(("task.tags.enable", "Tags")),
-                "task.tags.prompt_template",
-                prompts::TAGS,
-            ),
-        )
-        .route(
-            "/api/v1/tasks/follow_up/completions",
-            prompt_task(
-                Some(("task.follow_up.enable", "Follow-up")),
-                "task.follow_up.prompt_template",
-                prompts::FOLLOW_UPS,
-            ),
-        )
+        .route("/api/v1/tasks/title/completions", post(title))
+        .route("/api/v1/tasks/tags/completions", post(tags))
+        .route("/api/v1/tasks/follow_up/completions", post(follow_up))
         .route("/api/v1/tasks/queries/completions", post(queries))
-        .route(
-            "/api/v1/tasks/emoji/completions",
-            prompt_task(None, "task.emoji.prompt_template", prompts::EMOJI),
-        )
+        .route("/api/v1/tasks/emoji/completions", post(emoji))
         .route("/api/v1/tasks/auto/completions", post(autocomplete))
-        .route(
-            "/api/v1/tasks/image_prompt/completions",
-            prompt_task(None, "task.image.prompt_template", prompts::IMAGE_PROMPT),
-        )
+        .route("/api/v1/tasks/image_prompt/completions", post(image_prompt))
         .route("/api/v1/tasks/moa/completions", post(moa))
 }
 
@@ -236,27 +209,46 @@ fn disabled(what: &str) -> ApiError {
     ))
 }
 
-/// A task that is one prompt template (the setting `key`, else `ours`) run
-/// over the posted form; with `enable = (setting, name)`, a 400 while that
-/// setting is off.
-fn prompt_task(
-    enable: Option<(&'static str, &'static str)>,
-    key: &'static str,
-    ours: &'static str,
-) -> MethodRouter<AppState> {
-    post(
-        move |State(s): State<AppState>,
-              VerifiedUser(c): VerifiedUser,
-              JsonBody(f): JsonBody<Map<String, Value>>| async move {
-            if let Some((setting, name)) = enable {
-                if !s.config.get_bool(setting) {
-                    return Err(disabled(name));
-                }
-            }
-            let p = render(&s, &f, &c, key, ours);
-            run(&s, &c, &model_of(&f)?, p).await
-        },
-    )
+async fn title(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    if !s.config.get_bool("task.title.enable") {
+        return Err(disabled("Title"));
+    }
+    let p = render(&s, &f, &c, "task.title.prompt_template", prompts::TITLE);
+    run(&s, &c, &model_of(&f)?, p).await
+}
+
+async fn tags(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    if !s.config.get_bool("task.tags.enable") {
+        return Err(disabled("Tags"));
+    }
+    let p = render(&s, &f, &c, "task.tags.prompt_template", prompts::TAGS);
+    run(&s, &c, &model_of(&f)?, p).await
+}
+
+async fn follow_up(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    if !s.config.get_bool("task.follow_up.enable") {
+        return Err(disabled("Follow-up"));
+    }
+    let p = render(
+        &s,
+        &f,
+        &c,
+        "task.follow_up.prompt_template",
+        prompts::FOLLOW_UPS,
+    );
+    run(&s, &c, &model_of(&f)?, p).await
 }
 
 async fn queries(
@@ -274,6 +266,15 @@ async fn queries(
         return Err(disabled("Query"));
     }
     let p = render(&s, &f, &c, "task.query.prompt_template", prompts::QUERIES);
+    run(&s, &c, &model_of(&f)?, p).await
+}
+
+async fn emoji(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let p = render(&s, &f, &c, "task.emoji.prompt_template", prompts::EMOJI);
     run(&s, &c, &model_of(&f)?, p).await
 }
 
@@ -306,6 +307,21 @@ async fn autocomplete(
         &c,
         "task.autocomplete.prompt_template",
         prompts::AUTOCOMPLETE,
+    );
+    run(&s, &c, &model_of(&f)?, p).await
+}
+
+async fn image_prompt(
+    State(s): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    JsonBody(f): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let p = render(
+        &s,
+        &f,
+        &c,
+        "task.image.prompt_template",
+        prompts::IMAGE_PROMPT,
     );
     run(&s, &c, &model_of(&f)?, p).await
 }
