@@ -107,6 +107,20 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, AuthRejection
 const LOW_ROLE: &str =
     "You do not have permission to access this resource. Please ask your administrator for access.";
 
+/// The caller, refused with a 401 unless their role is one of `roles`.
+async fn caller_with_role(
+    parts: &Parts,
+    state: &AppState,
+    roles: &[&str],
+) -> Result<Caller, AuthRejection> {
+    let c = caller(parts, state).await?;
+    if roles.contains(&c.user.role.as_str()) {
+        Ok(c)
+    } else {
+        Err(ApiError::unauthorized(LOW_ROLE).into())
+    }
+}
+
 /// Any signed-in account, pending ones included.
 pub struct AuthUser(pub Caller);
 /// A `user` or `admin`.
@@ -134,12 +148,9 @@ impl FromRequestParts<AppState> for VerifiedUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let c = caller(parts, state).await?;
-        if c.user.role == "user" || c.user.role == "admin" {
-            Ok(VerifiedUser(c))
-        } else {
-            Err(ApiError::unauthorized(LOW_ROLE).into())
-        }
+        caller_with_role(parts, state, &["user", "admin"])
+            .await
+            .map(VerifiedUser)
     }
 }
 
@@ -149,12 +160,9 @@ impl FromRequestParts<AppState> for AdminUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let c = caller(parts, state).await?;
-        if c.user.role == "admin" {
-            Ok(AdminUser(c))
-        } else {
-            Err(ApiError::unauthorized(LOW_ROLE).into())
-        }
+        caller_with_role(parts, state, &["admin"])
+            .await
+            .map(AdminUser)
     }
 }
 

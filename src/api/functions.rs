@@ -211,9 +211,7 @@ async fn get_one(
     AdminUser(_c): AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let f = load(&state, &id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(NOT_FOUND))?;
+    let f = found(&state, &id).await?;
     Ok(Json(rows::wire(&f, true, false)))
 }
 
@@ -239,9 +237,7 @@ async fn toggle(
     AdminUser(_c): AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let f = load(&state, &id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(NOT_FOUND))?;
+    let f = found(&state, &id).await?;
     if !f.is_active {
         return Err(python_unsupported());
     }
@@ -255,9 +251,7 @@ async fn toggle_global(
     AdminUser(_c): AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let f = load(&state, &id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(NOT_FOUND))?;
+    let f = found(&state, &id).await?;
     if !f.is_global {
         return Err(python_unsupported());
     }
@@ -335,9 +329,7 @@ async fn valves(
     AdminUser(_c): AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let f = load(&state, &id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(NOT_FOUND))?;
+    let f = found(&state, &id).await?;
     Ok(Json(valves_dict(&f.valves)))
 }
 
@@ -346,9 +338,7 @@ async fn user_valves(
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    load(&state, &id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized(NOT_FOUND))?;
+    found(&state, &id).await?;
     let uid = caller.id().to_string();
     Ok(Json(
         state
@@ -365,7 +355,7 @@ async fn valves_spec(
     AdminUser(_c): AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    exists(&state, &id).await?;
+    found(&state, &id).await?;
     Err(python_unsupported())
 }
 
@@ -375,7 +365,7 @@ async fn valves_update(
     Path(id): Path<String>,
     JsonBody(_b): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    exists(&state, &id).await?;
+    found(&state, &id).await?;
     Err(python_unsupported())
 }
 
@@ -384,7 +374,7 @@ async fn user_valves_spec(
     VerifiedUser(_c): VerifiedUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    exists(&state, &id).await?;
+    found(&state, &id).await?;
     Err(python_unsupported())
 }
 
@@ -394,14 +384,14 @@ async fn user_valves_update(
     Path(id): Path<String>,
     JsonBody(_b): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    exists(&state, &id).await?;
+    found(&state, &id).await?;
     Err(python_unsupported())
 }
 
-async fn exists(state: &AppState, id: &str) -> ApiResult<()> {
+/// The function, or upstream's 401 "not found" answer.
+async fn found(state: &AppState, id: &str) -> ApiResult<FunctionRow> {
     load(state, id)
         .await?
-        .map(|_| ())
         .ok_or_else(|| ApiError::unauthorized(NOT_FOUND))
 }
 

@@ -413,19 +413,7 @@ async fn download(
     Path(idx): Path<usize>,
     JsonBody(form): JsonBody<ModelForm>,
 ) -> ApiResult<Response> {
-    let payload = stripped_payload(&state, idx, form);
-    let r = manage(
-        &state,
-        idx,
-        "download",
-        reqwest::Method::POST,
-        Some(payload),
-        None,
-        &[],
-    )
-    .await?;
-    llm::invalidate(&state);
-    Ok(r)
+    change_models(&state, idx, form, "download").await
 }
 
 async fn download_status(
@@ -445,8 +433,9 @@ async fn download_status(
     .await
 }
 
-/// Loading or unloading a model on the connection changes what it lists.
-async fn set_loaded(
+/// Downloading, loading or unloading a model on the connection changes what
+/// it lists.
+async fn change_models(
     state: &AppState,
     idx: usize,
     form: ModelForm,
@@ -473,7 +462,7 @@ async fn load(
     Path(idx): Path<usize>,
     JsonBody(form): JsonBody<ModelForm>,
 ) -> ApiResult<Response> {
-    set_loaded(&state, idx, form, "load").await
+    change_models(&state, idx, form, "load").await
 }
 
 async fn unload(
@@ -482,7 +471,7 @@ async fn unload(
     Path(idx): Path<usize>,
     JsonBody(form): JsonBody<ModelForm>,
 ) -> ApiResult<Response> {
-    set_loaded(&state, idx, form, "unload").await
+    change_models(&state, idx, form, "unload").await
 }
 
 async fn sse(

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::json::{opt, JsonCol};
+use super::table;
 
 #[derive(Debug, Clone)]
 pub struct AutomationRow {
@@ -112,12 +113,7 @@ pub fn insert(
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<AutomationRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM automation WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "automation", COLUMNS, id, from_row)
 }
 
 pub fn count_by_user(c: &Connection, user_id: &str) -> rusqlite::Result<i64> {

@@ -4,11 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, Connection, Row};
 use serde_json::Value;
 
 use super::access_grants;
 use super::json::{opt, JsonCol};
+use super::table;
 
 pub const RESOURCE: &str = "calendar";
 
@@ -119,12 +120,7 @@ fn json_or_null(v: &Option<Value>) -> JsonCol {
 // ---------- calendars ----------
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<CalendarRow>> {
-    c.query_row(
-        &format!("SELECT {CAL_COLUMNS} FROM calendar WHERE id = ?1"),
-        [id],
-        cal_from_row,
-    )
-    .optional()
+    table::get(c, "calendar", CAL_COLUMNS, id, cal_from_row)
 }
 
 /// Ids of the calendars a user may read: owned ones and those shared with
@@ -224,6 +220,13 @@ fn merge(stored: Option<Value>, incoming: &Value) -> Value {
     Value::Object(base)
 }
 
+/// Overwrites `slot` with the sent value, if one was sent.
+fn assign<T: Clone>(slot: &mut T, sent: &Option<T>) {
+    if let Some(v) = sent {
+        *slot = v.clone();
+    }
+}
+
 pub fn update(
     c: &Connection,
     id: &str,
@@ -233,12 +236,8 @@ pub fn update(
     let Some(mut cal) = get(c, id)? else {
         return Ok(None);
     };
-    if let Some(n) = &u.name {
-        cal.name = n.clone();
-    }
-    if let Some(col) = &u.color {
-        cal.color = col.clone();
-    }
+    assign(&mut cal.name, &u.name);
+    assign(&mut cal.color, &u.color);
     if let Some(d) = &u.data {
         cal.data = Some(merge(cal.data.take(), d));
     }
@@ -303,12 +302,7 @@ pub struct NewEvent {
 }
 
 pub fn get_event(c: &Connection, id: &str) -> rusqlite::Result<Option<EventRow>> {
-    c.query_row(
-        &format!("SELECT {EVENT_COLUMNS} FROM calendar_event WHERE id = ?1"),
-        [id],
-        event_from_row,
-    )
-    .optional()
+    table::get(c, "calendar_event", EVENT_COLUMNS, id, event_from_row)
 }
 
 pub fn insert_event(
@@ -369,36 +363,16 @@ pub fn update_event(
     let Some(mut e) = get_event(c, id)? else {
         return Ok(None);
     };
-    if let Some(v) = &u.calendar_id {
-        e.calendar_id = v.clone();
-    }
-    if let Some(v) = &u.title {
-        e.title = v.clone();
-    }
-    if let Some(v) = &u.description {
-        e.description = v.clone();
-    }
-    if let Some(v) = u.start_at {
-        e.start_at = v;
-    }
-    if let Some(v) = u.end_at {
-        e.end_at = v;
-    }
-    if let Some(v) = u.all_day {
-        e.all_day = v;
-    }
-    if let Some(v) = &u.rrule {
-        e.rrule = v.clone();
-    }
-    if let Some(v) = &u.color {
-        e.color = v.clone();
-    }
-    if let Some(v) = &u.location {
-        e.location = v.clone();
-    }
-    if let Some(v) = u.is_cancelled {
-        e.is_cancelled = v;
-    }
+    assign(&mut e.calendar_id, &u.calendar_id);
+    assign(&mut e.title, &u.title);
+    assign(&mut e.description, &u.description);
+    assign(&mut e.start_at, &u.start_at);
+    assign(&mut e.end_at, &u.end_at);
+    assign(&mut e.all_day, &u.all_day);
+    assign(&mut e.rrule, &u.rrule);
+    assign(&mut e.color, &u.color);
+    assign(&mut e.location, &u.location);
+    assign(&mut e.is_cancelled, &u.is_cancelled);
     if let Some(d) = &u.data {
         e.data = Some(merge(e.data.take(), d));
     }

@@ -2,10 +2,11 @@
 //! (`status`, extracted `content`, `error`), `meta` what the upload said about
 //! itself (`name`, `content_type`, `size`, `file_hash`, the client's `data`).
 
-use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, types::Value as SqlValue, Connection};
 use serde_json::{json, Map, Value};
 
 use super::json::JsonCol;
+use super::table;
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -158,12 +159,7 @@ pub fn insert(c: &Connection, f: &NewFile, now: i64) -> rusqlite::Result<FileRow
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<FileRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM file WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "file", COLUMNS, id, from_row)
 }
 
 pub fn get_many(c: &Connection, ids: &[String]) -> rusqlite::Result<Vec<FileRow>> {

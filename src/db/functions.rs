@@ -1,10 +1,11 @@
 //! The `function` table (admin plugins: pipes, filters, actions; Python source
 //! kept as text, never run by this server) and its `function_history` entries.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 use serde_json::{json, Map, Value};
 
 use super::json::JsonCol;
+use super::table;
 use super::workspace_history::{self as history, Kind};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,20 +87,11 @@ pub fn snapshot(name: &str, content: &str, meta: &Value) -> Value {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<FunctionRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM function WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "function", COLUMNS, id, from_row)
 }
 
 pub fn all(c: &Connection) -> rusqlite::Result<Vec<FunctionRow>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM function ORDER BY updated_at DESC, id"
-    ))?;
-    let rows = st.query_map([], from_row)?;
-    rows.collect()
+    table::newest_first(c, "function", COLUMNS, from_row)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::access_grants::{self, GrantRow};
 use super::files::FileRow;
 use super::json::{opt, JsonCol};
+use super::table;
 
 pub const RESOURCE: &str = "knowledge";
 pub const PAGE_SIZE: i64 = 30;
@@ -120,31 +121,18 @@ pub fn insert(
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<KnowledgeRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM knowledge WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "knowledge", COLUMNS, id, from_row)
 }
 
 pub fn get_with_grants(
     c: &Connection,
     id: &str,
 ) -> rusqlite::Result<Option<(KnowledgeRow, Vec<GrantRow>)>> {
-    let Some(k) = get(c, id)? else {
-        return Ok(None);
-    };
-    let g = access_grants::by_resource(c, RESOURCE, id)?;
-    Ok(Some((k, g)))
+    table::with_grants(c, RESOURCE, id, get(c, id)?)
 }
 
 pub fn all(c: &Connection) -> rusqlite::Result<Vec<KnowledgeRow>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM knowledge ORDER BY updated_at DESC, id"
-    ))?;
-    let rows = st.query_map([], from_row)?;
-    rows.collect()
+    table::newest_first(c, "knowledge", COLUMNS, from_row)
 }
 
 pub fn update(

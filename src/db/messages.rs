@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 use serde_json::{json, Map, Value};
 
 use super::json::{opt, JsonCol};
+use super::table;
 
 #[derive(Debug, Clone)]
 pub struct MessageRow {
@@ -79,12 +80,7 @@ fn from_row(r: &Row) -> rusqlite::Result<MessageRow> {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<MessageRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM message WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "message", COLUMNS, id, from_row)
 }
 
 pub struct NewMessage {
@@ -118,6 +114,22 @@ pub fn insert(c: &Connection, m: &NewMessage, now: i64) -> rusqlite::Result<Mess
     Ok(get(c, &id)?.expect("just inserted"))
 }
 
+/// A page of a channel's messages; `filter_order` adds to the WHERE clause
+/// and orders the rows.
+fn channel_page(
+    c: &Connection,
+    filter_order: &str,
+    channel_id: &str,
+    skip: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<MessageRow>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM message WHERE channel_id = ?1 AND {filter_order} LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = st.query_map(params![channel_id, limit, skip.max(0)], from_row)?;
+    rows.collect()
+}
+
 /// Top-level messages of a channel, newest first.
 pub fn list_top(
     c: &Connection,
@@ -125,12 +137,13 @@ pub fn list_top(
     skip: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<MessageRow>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM message WHERE channel_id = ?1 AND parent_id IS NULL \
-         ORDER BY created_at DESC LIMIT ?2 OFFSET ?3"
-    ))?;
-    let rows = st.query_map(params![channel_id, limit, skip.max(0)], from_row)?;
-    rows.collect()
+    channel_page(
+        c,
+        "parent_id IS NULL ORDER BY created_at DESC",
+        channel_id,
+        skip,
+        limit,
+    )
 }
 
 /// Where a thread page starts: a plain offset, around a reply, or before one.
@@ -244,12 +257,13 @@ pub fn pinned(
     skip: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<MessageRow>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM message WHERE channel_id = ?1 AND is_pinned = 1 \
-         ORDER BY pinned_at DESC LIMIT ?2 OFFSET ?3"
-    ))?;
-    let rows = st.query_map(params![channel_id, limit, skip.max(0)], from_row)?;
-    rows.collect()
+    channel_page(
+        c,
+        "is_pinned = 1 ORDER BY pinned_at DESC",
+        channel_id,
+        skip,
+        limit,
+    )
 }
 
 fn merged(base: Option<&Value>, extra: Option<&Map<String, Value>>) -> Value {

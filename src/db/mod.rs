@@ -32,6 +32,7 @@ pub mod prompts;
 pub mod search;
 pub mod shared_chats;
 pub mod skills;
+pub mod table;
 pub mod tags;
 pub mod tools;
 pub mod users;

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::access_grants::{self, GrantRow};
 use super::json::JsonCol;
+use super::table;
 
 pub const RESOURCE: &str = "model";
 
@@ -184,12 +185,7 @@ pub fn wire(row: &ModelRow, grants: &[GrantRow]) -> Value {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<ModelRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM model WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "model", COLUMNS, id, from_row)
 }
 
 pub fn all(c: &Connection) -> rusqlite::Result<Vec<ModelRow>> {
@@ -202,25 +198,14 @@ pub fn all(c: &Connection) -> rusqlite::Result<Vec<ModelRow>> {
 
 /// Every row with its grants: what the model list is built from.
 pub fn all_with_grants(c: &Connection) -> rusqlite::Result<Vec<(ModelRow, Vec<GrantRow>)>> {
-    let mut grants = access_grants::by_type(c, RESOURCE)?;
-    Ok(all(c)?
-        .into_iter()
-        .map(|m| {
-            let g = grants.remove(&m.id).unwrap_or_default();
-            (m, g)
-        })
-        .collect())
+    table::pair_with_grants(c, RESOURCE, all(c)?, |m| &m.id)
 }
 
 pub fn get_with_grants(
     c: &Connection,
     id: &str,
 ) -> rusqlite::Result<Option<(ModelRow, Vec<GrantRow>)>> {
-    let Some(m) = get(c, id)? else {
-        return Ok(None);
-    };
-    let g = access_grants::by_resource(c, RESOURCE, id)?;
-    Ok(Some((m, g)))
+    table::with_grants(c, RESOURCE, id, get(c, id)?)
 }
 
 /// Name, base, params and meta: what a history entry records and compares.
@@ -276,14 +261,7 @@ pub fn insert(
     grants: &[access_grants::NewGrant],
     now: i64,
 ) -> rusqlite::Result<()> {
-    let params_v = normalize_params(&form.params);
-    let meta_v = strip_derived(normalize_meta(&form.meta));
-    let snap = snapshot(
-        &form.name,
-        form.base_model_id.as_deref(),
-        &params_v,
-        &meta_v,
-    );
+    let (params_v, meta_v, snap) = normalized(form);
     let version = insert_history(
         c,
         &form.id,
@@ -312,6 +290,19 @@ pub fn insert(
     Ok(())
 }
 
+/// The form's params and meta as stored, and the snapshot they make.
+fn normalized(form: &ModelForm) -> (Value, Value, Value) {
+    let params_v = normalize_params(&form.params);
+    let meta_v = strip_derived(normalize_meta(&form.meta));
+    let snap = snapshot(
+        &form.name,
+        form.base_model_id.as_deref(),
+        &params_v,
+        &meta_v,
+    );
+    (params_v, meta_v, snap)
+}
+
 fn strip_derived(mut meta: Value) -> Value {
     if let Some(m) = meta.as_object_mut() {
         m.remove("chat_variables_schema");
@@ -328,14 +319,7 @@ pub fn update(
     user_id: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    let params_v = normalize_params(&form.params);
-    let meta_v = strip_derived(normalize_meta(&form.meta));
-    let snap = snapshot(
-        &form.name,
-        form.base_model_id.as_deref(),
-        &params_v,
-        &meta_v,
-    );
+    let (params_v, meta_v, snap) = normalized(form);
     let previous = snapshot(
         &current.name,
         current.base_model_id.as_deref(),

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::access_grants::{self, GrantRow, NewGrant};
 use super::json::JsonCol;
+use super::table;
 use super::workspace_history::{self as history, Kind};
 
 pub const RESOURCE: &str = "prompt";
@@ -100,23 +101,14 @@ pub fn wire(p: &PromptRow, grants: &[GrantRow]) -> Value {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<PromptRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM prompt WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "prompt", COLUMNS, id, from_row)
 }
 
 pub fn get_with_grants(
     c: &Connection,
     id: &str,
 ) -> rusqlite::Result<Option<(PromptRow, Vec<GrantRow>)>> {
-    let Some(p) = get(c, id)? else {
-        return Ok(None);
-    };
-    let g = access_grants::by_resource(c, RESOURCE, id)?;
-    Ok(Some((p, g)))
+    table::with_grants(c, RESOURCE, id, get(c, id)?)
 }
 
 pub fn get_by_command(c: &Connection, command: &str) -> rusqlite::Result<Option<PromptRow>> {
@@ -130,20 +122,8 @@ pub fn get_by_command(c: &Connection, command: &str) -> rusqlite::Result<Option<
 
 /// Every prompt (newest change first) with its grants.
 pub fn all_with_grants(c: &Connection) -> rusqlite::Result<Vec<(PromptRow, Vec<GrantRow>)>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM prompt ORDER BY updated_at DESC, id"
-    ))?;
-    let rows = st
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut grants = access_grants::by_type(c, RESOURCE)?;
-    Ok(rows
-        .into_iter()
-        .map(|p| {
-            let g = grants.remove(&p.id).unwrap_or_default();
-            (p, g)
-        })
-        .collect())
+    let rows = table::newest_first(c, "prompt", COLUMNS, from_row)?;
+    table::pair_with_grants(c, RESOURCE, rows, |p| &p.id)
 }
 
 /// `{id, name, role, email}` of the given users (upstream's `UserResponse`).

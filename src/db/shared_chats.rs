@@ -96,6 +96,19 @@ pub fn create(
     get(c, share_id)
 }
 
+/// The title and the chat object of the shared chat's source, if it still exists.
+fn chat_source(
+    c: &Connection,
+    chat_id: &str,
+) -> rusqlite::Result<Option<(Option<String>, JsonCol)>> {
+    c.query_row(
+        "SELECT title, chat FROM chat WHERE id = ?1",
+        [chat_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 /// Re-snapshots an existing share from its chat. `share_mode` is `Some` when
 /// the request set it (even to null); otherwise the share keeps its mode.
 pub fn refresh(
@@ -107,14 +120,7 @@ pub fn refresh(
     let Some(shared) = get(c, share_id)? else {
         return Ok(None);
     };
-    let source: Option<(Option<String>, JsonCol)> = c
-        .query_row(
-            "SELECT title, chat FROM chat WHERE id = ?1",
-            [&shared.chat_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((title, chat)) = source else {
+    let Some((title, chat)) = chat_source(c, &shared.chat_id)? else {
         return Ok(None);
     };
     let mode = share_mode.unwrap_or_else(|| {
@@ -142,14 +148,7 @@ pub fn set_share_mode(
         return Ok(());
     };
     if share_mode.is_none() && shared.share_mode() == Some("continue") {
-        let source: Option<(Option<String>, JsonCol)> = c
-            .query_row(
-                "SELECT title, chat FROM chat WHERE id = ?1",
-                [&shared.chat_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        if let Some((title, chat)) = source {
+        if let Some((title, chat)) = chat_source(c, &shared.chat_id)? {
             shared.chat = chat.0;
             shared.title = title.unwrap_or_default();
         }

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::access_grants::{self, GrantRow, NewGrant};
 use super::json::JsonCol;
+use super::table;
 use super::workspace_history::{self as history, Kind};
 
 pub const RESOURCE: &str = "skill";
@@ -308,23 +309,14 @@ pub fn main_content(files: &[Value]) -> String {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<SkillRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM skill WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "skill", COLUMNS, id, from_row)
 }
 
 pub fn get_with_grants(
     c: &Connection,
     id: &str,
 ) -> rusqlite::Result<Option<(SkillRow, Vec<GrantRow>)>> {
-    let Some(s) = get(c, id)? else {
-        return Ok(None);
-    };
-    let g = access_grants::by_resource(c, RESOURCE, id)?;
-    Ok(Some((s, g)))
+    table::with_grants(c, RESOURCE, id, get(c, id)?)
 }
 
 pub fn name_taken(c: &Connection, name: &str) -> rusqlite::Result<bool> {
@@ -336,20 +328,8 @@ pub fn name_taken(c: &Connection, name: &str) -> rusqlite::Result<bool> {
 }
 
 pub fn all_with_grants(c: &Connection) -> rusqlite::Result<Vec<(SkillRow, Vec<GrantRow>)>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM skill ORDER BY updated_at DESC, id"
-    ))?;
-    let rows = st
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut grants = access_grants::by_type(c, RESOURCE)?;
-    Ok(rows
-        .into_iter()
-        .map(|s| {
-            let g = grants.remove(&s.id).unwrap_or_default();
-            (s, g)
-        })
-        .collect())
+    let rows = table::newest_first(c, "skill", COLUMNS, from_row)?;
+    table::pair_with_grants(c, RESOURCE, rows, |s| &s.id)
 }
 
 pub struct NewSkill {

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::access_grants::{self, GrantRow, NewGrant};
 use super::json::JsonCol;
+use super::table;
 use super::workspace_history::{self as history, Kind};
 
 pub const RESOURCE: &str = "tool";
@@ -120,40 +121,19 @@ pub fn snapshot(name: &str, content: &str, meta: &Value) -> Value {
 }
 
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<ToolRow>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM tool WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    table::get(c, "tool", COLUMNS, id, from_row)
 }
 
 pub fn get_with_grants(
     c: &Connection,
     id: &str,
 ) -> rusqlite::Result<Option<(ToolRow, Vec<GrantRow>)>> {
-    let Some(t) = get(c, id)? else {
-        return Ok(None);
-    };
-    let g = access_grants::by_resource(c, RESOURCE, id)?;
-    Ok(Some((t, g)))
+    table::with_grants(c, RESOURCE, id, get(c, id)?)
 }
 
 pub fn all_with_grants(c: &Connection) -> rusqlite::Result<Vec<(ToolRow, Vec<GrantRow>)>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM tool ORDER BY updated_at DESC, id"
-    ))?;
-    let rows = st
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut grants = access_grants::by_type(c, RESOURCE)?;
-    Ok(rows
-        .into_iter()
-        .map(|t| {
-            let g = grants.remove(&t.id).unwrap_or_default();
-            (t, g)
-        })
-        .collect())
+    let rows = table::newest_first(c, "tool", COLUMNS, from_row)?;
+    table::pair_with_grants(c, RESOURCE, rows, |t| &t.id)
 }
 
 /// Inserts a tool (specs empty: they come from running its code) with its

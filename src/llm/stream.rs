@@ -129,21 +129,13 @@ fn events(
     wire: Wire,
     model: String,
 ) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
-    let state = Decoder {
-        body: resp.bytes_stream().boxed(),
+    let state = Decoder::new(
+        resp.bytes_stream().boxed(),
         wire,
-        buf: Vec::new(),
-        data: String::new(),
-        queue: VecDeque::new(),
-        done: false,
-        finish_reason: None,
-        finish_chunk: None,
-        last_chunk: None,
-        usage: None,
         model,
-        chunk_id: format!("chatcmpl-{}", uuid::Uuid::new_v4()),
-        idle: stream_idle_timeout(),
-    };
+        format!("chatcmpl-{}", uuid::Uuid::new_v4()),
+        stream_idle_timeout(),
+    );
     futures::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(ev) = s.queue.pop_front() {
@@ -203,6 +195,31 @@ struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder that has read nothing yet.
+    fn new(
+        body: BoxStream<'static, reqwest::Result<Bytes>>,
+        wire: Wire,
+        model: String,
+        chunk_id: String,
+        idle: Option<Duration>,
+    ) -> Decoder {
+        Decoder {
+            body,
+            wire,
+            buf: Vec::new(),
+            data: String::new(),
+            queue: VecDeque::new(),
+            done: false,
+            finish_reason: None,
+            finish_chunk: None,
+            last_chunk: None,
+            usage: None,
+            model,
+            chunk_id,
+            idle,
+        }
+    }
+
     fn fail(&mut self, e: LlmError) {
         if !self.done {
             self.queue.push_back(Err(e));
@@ -427,21 +444,13 @@ impl Decoder {
 /// decoder a live response goes through (`ndjson`: Ollama's wire, else SSE).
 /// For fuzzing and replay tests.
 pub fn decode_body(ndjson: bool, pieces: &[&[u8]]) -> Vec<Result<StreamEvent, LlmError>> {
-    let mut d = Decoder {
-        body: futures::stream::empty().boxed(),
-        wire: if ndjson { Wire::Ndjson } else { Wire::Sse },
-        buf: Vec::new(),
-        data: String::new(),
-        queue: VecDeque::new(),
-        done: false,
-        finish_reason: None,
-        finish_chunk: None,
-        last_chunk: None,
-        usage: None,
-        model: "model".into(),
-        chunk_id: "chatcmpl-replay".into(),
-        idle: None,
-    };
+    let mut d = Decoder::new(
+        futures::stream::empty().boxed(),
+        if ndjson { Wire::Ndjson } else { Wire::Sse },
+        "model".into(),
+        "chatcmpl-replay".into(),
+        None,
+    );
     for p in pieces {
         d.feed(p);
     }
@@ -663,21 +672,13 @@ mod tests {
     use super::*;
 
     fn decoder(wire: Wire) -> Decoder {
-        Decoder {
-            body: futures::stream::empty().boxed(),
+        Decoder::new(
+            futures::stream::empty().boxed(),
             wire,
-            buf: Vec::new(),
-            data: String::new(),
-            queue: VecDeque::new(),
-            done: false,
-            finish_reason: None,
-            finish_chunk: None,
-            last_chunk: None,
-            usage: None,
-            model: "m".into(),
-            chunk_id: "c".into(),
-            idle: None,
-        }
+            "m".into(),
+            "c".into(),
+            None,
+        )
     }
 
     fn drain(d: &mut Decoder) -> Vec<Result<StreamEvent, String>> {

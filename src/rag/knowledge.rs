@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::processing::{caller_for, index_file, IndexOpts};
+use super::processing::{caller_for, index_into};
 use crate::auth::Caller;
 use crate::db::access_grants::GrantRow;
 use crate::db::files::{self, FileRow};
@@ -114,16 +114,7 @@ pub async fn reindex(
             },
         };
         for f in kfiles {
-            let r = index_file(
-                state,
-                caller,
-                &f,
-                IndexOpts {
-                    collection: Some(kb.id.clone()),
-                    ..Default::default()
-                },
-            )
-            .await;
+            let r = index_into(state, caller, &kb.id, &f).await;
             if let Err(e) = r {
                 tracing::warn!(knowledge = %kb.id, file = %f.id, error = %e, "knowledge file not reindexed");
                 out.failed_files.push(f.id.clone());
@@ -147,17 +138,9 @@ pub async fn add_file(
     file: &FileRow,
     dir: Option<String>,
 ) -> ApiResult<()> {
-    index_file(
-        state,
-        caller,
-        file,
-        IndexOpts {
-            collection: Some(kb_id.to_string()),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(ApiError::bad_request)?;
+    index_into(state, caller, kb_id, file)
+        .await
+        .map_err(ApiError::bad_request)?;
     let (kid, fid, uid) = (kb_id.to_string(), file.id.clone(), caller.id().to_string());
     let now = now_secs();
     state
@@ -194,16 +177,7 @@ pub async fn add_files(
         {
             continue;
         }
-        let r = index_file(
-            state,
-            caller,
-            file,
-            IndexOpts {
-                collection: Some(kb_id.to_string()),
-                ..Default::default()
-            },
-        )
-        .await;
+        let r = index_into(state, caller, kb_id, file).await;
         match r {
             Ok(()) => {
                 let (kid, fid, uid, dir) = (

@@ -66,6 +66,11 @@ async fn file_text(state: &AppState, file: &FileRow) -> Result<String, String> {
     if !file.content().trim().is_empty() {
         return Ok(file.content().to_string());
     }
+    extract_fresh(state, file).await
+}
+
+/// A fresh extraction from the file's original bytes.
+async fn extract_fresh(state: &AppState, file: &FileRow) -> Result<String, String> {
     let Some(path) = crate::files::resolve_path(state, file) else {
         return Err("The uploaded file is missing from storage.".into());
     };
@@ -77,6 +82,25 @@ async fn file_text(state: &AppState, file: &FileRow) -> Result<String, String> {
     )
     .await
     .map_err(|e| e.0)
+}
+
+/// Indexes a file into a knowledge base's collection (without linking it).
+pub async fn index_into(
+    state: &AppState,
+    caller: &Caller,
+    kb_id: &str,
+    file: &FileRow,
+) -> Result<(), String> {
+    index_file(
+        state,
+        caller,
+        file,
+        IndexOpts {
+            collection: Some(kb_id.to_string()),
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// Upstream's `process_file`: (re)indexes one file into `file-<id>` or, with
@@ -92,20 +116,7 @@ pub async fn index_file(
     let text = match &opts.content {
         Some(t) => t.clone(),
         None if opts.collection.is_some() => file_text(state, file).await?,
-        None => {
-            // A fresh extraction from the original bytes.
-            let Some(path) = crate::files::resolve_path(state, file) else {
-                return Err("The uploaded file is missing from storage.".into());
-            };
-            extract::extract_file(
-                &state.settings.extract,
-                path,
-                file.name().to_string(),
-                file.content_type().map(str::to_string),
-            )
-            .await
-            .map_err(|e| e.0)?
-        }
+        None => extract_fresh(state, file).await?,
     };
     if text.trim().is_empty() {
         return Err(EMPTY.into());
@@ -195,16 +206,7 @@ pub async fn apply_edit(
     let file = load(state, &file.id).await?.unwrap_or_else(|| file.clone());
     let mut failed = false;
     for kb in kbs {
-        let r = index_file(
-            state,
-            caller,
-            &file,
-            IndexOpts {
-                collection: Some(kb.id.clone()),
-                ..Default::default()
-            },
-        )
-        .await;
+        let r = index_into(state, caller, &kb.id, &file).await;
         if let Err(e) = r {
             tracing::warn!(error = %e, knowledge = %kb.id, "knowledge re-index after edit failed");
             failed = true;
@@ -422,16 +424,7 @@ async fn run_upload(state: &AppState, caller: &Caller, file_id: &str) -> Result<
                     .await
                     .map_err(internal)?
                     .ok_or("The file no longer exists.")?;
-                index_file(
-                    state,
-                    caller,
-                    &file,
-                    IndexOpts {
-                        collection: Some(kb.id.clone()),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                index_into(state, caller, &kb.id, &file).await?;
                 let dir = if dir_ok {
                     meta_data
                         .get("directory_id")

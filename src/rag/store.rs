@@ -41,6 +41,19 @@ struct Row {
     metadata: Map<String, Value>,
 }
 
+impl Row {
+    /// The stored chunk as a hit of `collection` with no score.
+    fn unscored(self, collection: &str) -> Hit {
+        Hit {
+            collection: collection.to_string(),
+            id: self.id,
+            text: self.text,
+            metadata: self.metadata,
+            score: 0.0,
+        }
+    }
+}
+
 /// A collection's vectors as one row-major matrix; `seqs` is ascending.
 pub struct Matrix {
     pub dim: usize,
@@ -314,13 +327,7 @@ impl Store {
         for entry in ct.range((collection, 0u64)..=(collection, u64::MAX))? {
             let (_, v) = entry?;
             let row: Row = serde_json::from_slice(v.value())?;
-            out.push(Hit {
-                collection: collection.to_string(),
-                id: row.id,
-                text: row.text,
-                metadata: row.metadata,
-                score: 0.0,
-            });
+            out.push(row.unscored(collection));
         }
         Ok(out)
     }
@@ -333,16 +340,7 @@ impl Store {
         for &seq in seqs {
             if let Some(v) = ct.get((collection, seq))? {
                 let row: Row = serde_json::from_slice(v.value())?;
-                out.push((
-                    seq,
-                    Hit {
-                        collection: collection.to_string(),
-                        id: row.id,
-                        text: row.text,
-                        metadata: row.metadata,
-                        score: 0.0,
-                    },
-                ));
+                out.push((seq, row.unscored(collection)));
             }
         }
         Ok(out)

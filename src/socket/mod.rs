@@ -314,6 +314,18 @@ async fn presence(io: &SocketIo, chat_id: &str) -> Vec<Value> {
     users
 }
 
+/// Tells a shared chat's room who is in it now.
+async fn announce_presence(io: &SocketIo, chat_id: &str) {
+    let users = presence(io, chat_id).await;
+    let _ = io
+        .to(chat_room(chat_id))
+        .emit(
+            "events",
+            &json!({"chat_id": chat_id, "shared": true, "data": {"type": "chat:presence", "data": {"users": users}}}),
+        )
+        .await;
+}
+
 async fn on_chat_event(
     s: SocketRef,
     ack: AckSender,
@@ -359,26 +371,12 @@ async fn on_chat_event(
                     let _ = s.emit("events", &ev);
                 }
             }
-            let users = presence(io, &chat_id).await;
-            let _ = io
-                .to(chat_room(&chat_id))
-                .emit(
-                    "events",
-                    &json!({"chat_id": chat_id, "shared": true, "data": {"type": "chat:presence", "data": {"users": users}}}),
-                )
-                .await;
+            announce_presence(io, &chat_id).await;
             let _ = ack.send(&true);
         }
         "leave" => {
             s.leave(chat_room(&chat_id));
-            let users = presence(io, &chat_id).await;
-            let _ = io
-                .to(chat_room(&chat_id))
-                .emit(
-                    "events",
-                    &json!({"chat_id": chat_id, "shared": true, "data": {"type": "chat:presence", "data": {"users": users}}}),
-                )
-                .await;
+            announce_presence(io, &chat_id).await;
             let _ = ack.send(&true);
         }
         "typing" => {
