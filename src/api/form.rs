@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -23,31 +23,70 @@ pub(crate) fn req_str<'a>(body: &'a Value, field: &str) -> ApiResult<&'a str> {
     }
 }
 
+/// An optional string field of a JSON body (absent or null: `None`).
 pub(crate) fn opt_str(body: &Value, field: &str) -> ApiResult<Option<String>> {
-    match body.get(field) {
+    match body.as_object() {
+        Some(m) => opt_str_in(m, field),
+        None => Ok(None),
+    }
+}
+
+/// [`opt_str`] on an object already taken apart.
+pub(crate) fn opt_str_in(m: &Map<String, Value>, field: &str) -> ApiResult<Option<String>> {
+    match m.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(validation(field, "Input should be a valid string")),
+        Some(_) => Err(ApiError::Validation(json!([{
+            "loc": ["body", field], "msg": "Input should be a valid string", "type": "string_type"
+        }]))),
     }
 }
 
 // --------------------------------------------------------------- query
 
-/// FastAPI's bool query parsing.
-pub(crate) fn query_bool(p: &HashMap<String, String>, key: &str, default: bool) -> ApiResult<bool> {
-    match p.get(key).map(|s| s.to_ascii_lowercase()) {
-        None => Ok(default),
+/// The validation error of one query parameter.
+pub(crate) fn query_error(key: &str, msg: &str, kind: &str) -> ApiError {
+    ApiError::Validation(json!([{ "loc": ["query", key], "msg": msg, "type": kind }]))
+}
+
+/// FastAPI's bool query parsing; absent is `None`.
+pub(crate) fn query_opt_bool(p: &HashMap<String, String>, key: &str) -> ApiResult<Option<bool>> {
+    match p.get(key).map(|s| s.trim().to_ascii_lowercase()) {
+        None => Ok(None),
         Some(v) => match v.as_str() {
-            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
-            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-            _ => Err(ApiError::Validation(json!([{
-                "type": "bool_parsing",
-                "loc": ["query", key],
-                "msg": "Input should be a valid boolean, unable to interpret input",
-                "input": v,
-            }]))),
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(Some(false)),
+            _ => Err(query_error(
+                key,
+                "Input should be a valid boolean, unable to interpret input",
+                "bool_parsing",
+            )),
         },
     }
+}
+
+/// [`query_opt_bool`] with a default for an absent parameter.
+pub(crate) fn query_bool(p: &HashMap<String, String>, key: &str, default: bool) -> ApiResult<bool> {
+    Ok(query_opt_bool(p, key)?.unwrap_or(default))
+}
+
+/// An integer query parameter without bounds; absent is `None`.
+pub(crate) fn query_opt_int(p: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
+    match p.get(key) {
+        None => Ok(None),
+        Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+            query_error(
+                key,
+                "Input should be a valid integer, unable to parse string as an integer",
+                "int_parsing",
+            )
+        }),
+    }
+}
+
+/// The `page` query parameter, clamped by `limits::page`; not a number is a 422.
+pub(crate) fn query_page(p: &HashMap<String, String>) -> ApiResult<Option<i64>> {
+    Ok(query_opt_int(p, "page")?.map(crate::limits::page))
 }
 
 pub(crate) fn query_int(

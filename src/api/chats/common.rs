@@ -27,40 +27,6 @@ pub fn error_default(msg: &str) -> String {
 
 pub(super) type Params = Query<HashMap<String, String>>;
 
-pub(super) fn query_error(key: &str, msg: &str, kind: &str) -> ApiError {
-    ApiError::Validation(json!([{ "loc": ["query", key], "msg": msg, "type": kind }]))
-}
-
-pub fn q_int(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<i64>> {
-    match q.get(key) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| query_error(key, "Input should be a valid integer", "int_parsing")),
-    }
-}
-
-pub fn q_bool(q: &HashMap<String, String>, key: &str) -> ApiResult<Option<bool>> {
-    match q.get(key).map(|s| s.trim().to_ascii_lowercase()) {
-        None => Ok(None),
-        Some(v) => match v.as_str() {
-            "1" | "true" | "t" | "yes" | "y" | "on" => Ok(Some(true)),
-            "0" | "false" | "f" | "no" | "n" | "off" => Ok(Some(false)),
-            _ => Err(query_error(
-                key,
-                "Input should be a valid boolean",
-                "bool_parsing",
-            )),
-        },
-    }
-}
-
-pub(super) fn page_of(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
-    Ok(q_int(q, "page")?.map(crate::limits::page))
-}
-
 /// What the closures running on the blocking pool need to know about the caller.
 #[derive(Clone)]
 pub(super) struct Who {
@@ -281,16 +247,6 @@ pub(super) fn optional_object(body: &Bytes) -> ApiResult<Option<Map<String, Valu
         }]))),
         Err(e) => Err(ApiError::Validation(json!([{
             "loc": ["body"], "msg": format!("JSON decode error: {e}"), "type": "json_invalid"
-        }]))),
-    }
-}
-
-pub(super) fn opt_str_field(m: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::Validation(json!([{
-            "loc": ["body", key], "msg": "Input should be a valid string", "type": "string_type"
         }]))),
     }
 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::common::{
-    load_accessible, opt_str_field, optional_object, require_creation, require_import,
-    unauthorized, viewer_response, who, Who, DEFAULT_ERROR,
+    load_accessible, optional_object, require_creation, require_import, unauthorized,
+    viewer_response, who, Who, DEFAULT_ERROR,
 };
 use super::create::{import_rows, ImportForm};
 use super::sharing::{read_share, snapshot_row, ShareView};
@@ -215,7 +215,7 @@ pub(super) async fn fork(
     require_import(&state, &caller).await?;
     let form = optional_object(&body)?;
     let wanted = match &form {
-        Some(f) => opt_str_field(f, "message_id")?,
+        Some(f) => crate::api::form::opt_str_in(f, "message_id")?,
         None => None,
     };
     let w = who(&state, &caller);

@@ -7,11 +7,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::common::{
-    folder_unread_json, page_of, q_bool, query_error, titles, unauthorized, Params,
-};
+use super::common::{folder_unread_json, titles, unauthorized, Params};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::api::form::{query_error, query_opt_bool, query_page};
 use crate::db::chats::{self, ChatTitleRow, ListFilter, SortBy, TitleQuery, PAGE_SIZE};
 use crate::db::{folders, tags};
 use crate::error::messages::ACCESS_PROHIBITED;
@@ -24,9 +23,9 @@ pub(super) async fn list(
     Query(q): Params,
 ) -> ApiResult<Json<Vec<Value>>> {
     let f = ListFilter {
-        include_pinned: q_bool(&q, "include_pinned")?.unwrap_or(false),
-        include_folders: q_bool(&q, "include_folders")?.unwrap_or(false),
-        page: page_of(&q)?.map(|p| (PAGE_SIZE, (p - 1) * PAGE_SIZE)),
+        include_pinned: query_opt_bool(&q, "include_pinned")?.unwrap_or(false),
+        include_folders: query_opt_bool(&q, "include_folders")?.unwrap_or(false),
+        page: query_page(&q)?.map(|p| (PAGE_SIZE, (p - 1) * PAGE_SIZE)),
         sort: SortBy::parse(q.get("sort_by").map_or("updated_at", String::as_str)),
         ascending: q.get("sort_dir").map(String::as_str) == Some("asc"),
         ..Default::default()
@@ -100,7 +99,7 @@ pub(super) async fn archived(
     VerifiedUser(caller): VerifiedUser,
     Query(q): Params,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let page = page_of(&q)?.unwrap_or(1);
+    let page = query_page(&q)?.unwrap_or(1);
     let tq = title_query(&q)?;
     let uid = caller.user.id.clone();
     let rows = state
@@ -121,7 +120,7 @@ pub(super) async fn list_for_user(
     if !state.settings.env_flags.enable_admin_chat_access {
         return Err(unauthorized(ACCESS_PROHIBITED));
     }
-    let page = page_of(&q)?.unwrap_or(1);
+    let page = query_page(&q)?.unwrap_or(1);
     let tq = title_query(&q)?;
     let uid = user_id.clone();
     let rows = state
@@ -160,7 +159,7 @@ pub(super) async fn search(
     let Some(text) = q.get("text").cloned() else {
         return Err(query_error("text", "Field required", "missing"));
     };
-    let page = page_of(&q)?.unwrap_or(1);
+    let page = query_page(&q)?.unwrap_or(1);
     let uid = caller.user.id.clone();
     let rows = state
         .db
@@ -225,7 +224,7 @@ pub(super) async fn folder_chat_list(
     Query(q): Params,
 ) -> ApiResult<Json<Vec<Value>>> {
     const LIMIT: i64 = 10;
-    let page = page_of(&q)?.unwrap_or(1);
+    let page = query_page(&q)?.unwrap_or(1);
     let sort = SortBy::parse(q.get("sort_by").map_or("unread_updated_at", String::as_str));
     let asc = q.get("sort_dir").map(String::as_str) == Some("asc");
     let uid = caller.user.id.clone();

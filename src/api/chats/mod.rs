@@ -43,7 +43,7 @@ use sharing::{get_share_access, get_shared, share, shared_list, unshare, update_
 use stats::{stats_export, stats_export_one, stats_usage};
 use tags::{add_tag, chat_tags, remove_tag};
 
-pub use common::{error_default, q_bool, q_int, DEFAULT_ERROR};
+pub use common::{error_default, DEFAULT_ERROR};
 pub(crate) use sharing::AccessForm;
 
 pub fn router() -> Router<AppState> {

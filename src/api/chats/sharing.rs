@@ -8,12 +8,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::common::{
-    accessible, allowed, load_accessible, optional_object, page_of, unauthorized, viewer_response,
-    who, Params, Who,
+    accessible, allowed, load_accessible, optional_object, unauthorized, viewer_response, who,
+    Params, Who,
 };
 use crate::access::{self, Kind};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{OptionalUser, VerifiedUser};
+use crate::api::form::query_page;
 use crate::auth::Caller;
 use crate::db::chats::{self, ChatRow, PAGE_SIZE};
 use crate::db::{self, access_grants, now_secs, shared_chats};
@@ -215,7 +216,7 @@ pub(super) async fn shared_list(
     VerifiedUser(caller): VerifiedUser,
     Query(q): Params,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let page = page_of(&q)?.unwrap_or(1);
+    let page = query_page(&q)?.unwrap_or(1);
     let order = match (q.get("order_by"), q.get("direction")) {
         (Some(col), Some(dir)) if !col.is_empty() && !dir.is_empty() => {
             if ![

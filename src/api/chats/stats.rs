@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::common::{page_of, q_bool, q_int, unauthorized, Params};
+use super::common::{unauthorized, Params};
 use crate::api::extract::VerifiedUser;
+use crate::api::form::{query_opt_bool, query_opt_int, query_page};
 use crate::auth::Caller;
 use crate::chat::history;
 use crate::db::chats::{self, ChatRow};
@@ -142,8 +143,8 @@ pub(super) async fn stats_usage(
     VerifiedUser(caller): VerifiedUser,
     Query(q): Params,
 ) -> ApiResult<Json<Value>> {
-    let per_page = crate::limits::limit(q_int(&q, "items_per_page")?.unwrap_or(50));
-    let page = page_of(&q)?.unwrap_or(1);
+    let per_page = crate::limits::limit(query_opt_int(&q, "items_per_page")?.unwrap_or(50));
+    let page = query_page(&q)?.unwrap_or(1);
     let uid = caller.user.id.clone();
     let (rows, total) = state
         .db
@@ -268,9 +269,9 @@ pub(super) async fn stats_export(
 ) -> ApiResult<Response> {
     may_export_stats(&state, &caller)?;
     const LIMIT: i64 = 10;
-    let updated_at = q_int(&q, "updated_at")?.filter(|t| *t != 0);
-    let page = page_of(&q)?.unwrap_or(1);
-    let stream = q_bool(&q, "stream")?.unwrap_or(false);
+    let updated_at = query_opt_int(&q, "updated_at")?.filter(|t| *t != 0);
+    let page = query_page(&q)?.unwrap_or(1);
+    let stream = query_opt_bool(&q, "stream")?.unwrap_or(false);
     let uid = caller.user.id.clone();
     if stream {
         let u = uid.clone();

@@ -7,8 +7,8 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::common::{check_enabled, forbidden, not_found};
-use crate::api::chats::q_int;
 use crate::api::extract::VerifiedUser;
+use crate::api::form::query_opt_int;
 use crate::db::chats;
 use crate::db::folders;
 use crate::error::{ApiError, ApiResult};
@@ -52,7 +52,7 @@ pub(super) async fn shared_chats(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, &caller).await?;
-    let page = q_int(&q, "page")?;
+    let page = query_opt_int(&q, "page")?;
     if page.is_some_and(|p| p < 1) {
         return Err(ApiError::Validation(json!([{
             "loc": ["query", "page"], "msg": "Input should be greater than or equal to 1", "type": "greater_than_equal"

@@ -9,9 +9,10 @@ use serde_json::{json, Map, Value};
 
 use super::common::{can_read_all, check_enabled, forbidden, not_found, user_role};
 use crate::access::{self, Kind};
-use crate::api::chats::{error_default, q_bool, AccessForm};
+use crate::api::chats::{error_default, AccessForm};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
+use crate::api::form::query_opt_bool;
 use crate::auth::permissions;
 use crate::db::folders;
 use crate::db::{access_grants, chats, now_secs};
@@ -325,7 +326,7 @@ pub(super) async fn delete(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<bool>> {
     check_enabled(&state, &caller).await?;
-    let delete_contents = q_bool(&q, "delete_contents")?.unwrap_or(true);
+    let delete_contents = query_opt_bool(&q, "delete_contents")?.unwrap_or(true);
     let (uid, admin) = (caller.user.id.clone(), caller.is_admin());
     let (id2, uid2) = (id.clone(), uid.clone());
     let (folder, subtree, chat_count) = state
