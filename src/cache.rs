@@ -10,6 +10,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
 // Value layout: 8 bytes big-endian expiry (unix ms, 0 = never) + payload.
+const CACHE_BYTES: usize = 4 << 20;
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 
 #[derive(Clone)]
@@ -41,7 +42,11 @@ impl Cache {
     }
 
     fn open_file(path: &Path) -> anyhow::Result<Database> {
-        let db = Database::create(path)?;
+        // redb would otherwise keep up to 1 GiB of pages in memory; this
+        // cache holds a few small entries.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(TABLE)?;
         tx.commit()?;

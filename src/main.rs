@@ -93,7 +93,23 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// glibc gives each thread that allocates its own heap arena (up to eight per
+/// core) and keeps what is freed in each; with tokio's and tantivy's threads
+/// coming and going, the resident set crept upward under a steady load (see
+/// BENCHMARKS.md, "Soak"). Two arenas keep it level at no measurable cost.
+/// An operator's own `MALLOC_ARENA_MAX` wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::ExtractWorker {

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
@@ -22,6 +23,11 @@ use super::store::NewRow;
 /// Writer heap; tantivy's minimum per thread is 15 MB.
 const WRITER_BUDGET: usize = 20_000_000;
 
+/// How long the first write waits for tantivy's writer lock before it gives up
+/// (another process holding it, e.g. a second server on the same folder).
+const LOCK_ATTEMPTS: u32 = 40;
+const LOCK_PAUSE: Duration = Duration::from_millis(50);
+
 pub struct Bm25 {
     index: Index,
     reader: IndexReader,
@@ -29,7 +35,12 @@ pub struct Bm25 {
     uid: Field,
     seq: Field,
     text: Field,
-    writer: Mutex<()>,
+    /// Opened on the first write and kept: tantivy's writer lock is a `flock`
+    /// on a file, and a child process forked in between (the extraction
+    /// worker) briefly holds a copy of a released lock, which made a fresh
+    /// writer fail with "LockBusy". Holding one writer for the life of the
+    /// index also keeps a second server on the same folder out.
+    writer: Mutex<Option<IndexWriter>>,
 }
 
 fn uid(collection: &str, seq: u64) -> String {
@@ -68,17 +79,46 @@ impl Bm25 {
             text: f("text")?,
             index,
             reader,
-            writer: Mutex::new(()),
+            writer: Mutex::new(None),
         })
     }
 
-    /// Runs `f` with a short-lived writer, commits and refreshes the reader.
+    /// Takes tantivy's writer lock, retrying briefly while it is busy.
+    fn open_writer(&self) -> anyhow::Result<IndexWriter> {
+        let mut attempt = 0;
+        loop {
+            match self.index.writer_with_num_threads(1, WRITER_BUDGET) {
+                Ok(w) => return Ok(w),
+                Err(tantivy::TantivyError::LockFailure(
+                    tantivy::directory::error::LockError::LockBusy,
+                    _,
+                )) if attempt + 1 < LOCK_ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(LOCK_PAUSE);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Runs `f` with the index's writer, commits and refreshes the reader.
+    /// When `f` or the commit fails, the uncommitted changes are rolled back
+    /// (and a writer that cannot roll back is dropped, to be opened afresh).
     fn write(&self, f: impl FnOnce(&IndexWriter) -> anyhow::Result<()>) -> anyhow::Result<()> {
-        let _g = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut w: IndexWriter = self.index.writer_with_num_threads(1, WRITER_BUDGET)?;
-        f(&w)?;
-        w.commit()?;
-        w.wait_merging_threads()?;
+        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.open_writer()?);
+        }
+        let Some(w) = slot.as_mut() else {
+            unreachable!("the writer was just opened")
+        };
+        let done = f(w).and_then(|()| w.commit().map(drop).map_err(anyhow::Error::from));
+        if let Err(e) = done {
+            if w.rollback().is_err() {
+                *slot = None;
+            }
+            return Err(e);
+        }
         self.reader.reload()?;
         Ok(())
     }
@@ -213,5 +253,101 @@ impl Bm25 {
             out.push((c.to_string(), s, score));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(words: &[&str], first: u64) -> Vec<NewRow> {
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| NewRow {
+                seq: first + i as u64,
+                text: (*w).to_string(),
+            })
+            .collect()
+    }
+
+    fn hits(b: &Bm25, q: &str) -> usize {
+        b.search(&["kb".to_string()], q, 10).unwrap().len()
+    }
+
+    #[test]
+    fn the_writer_lock_is_held_between_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = Bm25::open(tmp.path()).unwrap();
+        b.add("kb", &rows(&["apples"], 0)).unwrap();
+        // Someone else (a second server, or a forked child's copy of an old
+        // lock) cannot slip in between two of our writes.
+        let other = Index::open_in_dir(tmp.path()).unwrap();
+        let err = other
+            .writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET)
+            .err()
+            .expect("the writer lock should still be ours");
+        assert!(
+            matches!(err, tantivy::TantivyError::LockFailure(..)),
+            "{err}"
+        );
+        b.add("kb", &rows(&["bananas"], 1)).unwrap();
+        assert_eq!((hits(&b, "apples"), hits(&b, "bananas")), (1, 1));
+    }
+
+    #[test]
+    fn a_failed_write_is_rolled_back_and_the_next_one_works() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = Bm25::open(tmp.path()).unwrap();
+        let failed = b.write(|w| {
+            let mut doc = TantivyDocument::new();
+            doc.add_text(b.collection, "kb");
+            doc.add_text(b.uid, uid("kb", 9));
+            doc.add_u64(b.seq, 9);
+            doc.add_text(b.text, "half written");
+            w.add_document(doc)?;
+            anyhow::bail!("stopped halfway")
+        });
+        assert!(failed.is_err());
+        b.add("kb", &rows(&["cherries"], 0)).unwrap();
+        assert_eq!(b.num_docs(), 1);
+        assert_eq!(hits(&b, "written"), 0);
+        assert_eq!(hits(&b, "cherries"), 1);
+    }
+
+    /// The soak run's one failed upload: writes racing with child processes
+    /// forked (with a pre-exec hook, as the extraction worker is) while the
+    /// lock file was open.
+    #[cfg(unix)]
+    #[test]
+    fn writes_succeed_while_children_are_forked() {
+        use std::os::unix::process::CommandExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let tmp = tempfile::tempdir().unwrap();
+        let b = Bm25::open(tmp.path()).unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..300 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut cmd = std::process::Command::new("true");
+                    // SAFETY: the hook does nothing; it only forces fork+exec.
+                    unsafe {
+                        cmd.pre_exec(|| Ok(()));
+                    }
+                    let _ = cmd.status();
+                }
+            });
+            for i in 0..60u64 {
+                b.add("kb", &rows(&["figs"], i)).unwrap();
+                if i % 3 == 0 {
+                    b.delete_seqs("kb", &[i]).unwrap();
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert_eq!(b.num_docs(), 40);
     }
 }
