@@ -106,11 +106,9 @@ impl Bm25 {
     /// (and a writer that cannot roll back is dropped, to be opened afresh).
     fn write(&self, f: impl FnOnce(&IndexWriter) -> anyhow::Result<()>) -> anyhow::Result<()> {
         let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(self.open_writer()?);
-        }
-        let Some(w) = slot.as_mut() else {
-            unreachable!("the writer was just opened")
+        let w = match &mut *slot {
+            Some(w) => w,
+            empty => empty.insert(self.open_writer()?),
         };
         let done = f(w).and_then(|()| w.commit().map(drop).map_err(anyhow::Error::from));
         if let Err(e) = done {
