@@ -335,6 +335,55 @@ async fn churn_worker(ctx: Arc<Ctx>, worker: usize) {
     }
 }
 
+/// Total size of the files under `dir`, in MiB (what the data folder holds now).
+fn dir_mib(dir: &std::path::Path) -> f64 {
+    fn walk(dir: &std::path::Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => walk(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    walk(dir) as f64 / 1048576.0
+}
+
+fn dir_or_file_mib(p: &std::path::Path) -> f64 {
+    if p.is_dir() {
+        dir_mib(p)
+    } else {
+        std::fs::metadata(p)
+            .map(|m| m.len() as f64 / 1048576.0)
+            .unwrap_or(0.0)
+    }
+}
+
+/// Row counts of the tables the load writes to, read from the server's database.
+fn row_counts(db: &std::path::Path) -> String {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return "database not readable".into();
+    };
+    ["chat", "chat_message", "file", "chat_file"]
+        .iter()
+        .map(|t| {
+            let n: Result<i64, _> =
+                conn.query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| r.get(0));
+            match n {
+                Ok(n) => format!("{t} {n}"),
+                Err(_) => format!("{t} -"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Least-squares slope of (seconds, MiB) in MiB per minute.
 fn slope_per_minute(points: &[(f64, f64)]) -> f64 {
     let n = points.len() as f64;
@@ -418,9 +467,13 @@ async fn main() {
         next += Duration::from_secs(a.sample_seconds);
         let t = started.elapsed().as_secs_f64();
         let rss = server.rss_mib();
+        let (anon, file) = server.rss_parts_mib();
         samples.push((t, rss));
         let (ok, failed) = ctx.tally.total();
-        println!("t={t:6.0} s  rss={rss:7.1} MiB  ops={ok}  failed={failed}");
+        println!(
+            "t={t:6.0} s  rss={rss:7.1} MiB (anon {anon:.1}, file {file:.1})  data={:.1} MiB  ops={ok}  failed={failed}",
+            dir_mib(server.data_dir())
+        );
     }
     ctx.stop.store(true, Ordering::Relaxed);
     for j in jobs {
@@ -470,6 +523,20 @@ async fn main() {
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
     println!("GET /health/db after the run: {health}");
+    println!(
+        "data folder {:.1} MiB; rows: {}",
+        dir_mib(server.data_dir()),
+        row_counts(&server.data_dir().join("webui.db"))
+    );
+    if let Ok(entries) = std::fs::read_dir(server.data_dir()) {
+        for e in entries.flatten() {
+            println!(
+                "  {:<24} {:8.1} MiB",
+                e.file_name().to_string_lossy(),
+                dir_or_file_mib(&e.path())
+            );
+        }
+    }
     if failed > 0 || health != 200 {
         std::process::exit(1);
     }

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod frontend_texts;
 pub mod limits;
 pub mod llm;
 pub mod notes;

@@ -148,6 +148,16 @@ impl Server {
         self.status_mib("VmRSS:")
     }
 
+    /// Anonymous (heap) and file-backed (mapped files) parts of the resident set.
+    pub fn rss_parts_mib(&self) -> (f64, f64) {
+        (self.status_mib("RssAnon:"), self.status_mib("RssFile:"))
+    }
+
+    /// The server's data folder (a temporary directory owned by this guard).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     fn status_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();

@@ -174,8 +174,9 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
             Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
             Ok(StreamEvent::Finish { reason, .. }) => {
                 format!(
-                    "{}data: [DONE]\n\n",
-                    chunk(json!({}), reason.or(Some("stop".into())), None)
+                    "{}data: {}\n\n",
+                    chunk(json!({}), reason.or(Some("stop".into())), None),
+                    crate::frontend_texts::SSE_DONE
                 )
             }
             Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub(super) fn conflict(current: Option<&str>) -> Response {
-    let mut detail = json!({"code": "version_conflict"});
+    let mut detail = json!({"code": crate::frontend_texts::VERSION_CONFLICT});
     if let Some(c) = current {
         detail["current_version_id"] = json!(c);
     }
