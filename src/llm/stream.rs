@@ -177,6 +177,11 @@ fn describe(e: &reqwest::Error) -> String {
     parts.last().cloned().unwrap_or_default()
 }
 
+/// The longest line (NDJSON) or event (SSE) read from a provider. Generated
+/// images arrive inline as base64, so this is generous; past it the answer
+/// fails instead of growing the buffer without end.
+const MAX_PIECE_BYTES: usize = 32 << 20;
+
 struct Decoder {
     body: BoxStream<'static, reqwest::Result<Bytes>>,
     wire: Wire,
@@ -228,16 +233,36 @@ impl Decoder {
     }
 
     fn feed(&mut self, bytes: &[u8]) {
+        // What is buffered holds no line end, so only the new bytes are
+        // searched, and the lines read are dropped from the buffer at once:
+        // a long line arriving in many small pieces costs linear time.
+        let mut from = self.buf.len();
+        let mut start = 0;
         self.buf.extend_from_slice(bytes);
         while !self.done {
-            let Some(pos) = self.buf.iter().position(|b| *b == b'\n') else {
+            let Some(off) = self.buf[from..].iter().position(|b| *b == b'\n') else {
                 break;
             };
-            let line: Vec<u8> = self.buf.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+            let end = from + off;
+            let line = String::from_utf8_lossy(&self.buf[start..end]);
             let line = line.strip_suffix('\r').unwrap_or(&line).to_string();
+            start = end + 1;
+            from = start;
             self.line(&line);
         }
+        self.buf.drain(..start.min(self.buf.len()));
+        if self.buf.len() > MAX_PIECE_BYTES {
+            self.too_long("line");
+        }
+    }
+
+    fn too_long(&mut self, what: &str) {
+        self.buf = Vec::new();
+        self.data = String::new();
+        self.fail(LlmError::Decode(format!(
+            "one {what} of the answer is longer than {} MiB",
+            MAX_PIECE_BYTES >> 20
+        )));
     }
 
     fn line(&mut self, line: &str) {
@@ -278,6 +303,9 @@ impl Decoder {
                         self.data.push('\n');
                     }
                     self.data.push_str(rest);
+                    if self.data.len() > MAX_PIECE_BYTES {
+                        self.too_long("event");
+                    }
                 }
             }
         }
@@ -708,6 +736,63 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(d.done);
+    }
+
+    #[test]
+    fn long_line_in_small_pieces_and_many_lines_in_one() {
+        // A 1 MiB content delta delivered 1 KiB at a time.
+        let text = "x".repeat(1 << 20);
+        let line = format!(
+            "data: {}\n\n",
+            json!({"choices": [{"delta": {"content": text}}]})
+        );
+        let mut d = decoder(Wire::Sse);
+        for piece in line.as_bytes().chunks(1024) {
+            d.feed(piece);
+        }
+        assert_eq!(drain(&mut d), vec![Ok(StreamEvent::Content(text))]);
+        assert!(d.buf.is_empty());
+
+        // Many short events in one piece, the last one cut in half.
+        let one = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n";
+        let mut many = one.repeat(5000);
+        many.push_str("data: {\"choi");
+        let mut d = decoder(Wire::Sse);
+        d.feed(many.as_bytes());
+        assert_eq!(d.queue.len(), 5000);
+        assert_eq!(d.buf, b"data: {\"choi");
+        d.feed(b"ces\":[{\"delta\":{\"content\":\"b\"}}]}\n\n");
+        assert_eq!(
+            d.queue.back().unwrap().as_ref().ok(),
+            Some(&StreamEvent::Content("b".into()))
+        );
+    }
+
+    #[test]
+    fn endless_line_or_event_fails_instead_of_growing() {
+        let mut d = decoder(Wire::Ndjson);
+        let chunk = vec![b'{'; 1 << 20];
+        for _ in 0..(MAX_PIECE_BYTES >> 20) + 1 {
+            d.feed(&chunk);
+        }
+        let ev = drain(&mut d);
+        assert_eq!(ev.len(), 1);
+        assert!(ev[0].as_ref().unwrap_err().contains("longer than 32 MiB"));
+        assert!(d.done && d.buf.is_empty());
+
+        // SSE data lines without the blank line that ends an event.
+        let mut d = decoder(Wire::Sse);
+        let line = format!("data: {}\n", "y".repeat(1 << 20));
+        for _ in 0..(MAX_PIECE_BYTES >> 20) + 1 {
+            d.feed(line.as_bytes());
+        }
+        let ev = drain(&mut d);
+        assert_eq!(ev.len(), 1);
+        assert!(ev[0]
+            .as_ref()
+            .unwrap_err()
+            .contains("one event of the answer"));
+        assert!(d.data.is_empty());
     }
 
     #[test]
