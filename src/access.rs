@@ -21,22 +21,28 @@ use crate::auth::permissions;
 use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow, NewGrant};
 use crate::error::{ApiError, ApiResult};
-use crate::settings::env_bool;
 use crate::state::AppState;
 
 /// The refusal when an access update asks for more than the caller may give.
 const SHARE_REFUSED: &str = "You do not have permission to share with the requested audience";
 
 /// `BYPASS_ADMIN_ACCESS_CONTROL` (with the older name
-/// `ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS` as fallback), default on.
+/// `ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS` as fallback), default on. As
+/// upstream reads it, only the word `true` (any case) turns it on, so
+/// `0`, `no` and also `1` or `yes` mean off.
 pub fn bypass_admin_access() -> bool {
     static B: OnceLock<bool> = OnceLock::new();
     *B.get_or_init(|| {
-        env_bool(
-            "BYPASS_ADMIN_ACCESS_CONTROL",
-            env_bool("ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS", true),
+        bypass_from(
+            std::env::var("BYPASS_ADMIN_ACCESS_CONTROL").ok(),
+            std::env::var("ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS").ok(),
         )
     })
+}
+
+fn bypass_from(name: Option<String>, old_name: Option<String>) -> bool {
+    name.or(old_name)
+        .map_or(true, |v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// Whether the caller is an admin who sees and edits every shared resource.
@@ -256,6 +262,19 @@ pub async fn validated_grants(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn admin_bypass_reads_only_the_word_true() {
+        let s = |v: &str| Some(v.to_string());
+        assert!(bypass_from(None, None));
+        assert!(bypass_from(s("True"), None));
+        assert!(bypass_from(None, s(" TRUE ")));
+        for off in ["1", "yes", "on", "false", ""] {
+            assert!(!bypass_from(s(off), None), "{off}");
+        }
+        // The current name wins over the older one.
+        assert!(!bypass_from(s("false"), s("true")));
+    }
 
     fn grant(pt: &str, pid: &str) -> NewGrant {
         NewGrant {

@@ -67,24 +67,6 @@ where
     }
 }
 
-/// `BYPASS_ADMIN_ACCESS_CONTROL` (default on): admins see every note in search.
-/// Only `true` counts here, where `crate::access::bypass_admin_access` also
-/// takes `1` / `yes` / `on`; the two are kept apart so that moving the
-/// sharing policy did not change what either accepts.
-fn bypass_admin_access() -> bool {
-    static B: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *B.get_or_init(|| {
-        let flag = |k: &str| {
-            std::env::var(k)
-                .ok()
-                .map(|v| v.trim().eq_ignore_ascii_case("true"))
-        };
-        flag("BYPASS_ADMIN_ACCESS_CONTROL")
-            .or_else(|| flag("ENABLE_ADMIN_WORKSPACE_CONTENT_ACCESS"))
-            .unwrap_or(true)
-    })
-}
-
 /// Notes must be on, and non-admins need `features.notes`.
 pub async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
     if !state.config.get_bool("notes.enable") {
@@ -225,7 +207,7 @@ async fn search_notes(
     check_enabled(&state, &caller).await?;
     let page = q.page.unwrap_or(1);
     let (limit, offset) = (Some(60), Some(crate::limits::page_offset(page, 60)));
-    let filter_access = !(caller.is_admin() && bypass_admin_access());
+    let filter_access = !crate::access::admin_bypass(&caller);
     let uid = caller.id().to_string();
     let s = notes::Search {
         query: q.query,
