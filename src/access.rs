@@ -42,7 +42,7 @@ pub fn bypass_admin_access() -> bool {
 
 fn bypass_from(name: Option<String>, old_name: Option<String>) -> bool {
     name.or(old_name)
-        .map_or(true, |v| v.trim().eq_ignore_ascii_case("true"))
+        .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// Whether the caller is an admin who sees and edits every shared resource.

@@ -599,3 +599,40 @@ async fn auth_turned_off_signs_in_only_the_local_admin() {
     assert_eq!(r.body["id"], a.body["id"]);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn signing_out_ends_only_that_token() {
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    c.signup("Admin", "admin@example.com", "pw-one").await;
+    let first = c.login("admin@example.com", "pw-one").await;
+    let second = c.login("admin@example.com", "pw-one").await;
+    assert_ne!(first.token, second.token);
+    assert_eq!(first.get("/api/v1/auths/").await.status, StatusCode::OK);
+    assert_eq!(
+        first.get("/api/v1/auths/signout").await.body,
+        json!({"status": true})
+    );
+    assert_eq!(
+        first.get("/api/v1/auths/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        first.get("/api/models").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(second.get("/api/v1/auths/").await.status, StatusCode::OK);
+    // An API key of the same account is not a session and keeps working.
+    let mut cfg = second.get("/api/v1/auths/admin/config").await.body;
+    cfg["ENABLE_API_KEYS"] = json!(true);
+    assert_eq!(
+        second.post("/api/v1/auths/admin/config", cfg).await.status,
+        200
+    );
+    let key = second.post("/api/v1/auths/api_key", json!({})).await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.body);
+    let k = c.with_token(key.body["api_key"].as_str().unwrap());
+    assert_eq!(k.get("/api/v1/auths/signout").await.status, StatusCode::OK);
+    assert_eq!(k.get("/api/v1/chats/").await.status, StatusCode::OK);
+    assert_eq!(second.get("/api/v1/auths/").await.status, StatusCode::OK);
+}

@@ -5,7 +5,7 @@
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::caller::Caller;
@@ -22,22 +22,22 @@ pub fn cookie_value(header: &str, name: &str) -> Option<String> {
 
 /// Where a request carries its credentials, in upstream's order of preference.
 pub fn token_from_parts(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    token_from_headers(&parts.headers)
+}
+
+/// `Authorization: Bearer …`, else the `token` cookie, else `x-api-key`.
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         if let Some((scheme, cred)) = v.split_once(' ') {
             if scheme.eq_ignore_ascii_case("bearer") && !cred.trim().is_empty() {
                 return Some(cred.trim().to_string());
             }
         }
     }
-    if let Some(t) = cookie_token(parts) {
+    if let Some(t) = cookie_token_in(headers) {
         return Some(t);
     }
-    parts
-        .headers
+    headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_string())
@@ -45,8 +45,11 @@ pub fn token_from_parts(parts: &Parts) -> Option<String> {
 }
 
 pub fn cookie_token(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+    cookie_token_in(&parts.headers)
+}
+
+fn cookie_token_in(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -130,6 +130,52 @@ pub async fn check_password(state: &AppState, email: &str, password: String) -> 
     Ok(user)
 }
 
+fn revoked_key(jti: &str) -> String {
+    format!("revoked_token:{jti}")
+}
+
+/// Signing out ends this one token (other sessions of the account stay):
+/// its id is kept in the cache until the token would have expired anyway,
+/// or for good when it never expires. A token that does not verify, or has
+/// no id, has nothing to revoke.
+pub fn revoke_token(state: &AppState, token: &str) {
+    let Some(claims) = jwt::decode_token(&state.settings.secret_key, token) else {
+        return;
+    };
+    let Some(jti) = claims.jti.filter(|j| !j.is_empty()) else {
+        return;
+    };
+    let ttl = match claims.exp {
+        Some(exp) => {
+            let left = exp - crate::db::now_secs();
+            if left <= 0 {
+                return;
+            }
+            Some(std::time::Duration::from_secs(left as u64))
+        }
+        None => None,
+    };
+    if let Err(e) = state.cache.put_bytes(&revoked_key(&jti), b"1", ttl) {
+        tracing::warn!("could not record a signed-out token: {e:#}");
+    }
+}
+
+/// Whether this token was signed out. A cache that cannot be read is
+/// logged and the token accepted (as upstream treats an unreachable Redis):
+/// a broken cache must not sign every user out.
+fn is_revoked(state: &AppState, claims: &Claims) -> bool {
+    let Some(jti) = claims.jti.as_deref().filter(|j| !j.is_empty()) else {
+        return false;
+    };
+    match state.cache.get_bytes(&revoked_key(jti)) {
+        Ok(found) => found.is_some(),
+        Err(e) => {
+            tracing::warn!("could not check for a signed-out token: {e:#}");
+            false
+        }
+    }
+}
+
 /// A valid session JWT's user, or None. Used by the socket too.
 pub async fn user_from_jwt(state: &AppState, token: &str) -> Option<(UserRow, Claims)> {
     let claims = jwt::decode_token(&state.settings.secret_key, token)?;
@@ -142,6 +188,9 @@ pub(crate) async fn user_from_claims(
     claims: Claims,
 ) -> Option<(UserRow, Claims)> {
     if !matches!(claims.typ.as_str(), "session" | "automation" | "subagent") {
+        return None;
+    }
+    if is_revoked(state, &claims) {
         return None;
     }
     let id = claims.id.clone();

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::api::client::ClientIp;
 use crate::api::error_response::JsonBody;
-use crate::api::extract::SessionUser;
+use crate::api::extract::{token_from_headers, SessionUser};
 use crate::auth::mfa;
 use crate::auth::session::{check_password, issue_token};
 use crate::db;
@@ -176,7 +176,12 @@ pub(super) async fn signup(
     session_response(&state, &user, token, exp, false).await
 }
 
-pub(super) async fn signout() -> Response {
+/// Clears the cookie and ends the presented session token for good (API
+/// keys are not touched: they are deleted on their own route).
+pub(super) async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = token_from_headers(&headers).filter(|t| !t.starts_with("sk-")) {
+        crate::auth::session::revoke_token(&state, &token);
+    }
     let mut resp = Json(json!({"status": true})).into_response();
     resp.headers_mut().insert(
         SET_COOKIE,
