@@ -131,6 +131,41 @@ pub fn insert(
     Ok(id)
 }
 
+/// The version a save leaves live: `restore` when going back to an entry;
+/// otherwise a new entry (child of `live`) when the snapshot changed or none
+/// was recorded yet; otherwise `live` as it is.
+#[allow(clippy::too_many_arguments)]
+pub fn version_on_save(
+    c: &Connection,
+    kind: Kind,
+    resource_id: &str,
+    live: Option<&str>,
+    before: &Value,
+    after: &Value,
+    restore: Option<&str>,
+    user_id: &str,
+    commit_message: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<Option<String>> {
+    if let Some(v) = restore {
+        return Ok(Some(v.to_string()));
+    }
+    if after == before && live.is_some() {
+        return Ok(live.map(str::to_string));
+    }
+    insert(
+        c,
+        kind,
+        resource_id,
+        live,
+        after,
+        user_id,
+        commit_message,
+        now,
+    )
+    .map(Some)
+}
+
 pub fn get(
     c: &Connection,
     kind: Kind,
