@@ -667,7 +667,9 @@ async fn manage(
     check_code_len(code)?;
     let claims = caller.claims.clone().expect("checked above");
     if now_secs() - claims.auth_time.unwrap_or(0) > CHALLENGE_SECONDS {
-        return Err(ApiError::forbidden(crate::frontend_texts::REAUTHENTICATION_REQUIRED));
+        return Err(ApiError::forbidden(
+            crate::frontend_texts::REAUTHENTICATION_REQUIRED,
+        ));
     }
     if !mfa_enabled(state) {
         return Err(ApiError::forbidden("MFA is disabled."));

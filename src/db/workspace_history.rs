@@ -52,21 +52,21 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
-    /// A text field of the snapshot ("" when absent), for restoring a version.
-    pub fn snapshot_text(&self, key: &str) -> String {
-        self.snapshot
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    }
-
-    /// The snapshot's `meta` object (`{}` when absent or not an object).
-    pub fn snapshot_meta(&self) -> Value {
-        match self.snapshot.get("meta") {
+    /// The name, content and meta (`{}` unless an object) of a tool or
+    /// function snapshot, for going back to it ("" for a missing text).
+    pub fn restored(&self) -> (String, String, Value) {
+        let text = |key: &str| {
+            self.snapshot
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let meta = match self.snapshot.get("meta") {
             Some(m @ Value::Object(_)) => m.clone(),
             _ => Value::Object(Map::new()),
-        }
+        };
+        (text("name"), text("content"), meta)
     }
 }
 
