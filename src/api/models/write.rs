@@ -69,16 +69,7 @@ pub(super) async fn create(
             return Err(id_taken());
         }
     }
-    check_background(
-        &state,
-        &caller,
-        p.form
-            .meta
-            .get("background_image_url")
-            .and_then(Value::as_str),
-        None,
-    )
-    .await?;
+    check_background(&state, &caller, &p.form.meta, None).await?;
     check_controls(&state, &p).await?;
     let grants = match &p.grants {
         Some(g) => access::allowed_grants(&state, &caller, access::Kind::Model, g).await?,
@@ -152,19 +143,7 @@ pub(super) async fn update(
             params.insert("model_controls".into(), c.clone());
         }
     }
-    check_background(
-        &state,
-        &caller,
-        p.form
-            .meta
-            .get("background_image_url")
-            .and_then(Value::as_str),
-        current
-            .meta
-            .get("background_image_url")
-            .and_then(Value::as_str),
-    )
-    .await?;
+    check_background(&state, &caller, &p.form.meta, Some(&current.meta)).await?;
     check_controls(&state, &p).await?;
     if !p.has_active {
         p.form.is_active = None;
