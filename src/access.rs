@@ -71,6 +71,23 @@ pub fn owner_or_grant(
     owner_id == caller.id() || access_grants::grants_allow(grants, caller.id(), groups, perm)
 }
 
+/// `perm` on a loaded resource: true at once when `admin` (the caller's
+/// admin rule: `is_admin` or [`admin_bypass`]), else the owner or a grant.
+pub async fn allows(
+    state: &AppState,
+    caller: &Caller,
+    admin: bool,
+    owner_id: &str,
+    grants: &[GrantRow],
+    perm: &str,
+) -> ApiResult<bool> {
+    if admin {
+        return Ok(true);
+    }
+    let groups = group_ids(state, caller.id()).await?;
+    Ok(owner_or_grant(caller, owner_id, grants, &groups, perm))
+}
+
 /// What a caller may do with one resource of the workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rights {

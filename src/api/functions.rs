@@ -11,10 +11,11 @@ use serde_json::Value;
 
 use super::form::{opt_str, req_str};
 use super::prompts::{not_found, ID_TAKEN};
-use super::tools::history::{
-    code_diff, history_get, history_page, history_remove, history_wire, DiffQuery, PageQuery,
-};
 use super::tools::shared::{fetch_source, is_identifier, meta_field, UrlForm};
+use super::workspace_common::{
+    code_history_diff, code_history_entry, history_get, history_page, history_remove, DiffQuery,
+    PageQuery,
+};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::db::functions::{self as rows, FunctionRow};
@@ -355,8 +356,7 @@ async fn valves_spec(
     AdminUser(_c): AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    found(&state, &id).await?;
-    Err(python_unsupported())
+    unsupported_if_found(&state, &id).await
 }
 
 async fn valves_update(
@@ -365,8 +365,7 @@ async fn valves_update(
     Path(id): Path<String>,
     JsonBody(_b): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    found(&state, &id).await?;
-    Err(python_unsupported())
+    unsupported_if_found(&state, &id).await
 }
 
 async fn user_valves_spec(
@@ -374,8 +373,7 @@ async fn user_valves_spec(
     VerifiedUser(_c): VerifiedUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    found(&state, &id).await?;
-    Err(python_unsupported())
+    unsupported_if_found(&state, &id).await
 }
 
 async fn user_valves_update(
@@ -384,7 +382,12 @@ async fn user_valves_update(
     Path(id): Path<String>,
     JsonBody(_b): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    found(&state, &id).await?;
+    unsupported_if_found(&state, &id).await
+}
+
+/// 501 for a function that exists (the valve routes that need Python).
+async fn unsupported_if_found(state: &AppState, id: &str) -> ApiResult<Json<Value>> {
+    found(state, id).await?;
     Err(python_unsupported())
 }
 
@@ -410,9 +413,7 @@ async fn history_list(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     require(&state, &id).await?;
-    Ok(Json(
-        history_page(&state, Kind::Function, &id, q.page).await?,
-    ))
+    history_page(&state, Kind::Function, &id, q.page).await
 }
 
 async fn history_diff(
@@ -422,9 +423,7 @@ async fn history_diff(
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
     require(&state, &id).await?;
-    let a = history_get(&state, Kind::Function, &id, &q.from_id).await?;
-    let b = history_get(&state, Kind::Function, &id, &q.to_id).await?;
-    Ok(Json(code_diff(&a, &b)))
+    code_history_diff(&state, Kind::Function, &id, &q).await
 }
 
 async fn history_entry(
@@ -433,8 +432,7 @@ async fn history_entry(
     Path((id, history_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     require(&state, &id).await?;
-    let h = history_get(&state, Kind::Function, &id, &history_id).await?;
-    Ok(Json(history_wire(Kind::Function, &h, true)))
+    code_history_entry(&state, Kind::Function, &id, &history_id).await
 }
 
 async fn history_delete(
@@ -443,14 +441,8 @@ async fn history_delete(
     Path((id, history_id)): Path<(String, String)>,
 ) -> ApiResult<Json<bool>> {
     let f = require(&state, &id).await?;
-    history_remove(
-        &state,
-        Kind::Function,
-        &id,
-        f.version_id.as_deref(),
-        &history_id,
-    )
-    .await
+    let live = f.version_id.as_deref();
+    history_remove(&state, Kind::Function, &id, live, &history_id).await
 }
 
 async fn set_version(
@@ -462,11 +454,7 @@ async fn set_version(
     let version = req_str(&body, "version_id")?.to_string();
     require(&state, &id).await?;
     let h = history_get(&state, Kind::Function, &id, &version).await?;
-    let (name, content, meta) = (
-        h.snapshot_text("name"),
-        h.snapshot_text("content"),
-        h.snapshot_meta(),
-    );
+    let (name, content, meta) = h.restored();
     save(
         &state,
         caller.id(),
@@ -475,7 +463,7 @@ async fn set_version(
         content,
         meta,
         None,
-        Some(h.id.clone()),
+        Some(h.id),
     )
     .await
 }

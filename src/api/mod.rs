@@ -40,6 +40,7 @@ pub mod tools;
 pub mod user_content;
 pub mod users;
 pub mod utils;
+pub mod workspace_common;
 pub mod workspace_lists;
 
 use std::time::Duration;

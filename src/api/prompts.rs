@@ -12,6 +12,9 @@ use super::form::{opt_str, req_str, validation};
 use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
+use crate::api::workspace_common::{
+    history_get, history_remove, history_rows, replace_grants, DiffQuery, PageQuery, HISTORY_PAGE,
+};
 use crate::auth::permissions;
 use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
@@ -23,7 +26,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 const PAGE_SIZE: usize = 30;
-const HISTORY_PAGE: i64 = 20;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -347,11 +349,8 @@ async fn load_writable(
     id: &str,
 ) -> ApiResult<(PromptRow, Vec<GrantRow>)> {
     let (p, g) = load(state, id).await?;
-    if !caller.is_admin() {
-        let groups = access::group_ids(state, caller.id()).await?;
-        if !access::owner_or_grant(caller, &p.user_id, &g, &groups, "write") {
-            return Err(ApiError::unauthorized(PROHIBITED));
-        }
+    if !access::allows(state, caller, caller.is_admin(), &p.user_id, &g, "write").await? {
+        return Err(ApiError::unauthorized(PROHIBITED));
     }
     Ok((p, g))
 }
@@ -488,17 +487,17 @@ async fn update_access(
 ) -> ApiResult<Json<Value>> {
     let requested = required_grants_field(&body)?;
     load_writable(&state, &caller, &id).await?;
-    let grants =
-        access::validated_grants(&state, &caller, access::Kind::Prompt, &requested).await?;
-    let now = now_secs();
-    let v = state
-        .db
-        .write(move |c| {
-            access_grants::replace(c, rows::RESOURCE, &id, &grants, now)?;
-            Ok(rows::get_with_grants(c, &id)?.map(|(p, g)| rows::wire(&p, &g)))
-        })
-        .await?;
-    Ok(Json(v.unwrap_or(Value::Null)))
+    let kind = access::Kind::Prompt;
+    replace_grants(
+        &state,
+        &caller,
+        kind,
+        rows::RESOURCE,
+        id,
+        &requested,
+        |c, id| Ok(rows::get_with_grants(c, id)?.map(|(p, g)| rows::wire(&p, &g))),
+    )
+    .await
 }
 
 async fn toggle(
@@ -554,11 +553,6 @@ fn history_wire(h: &history::HistoryRow) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    page: Option<i64>,
-}
-
 async fn history_list(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
@@ -566,18 +560,10 @@ async fn history_list(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let (p, _, _) = load_readable(&state, &caller, &id).await?;
+    // Upstream counts prompt history pages from 0.
     let offset = q.page.unwrap_or(0).clamp(0, crate::limits::MAX_PAGE) * HISTORY_PAGE;
-    let list = state
-        .db
-        .read(move |c| history::list(c, Kind::Prompt, &p.id, offset, HISTORY_PAGE))
-        .await?;
+    let list = history_rows(&state, Kind::Prompt, &p.id, offset).await?;
     Ok(Json(list.iter().map(history_wire).collect()))
-}
-
-#[derive(Deserialize)]
-struct DiffQuery {
-    from_id: String,
-    to_id: String,
 }
 
 async fn history_diff(
@@ -587,19 +573,8 @@ async fn history_diff(
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
     let (p, _, _) = load_readable(&state, &caller, &id).await?;
-    let (from_id, to_id) = (q.from_id.clone(), q.to_id.clone());
-    let pair = state
-        .db
-        .read(move |c| {
-            Ok((
-                history::get(c, Kind::Prompt, &p.id, &from_id)?,
-                history::get(c, Kind::Prompt, &p.id, &to_id)?,
-            ))
-        })
-        .await?;
-    let (Some(a), Some(b)) = pair else {
-        return Err(not_found());
-    };
+    let a = history_get(&state, Kind::Prompt, &p.id, &q.from_id).await?;
+    let b = history_get(&state, Kind::Prompt, &p.id, &q.to_id).await?;
     let text = |h: &history::HistoryRow| {
         h.snapshot
             .get("content")
@@ -632,11 +607,7 @@ async fn history_entry(
     Path((id, history_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let (p, _, _) = load_readable(&state, &caller, &id).await?;
-    let entry = state
-        .db
-        .read(move |c| history::get(c, Kind::Prompt, &p.id, &history_id))
-        .await?
-        .ok_or_else(not_found)?;
+    let entry = history_get(&state, Kind::Prompt, &p.id, &history_id).await?;
     let mut v = history_wire(&entry);
     if let Some(o) = v.as_object_mut() {
         o.remove("user");
@@ -650,17 +621,6 @@ async fn history_delete(
     Path((id, history_id)): Path<(String, String)>,
 ) -> ApiResult<Json<bool>> {
     let (p, _) = load_writable(&state, &caller, &id).await?;
-    if p.version_id.as_deref() == Some(history_id.as_str()) {
-        return Err(ApiError::bad_request(
-            "Cannot delete the active production version",
-        ));
-    }
-    let ok = state
-        .db
-        .write(move |c| history::delete(c, Kind::Prompt, &p.id, &history_id))
-        .await?;
-    if !ok {
-        return Err(not_found());
-    }
-    Ok(Json(true))
+    let live = p.version_id.as_deref();
+    history_remove(&state, Kind::Prompt, &p.id, live, &history_id).await
 }

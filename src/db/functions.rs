@@ -2,7 +2,7 @@
 //! kept as text, never run by this server) and its `function_history` entries.
 
 use rusqlite::{params, Connection, Row};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::json::JsonCol;
 use super::table;
@@ -46,13 +46,7 @@ fn from_row(r: &Row) -> rusqlite::Result<FunctionRow> {
 
 /// Upstream's `FunctionMeta` defaults: `description` and `manifest`.
 pub fn normalize_meta(v: Value) -> Value {
-    let mut m = match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    m.entry("description").or_insert(Value::Null);
-    m.entry("manifest").or_insert(json!({}));
-    Value::Object(m)
+    Value::Object(super::tools::code_meta(v))
 }
 
 /// `FunctionModel` (with content); `with_valves` adds the stored valves.
@@ -144,20 +138,18 @@ pub fn update(
     let before = snapshot(&f.name, &f.content, &f.meta);
     let meta = normalize_meta(meta.clone());
     let after = snapshot(name, content, &meta);
-    let version = match version_id {
-        Some(v) => Some(v.to_string()),
-        None if after != before || f.version_id.is_none() => Some(history::insert(
-            c,
-            Kind::Function,
-            id,
-            f.version_id.as_deref(),
-            &after,
-            user_id,
-            commit_message,
-            now,
-        )?),
-        None => f.version_id.clone(),
-    };
+    let version = history::version_on_save(
+        c,
+        Kind::Function,
+        id,
+        f.version_id.as_deref(),
+        &before,
+        &after,
+        version_id,
+        user_id,
+        commit_message,
+        now,
+    )?;
     c.execute(
         "UPDATE function SET name = ?2, type = ?3, content = ?4, meta = ?5, version_id = ?6, updated_at = ?7 \
          WHERE id = ?1",

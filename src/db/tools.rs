@@ -46,14 +46,20 @@ fn from_row(r: &Row) -> rusqlite::Result<ToolRow> {
     })
 }
 
-/// Upstream's `ToolMeta` defaults: `description`, `manifest`, `has_user_valves`.
-pub fn normalize_meta(v: Value) -> Value {
+/// The meta defaults tools and functions share: `description`, `manifest`.
+pub fn code_meta(v: Value) -> Map<String, Value> {
     let mut m = match v {
         Value::Object(m) => m,
         _ => Map::new(),
     };
     m.entry("description").or_insert(Value::Null);
     m.entry("manifest").or_insert(json!({}));
+    m
+}
+
+/// Upstream's `ToolMeta` defaults: those and `has_user_valves`, `i18n`.
+pub fn normalize_meta(v: Value) -> Value {
+    let mut m = code_meta(v);
     m.entry("has_user_valves").or_insert(json!(false));
     if !m.contains_key("i18n") {
         m.insert("i18n".into(), Value::Null);
@@ -190,20 +196,18 @@ pub fn update(
     let before = snapshot(&t.name, &t.content, &t.meta);
     let meta = normalize_meta(meta.clone());
     let after = snapshot(name, content, &meta);
-    let version = match version_id {
-        Some(v) => Some(v.to_string()),
-        None if after != before || t.version_id.is_none() => Some(history::insert(
-            c,
-            Kind::Tool,
-            id,
-            t.version_id.as_deref(),
-            &after,
-            user_id,
-            commit_message,
-            now,
-        )?),
-        None => t.version_id.clone(),
-    };
+    let version = history::version_on_save(
+        c,
+        Kind::Tool,
+        id,
+        t.version_id.as_deref(),
+        &before,
+        &after,
+        version_id,
+        user_id,
+        commit_message,
+        now,
+    )?;
     c.execute(
         "UPDATE tool SET name = ?2, content = ?3, meta = ?4, version_id = ?5, updated_at = ?6 WHERE id = ?1",
         params![id, name, content, JsonCol(meta), version, now],

@@ -52,21 +52,21 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
-    /// A text field of the snapshot ("" when absent), for restoring a version.
-    pub fn snapshot_text(&self, key: &str) -> String {
-        self.snapshot
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    }
-
-    /// The snapshot's `meta` object (`{}` when absent or not an object).
-    pub fn snapshot_meta(&self) -> Value {
-        match self.snapshot.get("meta") {
+    /// The name, content and meta (`{}` unless an object) of a tool or
+    /// function snapshot, for going back to it ("" for a missing text).
+    pub fn restored(&self) -> (String, String, Value) {
+        let text = |key: &str| {
+            self.snapshot
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let meta = match self.snapshot.get("meta") {
             Some(m @ Value::Object(_)) => m.clone(),
             _ => Value::Object(Map::new()),
-        }
+        };
+        (text("name"), text("content"), meta)
     }
 }
 
@@ -129,6 +129,41 @@ pub fn insert(
         ],
     )?;
     Ok(id)
+}
+
+/// The version a save leaves live: `restore` when going back to an entry;
+/// otherwise a new entry (child of `live`) when the snapshot changed or none
+/// was recorded yet; otherwise `live` as it is.
+#[allow(clippy::too_many_arguments)]
+pub fn version_on_save(
+    c: &Connection,
+    kind: Kind,
+    resource_id: &str,
+    live: Option<&str>,
+    before: &Value,
+    after: &Value,
+    restore: Option<&str>,
+    user_id: &str,
+    commit_message: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<Option<String>> {
+    if let Some(v) = restore {
+        return Ok(Some(v.to_string()));
+    }
+    if after == before && live.is_some() {
+        return Ok(live.map(str::to_string));
+    }
+    insert(
+        c,
+        kind,
+        resource_id,
+        live,
+        after,
+        user_id,
+        commit_message,
+        now,
+    )
+    .map(Some)
 }
 
 pub fn get(

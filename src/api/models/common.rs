@@ -172,9 +172,13 @@ pub(super) struct IdQuery {
 pub(super) async fn check_background(
     state: &AppState,
     caller: &Caller,
-    url: Option<&str>,
-    previous: Option<&str>,
+    meta: &Value,
+    previous_meta: Option<&Value>,
 ) -> ApiResult<()> {
+    fn background(m: &Value) -> Option<&str> {
+        m.get("background_image_url").and_then(Value::as_str)
+    }
+    let (url, previous) = (background(meta), previous_meta.and_then(background));
     let Some(url) = url.filter(|u| !u.is_empty() && Some(*u) != previous) else {
         return Ok(());
     };

@@ -23,9 +23,15 @@ async fn editable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Mode
     let Some((m, g)) = load(state, id).await? else {
         return Err(ApiError::not_found(NOT_FOUND));
     };
-    let groups = access::group_ids(state, caller.id()).await?;
-    if access::admin_bypass(caller)
-        || access::owner_or_grant(caller, &m.user_id, &g, &groups, "write")
+    if access::allows(
+        state,
+        caller,
+        access::admin_bypass(caller),
+        &m.user_id,
+        &g,
+        "write",
+    )
+    .await?
     {
         Ok(m)
     } else {

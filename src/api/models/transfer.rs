@@ -184,19 +184,7 @@ pub(super) async fn import(
                 });
                 let p = parse_form(&merged)
                     .map_err(|_| ApiError::bad_request(format!("Invalid model {id}.")))?;
-                check_background(
-                    &state,
-                    &caller,
-                    p.form
-                        .meta
-                        .get("background_image_url")
-                        .and_then(Value::as_str),
-                    current
-                        .meta
-                        .get("background_image_url")
-                        .and_then(Value::as_str),
-                )
-                .await?;
+                check_background(&state, &caller, &p.form.meta, Some(&current.meta)).await?;
                 let (f, uid, now) = (p.form, caller.id().to_string(), now_secs());
                 state
                     .db
@@ -225,16 +213,7 @@ pub(super) async fn import(
                         return Err(id_taken());
                     }
                 }
-                check_background(
-                    &state,
-                    &caller,
-                    p.form
-                        .meta
-                        .get("background_image_url")
-                        .and_then(Value::as_str),
-                    None,
-                )
-                .await?;
+                check_background(&state, &caller, &p.form.meta, None).await?;
                 let grants = match &p.grants {
                     Some(g) => {
                         access::allowed_grants(&state, &caller, access::Kind::Model, g).await?

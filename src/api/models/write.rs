@@ -14,12 +14,35 @@ use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::api::form::validation;
-use crate::db::access_grants;
+use crate::auth::Caller;
+use crate::db::access_grants::{self, GrantRow};
 use crate::db::models::{self as rows, ModelForm};
 use crate::db::now_secs;
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// Any admin, the owner or a write grant may change a model.
+async fn may_write(
+    state: &AppState,
+    caller: &Caller,
+    owner: &str,
+    grants: &[GrantRow],
+) -> ApiResult<bool> {
+    access::allows(state, caller, caller.is_admin(), owner, grants, "write").await
+}
+
+/// The model exists (else 401 "not found") and the caller may change it
+/// (else 401).
+async fn changeable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    let Some((m, g)) = load(state, id).await? else {
+        return Err(ApiError::unauthorized(NOT_FOUND));
+    };
+    if !may_write(state, caller, &m.user_id, &g).await? {
+        return Err(unauthorized());
+    }
+    Ok(())
+}
 
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -46,16 +69,7 @@ pub(super) async fn create(
             return Err(id_taken());
         }
     }
-    check_background(
-        &state,
-        &caller,
-        p.form
-            .meta
-            .get("background_image_url")
-            .and_then(Value::as_str),
-        None,
-    )
-    .await?;
+    check_background(&state, &caller, &p.form.meta, None).await?;
     check_controls(&state, &p).await?;
     let grants = match &p.grants {
         Some(g) => access::allowed_grants(&state, &caller, access::Kind::Model, g).await?,
@@ -102,10 +116,7 @@ pub(super) async fn update(
     let Some((current, grants)) = load(&state, &p.form.id).await? else {
         return Err(ApiError::unauthorized(NOT_FOUND));
     };
-    let groups = access::group_ids(&state, caller.id()).await?;
-    if !caller.is_admin()
-        && !access::owner_or_grant(&caller, &current.user_id, &grants, &groups, "write")
-    {
+    if !may_write(&state, &caller, &current.user_id, &grants).await? {
         return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
     if !p.has_base {
@@ -132,19 +143,7 @@ pub(super) async fn update(
             params.insert("model_controls".into(), c.clone());
         }
     }
-    check_background(
-        &state,
-        &caller,
-        p.form
-            .meta
-            .get("background_image_url")
-            .and_then(Value::as_str),
-        current
-            .meta
-            .get("background_image_url")
-            .and_then(Value::as_str),
-    )
-    .await?;
+    check_background(&state, &caller, &p.form.meta, Some(&current.meta)).await?;
     check_controls(&state, &p).await?;
     if !p.has_active {
         p.form.is_active = None;
@@ -162,13 +161,7 @@ pub(super) async fn toggle(
     VerifiedUser(caller): VerifiedUser,
     Query(q): Query<IdQuery>,
 ) -> ApiResult<Json<Value>> {
-    let Some((m, g)) = load(&state, &q.id).await? else {
-        return Err(ApiError::unauthorized(NOT_FOUND));
-    };
-    let groups = access::group_ids(&state, caller.id()).await?;
-    if !caller.is_admin() && !access::owner_or_grant(&caller, &m.user_id, &g, &groups, "write") {
-        return Err(unauthorized());
-    }
+    changeable(&state, &caller, &q.id).await?;
     let (id, now) = (q.id.clone(), now_secs());
     state.db.write(move |tx| rows::toggle(tx, &id, now)).await?;
     Ok(Json(load_wire(&state, &q.id).await?))
@@ -216,10 +209,7 @@ pub(super) async fn update_access(
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("model row vanished")))?
         }
     };
-    let groups = access::group_ids(&state, caller.id()).await?;
-    if !caller.is_admin()
-        && !access::owner_or_grant(&caller, &row.user_id, &grants, &groups, "write")
-    {
+    if !may_write(&state, &caller, &row.user_id, &grants).await? {
         return Err(ApiError::bad_request(ACCESS_PROHIBITED));
     }
     let requested = Value::Array(form.access_grants.clone());
@@ -246,13 +236,7 @@ pub(super) async fn delete_model(
     VerifiedUser(caller): VerifiedUser,
     JsonBody(form): JsonBody<IdForm>,
 ) -> ApiResult<Json<bool>> {
-    let Some((m, g)) = load(&state, &form.id).await? else {
-        return Err(ApiError::unauthorized(NOT_FOUND));
-    };
-    let groups = access::group_ids(&state, caller.id()).await?;
-    if !caller.is_admin() && !access::owner_or_grant(&caller, &m.user_id, &g, &groups, "write") {
-        return Err(unauthorized());
-    }
+    changeable(&state, &caller, &form.id).await?;
     let ids = vec![form.id];
     let n = state.db.write(move |tx| rows::delete(tx, &ids)).await?;
     Ok(Json(n > 0))

@@ -7,10 +7,11 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::access;
+use crate::api::workspace_common::history_get;
 use crate::auth::Caller;
 use crate::db::access_grants::GrantRow;
 use crate::db::skills::{self as rows, SkillRow};
-use crate::db::workspace_history::{self as history, HistoryRow, Kind};
+use crate::db::workspace_history::{HistoryRow, Kind};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -35,11 +36,16 @@ pub(super) async fn authorized(
         .read(move |c| rows::get_with_grants(c, &idc))
         .await?
         .ok_or_else(|| ApiError::not_found("Skill not found"))?;
-    if access::admin_bypass(caller) {
-        return Ok((s, g));
-    }
-    let groups = access::group_ids(state, caller.id()).await?;
-    if !access::owner_or_grant(caller, &s.user_id, &g, &groups, perm) {
+    if !access::allows(
+        state,
+        caller,
+        access::admin_bypass(caller),
+        &s.user_id,
+        &g,
+        perm,
+    )
+    .await?
+    {
         return Err(ApiError::forbidden("Access denied"));
     }
     Ok((s, g))
@@ -59,10 +65,5 @@ pub(super) async fn snapshot_at(
 }
 
 pub(super) async fn entry(state: &AppState, id: &str, version: &str) -> ApiResult<HistoryRow> {
-    let (id, v) = (id.to_string(), version.to_string());
-    state
-        .db
-        .read(move |c| history::get(c, Kind::Skill, &id, &v))
-        .await?
-        .ok_or_else(|| ApiError::not_found("Skill version not found"))
+    history_get(state, Kind::Skill, id, version).await
 }

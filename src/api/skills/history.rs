@@ -13,7 +13,7 @@ use super::common::{authorized, conflict, entry};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
 use crate::api::form::req_str;
-use crate::api::tools::history::{history_page, history_wire, PageQuery};
+use crate::api::workspace_common::{history_page, history_remove, history_wire, PageQuery};
 use crate::db::access_grants;
 use crate::db::now_secs;
 use crate::db::skills as rows;
@@ -28,7 +28,7 @@ pub(super) async fn history_list(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     authorized(&state, &caller, &id, "read").await?;
-    Ok(Json(history_page(&state, Kind::Skill, &id, q.page).await?))
+    history_page(&state, Kind::Skill, &id, q.page).await
 }
 
 #[derive(Deserialize)]
@@ -158,14 +158,8 @@ pub(super) async fn history_delete(
     Path((id, history_id)): Path<(String, String)>,
 ) -> ApiResult<Json<bool>> {
     let (s, _) = authorized(&state, &caller, &id, "write").await?;
-    crate::api::tools::history::history_remove(
-        &state,
-        Kind::Skill,
-        &id,
-        s.version_id.as_deref(),
-        &history_id,
-    )
-    .await
+    let live = s.version_id.as_deref();
+    history_remove(&state, Kind::Skill, &id, live, &history_id).await
 }
 
 pub(super) async fn set_version(

@@ -12,6 +12,7 @@ use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
 use crate::api::form::{opt_str, req_str, validation};
 use crate::api::prompts::{grants_field, not_found, perms_allow_any, ID_TAKEN};
+use crate::api::workspace_common::replace_grants;
 use crate::auth::Caller;
 use crate::db::access_grants;
 use crate::db::now_secs;
@@ -163,11 +164,17 @@ async fn writable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Skil
         .read(move |c| rows::get_with_grants(c, &idc))
         .await?
         .ok_or_else(not_found)?;
-    if !access::admin_bypass(caller) {
-        let groups = access::group_ids(state, caller.id()).await?;
-        if !access::owner_or_grant(caller, &s.user_id, &g, &groups, "write") {
-            return Err(ApiError::unauthorized(UNAUTHORIZED));
-        }
+    if !access::allows(
+        state,
+        caller,
+        access::admin_bypass(caller),
+        &s.user_id,
+        &g,
+        "write",
+    )
+    .await?
+    {
+        return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
     Ok(s)
 }
@@ -291,16 +298,17 @@ pub(super) async fn update_access(
 ) -> ApiResult<Json<Value>> {
     let requested = crate::api::prompts::required_grants_field(&body)?;
     writable(&state, &caller, &id).await?;
-    let grants = access::validated_grants(&state, &caller, access::Kind::Skill, &requested).await?;
-    let now = now_secs();
-    let v = state
-        .db
-        .write(move |c| {
-            access_grants::replace(c, rows::RESOURCE, &id, &grants, now)?;
-            Ok(rows::get_with_grants(c, &id)?.map(|(s, g)| rows::wire(&s, &g, true)))
-        })
-        .await?;
-    Ok(Json(v.unwrap_or(Value::Null)))
+    let kind = access::Kind::Skill;
+    replace_grants(
+        &state,
+        &caller,
+        kind,
+        rows::RESOURCE,
+        id,
+        &requested,
+        |c, id| Ok(rows::get_with_grants(c, id)?.map(|(s, g)| rows::wire(&s, &g, true))),
+    )
+    .await
 }
 
 pub(super) async fn toggle(

@@ -38,19 +38,7 @@ pub(super) async fn user_valves(
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (t, g) = load(&state, &id).await?.ok_or_else(not_found)?;
-    let groups = access::group_ids(&state, caller.id()).await?;
-    if !(caller.is_admin()
-        || access::owner_or_grant(
-            &caller,
-            t.user_id.as_deref().unwrap_or(""),
-            &g,
-            &groups,
-            "read",
-        ))
-    {
-        return Err(ApiError::unauthorized(PROHIBITED));
-    }
+    readable_tool(&state, &caller, &id).await?;
     let uid = caller.id().to_string();
     Ok(Json(
         state
@@ -95,18 +83,11 @@ pub(super) async fn valves_update(
     Err(python_unsupported())
 }
 
+/// Owner, read grant or any admin.
 async fn readable_tool(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     let (t, g) = load(state, id).await?.ok_or_else(not_found)?;
-    let groups = access::group_ids(state, caller.id()).await?;
-    if !(caller.is_admin()
-        || access::owner_or_grant(
-            caller,
-            t.user_id.as_deref().unwrap_or(""),
-            &g,
-            &groups,
-            "read",
-        ))
-    {
+    let owner = t.user_id.as_deref().unwrap_or("");
+    if !access::allows(state, caller, caller.is_admin(), owner, &g, "read").await? {
         return Err(ApiError::unauthorized(PROHIBITED));
     }
     Ok(())

@@ -10,6 +10,7 @@ use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
 use crate::api::form::{opt_str, req_str};
 use crate::api::prompts::{grants_field, not_found, perms_allow_any, ID_TAKEN};
+use crate::api::workspace_common::replace_grants;
 use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::now_secs;
@@ -100,17 +101,9 @@ pub(super) async fn writable(
     let Some((t, g)) = load(state, id).await? else {
         return Err(missing);
     };
-    if !caller.is_admin() {
-        let groups = access::group_ids(state, caller.id()).await?;
-        if !access::owner_or_grant(
-            caller,
-            t.user_id.as_deref().unwrap_or(""),
-            &g,
-            &groups,
-            "write",
-        ) {
-            return Err(denied);
-        }
+    let owner = t.user_id.as_deref().unwrap_or("");
+    if !access::allows(state, caller, caller.is_admin(), owner, &g, "write").await? {
+        return Err(denied);
     }
     Ok((t, g))
 }
@@ -241,16 +234,17 @@ pub(super) async fn update_access(
         ApiError::unauthorized(UNAUTHORIZED),
     )
     .await?;
-    let grants = access::validated_grants(&state, &caller, access::Kind::Tool, &requested).await?;
-    let now = now_secs();
-    let v = state
-        .db
-        .write(move |c| {
-            access_grants::replace(c, rows::RESOURCE, &id, &grants, now)?;
-            Ok(rows::get_with_grants(c, &id)?.map(|(t, g)| rows::wire(&t, &g)))
-        })
-        .await?;
-    Ok(Json(v.unwrap_or(Value::Null)))
+    let kind = access::Kind::Tool;
+    replace_grants(
+        &state,
+        &caller,
+        kind,
+        rows::RESOURCE,
+        id,
+        &requested,
+        |c, id| Ok(rows::get_with_grants(c, id)?.map(|(t, g)| rows::wire(&t, &g))),
+    )
+    .await
 }
 
 pub(super) async fn delete_one(
