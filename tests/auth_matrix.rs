@@ -22,7 +22,7 @@ const OUR_ROUTES: &[(&str, &str, &str)] = &[
     (
         "GET /api/v1/auths/signout",
         "none",
-        "sign-out also answers GET so a plain link works; it only clears the cookie",
+        "sign-out also answers GET so a plain link works",
     ),
     (
         "GET /api/v1/evaluations/leaderboard/{*rest}",
@@ -62,6 +62,10 @@ const CREDENTIAL_CHANGING: &[(&str, &str)] = &[
         "deletes the API key the matrix calls with",
     ),
 ];
+
+/// Routes that end the session they are called with: in the sweep only the
+/// anonymous caller uses them; every session signs out at the very end.
+const SESSION_ENDING: &[&str] = &["GET /api/v1/auths/signout", "POST /api/v1/auths/signout"];
 
 /// What the auth layer says when it refuses a request (see `src/auth/extract.rs`).
 const AUTH_REFUSALS: &[&str] = &[
@@ -405,6 +409,9 @@ async fn every_route_answers_according_to_its_auth_level() {
             if limited.contains_key(key.as_str()) && !matches!(c.name, "anonymous" | "pending") {
                 continue;
             }
+            if SESSION_ENDING.contains(&key.as_str()) && c.name != "anonymous" {
+                continue;
+            }
             let (status, body) = call(&http, &srv.base, method, &url, c.token.as_deref()).await;
             let Some(ok) = fits(level, c.name, status, &body) else {
                 continue;
@@ -440,6 +447,40 @@ async fn every_route_answers_according_to_its_auth_level() {
             "{} lost its session",
             c.name
         );
+    }
+    // Signing out ends a session token (an API key is not a session).
+    for c in callers.iter().filter(|c| c.token.is_some()) {
+        let (status, _) = call(
+            &http,
+            &srv.base,
+            "POST",
+            "/api/v1/auths/signout",
+            c.token.as_deref(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{} signing out", c.name);
+        let (after, _) = call(
+            &http,
+            &srv.base,
+            "GET",
+            "/api/v1/auths/api_key",
+            c.token.as_deref(),
+        )
+        .await;
+        if c.name == "api-key" {
+            assert_ne!(
+                after,
+                StatusCode::UNAUTHORIZED,
+                "the API key survives a sign-out"
+            );
+        } else {
+            assert_eq!(
+                after,
+                StatusCode::UNAUTHORIZED,
+                "{} still signed in",
+                c.name
+            );
+        }
     }
     srv.stop().await;
 }
