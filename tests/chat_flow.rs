@@ -681,3 +681,68 @@ async fn skills_reach_the_model_and_python_tools_are_refused() {
         r.body
     );
 }
+
+/// An API client that names a saved chat and an empty assistant message (no
+/// socket session) gets `null` once the answer is stored in that message; a
+/// chat it does not own, or one that does not exist, is refused.
+#[tokio::test]
+async fn api_client_completes_into_a_saved_chat() {
+    let (srv, admin) = setup().await;
+    let history = json!({"currentId": "a-9", "messages": {
+        "u-9": {"id": "u-9", "role": "user", "content": "Say hi", "timestamp": 1,
+                "models": ["mock-gpt"], "childrenIds": ["a-9"], "parentId": null},
+        "a-9": {"id": "a-9", "role": "assistant", "content": "", "parentId": "u-9",
+                "childrenIds": [], "model": "mock-gpt", "modelIdx": 0, "done": false, "timestamp": 2}}});
+    let created = admin
+        .post(
+            "/api/v1/chats/new",
+            json!({"chat": {"title": "API", "models": ["mock-gpt"], "history": history}}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let chat_id = created.body["id"].as_str().unwrap().to_string();
+    let ask = |chat: &str| {
+        json!({"model": "mock-gpt", "stream": true, "chat_id": chat, "id": "a-9",
+               "messages": [{"role": "user", "content": "Say hi"}],
+               "background_tasks": {"title_generation": false, "tags_generation": false}})
+    };
+    let done = admin.post("/api/chat/completions", ask(&chat_id)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body, Value::Null);
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    let answer = &chat["chat"]["history"]["messages"]["a-9"];
+    assert_eq!(answer["done"], true, "{answer}");
+    assert_eq!(answer["content"], "Hello from the mock.");
+    assert_eq!(answer["model"], "mock-gpt");
+    assert!(answer["output"].is_array(), "{answer}");
+
+    // Asking again into the finished message is refused, nothing changes.
+    let again = admin.post("/api/chat/completions", ask(&chat_id)).await;
+    assert!(again.status.is_client_error(), "{}", again.status);
+
+    let unknown = admin
+        .post("/api/chat/completions", ask("no-such-chat"))
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
+    cfg["ENABLE_SIGNUP"] = json!(true);
+    cfg["DEFAULT_USER_ROLE"] = json!("user");
+    admin.post("/api/v1/auths/admin/config", cfg).await;
+    let c = srv.client();
+    let bob = c.with_token(
+        c.signup("Bob", "bob@example.com", "pw").await.body["token"]
+            .as_str()
+            .unwrap(),
+    );
+    let mut steal = ask(&chat_id);
+    steal["id"] = json!("b-9");
+    let foreign = bob.post("/api/chat/completions", steal).await;
+    assert!(
+        foreign.status == 403 || foreign.status == 404,
+        "{}",
+        foreign.status
+    );
+    let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+    assert!(chat["chat"]["history"]["messages"].get("b-9").is_none());
+}

@@ -34,6 +34,7 @@ impl IntoResponse for Answer {
                 Json(json!({"status": true, "task_ids": task_ids, "chat_id": chat_id}))
                     .into_response()
             }
+            Answer::Stored => Json(serde_json::Value::Null).into_response(),
             Answer::Completion(v) => Json(v).into_response(),
             Answer::Relay(r) => r.into_response(),
         }

@@ -287,7 +287,7 @@ async fn ask(state: &AppState, caller: Caller, body: Value) -> anyhow::Result<St
             v
         }
         // Only a browser turn (with a socket session) runs in the background.
-        Answer::Started { .. } => Value::Null,
+        Answer::Started { .. } | Answer::Stored => Value::Null,
     };
     if let Some(msg) = v.pointer("/error/message").and_then(Value::as_str) {
         anyhow::bail!(msg.to_string());

@@ -51,6 +51,9 @@ pub enum Answer {
         chat_id: String,
         task_ids: Vec<String>,
     },
+    /// An API client's turn in a saved chat without a socket session: the
+    /// answers are stored in the chat before the request is answered (`null`).
+    Stored,
     /// A whole OpenAI `chat.completion`.
     Completion(Value),
     /// The provider's answer as it came (OpenAI connections), or our
@@ -81,7 +84,14 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<A
     let chat_id = str_field(&body, "chat_id").map(str::to_string);
     let wants_new_chat = body.get("parent_id") == Some(&Value::Null) && chat_id.is_none();
     if session_id.is_some() && (chat_id.is_some() || wants_new_chat) {
-        return start_in_background(state, caller, body, model, chat_id, session_id).await;
+        let wait = false;
+        return start_in_background(state, caller, body, model, chat_id, session_id, wait).await;
+    }
+    // An API client naming a saved chat (no socket to stream to): the turn
+    // runs like the browser's and the call returns once it is stored.
+    if chat_id.as_deref().is_some_and(|c| !c.contains(':')) {
+        let wait = true;
+        return start_in_background(state, caller, body, model, chat_id, None, wait).await;
     }
     direct(state, caller, body, &model).await
 }
@@ -264,6 +274,7 @@ async fn start_in_background(
     model: String,
     chat_id: Option<String>,
     session_id: Option<String>,
+    wait: bool,
 ) -> ApiResult<Answer> {
     let targets = targets_of(&body, &model)?;
     // Fail fast on models the caller cannot use, before anything is stored.
@@ -328,6 +339,7 @@ async fn start_in_background(
     }
 
     let mut task_ids = Vec::with_capacity(targets.len());
+    let mut running = Vec::with_capacity(targets.len());
     for target in targets {
         let task_id = crate::db::new_id();
         let (cancel, progress) = state.tasks.register(
@@ -358,11 +370,21 @@ async fn start_in_background(
         };
         let st = state.clone();
         let tid = task_id.clone();
-        tokio::spawn(async move {
+        running.push(tokio::spawn(async move {
             let _guard = st.tasks.guard(&tid);
             generate(st.clone(), turn, target, cancel, progress).await;
-        });
+        }));
         task_ids.push(task_id);
+    }
+    if wait {
+        // The tasks keep running if the client goes away; the answer is
+        // stored either way.
+        for handle in running {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, chat = %chat_id, "a stored turn's task ended abnormally");
+            }
+        }
+        return Ok(Answer::Stored);
     }
     Ok(Answer::Started { chat_id, task_ids })
 }
