@@ -737,3 +737,39 @@ async fn reindex_command_line() {
     );
     assert!(tmp.path().join("vector_db").is_dir());
 }
+
+/// An API client's `files` reach the provider's prompt too (no chat, no socket).
+#[tokio::test]
+async fn api_client_files_reach_the_prompt() {
+    let server = TestServer::fresh().await;
+    let mock = MockEmbed::start().await;
+    let llm = MockLlm::openai(&["mock-gpt"]).await;
+    let c = server.client();
+    let admin = admin_with_embeddings(&c, &mock).await;
+    with_provider(&admin, &llm).await;
+    let text = "Order 4471 shipped on a Tuesday from the Skerryvore depot.\n";
+    let id = upload_ok(&admin, "orders.txt", "text/plain", text.as_bytes()).await;
+    for stream in [false, true] {
+        let before = llm.chat_requests().len();
+        let r = admin
+            .http
+            .post(server.url("/api/chat/completions"))
+            .bearer_auth(admin.token.as_deref().unwrap())
+            .json(&json!({"model": "mock-gpt", "stream": stream,
+                          "messages": [{"role": "user", "content": "When did order 4471 ship?"}],
+                          "files": [{"type": "file", "id": id}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap();
+        let sent: Vec<String> = llm.chat_requests()[before..]
+            .iter()
+            .map(|s| s.body["messages"].to_string())
+            .collect();
+        assert!(
+            sent.iter().any(|p| p.contains("Skerryvore depot")),
+            "stream={stream}: {sent:?}"
+        );
+    }
+}

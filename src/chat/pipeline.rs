@@ -143,15 +143,19 @@ async fn direct(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // `files` (and memories) reach API clients' answers as they reach the browser's.
+    let mut request = Value::Object(upstream);
+    let item = &resolved.model_item;
+    crate::rag::context::apply(&state, &caller, &body, None, item, &mut request).await;
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
-        let relay = llm::openai_passthrough(&resolved.target, Value::Object(upstream)).await;
+        let relay = llm::openai_passthrough(&resolved.target, request).await;
         return Ok(Answer::Relay(relay));
     }
     if stream {
-        let relay = sse_from_events(&resolved, Value::Object(upstream)).await?;
+        let relay = sse_from_events(&resolved, request).await?;
         return Ok(Answer::Relay(relay));
     }
-    let done = llm::complete(&resolved.target, Value::Object(upstream))
+    let done = llm::complete(&resolved.target, request)
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Answer::Completion(done.raw))
