@@ -535,6 +535,16 @@ async fn main() {
                 e.file_name().to_string_lossy(),
                 dir_or_file_mib(&e.path())
             );
+            // The vector store and the BM25 index side by side.
+            if e.path().is_dir() && e.file_name() == "vector_db" {
+                for inner in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    println!(
+                        "    {:<22} {:8.1} MiB",
+                        inner.file_name().to_string_lossy(),
+                        dir_or_file_mib(&inner.path())
+                    );
+                }
+            }
         }
     }
     if failed > 0 || health != 200 {

@@ -30,6 +30,12 @@ const EMBED_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("embed_c
 /// redb page cache for this file.
 const REDB_CACHE_BYTES: usize = 16 << 20;
 
+/// The embedding cache holds at most this many vectors; the write that
+/// would pass it starts the cache afresh (a lost entry only costs a
+/// recomputation). Without a bound, every distinct text ever embedded (each
+/// upload, each chat's query) stayed in the file after its file was deleted.
+const EMBED_CACHE_MAX_ENTRIES: usize = 20_000;
+
 /// In-memory vector matrices are kept up to this many f32s in total (512 MiB).
 const MATRIX_BUDGET_FLOATS: usize = 128 << 20;
 
@@ -444,6 +450,10 @@ impl Store {
     }
 
     pub fn cache_put(&self, entries: &[([u8; 32], &[f32])]) -> anyhow::Result<()> {
+        self.cache_put_within(entries, EMBED_CACHE_MAX_ENTRIES)
+    }
+
+    fn cache_put_within(&self, entries: &[([u8; 32], &[f32])], max: usize) -> anyhow::Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -451,6 +461,10 @@ impl Store {
         // A lost cache entry only costs a recomputation: skip the fsync, which
         // would otherwise dominate the latency of embedding one query.
         tx.set_durability(redb::Durability::Eventual);
+        let held = tx.open_table(EMBED_CACHE)?.len()? as usize;
+        if held + entries.len() > max {
+            tx.delete_table(EMBED_CACHE)?;
+        }
         {
             let mut t = tx.open_table(EMBED_CACHE)?;
             for (k, v) in entries {
@@ -459,5 +473,34 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u8) -> [u8; 32] {
+        [i; 32]
+    }
+
+    #[test]
+    fn the_embedding_cache_starts_afresh_at_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("chunks.redb")).unwrap();
+        let v = [0.5_f32, 1.0, 2.0];
+        for i in 0..3 {
+            store.cache_put_within(&[(key(i), &v[..])], 3).unwrap();
+        }
+        let all: Vec<[u8; 32]> = (0..4).map(key).collect();
+        let held = store.cache_get(&all).unwrap();
+        assert_eq!(held.iter().filter(|h| h.is_some()).count(), 3);
+        store.cache_put_within(&[(key(3), &v[..])], 3).unwrap();
+        let held = store.cache_get(&all).unwrap();
+        assert!(held[..3].iter().all(Option::is_none), "{held:?}");
+        assert_eq!(held[3].as_deref(), Some(&v[..]));
+        // The default bound is the one cache_put uses.
+        store.cache_put(&[(key(9), &v[..])]).unwrap();
+        assert!(store.cache_get(&[key(9)]).unwrap()[0].is_some());
     }
 }
