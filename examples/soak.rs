@@ -18,6 +18,7 @@
 //! Exit status 1 if any operation failed.
 //!
 //! Run: `cargo run --release --example soak -- --bin ./open-webui --seconds 600`
+//! (`--delete-chats` deletes each chat after its answer, so the data stays small).
 
 mod common;
 
@@ -38,6 +39,9 @@ struct Args {
     search_workers: usize,
     churn_workers: usize,
     tokens: usize,
+    /// Delete each chat once its answer is checked, so the data stops growing
+    /// (tells a leak from caches that fill as the data grows).
+    delete_chats: bool,
 }
 
 fn args() -> Args {
@@ -51,6 +55,7 @@ fn args() -> Args {
         search_workers: 2,
         churn_workers: 2,
         tokens: 30,
+        delete_chats: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +74,7 @@ fn args() -> Args {
             "--search-workers" => a.search_workers = num() as usize,
             "--churn-workers" => a.churn_workers = num() as usize,
             "--tokens" => a.tokens = num().max(1) as usize,
+            "--delete-chats" => a.delete_chats = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -124,6 +130,7 @@ struct Ctx {
     stop: AtomicBool,
     tally: Tally,
     answer_tokens: usize,
+    delete_chats: bool,
 }
 
 impl Ctx {
@@ -159,8 +166,9 @@ async fn chat_worker(ctx: Arc<Ctx>, worker: usize) {
     while ctx.running() {
         n += 1;
         let mid = format!("soak-{worker}-{n}");
+        let mut chat_id = None;
         let result = async {
-            status_of(
+            let started = status_of(
                 ctx.http
                     .post(format!("{}/api/chat/completions", ctx.base))
                     .bearer_auth(&token)
@@ -170,6 +178,7 @@ async fn chat_worker(ctx: Arc<Ctx>, worker: usize) {
                 "chat",
             )
             .await?;
+            chat_id = started["chat_id"].as_str().map(str::to_string);
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 let (deltas, done) = {
@@ -196,6 +205,19 @@ async fn chat_worker(ctx: Arc<Ctx>, worker: usize) {
         .await;
         // Keep the event list from growing: only this message's events were needed.
         events.lock().unwrap().clear();
+        let result = match (result, chat_id) {
+            (Ok(()), Some(id)) if ctx.delete_chats => status_of(
+                ctx.http
+                    .delete(format!("{}/api/v1/chats/{id}", ctx.base))
+                    .bearer_auth(&token)
+                    .send()
+                    .await,
+                "chat delete",
+            )
+            .await
+            .map(drop),
+            (r, _) => r,
+        };
         ctx.tally.record(&ctx.tally.chats, result);
     }
     let _ = sock.disconnect().await;
@@ -444,6 +466,7 @@ async fn main() {
         stop: AtomicBool::new(false),
         tally: Tally::default(),
         answer_tokens: a.tokens,
+        delete_chats: a.delete_chats,
     });
     let mut jobs = Vec::new();
     for w in 0..a.chat_workers {
