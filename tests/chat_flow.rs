@@ -163,6 +163,20 @@ async fn setup() -> (TestServer, common::Client) {
     (srv, admin)
 }
 
+/// Opens sign-up for plain users and signs Bob up.
+async fn second_user(srv: &TestServer, admin: &common::Client) -> common::Client {
+    let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
+    cfg["ENABLE_SIGNUP"] = json!(true);
+    cfg["DEFAULT_USER_ROLE"] = json!("user");
+    admin.post("/api/v1/auths/admin/config", cfg).await;
+    let c = srv.client();
+    c.with_token(
+        c.signup("Bob", "bob@example.com", "pw").await.body["token"]
+            .as_str()
+            .unwrap(),
+    )
+}
+
 fn new_chat_body(content: &str) -> Value {
     json!({
         "stream": true, "model": "mock-gpt", "params": {}, "features": {},
@@ -397,16 +411,7 @@ async fn api_clients_get_openai_shapes_and_users_are_isolated() {
         .post("/api/chat/completions", new_chat_body("Hi"))
         .await;
     let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
-    let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
-    cfg["ENABLE_SIGNUP"] = json!(true);
-    cfg["DEFAULT_USER_ROLE"] = json!("user");
-    admin.post("/api/v1/auths/admin/config", cfg).await;
-    let c = srv.client();
-    let bob = c.with_token(
-        c.signup("Bob", "bob@example.com", "pw").await.body["token"]
-            .as_str()
-            .unwrap(),
-    );
+    let bob = second_user(&srv, &admin).await;
     let mut hijack = new_chat_body("steal");
     hijack["chat_id"] = json!(chat_id);
     hijack["parent_id"] = json!("a-1");
@@ -725,16 +730,7 @@ async fn api_client_completes_into_a_saved_chat() {
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
 
-    let mut cfg = admin.get("/api/v1/auths/admin/config").await.body;
-    cfg["ENABLE_SIGNUP"] = json!(true);
-    cfg["DEFAULT_USER_ROLE"] = json!("user");
-    admin.post("/api/v1/auths/admin/config", cfg).await;
-    let c = srv.client();
-    let bob = c.with_token(
-        c.signup("Bob", "bob@example.com", "pw").await.body["token"]
-            .as_str()
-            .unwrap(),
-    );
+    let bob = second_user(&srv, &admin).await;
     let mut steal = ask(&chat_id);
     steal["id"] = json!("b-9");
     let foreign = bob.post("/api/chat/completions", steal).await;

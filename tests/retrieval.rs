@@ -281,6 +281,17 @@ async fn with_provider(admin: &Client, llm: &MockLlm) {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// A server with mock embeddings and a mock OpenAI provider; the admin set up.
+async fn rag_chat() -> (TestServer, MockEmbed, MockLlm, Client, Client) {
+    let server = TestServer::fresh().await;
+    let mock = MockEmbed::start().await;
+    let llm = MockLlm::openai(&["mock-gpt"]).await;
+    let c = server.client();
+    let admin = admin_with_embeddings(&c, &mock).await;
+    with_provider(&admin, &llm).await;
+    (server, mock, llm, c, admin)
+}
+
 fn chat_body(content: &str, files: Value, features: Value) -> Value {
     json!({
         "stream": true, "model": "mock-gpt", "params": {}, "features": features,
@@ -317,12 +328,7 @@ fn prompt_text(llm: &MockLlm) -> String {
 
 #[tokio::test]
 async fn chat_with_attached_file_gets_the_passage_and_keeps_sources() {
-    let server = TestServer::fresh().await;
-    let mock = MockEmbed::start().await;
-    let llm = MockLlm::openai(&["mock-gpt"]).await;
-    let c = server.client();
-    let admin = admin_with_embeddings(&c, &mock).await;
-    with_provider(&admin, &llm).await;
+    let (_server, _mock, llm, c, admin) = rag_chat().await;
     admin
         .post(
             "/api/v1/retrieval/config/update",
@@ -398,12 +404,7 @@ async fn chat_with_attached_file_gets_the_passage_and_keeps_sources() {
 
 #[tokio::test]
 async fn memories_crud_query_and_chat_injection() {
-    let server = TestServer::fresh().await;
-    let mock = MockEmbed::start().await;
-    let llm = MockLlm::openai(&["mock-gpt"]).await;
-    let c = server.client();
-    let admin = admin_with_embeddings(&c, &mock).await;
-    with_provider(&admin, &llm).await;
+    let (_server, _mock, llm, c, admin) = rag_chat().await;
 
     assert_eq!(admin.get("/api/v1/memories/").await.body, json!([]));
     let a = admin
@@ -623,12 +624,7 @@ async fn local_embedding_model_when_installed() {
 
 #[tokio::test]
 async fn model_knowledge_and_attached_collections_reach_the_prompt() {
-    let server = TestServer::fresh().await;
-    let mock = MockEmbed::start().await;
-    let llm = MockLlm::openai(&["mock-gpt"]).await;
-    let c = server.client();
-    let admin = admin_with_embeddings(&c, &mock).await;
-    with_provider(&admin, &llm).await;
+    let (_server, _mock, llm, _c, admin) = rag_chat().await;
 
     let kb = admin
         .post(
@@ -741,12 +737,7 @@ async fn reindex_command_line() {
 /// An API client's `files` reach the provider's prompt too (no chat, no socket).
 #[tokio::test]
 async fn api_client_files_reach_the_prompt() {
-    let server = TestServer::fresh().await;
-    let mock = MockEmbed::start().await;
-    let llm = MockLlm::openai(&["mock-gpt"]).await;
-    let c = server.client();
-    let admin = admin_with_embeddings(&c, &mock).await;
-    with_provider(&admin, &llm).await;
+    let (server, _mock, llm, _c, admin) = rag_chat().await;
     let text = "Order 4471 shipped on a Tuesday from the Skerryvore depot.\n";
     let id = upload_ok(&admin, "orders.txt", "text/plain", text.as_bytes()).await;
     for stream in [false, true] {
