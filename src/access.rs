@@ -110,6 +110,31 @@ pub fn rights(
     Rights { read, write }
 }
 
+/// `perm` on a channel, decided inside a database read: group and DM
+/// channels admit their active members only (admins included); standard
+/// channels admins, the creator and whoever a grant gives `perm`.
+pub fn channel_allows(
+    c: &Connection,
+    ch: &crate::db::channels::ChannelRow,
+    user_id: &str,
+    admin: bool,
+    perm: &str,
+) -> rusqlite::Result<bool> {
+    use crate::db::channels;
+    if ch.is_membership() {
+        return channels::is_active_member(c, &ch.id, user_id);
+    }
+    stored_allows(
+        c,
+        user_id,
+        admin,
+        &ch.user_id,
+        channels::RESOURCE,
+        &ch.id,
+        perm,
+    )
+}
+
 /// `perm` on a stored resource, decided inside a database read: admins (as
 /// `admin` says) and the owner always, anyone else through its stored grants.
 pub fn stored_allows(

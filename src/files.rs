@@ -322,6 +322,42 @@ pub async fn commit_upload(
     Ok(row)
 }
 
+/// Saves bytes made by the server (a generated image, a synthesised sound)
+/// as a file owned by `user_id`, the way an upload without processing is
+/// saved: under the uploads folder, with name, content type, size, hash and
+/// the caller's `metadata` in `meta`.
+pub async fn store_bytes(
+    state: &AppState,
+    user_id: &str,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+    metadata: Value,
+) -> ApiResult<FileRow> {
+    let id = crate::db::new_id();
+    let name = sanitize_filename(name);
+    let path = uploads_dir(state).join(storage_name(&id, &name));
+    let mut writer = UploadWriter::create(&path, u64::MAX).await?;
+    writer.write(bytes).await?;
+    let (stored, guard) = writer.finish().await;
+    let abs = std::fs::canonicalize(&stored.path).unwrap_or(stored.path.clone());
+    let new = NewFile {
+        id,
+        user_id: user_id.to_string(),
+        filename: name.clone(),
+        path: abs.to_string_lossy().into_owned(),
+        data: serde_json::json!({}),
+        meta: serde_json::json!({
+            "name": name,
+            "content_type": content_type,
+            "size": stored.size,
+            "file_hash": stored.sha256,
+            "data": metadata,
+        }),
+    };
+    commit_upload(state, new, guard).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod frontend_texts;
+pub mod images;
 pub mod limits;
 pub mod llm;
 pub mod notes;

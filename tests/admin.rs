@@ -916,7 +916,30 @@ async fn user_self_service_routes() {
             json!({"ui": {"chatBubble": false, "notInInterface": 1}}),
         )
         .await;
-    assert_eq!(r.body["ui"], json!({"notInInterface": 1}));
+    // The dropped key keeps what was stored; the rest is patched in.
+    assert_eq!(
+        r.body["ui"],
+        json!({"chatBubble": true, "notInInterface": 1})
+    );
+
+    // A save of other settings keeps `ui`; `null` in `ui` removes a key.
+    let r = bea
+        .post(
+            "/api/v1/users/user/settings/update",
+            json!({"keybindings": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let raw = bea.get("/api/v1/users/user/settings?raw=true").await.body;
+    assert_eq!(raw["ui"], json!({"chatBubble": true, "notInInterface": 1}));
+    assert_eq!(raw["keybindings"], json!({}));
+    let r = bea
+        .post(
+            "/api/v1/users/user/settings/update",
+            json!({"ui": {"notInInterface": null}}),
+        )
+        .await;
+    assert_eq!(r.body["ui"], json!({"chatBubble": true}));
     srv.stop().await;
 }
 

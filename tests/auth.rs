@@ -425,10 +425,9 @@ async fn page_load_endpoints_answer_with_upstream_shapes() {
         assert_eq!(r.body, json!([]), "{path}");
     }
     assert_eq!(admin.get("/api/models").await.body, json!({"data": []}));
-    // Channels are off by default: the list the app shell asks for on socket
-    // connects is empty rather than an error.
+    // Channels are off by default: their list is refused, as upstream does.
     let ch = admin.get("/api/v1/channels/").await;
-    assert_eq!((ch.status.as_u16(), ch.body), (200, json!([])));
+    assert_eq!(ch.status, 403);
     let cfg = admin.get("/api/config").await.body;
     for k in [
         "default_models",

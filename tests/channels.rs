@@ -145,9 +145,9 @@ async fn enable_channels(srv: &TestServer) {
 async fn disabled_channels_answer_403() {
     let srv = TestServer::fresh().await;
     let u = users(&srv).await;
-    // The list the app shell fetches on every socket connect is just empty.
+    // Switched off refuses admins too, the list the sidebar fetches included.
     let r = u.admin.get("/api/v1/channels/").await;
-    assert_eq!((r.status.as_u16(), r.body), (200, json!([])));
+    assert_eq!(r.status, 403);
     let r = u.admin.get("/api/v1/channels/list").await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body, json!({"detail": "Channels is disabled"}));
@@ -746,4 +746,99 @@ async fn user_grants_need_only_the_public_permission() {
         assert_eq!(kinds(&r.body), want, "general {general}, public {public}");
     }
     srv.stop().await;
+}
+
+/// `POST /api/chat/completions` aimed at channel messages (`chat_id` =
+/// `channel:<id>`, `id` = the message): members may aim only at their own
+/// messages of that channel; admins at any message of that channel.
+#[tokio::test]
+async fn channel_completions_only_write_into_the_callers_own_message() {
+    let llm = common::mock_llm::MockLlm::openai(&["gpt-mock"]).await;
+    let srv = TestServer::fresh().await;
+    enable_channels(&srv).await;
+    let u = users(&srv).await;
+    let r = u
+        .admin
+        .post(
+            "/openai/config/update",
+            json!({"ENABLE_OPENAI_API": true, "OPENAI_API_BASE_URLS": [llm.url],
+                   "OPENAI_API_KEYS": ["sk-test"], "OPENAI_API_CONFIGS": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Members may use the model.
+    let r = u
+        .admin
+        .post(
+            "/api/v1/models/create",
+            json!({"id": "gpt-mock", "name": "gpt-mock", "base_model_id": null, "meta": {},
+                   "params": {}, "access_grants": [
+                       {"principal_type": "user", "principal_id": "*", "permission": "read"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let group = |name: &'static str| {
+        let admin = &u.admin;
+        let ids = json!([u.bea_id, u.cy_id]);
+        async move {
+            let r = admin
+                .post(
+                    "/api/v1/channels/create",
+                    json!({"name": name, "type": "group", "user_ids": ids}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let (room, other_room) = (group("room").await, group("other").await);
+    let post = |who: &Client, ch: &str| {
+        let (who, path) = (
+            who.with_token(who.token.as_deref().unwrap()),
+            format!("/api/v1/channels/{ch}/messages/post"),
+        );
+        async move {
+            let r = who.post(&path, json!({"content": "words"})).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let beas = post(&u.bea, &room).await;
+    let elsewhere = post(&u.cy, &other_room).await;
+    let aim = |who: &Client, ch: &str, msg: &str| {
+        let who = who.with_token(who.token.as_deref().unwrap());
+        let body = json!({"model": "gpt-mock", "messages": [{"role": "user", "content": "rewrite"}],
+                          "chat_id": format!("channel:{ch}"), "id": msg});
+        async move {
+            let r = who.post("/api/chat/completions", body).await;
+            if r.status != 200 {
+                eprintln!("{}: {}", r.status, r.body);
+            }
+            r.status.as_u16()
+        }
+    };
+    let before = llm.chat_requests().len();
+    assert_eq!(
+        aim(&u.cy, &room, &beas).await,
+        403,
+        "another member's message"
+    );
+    assert_eq!(
+        aim(&u.cy, &room, &elsewhere).await,
+        403,
+        "a message of another channel"
+    );
+    assert_eq!(
+        aim(&u.admin, &room, &elsewhere).await,
+        403,
+        "admins too stay in the channel"
+    );
+    assert_eq!(aim(&u.cy, "no-such-channel", &beas).await, 404);
+    assert_eq!(
+        llm.chat_requests().len(),
+        before,
+        "refusals never reach the model"
+    );
+    assert_eq!(aim(&u.bea, &room, &beas).await, 200, "the author");
+    assert_eq!(aim(&u.admin, &room, &beas).await, 200, "an admin");
 }

@@ -1,16 +1,17 @@
-//! `/api/v1/images`: the admin settings of image generation and editing.
-//! Generating or editing images needs the image-engine integration, which this
-//! server does not have yet; those routes answer 501.
+//! `/api/v1/images`: the admin settings of image generation and editing,
+//! and the generation and edit routes (the work is in `crate::images`).
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::configs::{req, updates, values, Field, Kind};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::error::{ApiError, ApiResult};
+use crate::images;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -19,8 +20,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/images/config/update", post(update_config))
         .route("/api/v1/images/verify", post(verify))
         .route("/api/v1/images/models", get(models))
-        .route("/api/v1/images/generations", post(not_built))
-        .route("/api/v1/images/edit", post(not_built))
+        .route("/api/v1/images/generations", post(generations))
+        .route("/api/v1/images/edit", post(edit))
 }
 
 const FIELDS: &[Field] = &[
@@ -223,12 +224,91 @@ async fn verify(AdminUser(_a): AdminUser) -> ApiError {
     )
 }
 
-async fn not_built(VerifiedUser(_c): VerifiedUser) -> ApiError {
-    ApiError::NotImplemented(
-        "Image generation is not supported by this server yet; it comes with a later integration."
-            .into(),
-    )
+#[derive(Deserialize)]
+struct GenerateForm {
+    prompt: String,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    size: Option<String>,
+    #[serde(default)]
+    n: Option<u32>,
+    #[serde(default)]
+    steps: Option<i64>,
+    #[serde(default)]
+    negative_prompt: Option<String>,
 }
+
+async fn generations(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<GenerateForm>,
+) -> ApiResult<Json<Value>> {
+    images::may_generate(&state, &caller).await?;
+    let req = images::Generate {
+        prompt: form.prompt,
+        model: form.model,
+        size: form.size,
+        n: form.n.unwrap_or(1).clamp(1, MAX_PICTURES),
+        negative_prompt: form.negative_prompt,
+        steps: form.steps,
+    };
+    Ok(Json(json!(
+        images::generate(&state, &caller, &req, Map::new()).await?
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct EditForm {
+    image: OneOrMany,
+    prompt: String,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    size: Option<String>,
+    #[serde(default)]
+    n: Option<u32>,
+    #[serde(default)]
+    background: Option<String>,
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<EditForm>,
+) -> ApiResult<Json<Value>> {
+    images::may_edit(&state, &caller).await?;
+    let images = match form.image {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    };
+    if images.len() > MAX_PICTURES as usize {
+        return Err(ApiError::bad_request(format!(
+            "At most {MAX_PICTURES} images can be edited at once."
+        )));
+    }
+    let req = images::Edit {
+        images,
+        prompt: form.prompt,
+        model: form.model,
+        size: form.size,
+        n: form.n.map(|n| n.clamp(1, MAX_PICTURES)),
+        background: form.background,
+    };
+    Ok(Json(json!(
+        images::edit(&state, &caller, &req, Map::new()).await?
+    )))
+}
+
+/// Pictures one request may ask for or hand in.
+const MAX_PICTURES: u32 = 10;
 
 /// The fixed model lists of the hosted engines; the self-hosted ones would be asked.
 async fn models(

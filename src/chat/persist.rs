@@ -102,6 +102,46 @@ pub async fn create_chat(
     Ok(())
 }
 
+/// A completion aimed at channel messages (`chat_id` = `channel:<id>`): the
+/// caller must be able to write in the channel (admins always), and every
+/// named message that exists must be in that channel and, unless the caller
+/// is an admin, their own. Write access is not authorship.
+pub async fn check_channel_targets(
+    state: &AppState,
+    caller: &Caller,
+    channel_id: &str,
+    message_ids: Vec<String>,
+) -> ApiResult<()> {
+    let (cid, uid, admin) = (
+        channel_id.to_string(),
+        caller.id().to_string(),
+        caller.is_admin(),
+    );
+    let refused = || {
+        ApiError::forbidden(
+            "Only your own messages in a channel you can write in may be answered into.",
+        )
+    };
+    state
+        .db
+        .try_read(move |c| {
+            let ch = db::channels::get(c, &cid)?.ok_or_else(ApiError::not_found_default)?;
+            if !admin && !crate::access::channel_allows(c, &ch, &uid, false, "write")? {
+                return Err(refused());
+            }
+            for id in &message_ids {
+                if let Some(m) = db::messages::get(c, id)? {
+                    let elsewhere = m.channel_id.as_deref() != Some(ch.id.as_str());
+                    if elsewhere || (!admin && m.user_id.as_deref() != Some(uid.as_str())) {
+                        return Err(refused());
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
 pub async fn load_chat(state: &AppState, caller: &Caller, chat_id: &str) -> ApiResult<ChatRow> {
     let (cid, uid) = (chat_id.to_string(), caller.user.id.clone());
     state

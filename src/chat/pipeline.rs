@@ -82,6 +82,13 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<A
     }
     let session_id = str_field(&body, "session_id").map(str::to_string);
     let chat_id = str_field(&body, "chat_id").map(str::to_string);
+    if let Some(channel_id) = chat_id.as_deref().and_then(|c| c.strip_prefix("channel:")) {
+        let ids = targets_of(&body, &model)?
+            .into_iter()
+            .map(|t| t.message_id)
+            .collect();
+        persist::check_channel_targets(&state, &caller, channel_id, ids).await?;
+    }
     let wants_new_chat = body.get("parent_id") == Some(&Value::Null) && chat_id.is_none();
     if session_id.is_some() && (chat_id.is_some() || wants_new_chat) {
         let wait = false;

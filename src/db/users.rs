@@ -166,6 +166,47 @@ pub fn update_settings(
     )
 }
 
+/// Applies a settings save over what is stored, as upstream does: top-level
+/// keys are replaced, but `ui` is patched key by key (a key left out keeps
+/// its value, a `null` removes it). Returns the settings now stored, or
+/// `None` when there is no such user.
+pub fn patch_settings(
+    c: &Connection,
+    id: &str,
+    patch: &serde_json::Map<String, Value>,
+    now: i64,
+) -> rusqlite::Result<Option<Value>> {
+    let Some(user) = get(c, id)? else {
+        return Ok(None);
+    };
+    let mut stored = match user.settings {
+        Some(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in patch {
+        if k != "ui" {
+            stored.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(Value::Object(ui_patch)) = patch.get("ui") {
+        let mut ui = match stored.remove("ui") {
+            Some(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in ui_patch {
+            if v.is_null() {
+                ui.remove(k);
+            } else {
+                ui.insert(k.clone(), v.clone());
+            }
+        }
+        stored.insert("ui".into(), Value::Object(ui));
+    }
+    let merged = Value::Object(stored);
+    update_settings(c, id, &merged, now)?;
+    Ok(Some(merged))
+}
+
 pub fn profile_image_url(c: &Connection, id: &str) -> rusqlite::Result<Option<Option<String>>> {
     c.query_row(
         "SELECT profile_image_url FROM user WHERE id = ?1",

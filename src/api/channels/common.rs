@@ -4,7 +4,6 @@
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-use crate::access;
 use crate::api::chats::DEFAULT_ERROR;
 use crate::auth::permissions;
 use crate::auth::Caller;
@@ -30,28 +29,7 @@ pub(super) async fn check_enabled(state: &AppState, caller: Option<&Caller>) -> 
     Ok(())
 }
 
-/// Group and DM channels: active members only. Standard channels: admins,
-/// the creator, and whoever a grant gives `permission`.
-pub(super) fn has_access(
-    c: &Connection,
-    ch: &ChannelRow,
-    user_id: &str,
-    admin: bool,
-    permission: &str,
-) -> rusqlite::Result<bool> {
-    if ch.is_membership() {
-        return channels::is_active_member(c, &ch.id, user_id);
-    }
-    access::stored_allows(
-        c,
-        user_id,
-        admin,
-        &ch.user_id,
-        channels::RESOURCE,
-        &ch.id,
-        permission,
-    )
-}
+pub(super) use crate::access::channel_allows as has_access;
 
 pub(super) fn forbidden() -> ApiError {
     ApiError::forbidden(DEFAULT_ERROR)

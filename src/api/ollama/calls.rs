@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{post, MethodRouter};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
@@ -173,85 +174,18 @@ pub(super) async fn show(
     .await
 }
 
-pub(super) async fn embed(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    idx: Idx,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    simple(&state, &caller, body, idx, "/api/embed", None, false).await
-}
-
-pub(super) async fn embeddings(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    idx: Idx,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    simple(&state, &caller, body, idx, "/api/embeddings", None, false).await
-}
-
-pub(super) async fn v1_completions(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    idx: Idx,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    simple(
-        &state,
-        &caller,
-        body,
-        idx,
-        "/v1/completions",
-        Some(false),
-        false,
+/// A POST route relayed to `path` on the server hosting the model once the
+/// caller may use it; `preset` as in [`prepare`]. Answers are not streamed
+/// unless the body asks for it.
+pub(super) fn relayed(path: &'static str, preset: Option<bool>) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              VerifiedUser(caller): VerifiedUser,
+              idx: Idx,
+              JsonBody(body): JsonBody<Value>| async move {
+            simple(&state, &caller, body, idx, path, preset, false).await
+        },
     )
-    .await
-}
-
-pub(super) async fn v1_embeddings(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    idx: Idx,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    simple(&state, &caller, body, idx, "/v1/embeddings", None, false).await
-}
-
-pub(super) async fn v1_chat(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    idx: Idx,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    simple(
-        &state,
-        &caller,
-        body,
-        idx,
-        "/v1/chat/completions",
-        Some(false),
-        false,
-    )
-    .await
-}
-
-pub(super) async fn v1_messages(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    idx: Idx,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    simple(&state, &caller, body, idx, "/v1/messages", None, false).await
-}
-
-pub(super) async fn v1_responses(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    idx: Idx,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Response> {
-    simple(&state, &caller, body, idx, "/v1/responses", None, false).await
 }
 
 /// The OpenAI-style model list of the Ollama servers.

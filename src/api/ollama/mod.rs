@@ -14,10 +14,7 @@ use axum::Router;
 use crate::state::AppState;
 
 use admin::{copy, create, delete_model, not_supported, pull, push, unload};
-use calls::{
-    chat, embed, embeddings, generate, show, v1_chat, v1_completions, v1_embeddings, v1_messages,
-    v1_models, v1_responses,
-};
+use calls::{chat, generate, relayed, show, v1_models};
 use lists::{ps, tags, version};
 use settings::{get_config, status, update_config, verify};
 
@@ -47,24 +44,48 @@ pub fn router() -> Router<AppState> {
             axum::routing::delete(delete_model),
         )
         .route("/ollama/api/show", post(show))
-        .route("/ollama/api/embed", post(embed))
-        .route("/ollama/api/embed/{url_idx}", post(embed))
-        .route("/ollama/api/embeddings", post(embeddings))
-        .route("/ollama/api/embeddings/{url_idx}", post(embeddings))
+        .route("/ollama/api/embed", relayed("/api/embed", None))
+        .route("/ollama/api/embed/{url_idx}", relayed("/api/embed", None))
+        .route("/ollama/api/embeddings", relayed("/api/embeddings", None))
+        .route(
+            "/ollama/api/embeddings/{url_idx}",
+            relayed("/api/embeddings", None),
+        )
         .route("/ollama/api/generate", post(generate))
         .route("/ollama/api/generate/{url_idx}", post(generate))
         .route("/ollama/api/chat", post(chat))
         .route("/ollama/api/chat/{url_idx}", post(chat))
-        .route("/ollama/v1/completions", post(v1_completions))
-        .route("/ollama/v1/completions/{url_idx}", post(v1_completions))
-        .route("/ollama/v1/embeddings", post(v1_embeddings))
-        .route("/ollama/v1/embeddings/{url_idx}", post(v1_embeddings))
-        .route("/ollama/v1/chat/completions", post(v1_chat))
-        .route("/ollama/v1/chat/completions/{url_idx}", post(v1_chat))
-        .route("/ollama/v1/messages", post(v1_messages))
-        .route("/ollama/v1/messages/{url_idx}", post(v1_messages))
-        .route("/ollama/v1/responses", post(v1_responses))
-        .route("/ollama/v1/responses/{url_idx}", post(v1_responses))
+        .route(
+            "/ollama/v1/completions",
+            relayed("/v1/completions", Some(false)),
+        )
+        .route(
+            "/ollama/v1/completions/{url_idx}",
+            relayed("/v1/completions", Some(false)),
+        )
+        .route("/ollama/v1/embeddings", relayed("/v1/embeddings", None))
+        .route(
+            "/ollama/v1/embeddings/{url_idx}",
+            relayed("/v1/embeddings", None),
+        )
+        .route(
+            "/ollama/v1/chat/completions",
+            relayed("/v1/chat/completions", Some(false)),
+        )
+        .route(
+            "/ollama/v1/chat/completions/{url_idx}",
+            relayed("/v1/chat/completions", Some(false)),
+        )
+        .route("/ollama/v1/messages", relayed("/v1/messages", None))
+        .route(
+            "/ollama/v1/messages/{url_idx}",
+            relayed("/v1/messages", None),
+        )
+        .route("/ollama/v1/responses", relayed("/v1/responses", None))
+        .route(
+            "/ollama/v1/responses/{url_idx}",
+            relayed("/v1/responses", None),
+        )
         .route("/ollama/v1/models", get(v1_models))
         .route("/ollama/v1/models/{url_idx}", get(v1_models))
         .route("/ollama/models/download", post(not_supported))

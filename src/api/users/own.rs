@@ -167,12 +167,16 @@ pub(super) async fn update_settings(
             }
         }
     }
-    let (id, s, now) = (caller.user.id.clone(), settings.clone(), now_secs());
-    state
+    let Value::Object(patch) = settings else {
+        return Err(ApiError::bad_request("Settings must be a JSON object."));
+    };
+    let (id, now) = (caller.user.id.clone(), now_secs());
+    let stored = state
         .db
-        .write(move |tx| db::users::update_settings(tx, &id, &s, now))
-        .await?;
-    Ok(Json(settings))
+        .write(move |tx| db::users::patch_settings(tx, &id, &patch, now))
+        .await?
+        .ok_or_else(|| ApiError::bad_request("The user was not found."))?;
+    Ok(Json(stored))
 }
 
 pub(super) async fn get_info(VerifiedUser(caller): VerifiedUser) -> Json<Value> {

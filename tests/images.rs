@@ -1,0 +1,384 @@
+//! Image generation and editing over real HTTP, against local stand-ins for
+//! an OpenAI-style images API and the Gemini API: switches, the permission,
+//! what the engine is sent, and the stored picture the caller gets back.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use common::{add_user, admin, Client, TestServer};
+use serde_json::{json, Value};
+
+const PNG_B64: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+const GEMINI_KEY: &str = "gemini-test-key";
+
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// A stand-in answering OpenAI's `/images/generations` and `/images/edits`
+/// and Gemini's `/v1beta/models/{model:method}` (only for [`GEMINI_KEY`]).
+async fn engine() -> (String, Log) {
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let drawn = json!({"data": [{"b64_json": PNG_B64}]});
+    let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    let (d1, d2) = (drawn.clone(), drawn);
+    let app = axum::Router::new()
+        .route(
+            "/images/generations",
+            axum::routing::post(move |h: HeaderMap, b: Bytes| {
+                let (l, d) = (l1.clone(), d1.clone());
+                async move {
+                    l.lock().unwrap().push(Seen {
+                        path: "/images/generations".into(),
+                        headers: h,
+                        body: b,
+                    });
+                    axum::Json(d)
+                }
+            }),
+        )
+        .route(
+            "/images/edits",
+            axum::routing::post(move |h: HeaderMap, b: Bytes| {
+                let (l, d) = (l2.clone(), d2.clone());
+                async move {
+                    l.lock().unwrap().push(Seen {
+                        path: "/images/edits".into(),
+                        headers: h,
+                        body: b,
+                    });
+                    axum::Json(d)
+                }
+            }),
+        )
+        .route(
+            "/v1beta/models/{call}",
+            axum::routing::post(move |Path(call): Path<String>, h: HeaderMap, b: Bytes| {
+                let l = l3.clone();
+                async move {
+                    let ok = h.get("x-goog-api-key").and_then(|v| v.to_str().ok()) == Some(GEMINI_KEY);
+                    l.lock().unwrap().push(Seen {
+                        path: format!("/v1beta/models/{call}"),
+                        headers: h,
+                        body: b,
+                    });
+                    if !ok {
+                        return (
+                            axum::http::StatusCode::FORBIDDEN,
+                            axum::Json(json!({"error": {"message": "API key not valid"}})),
+                        );
+                    }
+                    let answer = if call.ends_with(":predict") {
+                        json!({"predictions": [{"bytesBase64Encoded": PNG_B64, "mimeType": "image/png"}]})
+                    } else {
+                        json!({"candidates": [{"content": {"parts": [
+                            {"text": "here"},
+                            {"inlineData": {"mimeType": "image/png", "data": PNG_B64}}
+                        ]}}]})
+                    };
+                    (axum::http::StatusCode::OK, axum::Json(answer))
+                }
+            }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.ok() });
+    (base, log)
+}
+
+fn calls(log: &Log, path: &str) -> Vec<Seen> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.path == path)
+        .cloned()
+        .collect()
+}
+
+async fn save_images(admin: &Client, changes: Value) {
+    let current = admin.get("/api/v1/images/config").await;
+    assert_eq!(current.status, 200, "{}", current.body);
+    let mut form = current.body;
+    for (k, v) in changes.as_object().unwrap() {
+        form[k] = v.clone();
+    }
+    let saved = admin.post("/api/v1/images/config/update", form).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+}
+
+fn openai_settings(base: &str) -> Value {
+    json!({
+        "ENABLE_IMAGE_GENERATION": true,
+        "IMAGE_GENERATION_ENGINE": "openai",
+        "IMAGE_GENERATION_MODEL": "dall-e-2",
+        "IMAGE_SIZE": "512x512",
+        "IMAGES_OPENAI_API_BASE_URL": base,
+        "IMAGES_OPENAI_API_KEY": "sk-images",
+        "ENABLE_IMAGE_EDIT": true,
+        "IMAGE_EDIT_ENGINE": "openai",
+        "IMAGE_EDIT_MODEL": "dall-e-2",
+        "IMAGES_EDIT_OPENAI_API_BASE_URL": base,
+        "IMAGES_EDIT_OPENAI_API_KEY": "sk-images",
+    })
+}
+
+async fn content_of(c: &Client, url: &str) -> Vec<u8> {
+    let r = c
+        .http
+        .get(format!("{}{}", c.base, url))
+        .bearer_auth(c.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
+}
+
+fn png() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(PNG_B64)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_user_draws_and_gets_the_stored_picture() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let user = add_user(&srv, &admin, "Painter").await;
+    let (base, log) = engine().await;
+    save_images(&admin, openai_settings(&base)).await;
+
+    let r = user
+        .post(
+            "/api/v1/images/generations",
+            json!({"prompt": "a lighthouse", "n": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let images = r.body.as_array().unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["content_type"], "image/png");
+    let url = images[0]["url"].as_str().unwrap();
+    assert_eq!(content_of(&user, url).await, png());
+
+    let [call] = calls(&log, "/images/generations").try_into().unwrap();
+    assert_eq!(
+        call.headers.get("authorization").unwrap(),
+        "Bearer sk-images"
+    );
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent["model"], "dall-e-2");
+    assert_eq!(sent["prompt"], "a lighthouse");
+    assert_eq!(sent["n"], 1);
+    assert_eq!(sent["size"], "512x512");
+    assert_eq!(sent["response_format"], "b64_json");
+
+    // The picture is the user's file: listed for them, hidden from others.
+    let listed = user.get("/api/v1/files/").await;
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.body
+    );
+    let other = add_user(&srv, &admin, "Other").await;
+    let peek = other.get(url).await;
+    assert!(peek.status.is_client_error(), "{}", peek.status);
+}
+
+#[tokio::test]
+async fn switches_and_the_permission_refuse_before_the_engine_is_called() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let user = add_user(&srv, &admin, "Painter").await;
+    let (base, log) = engine().await;
+    let mut settings = openai_settings(&base);
+    settings["ENABLE_IMAGE_GENERATION"] = json!(false);
+    settings["ENABLE_IMAGE_EDIT"] = json!(false);
+    save_images(&admin, settings).await;
+    let edit = json!({"image": format!("data:image/png;base64,{PNG_B64}"), "prompt": "blue"});
+
+    for c in [&admin, &user] {
+        let r = c
+            .post("/api/v1/images/generations", json!({"prompt": "x"}))
+            .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        let r = c.post("/api/v1/images/edit", edit.clone()).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+    assert!(log.lock().unwrap().is_empty());
+
+    // Switched on, but users lose the permission: they are refused, admins draw.
+    save_images(&admin, openai_settings(&base)).await;
+    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
+    perms["features"]["image_generation"] = json!(false);
+    let saved = admin.post("/api/v1/users/default/permissions", perms).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let r = user
+        .post("/api/v1/images/generations", json!({"prompt": "x"}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = user.post("/api/v1/images/edit", edit.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(log.lock().unwrap().is_empty());
+    let r = admin
+        .post("/api/v1/images/generations", json!({"prompt": "x"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(calls(&log, "/images/generations").len(), 1);
+
+    // Bad input is a 4xx, not a call.
+    let r = admin
+        .post("/api/v1/images/generations", json!({"prompt": "  "}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = admin.post("/api/v1/images/generations", json!({})).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = admin
+        .post(
+            "/api/v1/images/edit",
+            json!({"image": "data:image/png;base64,@@@", "prompt": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(calls(&log, "/images/generations").len(), 1);
+    assert!(calls(&log, "/images/edits").is_empty());
+}
+
+#[tokio::test]
+async fn an_edit_sends_the_picture_as_multipart_and_foreign_files_are_refused() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let user = add_user(&srv, &admin, "Painter").await;
+    let other = add_user(&srv, &admin, "Other").await;
+    let (base, log) = engine().await;
+    save_images(&admin, openai_settings(&base)).await;
+
+    let r = user
+        .post(
+            "/api/v1/images/edit",
+            json!({"image": format!("data:image/png;base64,{PNG_B64}"), "prompt": "make it blue"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let [call] = calls(&log, "/images/edits").try_into().unwrap();
+    let ct = call
+        .headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ct.starts_with("multipart/form-data"), "{ct}");
+    let body = String::from_utf8_lossy(&call.body);
+    assert!(body.contains("name=\"prompt\""), "{body}");
+    assert!(body.contains("make it blue"));
+    assert!(body.contains("name=\"image\""));
+    assert!(call
+        .body
+        .windows(png().len())
+        .any(|w| w == png().as_slice()));
+
+    // The result is the user's file; another account cannot edit it by id.
+    let id = r.body[0]["id"].as_str().unwrap().to_string();
+    let r = other
+        .post(
+            "/api/v1/images/edit",
+            json!({"image": format!("/api/v1/files/{id}/content"), "prompt": "mine now"}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = user
+        .post(
+            "/api/v1/images/edit",
+            json!({"image": [id.clone(), format!("/api/v1/files/{id}/content")], "prompt": "twice"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let last = calls(&log, "/images/edits").pop().unwrap();
+    let body = String::from_utf8_lossy(&last.body);
+    assert_eq!(body.matches("name=\"image[]\"").count(), 2, "{body}");
+}
+
+#[tokio::test]
+async fn gemini_predict_generate_content_and_a_refused_key() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let user = add_user(&srv, &admin, "Painter").await;
+    let (base, log) = engine().await;
+    let gemini = json!({
+        "ENABLE_IMAGE_GENERATION": true,
+        "IMAGE_GENERATION_ENGINE": "gemini",
+        "IMAGE_GENERATION_MODEL": "imagen-4.0-generate-001",
+        "IMAGES_GEMINI_API_BASE_URL": format!("{base}/v1beta"),
+        "IMAGES_GEMINI_API_KEY": GEMINI_KEY,
+        "IMAGES_GEMINI_ENDPOINT_METHOD": "predict",
+        "ENABLE_IMAGE_EDIT": true,
+        "IMAGE_EDIT_ENGINE": "gemini",
+        "IMAGE_EDIT_MODEL": "gemini-2.5-flash-image",
+        "IMAGES_EDIT_GEMINI_API_BASE_URL": format!("{base}/v1beta"),
+        "IMAGES_EDIT_GEMINI_API_KEY": GEMINI_KEY,
+    });
+    save_images(&admin, gemini.clone()).await;
+
+    let r = user
+        .post("/api/v1/images/generations", json!({"prompt": "a kite"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        content_of(&user, r.body[0]["url"].as_str().unwrap()).await,
+        png()
+    );
+    let [call] = calls(&log, "/v1beta/models/imagen-4.0-generate-001:predict")
+        .try_into()
+        .unwrap();
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent["instances"], json!({"prompt": "a kite"}));
+    assert_eq!(sent["parameters"]["sampleCount"], 1);
+
+    let r = user
+        .post(
+            "/api/v1/images/edit",
+            json!({"image": format!("data:image/png;base64,{PNG_B64}"), "prompt": "blue"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let [call] = calls(
+        &log,
+        "/v1beta/models/gemini-2.5-flash-image:generateContent",
+    )
+    .try_into()
+    .unwrap();
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(
+        sent["contents"][0]["parts"],
+        json!([{"text": "blue"}, {"inline_data": {"mime_type": "image/png", "data": PNG_B64}}])
+    );
+
+    let mut revoked = gemini;
+    revoked["IMAGES_GEMINI_API_KEY"] = json!("revoked");
+    save_images(&admin, revoked).await;
+    let r = user
+        .post("/api/v1/images/generations", json!({"prompt": "a kite"}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("API key not valid"),
+        "{}",
+        r.body
+    );
+}
