@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod api;
+pub mod audio;
 pub mod auth;
 pub mod automations;
 pub mod cache;

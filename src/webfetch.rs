@@ -195,6 +195,24 @@ pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
     )))
 }
 
+/// The body of an answer, refused past `max` bytes.
+pub async fn read_limited(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if out.len() + chunk.len() > max {
+            return Err(format!(
+                "the answer is larger than {} MiB",
+                max / (1024 * 1024)
+            ));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

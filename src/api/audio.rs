@@ -1,8 +1,11 @@
 //! `/api/v1/audio`: the admin settings of speech-to-text, text-to-speech and
-//! realtime voice. Transcribing and speaking need the audio integration, which
-//! this server does not have yet; those routes answer 501.
+//! realtime voice, and speaking, transcribing and the voice picker's lists
+//! (the work is in `crate::audio`).
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
@@ -10,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::configs::{opt, req, updates, values, Field, Kind};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::audio;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -17,8 +21,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/audio/config", get(get_config))
         .route("/api/v1/audio/config/update", post(update_config))
-        .route("/api/v1/audio/speech", post(not_built))
-        .route("/api/v1/audio/transcriptions", post(not_built))
+        .route("/api/v1/audio/speech", post(speech))
+        .route(
+            "/api/v1/audio/transcriptions",
+            post(transcriptions).layer(DefaultBodyLimit::max(
+                crate::audio::MAX_RECORDING_BYTES + 1024 * 1024,
+            )),
+        )
         .route("/api/v1/audio/models", get(models))
         .route("/api/v1/audio/voices", get(voices))
 }
@@ -201,40 +210,65 @@ async fn update_config(
     Ok(Json(config_values(&state)))
 }
 
-const NOT_BUILT: &str =
-    "Speech-to-text and text-to-speech are not supported by this server yet; they come with the audio integration.";
-
-async fn not_built(VerifiedUser(_c): VerifiedUser) -> ApiError {
-    ApiError::NotImplemented(NOT_BUILT.into())
+async fn speech(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let spoken = audio::speech(&state, &caller, &body).await?;
+    Ok(([(header::CONTENT_TYPE, spoken.content_type)], spoken.bytes).into_response())
 }
 
-/// With the browser's own speech engine (engine `""`) there is nothing to list.
+async fn transcriptions(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    mut mp: Multipart,
+) -> ApiResult<Json<Value>> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("The upload could not be read: {}", e.body_text()))
+    };
+    let mut recording: Option<audio::Recording> = None;
+    let mut language = None;
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("file") if recording.is_none() => {
+                let filename = field
+                    .file_name()
+                    .map(crate::files::sanitize_filename)
+                    .unwrap_or_default();
+                let content_type = field.content_type().map(str::to_string);
+                audio::check_recording(&state, &caller, &filename, content_type.as_deref()).await?;
+                let bytes = field.bytes().await.map_err(bad)?.to_vec();
+                recording = Some(audio::Recording {
+                    filename,
+                    content_type,
+                    bytes,
+                    language: None,
+                });
+            }
+            Some("language") => language = Some(field.text().await.map_err(bad)?),
+            _ => {}
+        }
+    }
+    let Some(mut rec) = recording else {
+        return Err(ApiError::Validation(json!([{
+            "type": "missing", "loc": ["body", "file"], "msg": "Field required", "input": null
+        }])));
+    };
+    rec.language = language;
+    Ok(Json(audio::transcribe(&state, rec).await?))
+}
+
 async fn models(
     State(state): State<AppState>,
     VerifiedUser(_c): VerifiedUser,
 ) -> ApiResult<Json<Value>> {
-    match state.config.get_str("audio.tts.engine").as_str() {
-        "" => Ok(Json(json!({"models": []}))),
-        _ => Err(ApiError::NotImplemented(NOT_BUILT.into())),
-    }
+    Ok(Json(json!({"models": audio::models(&state).await?})))
 }
 
 async fn voices(
     State(state): State<AppState>,
     VerifiedUser(_c): VerifiedUser,
 ) -> ApiResult<Json<Value>> {
-    match state.config.get_str("audio.tts.engine").as_str() {
-        "" => Ok(Json(json!({"voices": []}))),
-        "openai-realtime" => {
-            let list: Vec<Value> = [
-                "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin",
-                "cedar",
-            ]
-            .iter()
-            .map(|v| json!({"id": v, "name": v}))
-            .collect();
-            Ok(Json(json!({"voices": list})))
-        }
-        _ => Err(ApiError::NotImplemented(NOT_BUILT.into())),
-    }
+    Ok(Json(json!({"voices": audio::voices(&state).await?})))
 }

@@ -49,7 +49,7 @@ fn bearer(key: &str) -> HeaderMap {
 async fn send(req: reqwest::RequestBuilder) -> ApiResult<Value> {
     let resp = req.timeout(ENGINE_TIMEOUT).send().await.map_err(failed)?;
     let status = resp.status();
-    let body = source::read_limited(resp, MAX_ANSWER_BYTES)
+    let body = crate::webfetch::read_limited(resp, MAX_ANSWER_BYTES)
         .await
         .map_err(failed)?;
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();

@@ -181,29 +181,11 @@ pub(crate) async fn fetch(
     {
         return Err("the image is too large".into());
     }
-    let bytes = read_limited(resp, MAX_PICTURE_BYTES).await?;
+    let bytes = crate::webfetch::read_limited(resp, MAX_PICTURE_BYTES).await?;
     Ok(Picture {
         bytes,
         content_type,
     })
-}
-
-/// The body of an answer, refused past `max` bytes.
-pub(crate) async fn read_limited(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
-    use futures::StreamExt;
-    let mut out = Vec::new();
-    let mut body = resp.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| e.to_string())?;
-        if out.len() + chunk.len() > max {
-            return Err(format!(
-                "the answer is larger than {} MiB",
-                max / (1024 * 1024)
-            ));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
