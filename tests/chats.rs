@@ -1394,3 +1394,88 @@ async fn workspace_search_modal() {
     assert_eq!(bea.get("/api/v1/search?page=0").await.status, 422);
     assert_eq!(srv.client().get("/api/v1/search?q=tulip").await.status, 401);
 }
+
+/// Events sent to a message through `/messages/{id}/event` are stored as the
+/// browser shows them; content moves the chat up, sources/files/embeds do
+/// not; NUL characters never reach the stored chat.
+#[tokio::test]
+async fn message_events_are_stored_and_nul_characters_cleaned() {
+    let srv = TestServer::fresh().await;
+    let (_admin, bea) = two_users(&srv).await;
+    let chat = new_chat(&bea, "Events", "q", "first").await;
+    let id = chat["id"].as_str().unwrap().to_string();
+    let event = |kind: &str, data: Value| {
+        let (path, body) = (
+            format!("/api/v1/chats/{id}/messages/a1/event"),
+            json!({"type": kind, "data": data}),
+        );
+        let c = bea.with_token(bea.token.as_deref().unwrap());
+        async move {
+            let r = c.post(&path, body).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    };
+    let stored = |c: &Client| {
+        let (c, path) = (
+            c.with_token(c.token.as_deref().unwrap()),
+            format!("/api/v1/chats/{id}"),
+        );
+        async move { c.get(&path).await.body }
+    };
+    let before = stored(&bea).await["updated_at"].as_i64().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    event(
+        "source",
+        json!({"source": {"name": "re\u{0}port"}, "document": ["t"], "metadata": [{}]}),
+    )
+    .await;
+    event("files", json!({"files": [{"id": "f1"}]})).await;
+    event("embeds", json!({"embeds": ["<b>e</b>"]})).await;
+    event("status", json!({"description": "Searching", "done": false})).await;
+    let s = stored(&bea).await;
+    let m = &s["chat"]["history"]["messages"]["a1"];
+    assert_eq!(m["sources"][0]["source"]["name"], "report", "{m}");
+    assert_eq!(m["files"], json!([{"id": "f1"}]));
+    assert_eq!(m["embeds"], json!(["<b>e</b>"]));
+    assert_eq!(m["statusHistory"][0]["description"], "Searching");
+    assert_eq!(
+        s["updated_at"].as_i64().unwrap(),
+        before,
+        "background writes keep the chat's place"
+    );
+
+    event("message", json!({"content": " more"})).await;
+    let s = stored(&bea).await;
+    assert_eq!(
+        s["chat"]["history"]["messages"]["a1"]["content"],
+        "first more"
+    );
+    assert!(
+        s["updated_at"].as_i64().unwrap() > before,
+        "new content moves the chat up"
+    );
+    event("replace", json!({"content": "be\u{0}fore"})).await;
+    let s = stored(&bea).await;
+    assert_eq!(s["chat"]["history"]["messages"]["a1"]["content"], "before");
+    // An event for a message that does not exist stores nothing.
+    let r = bea
+        .post(
+            &format!("/api/v1/chats/{id}/messages/nope/event"),
+            json!({"type": "replace", "data": {"content": "x"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(stored(&bea).await["chat"]["history"]["messages"]
+        .get("nope")
+        .is_none());
+
+    // A save cleans the title too.
+    let r = bea
+        .post(
+            &format!("/api/v1/chats/{id}"),
+            json!({"chat": {"title": "Re\u{0}named"}}),
+        )
+        .await;
+    assert_eq!(r.body["title"], "Renamed", "{}", r.body);
+}

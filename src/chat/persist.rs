@@ -283,6 +283,78 @@ pub async fn save_message(
     Ok(())
 }
 
+/// Saves what an event sent to a message means for the stored chat, as the
+/// browser would show it after a reload: `status` is added to the message's
+/// `statusHistory`, `message` appends to its content, `replace` sets it,
+/// `embeds` and `files` are added in front of the ones it has (`embeds` with
+/// `replace: true` replaces them), and a `source`/`citation` without a `type`
+/// is added to its `sources`. Only new content moves the chat up the list.
+/// Other events are not stored. Unknown chats and messages are left alone.
+pub async fn save_event(
+    state: &AppState,
+    chat_id: &str,
+    message_id: &str,
+    kind: &str,
+    data: Value,
+) -> ApiResult<()> {
+    let (cid, mid, kind, now) = (
+        chat_id.to_string(),
+        message_id.to_string(),
+        kind.to_string(),
+        now_secs(),
+    );
+    state
+        .db
+        .write(move |tx| {
+            let Some(row) = db::chats::get(tx, &cid)? else {
+                return Ok(());
+            };
+            let Some(message) = row.chat["history"]["messages"].get(&mid).cloned() else {
+                return Ok(());
+            };
+            let list = |key: &str| {
+                message
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let (fields, touch) = match kind.as_str() {
+                "status" => {
+                    let mut all = list("statusHistory");
+                    all.push(data);
+                    (json!({"statusHistory": all}), false)
+                }
+                "message" => {
+                    let mut text = message["content"].as_str().unwrap_or("").to_string();
+                    text.push_str(data["content"].as_str().unwrap_or(""));
+                    (json!({"content": text}), true)
+                }
+                "replace" => (
+                    json!({"content": data["content"].as_str().unwrap_or("")}),
+                    true,
+                ),
+                "embeds" | "files" => {
+                    let mut all = data[kind.as_str()].as_array().cloned().unwrap_or_default();
+                    if !(kind == "embeds" && data["replace"] == json!(true)) {
+                        all.extend(list(&kind));
+                    }
+                    (json!({kind.as_str(): all}), false)
+                }
+                "source" | "citation" if data.get("type").is_none_or(Value::is_null) => {
+                    let mut all = list("sources");
+                    all.push(data);
+                    (json!({"sources": all}), false)
+                }
+                _ => return Ok(()),
+            };
+            db::chats::upsert_message_with(tx, &cid, &mid, &fields, Some(false), touch, now)
+                .map(|_| ())
+        })
+        .await?;
+    Ok(())
+}
+
 /// The stored conversation up to (not including) the assistant message being generated.
 pub async fn upstream_messages(
     state: &AppState,

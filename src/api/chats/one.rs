@@ -268,6 +268,14 @@ pub(super) async fn message_event(
     let Some(io) = state.io() else {
         return Ok(Json(false));
     };
+    crate::chat::persist::save_event(
+        &state,
+        &id,
+        &message_id,
+        &form.kind,
+        Value::Object(form.data.clone()),
+    )
+    .await?;
     let payload = json!({"chat_id": id, "message_id": message_id, "data": {"type": form.kind, "data": form.data}});
     let sent = io
         .to(crate::events::user_room(&chat.user_id))

@@ -43,6 +43,7 @@ pub fn upsert_message_with(
         return Ok(None);
     };
     let mut fields = fields.clone();
+    super::write::without_nul(&mut fields);
     if fields.is_object() && !truthy(fields.get("content")) {
         // A message saved with only structured output still gets its text.
         let text = output_text(fields.get("output"));

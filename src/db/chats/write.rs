@@ -55,6 +55,12 @@ fn messages_to_write(chat: &Value) -> Vec<(String, Value)> {
 }
 
 pub fn insert(c: &Connection, n: &NewChat, now: i64) -> rusqlite::Result<ChatRow> {
+    let mut cleaned = n.chat.clone();
+    without_nul(&mut cleaned);
+    let n = &NewChat {
+        chat: cleaned,
+        ..n.clone()
+    };
     let current = n
         .current_message_id
         .clone()
@@ -125,6 +131,28 @@ pub fn insert_new(
 // ---------------------------------------------------------------------------
 // Updates
 
+/// Removes NUL characters from every string of `v`, keys included, as
+/// upstream cleans what it stores (PostgreSQL refuses them; SQLite keeps
+/// them, which then breaks search and exports).
+pub fn without_nul(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', ""),
+        Value::Array(items) => items.iter_mut().for_each(without_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(map);
+                for (k, mut val) in old {
+                    without_nul(&mut val);
+                    map.insert(k.replace('\0', ""), val);
+                }
+            } else {
+                map.values_mut().for_each(without_nul);
+            }
+        }
+        _ => {}
+    }
+}
+
 pub(super) fn store_chat(c: &Connection, row: &ChatRow) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE chat SET title = ?2, chat = ?3, current_message_id = ?4, updated_at = ?5 WHERE id = ?1",
@@ -139,6 +167,8 @@ pub fn set_title(c: &Connection, chat_id: &str, title: &str, _now: i64) -> rusql
     let Some(mut row) = get_raw(c, chat_id)? else {
         return Ok(());
     };
+    let title = title.replace('\0', "");
+    let title = title.as_str();
     row.chat["title"] = Value::String(title.into());
     c.execute(
         "UPDATE chat SET title = ?2, chat = ?3 WHERE id = ?1",
@@ -159,6 +189,11 @@ pub fn update_chat(
 ) -> rusqlite::Result<Option<ChatRow>> {
     let Some(mut row) = get_raw(c, id)? else {
         return Ok(None);
+    };
+    let mut cleaned = Value::Object(incoming.clone());
+    without_nul(&mut cleaned);
+    let Value::Object(incoming) = &cleaned else {
+        unreachable!("an object stays an object")
     };
     let stored = row.chat.clone();
     let mut updated = stored.as_object().cloned().unwrap_or_default();
