@@ -907,3 +907,122 @@ async fn python_fixture_models_and_grants_work() {
     assert_eq!(wl["items"][0]["write_access"], false);
     srv.stop().await;
 }
+
+/// Model controls: the admin's presets on a model. Nothing picked sends each
+/// control's default, a pick sends its option (string values read as JSON)
+/// over the chat's own params, picks stay with their model, a pick of a gone
+/// option and picks not keyed by model are refused, malformed controls are
+/// refused on save.
+#[tokio::test]
+async fn model_controls_reach_the_provider_as_picked() {
+    init();
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let user = add_user(&srv, &admin, "Bob").await;
+    let openai = MockLlm::openai(&["gpt-mock"]).await;
+    connect(&admin, &[openai.url.as_str()], json!({}), &[]).await;
+    let thinking = json!({"label": "Thinking", "default": "medium", "options": {
+        "low": {"label": "Low", "params": {"reasoning_effort": "low"}},
+        "medium": {"label": "Medium", "params": {"reasoning_effort": "medium"}},
+        "high": {"label": "High", "params": {"reasoning_effort": "high", "max_tokens": "4096"}},
+    }});
+    let mut form = preset(
+        "tuned",
+        "Tuned",
+        json!([{"principal_type": "user", "principal_id": "*", "permission": "read"}]),
+    );
+    form["params"] = json!({"top_p": 0.5, "model_controls": {"thinking": thinking}});
+    let r = admin.post("/api/v1/models/create", form.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Users need the base model shared too.
+    let r = admin
+        .post(
+            "/api/v1/models/model/access/update",
+            json!({"id": "gpt-mock", "name": "gpt-mock", "access_grants":
+                   [{"principal_type": "user", "principal_id": "*", "permission": "read"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let ask = |model: &str, params: Value| {
+        let c = user.with_token(user.token.as_deref().unwrap());
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}], "params": params});
+        async move { c.post("/api/chat/completions", body).await }
+    };
+    let last = || openai.chat_requests().last().unwrap().body.clone();
+
+    let r = ask("tuned", json!({"temperature": 0.2})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sent = last();
+    assert_eq!(
+        (
+            sent["reasoning_effort"].clone(),
+            sent["top_p"].clone(),
+            sent["temperature"].clone()
+        ),
+        (json!("medium"), json!(0.5), json!(0.2))
+    );
+    assert!(sent.get("max_tokens").is_none());
+    assert!(sent.get("model_controls").is_none() && sent.get("params").is_none());
+
+    let r = ask(
+        "tuned",
+        json!({"reasoning_effort": "none", "model_controls": {"tuned": {"thinking": "high"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            last()["reasoning_effort"].clone(),
+            last()["max_tokens"].clone()
+        ),
+        (json!("high"), json!(4096))
+    );
+
+    // Picks for another model, or for the plain provider model, do nothing.
+    let r = ask(
+        "gpt-mock",
+        json!({"model_controls": {"tuned": {"thinking": "high"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(last().get("reasoning_effort").is_none());
+
+    let before = openai.chat_requests().len();
+    let r = ask(
+        "tuned",
+        json!({"model_controls": {"tuned": {"thinking": "extreme"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["detail"],
+        "Model control thinking: the selected option is no longer available."
+    );
+    let r = ask("tuned", json!({"model_controls": ["thinking"]})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["detail"],
+        "Model control options must be keyed by model."
+    );
+    assert_eq!(
+        openai.chat_requests().len(),
+        before,
+        "refusals never reach the provider"
+    );
+
+    let mut bad = form.clone();
+    bad["id"] = json!("bad-controls");
+    bad["params"]["model_controls"]["thinking"]["default"] = json!("extreme");
+    let r = admin.post("/api/v1/models/create", bad.clone()).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    bad["params"]["model_controls"] = json!({"1st": thinking});
+    assert_eq!(admin.post("/api/v1/models/create", bad).await.status, 422);
+    assert_eq!(
+        admin
+            .get("/api/v1/models/model?id=bad-controls")
+            .await
+            .status,
+        404
+    );
+}

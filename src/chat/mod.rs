@@ -5,6 +5,7 @@ pub mod events;
 pub mod history;
 pub mod live;
 pub mod output;
+pub mod params;
 pub mod persist;
 pub mod pipeline;
 pub mod prompts;

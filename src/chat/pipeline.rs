@@ -16,31 +16,11 @@ use super::history;
 use super::tasks::{lock_progress, Progress};
 use super::think::{Piece, ThinkSplitter};
 use super::turn::{Target, Turn};
-use super::{background, persist};
+use super::{background, params, persist};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, ResolvedModel, StreamEvent};
 use crate::state::AppState;
-
-/// Request params the frontend sends that are provider parameters (the rest,
-/// like `system` or `stream_response`, steer this server).
-const PROVIDER_PARAMS: &[&str] = &[
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "max_tokens",
-    "seed",
-    "stop",
-    "frequency_penalty",
-    "presence_penalty",
-    "repeat_penalty",
-    "reasoning_effort",
-    "logit_bias",
-    "response_format",
-    "num_ctx",
-    "num_predict",
-];
 
 /// What a completion request comes to. The HTTP layer answers with it; the
 /// automations read the text out of it.
@@ -116,6 +96,8 @@ async fn direct(
         ));
     };
     let resolved = llm::resolve(&state, &caller, model).await?;
+    let picks = params::picks_of(&body)?;
+    let turn_params = params::turn_params(&resolved, body.get("params"), &picks)?;
     let mut upstream = body.clone();
     for k in [
         "session_id",
@@ -135,12 +117,7 @@ async fn direct(
         upstream.remove(k);
     }
     let mut messages = messages;
-    apply_model_defaults(
-        &resolved,
-        &mut upstream,
-        &mut messages,
-        body.get("variables"),
-    );
+    apply_model_defaults(&resolved, &mut messages, body.get("variables"));
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert(
         "model".into(),
@@ -152,6 +129,7 @@ async fn direct(
         .unwrap_or(false);
     // `files` (and memories) reach API clients' answers as they reach the browser's.
     let mut request = Value::Object(upstream);
+    llm::apply_model_params(&turn_params, &mut request, false);
     let item = &resolved.model_item;
     crate::rag::context::apply(&state, &caller, &body, None, item, &mut request).await;
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
@@ -215,21 +193,9 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
 
 /// Workspace model defaults under the request: params fill what the request
 /// leaves out; the model's system prompt goes first.
-fn apply_model_defaults(
-    resolved: &ResolvedModel,
-    upstream: &mut Map<String, Value>,
-    messages: &mut Vec<Value>,
-    vars: Option<&Value>,
-) {
-    if let Value::Object(params) = &resolved.params {
-        for (k, v) in params {
-            if PROVIDER_PARAMS.contains(&k.as_str()) && !v.is_null() && !upstream.contains_key(k) {
-                upstream.insert(k.clone(), v.clone());
-            }
-        }
-        if let Some(system) = params.get("system").and_then(Value::as_str) {
-            history::prepend_system(messages, system);
-        }
+fn apply_model_defaults(resolved: &ResolvedModel, messages: &mut Vec<Value>, vars: Option<&Value>) {
+    if let Some(system) = resolved.params.get("system").and_then(Value::as_str) {
+        history::prepend_system(messages, system);
     }
     if let (Some(Value::Object(vars)), Some(first)) = (vars, messages.first_mut()) {
         if first.get("role").and_then(Value::as_str) == Some("system") {
@@ -289,8 +255,13 @@ async fn start_in_background(
 ) -> ApiResult<Answer> {
     let targets = targets_of(&body, &model)?;
     // Fail fast on models the caller cannot use, before anything is stored.
+    let picks = params::picks_of(&body)?;
     for t in &targets {
-        llm::resolve(&state, &caller, &t.model_id).await?;
+        let resolved = llm::resolve(&state, &caller, &t.model_id).await?;
+        params::check_picks(
+            &resolved.controls,
+            picks.get(&resolved.id).unwrap_or(&Value::Null),
+        )?;
     }
     let new_chat = chat_id.is_none();
     let chat_id = chat_id.unwrap_or_else(crate::db::new_id);
@@ -598,24 +569,17 @@ async fn prepare(
             history::append_system(&mut messages, &block);
         }
     }
+    let picks = params::picks_of(&turn.body).map_err(|e| e.to_string())?;
+    let turn_params = params::turn_params(&resolved, turn.body.get("params"), &picks)
+        .map_err(|e| e.to_string())?;
     let mut upstream = Map::new();
-    if let Some(Value::Object(params)) = turn.body.get("params") {
-        for (k, v) in params {
-            if PROVIDER_PARAMS.contains(&k.as_str()) && !v.is_null() {
-                upstream.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    apply_model_defaults(
-        &resolved,
-        &mut upstream,
-        &mut messages,
-        turn.body.get("variables"),
-    );
+    apply_model_defaults(&resolved, &mut messages, turn.body.get("variables"));
     upstream.insert("model".into(), json!(resolved.target.upstream_id));
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert("stream".into(), json!(true));
-    Ok((resolved, Value::Object(upstream)))
+    let mut request = Value::Object(upstream);
+    llm::apply_model_params(&turn_params, &mut request, false);
+    Ok((resolved, request))
 }
 
 /// Skills for this turn: chosen in the request, attached to the model

@@ -65,6 +65,9 @@ pub struct ResolvedModel {
     pub params: Value,
     /// For an arena model: the model picked to answer (its target is `target`).
     pub selected_model_id: Option<String>,
+    /// The workspace model's `params.model_controls` (the presets people
+    /// pick in chat), `{}` when it has none. Not part of `params`.
+    pub controls: Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -251,6 +251,18 @@ pub(super) async fn check_controls(state: &AppState, p: &Parsed) -> ApiResult<()
     if !has {
         return Ok(());
     }
+    let problems = crate::chat::params::control_problems(&p.form.params["model_controls"]);
+    if !problems.is_empty() {
+        let detail: Vec<Value> = problems
+            .into_iter()
+            .map(|(at, msg)| {
+                let mut loc = vec![serde_json::json!("body"), serde_json::json!("params")];
+                loc.extend(at.split('.').map(|s| serde_json::json!(s)));
+                serde_json::json!({"type": "value_error", "loc": loc, "msg": msg})
+            })
+            .collect();
+        return Err(ApiError::Validation(Value::Array(detail)));
+    }
     let target = p
         .form
         .base_model_id

@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, MethodRouter};
 use axum::Json;
+use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
 use super::common::{
@@ -174,18 +174,25 @@ pub(super) async fn show(
     .await
 }
 
-/// A POST route relayed to `path` on the server hosting the model once the
-/// caller may use it; `preset` as in [`prepare`]. Answers are not streamed
-/// unless the body asks for it.
-pub(super) fn relayed(path: &'static str, preset: Option<bool>) -> MethodRouter<AppState> {
-    post(
-        move |State(state): State<AppState>,
-              VerifiedUser(caller): VerifiedUser,
-              idx: Idx,
-              JsonBody(body): JsonBody<Value>| async move {
-            simple(&state, &caller, body, idx, path, preset, false).await
-        },
-    )
+/// The handler of a POST route relayed to `path` on the server hosting the
+/// model once the caller may use it; `preset` as in [`prepare`]. Answers are
+/// not streamed unless the body asks for it.
+pub(super) fn relayed(
+    path: &'static str,
+    preset: Option<bool>,
+) -> impl Fn(
+    State<AppState>,
+    VerifiedUser,
+    Idx,
+    JsonBody<Value>,
+) -> BoxFuture<'static, ApiResult<Response>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |State(state), VerifiedUser(caller), idx, JsonBody(body)| {
+        Box::pin(async move { simple(&state, &caller, body, idx, path, preset, false).await })
+    }
 }
 
 /// The OpenAI-style model list of the Ollama servers.

@@ -44,12 +44,18 @@ pub fn router() -> Router<AppState> {
             axum::routing::delete(delete_model),
         )
         .route("/ollama/api/show", post(show))
-        .route("/ollama/api/embed", relayed("/api/embed", None))
-        .route("/ollama/api/embed/{url_idx}", relayed("/api/embed", None))
-        .route("/ollama/api/embeddings", relayed("/api/embeddings", None))
+        .route("/ollama/api/embed", post(relayed("/api/embed", None)))
+        .route(
+            "/ollama/api/embed/{url_idx}",
+            post(relayed("/api/embed", None)),
+        )
+        .route(
+            "/ollama/api/embeddings",
+            post(relayed("/api/embeddings", None)),
+        )
         .route(
             "/ollama/api/embeddings/{url_idx}",
-            relayed("/api/embeddings", None),
+            post(relayed("/api/embeddings", None)),
         )
         .route("/ollama/api/generate", post(generate))
         .route("/ollama/api/generate/{url_idx}", post(generate))
@@ -57,34 +63,37 @@ pub fn router() -> Router<AppState> {
         .route("/ollama/api/chat/{url_idx}", post(chat))
         .route(
             "/ollama/v1/completions",
-            relayed("/v1/completions", Some(false)),
+            post(relayed("/v1/completions", Some(false))),
         )
         .route(
             "/ollama/v1/completions/{url_idx}",
-            relayed("/v1/completions", Some(false)),
+            post(relayed("/v1/completions", Some(false))),
         )
-        .route("/ollama/v1/embeddings", relayed("/v1/embeddings", None))
+        .route(
+            "/ollama/v1/embeddings",
+            post(relayed("/v1/embeddings", None)),
+        )
         .route(
             "/ollama/v1/embeddings/{url_idx}",
-            relayed("/v1/embeddings", None),
+            post(relayed("/v1/embeddings", None)),
         )
         .route(
             "/ollama/v1/chat/completions",
-            relayed("/v1/chat/completions", Some(false)),
+            post(relayed("/v1/chat/completions", Some(false))),
         )
         .route(
             "/ollama/v1/chat/completions/{url_idx}",
-            relayed("/v1/chat/completions", Some(false)),
+            post(relayed("/v1/chat/completions", Some(false))),
         )
-        .route("/ollama/v1/messages", relayed("/v1/messages", None))
+        .route("/ollama/v1/messages", post(relayed("/v1/messages", None)))
         .route(
             "/ollama/v1/messages/{url_idx}",
-            relayed("/v1/messages", None),
+            post(relayed("/v1/messages", None)),
         )
-        .route("/ollama/v1/responses", relayed("/v1/responses", None))
+        .route("/ollama/v1/responses", post(relayed("/v1/responses", None)))
         .route(
             "/ollama/v1/responses/{url_idx}",
-            relayed("/v1/responses", None),
+            post(relayed("/v1/responses", None)),
         )
         .route("/ollama/v1/models", get(v1_models))
         .route("/ollama/v1/models/{url_idx}", get(v1_models))

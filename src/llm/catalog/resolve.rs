@@ -122,10 +122,13 @@ pub(crate) async fn resolve(
             params["custom_params"] = Value::Object(base);
         }
     }
-    if let Some(p) = params.as_object_mut() {
-        p.remove("model_controls");
-    }
+    let controls = params
+        .as_object_mut()
+        .and_then(|p| p.remove("model_controls"))
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     Ok(ResolvedModel {
+        controls,
         id: model_id.to_string(),
         target,
         model_item: post_process(item),
