@@ -382,3 +382,91 @@ async fn gemini_predict_generate_content_and_a_refused_key() {
         r.body
     );
 }
+
+/// The chat's "Image" switch: the engine draws the user's message before the
+/// model answers, the picture lands in the reply's `files`, the model is told;
+/// a picture already in the conversation is edited instead; with generation
+/// switched off nothing is drawn.
+#[tokio::test]
+async fn the_chat_image_switch_draws_or_edits_into_the_reply() {
+    let llm = common::mock_llm::MockLlm::openai(&["gpt-mock"]).await;
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let r = admin
+        .post(
+            "/openai/config/update",
+            json!({"ENABLE_OPENAI_API": true, "OPENAI_API_BASE_URLS": [llm.url],
+                   "OPENAI_API_KEYS": ["sk-test"], "OPENAI_API_CONFIGS": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (base, log) = engine().await;
+
+    let turn = |files: Value| {
+        let admin = admin.with_token(admin.token.as_deref().unwrap());
+        async move {
+            let history = json!({"currentId": "a", "messages": {
+                "u": {"id": "u", "role": "user", "content": "a red boat", "files": files,
+                      "childrenIds": ["a"], "parentId": null, "timestamp": 1},
+                "a": {"id": "a", "role": "assistant", "content": "", "parentId": "u",
+                      "childrenIds": [], "model": "gpt-mock", "done": false, "timestamp": 2}}});
+            let created = admin
+                .post(
+                    "/api/v1/chats/new",
+                    json!({"chat": {"title": "Draw", "models": ["gpt-mock"], "history": history}}),
+                )
+                .await;
+            let id = created.body["id"].as_str().unwrap().to_string();
+            let r = admin
+                .post(
+                    "/api/chat/completions",
+                    json!({"model": "gpt-mock", "stream": true, "chat_id": id, "id": "a",
+                           "messages": [{"role": "user", "content": "a red boat"}],
+                           "features": {"image_generation": true},
+                           "background_tasks": {"title_generation": false, "tags_generation": false}}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            admin.get(&format!("/api/v1/chats/{id}")).await.body["chat"]["history"]["messages"]["a"]
+                .clone()
+        }
+    };
+
+    save_images(&admin, openai_settings(&base)).await;
+    let reply = turn(json!([])).await;
+    let [call] = calls(&log, "/images/generations").try_into().unwrap();
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent["prompt"], "a red boat");
+    assert_eq!(reply["files"][0]["type"], "image", "{reply}");
+    let url = reply["files"][0]["url"].as_str().unwrap();
+    assert_eq!(content_of(&admin, url).await, png());
+    assert_eq!(
+        reply["statusHistory"].as_array().unwrap().len(),
+        2,
+        "{reply}"
+    );
+    let asked = llm.chat_requests().pop().unwrap().body;
+    assert!(
+        asked.to_string().contains("<context>"),
+        "the model is told: {asked}"
+    );
+    assert_eq!(reply["content"], "Hello from the mock.");
+
+    // A picture in the conversation is edited, even with generation off.
+    let mut off = openai_settings(&base);
+    off["ENABLE_IMAGE_GENERATION"] = json!(false);
+    save_images(&admin, off).await;
+    let picture = json!([{"type": "image", "url": format!("data:image/png;base64,{PNG_B64}")}]);
+    let reply = turn(picture).await;
+    assert_eq!(calls(&log, "/images/edits").len(), 1);
+    assert_eq!(reply["files"][0]["type"], "image", "{reply}");
+    // Without a picture and with generation off, nothing is drawn.
+    let reply = turn(json!([])).await;
+    assert_eq!(calls(&log, "/images/generations").len(), 1);
+    assert!(
+        reply
+            .get("files")
+            .is_none_or(|f| f.as_array().is_none_or(|a| a.is_empty())),
+        "{reply}"
+    );
+}

@@ -3,6 +3,7 @@
 pub mod background;
 pub mod events;
 pub mod history;
+pub mod imaging;
 pub mod live;
 pub mod output;
 pub mod params;

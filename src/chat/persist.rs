@@ -244,7 +244,17 @@ pub async fn insert_turn(
         turn.insert(uid.clone(), m);
     }
     for t in targets {
-        let p = placeholder(t, user_id.as_deref(), now);
+        // Without a user message in the request (an API client completing
+        // into a placeholder it saved), the placeholder keeps its parent.
+        let parent = match (&user_id, messages.get(&t.message_id)) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(existing)) => existing
+                .get("parentId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            (None, None) => None,
+        };
+        let p = placeholder(t, parent.as_deref(), now);
         writes.push((t.message_id.clone(), p.clone()));
         turn.insert(t.message_id.clone(), p);
     }

@@ -95,7 +95,7 @@ async fn direct(
             "`messages` must be a list of messages.",
         ));
     };
-    let resolved = llm::resolve(&state, &caller, model).await?;
+    let resolved = resolve_for_chat(&state, &caller, model).await?;
     let picks = params::picks_of(&body)?;
     let turn_params = params::turn_params(&resolved, body.get("params"), &picks)?;
     let mut upstream = body.clone();
@@ -191,6 +191,23 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
     })
 }
 
+/// [`llm::resolve`] for a chat completion: a model that does not exist and
+/// one the caller may not use are refused alike (400 "Model not found"), so
+/// the answer does not tell which models exist.
+async fn resolve_for_chat(
+    state: &AppState,
+    caller: &Caller,
+    model: &str,
+) -> ApiResult<ResolvedModel> {
+    llm::resolve(state, caller, model).await.map_err(|e| {
+        if matches!(e.status().as_u16(), 403 | 404) {
+            ApiError::bad_request("Model not found")
+        } else {
+            e
+        }
+    })
+}
+
 /// Workspace model defaults under the request: params fill what the request
 /// leaves out; the model's system prompt goes first.
 fn apply_model_defaults(resolved: &ResolvedModel, messages: &mut Vec<Value>, vars: Option<&Value>) {
@@ -257,7 +274,7 @@ async fn start_in_background(
     // Fail fast on models the caller cannot use, before anything is stored.
     let picks = params::picks_of(&body)?;
     for t in &targets {
-        let resolved = llm::resolve(&state, &caller, &t.model_id).await?;
+        let resolved = resolve_for_chat(&state, &caller, &t.model_id).await?;
         params::check_picks(
             &resolved.controls,
             picks.get(&resolved.id).unwrap_or(&Value::Null),
@@ -429,6 +446,7 @@ async fn generate(
                     .emit("chat:completion", json!({"sources": sources}))
                     .await;
             }
+            super::imaging::apply(&state, &turn, &target, &emitter, &resolved, &mut request).await;
             stream_into(&emitter, &resolved, request, &progress, &mut usage, &cancel).await
         }
     };
