@@ -1479,3 +1479,53 @@ async fn message_events_are_stored_and_nul_characters_cleaned() {
         .await;
     assert_eq!(r.body["title"], "Renamed", "{}", r.body);
 }
+
+/// Search folds case in every script, not only ASCII.
+#[tokio::test]
+async fn search_folds_case_beyond_ascii() {
+    let srv = TestServer::fresh().await;
+    let (_admin, bea) = two_users(&srv).await;
+    for (title, query) in [
+        ("ПРИВЕТ Мир", "привет мир"),
+        ("ΑΘΗΝΑ", "αθηνα"),
+        ("ÆØÅ", "æøå"),
+    ] {
+        let chat = new_chat(&bea, title, "ЗДРАВСТВУЙ", "ok").await;
+        let found = bea
+            .get(&format!("/api/v1/chats/search?text={}", urlencode(query)))
+            .await
+            .body;
+        assert!(
+            found
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == chat["id"]),
+            "{query}: {found}"
+        );
+    }
+    let found = bea
+        .get(&format!(
+            "/api/v1/chats/search?text={}",
+            urlencode("здравствуй")
+        ))
+        .await
+        .body;
+    assert_eq!(
+        found.as_array().unwrap().len(),
+        3,
+        "message content too: {found}"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

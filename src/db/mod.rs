@@ -72,7 +72,34 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     c.pragma_update(None, "busy_timeout", 5000)?;
     c.pragma_update(None, "cache_size", -2048)?;
     c.set_prepared_statement_cache_capacity(64);
+    unicode_lower(&c)?;
     Ok(c)
+}
+
+/// Adds `ulower()`: `lower()` for every script (SQLite's own folds ASCII
+/// letters only), so searches match `ПРИВЕТ` with `привет`. SQLite's
+/// `lower()` itself stays as it is: the unique index on `lower(email)` was
+/// built with it.
+fn unicode_lower(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "ulower",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    Some(String::from_utf8_lossy(t).to_lowercase())
+                }
+                rusqlite::types::ValueRef::Null => None,
+                other => Some(match other {
+                    rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                    rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                    _ => String::new(),
+                }),
+            })
+        },
+    )
 }
 
 /// A panic inside a database closure, as an error for the one caller.
@@ -97,6 +124,7 @@ fn apply_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     // Upstream never enables foreign_keys; its FK clauses are not enforced and
     // existing databases rely on that (e.g. rows that outlive their parents).
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    unicode_lower(conn)?;
     Ok(())
 }
 

@@ -204,7 +204,7 @@ fn subtree(folders: &[Folder], root: &str) -> HashSet<String> {
 
 fn title_rank_sql(column: &str, has_query: bool) -> String {
     if has_query {
-        format!("CASE WHEN lower({column}) = ?Q THEN 0 WHEN lower({column}) LIKE ?P ESCAPE '\\' THEN 1 ELSE 3 END")
+        format!("CASE WHEN ulower({column}) = ?Q THEN 0 WHEN ulower({column}) LIKE ?P ESCAPE '\\' THEN 1 ELSE 3 END")
     } else {
         "3".into()
     }
@@ -263,10 +263,10 @@ pub fn search(c: &Connection, q: &Query) -> rusqlite::Result<Value> {
         }
         for t in &terms {
             sql.push_str(
-                " AND (lower(title) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(chat) THEN chat ELSE '{}' END, '$.history.messages') m \
-                   WHERE json_type(m.value, '$.content') = 'text' AND lower(json_extract(m.value, '$.content')) LIKE ? ESCAPE '\\') \
+                " AND (ulower(title) LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(chat) THEN chat ELSE '{}' END, '$.history.messages') m \
+                   WHERE json_type(m.value, '$.content') = 'text' AND ulower(json_extract(m.value, '$.content')) LIKE ? ESCAPE '\\') \
                  OR EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(chat) THEN chat ELSE '{}' END, '$.messages') m \
-                   WHERE json_type(m.value, '$.content') = 'text' AND lower(json_extract(m.value, '$.content')) LIKE ? ESCAPE '\\'))",
+                   WHERE json_type(m.value, '$.content') = 'text' AND ulower(json_extract(m.value, '$.content')) LIKE ? ESCAPE '\\'))",
             );
             for _ in 0..3 {
                 args.push(SqlValue::Text(like(t)));
@@ -295,7 +295,7 @@ pub fn search(c: &Connection, q: &Query) -> rusqlite::Result<Value> {
         let mut args = Vec::new();
         for t in &terms {
             sql.push_str(
-                " AND (lower(n.title) LIKE ? ESCAPE '\\' OR lower(CASE WHEN json_valid(n.data) THEN json_extract(n.data, '$.content.md') END) LIKE ? ESCAPE '\\')",
+                " AND (ulower(n.title) LIKE ? ESCAPE '\\' OR ulower(CASE WHEN json_valid(n.data) THEN json_extract(n.data, '$.content.md') END) LIKE ? ESCAPE '\\')",
             );
             args.push(SqlValue::Text(like(t)));
             args.push(SqlValue::Text(like(t)));
@@ -318,7 +318,7 @@ pub fn search(c: &Connection, q: &Query) -> rusqlite::Result<Value> {
             _ => {}
         }
         for t in &terms {
-            sql.push_str(" AND lower(content) LIKE ? ESCAPE '\\'");
+            sql.push_str(" AND ulower(content) LIKE ? ESCAPE '\\'");
             args.push(SqlValue::Text(like(t)));
         }
         collect(c, "message", &sql, q.user_id, query, args, &mut candidates)?;

@@ -23,7 +23,7 @@ pub fn search_content_query(text: &str) -> String {
 pub fn search_terms(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let lower = text.to_lowercase();
-    for w in lower.split(|ch: char| !(ch.is_ascii_lowercase() || ch.is_ascii_digit())) {
+    for w in lower.split(|ch: char| !ch.is_alphanumeric()) {
         if !w.is_empty() && !out.iter().any(|o| o == w) {
             out.push(w.to_string());
         }
@@ -94,9 +94,9 @@ fn content_match_sql(p: &str) -> String {
     let src = "CASE WHEN json_valid(chat.chat) THEN chat.chat ELSE '{}' END";
     format!(
         "(EXISTS (SELECT 1 FROM json_each({src}, '$.history.messages') hm WHERE hm.type = 'object' \
-            AND lower(json_extract(hm.value, '$.content')) LIKE {p} ESCAPE '\\') \
+            AND ulower(json_extract(hm.value, '$.content')) LIKE {p} ESCAPE '\\') \
           OR EXISTS (SELECT 1 FROM json_each({src}, '$.messages') lm WHERE lm.type = 'object' \
-            AND lower(json_extract(lm.value, '$.content')) LIKE {p} ESCAPE '\\'))"
+            AND ulower(json_extract(lm.value, '$.content')) LIKE {p} ESCAPE '\\'))"
     )
 }
 
@@ -197,14 +197,14 @@ pub fn search(
     if !phrase.is_empty() {
         let t = bind(crate::db::like_contains(&phrase).into());
         let clause = format!(
-            "(lower(title) LIKE {t} ESCAPE '\\' OR {})",
+            "(ulower(title) LIKE {t} ESCAPE '\\' OR {})",
             content_match_sql(&t)
         );
         let mut term_clauses = Vec::new();
         for term in &terms {
             let t = bind(crate::db::like_contains(term).into());
             term_clauses.push(format!(
-                "(lower(title) LIKE {t} ESCAPE '\\' OR {})",
+                "(ulower(title) LIKE {t} ESCAPE '\\' OR {})",
                 content_match_sql(&t)
             ));
         }

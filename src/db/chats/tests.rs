@@ -168,5 +168,6 @@ fn snippets_and_terms() {
     );
     assert_eq!(search_snippet(&chat, "zebra"), None);
     assert_eq!(search_terms("Hello, world 42!"), ["hello", "world", "42"]);
+    assert_eq!(search_terms("ПРИВЕТ, Мир"), ["привет", "мир"]);
     assert_eq!(search_content_query("tag:fun Pirate maps"), "pirate maps");
 }
