@@ -551,8 +551,10 @@ async fn collect(
     (content, reasoning, usage, finish, None)
 }
 
+/// A chat body that asks for usage (providers report it only when asked).
 fn chat_body() -> Value {
-    json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.5, "max_tokens": 20})
+    json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 0.5, "max_tokens": 20,
+           "stream_options": {"include_usage": true}})
 }
 
 #[tokio::test]
@@ -987,6 +989,19 @@ async fn model_controls_reach_the_provider_as_picked() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(last().get("reasoning_effort").is_none());
+
+    // Usage is asked for on streams of models with the usage capability only.
+    for (model, asked) in [("tuned", true), ("gpt-mock", false)] {
+        let body = json!({"model": model, "stream": true,
+                          "messages": [{"role": "user", "content": "hi"}]});
+        user.post("/api/chat/completions", body).await;
+        let sent = last();
+        assert_eq!(
+            sent["stream_options"]["include_usage"] == json!(true),
+            asked,
+            "{model}: {sent}"
+        );
+    }
 
     let before = openai.chat_requests().len();
     let r = ask(

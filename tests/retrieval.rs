@@ -764,3 +764,45 @@ async fn api_client_files_reach_the_prompt() {
         );
     }
 }
+
+/// Memories reach the prompt in one stable order (case-insensitive, by path
+/// and text), whatever order they were saved in.
+#[tokio::test]
+async fn memory_context_is_in_a_stable_order() {
+    let (_server, _mock, llm, _c, admin) = rag_chat().await;
+    for content in ["Zeta note", "alpha note", "Beta note"] {
+        let r = admin
+            .post(
+                "/api/v1/memories/add",
+                json!({"content": content, "type": "user", "path": "work/project"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = admin
+        .post(
+            "/api/chat/completions",
+            chat_body("what do you remember?", json!([]), json!({"memory": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
+    finished_message(&admin, &chat_id).await;
+    let system = llm.chat_requests().last().unwrap().body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let entries: Vec<&str> = system
+        .lines()
+        .filter_map(|l| l.strip_prefix("- "))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            "work/project: alpha note",
+            "work/project: Beta note",
+            "work/project: Zeta note"
+        ],
+        "{system}"
+    );
+}

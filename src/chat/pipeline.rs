@@ -130,6 +130,7 @@ async fn direct(
     // `files` (and memories) reach API clients' answers as they reach the browser's.
     let mut request = Value::Object(upstream);
     llm::apply_model_params(&turn_params, &mut request, false);
+    ask_for_usage(&resolved, &mut request);
     let item = &resolved.model_item;
     crate::rag::context::apply(&state, &caller, &body, None, item, &mut request).await;
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
@@ -189,6 +190,22 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
         headers,
         body: llm::RelayBody::Stream(body.boxed()),
     })
+}
+
+/// Providers report token counts of a stream only when asked; ask for the
+/// models whose `usage` capability is ticked, as upstream does.
+fn ask_for_usage(resolved: &ResolvedModel, request: &mut Value) {
+    let wanted = resolved
+        .model_item
+        .pointer("/info/meta/capabilities/usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if wanted && request.get("stream") == Some(&Value::Bool(true)) {
+        if !request.get("stream_options").is_some_and(Value::is_object) {
+            request["stream_options"] = json!({});
+        }
+        request["stream_options"]["include_usage"] = json!(true);
+    }
 }
 
 /// [`llm::resolve`] for a chat completion: a model that does not exist and
@@ -597,6 +614,7 @@ async fn prepare(
     upstream.insert("stream".into(), json!(true));
     let mut request = Value::Object(upstream);
     llm::apply_model_params(&turn_params, &mut request, false);
+    ask_for_usage(&resolved, &mut request);
     Ok((resolved, request))
 }
 

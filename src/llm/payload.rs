@@ -248,13 +248,9 @@ pub(crate) fn openai_request(
     obj.remove("metadata");
     obj.insert("model".into(), json!(target.upstream_id));
     obj.insert("stream".into(), json!(stream));
-    if stream {
-        let so = obj.entry("stream_options").or_insert_with(|| json!({}));
-        if !so.is_object() {
-            *so = json!({});
-        }
-        so["include_usage"] = json!(true);
-    } else {
+    // Usage is asked for by the caller (the chat pipeline does for models
+    // with the `usage` capability); a call that does not stream cannot.
+    if !stream {
         obj.remove("stream_options");
     }
     let url = &target.base_url;
@@ -554,7 +550,10 @@ mod tests {
         .unwrap();
         assert_eq!(url, "http://h/v1/chat/completions");
         assert_eq!(b["model"], "gpt-x");
-        assert_eq!(b["stream_options"]["include_usage"], true);
+        assert!(
+            b.get("stream_options").is_none(),
+            "usage is asked for by the caller"
+        );
         assert_eq!(b["max_tokens"], 9);
         assert!(b.get("metadata").is_none());
         let (_, b) = openai_request(

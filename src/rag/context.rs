@@ -591,6 +591,9 @@ async fn apply_memories(
     if chosen.is_empty() {
         return Ok(());
     }
+    // One order whatever the rows' or hits' order, so the prompt's prefix
+    // stays the same from turn to turn (providers cache it).
+    chosen.sort_by_cached_key(|c| (c.to_lowercase(), c.clone()));
     let limit = crate::rag::config_f64(state, "memories.user_char_limit")
         .unwrap_or(2000.0)
         .max(250.0) as usize
