@@ -1492,7 +1492,10 @@ async fn search_folds_case_beyond_ascii() {
     ] {
         let chat = new_chat(&bea, title, "ЗДРАВСТВУЙ", "ok").await;
         let found = bea
-            .get(&format!("/api/v1/chats/search?text={}", urlencode(query)))
+            .get(&format!(
+                "/api/v1/chats/search?text={}",
+                common::urlencode(query)
+            ))
             .await
             .body;
         assert!(
@@ -1507,7 +1510,7 @@ async fn search_folds_case_beyond_ascii() {
     let found = bea
         .get(&format!(
             "/api/v1/chats/search?text={}",
-            urlencode("здравствуй")
+            common::urlencode("здравствуй")
         ))
         .await
         .body;
@@ -1516,16 +1519,4 @@ async fn search_folds_case_beyond_ascii() {
         3,
         "message content too: {found}"
     );
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

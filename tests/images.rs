@@ -91,10 +91,7 @@ async fn engine() -> (String, Log) {
                 }
             }),
         );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.ok() });
-    (base, log)
+    (common::serve(app).await, log)
 }
 
 fn calls(log: &Log, path: &str) -> Vec<Seen> {

@@ -135,7 +135,9 @@ async fn search_over_text_whose_lowercase_changes_length() {
     assert_eq!(r.status, 200, "{}", r.body);
     for q in ["i", "k", "here", "\u{0130}", "\u{212A}"] {
         for _ in 0..6 {
-            let r = c.get(&format!("/api/v1/search?q={}", urlencode(q))).await;
+            let r = c
+                .get(&format!("/api/v1/search?q={}", common::urlencode(q)))
+                .await;
             assert_eq!(r.status, 200, "q={q}: {}", r.body);
         }
     }
@@ -154,18 +156,6 @@ async fn search_over_text_whose_lowercase_changes_length() {
         .await;
     assert_eq!(again.status, 200);
     t.stop().await;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[tokio::test]

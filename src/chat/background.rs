@@ -123,15 +123,7 @@ fn string_list(v: Option<&Value>, max: usize) -> Vec<String> {
 }
 
 pub async fn follow_ups(state: &AppState, turn: &Turn, emitter: &Emitter, model: &str) {
-    let path = if turn.persist {
-        persist::path_to(state, &turn.chat_id, emitter.message_id()).await
-    } else {
-        turn.body
-            .get("messages")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let path = persist::conversation(state, turn, emitter.message_id()).await;
     let transcript = history::transcript(&path);
     let prompt = prompts::render(
         &template(state, "task.follow_up.prompt_template", prompts::FOLLOW_UPS),

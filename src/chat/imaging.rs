@@ -119,27 +119,20 @@ pub async fn apply(
         .map(history::message_text)
         .unwrap_or_default();
     // Stored chats keep attached pictures in the messages' `files`.
-    let conversation = if turn.persist {
-        persist::path_to(state, &turn.chat_id, &target.message_id).await
-    } else {
-        turn.body
-            .get("messages")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let conversation = persist::conversation(state, turn, &target.message_id).await;
     let pictures = pictures_in(&conversation);
     let editing = !pictures.is_empty() && state.config.get_bool("images.edit.enable");
     if !editing && !state.config.get_bool("image_generation.enable") {
         return;
     }
+    let status = |description: &str, done: bool| json!({"description": description, "done": done});
     tell(
         state,
         turn,
         emitter,
         target,
         "status",
-        json!({"description": "Creating image", "done": false}),
+        status("Creating image", false),
     )
     .await;
     let mut metadata = Map::new();
@@ -168,7 +161,7 @@ pub async fn apply(
                 emitter,
                 target,
                 "status",
-                json!({"description": "Image created", "done": true}),
+                status("Image created", true),
             )
             .await;
             let files: Vec<Value> = list
@@ -190,15 +183,8 @@ pub async fn apply(
             "<context>The picture the user asked for has just been made by the image engine and is already shown to them in this reply. Tell them it is ready.</context>".to_string()
         }
         Err(e) => {
-            tell(
-                state,
-                turn,
-                emitter,
-                target,
-                "status",
-                json!({"description": "An error occurred while generating an image", "done": true}),
-            )
-            .await;
+            let failed = status("An error occurred while generating an image", true);
+            tell(state, turn, emitter, target, "status", failed).await;
             format!(
                 "<context>Making the picture the user asked for failed: {e}. Tell them no picture could be made and why.</context>"
             )

@@ -390,6 +390,20 @@ pub async fn upstream_messages(
     Ok(history::to_upstream_messages(&path))
 }
 
+/// The conversation leading to `message_id`: the stored path for saved
+/// chats, the request's `messages` for temporary ones.
+pub async fn conversation(state: &AppState, turn: &Turn, message_id: &str) -> Vec<Value> {
+    if turn.persist {
+        path_to(state, &turn.chat_id, message_id).await
+    } else {
+        turn.body
+            .get("messages")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 /// The path to a message, for task prompts.
 pub async fn path_to(state: &AppState, chat_id: &str, message_id: &str) -> Vec<Value> {
     let cid = chat_id.to_string();

@@ -226,6 +226,28 @@ pub async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
     add_user_with_id(srv, admin, name).await.0
 }
 
+/// Serves `app` (a stand-in for an outside service) on a loopback port;
+/// returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.ok() });
+    base
+}
+
+/// Percent-encodes everything but ASCII letters and digits (query values).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/owui-0.12.4-data")
 }
