@@ -182,12 +182,7 @@ fn content_type_supported(supported: &[String], content_type: &str) -> bool {
     } else {
         list
     };
-    let ct = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = crate::limits::media_type(content_type);
     let Some((kind, sub)) = ct.split_once('/') else {
         return false;
     };

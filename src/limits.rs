@@ -97,15 +97,19 @@ pub fn k(k: usize) -> usize {
 /// XML and everything else may carry script and are never served inline.
 pub const INLINE_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
-/// Whether `content_type` (parameters ignored) is one of [`INLINE_IMAGE_TYPES`].
-pub fn is_inline_image(content_type: &str) -> bool {
-    let ct = content_type
+/// A content type without its parameters, lower-cased (`Audio/WAV; x=1` → `audio/wav`).
+pub fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    INLINE_IMAGE_TYPES.contains(&ct.as_str())
+        .to_ascii_lowercase()
+}
+
+/// Whether `content_type` (parameters ignored) is one of [`INLINE_IMAGE_TYPES`].
+pub fn is_inline_image(content_type: &str) -> bool {
+    INLINE_IMAGE_TYPES.contains(&media_type(content_type).as_str())
 }
 
 /// Static pictures the server itself assigns as profile images.

@@ -12,21 +12,14 @@ use serde_json::{json, Value};
 
 const SPEECH: &[u8] = b"ID3\x04\x00\x00\x00fake-mp3-frames";
 
-#[derive(Clone)]
-struct Seen {
-    path: &'static str,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-type Log = Arc<Mutex<Vec<Seen>>>;
+use common::{received_at as calls, Inbox as Log, Received as Seen};
 
 async fn engine() -> (String, Log) {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let record = |path: &'static str, log: Log| {
         move |h: HeaderMap, b: Bytes| {
             log.lock().unwrap().push(Seen {
-                path,
+                path: path.to_string(),
                 headers: h,
                 body: b,
             });
@@ -68,15 +61,6 @@ async fn engine() -> (String, Log) {
             axum::routing::get(|| async { axum::Json(json!({"models": [{"id": "tts-local"}]})) }),
         );
     (common::serve(app).await, log)
-}
-
-fn calls(log: &Log, path: &str) -> Vec<Seen> {
-    log.lock()
-        .unwrap()
-        .iter()
-        .filter(|s| s.path == path)
-        .cloned()
-        .collect()
 }
 
 async fn use_engine(admin: &Client, base: &str) {

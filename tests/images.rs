@@ -17,14 +17,7 @@ const PNG_B64: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
 const GEMINI_KEY: &str = "gemini-test-key";
 
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-type Log = Arc<Mutex<Vec<Seen>>>;
+use common::{received_at as calls, Inbox as Log, Received as Seen};
 
 /// A stand-in answering OpenAI's `/images/generations` and `/images/edits`
 /// and Gemini's `/v1beta/models/{model:method}` (only for [`GEMINI_KEY`]).
@@ -92,15 +85,6 @@ async fn engine() -> (String, Log) {
             }),
         );
     (common::serve(app).await, log)
-}
-
-fn calls(log: &Log, path: &str) -> Vec<Seen> {
-    log.lock()
-        .unwrap()
-        .iter()
-        .filter(|s| s.path == path)
-        .cloned()
-        .collect()
 }
 
 async fn save_images(admin: &Client, changes: Value) {

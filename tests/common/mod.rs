@@ -226,6 +226,27 @@ pub async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
     add_user_with_id(srv, admin, name).await.0
 }
 
+/// A request a stand-in received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: axum::body::Bytes,
+}
+
+/// What a stand-in received, shared with the test.
+pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
+/// The requests to `path`, in order.
+pub fn received_at(log: &Inbox, path: &str) -> Vec<Received> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.path == path)
+        .cloned()
+        .collect()
+}
+
 /// Serves `app` (a stand-in for an outside service) on a loopback port;
 /// returns its base URL.
 pub async fn serve(app: axum::Router) -> String {
