@@ -38,6 +38,20 @@ pub struct Speech {
     pub content_type: String,
 }
 
+/// The client for speech engines. Header names go out title-cased
+/// (`Authorization`), as the Python server sends them: some OpenAI-compatible
+/// speech servers compare them case-sensitively.
+fn client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .http1_title_case_headers()
+            .build()
+            .expect("the HTTP client builds with static settings")
+    })
+}
+
 fn cfg(state: &AppState, key: &str) -> String {
     state.config.get_str(key)
 }
@@ -120,7 +134,7 @@ pub async fn speech(state: &AppState, caller: &Caller, body: &[u8]) -> ApiResult
         base(state, "audio.tts.openai.api_base_url")
     );
     let key = cfg(state, "audio.tts.openai.api_key");
-    let resp = crate::llm::client()
+    let resp = client()
         .post(&url)
         .headers(bearer(&key))
         .json(&Value::Object(payload.clone()))
@@ -272,7 +286,7 @@ pub async fn transcribe(state: &AppState, rec: Recording) -> ApiResult<Value> {
         if i > 0 && language.is_none() && languages[0].is_none() {
             break;
         }
-        let mut req = crate::llm::client()
+        let mut req = client()
             .post(&url)
             .headers(bearer(&key))
             .timeout(ENGINE_TIMEOUT);
@@ -405,7 +419,7 @@ fn list_of(v: &Value, key: &str) -> Vec<Value> {
 }
 
 async fn get_json(url: &str, headers: Option<HeaderMap>) -> Option<Value> {
-    let mut req = crate::llm::client().get(url).timeout(LIST_TIMEOUT);
+    let mut req = client().get(url).timeout(LIST_TIMEOUT);
     if let Some(h) = headers {
         req = req.headers(h);
     }

@@ -21,9 +21,6 @@ pub(crate) fn client() -> &'static reqwest::Client {
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
-            // Header names as most servers write them (`Authorization`):
-            // some engines and test doubles compare them case-sensitively.
-            .http1_title_case_headers()
             .build()
             .expect("the HTTP client builds with static settings")
     })
