@@ -10,17 +10,6 @@ use common::mock_llm::MockLlm;
 use common::{add_user, admin, Client, TestServer};
 use serde_json::{json, Value};
 
-async fn connect_openai(admin: &Client, url: &str) {
-    let r = admin
-        .post(
-            "/openai/config/update",
-            json!({"ENABLE_OPENAI_API": true, "OPENAI_API_BASE_URLS": [url],
-                   "OPENAI_API_KEYS": ["sk-test"], "OPENAI_API_CONFIGS": {}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-}
-
 fn form(name: &str, rrule: &str) -> Value {
     json!({"name": name, "data": {"prompt": "Say hello", "model_id": "gpt-mock", "rrule": rrule}})
 }
@@ -218,7 +207,7 @@ async fn run_now_creates_chat_with_model_answer() {
     let llm = MockLlm::openai(&["gpt-mock"]).await;
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    connect_openai(&admin, &llm.url).await;
+    common::connect_openai(&admin, &llm.url).await;
 
     let r = admin
         .post(
@@ -302,7 +291,7 @@ async fn scheduler_runs_due_automation() {
     let llm = MockLlm::openai(&["gpt-mock"]).await;
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    connect_openai(&admin, &llm.url).await;
+    common::connect_openai(&admin, &llm.url).await;
 
     // A one-off run three seconds from now (UTC wall clock).
     let at = chrono::Utc::now() + chrono::Duration::seconds(3);
@@ -423,7 +412,7 @@ async fn schedule_survives_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let first = TestServer::start(common::settings_for(tmp.path(), Some("test-secret"))).await;
     let admin_a = admin(&first).await;
-    connect_openai(&admin_a, &llm.url).await;
+    common::connect_openai(&admin_a, &llm.url).await;
     let at = chrono::Utc::now() + chrono::Duration::seconds(4);
     let rule = format!(
         "DTSTART:{}\nRRULE:FREQ=DAILY;COUNT=1",

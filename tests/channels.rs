@@ -757,15 +757,7 @@ async fn channel_completions_only_write_into_the_callers_own_message() {
     let srv = TestServer::fresh().await;
     enable_channels(&srv).await;
     let u = users(&srv).await;
-    let r = u
-        .admin
-        .post(
-            "/openai/config/update",
-            json!({"ENABLE_OPENAI_API": true, "OPENAI_API_BASE_URLS": [llm.url],
-                   "OPENAI_API_KEYS": ["sk-test"], "OPENAI_API_CONFIGS": {}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::connect_openai(&u.admin, &llm.url).await;
     // Members may use the model.
     let r = u
         .admin

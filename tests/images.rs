@@ -373,14 +373,7 @@ async fn the_chat_image_switch_draws_or_edits_into_the_reply() {
     let llm = common::mock_llm::MockLlm::openai(&["gpt-mock"]).await;
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let r = admin
-        .post(
-            "/openai/config/update",
-            json!({"ENABLE_OPENAI_API": true, "OPENAI_API_BASE_URLS": [llm.url],
-                   "OPENAI_API_KEYS": ["sk-test"], "OPENAI_API_CONFIGS": {}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::connect_openai(&admin, &llm.url).await;
     let (base, log) = engine().await;
 
     let turn = |files: Value| {

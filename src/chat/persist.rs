@@ -396,12 +396,17 @@ pub async fn conversation(state: &AppState, turn: &Turn, message_id: &str) -> Ve
     if turn.persist {
         path_to(state, &turn.chat_id, message_id).await
     } else {
-        turn.body
-            .get("messages")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+        request_messages(turn)
     }
+}
+
+/// The `messages` the request carries (what a temporary chat has).
+pub fn request_messages(turn: &Turn) -> Vec<Value> {
+    turn.body
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The path to a message, for task prompts.

@@ -574,11 +574,7 @@ async fn prepare(
             .await
             .map_err(|e| e.to_string())?
     } else {
-        turn.body
-            .get("messages")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+        persist::request_messages(turn)
     };
     // The browser sends the user's / chat's system prompt as a leading system message.
     if turn.persist {

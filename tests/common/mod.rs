@@ -226,6 +226,18 @@ pub async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
     add_user_with_id(srv, admin, name).await.0
 }
 
+/// Points the server's one OpenAI connection at `url` (a stand-in provider).
+pub async fn connect_openai(admin: &Client, url: &str) {
+    let r = admin
+        .post(
+            "/openai/config/update",
+            json!({"ENABLE_OPENAI_API": true, "OPENAI_API_BASE_URLS": [url],
+                   "OPENAI_API_KEYS": ["sk-test"], "OPENAI_API_CONFIGS": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// A request a stand-in received.
 #[derive(Clone, Debug)]
 pub struct Received {

@@ -55,12 +55,9 @@ fn messages_to_write(chat: &Value) -> Vec<(String, Value)> {
 }
 
 pub fn insert(c: &Connection, n: &NewChat, now: i64) -> rusqlite::Result<ChatRow> {
-    let mut cleaned = n.chat.clone();
-    without_nul(&mut cleaned);
-    let n = &NewChat {
-        chat: cleaned,
-        ..n.clone()
-    };
+    let mut n = n.clone();
+    without_nul(&mut n.chat);
+    let n = &n;
     let current = n
         .current_message_id
         .clone()
