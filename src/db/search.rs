@@ -383,6 +383,7 @@ fn collect(
         SqlValue::Text(like(&query.to_lowercase())),
     ];
     all.extend(args);
+    let numbered = crate::db::fold_for_query(&numbered, query);
     let mut st = c.prepare(&numbered)?;
     // SQLite counts parameters up to the highest number used: without
     // positional ones, the unused named ones at the end must not be passed.

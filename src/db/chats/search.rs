@@ -235,6 +235,7 @@ pub fn search(
         None => sql.push_str(" ORDER BY updated_at DESC, id ASC"),
     }
     sql.push_str(&limit_clause(Some((limit, skip))));
+    let sql = crate::db::fold_for_query(&sql, &phrase);
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(params_from_iter(args), from_row)?;
     rows.collect()
