@@ -225,8 +225,9 @@ async fn resolve_for_chat(
     })
 }
 
-/// Workspace model defaults under the request: params fill what the request
-/// leaves out; the model's system prompt goes first.
+/// The workspace model's system prompt goes first, and the request's
+/// `variables` are filled into the leading system message. (Params are
+/// applied by [`llm::apply_model_params`] with [`params::turn_params`].)
 fn apply_model_defaults(resolved: &ResolvedModel, messages: &mut Vec<Value>, vars: Option<&Value>) {
     if let Some(system) = resolved.params.get("system").and_then(Value::as_str) {
         history::prepend_system(messages, system);
