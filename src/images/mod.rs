@@ -112,6 +112,11 @@ async fn store_all(
     sent: Value,
     metadata: Map<String, Value>,
 ) -> ApiResult<Vec<Value>> {
+    if pictures.is_empty() {
+        return Err(ApiError::bad_request(
+            "The image engine answered without a picture.",
+        ));
+    }
     let mut meta = match sent {
         Value::Object(m) => m,
         _ => Map::new(),
