@@ -545,6 +545,7 @@ async fn collect(
             Ok(StreamEvent::Reasoning(r)) => reasoning.push_str(&r),
             Ok(StreamEvent::Usage(u)) => usage = Some(u),
             Ok(StreamEvent::Finish { reason, last_chunk }) => finish = Some((reason, last_chunk)),
+            Ok(StreamEvent::ToolCall(d)) => panic!("the mock sent a tool call: {d:?}"),
             Err(e) => return (content, reasoning, usage, finish, Some(e)),
         }
     }

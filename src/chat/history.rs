@@ -59,22 +59,36 @@ pub fn path_to(messages: &Map<String, Value>, leaf_id: &str) -> Vec<Value> {
     out
 }
 
-/// `[{role, content}]` for the upstream request.
+/// `[{role, content}]` for the upstream request. An assistant turn that
+/// called tools is replayed as its calls and their results
+/// ([`super::replay`]); one that said nothing (a failed or unfinished turn)
+/// is left out.
 pub fn to_upstream_messages(path: &[Value]) -> Vec<Value> {
-    path.iter()
-        .filter_map(|m| {
-            let role = m.get("role").and_then(Value::as_str)?;
-            if !matches!(role, "user" | "assistant" | "system") {
-                return None;
+    let mut out = Vec::new();
+    for m in path {
+        let Some(role) = m.get("role").and_then(Value::as_str) else {
+            continue;
+        };
+        if !matches!(role, "user" | "assistant" | "system") {
+            continue;
+        }
+        if role == "assistant" {
+            if let Some(items) = m
+                .get("output")
+                .and_then(Value::as_array)
+                .filter(|o| super::replay::has_calls(o))
+            {
+                out.extend(super::replay::output_to_messages(items));
+                continue;
             }
-            let text = message_text(m);
-            if role == "assistant" && text.is_empty() && m.get("done") != Some(&Value::Bool(true)) {
-                // An unfinished placeholder (this very turn) is not history.
-                return None;
-            }
-            Some(json!({"role": role, "content": text}))
-        })
-        .collect()
+        }
+        let text = message_text(m);
+        if role == "assistant" && text.trim().is_empty() {
+            continue;
+        }
+        out.push(json!({"role": role, "content": text}));
+    }
+    out
 }
 
 /// A `(role, text)` transcript for task prompts.

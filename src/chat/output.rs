@@ -1,9 +1,15 @@
 //! The assistant message's `output` items (the Responses-style list the UI
-//! renders), built up from stream deltas.
+//! renders), built up from stream deltas: text and reasoning, and the tool
+//! calls of each round with their results.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-fn short_id(prefix: &str) -> String {
+use crate::llm::delta::ToolCallDelta;
+
+/// `<prefix>_` and 24 hex digits, the id style of output items.
+pub fn short_id(prefix: &str) -> String {
     let hex = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}_{}", &hex[..24])
 }
@@ -14,40 +20,69 @@ enum Kind {
     Message,
 }
 
-struct Item {
-    id: String,
-    kind: Kind,
-    text: String,
+enum Item {
+    Text {
+        id: String,
+        kind: Kind,
+        text: String,
+    },
+    Call {
+        call_id: String,
+        name: String,
+        arguments: String,
+        status: String,
+    },
+    Result {
+        id: String,
+        call_id: String,
+        text: String,
+        status: String,
+    },
 }
 
 /// One delta ready to emit as `response:completion` data.
 pub type DeltaEvent = Value;
 
+/// A tool call of the current round, as the model finished it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRequest {
+    pub call_id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
 #[derive(Default)]
 pub struct OutputBuilder {
     items: Vec<Item>,
+    /// Stream index of a call in this round → its position in `items`.
+    round: HashMap<u64, usize>,
+    /// Where the current round's items begin.
+    round_start: usize,
 }
 
 impl OutputBuilder {
     fn push(&mut self, kind: Kind, delta: &str) -> DeltaEvent {
-        if self.items.last().map(|i| i.kind) != Some(kind) {
+        let same = matches!(self.items.last(), Some(Item::Text { kind: k, .. }) if *k == kind);
+        if !same {
             let id = short_id(if kind == Kind::Reasoning { "rs" } else { "msg" });
-            self.items.push(Item {
+            self.items.push(Item::Text {
                 id,
                 kind,
                 text: String::new(),
             });
         }
         let index = self.items.len() - 1;
-        let item = self.items.last_mut().expect("just pushed");
-        item.text.push_str(delta);
+        let Some(Item::Text { id, text, .. }) = self.items.last_mut() else {
+            unreachable!("a text item was just ensured")
+        };
+        text.push_str(delta);
         let event_type = match kind {
             Kind::Reasoning => "response.reasoning_text.delta",
             Kind::Message => "response.output_text.delta",
         };
         json!({
             "type": event_type,
-            "item_id": item.id,
+            "item_id": id,
             "output_index": index,
             "content_index": 0,
             "delta": delta,
@@ -62,12 +97,177 @@ impl OutputBuilder {
         self.push(Kind::Reasoning, delta)
     }
 
+    /// A piece of a tool call: the first piece of a call adds a
+    /// `function_call` item, later pieces add to its name and arguments.
+    pub fn call_delta(&mut self, d: &ToolCallDelta) -> Vec<DeltaEvent> {
+        let mut events = Vec::new();
+        let pos = match self.round.get(&d.index) {
+            Some(&pos) => {
+                if let (Some(Item::Call { name, .. }), Some(n)) = (self.items.get_mut(pos), &d.name)
+                {
+                    if !n.is_empty() {
+                        name.clone_from(n);
+                    }
+                }
+                pos
+            }
+            None => {
+                // Some providers number their calls afresh each round.
+                let mut call_id = d.id.clone().unwrap_or_else(|| short_id("fc"));
+                if self.has_call(&call_id) {
+                    call_id = short_id("fc");
+                }
+                let item = Item::Call {
+                    call_id,
+                    name: d.name.clone().unwrap_or_default(),
+                    arguments: String::new(),
+                    status: "in_progress".into(),
+                };
+                self.items.push(item);
+                let pos = self.items.len() - 1;
+                self.round.insert(d.index, pos);
+                events.push(json!({
+                    "type": "response.output_item.added",
+                    "output_index": pos,
+                    "item": self.item_json(pos, "in_progress"),
+                }));
+                pos
+            }
+        };
+        if let (
+            Some(Item::Call {
+                call_id, arguments, ..
+            }),
+            Some(piece),
+        ) = (self.items.get_mut(pos), &d.arguments)
+        {
+            arguments.push_str(piece);
+            events.push(json!({
+                "type": "response.function_call_arguments.delta",
+                "item_id": call_id,
+                "output_index": pos,
+                "delta": piece,
+            }));
+        }
+        events
+    }
+
+    fn has_call(&self, id: &str) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(i, Item::Call { call_id, .. } if call_id == id))
+    }
+
+    /// The calls the model made in the current round, in stream order.
+    pub fn round_calls(&self) -> Vec<CallRequest> {
+        let mut positions: Vec<(u64, usize)> = self.round.iter().map(|(k, v)| (*k, *v)).collect();
+        positions.sort();
+        positions
+            .into_iter()
+            .filter_map(|(_, pos)| match self.items.get(pos) {
+                Some(Item::Call {
+                    call_id,
+                    name,
+                    arguments,
+                    ..
+                }) => Some(CallRequest {
+                    call_id: call_id.clone(),
+                    name: name.clone(),
+                    arguments: arguments.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Records a call's result (`completed` or `failed`) and marks the call.
+    pub fn add_result(&mut self, call_id: &str, text: &str, status: &str) {
+        for item in &mut self.items {
+            if let Item::Call {
+                call_id: c,
+                status: s,
+                ..
+            } = item
+            {
+                if c == call_id {
+                    *s = status.to_string();
+                }
+            }
+        }
+        self.items.push(Item::Result {
+            id: short_id("fco"),
+            call_id: call_id.to_string(),
+            text: text.to_string(),
+            status: status.to_string(),
+        });
+    }
+
+    /// Marks a call (`pending` while a question waits for the user).
+    pub fn set_call_status(&mut self, call_id: &str, status: &str) {
+        for item in &mut self.items {
+            if let Item::Call {
+                call_id: c,
+                status: s,
+                ..
+            } = item
+            {
+                if c == call_id {
+                    *s = status.to_string();
+                }
+            }
+        }
+    }
+
+    /// Replaces a call's arguments (with their checked, filled-in form).
+    pub fn set_call_arguments(&mut self, call_id: &str, text: &str) {
+        for item in &mut self.items {
+            if let Item::Call {
+                call_id: c,
+                arguments,
+                ..
+            } = item
+            {
+                if c == call_id {
+                    *arguments = text.to_string();
+                }
+            }
+        }
+    }
+
+    /// Starts the next round of the tool loop; returns the first position
+    /// of the round that just ended.
+    pub fn next_round(&mut self) -> usize {
+        let start = self.round_start;
+        self.round.clear();
+        self.round_start = self.items.len();
+        start
+    }
+
+    /// The items from `from` on as `response.output_item.done` events.
+    pub fn done_events(&self, from: usize, status: &str) -> Vec<DeltaEvent> {
+        (from..self.items.len())
+            .map(|pos| {
+                json!({
+                    "type": "response.output_item.done",
+                    "output_index": pos,
+                    "item": self.item_json(pos, status),
+                })
+            })
+            .collect()
+    }
+
     /// The answer text: every message item's text, in order.
     pub fn content(&self) -> String {
         self.items
             .iter()
-            .filter(|i| i.kind == Kind::Message)
-            .map(|i| i.text.as_str())
+            .filter_map(|i| match i {
+                Item::Text {
+                    kind: Kind::Message,
+                    text,
+                    ..
+                } => Some(text.as_str()),
+                _ => None,
+            })
             .collect()
     }
 
@@ -75,27 +275,67 @@ impl OutputBuilder {
         self.items.is_empty()
     }
 
+    fn item_json(&self, pos: usize, status: &str) -> Value {
+        match &self.items[pos] {
+            Item::Text {
+                id,
+                kind: Kind::Message,
+                text,
+            } => json!({
+                "type": "message",
+                "id": id,
+                "status": status,
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text}],
+            }),
+            Item::Text { id, text, .. } => json!({
+                "type": "reasoning",
+                "id": id,
+                "status": status,
+                "content": [{"type": "reasoning_text", "text": text}],
+                "summary": [],
+            }),
+            Item::Call {
+                call_id,
+                name,
+                arguments,
+                status: own,
+            } => {
+                // A call still running when the turn ends did not finish.
+                let s = if own == "in_progress" && status != "in_progress" {
+                    status
+                } else {
+                    own.as_str()
+                };
+                json!({
+                    "type": "function_call",
+                    "id": call_id,
+                    "call_id": call_id,
+                    "name": name,
+                    "arguments": arguments,
+                    "status": s,
+                })
+            }
+            Item::Result {
+                id,
+                call_id,
+                text,
+                status: own,
+            } => json!({
+                "type": "function_call_output",
+                "id": id,
+                "call_id": call_id,
+                "output": [{"type": "input_text", "text": text}],
+                "status": own,
+            }),
+        }
+    }
+
     /// The final list; `status` is `completed`, or `incomplete` after a stop or failure.
     pub fn items(&self, status: &str) -> Value {
         Value::Array(
-            self.items
-                .iter()
-                .map(|i| match i.kind {
-                    Kind::Message => json!({
-                        "type": "message",
-                        "id": i.id,
-                        "status": status,
-                        "role": "assistant",
-                        "content": [{"type": "output_text", "text": i.text}],
-                    }),
-                    Kind::Reasoning => json!({
-                        "type": "reasoning",
-                        "id": i.id,
-                        "status": status,
-                        "content": [{"type": "reasoning_text", "text": i.text}],
-                        "summary": [],
-                    }),
-                })
+            (0..self.items.len())
+                .map(|pos| self.item_json(pos, status))
                 .collect(),
         )
     }
@@ -120,5 +360,52 @@ mod tests {
         let items = b.items("completed");
         assert_eq!(items[0]["type"], "reasoning");
         assert_eq!(items[1]["content"][0]["text"], "Hello");
+    }
+
+    fn piece(
+        index: u64,
+        id: Option<&str>,
+        name: Option<&str>,
+        args: Option<&str>,
+    ) -> ToolCallDelta {
+        ToolCallDelta {
+            index,
+            id: id.map(str::to_string),
+            name: name.map(str::to_string),
+            arguments: args.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn calls_gather_their_pieces_and_get_results() {
+        let mut b = OutputBuilder::default();
+        b.text("Let me look. ");
+        let added = b.call_delta(&piece(0, Some("call_1"), Some("clock"), Some("")));
+        assert_eq!(added[0]["type"], "response.output_item.added");
+        assert_eq!(added[0]["item"]["status"], "in_progress");
+        b.call_delta(&piece(0, None, None, Some("{\"tz\":")));
+        b.call_delta(&piece(0, None, None, Some("\"UTC\"}")));
+        b.call_delta(&piece(1, None, None, Some("{}")));
+        let calls = b.round_calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].call_id, "call_1");
+        assert_eq!(calls[0].arguments, "{\"tz\":\"UTC\"}");
+        assert!(calls[1].call_id.starts_with("fc_"));
+        assert_eq!(calls[1].name, "");
+        b.add_result("call_1", "noon", "completed");
+        b.add_result(&calls[1].call_id, "Error: no such tool", "failed");
+        let from = b.next_round();
+        assert_eq!(from, 0);
+        // A provider that reuses `call_1` in the next round gets a fresh id.
+        b.call_delta(&piece(0, Some("call_1"), Some("clock"), Some("{}")));
+        assert_ne!(b.round_calls()[0].call_id, "call_1");
+        let items = b.items("completed");
+        assert_eq!(items[1]["status"], "completed");
+        assert_eq!(items[2]["status"], "failed");
+        assert_eq!(items[3]["output"][0]["text"], "noon");
+        assert_eq!(items[4]["type"], "function_call_output");
+        assert_eq!(items[5]["status"], "completed");
+        assert_eq!(b.items("incomplete")[5]["status"], "incomplete");
+        assert_eq!(b.content(), "Let me look. ");
     }
 }

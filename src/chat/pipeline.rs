@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 
 use super::events::Emitter;
 use super::history;
+use super::rounds::{self, Ending};
 use super::tasks::{lock_progress, Progress};
-use super::think::{Piece, ThinkSplitter};
+use super::tools::{ToolBox, ToolCx};
 use super::turn::{Target, Turn};
 use super::{background, params, persist};
 use crate::auth::Caller;
@@ -172,6 +173,19 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
             Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
             Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
             Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
+            Ok(StreamEvent::ToolCall(d)) => {
+                let mut call = json!({"index": d.index, "type": "function", "function": {}});
+                if let Some(id) = d.id {
+                    call["id"] = json!(id);
+                }
+                if let Some(n) = d.name {
+                    call["function"]["name"] = json!(n);
+                }
+                if let Some(a) = d.arguments {
+                    call["function"]["arguments"] = json!(a);
+                }
+                chunk(json!({"tool_calls": [call]}), None, None)
+            }
             Ok(StreamEvent::Finish { reason, .. }) => {
                 format!(
                     "{}data: {}\n\n",
@@ -406,13 +420,6 @@ async fn start_in_background(
     Ok(Answer::Started { chat_id, task_ids })
 }
 
-/// How a generation ended.
-enum Ending {
-    Completed,
-    Cancelled,
-    Failed(String),
-}
-
 async fn generate(
     state: AppState,
     turn: Turn,
@@ -465,7 +472,20 @@ async fn generate(
                     .await;
             }
             super::imaging::apply(&state, &turn, &target, &emitter, &resolved, &mut request).await;
-            stream_into(&emitter, &resolved, request, &progress, &mut usage, &cancel).await
+            let tools = ToolBox::for_turn(&state, &turn, &resolved).await;
+            if !tools.is_empty() {
+                request["tools"] = tools.specs();
+            }
+            let cx = ToolCx {
+                state: &state,
+                caller: &turn.caller,
+                chat_id: &turn.chat_id,
+            };
+            let (em, req) = (&emitter, request);
+            rounds::run(
+                em, &resolved, req, &progress, &mut usage, &cancel, &tools, &cx,
+            )
+            .await
         }
     };
 
@@ -474,28 +494,25 @@ async fn generate(
         None => None,
     };
 
-    let status = if matches!(ending, Ending::Completed) {
-        "completed"
-    } else {
-        "incomplete"
+    let status = match ending {
+        Ending::Completed => "completed",
+        Ending::Paused => "in_progress",
+        _ => "incomplete",
     };
     let (output, content) = {
         let out = lock_progress(&progress);
         (out.items(status), out.content())
     };
-    let mut fields = json!({"done": true, "content": content, "output": output});
+    let paused = matches!(ending, Ending::Paused);
+    let mut fields = json!({"done": !paused, "content": content, "output": output});
     if !sources.is_empty() {
         fields["sources"] = Value::Array(sources);
     }
     if let Some(u) = &usage {
         fields["usage"] = u.clone();
     }
-    match &ending {
-        Ending::Completed => {}
-        Ending::Cancelled => {}
-        Ending::Failed(msg) => {
-            fields["error"] = json!({"content": msg});
-        }
+    if let Ending::Failed(msg) = &ending {
+        fields["error"] = json!({"content": msg});
     }
     if turn.persist {
         if let Err(e) = persist::save_message(
@@ -545,6 +562,15 @@ async fn generate(
         Ending::Cancelled => {
             emitter
                 .emit("chat:tasks:cancel", json!({"output": output}))
+                .await;
+        }
+        Ending::Paused => {
+            // The question is on screen; the answer resumes the turn.
+            emitter
+                .emit(
+                    "chat:completion",
+                    json!({"output": output, "content": content}),
+                )
                 .await;
         }
         Ending::Failed(msg) => {
@@ -642,85 +668,4 @@ fn skill_ids_of(body: &Map<String, Value>, model_item: &Value, messages: &[Value
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(id.clone()));
     ids
-}
-
-fn with_io_token_names(u: &Value) -> Value {
-    let mut u = u.clone();
-    if let Some(o) = u.as_object_mut() {
-        if let Some(p) = o.get("prompt_tokens").cloned() {
-            o.entry("input_tokens").or_insert(p);
-        }
-        if let Some(c) = o.get("completion_tokens").cloned() {
-            o.entry("output_tokens").or_insert(c);
-        }
-    }
-    u
-}
-
-async fn stream_into(
-    emitter: &Emitter,
-    resolved: &ResolvedModel,
-    request: Value,
-    out: &Progress,
-    usage: &mut Option<Value>,
-    cancel: &tokio_util::sync::CancellationToken,
-) -> Ending {
-    let mut stream = tokio::select! {
-        s = llm::stream_chat(&resolved.target, request) => match s {
-            Ok(s) => s,
-            Err(e) => return Ending::Failed(e.to_string()),
-        },
-        _ = cancel.cancelled() => return Ending::Cancelled,
-    };
-    let mut think = ThinkSplitter::default();
-    let mut last_chunk: Option<Value> = None;
-    loop {
-        let next = tokio::select! {
-            n = stream.next() => n,
-            _ = cancel.cancelled() => {
-                // Dropping the stream aborts the provider request.
-                return Ending::Cancelled;
-            }
-        };
-        let Some(ev) = next else { break };
-        match ev {
-            Ok(StreamEvent::Content(t)) => {
-                for piece in think.push(&t) {
-                    emit_piece(emitter, out, piece).await;
-                }
-            }
-            Ok(StreamEvent::Reasoning(t)) => {
-                emit_piece(emitter, out, Piece::Reasoning(t)).await;
-            }
-            Ok(StreamEvent::Usage(u)) => *usage = Some(with_io_token_names(&u)),
-            Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
-            Err(e) => {
-                if let Some(p) = think.finish() {
-                    emit_piece(emitter, out, p).await;
-                }
-                return Ending::Failed(e.to_string());
-            }
-        }
-    }
-    if let Some(p) = think.finish() {
-        emit_piece(emitter, out, p).await;
-    }
-    if let Some(u) = usage.as_ref() {
-        emitter.emit("chat:completion", json!({"usage": u})).await;
-    }
-    if let Some(c) = last_chunk.filter(|c| !c.is_null()) {
-        emitter.emit("chat:completion", c).await;
-    }
-    Ending::Completed
-}
-
-async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
-    let d = {
-        let mut out = lock_progress(out);
-        match piece {
-            Piece::Text(t) => out.text(&t),
-            Piece::Reasoning(r) => out.reasoning(&r),
-        }
-    };
-    emitter.emit("response:completion", d).await;
 }

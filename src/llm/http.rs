@@ -200,18 +200,18 @@ async fn read_limited(resp: reqwest::Response) -> (Value, String) {
 /// The human part of a provider's error body: OpenAI `{error:{message}}`,
 /// Ollama `{error:"…"}`, FastAPI `{detail}`, or `{message}`.
 pub(crate) fn error_message(body: &Value) -> Option<String> {
-    let pick = |v: &Value| -> Option<String> {
+    fn pick(v: &Value) -> Option<String> {
         match v {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Object(o) => o
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
+            // `{"message": …}` or a nested `{"detail": …}`, else the object as text.
+            Value::Object(o) => ["message", "detail"]
+                .iter()
+                .find_map(|k| o.get(*k).filter(|v| v.is_string()).and_then(pick))
                 .or_else(|| Some(Value::Object(o.clone()).to_string())),
             Value::Null => None,
             other => Some(other.to_string()),
         }
-    };
+    }
     body.get("error")
         .and_then(pick)
         .or_else(|| body.get("detail").and_then(pick))

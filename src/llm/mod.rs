@@ -24,7 +24,9 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+pub mod delta;
 pub use catalog::invalidate;
+pub use delta::ToolCallDelta;
 pub use http::model_list_timeout;
 pub use payload::{apply_model_params, apply_system_prompt};
 
@@ -76,6 +78,9 @@ pub enum StreamEvent {
     Reasoning(String),
     /// `{prompt_tokens, completion_tokens, total_tokens, …}`.
     Usage(Value),
+    /// A piece of a tool call the model is making (OpenAI's
+    /// `delta.tool_calls[]`); pieces with the same `index` belong together.
+    ToolCall(ToolCallDelta),
     /// The last upstream chunk in OpenAI `chat.completion.chunk` shape (with
     /// `usage` when the provider reported it).
     Finish {
@@ -103,6 +108,17 @@ pub enum LlmError {
     Interrupted(String),
     #[error("The model provider's answer could not be read: {0}")]
     Decode(String),
+}
+
+impl LlmError {
+    /// What a chat shows for the failure: a provider's refusal in its own
+    /// words, other failures as they are described above.
+    pub fn chat_text(&self) -> String {
+        match self {
+            LlmError::Status { message, .. } if !message.trim().is_empty() => message.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl LlmError {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::http::{self, client, request_timeout, send_error, status_error, stream_idle_timeout};
 use super::payload::{ollama_request, openai_request};
-use super::{Completion, LlmError, ModelTarget, Provider, Relay, StreamEvent};
+use super::{Completion, LlmError, ModelTarget, Provider, Relay, StreamEvent, ToolCallDelta};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Wire {
@@ -98,6 +98,9 @@ fn events_from_completion(v: &Value) -> Result<Vec<StreamEvent>, LlmError> {
     {
         out.push(StreamEvent::Content(c.to_string()));
     }
+    for d in tool_call_deltas(msg.get("tool_calls"), 0) {
+        out.push(StreamEvent::ToolCall(d));
+    }
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
         out.push(StreamEvent::Usage(u.clone()));
     }
@@ -109,6 +112,42 @@ fn events_from_completion(v: &Value) -> Result<Vec<StreamEvent>, LlmError> {
         last_chunk: v.clone(),
     });
     Ok(out)
+}
+
+/// Tool-call pieces of an OpenAI delta or message (`tool_calls`), or of an
+/// Ollama message (whole calls, arguments as an object). Arguments that are
+/// not text are passed on as their JSON text; a call without an `index` takes
+/// its place in the list, counted from `first_index`.
+fn tool_call_deltas(calls: Option<&Value>, first_index: u64) -> Vec<ToolCallDelta> {
+    let Some(calls) = calls.and_then(Value::as_array) else {
+        return vec![];
+    };
+    calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_object())
+        .map(|(i, c)| {
+            let f = c.get("function").unwrap_or(&Value::Null);
+            let arguments = match f.get("arguments") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            };
+            ToolCallDelta {
+                index: c
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(first_index + i as u64),
+                id: c
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+                name: f.get("name").and_then(Value::as_str).map(str::to_string),
+                arguments,
+            }
+        })
+        .collect()
 }
 
 fn reasoning_of(delta: &Value) -> Option<String> {
@@ -197,6 +236,8 @@ struct Decoder {
     model: String,
     chunk_id: String,
     idle: Option<Duration>,
+    /// Tool calls an Ollama stream has sent so far (they carry no index).
+    ollama_calls: u64,
 }
 
 impl Decoder {
@@ -222,6 +263,7 @@ impl Decoder {
             model,
             chunk_id,
             idle,
+            ollama_calls: 0,
         }
     }
 
@@ -350,6 +392,9 @@ impl Decoder {
             self.queue
                 .push_back(Ok(StreamEvent::Content(c.to_string())));
         }
+        for d in tool_call_deltas(delta.get("tool_calls"), 0) {
+            self.queue.push_back(Ok(StreamEvent::ToolCall(d)));
+        }
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
             self.queue.push_back(Ok(StreamEvent::Usage(u.clone())));
@@ -385,10 +430,13 @@ impl Decoder {
             self.queue
                 .push_back(Ok(StreamEvent::Content(c.to_string())));
         }
-        let has_tools = msg
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
+        let calls = tool_call_deltas(msg.get("tool_calls"), self.ollama_calls);
+        self.ollama_calls += calls.len() as u64;
+        let has_tools = self.ollama_calls > 0;
+        // Ollama sends each call whole, without an id.
+        for d in calls {
+            self.queue.push_back(Ok(StreamEvent::ToolCall(d)));
+        }
         if v.get("done").and_then(Value::as_bool).unwrap_or(false) {
             let usage = ollama_usage(&v);
             self.queue.push_back(Ok(StreamEvent::Usage(usage.clone())));
@@ -636,15 +684,42 @@ async fn collect(
 ) -> Result<Completion, LlmError> {
     let (mut content, mut reasoning, mut usage, mut reason) =
         (String::new(), String::new(), None, None);
+    let mut calls: Vec<ToolCallDelta> = Vec::new();
     while let Some(ev) = s.next().await {
         match ev? {
             StreamEvent::Content(c) => content.push_str(&c),
             StreamEvent::Reasoning(r) => reasoning.push_str(&r),
             StreamEvent::Usage(u) => usage = Some(u),
             StreamEvent::Finish { reason: r, .. } => reason = r,
+            StreamEvent::ToolCall(d) => {
+                let i = d.index as usize;
+                if calls.len() <= i {
+                    calls.resize_with(i + 1, Default::default);
+                }
+                let c: &mut crate::llm::ToolCallDelta = &mut calls[i];
+                c.id = c.id.take().or(d.id);
+                if let Some(n) = d.name.filter(|n| !n.is_empty()) {
+                    c.name = Some(n);
+                }
+                if let Some(a) = d.arguments {
+                    c.arguments.get_or_insert_with(String::new).push_str(&a);
+                }
+            }
         }
     }
     let mut message = json!({"role": "assistant", "content": content});
+    if !calls.is_empty() {
+        message["tool_calls"] = calls
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id.clone().unwrap_or_else(|| format!("call_{}", uuid::Uuid::new_v4().simple())),
+                    "type": "function",
+                    "function": {"name": c.name.clone().unwrap_or_default(), "arguments": c.arguments.clone().unwrap_or_default()},
+                })
+            })
+            .collect();
+    }
     if !reasoning.is_empty() {
         message["reasoning_content"] = json!(reasoning);
     }

@@ -1,0 +1,227 @@
+//! Streaming one reply, round by round: the model's text and reasoning go to
+//! the user's sockets as they arrive; when the model asks for tools, they run
+//! ([`super::tools`]), their results join the conversation and the model is
+//! asked again, up to a bounded number of rounds.
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::events::Emitter;
+use super::output::CallRequest;
+use super::tasks::{lock_progress, Progress};
+use super::think::{Piece, ThinkSplitter};
+use super::tools::{ToolBox, ToolCx};
+use crate::llm::{self, ResolvedModel, StreamEvent};
+
+/// How a generation ended.
+pub enum Ending {
+    Completed,
+    Cancelled,
+    Failed(String),
+    /// A tool waits for the user (an `ask_user` question); the turn is saved
+    /// as it stands and goes on when the answer comes.
+    Paused,
+}
+
+/// Rounds of tool calls one reply may take before it is stopped, unless
+/// `CHAT_RESPONSE_MAX_TOOL_CALL_ITERATIONS` says otherwise.
+const DEFAULT_MAX_ROUNDS: usize = 256;
+
+fn max_rounds() -> usize {
+    std::env::var("CHAT_RESPONSE_MAX_TOOL_CALL_ITERATIONS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_ROUNDS)
+}
+
+fn with_io_token_names(u: &Value) -> Value {
+    let mut u = u.clone();
+    if let Some(o) = u.as_object_mut() {
+        if let Some(p) = o.get("prompt_tokens").cloned() {
+            o.entry("input_tokens").or_insert(p);
+        }
+        if let Some(c) = o.get("completion_tokens").cloned() {
+            o.entry("output_tokens").or_insert(c);
+        }
+    }
+    u
+}
+
+/// Streams the reply and runs the tools it calls until the model answers
+/// without calling any.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    emitter: &Emitter,
+    resolved: &ResolvedModel,
+    mut request: Value,
+    out: &Progress,
+    usage: &mut Option<Value>,
+    cancel: &CancellationToken,
+    tools: &ToolBox,
+    cx: &ToolCx<'_>,
+) -> Ending {
+    let limit = max_rounds();
+    let mut rounds = 0;
+    loop {
+        let ending = stream_once(emitter, resolved, request.clone(), out, usage, cancel).await;
+        if !matches!(ending, Ending::Completed) {
+            return ending;
+        }
+        let calls = lock_progress(out).round_calls();
+        if calls.is_empty() {
+            return Ending::Completed;
+        }
+        if rounds >= limit {
+            return Ending::Failed(format!("Tool-call limit reached ({limit} iterations)."));
+        }
+        rounds += 1;
+        let outcome = tokio::select! {
+            o = run_calls(emitter, out, tools, cx, &calls) => o,
+            _ = cancel.cancelled() => return Ending::Cancelled,
+        };
+        if outcome == RoundOutcome::Paused {
+            return Ending::Paused;
+        }
+        let (start, items) = {
+            let mut o = lock_progress(out);
+            let start = o.next_round();
+            (start, o.items("completed"))
+        };
+        let done = lock_progress(out).done_events(start, "completed");
+        for ev in done {
+            emitter.emit("response:completion", ev).await;
+        }
+        let round_items = items.as_array().map(|a| &a[start..]).unwrap_or(&[]);
+        let follow_up = super::replay::output_to_messages(round_items);
+        if let Some(msgs) = request.get_mut("messages").and_then(Value::as_array_mut) {
+            msgs.extend(follow_up);
+        }
+    }
+}
+
+#[derive(PartialEq)]
+enum RoundOutcome {
+    Ran,
+    Paused,
+}
+
+/// Runs one round's calls in order and records each result.
+async fn run_calls(
+    emitter: &Emitter,
+    out: &Progress,
+    tools: &ToolBox,
+    cx: &ToolCx<'_>,
+    calls: &[CallRequest],
+) -> RoundOutcome {
+    let staged = tools.stage(calls);
+    for (call_id, refusal) in &staged.refused {
+        // A refused question was still handled; other refusals failed.
+        let status = if refusal.contains("ask_user") {
+            "completed"
+        } else {
+            "failed"
+        };
+        lock_progress(out).add_result(call_id, refusal, status);
+    }
+    if let Some(question) = &staged.question {
+        {
+            let mut o = lock_progress(out);
+            o.set_call_arguments(&question.call_id, &question.arguments);
+            o.set_call_status(&question.call_id, "pending");
+        }
+        let items = lock_progress(out).items("in_progress");
+        emitter
+            .emit("chat:completion", json!({"output": items}))
+            .await;
+        return RoundOutcome::Paused;
+    }
+    for call in &staged.run {
+        let text = tools.run(cx, call).await;
+        let status = if super::tools::is_error_result(&text) {
+            "failed"
+        } else {
+            "completed"
+        };
+        lock_progress(out).add_result(&call.call_id, &text, status);
+    }
+    RoundOutcome::Ran
+}
+
+/// One provider call, streamed into `out`.
+async fn stream_once(
+    emitter: &Emitter,
+    resolved: &ResolvedModel,
+    request: Value,
+    out: &Progress,
+    usage: &mut Option<Value>,
+    cancel: &CancellationToken,
+) -> Ending {
+    let mut stream = tokio::select! {
+        s = llm::stream_chat(&resolved.target, request) => match s {
+            Ok(s) => s,
+            Err(e) => return Ending::Failed(e.chat_text()),
+        },
+        _ = cancel.cancelled() => return Ending::Cancelled,
+    };
+    let mut think = ThinkSplitter::default();
+    let mut last_chunk: Option<Value> = None;
+    loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = cancel.cancelled() => {
+                // Dropping the stream aborts the provider request.
+                return Ending::Cancelled;
+            }
+        };
+        let Some(ev) = next else { break };
+        match ev {
+            Ok(StreamEvent::Content(t)) => {
+                for piece in think.push(&t) {
+                    emit_piece(emitter, out, piece).await;
+                }
+            }
+            Ok(StreamEvent::Reasoning(t)) => {
+                emit_piece(emitter, out, Piece::Reasoning(t)).await;
+            }
+            Ok(StreamEvent::ToolCall(d)) => {
+                if let Some(p) = think.finish() {
+                    emit_piece(emitter, out, p).await;
+                }
+                let events = lock_progress(out).call_delta(&d);
+                for ev in events {
+                    emitter.emit("response:completion", ev).await;
+                }
+            }
+            Ok(StreamEvent::Usage(u)) => *usage = Some(with_io_token_names(&u)),
+            Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
+            Err(e) => {
+                if let Some(p) = think.finish() {
+                    emit_piece(emitter, out, p).await;
+                }
+                return Ending::Failed(e.chat_text());
+            }
+        }
+    }
+    if let Some(p) = think.finish() {
+        emit_piece(emitter, out, p).await;
+    }
+    if let Some(u) = usage.as_ref() {
+        emitter.emit("chat:completion", json!({"usage": u})).await;
+    }
+    if let Some(c) = last_chunk.filter(|c| !c.is_null()) {
+        emitter.emit("chat:completion", c).await;
+    }
+    Ending::Completed
+}
+
+async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
+    let d = {
+        let mut out = lock_progress(out);
+        match piece {
+            Piece::Text(t) => out.text(&t),
+            Piece::Reasoning(r) => out.reasoning(&r),
+        }
+    };
+    emitter.emit("response:completion", d).await;
+}

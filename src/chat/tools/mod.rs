@@ -1,0 +1,313 @@
+//! Tools a model may call during a chat turn (native function calling): the
+//! built-in ones Open WebUI offers to browser chats, what each is called in
+//! the provider request, and running a call to its result text.
+//!
+//! Every failure of a call (unknown tool, arguments that are not a JSON
+//! object, an error inside the tool) becomes a result the model reads; a
+//! turn never fails because of a tool.
+
+mod ask_user;
+mod builtin;
+
+use serde_json::{json, Map, Value};
+
+use super::output::CallRequest;
+use super::turn::Turn;
+use crate::auth::{permissions, Caller};
+use crate::llm::ResolvedModel;
+use crate::state::AppState;
+
+pub use ask_user::{normalize as normalize_question, ASK_USER};
+
+/// What a tool call runs with.
+pub struct ToolCx<'a> {
+    pub state: &'a AppState,
+    pub caller: &'a Caller,
+    /// The chat of the turn (`local:…` for temporary chats).
+    pub chat_id: &'a str,
+}
+
+/// The tools offered for one turn.
+#[derive(Default)]
+pub struct ToolBox {
+    tools: Vec<builtin::Builtin>,
+}
+
+/// One round's calls sorted: those to run, those refused with their result
+/// text, and an `ask_user` question that pauses the turn.
+pub struct Staged {
+    pub run: Vec<CallRequest>,
+    pub refused: Vec<(String, String)>,
+    pub question: Option<CallRequest>,
+}
+
+fn capability(model: &Value, name: &str) -> bool {
+    model
+        .pointer("/info/meta/capabilities")
+        .and_then(|c| c.get(name))
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+fn category_on(model: &Value, name: &str) -> bool {
+    model
+        .pointer("/info/meta/builtinTools")
+        .and_then(|c| c.get(name))
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+/// Whether the browser's turn gets the built-in tools: a socket session,
+/// native function calling (the default; `legacy` is the prompt-based mode)
+/// and a model whose `builtin_tools` capability is not switched off.
+pub fn wanted(turn: &Turn, model: &Value) -> bool {
+    let legacy = turn
+        .body
+        .get("params")
+        .and_then(|p| p.get("function_calling"))
+        .and_then(Value::as_str)
+        == Some("legacy");
+    turn.session_id.is_some()
+        && !legacy
+        && capability(model, "builtin_tools")
+        && !turn.body.contains_key("tools")
+}
+
+impl ToolBox {
+    /// The built-in tools this turn may use, each behind the same switches
+    /// upstream checks: the model's tool categories and capabilities, the
+    /// features the chat turned on, the server's settings and the caller's
+    /// permissions.
+    pub async fn for_turn(state: &AppState, turn: &Turn, resolved: &ResolvedModel) -> ToolBox {
+        let model = &resolved.model_item;
+        if !wanted(turn, model) {
+            return ToolBox::default();
+        }
+        let features = turn
+            .body
+            .get("features")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let feature = |k: &str| features.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let perms = if turn.caller.is_admin() {
+            None
+        } else {
+            permissions::effective(state, turn.caller.id()).await.ok()
+        };
+        let allowed = |key: &str| match &perms {
+            None => turn.caller.is_admin(),
+            Some(p) => permissions::allows(p, key),
+        };
+        let mut names: Vec<&str> = Vec::new();
+        if category_on(model, "time") {
+            names.extend(["get_current_timestamp", "calculate_timestamp"]);
+        }
+        if category_on(model, "user_input") {
+            names.push(ASK_USER);
+        }
+        if category_on(model, "chats") {
+            names.extend(["search_chats", "view_chat"]);
+        }
+        if category_on(model, "memory")
+            && state.config.get_bool("memories.enable")
+            && feature("memory")
+            && capability(model, "memory")
+            && allowed("features.memories")
+        {
+            names.extend([
+                "search_memories",
+                "list_memories",
+                "add_memory",
+                "replace_memory_content",
+                "delete_memory",
+            ]);
+        }
+        ToolBox {
+            tools: names
+                .into_iter()
+                .filter_map(builtin::Builtin::named)
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tools.iter().map(|t| t.name()).collect()
+    }
+
+    /// The `tools` list of an OpenAI chat request.
+    pub fn specs(&self) -> Value {
+        Value::Array(
+            self.tools
+                .iter()
+                .map(|t| json!({"type": "function", "function": t.spec()}))
+                .collect(),
+        )
+    }
+
+    fn find(&self, name: &str) -> Option<&builtin::Builtin> {
+        self.tools.iter().find(|t| t.name() == name)
+    }
+
+    /// Sorts a round's calls. Unknown tools are refused; `ask_user` must be
+    /// the round's only call and its questions must be well formed, else
+    /// every `ask_user` call of the round is refused (the others still run).
+    pub fn stage(&self, calls: &[CallRequest]) -> Staged {
+        let mut staged = Staged {
+            run: Vec::new(),
+            refused: Vec::new(),
+            question: None,
+        };
+        let known: Vec<&CallRequest> = calls
+            .iter()
+            .filter(|c| {
+                if self.find(&c.name).is_some() {
+                    return true;
+                }
+                staged
+                    .refused
+                    .push((c.call_id.clone(), unknown_tool(&c.name)));
+                false
+            })
+            .collect();
+        let asks = known.iter().filter(|c| c.name == ASK_USER).count();
+        for call in &known {
+            if call.name != ASK_USER {
+                staged.run.push((*call).clone());
+                continue;
+            }
+            let refusal = if known.len() != 1 {
+                Some(ask_user::NOT_ALONE.to_string())
+            } else if asks != 1 {
+                Some(ask_user::ONE_PER_TURN.to_string())
+            } else {
+                None
+            };
+            let checked = match refusal {
+                Some(r) => Err(r),
+                None => ask_user::normalize(&call.arguments).map(|args| CallRequest {
+                    arguments: args.to_string(),
+                    ..(*call).clone()
+                }),
+            };
+            match checked {
+                Ok(question) => staged.question = Some(question),
+                Err(text) => staged.refused.push((call.call_id.clone(), text)),
+            }
+        }
+        staged
+    }
+
+    /// Runs one call; the text is what the model reads back.
+    pub async fn run(&self, cx: &ToolCx<'_>, call: &CallRequest) -> String {
+        let Some(tool) = self.find(&call.name) else {
+            return unknown_tool(&call.name);
+        };
+        let args = match parse_arguments(&call.arguments) {
+            Ok(a) => a,
+            Err(text) => return text,
+        };
+        tool.run(cx, &args).await
+    }
+}
+
+fn unknown_tool(name: &str) -> String {
+    format!("Error: tool \"{name}\" not found in this chat; nothing ran.")
+}
+
+/// Arguments as a JSON object; empty text counts as no arguments.
+fn parse_arguments(raw: &str) -> Result<Map<String, Value>, String> {
+    if raw.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(
+            "Error: the arguments for `{name}` must be a JSON object; nothing ran. Call it again with an object."
+                .to_string(),
+        ),
+        Err(_) => Err(
+            "Error: the arguments for `{name}` could not be parsed as JSON; nothing ran. Call it again with complete JSON."
+                .to_string(),
+        ),
+    }
+}
+
+/// Whether a result reads as a failure: an `Error:`-style text, or a JSON
+/// object with a non-empty `error`, an error `status`, or `success`/`ok`
+/// false with a message.
+pub fn is_error_result(text: &str) -> bool {
+    let lower = text.trim().to_lowercase();
+    if ["error:", "exception:", "traceback", "http error!"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return true;
+    }
+    let mut parsed = Value::String(text.to_string());
+    while let Value::String(s) = &parsed {
+        match serde_json::from_str::<Value>(s) {
+            Ok(v) => parsed = v,
+            Err(_) => break,
+        }
+    }
+    let Value::Object(o) = parsed else {
+        return false;
+    };
+    let filled = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Object(m)) => !m.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        _ => false,
+    };
+    let has_error = filled(o.get("error"));
+    if has_error {
+        return true;
+    }
+    if let Some(s) = o.get("status").and_then(Value::as_str) {
+        if matches!(s.trim().to_lowercase().as_str(), "error" | "failed") {
+            return true;
+        }
+    }
+    if o.get("success") == Some(&Value::Bool(false)) || o.get("ok") == Some(&Value::Bool(false)) {
+        return filled(o.get("message"));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_shaped_results() {
+        for (text, failed) in [
+            ("The weather in Paris is 18C.", false),
+            ("Traceback (most recent call last):", true),
+            ("no error occurred", false),
+            (r#"{"error": ""}"#, false),
+            (r#"{"error": "boom"}"#, true),
+            (r#"{"status": "Failed"}"#, true),
+            (r#"{"success": false, "message": "could not fetch"}"#, true),
+            (r#"{"success": false}"#, false),
+            ("Error: nope", true),
+        ] {
+            assert_eq!(is_error_result(text), failed, "{text}");
+        }
+    }
+
+    #[test]
+    fn arguments_must_be_an_object() {
+        assert!(parse_arguments("").unwrap().is_empty());
+        assert!(parse_arguments("{}").unwrap().is_empty());
+        assert!(parse_arguments("[1, 2, 3]")
+            .unwrap_err()
+            .starts_with("Error:"));
+        assert!(parse_arguments("\"just a string\"").is_err());
+        assert!(parse_arguments("{not json").is_err());
+    }
+}

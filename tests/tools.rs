@@ -1,0 +1,349 @@
+//! Native tool calling in the browser's chat flow, over real HTTP against a
+//! scripted OpenAI-compatible provider: the model calls built-in tools in
+//! streamed pieces, the server runs them, feeds the results back, stores the
+//! calls in the message's `output` and replays them in the next turn.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use common::TestServer;
+use serde_json::{json, Value};
+
+#[derive(Clone, Default)]
+struct Script {
+    replies: Arc<Mutex<VecDeque<Value>>>,
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Script {
+    fn queue(&self, reply: Value) {
+        self.replies.lock().unwrap().push_back(reply);
+    }
+    fn requests(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    let c = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock-gpt",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {c}\n\n")
+}
+
+/// A reply is `{"text": …}` or `{"calls": [[id, name, arguments], …]}`; the
+/// arguments of each call arrive in two pieces, as real providers split them.
+async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
+    if body["stream"] != json!(true) {
+        return Json(json!({"id": "t", "object": "chat.completion", "created": 1, "model": "mock-gpt",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}]}))
+        .into_response();
+    }
+    s.seen.lock().unwrap().push(body);
+    let reply = s
+        .replies
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(json!({"text": "(nothing queued)"}));
+    let mut out = chunk(json!({"role": "assistant", "content": ""}), None);
+    if let Some(t) = reply["text"].as_str() {
+        out.push_str(&chunk(json!({"content": t}), None));
+        out.push_str(&chunk(json!({}), Some("stop")));
+    }
+    if let Some(calls) = reply["calls"].as_array() {
+        for (i, c) in calls.iter().enumerate() {
+            let args = c[2].as_str().unwrap();
+            let (a, b) = args.split_at(args.len() / 2);
+            out.push_str(&chunk(
+                json!({"tool_calls": [{"index": i, "id": c[0], "type": "function",
+                    "function": {"name": c[1], "arguments": a}}]}),
+                None,
+            ));
+            out.push_str(&chunk(
+                json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
+                None,
+            ));
+        }
+        out.push_str(&chunk(json!({}), Some("tool_calls")));
+    }
+    out.push_str("data: [DONE]\n\n");
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(axum::body::Body::from(out))
+        .unwrap()
+}
+
+async fn setup() -> (TestServer, common::Client, Script) {
+    let script = Script::default();
+    let app = Router::new()
+        .route(
+            "/v1/models",
+            get(|| async {
+                Json(json!({"object": "list", "data": [
+                    {"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}))
+            }),
+        )
+        .route("/v1/chat/completions", post(chat))
+        .with_state(script.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let admin = c.with_token(
+        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
+            .as_str()
+            .unwrap(),
+    );
+    let mut cfg = admin.get("/openai/config").await.body;
+    cfg["ENABLE_OPENAI_API"] = json!(true);
+    cfg["OPENAI_API_BASE_URLS"] = json!([format!("http://{addr}/v1")]);
+    cfg["OPENAI_API_KEYS"] = json!(["x"]);
+    assert_eq!(admin.post("/openai/config/update", cfg).await.status, 200);
+    let mut ollama = admin.get("/ollama/config").await.body;
+    ollama["ENABLE_OLLAMA_API"] = json!(false);
+    admin.post("/ollama/config/update", ollama).await;
+    (srv, admin, script)
+}
+
+fn turn(content: &str, chat_id: Option<&str>, parent: Option<&str>, n: u32) -> Value {
+    let (uid, aid) = (format!("u-{n}"), format!("a-{n}"));
+    let mut body = json!({
+        "stream": true, "model": "mock-gpt", "params": {}, "features": {},
+        "session_id": "not-a-socket", "id": aid, "parent_id": parent,
+        "user_message": {"id": uid, "parentId": parent, "childrenIds": [aid], "role": "user",
+                          "content": content, "timestamp": 1, "models": ["mock-gpt"]},
+        "background_tasks": {},
+    });
+    if let Some(c) = chat_id {
+        body["chat_id"] = json!(c);
+    }
+    body
+}
+
+/// The stored assistant message once it has `done` (or `output` with a
+/// pending call).
+async fn stored(admin: &common::Client, chat_id: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+        let m = &chat["chat"]["history"]["messages"][id];
+        let pending = m["output"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|i| i["status"] == "pending"));
+        if m["done"] == json!(true) || pending {
+            return m.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the reply {id} was never finished");
+}
+
+fn tool_names(request: &Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_tool_round_runs_is_stored_and_is_replayed() {
+    let (_srv, admin, script) = setup().await;
+    script.queue(json!({"calls": [
+        ["call_clock", "get_current_timestamp", "{}"],
+        ["call_gone", "no_such_tool", "{}"],
+        ["call_list", "calculate_timestamp", "[1, 2]"],
+    ]}));
+    script.queue(json!({"text": "It is now."}));
+    let started = admin
+        .post(
+            "/api/chat/completions",
+            turn("what time is it?", None, None, 1),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
+    let m = stored(&admin, &chat_id, "a-1").await;
+
+    let requests = script.requests();
+    assert_eq!(requests.len(), 2, "one call per round");
+    let names = tool_names(&requests[0]);
+    for expected in [
+        "get_current_timestamp",
+        "calculate_timestamp",
+        "ask_user",
+        "search_chats",
+    ] {
+        assert!(names.contains(&expected.to_string()), "{names:?}");
+    }
+    // Memory tools need the chat's memory switch.
+    assert!(!names.iter().any(|n| n.contains("memor")), "{names:?}");
+    assert_eq!(
+        tool_names(&requests[1]),
+        names,
+        "the same tools every round"
+    );
+
+    // The follow-up carries the calls and one result for each.
+    let msgs = requests[1]["messages"].as_array().unwrap();
+    let n = msgs.len();
+    assert_eq!(msgs[n - 4]["role"], "assistant");
+    assert_eq!(msgs[n - 4]["tool_calls"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        msgs[n - 4]["tool_calls"][0]["function"]["arguments"],
+        "{}",
+        "the pieces of the arguments are joined"
+    );
+    let results: Vec<(String, String)> = msgs[n - 3..]
+        .iter()
+        .map(|m| {
+            assert_eq!(m["role"], "tool");
+            (
+                m["tool_call_id"].as_str().unwrap().to_string(),
+                m["content"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(results[0].0, "call_clock");
+    let clock: Value = serde_json::from_str(&results[0].1).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!((clock["current_timestamp"].as_i64().unwrap() - now).abs() < 60);
+    assert!(results[1].1.starts_with("Error:") && results[1].1.contains("not found"));
+    assert!(
+        results[2].1.contains("must be a JSON object"),
+        "{}",
+        results[2].1
+    );
+
+    // Stored as the browser renders it.
+    assert_eq!(m["content"], "It is now.");
+    let output = m["output"].as_array().unwrap();
+    let calls: Vec<&Value> = output
+        .iter()
+        .filter(|i| i["type"] == "function_call")
+        .collect();
+    let outputs: Vec<&Value> = output
+        .iter()
+        .filter(|i| i["type"] == "function_call_output")
+        .collect();
+    assert_eq!((calls.len(), outputs.len()), (3, 3));
+    assert_eq!(calls[0]["status"], "completed");
+    assert_eq!(calls[1]["status"], "failed");
+    assert_eq!(calls[1]["name"], "no_such_tool");
+    assert!(outputs[0]["id"].as_str().unwrap().starts_with("fco_"));
+    assert_eq!(output.last().unwrap()["type"], "message");
+
+    // The next turn replays the stored calls with their results.
+    script.queue(json!({"text": "You are welcome."}));
+    let next = admin
+        .post(
+            "/api/chat/completions",
+            turn("thanks", Some(&chat_id), Some("a-1"), 2),
+        )
+        .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    stored(&admin, &chat_id, "a-2").await;
+    let replay = script.requests()[2]["messages"].clone();
+    let roles: Vec<&str> = replay
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .filter(|r| *r != "system")
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "user",
+            "assistant",
+            "tool",
+            "tool",
+            "tool",
+            "assistant",
+            "user"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_question_for_the_user_pauses_the_turn() {
+    let (_srv, admin, script) = setup().await;
+    let question = json!({"questions": [{"id": "q1", "question": "Which one?", "options": [
+        {"label": "A", "description": "first"}, {"label": "B", "description": "second"}]}]});
+    script.queue(json!({"calls": [["call_ask", "ask_user", question.to_string()]]}));
+    let started = admin
+        .post(
+            "/api/chat/completions",
+            turn("help me choose", None, None, 1),
+        )
+        .await;
+    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
+    let m = stored(&admin, &chat_id, "a-1").await;
+    let call = m["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap()
+        .clone();
+    assert_eq!(call["status"], "pending");
+    assert_eq!(m["done"], json!(false));
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args["timeout_ms"], 120_000);
+    assert_eq!(args["questions"][0]["header"], "Question 1");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(script.requests().len(), 1, "nothing more goes to the model");
+
+    // Two questions at once are refused, and the model hears why.
+    script.queue(json!({"calls": [
+        ["call_a", "ask_user", question.to_string()],
+        ["call_b", "ask_user", question.to_string()],
+    ]}));
+    script.queue(json!({"text": "One at a time, then."}));
+    let again = admin
+        .post("/api/chat/completions", turn("again", None, None, 2))
+        .await;
+    let chat_id = again.body["chat_id"].as_str().unwrap().to_string();
+    let m = stored(&admin, &chat_id, "a-2").await;
+    assert_eq!(m["content"], "One at a time, then.");
+    let last = script.requests().last().unwrap().clone();
+    let refusals: Vec<&Value> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .collect();
+    assert_eq!(refusals.len(), 2);
+    assert!(refusals
+        .iter()
+        .all(|r| r["content"].as_str().unwrap().contains("did not run")));
+}
+
+#[tokio::test]
+async fn memory_tools_write_the_callers_memories() {
+    let (_srv, admin, script) = setup().await;
+    let mut body = turn("remember that I like tea", None, None, 1);
+    body["features"] = json!({"memory": true});
+    script.queue(json!({"calls": [["call_m", "add_memory", r#"{"content": "Likes tea"}"#]]}));
+    script.queue(json!({"text": "Noted."}));
+    let started = admin.post("/api/chat/completions", body).await;
+    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
+    let m = stored(&admin, &chat_id, "a-1").await;
+    assert_eq!(m["content"], "Noted.");
+    assert!(tool_names(&script.requests()[0]).contains(&"add_memory".to_string()));
+    let memories = admin.get("/api/v1/memories/").await.body;
+    let list = memories.as_array().expect("a list of memories");
+    assert_eq!(list.len(), 1, "{memories}");
+    assert_eq!(list[0]["content"], "Likes tea");
+}
