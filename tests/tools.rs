@@ -305,6 +305,53 @@ async fn a_question_for_the_user_pauses_the_turn() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(script.requests().len(), 1, "nothing more goes to the model");
 
+    // Approving a question is refused; answering it lets the model go on.
+    let path = format!("/api/v1/chats/{chat_id}/messages/a-1/resolve");
+    let approve = admin
+        .post(&path, json!({"call_id": "call_ask", "action": "approve"}))
+        .await;
+    assert_eq!(approve.status, 400, "{}", approve.body);
+    script.queue(json!({"text": "B it is."}));
+    let answered = admin
+        .post(
+            &path,
+            json!({"call_id": "call_ask", "action": "answer", "answers": {"q1": "B"}}),
+        )
+        .await;
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    assert_eq!(answered.body["task_ids"].as_array().unwrap().len(), 1);
+    let again = admin
+        .post(
+            &path,
+            json!({"call_id": "call_ask", "action": "answer", "answers": {"q1": "A"}}),
+        )
+        .await;
+    assert_eq!(again.status, 409, "an answered question stays answered");
+    let m = stored(&admin, &chat_id, "a-1").await;
+    assert_eq!(m["content"], "B it is.");
+    let resumed = script.requests()[1].clone();
+    assert!(tool_names(&resumed).contains(&"ask_user".to_string()));
+    let tool_msg = resumed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .cloned()
+        .expect("the answer reaches the model");
+    let answer: Value = serde_json::from_str(tool_msg["content"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        answer,
+        json!({"status": "answered", "answers": {"q1": "B"}})
+    );
+    let call = m["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap()
+        .clone();
+    assert_eq!(call["status"], "completed");
+
     // Two questions at once are refused, and the model hears why.
     script.queue(json!({"calls": [
         ["call_a", "ask_user", question.to_string()],

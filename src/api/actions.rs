@@ -6,10 +6,10 @@
 //! state) follow upstream.
 //!
 //! `POST /api/v1/chats/{id}/messages/{message_id}/resolve` approves, rejects or
-//! answers a tool call that waits for the user. This server never pauses a tool
-//! call for approval, so the usual answers are upstream's refusals (no such
-//! message, no such call, already resolved); a pending call found in data written
-//! by the Python server answers 501, as resuming it would need its pipeline.
+//! answers a tool call that waits for the user (`chat::resume`): an `ask_user`
+//! question is answered or declined and the reply goes on. This server never
+//! pauses other tools for approval; approving such a call found in data written
+//! by the Python server answers 501.
 
 use axum::extract::{Path, State};
 use axum::routing::post;
@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
+use crate::chat::resume::{self, Resolution, UserReply};
 use crate::db;
-use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -107,13 +107,10 @@ enum ResolveAction {
 #[derive(Deserialize)]
 struct ResolveForm {
     call_id: String,
-    #[allow(dead_code)]
     action: ResolveAction,
     #[serde(default)]
-    #[allow(dead_code)]
     answers: Option<Value>,
     #[serde(default)]
-    #[allow(dead_code)]
     timed_out: bool,
 }
 
@@ -123,66 +120,17 @@ async fn resolve_tool_call(
     Path((chat_id, message_id)): Path<(String, String)>,
     JsonBody(form): JsonBody<ResolveForm>,
 ) -> ApiResult<Json<Value>> {
-    let (cid, uid) = (chat_id.clone(), caller.id().to_string());
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(chat) = db::chats::get_for_user(c, &cid, &uid)? else {
-                return Ok(None);
-            };
-            let messages = db::chats::messages_map(c, &chat)?;
-            Ok(Some((
-                chat.user_id.clone(),
-                messages.get(&message_id).cloned(),
-            )))
-        })
-        .await?;
-    let Some((chat_owner, message)) = found else {
-        return Err(ApiError::unauthorized(ACCESS_PROHIBITED));
+    let action = match form.action {
+        ResolveAction::Approve => Resolution::Approve,
+        ResolveAction::Reject => Resolution::Reject,
+        ResolveAction::Answer => Resolution::Answer,
     };
-    let Some(message) = message else {
-        return Err(ApiError::not_found(NOT_FOUND));
+    let reply = UserReply {
+        call_id: form.call_id,
+        action,
+        answers: form.answers,
+        timed_out: form.timed_out,
     };
-    let author = message
-        .get("user_id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or(&chat_owner);
-    if author != caller.id() {
-        return Err(ApiError::forbidden(ACCESS_PROHIBITED));
-    }
-    let output = match message.get("output") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.clone(),
-        Some(_) => return Err(ApiError::bad_request("Message has no resolvable output.")),
-    };
-    let call_key = |item: &Value| {
-        item.get("call_id")
-            .and_then(Value::as_str)
-            .or_else(|| item.get("id").and_then(Value::as_str))
-            .map(str::to_string)
-    };
-    let Some(call) = output.iter().find(|item| {
-        item.get("type").and_then(Value::as_str) == Some("function_call")
-            && call_key(item).as_deref() == Some(form.call_id.as_str())
-    }) else {
-        return Err(ApiError::not_found("Tool call not found."));
-    };
-    let answered = output.iter().any(|item| {
-        item.get("type").and_then(Value::as_str) == Some("function_call_output")
-            && item.get("call_id").and_then(Value::as_str) == Some(form.call_id.as_str())
-    });
-    let pending = matches!(
-        call.get("status").and_then(Value::as_str),
-        Some("pending" | "queued" | "requires_approval")
-    );
-    if answered || !pending || call.get("approved") == Some(&Value::Bool(true)) {
-        return Err(ApiError::Conflict(
-            "Tool call has already been resolved.".into(),
-        ));
-    }
-    Err(ApiError::NotImplemented(
-        "This tool call waits for approval in a run started by another server; this server cannot resume it."
-            .into(),
-    ))
+    let done = resume::resolve(&state, &caller, &chat_id, &message_id, reply).await?;
+    Ok(Json(done))
 }

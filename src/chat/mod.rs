@@ -11,6 +11,7 @@ pub mod persist;
 pub mod pipeline;
 pub mod prompts;
 pub mod replay;
+pub mod resume;
 pub mod rounds;
 pub mod tasks;
 pub mod think;

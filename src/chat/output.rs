@@ -14,6 +14,14 @@ pub fn short_id(prefix: &str) -> String {
     format!("{prefix}_{}", &hex[..24])
 }
 
+fn key_of(kind: &str) -> &'static str {
+    if kind == "function_call_output" {
+        "output"
+    } else {
+        "content"
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Reasoning,
@@ -216,6 +224,56 @@ impl OutputBuilder {
                 }
             }
         }
+    }
+
+    /// Starts from a stored `output` list (a reply that resumes); items of
+    /// other kinds are left out.
+    pub fn seed(&mut self, stored: &[Value]) {
+        let text =
+            |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+        for item in stored {
+            let parts = |kind: &str| -> String {
+                item.get(key_of(kind))
+                    .and_then(Value::as_array)
+                    .map(|ps| {
+                        ps.iter()
+                            .filter_map(|p| p.get("text").and_then(Value::as_str))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let kind = text(item, "type");
+            let seeded = match kind.as_str() {
+                "message" | "reasoning" => Item::Text {
+                    id: text(item, "id"),
+                    kind: if kind == "message" {
+                        Kind::Message
+                    } else {
+                        Kind::Reasoning
+                    },
+                    text: parts(&kind),
+                },
+                "function_call" => Item::Call {
+                    call_id: text(item, "call_id"),
+                    name: text(item, "name"),
+                    arguments: text(item, "arguments"),
+                    status: text(item, "status"),
+                },
+                "function_call_output" => Item::Result {
+                    id: text(item, "id"),
+                    call_id: text(item, "call_id"),
+                    text: parts(&kind),
+                    status: text(item, "status"),
+                },
+                _ => continue,
+            };
+            // An empty text item left open by the pause is not kept.
+            if matches!(&seeded, Item::Text { text, .. } if text.is_empty()) {
+                continue;
+            }
+            self.items.push(seeded);
+        }
+        self.round_start = self.items.len();
     }
 
     /// Replaces a call's arguments (with their checked, filled-in form).

@@ -372,23 +372,6 @@ async fn start_in_background(
     let mut task_ids = Vec::with_capacity(targets.len());
     let mut running = Vec::with_capacity(targets.len());
     for target in targets {
-        let task_id = crate::db::new_id();
-        let (cancel, progress) = state.tasks.register(
-            &task_id,
-            Some(&chat_id),
-            &caller.user.id,
-            Some(&target.message_id),
-        );
-        if persist {
-            persist::save_message(
-                &state,
-                &chat_id,
-                &target.message_id,
-                json!({"meta": {"task_id": task_id}}),
-                false,
-            )
-            .await?;
-        }
         let turn = Turn {
             caller: caller.clone(),
             chat_id: chat_id.clone(),
@@ -398,13 +381,10 @@ async fn start_in_background(
             session_id: session_id.clone(),
             user_message_id: user_message_id.clone(),
             body: body.clone(),
+            resumed: Vec::new(),
         };
-        let st = state.clone();
-        let tid = task_id.clone();
-        running.push(tokio::spawn(async move {
-            let _guard = st.tasks.guard(&tid);
-            generate(st.clone(), turn, target, cancel, progress).await;
-        }));
+        let (task_id, handle) = spawn_reply(&state, turn, target).await?;
+        running.push(handle);
         task_ids.push(task_id);
     }
     if wait {
@@ -418,6 +398,39 @@ async fn start_in_background(
         return Ok(Answer::Stored);
     }
     Ok(Answer::Started { chat_id, task_ids })
+}
+
+/// Registers a reply's task (stop, reload) and starts it.
+pub(super) async fn spawn_reply(
+    state: &AppState,
+    turn: Turn,
+    target: Target,
+) -> ApiResult<(String, tokio::task::JoinHandle<()>)> {
+    let task_id = crate::db::new_id();
+    let (cancel, progress) = state.tasks.register(
+        &task_id,
+        Some(&turn.chat_id),
+        &turn.caller.user.id,
+        Some(&target.message_id),
+    );
+    if turn.persist {
+        persist::save_message(
+            state,
+            &turn.chat_id,
+            &target.message_id,
+            json!({"meta": {"task_id": task_id}}),
+            false,
+        )
+        .await?;
+    }
+    lock_progress(&progress).seed(&turn.resumed);
+    let st = state.clone();
+    let tid = task_id.clone();
+    let handle = tokio::spawn(async move {
+        let _guard = st.tasks.guard(&tid);
+        generate(st.clone(), turn, target, cancel, progress).await;
+    });
+    Ok((task_id, handle))
 }
 
 async fn generate(
@@ -514,6 +527,19 @@ async fn generate(
     if let Ending::Failed(msg) = &ending {
         fields["error"] = json!({"content": msg});
     }
+    if paused {
+        // What the reply needs to go on once the user has answered.
+        let mut meta = Map::new();
+        for k in super::turn::KEPT_KEYS {
+            if let Some(v) = turn.body.get(k) {
+                meta.insert(k.to_string(), v.clone());
+            }
+        }
+        if let Some(s) = &turn.session_id {
+            meta.insert("session_id".into(), json!(s));
+        }
+        fields["meta"] = Value::Object(meta);
+    }
     if turn.persist {
         if let Err(e) = persist::save_message(
             &state,
@@ -603,6 +629,9 @@ async fn prepare(
     } else {
         persist::request_messages(turn)
     };
+    // A reply that goes on after a tool call was answered: what it said and
+    // called so far comes first.
+    messages.extend(super::replay::output_to_messages(&turn.resumed));
     // The browser sends the user's / chat's system prompt as a leading system message.
     if turn.persist {
         if let Some(sys) = turn

@@ -28,7 +28,22 @@ pub struct Turn {
     pub session_id: Option<String>,
     pub user_message_id: Option<String>,
     pub body: Map<String, Value>,
+    /// The stored `output` of a reply that resumes after a paused tool call
+    /// (empty for a new reply).
+    pub resumed: Vec<Value>,
 }
 
 /// Bound for background task calls (title, tags, follow-ups).
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Keys of the browser's request that a resumed reply needs again (kept in
+/// the paused message's `meta`).
+pub const KEPT_KEYS: [&str; 7] = [
+    "session_id",
+    "features",
+    "params",
+    "variables",
+    "files",
+    "tool_ids",
+    "skill_ids",
+];
