@@ -88,6 +88,27 @@ pub async fn allows(
     Ok(owner_or_grant(caller, owner_id, grants, &groups, perm))
 }
 
+/// Grants kept inside a JSON document (a model's `access_grants`, a
+/// connection's `config.access_grants`); malformed entries are skipped.
+pub fn grants_from_json(v: &Value) -> Vec<GrantRow> {
+    let text = |g: &Value, k: &str| g.get(k).and_then(Value::as_str).map(str::to_string);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| {
+            Some(GrantRow {
+                id: text(g, "id").unwrap_or_default(),
+                resource_type: String::new(),
+                resource_id: String::new(),
+                principal_type: text(g, "principal_type")?,
+                principal_id: text(g, "principal_id")?,
+                permission: text(g, "permission")?,
+                created_at: 0,
+            })
+        })
+        .collect()
+}
+
 /// What a caller may do with one resource of the workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rights {

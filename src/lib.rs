@@ -23,6 +23,7 @@ pub mod rag;
 pub mod settings;
 pub mod socket;
 pub mod state;
+pub mod toolserver;
 pub mod web;
 pub mod webfetch;
 pub mod workspace;

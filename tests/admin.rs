@@ -631,7 +631,8 @@ async fn every_admin_settings_form_survives_a_restart() {
             )
             .await
             .status,
-        StatusCode::NOT_IMPLEMENTED
+        StatusCode::BAD_REQUEST,
+        "a server that cannot be reached does not verify"
     );
 
     let suggestions =

@@ -394,3 +394,161 @@ async fn memory_tools_write_the_callers_memories() {
     assert_eq!(list.len(), 1, "{memories}");
     assert_eq!(list[0]["content"], "Likes tea");
 }
+
+/// A stand-in OpenAPI tool server: a weather lookup that wants the
+/// connection's key, and an operation that always fails.
+async fn weather_server() -> (String, common::Inbox) {
+    let inbox: common::Inbox = Default::default();
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Weather API", "version": "1"},
+        "paths": {
+            "/weather/{city}": {"get": {
+                "operationId": "lookup_weather",
+                "description": "Current weather of a city",
+                "parameters": [
+                    {"name": "city", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "units", "in": "query", "schema": {"type": "string"}}
+                ]
+            }},
+            "/broken": {"post": {"operationId": "broken_op", "summary": "Always fails"}}
+        }
+    });
+    let log = inbox.clone();
+    let app = Router::new()
+        .route("/openapi.json", get(move || async move { Json(doc) }))
+        .route(
+            "/weather/{city}",
+            get(
+                |axum::extract::Path(city): axum::extract::Path<String>,
+                 axum::extract::RawQuery(q): axum::extract::RawQuery,
+                 headers: axum::http::HeaderMap| async move {
+                    if headers.get("authorization").and_then(|v| v.to_str().ok())
+                        != Some("Bearer wx-secret")
+                    {
+                        return (axum::http::StatusCode::UNAUTHORIZED, "no key").into_response();
+                    }
+                    Json(json!({"city": city, "query": q, "sky": "clear"})).into_response()
+                },
+            ),
+        )
+        .route(
+            "/broken",
+            post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "it broke") }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().push(common::Received {
+                        path: req.uri().path().to_string(),
+                        headers: req.headers().clone(),
+                        body: Default::default(),
+                    });
+                    next.run(req).await
+                }
+            },
+        ));
+    (common::serve(app).await, inbox)
+}
+
+#[tokio::test]
+async fn an_openapi_tool_server_is_verified_listed_and_called() {
+    let (srv, admin, script) = setup().await;
+    let (base, inbox) = weather_server().await;
+    let conn = json!({"url": base, "path": "openapi.json", "type": "openapi", "auth_type": "bearer",
+        "key": "wx-secret", "config": {"enable": true}, "info": {"id": "wx", "name": "Weather"}});
+
+    let verified = admin
+        .post("/api/v1/configs/tool_servers/verify", conn.clone())
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert!(verified.body["paths"]["/weather/{city}"].is_object());
+    let mut down = conn.clone();
+    down["url"] = json!("http://127.0.0.1:9");
+    let refused = admin
+        .post("/api/v1/configs/tool_servers/verify", down)
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let mut mcp = conn.clone();
+    mcp["type"] = json!("mcp");
+    let mcp = admin.post("/api/v1/configs/tool_servers/verify", mcp).await;
+    assert_eq!(mcp.status, 400);
+    assert!(mcp.body["detail"].as_str().unwrap().contains("MCP"));
+
+    let saved = admin
+        .post(
+            "/api/v1/configs/tool_servers",
+            json!({"TOOL_SERVER_CONNECTIONS": [conn]}),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let listed = admin.get("/api/v1/tools/").await.body;
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "server:wx")
+        .unwrap_or_else(|| panic!("the server is listed: {listed}"));
+    assert_eq!(entry["name"], "Weather");
+    // A connection without grants is for admins only.
+    let user = common::add_user(&srv, &admin, "Uma").await;
+    let theirs = user.get("/api/v1/tools/").await.body;
+    assert!(!theirs.to_string().contains("server:wx"), "{theirs}");
+
+    script.queue(json!({"calls": [
+        ["c_wx", "lookup_weather", r#"{"city": "Oslo Vest", "units": "metric"}"#],
+        ["c_broken", "broken_op", "{}"],
+    ]}));
+    script.queue(json!({"text": "Clear skies in Oslo."}));
+    let mut body = turn("weather in Oslo?", None, None, 1);
+    body["tool_ids"] = json!(["server:wx"]);
+    let started = admin.post("/api/chat/completions", body).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
+    let m = stored(&admin, &chat_id, "a-1").await;
+    assert_eq!(m["content"], "Clear skies in Oslo.");
+
+    let requests = script.requests();
+    let names = tool_names(&requests[0]);
+    assert!(names.contains(&"lookup_weather".to_string()), "{names:?}");
+    let spec = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["function"]["name"] == "lookup_weather")
+        .unwrap()
+        .clone();
+    assert_eq!(spec["function"]["parameters"]["required"], json!(["city"]));
+
+    let results: Vec<Value> = requests[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .cloned()
+        .collect();
+    assert_eq!(results.len(), 2);
+    let weather: Value = serde_json::from_str(results[0]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        weather,
+        json!({"city": "Oslo Vest", "query": "units=metric", "sky": "clear"})
+    );
+    let broken = results[1]["content"].as_str().unwrap();
+    assert!(
+        broken.contains("HTTP error 500") && broken.contains("it broke"),
+        "{broken}"
+    );
+    let called = common::received_at(&inbox, "/weather/Oslo%20Vest");
+    assert_eq!(called.len(), 1, "the path parameter is encoded");
+
+    let output = m["output"].as_array().unwrap();
+    let status_of = |name: &str| {
+        output
+            .iter()
+            .find(|i| i["type"] == "function_call" && i["name"] == name)
+            .map(|i| i["status"].clone())
+    };
+    assert_eq!(status_of("lookup_weather"), Some(json!("completed")));
+    assert_eq!(status_of("broken_op"), Some(json!("failed")));
+}

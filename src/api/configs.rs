@@ -32,7 +32,10 @@ pub fn router() -> Router<AppState> {
             "/api/v1/configs/tool_servers",
             get(get_tool_servers).post(set_tool_servers),
         )
-        .route("/api/v1/configs/tool_servers/verify", post(needs_network))
+        .route(
+            "/api/v1/configs/tool_servers/verify",
+            post(verify_tool_server),
+        )
         .route(
             "/api/v1/configs/terminal_servers",
             get(get_terminal_servers).post(set_terminal_servers),
@@ -355,6 +358,29 @@ async fn needs_network(AdminUser(_a): AdminUser) -> ApiError {
 }
 
 // ------------------------------------------------------ tool/terminal servers
+
+/// The admin's "verify" button of a tool server: the OpenAPI document it
+/// serves, or a 400 saying why there is none.
+async fn verify_tool_server(
+    State(state): State<AppState>,
+    AdminUser(caller): AdminUser,
+    JsonBody(form): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    if !state.settings.env_flags.enable_tool_servers {
+        return Err(ApiError::forbidden("Tool servers are disabled"));
+    }
+    for field in ["url", "path"] {
+        if !form.get(field).is_some_and(Value::is_string) {
+            return Err(ApiError::Validation(json!([{
+                "loc": ["body", field], "msg": "Input should be a valid string", "type": "string_type",
+            }])));
+        }
+    }
+    crate::toolserver::verify(&Value::Object(form), &caller)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::bad_request(format!("Failed to connect to the tool server: {e}")))
+}
 
 fn list_of_objects(form: &Map<String, Value>, wire: &str) -> ApiResult<Vec<Map<String, Value>>> {
     let Some(v) = form.get(wire) else {

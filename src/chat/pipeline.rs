@@ -493,6 +493,8 @@ async fn generate(
                 state: &state,
                 caller: &turn.caller,
                 chat_id: &turn.chat_id,
+                message_id: &target.message_id,
+                model_id: &target.model_id,
             };
             let (em, req) = (&emitter, request);
             rounds::run(

@@ -77,20 +77,20 @@ pub(super) async fn list_tools(
     let (list, _) = visible(&state, &caller, "read").await?;
     let users = users_of(&state, &list).await?;
     let needle = q.query.map(|s| s.to_lowercase()).filter(|s| !s.is_empty());
-    Ok(Json(
-        list.iter()
-            .filter(|(t, _)| {
-                needle
-                    .as_ref()
-                    .is_none_or(|n| t.name.to_lowercase().contains(n))
-            })
-            .map(|(t, g)| {
-                let mut v = list_item(t, g, &users);
-                v["has_user_valves"] = t.meta["has_user_valves"].clone();
-                v
-            })
-            .collect(),
-    ))
+    let mut out: Vec<Value> = list
+        .iter()
+        .map(|(t, g)| {
+            let mut v = list_item(t, g, &users);
+            v["has_user_valves"] = t.meta["has_user_valves"].clone();
+            v
+        })
+        .collect();
+    out.extend(crate::toolserver::listed(&state, &caller).await);
+    out.retain(|v| {
+        let name = v["name"].as_str().unwrap_or("").to_lowercase();
+        needle.as_ref().is_none_or(|n| name.contains(n))
+    });
+    Ok(Json(out))
 }
 
 pub(super) async fn list_access(

@@ -9,6 +9,8 @@
 mod ask_user;
 mod builtin;
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::output::CallRequest;
@@ -16,6 +18,7 @@ use super::turn::Turn;
 use crate::auth::{permissions, Caller};
 use crate::llm::ResolvedModel;
 use crate::state::AppState;
+use crate::toolserver::{self, CallContext, Server};
 
 pub use ask_user::{normalize as normalize_question, ASK_USER};
 
@@ -25,12 +28,47 @@ pub struct ToolCx<'a> {
     pub caller: &'a Caller,
     /// The chat of the turn (`local:…` for temporary chats).
     pub chat_id: &'a str,
+    /// The assistant message being written.
+    pub message_id: &'a str,
+    pub model_id: &'a str,
+}
+
+/// One operation of an admin-connected OpenAPI tool server.
+struct ServerTool {
+    /// The name the model sees (prefixed with the server's id when another
+    /// tool of the turn already has the operation's name).
+    name: String,
+    operation: String,
+    spec: Value,
+    servers: Arc<Vec<Server>>,
+    /// Position of the server in `servers`.
+    at: usize,
+}
+
+enum Tool {
+    Builtin(builtin::Builtin),
+    Server(ServerTool),
+}
+
+impl Tool {
+    fn name(&self) -> &str {
+        match self {
+            Tool::Builtin(b) => b.name(),
+            Tool::Server(s) => &s.name,
+        }
+    }
+    fn spec(&self) -> Value {
+        match self {
+            Tool::Builtin(b) => b.spec(),
+            Tool::Server(s) => s.spec.clone(),
+        }
+    }
 }
 
 /// The tools offered for one turn.
 #[derive(Default)]
 pub struct ToolBox {
-    tools: Vec<builtin::Builtin>,
+    tools: Vec<Tool>,
 }
 
 /// One round's calls sorted: those to run, those refused with their result
@@ -79,9 +117,10 @@ impl ToolBox {
     /// features the chat turned on, the server's settings and the caller's
     /// permissions.
     pub async fn for_turn(state: &AppState, turn: &Turn, resolved: &ResolvedModel) -> ToolBox {
+        let mut tools = server_tools(state, turn).await;
         let model = &resolved.model_item;
         if !wanted(turn, model) {
-            return ToolBox::default();
+            return ToolBox { tools };
         }
         let features = turn
             .body
@@ -123,19 +162,19 @@ impl ToolBox {
                 "delete_memory",
             ]);
         }
-        ToolBox {
-            tools: names
-                .into_iter()
-                .filter_map(builtin::Builtin::named)
-                .collect(),
+        for b in names.into_iter().filter_map(builtin::Builtin::named) {
+            if !tools.iter().any(|t| t.name() == b.name()) {
+                tools.push(Tool::Builtin(b));
+            }
         }
+        ToolBox { tools }
     }
 
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
     }
 
-    pub fn names(&self) -> Vec<&'static str> {
+    pub fn names(&self) -> Vec<&str> {
         self.tools.iter().map(|t| t.name()).collect()
     }
 
@@ -149,7 +188,7 @@ impl ToolBox {
         )
     }
 
-    fn find(&self, name: &str) -> Option<&builtin::Builtin> {
+    fn find(&self, name: &str) -> Option<&Tool> {
         self.tools.iter().find(|t| t.name() == name)
     }
 
@@ -207,12 +246,87 @@ impl ToolBox {
         let Some(tool) = self.find(&call.name) else {
             return unknown_tool(&call.name);
         };
-        let args = match parse_arguments(&call.arguments) {
+        let args = match parse_arguments(&call.name, &call.arguments) {
             Ok(a) => a,
             Err(text) => return text,
         };
-        tool.run(cx, &args).await
+        match tool {
+            Tool::Builtin(b) => b.run(cx, &args).await,
+            Tool::Server(t) => {
+                let server = &t.servers[t.at];
+                let context = CallContext {
+                    chat_id: cx.chat_id,
+                    message_id: cx.message_id,
+                    model_id: cx.model_id,
+                };
+                let headers = toolserver::headers_for(&server.connection, cx.caller, &context);
+                toolserver::call(server, &t.operation, &args, headers).await
+            }
+        }
     }
+}
+
+/// The operations of the OpenAPI servers the turn selected (`tool_ids`
+/// `server:<id>`), for a caller allowed to use each; nothing when the
+/// request brings its own `tools` or asks for prompt-based calling.
+async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
+    let legacy = turn
+        .body
+        .get("params")
+        .and_then(|p| p.get("function_calling"))
+        .and_then(Value::as_str)
+        == Some("legacy");
+    if turn.body.contains_key("tools") || legacy {
+        return Vec::new();
+    }
+    let ids: Vec<&str> = turn
+        .body
+        .get("tool_ids")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|id| {
+            let rest = id.strip_prefix("server:")?;
+            let rest = rest.strip_prefix("openapi:").unwrap_or(rest);
+            (!rest.starts_with("mcp:")).then(|| rest.split('|').next().unwrap_or(rest))
+        })
+        .collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let servers = toolserver::servers(state).await;
+    let mut tools: Vec<Tool> = Vec::new();
+    for id in ids {
+        let Some(at) = servers.iter().position(|s| s.id == id) else {
+            tracing::warn!(server = %id, "selected tool server is not reachable or not enabled");
+            continue;
+        };
+        let server = &servers[at];
+        if !toolserver::may_use(state, &turn.caller, &server.connection).await {
+            continue;
+        }
+        for spec in &server.specs {
+            let operation = spec["name"].as_str().unwrap_or_default().to_string();
+            if !server.offers(&operation) {
+                continue;
+            }
+            let mut name = operation.clone();
+            while tools.iter().any(|t| t.name() == name) {
+                name = format!("{}_{name}", server.id);
+            }
+            let mut spec = spec.clone();
+            spec["name"] = json!(name);
+            tools.push(Tool::Server(ServerTool {
+                name,
+                operation,
+                spec,
+                servers: servers.clone(),
+                at,
+            }));
+        }
+    }
+    tools
 }
 
 fn unknown_tool(name: &str) -> String {
@@ -220,20 +334,18 @@ fn unknown_tool(name: &str) -> String {
 }
 
 /// Arguments as a JSON object; empty text counts as no arguments.
-fn parse_arguments(raw: &str) -> Result<Map<String, Value>, String> {
+fn parse_arguments(name: &str, raw: &str) -> Result<Map<String, Value>, String> {
     if raw.trim().is_empty() {
         return Ok(Map::new());
     }
     match serde_json::from_str::<Value>(raw) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(
+        Ok(_) => Err(format!(
             "Error: the arguments for `{name}` must be a JSON object; nothing ran. Call it again with an object."
-                .to_string(),
-        ),
-        Err(_) => Err(
+        )),
+        Err(_) => Err(format!(
             "Error: the arguments for `{name}` could not be parsed as JSON; nothing ran. Call it again with complete JSON."
-                .to_string(),
-        ),
+        )),
     }
 }
 
@@ -302,12 +414,11 @@ mod tests {
 
     #[test]
     fn arguments_must_be_an_object() {
-        assert!(parse_arguments("").unwrap().is_empty());
-        assert!(parse_arguments("{}").unwrap().is_empty());
-        assert!(parse_arguments("[1, 2, 3]")
-            .unwrap_err()
-            .starts_with("Error:"));
-        assert!(parse_arguments("\"just a string\"").is_err());
-        assert!(parse_arguments("{not json").is_err());
+        assert!(parse_arguments("f", "").unwrap().is_empty());
+        assert!(parse_arguments("f", "{}").unwrap().is_empty());
+        let err = parse_arguments("f", "[1, 2, 3]").unwrap_err();
+        assert!(err.starts_with("Error:") && err.contains("`f`"), "{err}");
+        assert!(parse_arguments("f", "\"just a string\"").is_err());
+        assert!(parse_arguments("f", "{not json").is_err());
     }
 }

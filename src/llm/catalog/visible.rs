@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::merge::all_models;
-use crate::access::{bypass_admin_access, group_ids};
+use crate::access::{bypass_admin_access, grants_from_json, group_ids};
 use crate::auth::Caller;
 use crate::db::{access_grants, models as model_rows};
 use crate::error::ApiResult;
@@ -18,36 +18,12 @@ pub(crate) fn bypass_model_access() -> bool {
     *B.get_or_init(|| env_bool("BYPASS_MODEL_ACCESS_CONTROL", false))
 }
 
-fn grants_of(v: &Value) -> Vec<access_grants::GrantRow> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|g| {
-                    Some(access_grants::GrantRow {
-                        id: g
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                        resource_type: "model".into(),
-                        resource_id: String::new(),
-                        principal_type: g.get("principal_type")?.as_str()?.to_string(),
-                        principal_id: g.get("principal_id")?.as_str()?.to_string(),
-                        permission: g.get("permission")?.as_str()?.to_string(),
-                        created_at: 0,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Whether a caller may see a model of the list.
 pub(super) fn visible_to(model: &Value, caller: &Caller, groups: &HashSet<String>) -> bool {
     let admin = caller.is_admin();
     let info = model.get("info").unwrap_or(&Value::Null);
     if model.get("arena").is_some() {
-        let grants = grants_of(&info["meta"]["access_grants"]);
+        let grants = grants_from_json(&info["meta"]["access_grants"]);
         return (grants.is_empty() && admin)
             || access_grants::grants_allow(&grants, caller.id(), groups, "read");
     }
@@ -58,7 +34,7 @@ pub(super) fn visible_to(model: &Value, caller: &Caller, groups: &HashSet<String
     (admin && bypass_admin_access())
         || info.get("user_id").and_then(Value::as_str) == Some(caller.id())
         || access_grants::grants_allow(
-            &grants_of(&info["access_grants"]),
+            &grants_from_json(&info["access_grants"]),
             caller.id(),
             groups,
             "read",
