@@ -492,9 +492,22 @@ async fn an_openapi_tool_server_is_verified_listed_and_called() {
         .unwrap_or_else(|| panic!("the server is listed: {listed}"));
     assert_eq!(entry["name"], "Weather");
     // A connection without grants is for admins only.
-    let user = common::add_user(&srv, &admin, "Uma").await;
+    let (user, user_id) = common::add_user_with_id(&srv, &admin, "Uma").await;
     let theirs = user.get("/api/v1/tools/").await.body;
     assert!(!theirs.to_string().contains("server:wx"), "{theirs}");
+    // A read grant naming the user lets them see it.
+    let mut shared = conn.clone();
+    shared["config"]["access_grants"] =
+        json!([{"principal_type": "user", "principal_id": user_id, "permission": "read"}]);
+    let saved = admin
+        .post(
+            "/api/v1/configs/tool_servers",
+            json!({"TOOL_SERVER_CONNECTIONS": [shared]}),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let theirs = user.get("/api/v1/tools/").await.body;
+    assert!(theirs.to_string().contains("server:wx"), "{theirs}");
 
     script.queue(json!({"calls": [
         ["c_wx", "lookup_weather", r#"{"city": "Oslo Vest", "units": "metric"}"#],

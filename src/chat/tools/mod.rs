@@ -99,16 +99,19 @@ fn category_on(model: &Value, name: &str) -> bool {
 /// native function calling (the default; `legacy` is the prompt-based mode)
 /// and a model whose `builtin_tools` capability is not switched off.
 pub fn wanted(turn: &Turn, model: &Value) -> bool {
+    turn.session_id.is_some() && native_calling(turn) && capability(model, "builtin_tools")
+}
+
+/// Whether the server offers tools natively: the request brings no `tools`
+/// of its own and does not ask for the prompt-based (`legacy`) mode.
+fn native_calling(turn: &Turn) -> bool {
     let legacy = turn
         .body
         .get("params")
         .and_then(|p| p.get("function_calling"))
         .and_then(Value::as_str)
         == Some("legacy");
-    turn.session_id.is_some()
-        && !legacy
-        && capability(model, "builtin_tools")
-        && !turn.body.contains_key("tools")
+    !legacy && !turn.body.contains_key("tools")
 }
 
 impl ToolBox {
@@ -270,13 +273,7 @@ impl ToolBox {
 /// `server:<id>`), for a caller allowed to use each; nothing when the
 /// request brings its own `tools` or asks for prompt-based calling.
 async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
-    let legacy = turn
-        .body
-        .get("params")
-        .and_then(|p| p.get("function_calling"))
-        .and_then(Value::as_str)
-        == Some("legacy");
-    if turn.body.contains_key("tools") || legacy {
+    if !native_calling(turn) {
         return Vec::new();
     }
     let ids: Vec<&str> = turn
