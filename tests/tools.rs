@@ -20,6 +20,9 @@ use serde_json::{json, Value};
 struct Script {
     replies: Arc<Mutex<VecDeque<Value>>>,
     seen: Arc<Mutex<Vec<Value>>>,
+    /// Answers to non-streamed (task) requests, in order; `{}` when empty.
+    tasks: Arc<Mutex<VecDeque<String>>>,
+    task_requests: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Script {
@@ -41,8 +44,15 @@ fn chunk(delta: Value, finish: Option<&str>) -> String {
 /// arguments of each call arrive in two pieces, as real providers split them.
 async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
     if body["stream"] != json!(true) {
+        s.task_requests.lock().unwrap().push(body);
+        let answer = s
+            .tasks
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| "{}".into());
         return Json(json!({"id": "t", "object": "chat.completion", "created": 1, "model": "mock-gpt",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}]}))
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}))
         .into_response();
     }
     s.seen.lock().unwrap().push(body);
@@ -564,4 +574,68 @@ async fn an_openapi_tool_server_is_verified_listed_and_called() {
     };
     assert_eq!(status_of("lookup_weather"), Some(json!("completed")));
     assert_eq!(status_of("broken_op"), Some(json!("failed")));
+}
+
+#[tokio::test]
+async fn prompt_based_calling_runs_the_picked_tools_first() {
+    let (_srv, admin, script) = setup().await;
+    let (base, inbox) = weather_server().await;
+    let conn = json!({"url": base, "path": "openapi.json", "auth_type": "bearer", "key": "wx-secret",
+        "config": {"enable": true}, "info": {"id": "wx", "name": "Weather"}});
+    let saved = admin
+        .post(
+            "/api/v1/configs/tool_servers",
+            json!({"TOOL_SERVER_CONNECTIONS": [conn]}),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    script.tasks.lock().unwrap().push_back(
+        r#"Sure: {"tool_calls": [{"name": "lookup_weather", "parameters": {"city": "Bergen", "bogus": 1}}, {"name": "made_up", "parameters": {}}]}"#.into(),
+    );
+    script.queue(json!({"text": "Clear in Bergen."}));
+    let mut body = turn("weather in Bergen?", None, None, 1);
+    body["tool_ids"] = json!(["server:wx"]);
+    body["params"] = json!({"function_calling": "legacy"});
+    let started = admin.post("/api/chat/completions", body).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
+    let m = stored(&admin, &chat_id, "a-1").await;
+    assert_eq!(m["content"], "Clear in Bergen.");
+
+    let task = script.task_requests.lock().unwrap()[0].clone();
+    let system = task["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("lookup_weather"),
+        "the specs reach the task model"
+    );
+    assert!(task["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .ends_with("Query: weather in Bergen?"));
+    assert_eq!(
+        common::received_at(&inbox, "/weather/Bergen").len(),
+        1,
+        "the picked tool ran once, the unknown one not at all"
+    );
+
+    let answer_request = &script.requests()[0];
+    assert!(answer_request.get("tools").is_none(), "no native tools");
+    let last = answer_request["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let text = last["content"].as_str().unwrap();
+    assert!(
+        text.contains("\"sky\": \"clear\"") && text.contains("weather in Bergen?"),
+        "{text}"
+    );
+    let source = &m["sources"][0];
+    assert_eq!(source["tool_result"], true, "{m}");
+    assert_eq!(source["source"]["name"], "server:wx/lookup_weather");
+    assert_eq!(
+        source["metadata"][0]["parameters"],
+        json!({"city": "Bergen"})
+    );
 }

@@ -53,10 +53,22 @@ pub async fn run_task(
     chat_model: &str,
     prompt: String,
 ) -> Option<Value> {
+    let messages = json!([{"role": "user", "content": prompt}]);
+    run_task_messages(state, caller, chat_model, messages).await
+}
+
+/// Runs a task conversation on the task model; the JSON object its answer
+/// holds, or `None` when the model fails or answers nonsense.
+pub async fn run_task_messages(
+    state: &AppState,
+    caller: &Caller,
+    chat_model: &str,
+    messages: Value,
+) -> Option<Value> {
     let model = task_model(state, caller, chat_model).await?;
     let body = json!({
         "model": model.target.upstream_id,
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": messages,
         "stream": false,
         "max_tokens": 1000,
     });

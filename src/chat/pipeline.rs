@@ -472,10 +472,27 @@ async fn generate(
     let ending = match prepare(&state, &turn, &target).await {
         Err(e) => Ending::Failed(e),
         Ok((resolved, mut request)) => {
+            let tools = ToolBox::for_turn(&state, &turn, &resolved).await;
+            let cx = ToolCx {
+                state: &state,
+                caller: &turn.caller,
+                chat_id: &turn.chat_id,
+                message_id: &target.message_id,
+                model_id: &target.model_id,
+            };
+            // Prompt-based calling: the task model picks the tools first and
+            // their results become cited context.
+            let picked = if tools.prompt_based() {
+                let msgs = request["messages"].as_array().cloned().unwrap_or_default();
+                super::tools::legacy::run(&tools, &cx, &target.model_id, &msgs).await
+            } else {
+                Vec::new()
+            };
             // RAG (crate::rag::context): passages into the prompt, citations to the UI.
             let (c, b, f) = (&turn.caller, &turn.body, turn.folder_id.as_deref());
             let m = &resolved.model_item;
-            sources = crate::rag::context::apply(&state, c, b, f, m, &mut request).await;
+            sources =
+                crate::rag::context::apply_with(&state, c, b, f, m, &mut request, picked).await;
             if !sources.is_empty() {
                 let count = crate::rag::context::source_count(&sources);
                 let status = json!({"action": "sources_retrieved", "count": count, "done": true});
@@ -485,20 +502,14 @@ async fn generate(
                     .await;
             }
             super::imaging::apply(&state, &turn, &target, &emitter, &resolved, &mut request).await;
-            let tools = ToolBox::for_turn(&state, &turn, &resolved).await;
+            let none = ToolBox::default();
+            let tools = if tools.prompt_based() { &none } else { &tools };
             if !tools.is_empty() {
                 request["tools"] = tools.specs();
             }
-            let cx = ToolCx {
-                state: &state,
-                caller: &turn.caller,
-                chat_id: &turn.chat_id,
-                message_id: &target.message_id,
-                model_id: &target.model_id,
-            };
             let (em, req) = (&emitter, request);
             rounds::run(
-                em, &resolved, req, &progress, &mut usage, &cancel, &tools, &cx,
+                em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx,
             )
             .await
         }

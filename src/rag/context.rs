@@ -429,19 +429,31 @@ pub async fn apply(
     model_item: &Value,
     request: &mut Value,
 ) -> Vec<Value> {
+    apply_with(
+        state,
+        caller,
+        body,
+        folder_id,
+        model_item,
+        request,
+        Vec::new(),
+    )
+    .await
+}
+
+/// [`apply`], with sources found before retrieval (results of tools the
+/// task model ran) placed ahead of the retrieved ones in the context.
+pub async fn apply_with(
+    state: &AppState,
+    caller: &Caller,
+    body: &Map<String, Value>,
+    folder_id: Option<&str>,
+    model_item: &Value,
+    request: &mut Value,
+    mut sources: Vec<Value>,
+) -> Vec<Value> {
     if let Err(e) = apply_memories(state, caller, body, request).await {
         tracing::warn!(error = %e, "memory context skipped");
-    }
-    let file_context = model_item
-        .pointer("/info/meta/capabilities/file_context")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    if !file_context {
-        return vec![];
-    }
-    let raw = turn_items(state, caller, body, folder_id, model_item).await;
-    if raw.is_empty() {
-        return vec![];
     }
     let messages = request
         .get("messages")
@@ -451,13 +463,21 @@ pub async fn apply(
     let Some(query) = last_user_text(&messages) else {
         return vec![];
     };
-    let sources = match collect_sources(state, caller, &raw, &query).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = ?e, "retrieval failed; answering without context");
-            return vec![];
-        }
+    let file_context = model_item
+        .pointer("/info/meta/capabilities/file_context")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let raw = if file_context {
+        turn_items(state, caller, body, folder_id, model_item).await
+    } else {
+        Vec::new()
     };
+    if !raw.is_empty() {
+        match collect_sources(state, caller, &raw, &query).await {
+            Ok(found) => sources.extend(found),
+            Err(e) => tracing::warn!(error = ?e, "retrieval failed; answering without context"),
+        }
+    }
     if sources.is_empty() {
         return sources;
     }

@@ -8,6 +8,7 @@
 
 mod ask_user;
 mod builtin;
+pub mod legacy;
 
 use std::sync::Arc;
 
@@ -63,12 +64,22 @@ impl Tool {
             Tool::Server(s) => s.spec.clone(),
         }
     }
+    /// The tool id a citation names (`server:<id>`); none for built-ins.
+    fn source_id(&self) -> Option<String> {
+        match self {
+            Tool::Builtin(_) => None,
+            Tool::Server(s) => Some(format!("server:{}", s.servers[s.at].id)),
+        }
+    }
 }
 
 /// The tools offered for one turn.
 #[derive(Default)]
 pub struct ToolBox {
     tools: Vec<Tool>,
+    /// The turn asked for prompt-based calling (`legacy`): the tools are not
+    /// sent to the model; [`legacy::run`] picks and runs them first.
+    prompt_based: bool,
 }
 
 /// One round's calls sorted: those to run, those refused with their result
@@ -122,8 +133,18 @@ impl ToolBox {
     pub async fn for_turn(state: &AppState, turn: &Turn, resolved: &ResolvedModel) -> ToolBox {
         let mut tools = server_tools(state, turn).await;
         let model = &resolved.model_item;
+        if !native_calling(turn) {
+            let prompt_based = !turn.body.contains_key("tools") && !tools.is_empty();
+            return ToolBox {
+                tools,
+                prompt_based,
+            };
+        }
         if !wanted(turn, model) {
-            return ToolBox { tools };
+            return ToolBox {
+                tools,
+                prompt_based: false,
+            };
         }
         let features = turn
             .body
@@ -170,11 +191,19 @@ impl ToolBox {
                 tools.push(Tool::Builtin(b));
             }
         }
-        ToolBox { tools }
+        ToolBox {
+            tools,
+            prompt_based: false,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
+    }
+
+    /// Whether the tools run before the answer, picked by the task model.
+    pub fn prompt_based(&self) -> bool {
+        self.prompt_based
     }
 
     pub fn names(&self) -> Vec<&str> {
@@ -271,9 +300,9 @@ impl ToolBox {
 
 /// The operations of the OpenAPI servers the turn selected (`tool_ids`
 /// `server:<id>`), for a caller allowed to use each; nothing when the
-/// request brings its own `tools` or asks for prompt-based calling.
+/// request brings its own `tools`.
 async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
-    if !native_calling(turn) {
+    if turn.body.contains_key("tools") {
         return Vec::new();
     }
     let ids: Vec<&str> = turn
