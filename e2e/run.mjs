@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { Monitor, launchBrowser, pathOf } from './lib/browser.mjs';
-import { FAKE_MODEL, FAKE_REPLY, SLOW_LAST, startFakeUpstream } from './lib/fake-upstream.mjs';
+import { FAKE_MODEL, FAKE_REPLY, SLOW_LAST, TOOL_REPLY, startFakeUpstream } from './lib/fake-upstream.mjs';
 import { defaultBinary, startServer } from './lib/server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -715,5 +715,45 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
       await shot(page, '16-rag-citation');
     });
     assertNoProblems(mark, 'rag in chat');
+  });
+
+  test('a tool server is called from the chat, and the call is still shown after a reload', { timeout: TEST_TIMEOUT }, async () => {
+    const mark = monitor.mark();
+    const token = await adminToken();
+    const conn = {
+      url: upstream.toolServerUrl, path: 'openapi.json', type: 'openapi', auth_type: 'none', key: '',
+      config: { enable: true }, info: { id: 'wx', name: 'E2E Weather' }
+    };
+    let r = await api('POST', '/api/v1/configs/tool_servers', { token, body: { TOOL_SERVER_CONNECTIONS: [conn] } });
+    assert.equal(r.status, 200, r.text);
+    // The model preselects the server's tools in the chat (meta.toolIds).
+    r = await api('POST', '/api/v1/models/create', {
+      token,
+      body: { id: FAKE_MODEL, base_model_id: null, name: FAKE_MODEL, meta: { toolIds: ['server:wx'] }, params: {}, access_grants: [] }
+    });
+    assert.equal(r.status, 200, r.text);
+    const ctx = await newContext('tools');
+    await withPage(ctx, 'tools', async (page) => {
+      await page.goto(server.baseUrl + '/auth');
+      await signInViaUi(page, ADMIN);
+      await dismissChangelog(page, 2_000);
+      await page.getByText(FAKE_MODEL).first().waitFor({ state: 'visible' });
+      await page.locator('#chat-input').click();
+      await page.keyboard.type('WEATHER in Oslo?');
+      await page.locator('#send-message-button').click();
+      await page.waitForURL(/\/c\/[0-9a-f-]{36}/, { timeout: LOAD_TIMEOUT });
+      await page.getByText(TOOL_REPLY).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      assert.ok(
+        upstream.requests.some((q) => q.method === 'GET' && q.path === '/weather/Oslo'),
+        'the server called the tool'
+      );
+      await page.getByText(/lookup_weather/).filter({ visible: true }).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      await shot(page, '17-tool-call');
+      await page.reload();
+      await page.getByText(TOOL_REPLY).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      await page.getByText(/lookup_weather/).filter({ visible: true }).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      await shot(page, '18-tool-call-after-reload');
+    });
+    assertNoProblems(mark, 'tool server in chat');
   });
 });

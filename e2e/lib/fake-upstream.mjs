@@ -6,7 +6,11 @@
 // follow-ups); they get a JSON answer in the shape those tasks parse.
 // Prompts steer the streamed reply: "COUNT" answers "Answer number N." (N
 // counts such requests, so a regenerated answer differs), "SLOW" streams
-// SLOW_PIECES words one every 250 ms (long enough to press Stop).
+// SLOW_PIECES words one every 250 ms (long enough to press Stop), "WEATHER"
+// calls the `lookup_weather` tool when it is offered and answers with
+// TOOL_REPLY once the result is back.
+// The same port serves a small OpenAPI tool server: GET /openapi.json and
+// GET /weather/{city}.
 import http from 'node:http';
 
 export const FAKE_MODEL = 'fake-model';
@@ -14,6 +18,21 @@ export const FAKE_REPLY = 'Hello there, this is a fake reply.';
 
 const REPLY_PIECES = ['Hello', ' there', ',', ' this', ' is', ' a', ' fake', ' reply', '.'];
 export const SLOW_PIECES = 80;
+export const TOOL_REPLY = 'The weather tool says it is sunny.';
+
+const TOOL_DOC = {
+  openapi: '3.1.0',
+  info: { title: 'E2E Weather', version: '1' },
+  paths: {
+    '/weather/{city}': {
+      get: {
+        operationId: 'lookup_weather',
+        description: 'Current weather of a city',
+        parameters: [{ name: 'city', in: 'path', required: true, schema: { type: 'string' } }]
+      }
+    }
+  }
+};
 export const SLOW_LAST = `slowword${SLOW_PIECES}.`;
 
 function lastUserText(body) {
@@ -62,6 +81,18 @@ export async function startFakeUpstream({ log = () => {} } = {}) {
       requests.push({ method: req.method, path, stream: body?.stream ?? null, promptText });
       log(`fake-upstream: ${req.method} ${req.url}`);
 
+      if (req.method === 'GET' && path === '/openapi.json') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(TOOL_DOC));
+        return;
+      }
+      if (req.method === 'GET' && path.startsWith('/weather/')) {
+        const city = decodeURIComponent(path.slice('/weather/'.length));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ city, sky: 'sunny', temperature_c: 21 }));
+        return;
+      }
+
       if (req.method === 'GET' && /\/models$/.test(path)) {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(
@@ -92,9 +123,26 @@ export async function startFakeUpstream({ log = () => {} } = {}) {
               ...extra
             })}\n\n`;
           const prompt = lastUserText(body);
+          const msgs = Array.isArray(body?.messages) ? body.messages : [];
+          const offered = (body?.tools ?? []).some((t) => t?.function?.name === 'lookup_weather');
+          if (offered && /WEATHER/.test(prompt) && msgs.at(-1)?.role !== 'tool') {
+            res.write(chunk({ role: 'assistant', content: '' }));
+            res.write(
+              chunk({
+                tool_calls: [
+                  { index: 0, id: 'call_weather', type: 'function', function: { name: 'lookup_weather', arguments: '{"city": "Oslo"}' } }
+                ]
+              })
+            );
+            res.write(chunk({}, 'tool_calls'));
+            res.end('data: [DONE]\n\n');
+            return;
+          }
           let pieces = REPLY_PIECES;
           let pause = 30;
-          if (/COUNT/.test(prompt)) {
+          if (msgs.at(-1)?.role === 'tool') {
+            pieces = TOOL_REPLY.split(/(?= )/);
+          } else if (/COUNT/.test(prompt)) {
             counted += 1;
             pieces = ['Answer', ' number', ` ${counted}`, '.'];
           } else if (/SLOW/.test(prompt)) {
@@ -140,6 +188,7 @@ export async function startFakeUpstream({ log = () => {} } = {}) {
   const { port } = server.address();
   return {
     url: `http://127.0.0.1:${port}/v1`,
+    toolServerUrl: `http://127.0.0.1:${port}`,
     requests,
     close: () =>
       new Promise((resolve) => {
