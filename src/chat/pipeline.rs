@@ -133,7 +133,7 @@ async fn direct(
     llm::apply_model_params(&turn_params, &mut request, false);
     ask_for_usage(&resolved, &mut request);
     let item = &resolved.model_item;
-    crate::rag::context::apply(&state, &caller, &body, None, item, &mut request).await;
+    crate::rag::context::apply(&state, &caller, &body, None, item, &mut request, Vec::new()).await;
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
         let relay = llm::openai_passthrough(&resolved.target, request).await;
         return Ok(Answer::Relay(relay));
@@ -491,8 +491,7 @@ async fn generate(
             // RAG (crate::rag::context): passages into the prompt, citations to the UI.
             let (c, b, f) = (&turn.caller, &turn.body, turn.folder_id.as_deref());
             let m = &resolved.model_item;
-            sources =
-                crate::rag::context::apply_with(&state, c, b, f, m, &mut request, picked).await;
+            sources = crate::rag::context::apply(&state, c, b, f, m, &mut request, picked).await;
             if !sources.is_empty() {
                 let count = crate::rag::context::source_count(&sources);
                 let status = json!({"action": "sources_retrieved", "count": count, "done": true});

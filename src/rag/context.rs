@@ -421,29 +421,10 @@ async fn turn_items(
 /// sources (citations) to emit and store with the message; empty when
 /// nothing was attached or nothing was found. Never fails the turn: a
 /// retrieval error is logged and the question goes out unchanged.
+///
+/// `sources` found before retrieval (results of tools the task model ran)
+/// come ahead of the retrieved ones in the context.
 pub async fn apply(
-    state: &AppState,
-    caller: &Caller,
-    body: &Map<String, Value>,
-    folder_id: Option<&str>,
-    model_item: &Value,
-    request: &mut Value,
-) -> Vec<Value> {
-    apply_with(
-        state,
-        caller,
-        body,
-        folder_id,
-        model_item,
-        request,
-        Vec::new(),
-    )
-    .await
-}
-
-/// [`apply`], with sources found before retrieval (results of tools the
-/// task model ran) placed ahead of the retrieved ones in the context.
-pub async fn apply_with(
     state: &AppState,
     caller: &Caller,
     body: &Map<String, Value>,

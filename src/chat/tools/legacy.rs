@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::{ToolBox, ToolCx};
 use crate::chat::background;
+use crate::chat::history::message_text;
 use crate::chat::output::CallRequest;
 
 /// Our instruction to the task model; `{{TOOLS}}` becomes the specs.
@@ -18,25 +19,13 @@ of its spec. Reply with JSON only, exactly like \
 {\"tool_calls\": [{\"name\": \"tool_name\", \"parameters\": {\"key\": \"value\"}}]}, \
 and with {\"tool_calls\": []} when no tool is needed.";
 
-fn text_of(message: &Value) -> String {
-    match message.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
 /// The task's user message: the last few turns before the query, then the
 /// query itself.
 fn conversation(messages: &[Value]) -> String {
     let Some(last_user) = messages.iter().rposition(|m| m["role"] == "user") else {
         return String::new();
     };
-    let query = text_of(&messages[last_user]);
+    let query = message_text(&messages[last_user]);
     let before = if last_user + 1 == messages.len() {
         &messages[..last_user]
     } else {
@@ -47,7 +36,7 @@ fn conversation(messages: &[Value]) -> String {
         .iter()
         .map(|m| {
             let role = m["role"].as_str().unwrap_or("").to_uppercase();
-            format!("{role}: \"\"\"{}\"\"\"", text_of(m))
+            format!("{role}: \"\"\"{}\"\"\"", message_text(m))
         })
         .collect();
     if history.is_empty() {
