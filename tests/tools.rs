@@ -462,6 +462,17 @@ async fn weather_server() -> (String, common::Inbox) {
     (common::serve(app).await, inbox)
 }
 
+/// Stores the admin's tool-server connections.
+async fn save_tool_servers(admin: &common::Client, conns: Value) {
+    let saved = admin
+        .post(
+            "/api/v1/configs/tool_servers",
+            json!({"TOOL_SERVER_CONNECTIONS": conns}),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+}
+
 #[tokio::test]
 async fn an_openapi_tool_server_is_verified_listed_and_called() {
     let (srv, admin, script) = setup().await;
@@ -486,13 +497,7 @@ async fn an_openapi_tool_server_is_verified_listed_and_called() {
     assert_eq!(mcp.status, 400);
     assert!(mcp.body["detail"].as_str().unwrap().contains("MCP"));
 
-    let saved = admin
-        .post(
-            "/api/v1/configs/tool_servers",
-            json!({"TOOL_SERVER_CONNECTIONS": [conn]}),
-        )
-        .await;
-    assert_eq!(saved.status, 200, "{}", saved.body);
+    save_tool_servers(&admin, json!([conn])).await;
     let listed = admin.get("/api/v1/tools/").await.body;
     let entry = listed
         .as_array()
@@ -509,13 +514,7 @@ async fn an_openapi_tool_server_is_verified_listed_and_called() {
     let mut shared = conn.clone();
     shared["config"]["access_grants"] =
         json!([{"principal_type": "user", "principal_id": user_id, "permission": "read"}]);
-    let saved = admin
-        .post(
-            "/api/v1/configs/tool_servers",
-            json!({"TOOL_SERVER_CONNECTIONS": [shared]}),
-        )
-        .await;
-    assert_eq!(saved.status, 200, "{}", saved.body);
+    save_tool_servers(&admin, json!([shared])).await;
     let theirs = user.get("/api/v1/tools/").await.body;
     assert!(theirs.to_string().contains("server:wx"), "{theirs}");
 
@@ -582,13 +581,7 @@ async fn prompt_based_calling_runs_the_picked_tools_first() {
     let (base, inbox) = weather_server().await;
     let conn = json!({"url": base, "path": "openapi.json", "auth_type": "bearer", "key": "wx-secret",
         "config": {"enable": true}, "info": {"id": "wx", "name": "Weather"}});
-    let saved = admin
-        .post(
-            "/api/v1/configs/tool_servers",
-            json!({"TOOL_SERVER_CONNECTIONS": [conn]}),
-        )
-        .await;
-    assert_eq!(saved.status, 200, "{}", saved.body);
+    save_tool_servers(&admin, json!([conn])).await;
     script.tasks.lock().unwrap().push_back(
         r#"Sure: {"tool_calls": [{"name": "lookup_weather", "parameters": {"city": "Bergen", "bogus": 1}}, {"name": "made_up", "parameters": {}}]}"#.into(),
     );

@@ -10,6 +10,7 @@
 
 pub mod openapi;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,8 +38,6 @@ pub const MCP_UNSUPPORTED: &str =
 pub struct Server {
     /// `info.id` of the connection, else its position.
     pub id: String,
-    /// Position in `tool_server.connections`.
-    pub idx: usize,
     pub url: String,
     /// The document, its `info` title and description replaced by the
     /// connection's name and description where those are set.
@@ -225,7 +224,6 @@ async fn load_one(idx: usize, conn: Value) -> Option<Server> {
     let specs = openapi::tools_of(&doc);
     Some(Server {
         id,
-        idx,
         url,
         doc,
         specs,
@@ -273,31 +271,56 @@ pub async fn servers(state: &AppState) -> Arc<Vec<Server>> {
     list
 }
 
-/// Whether the caller may use a connection: admins with the bypass always;
-/// a connection without grants is for admins only; else its grants decide.
-pub async fn may_use(state: &AppState, caller: &Caller, conn: &Value) -> bool {
-    if access::admin_bypass(caller) {
-        return true;
+/// Who may use connections: the caller and, unless admin access is
+/// bypassed, their groups (read once per request).
+pub struct Audience<'a> {
+    caller: &'a Caller,
+    groups: Option<HashSet<String>>,
+}
+
+impl<'a> Audience<'a> {
+    pub async fn of(state: &AppState, caller: &'a Caller) -> Audience<'a> {
+        let groups = if access::admin_bypass(caller) {
+            None
+        } else {
+            Some(
+                access::group_ids(state, caller.id())
+                    .await
+                    .unwrap_or_default(),
+            )
+        };
+        Audience { caller, groups }
     }
-    let grants = access::grants_from_json(
-        conn.pointer("/config/access_grants")
-            .unwrap_or(&Value::Null),
-    );
-    if grants.is_empty() {
-        return caller.is_admin();
+
+    /// Whether the caller may use a connection: admins with the bypass
+    /// always; a connection without grants is for admins only; else its
+    /// grants decide.
+    pub fn may_use(&self, conn: &Value) -> bool {
+        let Some(groups) = &self.groups else {
+            return true;
+        };
+        let grants = access::grants_from_json(
+            conn.pointer("/config/access_grants")
+                .unwrap_or(&Value::Null),
+        );
+        if grants.is_empty() {
+            return self.caller.is_admin();
+        }
+        crate::db::access_grants::grants_allow(&grants, self.caller.id(), groups, "read")
     }
-    let groups = access::group_ids(state, caller.id())
-        .await
-        .unwrap_or_default();
-    crate::db::access_grants::grants_allow(&grants, caller.id(), &groups, "read")
 }
 
 /// The servers as `GET /api/v1/tools/` lists them for the caller.
 pub async fn listed(state: &AppState, caller: &Caller) -> Vec<Value> {
     let now = chrono::Utc::now().timestamp();
     let mut out = Vec::new();
-    for s in servers(state).await.iter() {
-        if !may_use(state, caller, &s.connection).await {
+    let servers = servers(state).await;
+    if servers.is_empty() {
+        return out;
+    }
+    let audience = Audience::of(state, caller).await;
+    for s in servers.iter() {
+        if !audience.may_use(&s.connection) {
             continue;
         }
         let id = format!("server:{}", s.id);

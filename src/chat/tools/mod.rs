@@ -134,7 +134,8 @@ impl ToolBox {
         let mut tools = server_tools(state, turn).await;
         let model = &resolved.model_item;
         if !native_calling(turn) {
-            let prompt_based = !turn.body.contains_key("tools") && !tools.is_empty();
+            // Without request `tools`, any server tools are picked by prompt.
+            let prompt_based = !tools.is_empty();
             return ToolBox {
                 tools,
                 prompt_based,
@@ -322,6 +323,7 @@ async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
         return Vec::new();
     }
     let servers = toolserver::servers(state).await;
+    let audience = toolserver::Audience::of(state, &turn.caller).await;
     let mut tools: Vec<Tool> = Vec::new();
     for id in ids {
         let Some(at) = servers.iter().position(|s| s.id == id) else {
@@ -329,7 +331,7 @@ async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
             continue;
         };
         let server = &servers[at];
-        if !toolserver::may_use(state, &turn.caller, &server.connection).await {
+        if !audience.may_use(&server.connection) {
             continue;
         }
         for spec in &server.specs {
