@@ -3,7 +3,7 @@
 # CHATS chats of MESSAGES messages each, for one or more server binaries side
 # by side on the same data:
 #   bench/chat-search.sh                          # ./open-webui
-#   bench/chat-search.sh /tmp/old-build ./open-webui
+#   bench/chat-search.sh ../old-build/open-webui ./open-webui
 # Env: CHATS (500), MESSAGES (10), ROUNDS (30 searches per query).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
