@@ -685,16 +685,7 @@ async fn prepare(
 /// Skills for this turn: chosen in the request, attached to the model
 /// (`info.meta.skillIds`), or mentioned as `<$id|label>` in the last user message.
 fn skill_ids_of(body: &Map<String, Value>, model_item: &Value, messages: &[Value]) -> Vec<String> {
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = crate::json::str_list;
     let mut ids = strings(body.get("skill_ids"));
     ids.extend(strings(model_item.pointer("/info/meta/skillIds")));
     if let Some(last_user) = messages
