@@ -1120,3 +1120,22 @@ async fn python_groups_and_permissions_read_back() {
     assert_eq!(members["items"][0]["membership_type"], "direct");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn switches_this_server_cannot_run_are_reported_off() {
+    let srv = TestServer::fresh().await;
+    let admin = common::admin(&srv).await;
+    let mut code = admin.get("/api/v1/configs/code_execution").await.body;
+    code["ENABLE_CODE_INTERPRETER"] = json!(true);
+    code["ENABLE_CODE_EXECUTION"] = json!(true);
+    let saved = save(&admin, "/api/v1/configs/code_execution", code).await;
+    // The admin setting is kept as it was saved…
+    assert_eq!(saved["ENABLE_CODE_INTERPRETER"], true);
+    let features = &admin.get("/api/config").await.body["features"];
+    // …but the chat does not offer the interpreter or web search, which
+    // this server does not run; code execution (Pyodide in the browser) stays.
+    assert_eq!(features["enable_code_interpreter"], false);
+    assert_eq!(features["enable_web_search"], false);
+    assert_eq!(features["enable_code_execution"], true);
+    srv.stop().await;
+}
