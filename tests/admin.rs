@@ -889,6 +889,22 @@ async fn user_self_service_routes() {
         bea.get("/api/v1/users/user/status").await.body["status_message"],
         "busy"
     );
+    // A later update keeps the fields it leaves out.
+    let r = bea
+        .post(
+            "/api/v1/users/user/status/update",
+            json!({"status_message": "back"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let status = bea.get("/api/v1/users/user/status").await.body;
+    assert_eq!(
+        (
+            status["status_emoji"].clone(),
+            status["status_message"].clone()
+        ),
+        (json!("🙂"), json!("back"))
+    );
 
     // Interface defaults fill what the user has not set; raw gives the stored object.
     admin
@@ -1206,5 +1222,42 @@ async fn null_items_in_optional_lists_are_refused_by_position() {
         .post("/api/v1/retrieval/config/update", json!({"web": web}))
         .await;
     assert_eq!(tail(&r), json!(["WEB_SEARCH_DOMAIN_FILTER_LIST", 0]));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_system_prompt_reads_the_callers_own_variables() {
+    use common::mock_llm::MockLlm;
+    let srv = TestServer::fresh().await;
+    let admin = common::admin(&srv).await;
+    let llm = MockLlm::openai(&["m"]).await;
+    common::connect_openai(&admin, &llm.url).await;
+    // Admins see the connection's models without a preset.
+    let (_, bea) = add_user(&srv, &admin, "Bea", "admin").await;
+    let (_, cy) = add_user(&srv, &admin, "Cy", "admin").await;
+    let saved = bea
+        .post(
+            "/api/v1/users/user/variables/update",
+            json!({"variables": {"team": "harbour pilots"}}),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    for who in [&bea, &cy] {
+        let r = who
+            .post(
+                "/api/chat/completions",
+                json!({"model": "m", "stream": false, "messages": [
+                    {"role": "system", "content": "Team: [{{user.variables.team}}]"},
+                    {"role": "user", "content": "who am I?"}]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let sent: Vec<Value> = llm
+        .chat_requests()
+        .iter()
+        .map(|s| s.body["messages"][0]["content"].clone())
+        .collect();
+    assert_eq!(sent, [json!("Team: [harbour pilots]"), json!("Team: []")]);
     srv.stop().await;
 }

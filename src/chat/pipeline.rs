@@ -119,6 +119,7 @@ async fn direct(
     }
     let mut messages = messages;
     apply_model_defaults(&resolved, &mut messages, body.get("variables"));
+    user_variables(&mut messages, &caller);
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert(
         "model".into(),
@@ -251,6 +252,22 @@ fn apply_model_defaults(resolved: &ResolvedModel, messages: &mut Vec<Value>, var
             let text = history::message_text(first);
             first["content"] = Value::String(history::substitute(&text, vars));
         }
+    }
+}
+
+/// `{{user.variables.<key>}}` in the leading system message becomes the
+/// caller's own variable (empty when unset).
+fn user_variables(messages: &mut [Value], caller: &Caller) {
+    let Some(first) = messages
+        .first_mut()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+    else {
+        return;
+    };
+    let text = history::message_text(first);
+    if text.contains("user.variables") {
+        let vars = caller.user.variables.clone().unwrap_or(Value::Null);
+        first["content"] = Value::String(super::prompts::render_user_variables(&text, &vars));
     }
 }
 
@@ -675,6 +692,7 @@ async fn prepare(
         .map_err(|e| e.to_string())?;
     let mut upstream = Map::new();
     apply_model_defaults(&resolved, &mut messages, turn.body.get("variables"));
+    user_variables(&mut messages, &turn.caller);
     upstream.insert("model".into(), json!(resolved.target.upstream_id));
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert("stream".into(), json!(true));

@@ -163,3 +163,91 @@ mod tests {
         assert!(extract_json("no json").is_none());
     }
 }
+
+/// Replaces `{{user.variables.<key>}}` (spaces allowed inside the braces, an
+/// optional `| …` part ignored) with the user's variable of that key: an
+/// empty string when unset, not text, or the key is not a valid variable
+/// name (`[a-z][a-z0-9_]*`).
+pub fn render_user_variables(text: &str, vars: &serde_json::Value) -> String {
+    const LEAD: &str = "user.variables.";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let inner = after.trim_start();
+        let replaced = inner.strip_prefix(LEAD).and_then(|tail| {
+            let key_len = tail
+                .find(|c: char| c.is_whitespace() || c == '|' || c == '}')
+                .unwrap_or(tail.len());
+            let close = tail.find("}}")?;
+            if key_len == 0 || key_len > close {
+                return None;
+            }
+            // Between the key and the closing braces: spaces and an optional
+            // `| default`, which may not hold a `}`.
+            let between = &tail[key_len..close];
+            let ok = between.trim().is_empty()
+                || (between.trim_start().starts_with('|') && !between.contains('}'));
+            if !ok {
+                return None;
+            }
+            let key = &tail[..key_len];
+            let valid = key.starts_with(|c: char| c.is_ascii_lowercase())
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let value = if valid {
+                vars.get(key).and_then(|v| v.as_str()).unwrap_or("")
+            } else {
+                ""
+            };
+            let consumed = (after.len() - inner.len()) + LEAD.len() + close + 2;
+            Some((value.to_string(), consumed))
+        });
+        match replaced {
+            Some((value, consumed)) => {
+                out.push_str(&value);
+                rest = &after[consumed..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod user_variable_tests {
+    use super::render_user_variables;
+    use serde_json::json;
+
+    #[test]
+    fn variables_of_the_caller_fill_the_prompt() {
+        let vars = json!({"team": "pilots", "n": 3});
+        assert_eq!(
+            render_user_variables("Team: [{{user.variables.team}}]", &vars),
+            "Team: [pilots]"
+        );
+        assert_eq!(
+            render_user_variables(
+                "{{ user.variables.team | x }} {{user.variables.none}}",
+                &vars
+            ),
+            "pilots "
+        );
+        // Not text, or not a valid key: empty. Other templates stay.
+        assert_eq!(render_user_variables("[{{user.variables.n}}]", &vars), "[]");
+        assert_eq!(
+            render_user_variables("[{{user.variables.Bad}}]", &vars),
+            "[]"
+        );
+        assert_eq!(
+            render_user_variables("{{USER_NAME}} {{user.variables.team", &vars),
+            "{{USER_NAME}} {{user.variables.team"
+        );
+    }
+}

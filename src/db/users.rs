@@ -397,6 +397,7 @@ pub fn delete_owned_content(c: &Connection, id: &str) -> rusqlite::Result<OwnedL
     Ok(out)
 }
 
+/// Saves the status fields given; a `None` keeps what is stored.
 pub fn update_status(
     c: &Connection,
     id: &str,
@@ -406,8 +407,9 @@ pub fn update_status(
     now: i64,
 ) -> rusqlite::Result<usize> {
     c.execute(
-        "UPDATE user SET status_emoji = ?2, status_message = ?3, status_expires_at = ?4, \
-         updated_at = ?5 WHERE id = ?1",
+        "UPDATE user SET status_emoji = coalesce(?2, status_emoji), \
+         status_message = coalesce(?3, status_message), \
+         status_expires_at = coalesce(?4, status_expires_at), updated_at = ?5 WHERE id = ?1",
         params![id, emoji, message, expires_at, now],
     )
 }
