@@ -1,6 +1,7 @@
 //! The completion pipeline: from `POST /api/chat/completions` to persisted messages and socket events.
 
 pub mod background;
+pub mod compaction;
 pub mod events;
 pub mod history;
 pub mod imaging;

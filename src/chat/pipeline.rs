@@ -17,7 +17,7 @@ use super::rounds::{self, Ending};
 use super::tasks::{lock_progress, Progress};
 use super::tools::{ToolBox, ToolCx};
 use super::turn::{Target, Turn};
-use super::{background, params, persist};
+use super::{background, compaction, params, persist};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, ResolvedModel, StreamEvent};
@@ -469,7 +469,7 @@ async fn generate(
 
     let mut usage: Option<Value> = None;
     let mut sources: Vec<Value> = Vec::new();
-    let ending = match prepare(&state, &turn, &target).await {
+    let ending = match prepare(&state, &turn, &target, &emitter).await {
         Err(e) => Ending::Failed(e),
         Ok((resolved, mut request)) => {
             let tools = ToolBox::for_turn(&state, &turn, &resolved).await;
@@ -630,14 +630,19 @@ async fn prepare(
     state: &AppState,
     turn: &Turn,
     target: &Target,
+    emitter: &Emitter,
 ) -> Result<(ResolvedModel, Value), String> {
     let resolved = llm::resolve(state, &turn.caller, &target.model_id)
         .await
         .map_err(|e| e.to_string())?;
+    let mut summary = None;
     let mut messages = if turn.persist {
-        persist::upstream_messages(state, &turn.chat_id, &target.message_id)
+        let path = persist::stored_path(state, &turn.chat_id, &target.message_id)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let kept = compact_for_turn(state, turn, target, &resolved, emitter, path).await;
+        summary = kept.summary;
+        history::to_upstream_messages(&kept.messages)
     } else {
         persist::request_messages(turn)
     };
@@ -646,14 +651,8 @@ async fn prepare(
     messages.extend(super::replay::output_to_messages(&turn.resumed));
     // The browser sends the user's / chat's system prompt as a leading system message.
     if turn.persist {
-        if let Some(sys) = turn
-            .body
-            .get("messages")
-            .and_then(Value::as_array)
-            .and_then(|m| m.first())
-            .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
-        {
-            history::prepend_system(&mut messages, &history::message_text(sys));
+        if let Some(sys) = browser_system_prompt(turn) {
+            history::prepend_system(&mut messages, &sys);
         }
         if let Some(folder_system) = persist::folder_system_prompt(state, turn).await {
             history::prepend_system(&mut messages, &folder_system);
@@ -673,6 +672,9 @@ async fn prepare(
         .map_err(|e| e.to_string())?;
     let mut upstream = Map::new();
     apply_model_defaults(&resolved, &mut messages, turn.body.get("variables"));
+    if let Some(summary) = summary {
+        compaction::plan::add_summary_to_system(&mut messages, &summary);
+    }
     upstream.insert("model".into(), json!(resolved.target.upstream_id));
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert("stream".into(), json!(true));
@@ -680,6 +682,48 @@ async fn prepare(
     llm::apply_model_params(&turn_params, &mut request, false);
     ask_for_usage(&resolved, &mut request);
     Ok((resolved, request))
+}
+
+/// The stored branch from its newest summary checkpoint on, compacted first
+/// when it has grown past the chat's threshold ([`compaction::for_turn`]).
+async fn compact_for_turn(
+    state: &AppState,
+    turn: &Turn,
+    target: &Target,
+    resolved: &ResolvedModel,
+    emitter: &Emitter,
+    path: Vec<Value>,
+) -> compaction::TurnContext {
+    let own = |v: Option<&Value>| v.filter(|t| !t.is_null()).cloned();
+    // The model's own threshold wins over the one the request carries.
+    let chat_threshold = own(resolved.params.get("compact_token_threshold")).or_else(|| {
+        own(turn
+            .body
+            .get("params")
+            .and_then(|p| p.get("compact_token_threshold")))
+    });
+    let mut system = browser_system_prompt(turn).unwrap_or_default();
+    if let Some(model_system) = resolved.params.get("system").and_then(Value::as_str) {
+        system = format!("{model_system}\n{system}");
+    }
+    let input = compaction::TurnInput {
+        chat_id: &turn.chat_id,
+        path,
+        system_prompt: &system,
+        chat_threshold: chat_threshold.as_ref(),
+        model_id: &target.model_id,
+    };
+    compaction::for_turn(state, &turn.caller, emitter, input).await
+}
+
+/// The user's or chat's system prompt, sent by the browser as a leading system message.
+fn browser_system_prompt(turn: &Turn) -> Option<String> {
+    turn.body
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.first())
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+        .map(history::message_text)
 }
 
 /// Skills for this turn: chosen in the request, attached to the model

@@ -12,6 +12,7 @@ use super::output::CallRequest;
 use super::tasks::{lock_progress, Progress};
 use super::think::{Piece, ThinkSplitter};
 use super::tools::{ToolBox, ToolCx};
+use crate::db::chat_messages::merge_usage;
 use crate::llm::{self, ResolvedModel, StreamEvent};
 
 /// How a generation ended.
@@ -33,19 +34,6 @@ fn max_rounds() -> usize {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_MAX_ROUNDS)
-}
-
-fn with_io_token_names(u: &Value) -> Value {
-    let mut u = u.clone();
-    if let Some(o) = u.as_object_mut() {
-        if let Some(p) = o.get("prompt_tokens").cloned() {
-            o.entry("input_tokens").or_insert(p);
-        }
-        if let Some(c) = o.get("completion_tokens").cloned() {
-            o.entry("output_tokens").or_insert(c);
-        }
-    }
-    u
 }
 
 /// Streams the reply and runs the tools it calls until the model answers
@@ -166,6 +154,10 @@ async fn stream_once(
     };
     let mut think = ThinkSplitter::default();
     let mut last_chunk: Option<Value> = None;
+    // Earlier rounds' usage: this call's report (the latest one it sends) adds
+    // to their totals and costs, while its prompt and completion counts stand
+    // alone, so the size of the context is not summed over a tool loop.
+    let earlier = usage.clone().unwrap_or(Value::Null);
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
@@ -193,7 +185,7 @@ async fn stream_once(
                     emitter.emit("response:completion", ev).await;
                 }
             }
-            Ok(StreamEvent::Usage(u)) => *usage = Some(with_io_token_names(&u)),
+            Ok(StreamEvent::Usage(u)) => *usage = Some(merge_usage(&earlier, &u)),
             Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
             Err(e) => {
                 if let Some(p) = think.finish() {
