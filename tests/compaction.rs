@@ -30,6 +30,9 @@ enum Summary {
 struct Provider {
     seen: Arc<Mutex<Vec<Value>>>,
     summary: Arc<Mutex<Summary>>,
+    /// Streamed replies to give, in order: `{"calls": [[id, name]]}` or
+    /// `{"text": …}`; "the answer" when none is queued.
+    replies: Arc<Mutex<std::collections::VecDeque<Value>>>,
 }
 
 impl Provider {
@@ -38,7 +41,9 @@ impl Provider {
     }
     fn summary_requests(&self) -> Vec<Value> {
         let all = self.requests();
-        all.into_iter().filter(|b| b["stream"] != json!(true)).collect()
+        all.into_iter()
+            .filter(|b| b["stream"] != json!(true))
+            .collect()
     }
     /// The messages of the last streamed (turn) request.
     fn last_turn(&self) -> Vec<Value> {
@@ -54,6 +59,9 @@ impl Provider {
     }
     fn answer_summaries(&self, s: Summary) {
         *self.summary.lock().unwrap() = s;
+    }
+    fn queue(&self, reply: Value) {
+        self.replies.lock().unwrap().push_back(reply);
     }
     fn forget(&self) {
         self.seen.lock().unwrap().clear();
@@ -81,27 +89,45 @@ async fn provider() -> (String, Provider) {
                         .into_response();
                 }
             };
-            return Json(json!({"id": "c1", "object": "chat.completion", "created": 1,
+            return Json(
+                json!({"id": "c1", "object": "chat.completion", "created": 1,
                 "model": body["model"], "choices": [{"index": 0, "message": message,
-                "finish_reason": "stop"}]}))
+                "finish_reason": "stop"}]}),
+            )
             .into_response();
         }
-        let chunk = json!({"id": "c2", "object": "chat.completion.chunk", "created": 1,
-            "model": body["model"], "choices": [{"index": 0,
-            "delta": {"content": "the answer"}, "finish_reason": null}]});
-        let end = json!({"id": "c2", "object": "chat.completion.chunk", "created": 1,
-            "model": body["model"], "choices": [{"index": 0, "delta": {},
-            "finish_reason": "stop"}]});
+        let reply = p.replies.lock().unwrap().pop_front();
+        let reply = reply.unwrap_or(json!({"text": "the answer"}));
+        let chunk = |delta: Value, finish: Value| {
+            let c = json!({"id": "c2", "object": "chat.completion.chunk", "created": 1,
+                "model": body["model"], "choices": [{"index": 0, "delta": delta,
+                "finish_reason": finish}]});
+            format!("data: {c}\n\n")
+        };
+        let mut out = String::new();
+        if let Some(calls) = reply["calls"].as_array() {
+            for (i, c) in calls.iter().enumerate() {
+                out.push_str(&chunk(
+                    json!({"tool_calls": [{"index": i, "id": c[0], "type": "function",
+                        "function": {"name": c[1], "arguments": "{}"}}]}),
+                    Value::Null,
+                ));
+            }
+            out.push_str(&chunk(json!({}), json!("tool_calls")));
+        } else {
+            out.push_str(&chunk(json!({"content": reply["text"]}), Value::Null));
+            out.push_str(&chunk(json!({}), json!("stop")));
+        }
+        out.push_str("data: [DONE]\n\n");
         Response::builder()
             .header("content-type", "text/event-stream")
-            .body(axum::body::Body::from(format!(
-                "data: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n"
-            )))
+            .body(axum::body::Body::from(out))
             .unwrap()
     }
     let p = Provider {
         seen: Arc::new(Mutex::new(vec![])),
         summary: Arc::new(Mutex::new(Summary::Text("THE SUMMARY"))),
+        replies: Arc::new(Mutex::new(Default::default())),
     };
     let app = Router::new()
         .route("/v1/models", get(models))
@@ -201,15 +227,27 @@ async fn stored(client: &Client, chat_id: &str) -> Value {
 fn contents(messages: &[Value]) -> Vec<String> {
     messages
         .iter()
-        .map(|m| m["content"].as_str().unwrap_or("").chars().take(10).collect())
+        .map(|m| {
+            m["content"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(10)
+                .collect()
+        })
         .collect()
 }
 
 #[tokio::test]
 async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
     let (_srv, admin, p) = setup().await;
-    configure(&admin, true, json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 50})).await;
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 50}),
+    )
+    .await;
     let (chat_id, ids) = seed(&admin, 3, 400).await;
     let reply = turn(&admin, &chat_id, &ids[5], "question 4", json!({})).await;
 
@@ -220,7 +258,10 @@ async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
     let (old, recent) = prompt
         .split_once("### Recent Messages Kept In Context:")
         .unwrap();
-    assert!(old.contains("question 1") && old.contains("answer 2"), "{old}");
+    assert!(
+        old.contains("question 1") && old.contains("answer 2"),
+        "{old}"
+    );
     assert!(recent.contains("question 3") && !recent.contains("question 1"));
 
     let sent = p.last_turn();
@@ -228,8 +269,14 @@ async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
     assert_eq!(roles, ["system", "user", "assistant", "user"]);
     let system = sent[0]["content"].as_str().unwrap();
     assert!(system.starts_with(SYSTEM), "{system}");
-    assert!(system.contains("[CONVERSATION SUMMARY]\nTHE SUMMARY"), "{system}");
-    assert!(sent[1]["content"].as_str().unwrap().starts_with("question 3"));
+    assert!(
+        system.contains("[CONVERSATION SUMMARY]\nTHE SUMMARY"),
+        "{system}"
+    );
+    assert!(sent[1]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("question 3"));
 
     // The checkpoint is on the first kept message, not on the new question.
     let chat = stored(&admin, &chat_id).await;
@@ -244,8 +291,13 @@ async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
     assert_eq!(with_summary, 1);
 
     // The next turn, now under a high threshold, starts from the checkpoint.
-    configure(&admin, true, json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000})).await;
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000}),
+    )
+    .await;
     p.forget();
     turn(&admin, &chat_id, &reply, "question 5", json!({})).await;
     assert!(p.summary_requests().is_empty());
@@ -253,15 +305,26 @@ async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
     assert!(sent[0]["content"].as_str().unwrap().contains("THE SUMMARY"));
     assert_eq!(
         contents(&sent[1..]),
-        ["question 3", "answer 3 x", "question 4", "the answer", "question 5"]
+        [
+            "question 3",
+            "answer 3 x",
+            "question 4",
+            "the answer",
+            "question 5"
+        ]
     );
 }
 
 #[tokio::test]
 async fn reported_usage_decides_and_is_reported() {
     let (_srv, admin, p) = setup().await;
-    configure(&admin, true, json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 80_000,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 80_000})).await;
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 80_000,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 80_000}),
+    )
+    .await;
     // Short messages, but the provider said the last call was big (Ollama's words).
     let usage = json!({"prompt_eval_count": 90_000, "eval_count": 500});
     let (chat_id, ids) = seed_with(&admin, 2, 0, Some(usage)).await;
@@ -281,10 +344,22 @@ async fn reported_usage_decides_and_is_reported() {
     assert!(p.summary_requests().is_empty());
     assert_eq!(p.last_turn().len(), 8);
     let (small, ids) = seed(&admin, 3, 0).await;
-    turn(&admin, &small, &ids[5], "q", json!({"compact_token_threshold": 20})).await;
+    turn(
+        &admin,
+        &small,
+        &ids[5],
+        "q",
+        json!({"compact_token_threshold": 20}),
+    )
+    .await;
     assert_eq!(p.summary_requests().len(), 1, "the chat's lower threshold");
-    configure(&admin, true, json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 20,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 20})).await;
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 20,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 20}),
+    )
+    .await;
     let (small, ids) = seed(&admin, 3, 0).await;
     let own = json!({"compact_token_threshold": 1_000_000});
     turn(&admin, &small, &ids[5], "q", own).await;
@@ -312,14 +387,22 @@ async fn while_off_nothing_is_compacted_or_reported() {
 #[tokio::test]
 async fn summaries_without_text_and_failed_summaries() {
     let (_srv, admin, p) = setup().await;
-    configure(&admin, true, json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 50})).await;
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 50}),
+    )
+    .await;
 
     p.answer_summaries(Summary::ReasoningOnly("FROM REASONING"));
     let (chat_id, ids) = seed(&admin, 3, 400).await;
     turn(&admin, &chat_id, &ids[5], "question 4", json!({})).await;
     let chat = stored(&admin, &chat_id).await;
-    assert_eq!(chat["chat"]["history"]["messages"][&ids[4]]["contextSummary"], "FROM REASONING");
+    assert_eq!(
+        chat["chat"]["history"]["messages"][&ids[4]]["contextSummary"],
+        "FROM REASONING"
+    );
 
     p.answer_summaries(Summary::Empty);
     let (chat_id, ids) = seed(&admin, 3, 400).await;
@@ -342,7 +425,9 @@ async fn summaries_without_text_and_failed_summaries() {
     assert!(!sent[0]["content"].as_str().unwrap().contains("SUMMARY"));
     let chat = stored(&admin, &chat_id).await;
     let messages = chat["chat"]["history"]["messages"].as_object().unwrap();
-    assert!(messages.values().all(|m| m.get("contextSummary").is_none_or(Value::is_null)));
+    assert!(messages
+        .values()
+        .all(|m| m.get("contextSummary").is_none_or(Value::is_null)));
     assert_eq!(messages[&reply]["content"], "the answer");
 }
 
@@ -350,8 +435,12 @@ async fn summaries_without_text_and_failed_summaries() {
 async fn the_compaction_model_is_used_when_it_exists() {
     let (_srv, admin, p) = setup().await;
     for (configured, expected) in [("mock-summary", "mock-summary"), ("gone", "mock-gpt")] {
-        configure(&admin, true, json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
-            "CONTEXT_COMPACTION_TOKEN_CAP": 50, "CONTEXT_COMPACTION_MODEL": configured}))
+        configure(
+            &admin,
+            true,
+            json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
+            "CONTEXT_COMPACTION_TOKEN_CAP": 50, "CONTEXT_COMPACTION_MODEL": configured}),
+        )
         .await;
         p.forget();
         let (chat_id, ids) = seed(&admin, 3, 400).await;
@@ -365,8 +454,13 @@ async fn the_compaction_model_is_used_when_it_exists() {
 #[tokio::test]
 async fn the_compact_route() {
     let (srv, admin, p) = setup().await;
-    configure(&admin, true, json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000})).await;
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000}),
+    )
+    .await;
     let (chat_id, ids) = seed(&admin, 3, 0).await;
     let url = format!("/api/v1/chats/{chat_id}/compact");
     let before = stored(&admin, &chat_id).await["context_usage"].clone();
@@ -381,33 +475,62 @@ async fn the_compact_route() {
     let r = admin.send(reqwest::Method::POST, &url, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["compacted"], true, "{}", r.body);
-    assert_eq!((r.body["dropped_messages"].clone(), r.body["kept_messages"].clone()), (json!(5), json!(1)));
+    assert_eq!(
+        (
+            r.body["dropped_messages"].clone(),
+            r.body["kept_messages"].clone()
+        ),
+        (json!(5), json!(1))
+    );
     assert_eq!(r.body["summary_chars"], "THE SUMMARY".len());
     assert!(r.body["context_usage"]["tokens"].as_i64() < before["tokens"].as_i64());
     let chat = stored(&admin, &chat_id).await;
-    assert_eq!(chat["chat"]["history"]["messages"][&ids[5]]["contextSummary"], "THE SUMMARY");
-    let prompt = p.summary_requests()[0]["messages"][0]["content"].as_str().unwrap().to_string();
-    let (old, recent) = prompt.split_once("### Recent Messages Kept In Context:").unwrap();
+    assert_eq!(
+        chat["chat"]["history"]["messages"][&ids[5]]["contextSummary"],
+        "THE SUMMARY"
+    );
+    let prompt = p.summary_requests()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (old, recent) = prompt
+        .split_once("### Recent Messages Kept In Context:")
+        .unwrap();
     assert!(old.contains("question 1") && old.contains("answer 2") && recent.contains("answer 3"));
 
     // Nothing left to fold in until the chat goes on.
     let again = admin.post(&url, json!({})).await;
-    assert_eq!((again.body["compacted"].clone(), again.body["reason"].clone()), (json!(false), json!("too_short")));
+    assert_eq!(
+        (
+            again.body["compacted"].clone(),
+            again.body["reason"].clone()
+        ),
+        (json!(false), json!("too_short"))
+    );
 
     // The next turn gets the summary and what follows it; a second compaction
     // builds on the first summary.
     p.answer_summaries(Summary::Text("SECOND"));
     let reply = turn(&admin, &chat_id, &ids[5], "question 4", json!({})).await;
     let sent = p.last_turn();
-    assert!(sent[0]["content"].as_str().unwrap().ends_with("[CONVERSATION SUMMARY]\nTHE SUMMARY"));
+    assert!(sent[0]["content"]
+        .as_str()
+        .unwrap()
+        .ends_with("[CONVERSATION SUMMARY]\nTHE SUMMARY"));
     assert_eq!(contents(&sent[1..]), ["answer 3 ", "question 4"]);
     let r = admin.post(&url, json!({"model": "mock-summary"})).await;
     assert_eq!(r.body["compacted"], true, "{}", r.body);
     let last = p.summary_requests().pop().unwrap();
     assert_eq!(last["model"], "mock-summary");
-    assert!(last["messages"][0]["content"].as_str().unwrap().contains("### Previous Summary:\nTHE SUMMARY"));
+    assert!(last["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("### Previous Summary:\nTHE SUMMARY"));
     let chat = stored(&admin, &chat_id).await;
-    assert_eq!(chat["chat"]["history"]["messages"][&reply]["contextSummary"], "SECOND");
+    assert_eq!(
+        chat["chat"]["history"]["messages"][&reply]["contextSummary"],
+        "SECOND"
+    );
 
     // A chat whose messages name no model, and which lists none, cannot say which to use.
     let created = admin
@@ -419,6 +542,91 @@ async fn the_compact_route() {
         )
         .await;
     let id = created.body["id"].as_str().unwrap();
-    let r = admin.post(&format!("/api/v1/chats/{id}/compact"), json!({})).await;
+    let r = admin
+        .post(&format!("/api/v1/chats/{id}/compact"), json!({}))
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_tool_loop_is_compacted_between_rounds_and_resumed_from_its_marker() {
+    let (_srv, admin, p) = setup().await;
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 50, "CONTEXT_COMPACTION_RETENTION_PERCENTAGE": 10}),
+    )
+    .await;
+    p.queue(json!({"calls": [["call_a", "get_current_timestamp"]]}));
+    p.queue(json!({"calls": [["call_b", "get_current_timestamp"]]}));
+    p.queue(json!({"text": "It is late."}));
+    let question = format!("what time is it? {}", "x".repeat(400));
+    // A browser turn (a socket session), which is offered the built-in tools.
+    let body = json!({
+        "model": "mock-gpt", "stream": true, "id": "a-1", "parent_id": null,
+        "session_id": "not-a-socket",
+        "user_message": {"id": "u-1", "role": "user", "content": question, "parentId": null},
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}],
+        "background_tasks": {},
+    });
+    let started = admin.post("/api/chat/completions", body).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
+    let mut reply = Value::Null;
+    for _ in 0..200 {
+        reply = stored(&admin, &chat_id).await["chat"]["history"]["messages"]["a-1"].clone();
+        if reply["done"] == json!(true) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(reply["done"], true, "{reply}");
+
+    // One summary, after the second batch: the third call starts at that batch,
+    // with the question in front and the summary as its own system message.
+    assert_eq!(p.summary_requests().len(), 1);
+    let sent = p.last_turn();
+    let roles: Vec<&str> = sent.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        ["system", "system", "user", "assistant", "tool"],
+        "{sent:?}"
+    );
+    assert_eq!(sent[0]["content"], SYSTEM);
+    assert_eq!(sent[1]["content"], "[CONVERSATION SUMMARY]\nTHE SUMMARY");
+    assert_eq!(sent[3]["tool_calls"][0]["id"], "call_b");
+    let output = reply["output"].as_array().unwrap();
+    let marker = output
+        .iter()
+        .find(|i| i["type"] == "open_webui:context_compaction")
+        .expect("a compaction marker in the output");
+    assert_eq!(
+        (marker["call_id"].clone(), marker["summary"].clone()),
+        (json!("call_b"), json!("THE SUMMARY"))
+    );
+    assert_eq!(reply["content"], "It is late.");
+
+    // The next turn starts from the marker: the question, the kept batch and the answer.
+    configure(
+        &admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
+        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000}),
+    )
+    .await;
+    turn(&admin, &chat_id, "a-1", "and tomorrow?", json!({})).await;
+    let sent = p.last_turn();
+    let roles: Vec<&str> = sent.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        ["system", "user", "assistant", "tool", "assistant", "user"],
+        "{sent:?}"
+    );
+    assert!(sent[0]["content"]
+        .as_str()
+        .unwrap()
+        .ends_with("[CONVERSATION SUMMARY]\nTHE SUMMARY"));
+    assert_eq!(sent[2]["tool_calls"][0]["id"], "call_b");
+    assert_eq!(sent[4]["content"], "It is late.");
 }

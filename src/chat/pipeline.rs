@@ -471,7 +471,7 @@ async fn generate(
     let mut sources: Vec<Value> = Vec::new();
     let ending = match prepare(&state, &turn, &target, &emitter).await {
         Err(e) => Ending::Failed(e),
-        Ok((resolved, mut request)) => {
+        Ok((resolved, mut request, compactor)) => {
             let tools = ToolBox::for_turn(&state, &turn, &resolved).await;
             let cx = ToolCx {
                 state: &state,
@@ -507,8 +507,9 @@ async fn generate(
                 request["tools"] = tools.specs();
             }
             let (em, req) = (&emitter, request);
+            let compactor = Some(&compactor);
             rounds::run(
-                em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx,
+                em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx, compactor,
             )
             .await
         }
@@ -631,7 +632,7 @@ async fn prepare(
     turn: &Turn,
     target: &Target,
     emitter: &Emitter,
-) -> Result<(ResolvedModel, Value), String> {
+) -> Result<(ResolvedModel, Value, compaction::LoopCompactor), String> {
     let resolved = llm::resolve(state, &turn.caller, &target.model_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -672,16 +673,19 @@ async fn prepare(
         .map_err(|e| e.to_string())?;
     let mut upstream = Map::new();
     apply_model_defaults(&resolved, &mut messages, turn.body.get("variables"));
-    if let Some(summary) = summary {
-        compaction::plan::add_summary_to_system(&mut messages, &summary);
+    if let Some(summary) = &summary {
+        compaction::plan::add_summary_to_system(&mut messages, summary);
     }
+    let threshold = chat_threshold(turn, &resolved);
+    let compactor =
+        compaction::LoopCompactor::new(&turn.chat_id, &target.model_id, threshold, summary);
     upstream.insert("model".into(), json!(resolved.target.upstream_id));
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert("stream".into(), json!(true));
     let mut request = Value::Object(upstream);
     llm::apply_model_params(&turn_params, &mut request, false);
     ask_for_usage(&resolved, &mut request);
-    Ok((resolved, request))
+    Ok((resolved, request, compactor))
 }
 
 /// The stored branch from its newest summary checkpoint on, compacted first
@@ -694,14 +698,7 @@ async fn compact_for_turn(
     emitter: &Emitter,
     path: Vec<Value>,
 ) -> compaction::TurnContext {
-    let own = |v: Option<&Value>| v.filter(|t| !t.is_null()).cloned();
-    // The model's own threshold wins over the one the request carries.
-    let chat_threshold = own(resolved.params.get("compact_token_threshold")).or_else(|| {
-        own(turn
-            .body
-            .get("params")
-            .and_then(|p| p.get("compact_token_threshold")))
-    });
+    let chat_threshold = chat_threshold(turn, resolved);
     let mut system = browser_system_prompt(turn).unwrap_or_default();
     if let Some(model_system) = resolved.params.get("system").and_then(Value::as_str) {
         system = format!("{model_system}\n{system}");
@@ -714,6 +711,17 @@ async fn compact_for_turn(
         model_id: &target.model_id,
     };
     compaction::for_turn(state, &turn.caller, emitter, input).await
+}
+
+/// The turn's own compaction threshold: the model's, else the request's.
+fn chat_threshold(turn: &Turn, resolved: &ResolvedModel) -> Option<Value> {
+    let own = |v: Option<&Value>| v.filter(|t| !t.is_null()).cloned();
+    own(resolved.params.get("compact_token_threshold")).or_else(|| {
+        own(turn
+            .body
+            .get("params")
+            .and_then(|p| p.get("compact_token_threshold")))
+    })
 }
 
 /// The user's or chat's system prompt, sent by the browser as a leading system message.

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::compaction::LoopCompactor;
 use super::events::Emitter;
 use super::output::CallRequest;
 use super::tasks::{lock_progress, Progress};
@@ -48,6 +49,7 @@ pub async fn run(
     cancel: &CancellationToken,
     tools: &ToolBox,
     cx: &ToolCx<'_>,
+    compactor: Option<&LoopCompactor>,
 ) -> Ending {
     let limit = max_rounds();
     let mut rounds = 0;
@@ -82,8 +84,27 @@ pub async fn run(
         }
         let round_items = items.as_array().map(|a| &a[start..]).unwrap_or(&[]);
         let follow_up = super::replay::output_to_messages(round_items);
+        let results = follow_up.iter().filter(|m| m["role"] == "tool").count();
         if let Some(msgs) = request.get_mut("messages").and_then(Value::as_array_mut) {
             msgs.extend(follow_up);
+            // Over the threshold, the older part is summarised before the next call.
+            if let Some(c) = compactor {
+                let (st, who) = (cx.state, cx.caller);
+                let latest = usage.as_ref();
+                if let Some(marker) = c
+                    .between_rounds(st, who, emitter, msgs, results, latest)
+                    .await
+                {
+                    let items = {
+                        let mut o = lock_progress(out);
+                        o.add_kept(marker);
+                        o.items("in_progress")
+                    };
+                    emitter
+                        .emit("chat:completion", json!({"output": items}))
+                        .await;
+                }
+            }
         }
     }
 }

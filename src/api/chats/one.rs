@@ -160,7 +160,11 @@ pub(super) async fn compact(
     };
     let mut result = compaction::compact_branch(&state, &caller, &row, &model).await?;
     let cid = id.clone();
-    let row = state.db.read(move |c| chats::get(c, &cid)).await?.unwrap_or(row);
+    let row = state
+        .db
+        .read(move |c| chats::get(c, &cid))
+        .await?
+        .unwrap_or(row);
     result["context_usage"] = json!(compaction::context_usage(&state, &row));
     Ok(Json(result))
 }

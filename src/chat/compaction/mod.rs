@@ -6,7 +6,10 @@
 //! [`plan`] holds the pure rules; this module reads the settings, calls the
 //! summarising model, stores the checkpoint and tells the browser.
 
+mod in_loop;
 pub mod plan;
+
+pub use in_loop::LoopCompactor;
 
 use serde_json::{json, Value};
 
@@ -127,7 +130,9 @@ pub async fn store_checkpoint(
 }
 
 fn id_of(m: &Value) -> Option<&str> {
-    m.get("id").and_then(Value::as_str).filter(|s| !s.is_empty())
+    m.get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn status(description: &str, done: bool) -> Value {
@@ -175,8 +180,14 @@ pub async fn for_turn(
     let full = input.path.clone();
     let (messages, previous) = plan::apply_checkpoint(input.path);
     let threshold = settings.threshold_for(input.chat_threshold);
-    let unchanged = |messages: Vec<Value>, summary: Option<String>| TurnContext { messages, summary };
-    if !plan::exceeds(&messages, input.system_prompt, previous.as_deref(), threshold) {
+    let unchanged =
+        |messages: Vec<Value>, summary: Option<String>| TurnContext { messages, summary };
+    if !plan::exceeds(
+        &messages,
+        input.system_prompt,
+        previous.as_deref(),
+        threshold,
+    ) {
         return unchanged(messages, previous);
     }
     let cut = plan::boundary(&messages, settings.retention);
@@ -185,7 +196,10 @@ pub async fn for_turn(
     }
     let (compacted, recent) = messages.split_at(cut);
     emitter
-        .emit("context_compaction", status(texts::COMPACTING_CONTEXT, false))
+        .emit(
+            "context_compaction",
+            status(texts::COMPACTING_CONTEXT, false),
+        )
         .await;
     let summary = match summarize(
         state,
@@ -278,7 +292,11 @@ pub fn branch_model(row: &ChatRow, asked: Option<&str>) -> Option<String> {
     let path = current_branch(row).map(|(_, p)| p).unwrap_or_default();
     path.iter()
         .rev()
-        .find_map(|m| m.get("model").and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .find_map(|m| {
+            m.get("model")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .or_else(|| {
             row.chat
                 .get("models")
@@ -323,7 +341,9 @@ pub async fn compact_branch(
     .await
     .map_err(|e| match e {
         SummaryError::NoModel => ApiError::bad_request(NO_MODEL),
-        SummaryError::Call(e) => ApiError::bad_request(format!("The summary could not be written: {e}")),
+        SummaryError::Call(e) => {
+            ApiError::bad_request(format!("The summary could not be written: {e}"))
+        }
     })?;
     store_checkpoint(state, &row.id, &current, &summary).await?;
     Ok(json!({

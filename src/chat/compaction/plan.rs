@@ -246,7 +246,12 @@ pub fn conversation_tokens(messages: &[Value], extra: i64) -> i64 {
 }
 
 /// Whether the conversation is over the threshold (never for a threshold ≤ 0).
-pub fn exceeds(messages: &[Value], system_prompt: &str, summary: Option<&str>, threshold: i64) -> bool {
+pub fn exceeds(
+    messages: &[Value],
+    system_prompt: &str,
+    summary: Option<&str>,
+    threshold: i64,
+) -> bool {
     if threshold <= 0 {
         return false;
     }
@@ -463,7 +468,9 @@ pub fn render_prompt(
             .and_then(|t| t.find("}}"))
         {
             let count = tail[15..15 + end].parse::<usize>().unwrap_or(6);
-            out.push_str(&lines(&everything[everything.len().saturating_sub(count)..]));
+            out.push_str(&lines(
+                &everything[everything.len().saturating_sub(count)..],
+            ));
             rest = &tail[15 + end + 2..];
         } else {
             out.push_str("{{");

@@ -9,7 +9,12 @@ fn msg(role: &str, content: &str) -> Value {
 /// `n` question/answer pairs.
 fn pairs(n: usize) -> Vec<Value> {
     (1..=n)
-        .flat_map(|i| [msg("user", &format!("q{i}")), msg("assistant", &format!("a{i}"))])
+        .flat_map(|i| {
+            [
+                msg("user", &format!("q{i}")),
+                msg("assistant", &format!("a{i}")),
+            ]
+        })
         .collect()
 }
 
@@ -18,10 +23,16 @@ fn usage_dialects_count_prompt_and_completion() {
     let cases = [
         (json!({"prompt_tokens": 100, "completion_tokens": 10}), 110),
         (json!({"prompt_eval_count": 100, "eval_count": 10}), 110),
-        (json!({"prompt_n": 60, "cache_n": 40, "predicted_n": 10}), 110),
+        (
+            json!({"prompt_n": 60, "cache_n": 40, "predicted_n": 10}),
+            110,
+        ),
         (json!({"input_tokens": 100, "output_tokens": 10}), 110),
         // a prompt_tokens already includes llama.cpp's cached slice
-        (json!({"prompt_tokens": 100, "completion_tokens": 10, "cache_n": 90}), 110),
+        (
+            json!({"prompt_tokens": 100, "completion_tokens": 10, "cache_n": 90}),
+            110,
+        ),
         (json!({"cache_n": 5}), 5),
         (json!({}), 0),
     ];
@@ -99,7 +110,11 @@ fn the_kept_part_starts_at_a_user_turn() {
     assert_eq!(boundary(&m, 50), 4);
     assert_eq!(boundary(&m, 10), 6);
     // no later user turn: nothing to cut
-    let m = vec![msg("user", "q"), msg("assistant", "a"), msg("assistant", "b")];
+    let m = vec![
+        msg("user", "q"),
+        msg("assistant", "a"),
+        msg("assistant", "b"),
+    ];
     assert_eq!(boundary(&m, 40), 0);
     // the first later user turn is allowed even inside the kept share
     let m = vec![msg("user", "q1"), msg("assistant", "a1"), msg("user", "q2")];
@@ -167,7 +182,9 @@ fn the_prompt_has_each_part_in_its_place() {
     let m = pairs(3);
     let p = render_prompt("", &m[..5], &m[5..], Some("PREV"), "Ann");
     let (head, rest) = p.split_once("### Messages Being Compacted:").unwrap();
-    let (old, recent) = rest.split_once("### Recent Messages Kept In Context:").unwrap();
+    let (old, recent) = rest
+        .split_once("### Recent Messages Kept In Context:")
+        .unwrap();
     assert!(head.contains("### Previous Summary:\nPREV"));
     assert!(old.contains("USER: q1") && old.contains("ASSISTANT: a2") && !old.contains("a3"));
     assert!(recent.contains("ASSISTANT: a3") && !recent.contains("q1"));
@@ -180,7 +197,10 @@ fn the_prompt_has_each_part_in_its_place() {
         None,
         "Ann",
     );
-    assert_eq!(p, "Ann|say {{USER_NAME}}|ASSISTANT: ok|USER: say {{USER_NAME}}|{{x}}");
+    assert_eq!(
+        p,
+        "Ann|say {{USER_NAME}}|ASSISTANT: ok|USER: say {{USER_NAME}}|{{x}}"
+    );
 }
 
 #[test]
