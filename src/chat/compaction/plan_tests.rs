@@ -189,7 +189,7 @@ fn the_prompt_has_each_part_in_its_place() {
     assert!(old.contains("USER: q1") && old.contains("ASSISTANT: a2") && !old.contains("a3"));
     assert!(recent.contains("ASSISTANT: a3") && !recent.contains("q1"));
     // admin templates get the usual variables; message text is not expanded
-    let m = vec![msg("user", "say {{USER_NAME}}"), msg("assistant", "ok")];
+    let m = [msg("user", "say {{USER_NAME}}"), msg("assistant", "ok")];
     let p = render_prompt(
         "{{USER_NAME}}|{{prompt}}|{{MESSAGES:END:1}}|{{COMPACTED_MESSAGES}}|{{x}}",
         &m[..1],
