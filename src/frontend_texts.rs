@@ -8,8 +8,7 @@
 //!
 //! Still to come with the features that produce them (issue 11 and the
 //! regression-suite issue): the web-search status descriptions
-//! (`StatusItem.svelte`), the compaction skip reasons `too_short`, `empty`
-//! and `disabled` (`Chat.svelte`) and the `Error:` prefix of tool results
+//! (`StatusItem.svelte`) and the `Error:` prefix of tool results
 //! (`ToolCallDisplay.svelte`, `ConsecutiveDetailsGroup.svelte`).
 
 /// `detail` of the 403 when changing a second factor needs a fresh password.
@@ -25,3 +24,16 @@ pub const VERSION_CONFLICT: &str = "version_conflict";
 /// The payload of the last server-sent event of a stream. Checked by
 /// `lib/apis/streaming/index.ts` (`startsWith`) to end the stream reader.
 pub const SSE_DONE: &str = "[DONE]";
+
+/// Why `POST /api/v1/chats/{id}/compact` compacted nothing (`reason`).
+/// `components/chat/Chat.svelte` picks the toast by these exact values.
+pub const COMPACT_TOO_SHORT: &str = "too_short";
+pub const COMPACT_EMPTY: &str = "empty";
+pub const COMPACT_DISABLED: &str = "disabled";
+
+/// `description` of the `context_compaction` status events. The status line
+/// passes them through the translation table, where these English texts are
+/// the keys.
+pub const COMPACTING_CONTEXT: &str = "Compacting context";
+pub const CONTEXT_COMPACTED: &str = "Context compacted";
+pub const CONTEXT_COMPACTION_FAILED: &str = "Context compaction failed";

@@ -1,6 +1,7 @@
 //! The completion pipeline: from `POST /api/chat/completions` to persisted messages and socket events.
 
 pub mod background;
+pub mod compaction;
 pub mod events;
 pub mod history;
 pub mod imaging;
@@ -12,6 +13,7 @@ pub mod persist;
 pub mod pipeline;
 pub mod prompts;
 pub mod replay;
+pub mod request_text;
 pub mod resume;
 pub mod rounds;
 pub mod tasks;

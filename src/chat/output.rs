@@ -46,6 +46,8 @@ enum Item {
         text: String,
         status: String,
     },
+    /// An item kept exactly as given (a context-compaction marker).
+    Kept(Value),
 }
 
 /// One delta ready to emit as `response:completion` data.
@@ -227,7 +229,7 @@ impl OutputBuilder {
     }
 
     /// Starts from a stored `output` list (a reply that resumes); items of
-    /// other kinds are left out.
+    /// other kinds than text, calls, results and compaction markers are left out.
     pub fn seed(&mut self, stored: &[Value]) {
         let text =
             |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
@@ -265,6 +267,7 @@ impl OutputBuilder {
                     text: parts(&kind),
                     status: text(item, "status"),
                 },
+                super::compaction::plan::MARKER => Item::Kept(item.clone()),
                 _ => continue,
             };
             // An empty text item left open by the pause is not kept.
@@ -386,7 +389,13 @@ impl OutputBuilder {
                 "output": [{"type": "input_text", "text": text}],
                 "status": own,
             }),
+            Item::Kept(v) => v.clone(),
         }
+    }
+
+    /// Appends an item that is kept as given (never streamed or replayed).
+    pub fn add_kept(&mut self, item: Value) {
+        self.items.push(Item::Kept(item));
     }
 
     /// The final list; `status` is `completed`, or `incomplete` after a stop or failure.

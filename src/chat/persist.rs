@@ -365,8 +365,9 @@ pub async fn save_event(
     Ok(())
 }
 
-/// The stored conversation up to (not including) the assistant message being generated.
-pub async fn upstream_messages(
+/// The stored messages from the root to the parent of the assistant message
+/// being generated, as stored (ids, usage, summaries).
+pub async fn stored_path(
     state: &AppState,
     chat_id: &str,
     assistant_id: &str,
@@ -387,7 +388,7 @@ pub async fn upstream_messages(
         Some(p) => history::path_to(&messages, &p),
         None => vec![],
     };
-    Ok(history::to_upstream_messages(&path))
+    Ok(path)
 }
 
 /// The conversation leading to `message_id`: the stored path for saved

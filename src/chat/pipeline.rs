@@ -17,7 +17,7 @@ use super::rounds::{self, Ending};
 use super::tasks::{lock_progress, Progress};
 use super::tools::{ToolBox, ToolCx};
 use super::turn::{Target, Turn};
-use super::{background, params, persist};
+use super::{background, compaction, params, persist};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, ResolvedModel, StreamEvent};
@@ -119,7 +119,7 @@ async fn direct(
     }
     let mut messages = messages;
     apply_model_defaults(&resolved, &mut messages, body.get("variables"));
-    user_variables(&mut messages, &caller);
+    super::request_text::user_variables(&mut messages, &caller);
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert(
         "model".into(),
@@ -252,22 +252,6 @@ fn apply_model_defaults(resolved: &ResolvedModel, messages: &mut Vec<Value>, var
             let text = history::message_text(first);
             first["content"] = Value::String(history::substitute(&text, vars));
         }
-    }
-}
-
-/// `{{user.variables.<key>}}` in the leading system message becomes the
-/// caller's own variable (empty when unset).
-fn user_variables(messages: &mut [Value], caller: &Caller) {
-    let Some(first) = messages
-        .first_mut()
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
-    else {
-        return;
-    };
-    let text = history::message_text(first);
-    if text.contains("user.variables") {
-        let vars = caller.user.variables.clone().unwrap_or(Value::Null);
-        first["content"] = Value::String(super::prompts::render_user_variables(&text, &vars));
     }
 }
 
@@ -486,9 +470,9 @@ async fn generate(
 
     let mut usage: Option<Value> = None;
     let mut sources: Vec<Value> = Vec::new();
-    let ending = match prepare(&state, &turn, &target).await {
+    let ending = match prepare(&state, &turn, &target, &emitter).await {
         Err(e) => Ending::Failed(e),
-        Ok((resolved, mut request)) => {
+        Ok((resolved, mut request, compactor)) => {
             let tools = ToolBox::for_turn(&state, &turn, &resolved).await;
             let cx = ToolCx {
                 state: &state,
@@ -524,8 +508,9 @@ async fn generate(
                 request["tools"] = tools.specs();
             }
             let (em, req) = (&emitter, request);
+            let compactor = Some(&compactor);
             rounds::run(
-                em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx,
+                em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx, compactor,
             )
             .await
         }
@@ -647,14 +632,19 @@ async fn prepare(
     state: &AppState,
     turn: &Turn,
     target: &Target,
-) -> Result<(ResolvedModel, Value), String> {
+    emitter: &Emitter,
+) -> Result<(ResolvedModel, Value, compaction::LoopCompactor), String> {
     let resolved = llm::resolve(state, &turn.caller, &target.model_id)
         .await
         .map_err(|e| e.to_string())?;
+    let mut summary = None;
     let mut messages = if turn.persist {
-        persist::upstream_messages(state, &turn.chat_id, &target.message_id)
+        let path = persist::stored_path(state, &turn.chat_id, &target.message_id)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let kept = compact_for_turn(state, turn, target, &resolved, emitter, path).await;
+        summary = kept.summary;
+        history::to_upstream_messages(&kept.messages)
     } else {
         persist::request_messages(turn)
     };
@@ -663,14 +653,8 @@ async fn prepare(
     messages.extend(super::replay::output_to_messages(&turn.resumed));
     // The browser sends the user's / chat's system prompt as a leading system message.
     if turn.persist {
-        if let Some(sys) = turn
-            .body
-            .get("messages")
-            .and_then(Value::as_array)
-            .and_then(|m| m.first())
-            .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
-        {
-            history::prepend_system(&mut messages, &history::message_text(sys));
+        if let Some(sys) = browser_system_prompt(turn) {
+            history::prepend_system(&mut messages, &sys);
         }
         if let Some(folder_system) = persist::folder_system_prompt(state, turn).await {
             history::prepend_system(&mut messages, &folder_system);
@@ -685,66 +669,73 @@ async fn prepare(
         for block in blocks {
             history::append_system(&mut messages, &block);
         }
-        mentions_to_labels(&mut messages, &found, turn.body.get("files"));
+        super::request_text::mentions_to_labels(&mut messages, &found, turn.body.get("files"));
     }
     let picks = params::picks_of(&turn.body).map_err(|e| e.to_string())?;
     let turn_params = params::turn_params(&resolved, turn.body.get("params"), &picks)
         .map_err(|e| e.to_string())?;
     let mut upstream = Map::new();
     apply_model_defaults(&resolved, &mut messages, turn.body.get("variables"));
-    user_variables(&mut messages, &turn.caller);
+    super::request_text::user_variables(&mut messages, &turn.caller);
+    if let Some(summary) = &summary {
+        compaction::plan::add_summary_to_system(&mut messages, summary);
+    }
+    let threshold = chat_threshold(turn, &resolved);
+    let compactor =
+        compaction::LoopCompactor::new(&turn.chat_id, &target.model_id, threshold, summary);
     upstream.insert("model".into(), json!(resolved.target.upstream_id));
     upstream.insert("messages".into(), Value::Array(messages));
     upstream.insert("stream".into(), json!(true));
     let mut request = Value::Object(upstream);
     llm::apply_model_params(&turn_params, &mut request, false);
     ask_for_usage(&resolved, &mut request);
-    Ok((resolved, request))
+    Ok((resolved, request, compactor))
 }
 
-/// Mentions of the turn's skills become their labels in every message. A
-/// last user message left with no text (only a mention was sent) says which
-/// skills were picked instead, unless files came with it.
-fn mentions_to_labels(messages: &mut [Value], found: &[(String, String)], files: Option<&Value>) {
-    use crate::workspace::skills::strip_mentions;
-    if found.is_empty() {
-        return;
+/// The stored branch from its newest summary checkpoint on, compacted first
+/// when it has grown past the chat's threshold ([`compaction::for_turn`]).
+async fn compact_for_turn(
+    state: &AppState,
+    turn: &Turn,
+    target: &Target,
+    resolved: &ResolvedModel,
+    emitter: &Emitter,
+    path: Vec<Value>,
+) -> compaction::TurnContext {
+    let chat_threshold = chat_threshold(turn, resolved);
+    let mut system = browser_system_prompt(turn).unwrap_or_default();
+    if let Some(model_system) = resolved.params.get("system").and_then(Value::as_str) {
+        system = format!("{model_system}\n{system}");
     }
-    for m in messages.iter_mut() {
-        match m.get_mut("content") {
-            Some(Value::String(s)) => *s = strip_mentions(s, found),
-            Some(Value::Array(parts)) => {
-                for p in parts.iter_mut() {
-                    if p.get("type").and_then(Value::as_str) != Some("text") {
-                        continue;
-                    }
-                    if let Some(Value::String(t)) = p.get_mut("text") {
-                        *t = strip_mentions(t, found);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let has_files = files
+    let input = compaction::TurnInput {
+        chat_id: &turn.chat_id,
+        path,
+        system_prompt: &system,
+        chat_threshold: chat_threshold.as_ref(),
+        model_id: &target.model_id,
+    };
+    compaction::for_turn(state, &turn.caller, emitter, input).await
+}
+
+/// The turn's own compaction threshold: the model's, else the request's.
+fn chat_threshold(turn: &Turn, resolved: &ResolvedModel) -> Option<Value> {
+    let own = |v: Option<&Value>| v.filter(|t| !t.is_null()).cloned();
+    own(resolved.params.get("compact_token_threshold")).or_else(|| {
+        own(turn
+            .body
+            .get("params")
+            .and_then(|p| p.get("compact_token_threshold")))
+    })
+}
+
+/// The user's or chat's system prompt, sent by the browser as a leading system message.
+fn browser_system_prompt(turn: &Turn) -> Option<String> {
+    turn.body
+        .get("messages")
         .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
-    let last_user = messages
-        .iter_mut()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
-    if let Some(m) = last_user {
-        if !has_files && history::message_text(m).trim().is_empty() {
-            let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
-            match m.get_mut("content") {
-                Some(Value::Array(parts)) => {
-                    parts.retain(|p| p.get("type").and_then(Value::as_str) != Some("text"));
-                    parts.push(json!({"type": "text", "text": names.join(", ")}));
-                }
-                _ => m["content"] = json!(names.join(", ")),
-            }
-        }
-    }
+        .and_then(|m| m.first())
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+        .map(history::message_text)
 }
 
 /// Skills for this turn: chosen in the request, attached to the model

@@ -7,11 +7,13 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::compaction::LoopCompactor;
 use super::events::Emitter;
 use super::output::CallRequest;
 use super::tasks::{lock_progress, Progress};
 use super::think::{Piece, ThinkSplitter};
 use super::tools::{ToolBox, ToolCx};
+use crate::db::chat_messages::merge_usage;
 use crate::llm::{self, ResolvedModel, StreamEvent};
 
 /// How a generation ended.
@@ -35,19 +37,6 @@ fn max_rounds() -> usize {
         .unwrap_or(DEFAULT_MAX_ROUNDS)
 }
 
-fn with_io_token_names(u: &Value) -> Value {
-    let mut u = u.clone();
-    if let Some(o) = u.as_object_mut() {
-        if let Some(p) = o.get("prompt_tokens").cloned() {
-            o.entry("input_tokens").or_insert(p);
-        }
-        if let Some(c) = o.get("completion_tokens").cloned() {
-            o.entry("output_tokens").or_insert(c);
-        }
-    }
-    u
-}
-
 /// Streams the reply and runs the tools it calls until the model answers
 /// without calling any.
 #[allow(clippy::too_many_arguments)]
@@ -60,6 +49,7 @@ pub async fn run(
     cancel: &CancellationToken,
     tools: &ToolBox,
     cx: &ToolCx<'_>,
+    compactor: Option<&LoopCompactor>,
 ) -> Ending {
     let limit = max_rounds();
     let mut rounds = 0;
@@ -94,8 +84,27 @@ pub async fn run(
         }
         let round_items = items.as_array().map(|a| &a[start..]).unwrap_or(&[]);
         let follow_up = super::replay::output_to_messages(round_items);
+        let results = follow_up.iter().filter(|m| m["role"] == "tool").count();
         if let Some(msgs) = request.get_mut("messages").and_then(Value::as_array_mut) {
             msgs.extend(follow_up);
+            // Over the threshold, the older part is summarised before the next call.
+            if let Some(c) = compactor {
+                let (st, who) = (cx.state, cx.caller);
+                let latest = usage.as_ref();
+                if let Some(marker) = c
+                    .between_rounds(st, who, emitter, msgs, results, latest)
+                    .await
+                {
+                    let items = {
+                        let mut o = lock_progress(out);
+                        o.add_kept(marker);
+                        o.items("in_progress")
+                    };
+                    emitter
+                        .emit("chat:completion", json!({"output": items}))
+                        .await;
+                }
+            }
         }
     }
 }
@@ -166,6 +175,10 @@ async fn stream_once(
     };
     let mut think = ThinkSplitter::default();
     let mut last_chunk: Option<Value> = None;
+    // Earlier rounds' usage: this call's report (the latest one it sends) adds
+    // to their totals and costs, while its prompt and completion counts stand
+    // alone, so the size of the context is not summed over a tool loop.
+    let earlier = usage.clone().unwrap_or(Value::Null);
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
@@ -193,7 +206,7 @@ async fn stream_once(
                     emitter.emit("response:completion", ev).await;
                 }
             }
-            Ok(StreamEvent::Usage(u)) => *usage = Some(with_io_token_names(&u)),
+            Ok(StreamEvent::Usage(u)) => *usage = Some(merge_usage(&earlier, &u)),
             Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
             Err(e) => {
                 if let Some(p) = think.finish() {

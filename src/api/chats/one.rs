@@ -1,18 +1,20 @@
 //! Routes on one chat: read, update, params, messages and their events,
 //! delete, pin, archive, unread mark, folder move.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::common::{
-    accessible, allowed, error_default, folder_unread_json, load_accessible, set_message_authors,
-    unauthorized, viewer_response, who, Who, DEFAULT_ERROR,
+    accessible, allowed, error_default, folder_unread_json, load_accessible, optional_object,
+    set_message_authors, unauthorized, viewer_response, who, Who, DEFAULT_ERROR,
 };
 use super::create::{check_chat_fields, ChatForm};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
+use crate::chat::compaction;
 use crate::db::chats::{self, ChatRow};
 use crate::db::{chat_messages, folders, now_secs, tags};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
@@ -39,9 +41,13 @@ pub(super) async fn get_chat(
             } else {
                 Value::Null
             };
-            Ok(Some(data))
+            Ok(Some((data, chat)))
         })
-        .await?;
+        .await?
+        .map(|(mut data, row)| {
+            data["context_usage"] = json!(compaction::context_usage(&state, &row));
+            data
+        });
     if let Some(chat) = data.as_mut().and_then(|d| d.get_mut("chat")) {
         crate::chat::live::overlay(&state, &chat_id, chat);
     }
@@ -123,23 +129,44 @@ pub(super) async fn update_params(
     Ok(Json(out))
 }
 
+/// `POST /api/v1/chats/{id}/compact`: summarises the current branch up to
+/// its last message now (body `{model?}`), as the chat menu's action does.
 pub(super) async fn compact(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let uid = caller.user.id.clone();
-    if state
+    let form = optional_object(&body)?;
+    let asked = match &form {
+        Some(f) => crate::api::form::opt_str_in(f, "model")?,
+        None => None,
+    };
+    let (uid, cid) = (caller.user.id.clone(), id.clone());
+    let Some(row) = state
         .db
-        .read(move |c| chats::get_for_user(c, &id, &uid))
+        .read(move |c| chats::get_for_user(c, &cid, &uid))
         .await?
-        .is_none()
-    {
+    else {
         return Err(unauthorized(NOT_FOUND));
+    };
+    if state.tasks.is_chat_active(&id) {
+        return Err(ApiError::Conflict(
+            "Wait for the current response to finish before compacting.".into(),
+        ));
     }
-    Err(ApiError::NotImplemented(
-        "Context compaction is not supported by this server.".into(),
-    ))
+    let Some(model) = compaction::branch_model(&row, asked.as_deref()) else {
+        return Err(ApiError::bad_request(compaction::NO_MODEL));
+    };
+    let mut result = compaction::compact_branch(&state, &caller, &row, &model).await?;
+    let cid = id.clone();
+    let row = state
+        .db
+        .read(move |c| chats::get(c, &cid))
+        .await?
+        .unwrap_or(row);
+    result["context_usage"] = json!(compaction::context_usage(&state, &row));
+    Ok(Json(result))
 }
 
 /// Owner, or an admin with chat access: who may edit messages and send events.

@@ -98,7 +98,7 @@ pub fn wire(row: &ChatRow, writable: bool) -> Value {
     v
 }
 
-/// `ChatResponse` as stored, `context_usage` null (context compaction is not offered).
+/// `ChatResponse` as stored, `context_usage` null (the chat route fills it in).
 pub fn response(row: &ChatRow) -> Value {
     json!({
         "id": row.id,
