@@ -81,11 +81,40 @@ impl ServerHandler for Fake {
     }
 }
 
-/// What the MCP server saw, and a switch that makes it answer 503.
+/// What the MCP server saw, a switch that makes it answer 503, and the
+/// session ids it answers 404 for (as a restarted server would).
 #[derive(Clone, Default)]
 struct McpSide {
     inbox: common::Inbox,
     down: Arc<AtomicBool>,
+    forgotten: Arc<Mutex<Vec<String>>>,
+}
+
+impl McpSide {
+    /// Forgets every session opened so far.
+    fn forget_sessions(&self) {
+        let ids: Vec<String> = self
+            .inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.headers.get("mcp-session-id"))
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        assert!(!ids.is_empty(), "sessions were used");
+        self.forgotten.lock().unwrap().extend(ids);
+    }
+
+    /// The JSON-RPC methods the server was asked, in order.
+    fn methods(&self) -> Vec<String> {
+        self.inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .filter_map(|v| v["method"].as_str().map(str::to_string))
+            .collect()
+    }
 }
 
 /// Starts the MCP server; its URL ends in `/mcp`.
@@ -107,11 +136,23 @@ async fn mcp_server() -> (String, McpSide) {
                         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
                             .into_response();
                     }
+                    let session = req
+                        .headers()
+                        .get("mcp-session-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    if session.is_some_and(|id| seen.forgotten.lock().unwrap().contains(&id)) {
+                        return (axum::http::StatusCode::NOT_FOUND, "no such session")
+                            .into_response();
+                    }
+                    let (parts, body) = req.into_parts();
+                    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
                     seen.inbox.lock().unwrap().push(common::Received {
-                        path: req.uri().path().to_string(),
-                        headers: req.headers().clone(),
-                        body: Default::default(),
+                        path: parts.uri.path().to_string(),
+                        headers: parts.headers.clone(),
+                        body: body.clone(),
                     });
+                    let req = axum::extract::Request::from_parts(parts, body.into());
                     next.run(req).await
                 }
             },
@@ -405,6 +446,26 @@ async fn an_mcp_server_is_verified_listed_and_called() {
         .to_string();
     assert!(stored_result.contains("Sunny in Oslo."), "{stored_result}");
 
+    // Verifying opened one session; the turn opened one more and used it
+    // for the listing and both calls; a second turn reuses it.
+    let handshakes = |m: &[String]| {
+        m.iter()
+            .filter(|m| *m == "initialize" || *m == "server/discover")
+            .count()
+    };
+    let before = side.methods();
+    assert_eq!(handshakes(&before), 2, "{before:?}");
+    assert_eq!(
+        before.iter().filter(|m| *m == "tools/call").count(),
+        2,
+        "{before:?}"
+    );
+    script.queue(json!({"text": "Still sunny."}));
+    run_turn(&admin, turn("and now?", json!(["server:mcp:fake"]))).await;
+    let after = side.methods();
+    assert_eq!(handshakes(&after), 2, "the session is reused: {after:?}");
+    assert_eq!(after.last().map(String::as_str), Some("tools/list"));
+
     // Every request carried the connection's key and custom header.
     let seen = side.inbox.lock().unwrap();
     assert!(!seen.is_empty());
@@ -552,4 +613,30 @@ async fn prompt_based_calling_runs_mcp_tools_first() {
         m["sources"][0]["source"]["name"],
         "server:mcp:fake/fake_weather"
     );
+}
+
+#[tokio::test]
+async fn a_session_the_server_forgot_is_opened_again() {
+    let (_srv, admin, script) = setup().await;
+    let (url, side) = mcp_server().await;
+    save_tool_servers(&admin, json!([connection(&url)])).await;
+    script.queue(json!({"text": "Hello."}));
+    run_turn(&admin, turn("hi", json!(["server:mcp:fake"]))).await;
+    let first = side.methods();
+    assert_eq!(first.iter().filter(|m| *m == "initialize").count(), 1);
+
+    side.forget_sessions();
+    script.queue(json!({"calls": [["c1", "fake_weather", r#"{"city": "Oslo"}"#]]}));
+    script.queue(json!({"text": "Sunny."}));
+    let m = run_turn(&admin, turn("weather?", json!(["server:mcp:fake"]))).await;
+    assert_eq!(m["content"], "Sunny.");
+    assert_eq!(call_status(&m, "fake_weather"), Some(json!("completed")));
+    let methods = side.methods();
+    assert_eq!(
+        methods.iter().filter(|m| *m == "initialize").count(),
+        2,
+        "a new session replaced the forgotten one: {methods:?}"
+    );
+    let results = tool_results(&script.requests()[2]);
+    assert!(results[0].1.contains("Sunny in Oslo."), "{results:?}");
 }

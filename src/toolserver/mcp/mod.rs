@@ -130,7 +130,7 @@ impl Session {
 /// Where a session goes and how it signs in.
 #[derive(Clone)]
 pub struct Link {
-    key: (String, String, u64),
+    key: Key,
     url: String,
     headers: HeaderMap,
 }
@@ -153,14 +153,16 @@ impl Link {
     }
 }
 
+/// Connection id, user id, and a hash of the URL and headers.
+type Key = (String, String, u64);
+
 struct Kept {
     session: Arc<Session>,
     used: Instant,
 }
 
-fn sessions() -> &'static Mutex<HashMap<(String, String, u64), Kept>> {
-    static SESSIONS: std::sync::OnceLock<Mutex<HashMap<(String, String, u64), Kept>>> =
-        std::sync::OnceLock::new();
+fn sessions() -> &'static Mutex<HashMap<Key, Kept>> {
+    static SESSIONS: std::sync::OnceLock<Mutex<HashMap<Key, Kept>>> = std::sync::OnceLock::new();
     SESSIONS.get_or_init(Default::default)
 }
 
