@@ -141,7 +141,12 @@ async fn mcp_server() -> (String, McpSide) {
                         .get("mcp-session-id")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    if session.is_some_and(|id| seen.forgotten.lock().unwrap().contains(&id)) {
+                    // Only messages are refused: the open event stream stays
+                    // up, so the client learns of it when it next asks.
+                    let posted = req.method() == axum::http::Method::POST;
+                    if posted
+                        && session.is_some_and(|id| seen.forgotten.lock().unwrap().contains(&id))
+                    {
                         return (axum::http::StatusCode::NOT_FOUND, "no such session")
                             .into_response();
                     }
@@ -162,15 +167,17 @@ async fn mcp_server() -> (String, McpSide) {
 
 // ------------------------------------------------------- the scripted model
 
+type OnAsk = Arc<dyn Fn() + Send + Sync>;
+
 #[derive(Clone, Default)]
 struct Script {
     replies: Arc<Mutex<VecDeque<Value>>>,
     seen: Arc<Mutex<Vec<Value>>>,
     /// Answers to non-streamed (task) requests, in order; `{}` when empty.
     tasks: Arc<Mutex<VecDeque<String>>>,
-    /// Set as soon as the model is asked (to take a tool server down
-    /// between listing its tools and calling one).
-    on_ask: Arc<Mutex<Option<Arc<AtomicBool>>>>,
+    /// Runs whenever the model is asked (to change a tool server between
+    /// listing its tools and calling one).
+    on_ask: Arc<Mutex<Option<OnAsk>>>,
 }
 
 impl Script {
@@ -202,8 +209,9 @@ async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}))
         .into_response();
     }
-    if let Some(flag) = s.on_ask.lock().unwrap().as_ref() {
-        flag.store(true, Ordering::SeqCst);
+    let hook = s.on_ask.lock().unwrap().clone();
+    if let Some(hook) = hook {
+        hook();
     }
     s.seen.lock().unwrap().push(body);
     let reply = s
@@ -550,7 +558,8 @@ async fn an_unreachable_server_is_an_error_result_not_a_failed_chat() {
 
     // A server that goes away after listing its tools: the call's result
     // says so and the model still answers.
-    *script.on_ask.lock().unwrap() = Some(side.down.clone());
+    let down = side.down.clone();
+    *script.on_ask.lock().unwrap() = Some(Arc::new(move || down.store(true, Ordering::SeqCst)));
     script.queue(json!({"calls": [["c1", "fake_weather", r#"{"city": "Oslo"}"#]]}));
     script.queue(json!({"text": "The weather service is down."}));
     let m = run_turn(&admin, turn("weather now?", json!(["server:mcp:fake"]))).await;
@@ -639,4 +648,16 @@ async fn a_session_the_server_forgot_is_opened_again() {
     );
     let results = tool_results(&script.requests()[2]);
     assert!(results[0].1.contains("Sunny in Oslo."), "{results:?}");
+
+    // Forgotten between listing and calling: the call still runs, once.
+    let forget = side.clone();
+    *script.on_ask.lock().unwrap() = Some(Arc::new(move || forget.forget_sessions()));
+    script.queue(json!({"calls": [["c2", "fake_weather", r#"{"city": "Bodø"}"#]]}));
+    script.queue(json!({"text": "Sunny in Bodø."}));
+    let m = run_turn(&admin, turn("and Bodø?", json!(["server:mcp:fake"]))).await;
+    assert_eq!(call_status(&m, "fake_weather"), Some(json!("completed")));
+    let results = tool_results(&script.requests()[4]);
+    assert!(results[0].1.contains("Sunny in Bodø."), "{results:?}");
+    let calls = side.methods().iter().filter(|m| *m == "tools/call").count();
+    assert_eq!(calls, 2, "each call ran once");
 }

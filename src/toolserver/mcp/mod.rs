@@ -23,7 +23,7 @@ use reqwest::header::HeaderMap;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::{
-    StreamableHttpClientTransport, StreamableHttpClientTransportConfig,
+    StreamableHttpClientTransport, StreamableHttpClientTransportConfig, StreamableHttpError,
 };
 use rmcp::{ServiceError, ServiceExt};
 use serde_json::{json, Map, Value};
@@ -231,13 +231,32 @@ fn forget(link: &Link) {
         .remove(&link.key);
 }
 
-/// Whether a failure means the session itself is gone (so one new session
-/// may be tried), as opposed to the server answering with an error.
+/// Whether listing may be tried once more on a new session: the session's
+/// transport ended or a message could not be delivered.
 fn session_gone(e: &ServiceError) -> bool {
     matches!(
         e,
         ServiceError::TransportClosed | ServiceError::TransportSend(_)
     )
+}
+
+/// Whether a call may be tried once more on a new session: only when the
+/// server cannot have run it (the transport had ended, or the server said
+/// the session is unknown), so a tool never runs twice.
+fn call_never_ran(e: &ServiceError) -> bool {
+    let ServiceError::TransportSend(sent) = e else {
+        return matches!(e, ServiceError::TransportClosed);
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(sent.error.as_ref());
+    while let Some(c) = cause {
+        if let Some(StreamableHttpError::SessionExpired) =
+            c.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// A tool of a server as the model is offered it.
@@ -356,7 +375,7 @@ pub async fn call(link: &Link, tool: &str, args: &Map<String, Value>) -> String 
         Err(e) => return super::error_text(&e),
     };
     let outcome = match run(session).await {
-        Err(e) if session_gone(&e) => {
+        Err(e) if call_never_ran(&e) => {
             forget(link);
             match session_for(link).await {
                 Ok(s) => run(s).await,
