@@ -32,6 +32,12 @@ pub enum ApiError {
     NotImplemented(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Another server we asked on the caller's behalf failed (502).
+    #[error("{0}")]
+    BadGateway(String),
+    /// Another server we asked on the caller's behalf did not answer in time (504).
+    #[error("{0}")]
+    GatewayTimeout(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -72,6 +78,8 @@ impl ApiError {
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

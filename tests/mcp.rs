@@ -409,6 +409,16 @@ async fn an_mcp_server_is_verified_listed_and_called() {
         .clone();
     assert_eq!(entry["name"], "Fake MCP");
     assert_eq!(entry["meta"]["description"], "weather and more");
+    let specs = admin.get("/api/v1/tools/id/server:mcp:fake/specs").await;
+    assert_eq!(specs.status, 200, "{}", specs.body);
+    assert_eq!(
+        specs.body["specs"],
+        json!([{"name": "weather", "description": "Weather of a city"},
+               {"name": "fail", "description": "Always fails"}]),
+        "the name filter holds here too"
+    );
+    let unknown = admin.get("/api/v1/tools/id/server:mcp:nope/specs").await;
+    assert_eq!(unknown.status, 404);
 
     script.queue(json!({"calls": [
         ["c_wx", "fake_weather", r#"{"city": "Oslo"}"#],
@@ -454,8 +464,8 @@ async fn an_mcp_server_is_verified_listed_and_called() {
         .to_string();
     assert!(stored_result.contains("Sunny in Oslo."), "{stored_result}");
 
-    // Verifying opened one session; the turn opened one more and used it
-    // for the listing and both calls; a second turn reuses it.
+    // Verifying opened one session and showing the tools another, which
+    // the turn used for its listing and both calls; a second turn too.
     let handshakes = |m: &[String]| {
         m.iter()
             .filter(|m| *m == "initialize" || *m == "server/discover")
@@ -504,6 +514,8 @@ async fn only_users_with_access_get_the_tools() {
     // Without grants the connection is for admins only.
     let theirs = user.get("/api/v1/tools/").await.body;
     assert!(!theirs.to_string().contains("server:mcp:fake"), "{theirs}");
+    let specs = user.get("/api/v1/tools/id/server:mcp:fake/specs").await;
+    assert_eq!(specs.status, 404, "{}", specs.body);
     script.queue(json!({"text": "No tools for you."}));
     let m = run_turn(&user, turn("weather?", json!(["server:mcp:fake"]))).await;
     assert_eq!(m["content"], "No tools for you.");

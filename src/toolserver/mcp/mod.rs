@@ -398,6 +398,35 @@ pub async fn call(link: &Link, tool: &str, args: &Map<String, Value>) -> String 
     }
 }
 
+/// Why the tools of an MCP connection could not be shown.
+#[derive(Debug)]
+pub enum Discovery {
+    /// Not an enabled MCP connection the caller may use.
+    NotFound,
+    TimedOut,
+    Failed(String),
+}
+
+/// How long showing a server's tools may take.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The names and descriptions of an MCP connection's tools, for the chat's
+/// tool-server overview (`GET /api/v1/tools/id/server:mcp:<id>/specs`).
+pub async fn specs(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<Value>, Discovery> {
+    let audience = Audience::of(state, caller).await;
+    let cx = CallContext::default();
+    let opened = tokio::time::timeout(DISCOVERY_TIMEOUT, open(state, &audience, caller, id, &cx))
+        .await
+        .map_err(|_| Discovery::TimedOut)?
+        .map_err(Discovery::Failed)?
+        .ok_or(Discovery::NotFound)?;
+    Ok(opened
+        .tools
+        .into_iter()
+        .map(|t| json!({"name": t.name, "description": t.spec["description"].as_str().unwrap_or("")}))
+        .collect())
+}
+
 /// The admin's "verify" of an MCP connection: a fresh session and its tool
 /// list, answered as `{"status": true, "specs": [...]}`.
 pub async fn verify(conn: &Value, caller: &Caller) -> Result<Value, String> {
