@@ -581,7 +581,10 @@ async fn an_unreachable_server_is_an_error_result_not_a_failed_chat() {
     assert!(tool_names(&requests[2]).contains(&"fake_weather".to_string()));
     let results = tool_results(&requests[3]);
     let error: Value = serde_json::from_str(&results[0].1).unwrap();
-    assert!(error["error"].as_str().is_some(), "{error}");
+    assert_eq!(
+        error["error"], "the MCP server fake could not be reached",
+        "no address or cause is shown: {error}"
+    );
     assert_eq!(call_status(&m, "fake_weather"), Some(json!("failed")));
 }
 

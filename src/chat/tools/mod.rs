@@ -107,7 +107,8 @@ pub struct ToolBox {
     /// What the selected MCP servers ask the model to know (for the system
     /// prompt).
     instructions: Vec<String>,
-    /// Selected servers that could not be opened, with why.
+    /// Selected servers that could not be opened (a status line for the
+    /// user; the cause is in the log).
     unreachable: Vec<String>,
 }
 
@@ -238,7 +239,7 @@ impl ToolBox {
         &self.instructions
     }
 
-    /// The selected servers that could not be opened, with why.
+    /// The selected servers that could not be opened, as status lines.
     pub fn unreachable(&self) -> &[String] {
         &self.unreachable
     }
@@ -450,7 +451,9 @@ async fn server_tools(
             Ok(None) => continue,
             Err(why) => {
                 tracing::warn!(server = %id, error = %why, "MCP server left out of the turn");
-                out.unreachable.push(format!("MCP server {id}: {why}"));
+                out.unreachable.push(format!(
+                    "The MCP server \"{id}\" could not be reached; its tools are left out."
+                ));
                 continue;
             }
         };

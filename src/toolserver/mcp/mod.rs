@@ -370,16 +370,23 @@ pub async fn call(link: &Link, tool: &str, args: &Map<String, Value>) -> String 
             }
         }
     };
+    // What the model (and the user, in the stored result) reads when the
+    // server cannot be reached; the cause, which may name the URL, is logged.
+    let server = &link.key.0;
+    let unreachable = |why: &dyn std::fmt::Display| {
+        tracing::warn!(server = %server, tool, error = %why, "MCP call failed");
+        super::error_text(&format!("the MCP server {server} could not be reached"))
+    };
     let session = match session_for(link).await {
         Ok(s) => s,
-        Err(e) => return super::error_text(&e),
+        Err(e) => return unreachable(&e),
     };
     let outcome = match run(session).await {
         Err(e) if call_never_ran(&e) => {
             forget(link);
             match session_for(link).await {
                 Ok(s) => run(s).await,
-                Err(e) => return super::error_text(&e),
+                Err(e) => return unreachable(&e),
             }
         }
         other => other,
@@ -394,7 +401,7 @@ pub async fn call(link: &Link, tool: &str, args: &Map<String, Value>) -> String 
             timeout.as_secs()
         )),
         Err(ServiceError::McpError(e)) => super::error_text(&e.message),
-        Err(e) => super::error_text(&format!("the MCP server could not be reached: {e}")),
+        Err(e) => unreachable(&e),
     }
 }
 
