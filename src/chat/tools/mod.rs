@@ -445,8 +445,13 @@ async fn server_tools(
         message_id,
         model_id: &resolved.id,
     };
-    for id in mcp_ids {
-        let opened = match mcp::open(state, &audience, &turn.caller, id, &context).await {
+    // The servers are opened side by side; their tools keep the request's order.
+    let opening = mcp_ids
+        .iter()
+        .map(|id| mcp::open(state, &audience, &turn.caller, id, &context));
+    let outcomes = futures::future::join_all(opening).await;
+    for (id, outcome) in mcp_ids.into_iter().zip(outcomes) {
+        let opened = match outcome {
             Ok(Some(o)) => o,
             Ok(None) => continue,
             Err(why) => {
