@@ -32,10 +32,10 @@ pub enum ApiError {
     NotImplemented(String),
     #[error("{0}")]
     Unavailable(String),
-    /// Another server we asked on the caller's behalf failed (502).
+    /// A provider behind us failed or answered nonsense.
     #[error("{0}")]
     BadGateway(String),
-    /// Another server we asked on the caller's behalf did not answer in time (504).
+    /// A server behind us did not answer in time (504).
     #[error("{0}")]
     GatewayTimeout(String),
     #[error(transparent)]

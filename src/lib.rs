@@ -16,6 +16,7 @@ pub mod events;
 pub mod files;
 pub mod frontend_texts;
 pub mod images;
+pub mod json;
 pub mod limits;
 pub mod llm;
 pub mod notes;

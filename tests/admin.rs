@@ -1120,3 +1120,91 @@ async fn python_groups_and_permissions_read_back() {
     assert_eq!(members["items"][0]["membership_type"], "direct");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn switches_this_server_cannot_run_are_reported_off() {
+    let srv = TestServer::fresh().await;
+    let admin = common::admin(&srv).await;
+    let mut code = admin.get("/api/v1/configs/code_execution").await.body;
+    code["ENABLE_CODE_INTERPRETER"] = json!(true);
+    code["ENABLE_CODE_EXECUTION"] = json!(true);
+    let saved = save(&admin, "/api/v1/configs/code_execution", code).await;
+    // The admin setting is kept as it was saved…
+    assert_eq!(saved["ENABLE_CODE_INTERPRETER"], true);
+    let features = &admin.get("/api/config").await.body["features"];
+    // …but the chat does not offer the interpreter or web search, which
+    // this server does not run; code execution (Pyodide in the browser) stays.
+    assert_eq!(features["enable_code_interpreter"], false);
+    assert_eq!(features["enable_web_search"], false);
+    assert_eq!(features["enable_code_execution"], true);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn null_items_in_optional_lists_are_refused_by_position() {
+    let srv = TestServer::fresh().await;
+    let admin = common::admin(&srv).await;
+    let tail = |r: &common::Resp| -> Value {
+        assert_eq!(r.status, 422, "{}", r.body);
+        let loc = r.body["detail"][0]["loc"].as_array().unwrap().clone();
+        json!(loc[loc.len() - 2..])
+    };
+    let prompt = |extra: Value| {
+        let mut f = json!({"command": "p-null", "name": "P", "content": "body"});
+        f.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        f
+    };
+    let r = admin
+        .post("/api/v1/prompts/create", prompt(json!({"tags": [null]})))
+        .await;
+    assert_eq!(tail(&r), json!(["tags", 0]));
+    let r = admin
+        .post(
+            "/api/v1/prompts/create",
+            prompt(json!({"tags": ["a", null]})),
+        )
+        .await;
+    assert_eq!(tail(&r), json!(["tags", 1]));
+    let r = admin
+        .post(
+            "/api/v1/prompts/create",
+            prompt(json!({"access_grants": [null]})),
+        )
+        .await;
+    assert_eq!(tail(&r), json!(["access_grants", 0]));
+    let r = admin
+        .post(
+            "/api/v1/models/create",
+            json!({"id": "m-null", "name": "M", "meta": {}, "params": {}, "access_grants": [null]}),
+        )
+        .await;
+    assert_eq!(tail(&r), json!(["access_grants", 0]));
+    // null itself is fine, and nothing was stored by the refusals.
+    let ok = admin
+        .post(
+            "/api/v1/prompts/create",
+            prompt(json!({"tags": null, "access_grants": null})),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    let mut models = admin.get("/api/v1/configs/models").await.body;
+    models["MODEL_ORDER_LIST"] = json!([null]);
+    let r = admin.post("/api/v1/configs/models", models.clone()).await;
+    assert_eq!(tail(&r), json!(["MODEL_ORDER_LIST", 0]));
+    models["MODEL_ORDER_LIST"] = Value::Null;
+    assert_eq!(
+        admin.post("/api/v1/configs/models", models).await.status,
+        200
+    );
+
+    let mut web = admin.get("/api/v1/retrieval/config").await.body["web"].clone();
+    web["WEB_SEARCH_DOMAIN_FILTER_LIST"] = json!([null]);
+    let r = admin
+        .post("/api/v1/retrieval/config/update", json!({"web": web}))
+        .await;
+    assert_eq!(tail(&r), json!(["WEB_SEARCH_DOMAIN_FILTER_LIST", 0]));
+    srv.stop().await;
+}

@@ -1,10 +1,10 @@
 //! `/api/v1/analytics`: the admin dashboard (totals, per-model and per-user
-//! counts, token usage and the time series). The per-model chat browser and
-//! feedback overview are not built yet and answer 501.
+//! counts, token usage and the time series) and its drill-downs (messages,
+//! the chats of a model, a model's ratings and tags).
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{Local, NaiveDateTime, TimeZone, Timelike};
@@ -23,8 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/analytics/users", get(users))
         .route("/api/v1/analytics/tokens", get(tokens))
         .route("/api/v1/analytics/daily", get(daily))
-        .route("/api/v1/analytics/messages", get(not_built))
-        .route("/api/v1/analytics/models/{*rest}", get(not_built))
+        .route("/api/v1/analytics/messages", get(messages))
+        .route("/api/v1/analytics/models/{*rest}", get(model_drilldown))
 }
 
 #[derive(Deserialize)]
@@ -338,9 +338,138 @@ async fn daily(
     Ok(Json(json!({ "data": data })))
 }
 
-async fn not_built(AdminUser(_a): AdminUser) -> ApiError {
-    ApiError::NotImplemented(
-        "Browsing messages and per-model chats in analytics is not supported by this server yet."
-            .into(),
-    )
+#[derive(Deserialize)]
+struct Browse {
+    model_id: Option<String>,
+    user_id: Option<String>,
+    chat_id: Option<String>,
+    start_date: Option<i64>,
+    end_date: Option<i64>,
+    skip: Option<i64>,
+    limit: Option<i64>,
+    order_by: Option<String>,
+    direction: Option<String>,
+    days: Option<i64>,
+}
+
+impl Browse {
+    /// `skip` and `limit` (default 50, at most 100 as upstream validates).
+    fn page(&self) -> ApiResult<(i64, i64)> {
+        let limit = self.limit.unwrap_or(50);
+        if limit > 100 {
+            return Err(ApiError::Validation(json!([{
+                "loc": ["query", "limit"],
+                "msg": "Input should be less than or equal to 100",
+                "type": "less_than_equal",
+            }])));
+        }
+        Ok((self.skip.unwrap_or(0).max(0), limit.max(0)))
+    }
+}
+
+/// Messages of one chat, else of one model, else of one user; none without
+/// a filter.
+async fn messages(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    Query(q): Query<Browse>,
+) -> ApiResult<Json<Vec<Value>>> {
+    use db::analytics_browse as browse;
+    let (skip, limit) = q.page()?;
+    let found = state
+        .db
+        .read(move |c| {
+            let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+            if let Some(chat) = set(&q.chat_id) {
+                browse::messages_of_chat(c, &chat)
+            } else if let Some(model) = set(&q.model_id) {
+                browse::messages_of_model(c, &model, q.start_date, q.end_date, skip, limit)
+            } else if let Some(user) = set(&q.user_id) {
+                browse::messages_of_user(c, &user, skip, limit)
+            } else {
+                Ok(Vec::new())
+            }
+        })
+        .await?;
+    Ok(Json(found))
+}
+
+/// `/models/{model_id:path}/chats` and `/models/{model_id:path}/overview`
+/// (model ids may hold slashes, so the route takes the rest of the path).
+async fn model_drilldown(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    Path(rest): Path<String>,
+    Query(q): Query<Browse>,
+) -> ApiResult<Json<Value>> {
+    if let Some(model) = rest.strip_suffix("/chats").filter(|m| !m.is_empty()) {
+        return model_chats(&state, model.to_string(), q).await;
+    }
+    if let Some(model) = rest.strip_suffix("/overview").filter(|m| !m.is_empty()) {
+        return model_overview(&state, model.to_string(), q.days.unwrap_or(30)).await;
+    }
+    Err(ApiError::not_found(crate::error::messages::NOT_FOUND))
+}
+
+async fn model_chats(state: &AppState, model: String, q: Browse) -> ApiResult<Json<Value>> {
+    use db::analytics_browse::{chats_of_model, ChatOrder};
+    let (skip, limit) = q.page()?;
+    let order = match q.order_by.as_deref() {
+        Some("title") => ChatOrder::Title,
+        Some("user_name") => ChatOrder::UserName,
+        _ => ChatOrder::UpdatedAt,
+    };
+    let ascending = q.direction.as_deref() == Some("asc");
+    let (chats, total) = state
+        .db
+        .read(move |c| {
+            chats_of_model(
+                c,
+                &model,
+                q.start_date,
+                q.end_date,
+                order,
+                ascending,
+                skip,
+                limit,
+            )
+        })
+        .await?;
+    Ok(Json(json!({"chats": chats, "total": total})))
+}
+
+/// A model's won/lost ratings per day (the last `days` days, every day
+/// listed; all days since the first rating with `days` 0) and its chats'
+/// ten most used tags.
+async fn model_overview(state: &AppState, model: String, days: i64) -> ApiResult<Json<Value>> {
+    use db::analytics_browse::{ratings_by_day, tags_of_model};
+    let now = Local::now();
+    let start = (days > 0).then(|| now - chrono::Duration::days(days));
+    let since = start.map(|s| s.timestamp());
+    let (ratings, tags) = state
+        .db
+        .read(move |c| Ok((ratings_by_day(c, &model, since)?, tags_of_model(c, &model)?)))
+        .await?;
+    let mut history = Vec::new();
+    let first = match start {
+        Some(s) => Some(s.date_naive()),
+        None => ratings
+            .keys()
+            .next()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
+    };
+    if let Some(mut day) = first {
+        let last = now.date_naive();
+        while day <= last {
+            let key = day.format("%Y-%m-%d").to_string();
+            let (won, lost) = ratings.get(&key).copied().unwrap_or((0, 0));
+            history.push(json!({"date": key, "won": won, "lost": lost}));
+            day = day.succ_opt().unwrap_or(last + chrono::Duration::days(1));
+        }
+    }
+    let tags: Vec<Value> = tags
+        .into_iter()
+        .map(|(tag, count)| json!({"tag": tag, "count": count}))
+        .collect();
+    Ok(Json(json!({"history": history, "tags": tags})))
 }

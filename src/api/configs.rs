@@ -169,7 +169,10 @@ fn coerce(f: &Field, v: &Value) -> ApiResult<Value> {
             )),
         },
         Kind::OptList | Kind::List => match v {
-            Value::Array(_) => Ok(v.clone()),
+            Value::Array(_) => {
+                crate::api::form::no_null_items(&["body", f.wire], v, "string")?;
+                Ok(v.clone())
+            }
             _ => Err(invalid(f.wire, "Input should be a valid list", "list_type")),
         },
         Kind::Any => Ok(v.clone()),

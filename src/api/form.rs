@@ -15,6 +15,32 @@ pub(crate) fn validation(field: &str, msg: &str) -> ApiError {
     ApiError::Validation(json!([{"loc": ["body", field], "msg": msg, "type": "value_error"}]))
 }
 
+/// Refuses a list field holding `null` items, as pydantic does for
+/// `list[X] | None`: the error names the field and the item's index
+/// (`loc` `[…, field, i]`). `kind` is what an item should be: `string` or
+/// `dictionary`.
+pub(crate) fn no_null_items(loc: &[&str], list: &Value, kind: &str) -> ApiResult<()> {
+    let Some(at) = list
+        .as_array()
+        .and_then(|items| items.iter().position(Value::is_null))
+    else {
+        return Ok(());
+    };
+    let typ = if kind == "string" {
+        "string_type"
+    } else {
+        "dict_type"
+    };
+    let mut path: Vec<Value> = loc.iter().map(|s| json!(s)).collect();
+    path.push(json!(at));
+    Err(ApiError::Validation(json!([{
+        "loc": path,
+        "msg": format!("Input should be a valid {kind}"),
+        "type": typ,
+        "input": null,
+    }])))
+}
+
 pub(crate) fn req_str<'a>(body: &'a Value, field: &str) -> ApiResult<&'a str> {
     match body.get(field) {
         Some(Value::String(s)) => Ok(s),

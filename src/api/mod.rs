@@ -24,6 +24,7 @@ pub mod images;
 pub mod knowledge;
 pub mod llm_response;
 pub mod memories;
+pub mod messages;
 pub mod mfa;
 pub mod models;
 pub mod notes;
@@ -83,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ollama::router())
         .merge(tasks::router())
         .merge(chat::router())
+        .merge(messages::router())
         .merge(search::router())
         .merge(prompts::router())
         .merge(tools::router())

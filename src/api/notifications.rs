@@ -351,16 +351,7 @@ async fn load(state: &AppState, user_id: &str) -> ApiResult<Map<String, Value>> 
             let mut changed = false;
             if let Some(Value::Array(ts)) = n.get_mut("targets") {
                 for t in ts.iter_mut() {
-                    let mut evs: Vec<String> = t
-                        .get("events")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let mut evs: Vec<String> = crate::json::str_list(t.get("events"));
                     evs.sort();
                     evs.dedup();
                     if str_of(t.get("id")) == DEFAULT_TARGET_ID

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::form::{opt_str, req_str, validation};
+use super::form::{no_null_items, opt_str, req_str, validation};
 use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
@@ -77,7 +77,10 @@ pub(crate) async fn perms_allow_any(
 pub(crate) fn grants_field(body: &Value) -> ApiResult<Value> {
     match body.get("access_grants") {
         None | Some(Value::Null) => Ok(Value::Array(vec![])),
-        Some(v @ Value::Array(_)) => Ok(v.clone()),
+        Some(v @ Value::Array(_)) => {
+            no_null_items(&["body", "access_grants"], v, "dictionary")?;
+            Ok(v.clone())
+        }
         Some(_) => Err(validation("access_grants", "Input should be a valid list")),
     }
 }
@@ -101,17 +104,19 @@ fn opt_object(body: &Value, field: &str) -> ApiResult<Option<Value>> {
 fn opt_tags(body: &Value) -> ApiResult<Option<Vec<String>>> {
     match body.get("tags") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|t| {
-                let t = t
-                    .as_str()
-                    .ok_or_else(|| validation("tags", "Input should be a valid string"))?;
-                crate::limits::check_name("tags", t)?;
-                Ok(t.to_string())
-            })
-            .collect::<ApiResult<Vec<_>>>()
-            .map(Some),
+        Some(v @ Value::Array(a)) => {
+            no_null_items(&["body", "tags"], v, "string")?;
+            a.iter()
+                .map(|t| {
+                    let t = t
+                        .as_str()
+                        .ok_or_else(|| validation("tags", "Input should be a valid string"))?;
+                    crate::limits::check_name("tags", t)?;
+                    Ok(t.to_string())
+                })
+                .collect::<ApiResult<Vec<_>>>()
+                .map(Some)
+        }
         Some(_) => Err(validation("tags", "Input should be a valid list")),
     }
 }

@@ -165,17 +165,7 @@ pub fn substitute(text: &str, vars: &Map<String, Value>) -> String {
 // ---------------------------------------------------------------------------
 // The history tree (pure functions on `chat.chat`)
 
-/// The strings of a JSON array (anything else is skipped).
-pub(crate) fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use crate::json::str_list;
 
 /// Whether a JSON value counts as set (Python truthiness).
 pub(crate) fn truthy(v: Option<&Value>) -> bool {

@@ -5,6 +5,7 @@ pub mod events;
 pub mod history;
 pub mod imaging;
 pub mod live;
+pub mod messages_api;
 pub mod output;
 pub mod params;
 pub mod persist;

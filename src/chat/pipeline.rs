@@ -671,12 +671,14 @@ async fn prepare(
     }
     let skill_ids = skill_ids_of(&turn.body, &resolved.model_item, &messages);
     if !skill_ids.is_empty() {
-        let blocks = crate::workspace::skills::skill_system_blocks(state, &turn.caller, &skill_ids)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (blocks, found) =
+            crate::workspace::skills::skill_system_blocks(state, &turn.caller, &skill_ids)
+                .await
+                .map_err(|e| e.to_string())?;
         for block in blocks {
             history::append_system(&mut messages, &block);
         }
+        mentions_to_labels(&mut messages, &found, turn.body.get("files"));
     }
     let picks = params::picks_of(&turn.body).map_err(|e| e.to_string())?;
     let turn_params = params::turn_params(&resolved, turn.body.get("params"), &picks)
@@ -692,19 +694,55 @@ async fn prepare(
     Ok((resolved, request))
 }
 
+/// Mentions of the turn's skills become their labels in every message. A
+/// last user message left with no text (only a mention was sent) says which
+/// skills were picked instead, unless files came with it.
+fn mentions_to_labels(messages: &mut [Value], found: &[(String, String)], files: Option<&Value>) {
+    use crate::workspace::skills::strip_mentions;
+    if found.is_empty() {
+        return;
+    }
+    for m in messages.iter_mut() {
+        match m.get_mut("content") {
+            Some(Value::String(s)) => *s = strip_mentions(s, found),
+            Some(Value::Array(parts)) => {
+                for p in parts.iter_mut() {
+                    if p.get("type").and_then(Value::as_str) != Some("text") {
+                        continue;
+                    }
+                    if let Some(Value::String(t)) = p.get_mut("text") {
+                        *t = strip_mentions(t, found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let has_files = files
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    let last_user = messages
+        .iter_mut()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    if let Some(m) = last_user {
+        if !has_files && history::message_text(m).trim().is_empty() {
+            let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
+            match m.get_mut("content") {
+                Some(Value::Array(parts)) => {
+                    parts.retain(|p| p.get("type").and_then(Value::as_str) != Some("text"));
+                    parts.push(json!({"type": "text", "text": names.join(", ")}));
+                }
+                _ => m["content"] = json!(names.join(", ")),
+            }
+        }
+    }
+}
+
 /// Skills for this turn: chosen in the request, attached to the model
 /// (`info.meta.skillIds`), or mentioned as `<$id|label>` in the last user message.
 fn skill_ids_of(body: &Map<String, Value>, model_item: &Value, messages: &[Value]) -> Vec<String> {
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = crate::json::str_list;
     let mut ids = strings(body.get("skill_ids"));
     ids.extend(strings(model_item.pointer("/info/meta/skillIds")));
     if let Some(last_user) = messages

@@ -92,6 +92,16 @@ pub struct Tokens {
 }
 
 /// Per model, over messages that carry usage.
+/// A `(key, input, output, messages)` row.
+fn tokens_row(r: &rusqlite::Row) -> rusqlite::Result<Tokens> {
+    Ok(Tokens {
+        key: r.get(0)?,
+        input: r.get(1)?,
+        output: r.get(2)?,
+        messages: r.get(3)?,
+    })
+}
+
 pub fn tokens_by_model(c: &Connection, f: &Filter) -> rusqlite::Result<Vec<Tokens>> {
     let (w, args) = clause(f);
     let mut st = c.prepare(&format!(
@@ -99,14 +109,7 @@ pub fn tokens_by_model(c: &Connection, f: &Filter) -> rusqlite::Result<Vec<Token
          FROM chat_message WHERE {w} AND model_id IS NOT NULL AND usage IS NOT NULL \
          GROUP BY model_id"
     ))?;
-    let rows = st.query_map(params_from_iter(args), |r| {
-        Ok(Tokens {
-            key: r.get(0)?,
-            input: r.get(1)?,
-            output: r.get(2)?,
-            messages: r.get(3)?,
-        })
-    })?;
+    let rows = st.query_map(params_from_iter(args), tokens_row)?;
     rows.collect()
 }
 
@@ -119,14 +122,7 @@ pub fn by_user(c: &Connection, f: &Filter) -> rusqlite::Result<Vec<Tokens>> {
          coalesce(sum(CASE WHEN user_id IS NOT NULL THEN {OUTPUT} ELSE 0 END), 0), count(id) \
          FROM chat_message WHERE {w} GROUP BY user_id"
     ))?;
-    let rows = st.query_map(params_from_iter(args), |r| {
-        Ok(Tokens {
-            key: r.get(0)?,
-            input: r.get(1)?,
-            output: r.get(2)?,
-            messages: r.get(3)?,
-        })
-    })?;
+    let rows = st.query_map(params_from_iter(args), tokens_row)?;
     rows.collect()
 }
 

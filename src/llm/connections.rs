@@ -38,16 +38,7 @@ impl Conn {
     }
 
     pub fn model_ids(&self) -> Vec<String> {
-        self.config
-            .get("model_ids")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::json::str_list(self.config.get("model_ids"))
     }
 
     pub fn tags(&self) -> Option<Value> {

@@ -21,6 +21,10 @@ pub(crate) fn client() -> &'static reqwest::Client {
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
+            // Header names go out as `Authorization`, not `authorization`:
+            // the same on the wire for HTTP, but some providers and proxies
+            // (and tests recording raw names) compare them case-sensitively.
+            .http1_title_case_headers()
             .build()
             .expect("the HTTP client builds with static settings")
     })

@@ -7,6 +7,7 @@
 //! list is cached in redb and refreshed in the background once stale, so a slow
 //! or dead connection costs at most one bounded wait after a config change.
 
+pub mod anthropic;
 mod catalog;
 mod connections;
 mod http;

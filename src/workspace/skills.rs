@@ -75,13 +75,15 @@ pub fn mentioned_skill_ids(text: &str) -> Vec<String> {
 /// `SKILL.md` text per active skill the caller may read, in id order. The
 /// chat pipeline collects `ids` from the request's `skill_ids`, the model's
 /// `info.meta.skillIds` and [`mentioned_skill_ids`] of the messages.
+///
+/// Also answers the skills found, as `(id, name)`, for [`strip_mentions`].
 pub async fn skill_system_blocks(
     state: &AppState,
     caller: &Caller,
     ids: &[String],
-) -> ApiResult<Vec<String>> {
+) -> ApiResult<(Vec<String>, Vec<(String, String)>)> {
     if ids.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     let (readable, _) = readable(state, caller).await?;
     let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
@@ -91,7 +93,11 @@ pub async fn skill_system_blocks(
         .filter(|s| s.is_active && wanted.contains(s.id.as_str()))
         .collect();
     skills.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(skills
+    let found = skills
+        .iter()
+        .map(|s| (s.id.clone(), s.name.clone()))
+        .collect();
+    let blocks = skills
         .into_iter()
         .map(|s| {
             let mut content: String = s.content.chars().take(INJECTION_MAX_CHARS).collect();
@@ -111,5 +117,85 @@ pub async fn skill_system_blocks(
                 s.id, s.name
             )
         })
-        .collect())
+        .collect();
+    Ok((blocks, found))
+}
+
+/// Mentions of the skills in `found` (`<$id>`, `<$id|label>`, `</id|label>`)
+/// replaced by their label (nothing without one). Everything else, including
+/// look-alikes such as `<$PATH>` or Perl's `<$fh>`, stays as the user wrote it.
+pub fn strip_mentions(text: &str, found: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        match resolved_mention(tail, found) {
+            Some((label, len)) => {
+                out.push_str(label);
+                rest = &tail[len..];
+            }
+            None => {
+                out.push('<');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A mention of a found skill at the start of `s`: its label and length.
+fn resolved_mention<'a>(s: &'a str, found: &[(String, String)]) -> Option<(&'a str, usize)> {
+    let dollar = match s.as_bytes().get(1) {
+        Some(b'$') => true,
+        Some(b'/') => false,
+        _ => return None,
+    };
+    let body = &s[2..];
+    let id_len = body
+        .bytes()
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+        .count();
+    if id_len == 0 || !found.iter().any(|(id, _)| id == &body[..id_len]) {
+        return None;
+    }
+    let after = &body[id_len..];
+    match after.as_bytes().first() {
+        Some(b'>') if dollar => Some(("", 2 + id_len + 1)),
+        Some(b'|') => {
+            let end = after.find('>')?;
+            Some((&after[1..end], 2 + id_len + end + 1))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_mentions;
+
+    #[test]
+    fn only_found_skills_collapse_to_their_labels() {
+        let found = vec![("skill_a1".to_string(), "My Skill".to_string())];
+        assert_eq!(
+            strip_mentions(
+                "  <$skill_a1|My Skill> while (<$fh>) { </unknown|U> }  ",
+                &found
+            ),
+            "  My Skill while (<$fh>) { </unknown|U> }  "
+        );
+        assert_eq!(strip_mentions("<$skill_a1> go", &found), " go");
+        assert_eq!(strip_mentions("</skill_a1|Label>!", &found), "Label!");
+        for text in [
+            "echo \"<$PATH>\"",
+            "Total <$5.99>",
+            "<$skill_a1|no end",
+            "a < b",
+            "<",
+        ] {
+            assert_eq!(strip_mentions(text, &found), text);
+        }
+        assert_eq!(strip_mentions("ünï <$skill_a1|x>ö", &found), "ünï xö");
+    }
 }

@@ -406,22 +406,14 @@ async fn react(
     Ok(Json(true))
 }
 
-pub(super) async fn add_reaction(
+/// `ADD` tells adding a reaction from removing one.
+pub(super) async fn reaction<const ADD: bool>(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path((id, message_id)): Path<(String, String)>,
     JsonBody(form): JsonBody<ReactionForm>,
 ) -> ApiResult<Json<bool>> {
-    react(&state, &caller, &id, &message_id, form.name, true).await
-}
-
-pub(super) async fn remove_reaction(
-    State(state): State<AppState>,
-    VerifiedUser(caller): VerifiedUser,
-    Path((id, message_id)): Path<(String, String)>,
-    JsonBody(form): JsonBody<ReactionForm>,
-) -> ApiResult<Json<bool>> {
-    react(&state, &caller, &id, &message_id, form.name, false).await
+    react(&state, &caller, &id, &message_id, form.name, ADD).await
 }
 
 pub(super) async fn delete_message(

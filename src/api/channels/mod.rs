@@ -27,8 +27,8 @@ use channel::{
     update_channel,
 };
 use messages::{
-    add_reaction, delete_message, get_message, list_messages, message_data, pin_message,
-    pinned_messages, post_message, remove_reaction, thread_messages, update_message,
+    delete_message, get_message, list_messages, message_data, pin_message, pinned_messages,
+    post_message, reaction, thread_messages, update_message,
 };
 use webhooks::{
     create_webhook, delete_webhook, list_webhooks, update_webhook, webhook_image, webhook_post,
@@ -99,11 +99,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/channels/{id}/messages/{message_id}/reactions/add",
-            post(add_reaction),
+            post(reaction::<true>),
         )
         .route(
             "/api/v1/channels/{id}/messages/{message_id}/reactions/remove",
-            post(remove_reaction),
+            post(reaction::<false>),
         )
         .route(
             "/api/v1/channels/{id}/messages/{message_id}/delete",

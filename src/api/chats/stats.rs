@@ -138,6 +138,33 @@ fn aggregate(chat: &ChatRow, skip_zero_timestamps: bool) -> Option<Aggregate> {
     })
 }
 
+/// One page of the caller's chats (changed after `since`, oldest first when
+/// asked) and how many there are in all.
+async fn user_page(
+    state: &AppState,
+    uid: String,
+    since: Option<i64>,
+    oldest_first: bool,
+    per_page: i64,
+    page: i64,
+) -> ApiResult<(Vec<ChatRow>, i64)> {
+    let offset = (page - 1) * per_page;
+    Ok(state
+        .db
+        .read(move |c| {
+            let rows = chats::all_for_user(
+                c,
+                &uid,
+                false,
+                since,
+                oldest_first,
+                Some((per_page, offset)),
+            )?;
+            Ok((rows, chats::count_for_user(c, &uid, since)?))
+        })
+        .await?)
+}
+
 pub(super) async fn stats_usage(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
@@ -146,22 +173,7 @@ pub(super) async fn stats_usage(
     let per_page = crate::limits::limit(query_opt_int(&q, "items_per_page")?.unwrap_or(50));
     let page = query_page(&q)?.unwrap_or(1);
     let uid = caller.user.id.clone();
-    let (rows, total) = state
-        .db
-        .read(move |c| {
-            Ok((
-                chats::all_for_user(
-                    c,
-                    &uid,
-                    false,
-                    None,
-                    false,
-                    Some((per_page, (page - 1) * per_page)),
-                )?,
-                chats::count_for_user(c, &uid, None)?,
-            ))
-        })
-        .await?;
+    let (rows, total) = user_page(&state, uid, None, false, per_page, page).await?;
     let mut items = Vec::new();
     for chat in &rows {
         if chat
@@ -296,22 +308,7 @@ pub(super) async fn stats_export(
         )
             .into_response());
     }
-    let (rows, total) = state
-        .db
-        .read(move |c| {
-            Ok((
-                chats::all_for_user(
-                    c,
-                    &uid,
-                    false,
-                    updated_at,
-                    true,
-                    Some((LIMIT, (page - 1) * LIMIT)),
-                )?,
-                chats::count_for_user(c, &uid, updated_at)?,
-            ))
-        })
-        .await?;
+    let (rows, total) = user_page(&state, uid, updated_at, true, LIMIT, page).await?;
     let items: Vec<Value> = rows.iter().map(stats_export_item).collect();
     Ok(
         Json(json!({"type": "chats", "items": items, "total": total, "page": page}))

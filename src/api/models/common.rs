@@ -117,7 +117,10 @@ pub(super) fn parse_form(v: &Value) -> ApiResult<Parsed> {
     };
     let grants = match o.get("access_grants") {
         None | Some(Value::Null) => None,
-        Some(g @ Value::Array(_)) => Some(g.clone()),
+        Some(g @ Value::Array(_)) => {
+            crate::api::form::no_null_items(&["body", "access_grants"], g, "dictionary")?;
+            Some(g.clone())
+        }
         Some(_) => return Err(validation("access_grants", "Input should be a valid list")),
     };
     Ok(Parsed {

@@ -64,6 +64,9 @@ fn check_kind(state: &AppState, field: &str, key: &str, v: &Value) -> ApiResult<
         (Value::Null, _) => true,
     };
     if ok {
+        if v.is_array() {
+            crate::api::form::no_null_items(&["body", field], v, "string")?;
+        }
         Ok(())
     } else {
         Err(ApiError::Validation(json!([{

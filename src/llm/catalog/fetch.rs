@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use futures::future::join_all;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::llm::connections::{ollama_connections, openai_connections, Conn};
 use crate::llm::http::{auth_headers, client, model_list_timeout};
@@ -115,24 +115,32 @@ async fn openai_list(conn: &Conn) -> Option<Vec<Value>> {
                 .unwrap_or("")
                 .to_string();
             o.insert("id".into(), json!(format!("{prefix}.{id}")));
-            if let Some(name) = o
-                .get("name")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-            {
-                let prefixed = format!("{prefix}.{name}");
-                o.insert("name".into(), json!(prefixed));
-            }
         }
-        if let Some(tags) = conn.tags() {
-            o.insert("tags".into(), tags);
-        }
-        o.insert("connection_type".into(), json!(connection_type));
+        label(o, conn, &connection_type);
         if let Some(p) = provider {
             o.insert("provider".into(), json!(p));
         }
     }
     Some(list)
+}
+
+/// What a connection adds to each of its listed models: its prefix before a
+/// non-empty `name`, its tags and the connection type.
+fn label(o: &mut Map<String, Value>, conn: &Conn, connection_type: &str) {
+    if let Some(prefix) = conn.prefix_id() {
+        if let Some(name) = o
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            let prefixed = format!("{prefix}.{name}");
+            o.insert("name".into(), json!(prefixed));
+        }
+    }
+    if let Some(tags) = conn.tags() {
+        o.insert("tags".into(), tags);
+    }
+    o.insert("connection_type".into(), json!(connection_type));
 }
 
 /// Whether a llama.cpp or LM Studio model is loaded, when the provider says.
@@ -273,19 +281,8 @@ async fn ollama_list(conn: &Conn) -> Option<Vec<Value>> {
         }
         if let Some(prefix) = conn.prefix_id() {
             o.insert("model".into(), json!(format!("{prefix}.{raw_id}")));
-            if let Some(name) = o
-                .get("name")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-            {
-                let prefixed = format!("{prefix}.{name}");
-                o.insert("name".into(), json!(prefixed));
-            }
         }
-        if let Some(tags) = conn.tags() {
-            o.insert("tags".into(), tags);
-        }
-        o.insert("connection_type".into(), json!(connection_type));
+        label(o, conn, &connection_type);
     }
     Some(models)
 }

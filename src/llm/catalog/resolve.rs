@@ -139,16 +139,7 @@ pub(crate) async fn resolve(
 
 async fn pick_arena(state: &AppState, caller: &Caller, arena: &Value) -> ApiResult<Value> {
     let meta = &arena["info"]["meta"];
-    let listed: Vec<String> = meta
-        .get("model_ids")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed: Vec<String> = crate::json::str_list(meta.get("model_ids"));
     let exclude = meta.get("filter_mode").and_then(Value::as_str) == Some("exclude");
     let candidates: Vec<Value> = visible_models(state, caller, false)
         .await?
