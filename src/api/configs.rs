@@ -363,7 +363,7 @@ async fn needs_network(AdminUser(_a): AdminUser) -> ApiError {
 // ------------------------------------------------------ tool/terminal servers
 
 /// The admin's "verify" button of a tool server: the OpenAPI document it
-/// serves, or a 400 saying why there is none.
+/// serves (MCP: its tool list), or a 400 saying why there is none.
 async fn verify_tool_server(
     State(state): State<AppState>,
     AdminUser(caller): AdminUser,
@@ -379,10 +379,16 @@ async fn verify_tool_server(
             }])));
         }
     }
-    crate::toolserver::verify(&Value::Object(form), &caller)
+    let conn = Value::Object(form);
+    let what = if crate::toolserver::is_mcp(&conn) {
+        "Failed to create MCP client"
+    } else {
+        "Failed to connect to the tool server"
+    };
+    crate::toolserver::verify(&conn, &caller)
         .await
         .map(Json)
-        .map_err(|e| ApiError::bad_request(format!("Failed to connect to the tool server: {e}")))
+        .map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
 }
 
 fn list_of_objects(form: &Map<String, Value>, wire: &str) -> ApiResult<Vec<Map<String, Value>>> {

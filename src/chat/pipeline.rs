@@ -473,7 +473,17 @@ async fn generate(
     let ending = match prepare(&state, &turn, &target, &emitter).await {
         Err(e) => Ending::Failed(e),
         Ok((resolved, mut request, compactor)) => {
-            let tools = ToolBox::for_turn(&state, &turn, &resolved).await;
+            let tools = ToolBox::for_turn(&state, &turn, &resolved, &target.message_id).await;
+            for why in tools.unreachable() {
+                let status = json!({"action": "tool_connection", "description": why,
+                    "error": true, "done": true});
+                emitter.emit("status", status).await;
+            }
+            if let Some(messages) = request["messages"].as_array_mut() {
+                for text in tools.instructions() {
+                    history::append_system(messages, text);
+                }
+            }
             let cx = ToolCx {
                 state: &state,
                 caller: &turn.caller,

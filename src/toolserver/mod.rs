@@ -5,9 +5,10 @@
 //! server with the connection's credentials and its answer becomes the text
 //! the model reads.
 //!
-//! MCP connections (`type: "mcp"`) are not run by this server; they are not
-//! listed, and verifying one says so.
+//! MCP connections (`type: "mcp"`) live in [`mcp`]: the same access rules,
+//! auth headers and name filter, reached with the MCP protocol instead.
 
+pub mod mcp;
 pub mod openapi;
 
 use std::collections::HashSet;
@@ -28,10 +29,6 @@ const FRESH_FOR: Duration = Duration::from_secs(300);
 const MAX_DOCUMENT: usize = 8 * 1024 * 1024;
 /// Largest tool answer read.
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
-
-/// What verifying an MCP connection answers.
-pub const MCP_UNSUPPORTED: &str =
-    "MCP tool servers are not supported by this server yet; connect the tools as an OpenAPI server instead.";
 
 /// One reachable OpenAPI tool server.
 #[derive(Debug)]
@@ -63,18 +60,24 @@ impl Server {
     /// The function names the connection lets through
     /// (`config.function_name_filter_list`, comma-separated, `!` to block).
     pub fn offers(&self, name: &str) -> bool {
-        let filter = self.connection.pointer("/config/function_name_filter_list");
-        let list: Vec<String> = match filter {
-            Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            _ => Vec::new(),
-        };
-        name_allowed(name, &list)
+        offers(&self.connection, name)
     }
+}
+
+/// Whether a connection's `config.function_name_filter_list`
+/// (comma-separated, `!` to block) lets a function name through.
+fn offers(conn: &Value, name: &str) -> bool {
+    let filter = conn.pointer("/config/function_name_filter_list");
+    let list: Vec<String> = match filter {
+        Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    name_allowed(name, &list)
 }
 
 /// The allow/block rule of upstream's filter lists: entries are suffixes;
@@ -310,14 +313,15 @@ impl<'a> Audience<'a> {
     }
 }
 
-/// The servers as `GET /api/v1/tools/` lists them for the caller.
+/// The servers as `GET /api/v1/tools/` lists them for the caller: the
+/// OpenAPI servers that answered, then the MCP connections.
 pub async fn listed(state: &AppState, caller: &Caller) -> Vec<Value> {
     let now = chrono::Utc::now().timestamp();
     let mut out = Vec::new();
-    let servers = servers(state).await;
-    if servers.is_empty() {
+    if !state.settings.env_flags.enable_tool_servers {
         return out;
     }
+    let servers = servers(state).await;
     let audience = Audience::of(state, caller).await;
     for s in servers.iter() {
         if !audience.may_use(&s.connection) {
@@ -330,6 +334,7 @@ pub async fn listed(state: &AppState, caller: &Caller) -> Vec<Value> {
             "access_grants": [], "updated_at": now, "created_at": now, "user": null,
         }));
     }
+    out.extend(mcp::listed(state, &audience, now));
     out
 }
 
@@ -457,11 +462,17 @@ fn answer_text(name: &str, kind: &str, bytes: &[u8]) -> String {
     format!("data:{kind};base64,{b64}")
 }
 
+/// Whether a connection is an MCP one.
+pub fn is_mcp(conn: &Value) -> bool {
+    conn.get("type").and_then(Value::as_str) == Some("mcp")
+}
+
 /// Checks a connection as the admin's "verify" button does: for OpenAPI, the
-/// document it serves.
+/// document it serves; for MCP, `{"status": true, "specs": [...]}` with the
+/// tools it lists.
 pub async fn verify(conn: &Value, caller: &Caller) -> Result<Value, String> {
-    if conn.get("type").and_then(Value::as_str) == Some("mcp") {
-        return Err(MCP_UNSUPPORTED.to_string());
+    if is_mcp(conn) {
+        return mcp::verify(conn, caller).await;
     }
     let headers = headers_for(conn, caller, &CallContext::default());
     let url = document_url(str_of(conn, "url"), str_of(conn, "path"));

@@ -138,16 +138,30 @@ pub(super) async fn get_one(
     Ok(Json(v))
 }
 
+/// The tools of an MCP connection the caller may use (names and
+/// descriptions); other ids have no specs to show.
 pub(super) async fn specs(
-    VerifiedUser(_c): VerifiedUser,
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if id.starts_with("server:mcp:") {
-        return Err(ApiError::NotImplemented(
-            "MCP tool servers are not supported by this server".into(),
-        ));
+    use crate::toolserver::mcp::{self, Discovery};
+    let Some(server) = id.strip_prefix("server:mcp:") else {
+        return Err(ApiError::not_found("Tool not found"));
+    };
+    match mcp::specs(&state, &caller, server).await {
+        Ok(specs) => Ok(Json(json!({"specs": specs}))),
+        Err(Discovery::NotFound) => Err(ApiError::not_found("Tool not found")),
+        Err(Discovery::TimedOut) => Err(ApiError::GatewayTimeout(
+            "The tool server took too long to list its tools".into(),
+        )),
+        Err(Discovery::Failed(why)) => {
+            tracing::warn!(server = %server, error = %why, "MCP tools could not be listed");
+            Err(ApiError::BadGateway(
+                "The tool server's tools could not be loaded".into(),
+            ))
+        }
     }
-    Err(ApiError::not_found("Tool not found"))
 }
 
 pub(super) async fn update(

@@ -102,7 +102,9 @@ pub async fn run(
             .and_then(Value::as_object);
         let params: Map<String, Value> = params
             .into_iter()
-            .filter(|(k, _)| allowed.is_some_and(|a| a.contains_key(k)))
+            .filter(|(k, _)| {
+                tool.checks_own_arguments() || allowed.is_some_and(|a| a.contains_key(k))
+            })
             .collect();
         let call = CallRequest {
             call_id: format!("prompt_{i}"),

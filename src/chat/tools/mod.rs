@@ -1,6 +1,8 @@
 //! Tools a model may call during a chat turn (native function calling): the
-//! built-in ones Open WebUI offers to browser chats, what each is called in
-//! the provider request, and running a call to its result text.
+//! built-in ones Open WebUI offers to browser chats, the operations of
+//! OpenAPI tool servers and the tools of MCP servers the turn selected, what
+//! each is called in the provider request, and running a call to its result
+//! text.
 //!
 //! Every failure of a call (unknown tool, arguments that are not a JSON
 //! object, an error inside the tool) becomes a result the model reads; a
@@ -19,7 +21,7 @@ use super::turn::Turn;
 use crate::auth::{permissions, Caller};
 use crate::llm::ResolvedModel;
 use crate::state::AppState;
-use crate::toolserver::{self, CallContext, Server};
+use crate::toolserver::{self, mcp, CallContext, Server};
 
 pub use ask_user::{normalize as normalize_question, ASK_USER};
 
@@ -46,9 +48,21 @@ struct ServerTool {
     at: usize,
 }
 
+/// One tool of an MCP server (`server:mcp:<id>`).
+struct McpTool {
+    /// `<server id>_<tool>` (prefixed again on a clash).
+    name: String,
+    /// The tool's name on the server.
+    tool: String,
+    spec: Value,
+    server_id: String,
+    link: Arc<mcp::Link>,
+}
+
 enum Tool {
     Builtin(builtin::Builtin),
     Server(ServerTool),
+    Mcp(McpTool),
 }
 
 impl Tool {
@@ -56,20 +70,30 @@ impl Tool {
         match self {
             Tool::Builtin(b) => b.name(),
             Tool::Server(s) => &s.name,
+            Tool::Mcp(m) => &m.name,
         }
     }
     fn spec(&self) -> Value {
         match self {
             Tool::Builtin(b) => b.spec(),
             Tool::Server(s) => s.spec.clone(),
+            Tool::Mcp(m) => m.spec.clone(),
         }
     }
-    /// The tool id a citation names (`server:<id>`); none for built-ins.
+    /// The tool id a citation names (`server:<id>`, `server:mcp:<id>`);
+    /// none for built-ins.
     fn source_id(&self) -> Option<String> {
         match self {
             Tool::Builtin(_) => None,
             Tool::Server(s) => Some(format!("server:{}", s.servers[s.at].id)),
+            Tool::Mcp(m) => Some(format!("server:mcp:{}", m.server_id)),
         }
+    }
+
+    /// Whether the server checks the arguments itself (MCP), so calls
+    /// picked by prompt keep every argument the model gave.
+    fn checks_own_arguments(&self) -> bool {
+        matches!(self, Tool::Mcp(_))
     }
 }
 
@@ -80,6 +104,12 @@ pub struct ToolBox {
     /// The turn asked for prompt-based calling (`legacy`): the tools are not
     /// sent to the model; [`legacy::run`] picks and runs them first.
     prompt_based: bool,
+    /// What the selected MCP servers ask the model to know (for the system
+    /// prompt).
+    instructions: Vec<String>,
+    /// Selected servers that could not be opened (a status line for the
+    /// user; the cause is in the log).
+    unreachable: Vec<String>,
 }
 
 /// One round's calls sorted: those to run, those refused with their result
@@ -130,22 +160,30 @@ impl ToolBox {
     /// upstream checks: the model's tool categories and capabilities, the
     /// features the chat turned on, the server's settings and the caller's
     /// permissions.
-    pub async fn for_turn(state: &AppState, turn: &Turn, resolved: &ResolvedModel) -> ToolBox {
-        let mut tools = server_tools(state, turn).await;
+    /// `message_id` is the reply being written (for `{{MESSAGE_ID}}` in a
+    /// connection's headers).
+    pub async fn for_turn(
+        state: &AppState,
+        turn: &Turn,
+        resolved: &ResolvedModel,
+        message_id: &str,
+    ) -> ToolBox {
+        let mut selected = server_tools(state, turn, resolved, message_id).await;
+        let mut tools = selected.tools;
+        let mut with = |tools: Vec<Tool>, prompt_based: bool| ToolBox {
+            tools,
+            prompt_based,
+            instructions: std::mem::take(&mut selected.instructions),
+            unreachable: std::mem::take(&mut selected.unreachable),
+        };
         let model = &resolved.model_item;
         if !native_calling(turn) {
             // Without request `tools`, any server tools are picked by prompt.
             let prompt_based = !tools.is_empty();
-            return ToolBox {
-                tools,
-                prompt_based,
-            };
+            return with(tools, prompt_based);
         }
         if !wanted(turn, model) {
-            return ToolBox {
-                tools,
-                prompt_based: false,
-            };
+            return with(tools, false);
         }
         let features = turn
             .body
@@ -192,10 +230,18 @@ impl ToolBox {
                 tools.push(Tool::Builtin(b));
             }
         }
-        ToolBox {
-            tools,
-            prompt_based: false,
-        }
+        with(tools, false)
+    }
+
+    /// The instructions of the selected MCP servers, each introduced with
+    /// the server's id, for the end of the system prompt.
+    pub fn instructions(&self) -> &[String] {
+        &self.instructions
+    }
+
+    /// The selected servers that could not be opened, as status lines.
+    pub fn unreachable(&self) -> &[String] {
+        &self.unreachable
     }
 
     pub fn is_empty(&self) -> bool {
@@ -295,37 +341,80 @@ impl ToolBox {
                 let headers = toolserver::headers_for(&server.connection, cx.caller, &context);
                 toolserver::call(server, &t.operation, &args, headers).await
             }
+            Tool::Mcp(m) => mcp::call(&m.link, &m.tool, &args).await,
         }
     }
 }
 
-/// The operations of the OpenAPI servers the turn selected (`tool_ids`
-/// `server:<id>`), for a caller allowed to use each; nothing when the
-/// request brings its own `tools`.
-async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
-    if turn.body.contains_key("tools") {
-        return Vec::new();
-    }
-    let ids: Vec<&str> = turn
+/// What the turn's selected tool servers give it.
+#[derive(Default)]
+struct Selected {
+    tools: Vec<Tool>,
+    instructions: Vec<String>,
+    unreachable: Vec<String>,
+}
+
+/// The tool ids of the request: OpenAPI servers (`server:<id>`, also
+/// `server:openapi:<id>`) and MCP servers (`server:mcp:<id>`).
+fn selected_ids(turn: &Turn) -> (Vec<&str>, Vec<&str>) {
+    let mut openapi = Vec::new();
+    let mut mcp = Vec::new();
+    let ids = turn
         .body
         .get("tool_ids")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(|id| {
-            let rest = id.strip_prefix("server:")?;
-            let rest = rest.strip_prefix("openapi:").unwrap_or(rest);
-            (!rest.starts_with("mcp:")).then(|| rest.split('|').next().unwrap_or(rest))
-        })
-        .collect();
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    let servers = toolserver::servers(state).await;
-    let audience = toolserver::Audience::of(state, &turn.caller).await;
-    let mut tools: Vec<Tool> = Vec::new();
+        .filter_map(Value::as_str);
     for id in ids {
+        let Some(rest) = id.strip_prefix("server:") else {
+            continue;
+        };
+        if let Some(m) = rest.strip_prefix("mcp:") {
+            mcp.push(m);
+            continue;
+        }
+        let rest = rest.strip_prefix("openapi:").unwrap_or(rest);
+        openapi.push(rest.split('|').next().unwrap_or(rest));
+    }
+    (openapi, mcp)
+}
+
+/// A name no tool of the list has yet: `name`, else prefixed with the
+/// server's id until it is free.
+fn free_name(tools: &[Tool], server_id: &str, name: String) -> String {
+    let mut name = name;
+    while tools.iter().any(|t| t.name() == name) {
+        name = format!("{server_id}_{name}");
+    }
+    name
+}
+
+/// The tools of the servers the turn selected (`tool_ids`), for a caller
+/// allowed to use each: OpenAPI operations under their own names, MCP tools
+/// as `<server id>_<tool>`. Nothing when the request brings its own `tools`.
+async fn server_tools(
+    state: &AppState,
+    turn: &Turn,
+    resolved: &ResolvedModel,
+    message_id: &str,
+) -> Selected {
+    let mut out = Selected::default();
+    if turn.body.contains_key("tools") {
+        return out;
+    }
+    let (openapi_ids, mcp_ids) = selected_ids(turn);
+    if openapi_ids.is_empty() && mcp_ids.is_empty() {
+        return out;
+    }
+    let audience = toolserver::Audience::of(state, &turn.caller).await;
+    let tools = &mut out.tools;
+    let servers = if openapi_ids.is_empty() {
+        Arc::new(Vec::new())
+    } else {
+        toolserver::servers(state).await
+    };
+    for id in openapi_ids {
         let Some(at) = servers.iter().position(|s| s.id == id) else {
             tracing::warn!(server = %id, "selected tool server is not reachable or not enabled");
             continue;
@@ -339,10 +428,7 @@ async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
             if !server.offers(&operation) {
                 continue;
             }
-            let mut name = operation.clone();
-            while tools.iter().any(|t| t.name() == name) {
-                name = format!("{}_{name}", server.id);
-            }
+            let name = free_name(tools, &server.id, operation.clone());
             let mut spec = spec.clone();
             spec["name"] = json!(name);
             tools.push(Tool::Server(ServerTool {
@@ -354,7 +440,47 @@ async fn server_tools(state: &AppState, turn: &Turn) -> Vec<Tool> {
             }));
         }
     }
-    tools
+    let context = CallContext {
+        chat_id: &turn.chat_id,
+        message_id,
+        model_id: &resolved.id,
+    };
+    // The servers are opened side by side; their tools keep the request's order.
+    let opening = mcp_ids
+        .iter()
+        .map(|id| mcp::open(state, &audience, &turn.caller, id, &context));
+    let outcomes = futures::future::join_all(opening).await;
+    for (id, outcome) in mcp_ids.into_iter().zip(outcomes) {
+        let opened = match outcome {
+            Ok(Some(o)) => o,
+            Ok(None) => continue,
+            Err(why) => {
+                tracing::warn!(server = %id, error = %why, "MCP server left out of the turn");
+                out.unreachable.push(format!(
+                    "The MCP server \"{id}\" could not be reached; its tools are left out."
+                ));
+                continue;
+            }
+        };
+        if let Some(text) = &opened.instructions {
+            out.instructions
+                .push(format!("Instructions of the MCP server \"{id}\":\n{text}"));
+        }
+        let link = Arc::new(opened.link);
+        for t in opened.tools {
+            let name = free_name(tools, id, mcp::model_name(id, &t.name));
+            let mut spec = t.spec;
+            spec["name"] = json!(name);
+            tools.push(Tool::Mcp(McpTool {
+                name,
+                tool: t.name,
+                spec,
+                server_id: id.to_string(),
+                link: link.clone(),
+            }));
+        }
+    }
+    out
 }
 
 fn unknown_tool(name: &str) -> String {
