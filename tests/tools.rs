@@ -34,12 +34,6 @@ impl Script {
     }
 }
 
-fn chunk(delta: Value, finish: Option<&str>) -> String {
-    let c = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock-gpt",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-    format!("data: {c}\n\n")
-}
-
 /// A reply is `{"text": …}` or `{"calls": [[id, name, arguments], …]}`; the
 /// arguments of each call arrive in two pieces, as real providers split them.
 async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
@@ -51,9 +45,7 @@ async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
             .unwrap()
             .pop_front()
             .unwrap_or_else(|| "{}".into());
-        return Json(json!({"id": "t", "object": "chat.completion", "created": 1, "model": "mock-gpt",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}))
-        .into_response();
+        return common::scripted::task_answer(answer);
     }
     s.seen.lock().unwrap().push(body);
     let reply = s
@@ -62,32 +54,7 @@ async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
         .unwrap()
         .pop_front()
         .unwrap_or(json!({"text": "(nothing queued)"}));
-    let mut out = chunk(json!({"role": "assistant", "content": ""}), None);
-    if let Some(t) = reply["text"].as_str() {
-        out.push_str(&chunk(json!({"content": t}), None));
-        out.push_str(&chunk(json!({}), Some("stop")));
-    }
-    if let Some(calls) = reply["calls"].as_array() {
-        for (i, c) in calls.iter().enumerate() {
-            let args = c[2].as_str().unwrap();
-            let (a, b) = args.split_at(args.len() / 2);
-            out.push_str(&chunk(
-                json!({"tool_calls": [{"index": i, "id": c[0], "type": "function",
-                    "function": {"name": c[1], "arguments": a}}]}),
-                None,
-            ));
-            out.push_str(&chunk(
-                json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
-                None,
-            ));
-        }
-        out.push_str(&chunk(json!({}), Some("tool_calls")));
-    }
-    out.push_str("data: [DONE]\n\n");
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(axum::body::Body::from(out))
-        .unwrap()
+    common::scripted::reply_stream(&reply)
 }
 
 async fn setup() -> (TestServer, common::Client, Script) {

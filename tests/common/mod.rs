@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod mock_llm;
+pub mod scripted;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
