@@ -99,7 +99,7 @@ pub async fn generate(state: AppState, caller: Caller, body: Value) -> ApiResult
 async fn native(target: &llm::ModelTarget, body: &Map<String, Value>) -> Relay {
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     let url = format!("{}/messages", target.base_url);
-    let req = llm::client()
+    let req = llm::title_case_client()
         .post(&url)
         .headers(anthropic::native_headers(target))
         .json(&anthropic::native_payload(body, target));

@@ -21,9 +21,22 @@ pub(crate) fn client() -> &'static reqwest::Client {
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
-            // Header names go out as `Authorization`, not `authorization`:
-            // the same on the wire for HTTP, but some providers and proxies
-            // (and tests recording raw names) compare them case-sensitively.
+            .build()
+            .expect("the HTTP client builds with static settings")
+    })
+}
+
+/// [`client`] sending header names in title case (`Authorization`,
+/// `Content-Type`): for requests relayed to Anthropic-style gateways, some
+/// of which compare header names case-sensitively. Names of our own headers
+/// stay as written everywhere else (`x-goog-api-key`, `x-api-key`).
+pub(crate) fn title_case_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
             .http1_title_case_headers()
             .build()
             .expect("the HTTP client builds with static settings")

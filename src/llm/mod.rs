@@ -33,7 +33,9 @@ pub use payload::{apply_model_params, apply_system_prompt};
 
 pub(crate) use catalog::{all_models, base_models, bypass_model_access, check_access, provider_of};
 pub(crate) use connections::{ollama_connections, openai_connections, Conn};
-pub(crate) use http::{auth_headers, client, error_message, forward, send_error, status_error};
+pub(crate) use http::{
+    auth_headers, client, error_message, forward, send_error, status_error, title_case_client,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::{auth_headers, client, ModelTarget};
+use super::{auth_headers, title_case_client, ModelTarget};
 
 /// The `anthropic-version` header sent to Anthropic's own API.
 pub const API_VERSION: &str = "2023-06-01";
@@ -102,7 +102,7 @@ pub fn native_payload(body: &Map<String, Value>, target: &ModelTarget) -> Value 
 /// (`POST {url}/messages/count_tokens`). `None` when it cannot say.
 pub async fn count_tokens(target: &ModelTarget, body: &Map<String, Value>) -> Result<i64, String> {
     let url = format!("{}/messages/count_tokens", target.base_url);
-    let resp = client()
+    let resp = title_case_client()
         .post(&url)
         .headers(native_headers(target))
         .timeout(Duration::from_secs(60))
