@@ -7,15 +7,13 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::IntoResponse;
+use axum::Router;
+use common::scripted::Script;
 use common::TestServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, ListToolsResult,
@@ -167,66 +165,9 @@ async fn mcp_server() -> (String, McpSide) {
 
 // ------------------------------------------------------- the scripted model
 
-type OnAsk = Arc<dyn Fn() + Send + Sync>;
-
-#[derive(Clone, Default)]
-struct Script {
-    replies: Arc<Mutex<VecDeque<Value>>>,
-    seen: Arc<Mutex<Vec<Value>>>,
-    /// Answers to non-streamed (task) requests, in order; `{}` when empty.
-    tasks: Arc<Mutex<VecDeque<String>>>,
-    /// Runs whenever the model is asked (to change a tool server between
-    /// listing its tools and calling one).
-    on_ask: Arc<Mutex<Option<OnAsk>>>,
-}
-
-impl Script {
-    fn queue(&self, reply: Value) {
-        self.replies.lock().unwrap().push_back(reply);
-    }
-    fn requests(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// A reply is `{"text": …}` or `{"calls": [[id, name, arguments], …]}`; the
-/// arguments of each call arrive in two pieces.
-async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
-    if body["stream"] != json!(true) {
-        let answer = s
-            .tasks
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| "{}".into());
-        return common::scripted::task_answer(answer);
-    }
-    let hook = s.on_ask.lock().unwrap().clone();
-    if let Some(hook) = hook {
-        hook();
-    }
-    s.seen.lock().unwrap().push(body);
-    let reply = s
-        .replies
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(json!({"text": "(nothing queued)"}));
-    common::scripted::reply_stream(&reply)
-}
-
 async fn setup() -> (TestServer, common::Client, Script) {
     let script = Script::default();
-    let app = Router::new()
-        .route(
-            "/v1/models",
-            get(|| async {
-                Json(json!({"object": "list", "data": [
-                    {"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}))
-            }),
-        )
-        .route("/v1/chat/completions", post(chat))
-        .with_state(script.clone());
+    let app = script.router();
     let base = common::serve(app).await;
     let srv = TestServer::fresh().await;
     let c = srv.client();

@@ -5,70 +5,18 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use common::scripted::Script;
 use common::TestServer;
 use serde_json::{json, Value};
 
-#[derive(Clone, Default)]
-struct Script {
-    replies: Arc<Mutex<VecDeque<Value>>>,
-    seen: Arc<Mutex<Vec<Value>>>,
-    /// Answers to non-streamed (task) requests, in order; `{}` when empty.
-    tasks: Arc<Mutex<VecDeque<String>>>,
-    task_requests: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Script {
-    fn queue(&self, reply: Value) {
-        self.replies.lock().unwrap().push_back(reply);
-    }
-    fn requests(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// A reply is `{"text": …}` or `{"calls": [[id, name, arguments], …]}`; the
-/// arguments of each call arrive in two pieces, as real providers split them.
-async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
-    if body["stream"] != json!(true) {
-        s.task_requests.lock().unwrap().push(body);
-        let answer = s
-            .tasks
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| "{}".into());
-        return common::scripted::task_answer(answer);
-    }
-    s.seen.lock().unwrap().push(body);
-    let reply = s
-        .replies
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(json!({"text": "(nothing queued)"}));
-    common::scripted::reply_stream(&reply)
-}
-
 async fn setup() -> (TestServer, common::Client, Script) {
     let script = Script::default();
-    let app = Router::new()
-        .route(
-            "/v1/models",
-            get(|| async {
-                Json(json!({"object": "list", "data": [
-                    {"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}))
-            }),
-        )
-        .route("/v1/chat/completions", post(chat))
-        .with_state(script.clone());
+    let app = script.router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

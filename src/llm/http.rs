@@ -14,13 +14,18 @@ use super::{LlmError, Relay, RelayBody};
 /// Upstream error bodies are read up to this size; the rest is not worth showing.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// The settings every provider client shares.
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+}
+
 pub(crate) fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
+        builder()
             .build()
             .expect("the HTTP client builds with static settings")
     })
@@ -33,10 +38,7 @@ pub(crate) fn client() -> &'static reqwest::Client {
 pub(crate) fn title_case_client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
+        builder()
             .http1_title_case_headers()
             .build()
             .expect("the HTTP client builds with static settings")

@@ -1,10 +1,54 @@
-//! Answers of a scripted OpenAI-compatible model for tool-calling tests: a
-//! reply is `{"text": …}` or `{"calls": [[id, name, arguments], …]}`, and the
-//! arguments of each call arrive in two pieces, as real providers split them.
+//! A scripted OpenAI-compatible model for tool-calling tests. A queued reply
+//! is `{"text": …}` or `{"calls": [[id, name, arguments], …]}`; the arguments
+//! of each call arrive in two pieces, as real providers split them.
+//! Non-streamed requests (task-model calls) get the queued `tasks` answers.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde_json::{json, Value};
+
+pub type OnAsk = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Clone, Default)]
+pub struct Script {
+    pub replies: Arc<Mutex<VecDeque<Value>>>,
+    /// The streamed (chat) requests, in order.
+    pub seen: Arc<Mutex<Vec<Value>>>,
+    /// Answers to non-streamed (task) requests, in order; `{}` when empty.
+    pub tasks: Arc<Mutex<VecDeque<String>>>,
+    pub task_requests: Arc<Mutex<Vec<Value>>>,
+    /// Runs whenever the model is asked for a chat answer.
+    pub on_ask: Arc<Mutex<Option<OnAsk>>>,
+}
+
+impl Script {
+    pub fn queue(&self, reply: Value) {
+        self.replies.lock().unwrap().push_back(reply);
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// `/v1/models` (one model, `mock-gpt`) and `/v1/chat/completions`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/v1/models",
+                get(|| async {
+                    Json(json!({"object": "list", "data": [
+                        {"id": "mock-gpt", "object": "model", "created": 1, "owned_by": "mock"}]}))
+                }),
+            )
+            .route("/v1/chat/completions", post(chat))
+            .with_state(self.clone())
+    }
+}
 
 fn chunk(delta: Value, finish: Option<&str>) -> String {
     let c = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock-gpt",
@@ -12,15 +56,35 @@ fn chunk(delta: Value, finish: Option<&str>) -> String {
     format!("data: {c}\n\n")
 }
 
-/// A whole (non-streamed) completion saying `answer`: what task-model calls get.
-pub fn task_answer(answer: String) -> Response {
-    Json(json!({"id": "t", "object": "chat.completion", "created": 1, "model": "mock-gpt",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}))
-    .into_response()
+async fn chat(State(s): State<Script>, Json(body): Json<Value>) -> Response {
+    if body["stream"] != json!(true) {
+        s.task_requests.lock().unwrap().push(body);
+        let answer = s
+            .tasks
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| "{}".into());
+        return Json(json!({"id": "t", "object": "chat.completion", "created": 1, "model": "mock-gpt",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}))
+        .into_response();
+    }
+    let hook = s.on_ask.lock().unwrap().clone();
+    if let Some(hook) = hook {
+        hook();
+    }
+    s.seen.lock().unwrap().push(body);
+    let reply = s
+        .replies
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(json!({"text": "(nothing queued)"}));
+    reply_stream(&reply)
 }
 
 /// The event stream of one scripted reply.
-pub fn reply_stream(reply: &Value) -> Response {
+fn reply_stream(reply: &Value) -> Response {
     let mut out = chunk(json!({"role": "assistant", "content": ""}), None);
     if let Some(t) = reply["text"].as_str() {
         out.push_str(&chunk(json!({"content": t}), None));
