@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::response::IntoResponse;
 use axum::Router;
-use common::scripted::Script;
+use common::scripted::{tool_names, Script};
 use common::TestServer;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, ListToolsResult,
@@ -214,17 +214,6 @@ async fn run_turn(who: &common::Client, body: Value) -> Value {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the reply was never finished");
-}
-
-fn tool_names(request: &Value) -> Vec<String> {
-    request["tools"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .map(|t| t["function"]["name"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The tool results the model was given, by call id.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::scripted::Script;
+use common::scripted::{tool_names, Script};
 use common::TestServer;
 use serde_json::{json, Value};
 
@@ -69,17 +69,6 @@ async fn stored(admin: &common::Client, chat_id: &str, id: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the reply {id} was never finished");
-}
-
-fn tool_names(request: &Value) -> Vec<String> {
-    request["tools"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .map(|t| t["function"]["name"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]

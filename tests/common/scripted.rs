@@ -50,6 +50,18 @@ impl Script {
     }
 }
 
+/// The names of the tools a chat request offered the model.
+pub fn tool_names(request: &Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn chunk(delta: Value, finish: Option<&str>) -> String {
     let c = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock-gpt",
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
