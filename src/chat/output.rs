@@ -336,6 +336,28 @@ impl OutputBuilder {
         self.items.is_empty()
     }
 
+    /// The end of a reply: the last text of the answer loses its surrounding
+    /// white space. A last message item left empty goes, unless it is the
+    /// only item (a reply of only white space is stored as an empty answer).
+    pub fn trim_last_text(&mut self) {
+        let only = self.items.len() == 1;
+        let Some(Item::Text {
+            kind: Kind::Message,
+            text,
+            ..
+        }) = self.items.last_mut()
+        else {
+            return;
+        };
+        let trimmed = text.trim();
+        if trimmed.len() != text.len() {
+            *text = trimmed.to_string();
+        }
+        if text.is_empty() && !only {
+            self.items.pop();
+        }
+    }
+
     fn item_json(&self, pos: usize, status: &str) -> Value {
         match &self.items[pos] {
             Item::Text {
@@ -411,6 +433,33 @@ impl OutputBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_answer_text_is_trimmed_at_the_end() {
+        let mut b = OutputBuilder::default();
+        b.text("   ");
+        b.text("\n");
+        b.trim_last_text();
+        assert_eq!(b.content(), "");
+        let items = b.items("completed");
+        assert_eq!(
+            items.as_array().unwrap().len(),
+            1,
+            "an empty answer keeps its item"
+        );
+        assert_eq!(items[0]["content"][0]["text"], "");
+
+        let mut b = OutputBuilder::default();
+        b.reasoning("hmm");
+        b.text(" \n ");
+        b.trim_last_text();
+        assert_eq!(b.items("completed").as_array().unwrap().len(), 1);
+
+        let mut b = OutputBuilder::default();
+        b.text("\nHello \n");
+        b.trim_last_text();
+        assert_eq!(b.content(), "Hello");
+    }
 
     #[test]
     fn items_follow_arrival_order() {

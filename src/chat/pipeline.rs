@@ -537,7 +537,10 @@ async fn generate(
         _ => "incomplete",
     };
     let (output, content) = {
-        let out = lock_progress(&progress);
+        let mut out = lock_progress(&progress);
+        if !matches!(ending, Ending::Paused) {
+            out.trim_last_text();
+        }
         (out.items(status), out.content())
     };
     let paused = matches!(ending, Ending::Paused);
