@@ -158,6 +158,16 @@ async fn configure(admin: &Client, enable: bool, extra: Value) {
     assert_eq!(saved.status, 200, "{}", saved.body);
 }
 
+/// Compaction on, with `tokens` as both the threshold and the cap.
+async fn compact_at(admin: &Client, tokens: u64) {
+    configure(
+        admin,
+        true,
+        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": tokens, "CONTEXT_COMPACTION_TOKEN_CAP": tokens}),
+    )
+    .await;
+}
+
 /// Stores a chat of `n` question/answer pairs (each about 100 tokens long
 /// with `filler`) and returns its id and the message ids in order.
 async fn seed(client: &Client, n: usize, filler: usize) -> (String, Vec<String>) {
@@ -241,13 +251,7 @@ fn contents(messages: &[Value]) -> Vec<String> {
 #[tokio::test]
 async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
     let (_srv, admin, p) = setup().await;
-    configure(
-        &admin,
-        true,
-        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 50}),
-    )
-    .await;
+    compact_at(&admin, 50).await;
     let (chat_id, ids) = seed(&admin, 3, 400).await;
     let reply = turn(&admin, &chat_id, &ids[5], "question 4", json!({})).await;
 
@@ -291,13 +295,7 @@ async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
     assert_eq!(with_summary, 1);
 
     // The next turn, now under a high threshold, starts from the checkpoint.
-    configure(
-        &admin,
-        true,
-        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000}),
-    )
-    .await;
+    compact_at(&admin, 1_000_000).await;
     p.forget();
     turn(&admin, &chat_id, &reply, "question 5", json!({})).await;
     assert!(p.summary_requests().is_empty());
@@ -318,13 +316,7 @@ async fn a_chat_past_its_threshold_is_summarised_before_the_turn() {
 #[tokio::test]
 async fn reported_usage_decides_and_is_reported() {
     let (_srv, admin, p) = setup().await;
-    configure(
-        &admin,
-        true,
-        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 80_000,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 80_000}),
-    )
-    .await;
+    compact_at(&admin, 80_000).await;
     // Short messages, but the provider said the last call was big (Ollama's words).
     let usage = json!({"prompt_eval_count": 90_000, "eval_count": 500});
     let (chat_id, ids) = seed_with(&admin, 2, 0, Some(usage)).await;
@@ -353,13 +345,7 @@ async fn reported_usage_decides_and_is_reported() {
     )
     .await;
     assert_eq!(p.summary_requests().len(), 1, "the chat's lower threshold");
-    configure(
-        &admin,
-        true,
-        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 20,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 20}),
-    )
-    .await;
+    compact_at(&admin, 20).await;
     let (small, ids) = seed(&admin, 3, 0).await;
     let own = json!({"compact_token_threshold": 1_000_000});
     turn(&admin, &small, &ids[5], "q", own).await;
@@ -387,13 +373,7 @@ async fn while_off_nothing_is_compacted_or_reported() {
 #[tokio::test]
 async fn summaries_without_text_and_failed_summaries() {
     let (_srv, admin, p) = setup().await;
-    configure(
-        &admin,
-        true,
-        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 50,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 50}),
-    )
-    .await;
+    compact_at(&admin, 50).await;
 
     p.answer_summaries(Summary::ReasoningOnly("FROM REASONING"));
     let (chat_id, ids) = seed(&admin, 3, 400).await;
@@ -454,13 +434,7 @@ async fn the_compaction_model_is_used_when_it_exists() {
 #[tokio::test]
 async fn the_compact_route() {
     let (srv, admin, p) = setup().await;
-    configure(
-        &admin,
-        true,
-        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000}),
-    )
-    .await;
+    compact_at(&admin, 1_000_000).await;
     let (chat_id, ids) = seed(&admin, 3, 0).await;
     let url = format!("/api/v1/chats/{chat_id}/compact");
     let before = stored(&admin, &chat_id).await["context_usage"].clone();
@@ -608,13 +582,7 @@ async fn a_tool_loop_is_compacted_between_rounds_and_resumed_from_its_marker() {
     assert_eq!(reply["content"], "It is late.");
 
     // The next turn starts from the marker: the question, the kept batch and the answer.
-    configure(
-        &admin,
-        true,
-        json!({"CONTEXT_COMPACTION_TOKEN_THRESHOLD": 1_000_000,
-        "CONTEXT_COMPACTION_TOKEN_CAP": 1_000_000}),
-    )
-    .await;
+    compact_at(&admin, 1_000_000).await;
     turn(&admin, &chat_id, "a-1", "and tomorrow?", json!({})).await;
     let sent = p.last_turn();
     let roles: Vec<&str> = sent.iter().map(|m| m["role"].as_str().unwrap()).collect();

@@ -395,6 +395,7 @@ async fn an_openapi_tool_server_is_verified_listed_and_called() {
         .post("/api/v1/configs/tool_servers/verify", down)
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
+    // The same address verified as an MCP server: it does not speak MCP.
     let mut mcp = conn.clone();
     mcp["type"] = json!("mcp");
     let mcp = admin.post("/api/v1/configs/tool_servers/verify", mcp).await;

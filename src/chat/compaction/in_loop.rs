@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use super::plan::{self, MARKER, SUMMARY_HEADING};
-use super::{settings, status, summarize};
+use super::{emit_failed, settings, status, summarize};
 use crate::auth::Caller;
 use crate::chat::events::Emitter;
 use crate::chat::history;
@@ -106,9 +106,7 @@ impl LoopCompactor {
         {
             Ok(s) => s,
             Err(e) => {
-                let mut failed = status(texts::CONTEXT_COMPACTION_FAILED, true);
-                failed["error"] = json!(true);
-                emitter.emit("context_compaction", failed).await;
+                emit_failed(emitter).await;
                 tracing::error!(chat = %self.chat_id, error = %e, "context compaction in a tool loop failed; keeping the context");
                 return None;
             }

@@ -139,6 +139,13 @@ fn status(description: &str, done: bool) -> Value {
     json!({"action": "context_compaction", "description": description, "done": done})
 }
 
+/// Tells the chat that a summary could not be made.
+async fn emit_failed(emitter: &Emitter) {
+    let mut failed = status(texts::CONTEXT_COMPACTION_FAILED, true);
+    failed["error"] = json!(true);
+    emitter.emit("context_compaction", failed).await;
+}
+
 /// What a turn sends before its new reply, after compaction.
 pub struct TurnContext {
     /// The stored messages the provider sees (from the newest checkpoint on).
@@ -214,9 +221,7 @@ pub async fn for_turn(
     {
         Ok(s) => s,
         Err(e) => {
-            let mut failed = status(texts::CONTEXT_COMPACTION_FAILED, true);
-            failed["error"] = json!(true);
-            emitter.emit("context_compaction", failed).await;
+            emit_failed(emitter).await;
             tracing::error!(chat = %input.chat_id, error = %e, "context compaction failed; the turn goes on with the whole history");
             return unchanged(full, None);
         }
