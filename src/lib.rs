@@ -19,6 +19,7 @@ pub mod images;
 pub mod json;
 pub mod limits;
 pub mod llm;
+pub mod memories;
 pub mod notes;
 pub mod rag;
 pub mod settings;

@@ -15,6 +15,8 @@ use crate::db::memories::{self, MemoryRow};
 use crate::db::{new_id, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult};
+use crate::memories::browse;
+use crate::memories::{clean_content, clean_path, Operation, Origin};
 use crate::rag::memories::{self as vectors, reindex_everyone, reindex_user, upsert_vector};
 use crate::state::AppState;
 
@@ -26,10 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/memories/reindex", post(reindex_all))
         .route("/api/v1/memories/reset", post(reset))
         .route("/api/v1/memories/delete/user", delete(delete_all))
-        .route("/api/v1/memories/update", post(not_supported))
-        .route("/api/v1/memories/search", post(not_supported))
-        .route("/api/v1/memories/paths", post(not_supported))
-        .route("/api/v1/memories/path", post(not_supported))
+        .route("/api/v1/memories/update", post(apply_batch))
+        .route("/api/v1/memories/search", post(search))
+        .route("/api/v1/memories/paths", post(paths))
+        .route("/api/v1/memories/path", post(read_path))
         .route("/api/v1/memories/{memory_id}/update", post(update))
         .route("/api/v1/memories/{memory_id}", delete(delete_one))
 }
@@ -45,36 +47,6 @@ async fn check_enabled(state: &AppState, caller: &Caller) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-fn clean_content(c: Option<&str>) -> ApiResult<String> {
-    let v = c.unwrap_or("").trim();
-    if v.is_empty() {
-        return Err(ApiError::bad_request("Memory content cannot be empty"));
-    }
-    Ok(v.to_string())
-}
-
-fn clean_path(p: Option<&str>) -> ApiResult<Option<String>> {
-    let raw = p.unwrap_or("").trim().trim_matches('/');
-    let mut collapsed = String::new();
-    for ch in raw.chars() {
-        if ch == '/' && collapsed.ends_with('/') {
-            continue;
-        }
-        collapsed.push(ch);
-    }
-    if collapsed.is_empty() {
-        return Ok(None);
-    }
-    if collapsed
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-        || collapsed.chars().any(|c| (c as u32) < 32)
-    {
-        return Err(ApiError::bad_request("Invalid memory path"));
-    }
-    Ok(Some(collapsed))
 }
 
 fn memory_type(t: Option<&str>, default: &str) -> ApiResult<String> {
@@ -264,10 +236,146 @@ async fn reindex_all(
     ))
 }
 
-/// The memory tool endpoints models call (batch operations, path browsing)
-/// are not supported yet.
-async fn not_supported(VerifiedUser(_): VerifiedUser) -> ApiResult<Json<Value>> {
-    Err(ApiError::NotImplemented(
-        "Memory tool operations (batch update, search and path browsing) are not supported by this server yet.".into(),
-    ))
+#[derive(Deserialize)]
+struct BatchForm {
+    operations: Vec<Operation>,
+    #[serde(default)]
+    source: Option<Source>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Source {
+    Tool,
+    BackgroundReview,
+}
+
+async fn apply_batch(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<BatchForm>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let origin = Origin {
+        created_by: match form.source {
+            Some(Source::BackgroundReview) => "background_review",
+            _ => "tool",
+        }
+        .into(),
+        ..Default::default()
+    };
+    let results = crate::memories::apply(&state, caller.id(), form.operations, &origin).await?;
+    Ok(Json(Value::Array(results)))
+}
+
+#[derive(Deserialize, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    User,
+    Context,
+    #[default]
+    All,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Context => "context",
+            Kind::All => "all",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SearchForm {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Kind,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    memory_id: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<SearchForm>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let rows = crate::memories::of_user(&state, caller.id()).await?;
+    let found = browse::search(
+        &rows,
+        &browse::Search {
+            query: form.query.as_deref(),
+            path: form.path.as_deref(),
+            memory_id: form.memory_id.as_deref(),
+            kind: form.kind.name(),
+            limit: form.limit.unwrap_or(20),
+        },
+    )?;
+    Ok(Json(Value::Array(
+        found.into_iter().map(MemoryRow::wire).collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+struct PathsForm {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Kind,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn paths(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<PathsForm>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let rows = crate::memories::of_user(&state, caller.id()).await?;
+    Ok(Json(browse::path_groups(
+        &rows,
+        form.query.as_deref().unwrap_or(""),
+        form.kind.name(),
+        form.limit.unwrap_or(100),
+    )))
+}
+
+#[derive(Deserialize)]
+struct PathForm {
+    path: String,
+    #[serde(default, rename = "type")]
+    kind: Kind,
+    #[serde(default = "yes")]
+    include_children: bool,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn read_path(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<PathForm>,
+) -> ApiResult<Json<Value>> {
+    check_enabled(&state, &caller).await?;
+    let rows = crate::memories::of_user(&state, caller.id()).await?;
+    let read = browse::read_path(
+        &rows,
+        &form.path,
+        form.kind.name(),
+        form.include_children,
+        form.limit.unwrap_or(50),
+    )?;
+    Ok(Json(read.wire()))
 }

@@ -11,6 +11,7 @@
 mod ask_user;
 mod builtin;
 pub mod legacy;
+mod memory;
 
 use std::sync::Arc;
 
@@ -34,6 +35,28 @@ pub struct ToolCx<'a> {
     /// The assistant message being written.
     pub message_id: &'a str,
     pub model_id: &'a str,
+}
+
+// Reading a tool call's arguments, shared by the built-in tools.
+
+pub(crate) fn params(props: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": props, "required": required})
+}
+
+pub(crate) fn error(text: impl std::fmt::Display) -> String {
+    json!({"error": text.to_string()}).to_string()
+}
+
+pub(crate) fn arg_str<'a>(args: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Value::as_str)
+}
+
+pub(crate) fn arg_int(args: &Map<String, Value>, key: &str) -> Option<i64> {
+    match args.get(key) {
+        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// One operation of an admin-connected OpenAPI tool server.
@@ -219,7 +242,10 @@ impl ToolBox {
         {
             names.extend([
                 "search_memories",
+                "list_memory_paths",
+                "read_memory_path",
                 "list_memories",
+                "update_memory",
                 "add_memory",
                 "replace_memory_content",
                 "delete_memory",
