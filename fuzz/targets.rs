@@ -93,7 +93,7 @@ fn history(data: &[u8]) {
         merged.get("currentId").and_then(Value::as_str),
     ) {
         let path = open_webui::chat::history::path_to(messages, cur);
-        let msgs = open_webui::chat::history::to_upstream_messages(&path);
+        let msgs = open_webui::chat::history::to_upstream_messages(&path, None);
         let _ = open_webui::chat::history::transcript(&msgs);
     }
 }

@@ -57,9 +57,9 @@ async fn batches_write_all_or_nothing_and_answer_without_meta() {
     assert_eq!(results[0]["status"], "created");
     assert_eq!(results[0]["memory"]["path"], "work/prefs");
     assert!(results[0]["memory"].get("meta").is_none(), "{}", r.body);
-    let stored = memories(&admin).await;
-    assert_eq!(stored[0]["meta"]["created_by"], "tool");
-    assert_eq!(stored[0]["meta"]["model"], Value::Null);
+    let tea = memory(&admin, "tea").await;
+    assert_eq!(tea["meta"]["created_by"], "tool");
+    assert_eq!(tea["meta"]["model"], Value::Null);
 
     // The same memory again is skipped, not doubled.
     let again = admin
@@ -72,7 +72,7 @@ async fn batches_write_all_or_nothing_and_answer_without_meta() {
     assert_eq!(again.body[0]["reason"], "duplicate");
 
     // A batch naming a memory that is not the caller's changes nothing.
-    let tea = stored[0]["id"].as_str().unwrap().to_string();
+    let tea = tea["id"].as_str().unwrap().to_string();
     let refused = admin
         .post(
             "/api/v1/memories/update",
@@ -83,7 +83,7 @@ async fn batches_write_all_or_nothing_and_answer_without_meta() {
         )
         .await;
     assert_eq!(refused.status, 404, "{}", refused.body);
-    assert_eq!(memories(&admin).await[0]["path"], "work/prefs");
+    assert_eq!(memory(&admin, "tea").await["path"], "work/prefs");
 
     for (body, status) in [
         (json!({"operations": []}), 400),
@@ -178,4 +178,13 @@ async fn a_models_batch_records_the_chat_and_the_model_id() {
     let parsed: Value = serde_json::from_str(result["content"].as_str().unwrap()).unwrap();
     assert_eq!(parsed[0]["status"], "created");
     assert!(parsed[0]["memory"].get("meta").is_none(), "{parsed}");
+}
+
+/// The stored memory with this text.
+async fn memory(c: &common::Client, content: &str) -> Value {
+    memories(c)
+        .await
+        .into_iter()
+        .find(|m| m["content"] == content)
+        .unwrap_or_else(|| panic!("no memory says {content:?}"))
 }

@@ -49,7 +49,44 @@ where
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::Validation(json!([{
+                "loc": ["body"],
+                "msg": "Expected a JSON body with Content-Type: application/json",
+                "type": "missing",
+            }])));
+        }
+        let parsed = {
+            match axum::body::Bytes::from_request(req, state).await {
+                Ok(bytes) => match axum::Json::<T>::from_bytes(&bytes) {
+                    // A lone UTF-16 surrogate escape (`\ud800`) cannot become
+                    // text; such escapes are dropped and the body read again.
+                    Err(JsonRejection::JsonSyntaxError(e)) => {
+                        match crate::json::without_lone_surrogates(&bytes) {
+                            Some(clean) => axum::Json::<T>::from_bytes(&clean),
+                            None => Err(JsonRejection::JsonSyntaxError(e)),
+                        }
+                    }
+                    other => other,
+                },
+                Err(e) => Err(JsonRejection::BytesRejection(e)),
+            }
+        };
+        match parsed {
             Ok(axum::Json(v)) => Ok(JsonBody(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation(json!([{
                 "loc": ["body"],
@@ -60,11 +97,6 @@ where
                 "loc": ["body"],
                 "msg": format!("JSON decode error: {}", e.body_text()),
                 "type": "json_invalid",
-            }]))),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Validation(json!([{
-                "loc": ["body"],
-                "msg": "Expected a JSON body with Content-Type: application/json",
-                "type": "missing",
             }]))),
             Err(JsonRejection::BytesRejection(e)) => {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {

@@ -10,23 +10,15 @@ use serde_json::{json, Map, Value};
 /// Text of a message as the model should see it: the `output_text` parts when
 /// the message has structured output, its `content` otherwise.
 pub fn message_text(m: &Value) -> String {
-    if let Some(items) = m.get("output").and_then(Value::as_array) {
-        let text: String = items
-            .iter()
-            .filter(|i| i.get("type").and_then(Value::as_str) == Some("message"))
-            .flat_map(|i| {
-                i.get("content")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter(|p| p.get("type").and_then(Value::as_str) == Some("output_text"))
-            .filter_map(|p| p.get("text").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        if !text.is_empty() {
-            return text;
-        }
+    let text = output_text(m.get("output"));
+    if !text.is_empty() {
+        return text;
     }
+    content_text(m)
+}
+
+/// The `content` of a message: the string, or the text parts joined.
+fn content_text(m: &Value) -> String {
     match m.get("content") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
@@ -59,11 +51,67 @@ pub fn path_to(messages: &Map<String, Value>, leaf_id: &str) -> Vec<Value> {
     out
 }
 
-/// `[{role, content}]` for the upstream request. An assistant turn that
-/// called tools is replayed as its calls and their results
-/// ([`super::replay`]); one that said nothing (a failed or unfinished turn)
-/// is left out.
-pub fn to_upstream_messages(path: &[Value]) -> Vec<Value> {
+/// `[{role, content}]` for the upstream request. An assistant turn with
+/// `output` items is replayed from them ([`super::replay`]: its text, the
+/// tool calls it finished and their results); when they hold nothing to
+/// replay its `content` stands in, and one that said nothing at all (a
+/// failed or unfinished turn) is left out. `model_id` is the model the
+/// request goes to: only its own turns hand back their reasoning details.
+pub fn to_upstream_messages(path: &[Value], model_id: Option<&str>) -> Vec<Value> {
+    to_upstream_messages_with(path, model_id, false)
+}
+
+/// One attached file as the model is told about it.
+fn file_tag(f: &Value) -> String {
+    let field = |k: &str| f.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    // Quotes would end an attribute early; the model gets them escaped.
+    let attr = |v: &str| v.replace('&', "&amp;").replace('"', "&quot;");
+    let mut tag = format!(
+        "<file type=\"{}\" id=\"{}\"",
+        attr(field("type").unwrap_or("file")),
+        attr(field("id").or(field("url")).unwrap_or(""))
+    );
+    for k in ["url", "content_type", "name"] {
+        if let Some(v) = field(k) {
+            tag.push_str(&format!(" {k}=\"{}\"", attr(v)));
+        }
+    }
+    tag.push_str("/>");
+    tag
+}
+
+/// The `<attached_files>` block for a user message's files: those with a
+/// link (not inline `data:` ones) and attached chats, by id.
+pub fn attached_files_block(m: &Value) -> Option<String> {
+    let files = m.get("files").and_then(Value::as_array)?;
+    let tags: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let url = f.get("url").and_then(Value::as_str).unwrap_or("");
+            (!url.is_empty() && !url.starts_with("data:"))
+                || (f.get("type").and_then(Value::as_str) == Some("chat")
+                    && f.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|i| !i.is_empty()))
+        })
+        .map(file_tag)
+        .collect();
+    (!tags.is_empty()).then(|| {
+        format!(
+            "<attached_files>\n{}\n</attached_files>\n\n",
+            tags.join("\n")
+        )
+    })
+}
+
+/// [`to_upstream_messages`]; with `file_context`, each user message starts
+/// with the list of files attached to it, so a model with the file tools
+/// knows what it can open.
+pub fn to_upstream_messages_with(
+    path: &[Value],
+    model_id: Option<&str>,
+    file_context: bool,
+) -> Vec<Value> {
     let mut out = Vec::new();
     for m in path {
         let Some(role) = m.get("role").and_then(Value::as_str) else {
@@ -76,16 +124,29 @@ pub fn to_upstream_messages(path: &[Value]) -> Vec<Value> {
             if let Some(items) = m
                 .get("output")
                 .and_then(Value::as_array)
-                .filter(|o| super::replay::has_calls(o))
+                .filter(|o| !o.is_empty())
             {
-                out.extend(super::replay::output_to_messages(items));
-                continue;
+                let same_model =
+                    model_id.is_some() && m.get("model").and_then(Value::as_str) == model_id;
+                let replayed = super::replay::output_to_messages_with(items, same_model);
+                if !replayed.is_empty() {
+                    out.extend(replayed);
+                    continue;
+                }
             }
         }
-        let text = message_text(m);
+        let text = if role == "assistant" {
+            content_text(m)
+        } else {
+            message_text(m)
+        };
         if role == "assistant" && text.trim().is_empty() {
             continue;
         }
+        let text = match attached_files_block(m).filter(|_| file_context && role == "user") {
+            Some(block) => format!("{block}{text}"),
+            None => text,
+        };
         out.push(json!({"role": role, "content": text}));
     }
     out
@@ -97,9 +158,17 @@ pub fn transcript(messages: &[Value]) -> Vec<(String, String)> {
         .iter()
         .filter_map(|m| {
             let role = m.get("role")?.as_str()?.to_string();
-            let content = match m.get("content") {
-                Some(Value::String(s)) => s.clone(),
-                _ => message_text(m),
+            // The message's own content first, its output's text when it has none.
+            let own = content_text(m);
+            let content = if own.trim().is_empty() {
+                let text = output_text(m.get("output"));
+                if text.is_empty() {
+                    own
+                } else {
+                    text
+                }
+            } else {
+                own
             };
             (role != "system").then_some((role, content))
         })
@@ -624,7 +693,7 @@ mod tests {
             "a3": {"id": "a3", "parentId": "u2", "role": "assistant", "content": "", "done": false}
         });
         let path = path_to(msgs.as_object().unwrap(), "a3");
-        let up = to_upstream_messages(&path);
+        let up = to_upstream_messages(&path, None);
         assert_eq!(
             up,
             vec![

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::llm::delta::ToolCallDelta;
 
@@ -28,11 +28,23 @@ enum Kind {
     Message,
 }
 
+/// How a reasoning block written into the answer text was marked.
+struct Tagged {
+    start: String,
+    end: String,
+    attributes: Map<String, Value>,
+    closed: bool,
+}
+
 enum Item {
     Text {
         id: String,
         kind: Kind,
         text: String,
+        /// Set for reasoning lifted out of the answer text by its tags.
+        tag: Option<Box<Tagged>>,
+        /// A reasoning item's `reasoning_details`, as the provider sent them.
+        details: Vec<Value>,
     },
     Call {
         call_id: String,
@@ -72,17 +84,11 @@ pub struct OutputBuilder {
 
 impl OutputBuilder {
     fn push(&mut self, kind: Kind, delta: &str) -> DeltaEvent {
-        let same = matches!(self.items.last(), Some(Item::Text { kind: k, .. }) if *k == kind);
-        if !same {
-            let id = short_id(if kind == Kind::Reasoning { "rs" } else { "msg" });
-            self.items.push(Item::Text {
-                id,
-                kind,
-                text: String::new(),
-            });
-        }
-        let index = self.items.len() - 1;
-        let Some(Item::Text { id, text, .. }) = self.items.last_mut() else {
+        let index = match kind {
+            Kind::Reasoning => self.reasoning_slot(),
+            Kind::Message => self.message_slot(),
+        };
+        let Some(Item::Text { id, text, .. }) = self.items.get_mut(index) else {
             unreachable!("a text item was just ensured")
         };
         text.push_str(delta);
@@ -105,6 +111,175 @@ impl OutputBuilder {
 
     pub fn reasoning(&mut self, delta: &str) -> DeltaEvent {
         self.push(Kind::Reasoning, delta)
+    }
+
+    fn new_text(kind: Kind) -> Item {
+        Item::Text {
+            id: short_id(if kind == Kind::Reasoning { "rs" } else { "msg" }),
+            kind,
+            text: String::new(),
+            tag: None,
+            details: Vec::new(),
+        }
+    }
+
+    fn open_text(&self, pos: usize, kind: Kind) -> bool {
+        matches!(
+            self.items.get(pos),
+            Some(Item::Text { kind: k, tag, .. })
+                if *k == kind && !tag.as_ref().is_some_and(|t| t.closed)
+        )
+    }
+
+    /// Where answer text goes: the last item when it is an open message,
+    /// else a new message item.
+    fn message_slot(&mut self) -> usize {
+        let last = self.items.len().wrapping_sub(1);
+        if self.items.is_empty() || !self.open_text(last, Kind::Message) {
+            self.items.push(Self::new_text(Kind::Message));
+        }
+        self.items.len() - 1
+    }
+
+    /// Where reasoning goes: the last item when it is open reasoning. When
+    /// the round's answer has already begun (the last item is its message),
+    /// reasoning goes above it, into the reasoning item right before it or a
+    /// new one, so thinking that arrives late still shows before the answer.
+    fn reasoning_slot(&mut self) -> usize {
+        let len = self.items.len();
+        if len > 0 && self.open_text(len - 1, Kind::Reasoning) {
+            return len - 1;
+        }
+        let answer_begun = len > self.round_start
+            && matches!(
+                self.items.last(),
+                Some(Item::Text {
+                    kind: Kind::Message,
+                    tag: None,
+                    ..
+                })
+            );
+        if answer_begun {
+            let before = len - 1;
+            if before > self.round_start && self.open_text(before - 1, Kind::Reasoning) {
+                return before - 1;
+            }
+            self.items.insert(before, Self::new_text(Kind::Reasoning));
+            return before;
+        }
+        self.items.push(Self::new_text(Kind::Reasoning));
+        len
+    }
+
+    /// Reasoning details a provider streams (OpenRouter-style
+    /// `reasoning_details`), merged by their `index` (text and summary pieces
+    /// appended) into the round's reasoning item. Details that carry nothing
+    /// (no text, summary or data) open no reasoning item of their own.
+    pub fn reasoning_details(&mut self, pieces: &[Value]) {
+        let has_reasoning = (self.round_start..self.items.len()).any(|p| {
+            matches!(
+                &self.items[p],
+                Item::Text {
+                    kind: Kind::Reasoning,
+                    ..
+                }
+            )
+        });
+        let carries = |d: &Value| {
+            ["text", "summary", "data"]
+                .iter()
+                .any(|k| d.get(*k).is_some_and(|v| !v.is_null() && v != ""))
+        };
+        if !has_reasoning && !pieces.iter().any(carries) {
+            return;
+        }
+        let pos = if has_reasoning {
+            (self.round_start..self.items.len())
+                .rev()
+                .find(|&p| {
+                    matches!(
+                        &self.items[p],
+                        Item::Text {
+                            kind: Kind::Reasoning,
+                            ..
+                        }
+                    )
+                })
+                .unwrap_or(0)
+        } else {
+            self.reasoning_slot()
+        };
+        let Some(Item::Text { details, .. }) = self.items.get_mut(pos) else {
+            return;
+        };
+        for piece in pieces.iter().filter(|d| d.is_object()) {
+            let index = piece.get("index").and_then(Value::as_i64);
+            let existing = index.and_then(|i| {
+                details
+                    .iter_mut()
+                    .find(|d| d.get("index").and_then(Value::as_i64) == Some(i))
+            });
+            let Some(existing) = existing else {
+                details.push(piece.clone());
+                continue;
+            };
+            for (k, v) in piece.as_object().into_iter().flatten() {
+                match (k.as_str(), v, existing.get(k.as_str())) {
+                    ("text" | "summary", Value::String(add), Some(Value::String(have))) => {
+                        existing[k.as_str()] = Value::String(format!("{have}{add}"));
+                    }
+                    _ => existing[k.as_str()] = v.clone(),
+                }
+            }
+        }
+    }
+
+    /// Reasoning marked by tags in the answer text begins: a new reasoning
+    /// item that remembers its tags. Text before the tag that is only white
+    /// space does not stay behind as an answer of its own.
+    pub fn open_tagged_reasoning(
+        &mut self,
+        start: String,
+        end: String,
+        attributes: Map<String, Value>,
+    ) {
+        if matches!(
+            self.items.last(),
+            Some(Item::Text { kind: Kind::Message, text, .. }) if text.trim().is_empty()
+        ) && self.items.len() > self.round_start
+        {
+            self.items.pop();
+        }
+        self.items.push(Item::Text {
+            id: short_id("rs"),
+            kind: Kind::Reasoning,
+            text: String::new(),
+            tag: Some(Box::new(Tagged {
+                start,
+                end,
+                attributes,
+                closed: false,
+            })),
+            details: Vec::new(),
+        });
+    }
+
+    /// The tagged reasoning block ends: its text loses surrounding white
+    /// space and the block counts as completed.
+    pub fn close_reasoning(&mut self) {
+        if let Some(Item::Text {
+            kind: Kind::Reasoning,
+            text,
+            tag: Some(tag),
+            ..
+        }) = self.items.last_mut()
+        {
+            let trimmed = text.trim();
+            if trimmed.len() != text.len() {
+                *text = trimmed.to_string();
+            }
+            tag.closed = true;
+        }
     }
 
     /// A piece of a tool call: the first piece of a call adds a
@@ -254,6 +429,23 @@ impl OutputBuilder {
                         Kind::Reasoning
                     },
                     text: parts(&kind),
+                    tag: item.get("start_tag").and_then(Value::as_str).map(|start| {
+                        Box::new(Tagged {
+                            start: start.to_string(),
+                            end: text(item, "end_tag"),
+                            attributes: item
+                                .get("attributes")
+                                .and_then(Value::as_object)
+                                .cloned()
+                                .unwrap_or_default(),
+                            closed: true,
+                        })
+                    }),
+                    details: item
+                        .get("reasoning_details")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
                 },
                 "function_call" => Item::Call {
                     call_id: text(item, "call_id"),
@@ -271,7 +463,8 @@ impl OutputBuilder {
                 _ => continue,
             };
             // An empty text item left open by the pause is not kept.
-            if matches!(&seeded, Item::Text { text, .. } if text.is_empty()) {
+            if matches!(&seeded, Item::Text { text, details, .. } if text.is_empty() && details.is_empty())
+            {
                 continue;
             }
             self.items.push(seeded);
@@ -364,6 +557,7 @@ impl OutputBuilder {
                 id,
                 kind: Kind::Message,
                 text,
+                ..
             } => json!({
                 "type": "message",
                 "id": id,
@@ -371,13 +565,33 @@ impl OutputBuilder {
                 "role": "assistant",
                 "content": [{"type": "output_text", "text": text}],
             }),
-            Item::Text { id, text, .. } => json!({
-                "type": "reasoning",
-                "id": id,
-                "status": status,
-                "content": [{"type": "reasoning_text", "text": text}],
-                "summary": [],
-            }),
+            Item::Text {
+                id,
+                text,
+                tag,
+                details,
+                ..
+            } => {
+                let mut item = json!({
+                    "type": "reasoning",
+                    "id": id,
+                    "status": status,
+                    "content": [{"type": "reasoning_text", "text": text}],
+                    "summary": [],
+                });
+                if !details.is_empty() {
+                    item["reasoning_details"] = Value::Array(details.clone());
+                }
+                if let Some(t) = tag {
+                    item["start_tag"] = json!(t.start);
+                    item["end_tag"] = json!(t.end);
+                    item["attributes"] = Value::Object(t.attributes.clone());
+                    if t.closed {
+                        item["status"] = json!("completed");
+                    }
+                }
+                item
+            }
             Item::Call {
                 call_id,
                 name,
@@ -523,5 +737,37 @@ mod tests {
         assert_eq!(items[5]["status"], "completed");
         assert_eq!(b.items("incomplete")[5]["status"], "incomplete");
         assert_eq!(b.content(), "Let me look. ");
+    }
+
+    #[test]
+    fn late_reasoning_goes_above_the_answer_and_details_merge() {
+        let mut b = OutputBuilder::default();
+        b.text("the answer");
+        let d = b.reasoning("second thoughts");
+        assert_eq!(d["output_index"], 0);
+        b.reasoning_details(&[json!({"type": "reasoning.text", "index": 0, "text": "a"})]);
+        b.reasoning_details(&[json!({"type": "reasoning.text", "index": 0, "text": "b"})]);
+        let items = b.items("completed");
+        assert_eq!(items[0]["type"], "reasoning");
+        assert_eq!(items[0]["reasoning_details"][0]["text"], "ab");
+        assert_eq!(items[1]["content"][0]["text"], "the answer");
+
+        // Empty details open nothing; tagged reasoning keeps its tags.
+        let mut b = OutputBuilder::default();
+        b.reasoning_details(&[json!({"type": "reasoning.text", "index": 0})]);
+        assert!(b.is_empty());
+        b.text("  ");
+        let mut attrs = Map::new();
+        attrs.insert("effort".into(), json!("high"));
+        b.open_tagged_reasoning("<think>".into(), "</think>".into(), attrs);
+        b.reasoning(" deep ");
+        b.close_reasoning();
+        b.text("ok");
+        let items = b.items("incomplete");
+        assert_eq!(items.as_array().unwrap().len(), 2, "{items}");
+        assert_eq!(items[0]["content"][0]["text"], "deep");
+        assert_eq!(items[0]["status"], "completed");
+        assert_eq!(items[0]["attributes"]["effort"], "high");
+        assert_eq!(items[0]["start_tag"], "<think>");
     }
 }

@@ -173,6 +173,9 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
         Ok(Bytes::from(match ev {
             Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
             Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
+            Ok(StreamEvent::ReasoningDetails(d)) => {
+                chunk(json!({"reasoning_details": d}), None, None)
+            }
             Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
             Ok(StreamEvent::ToolCall(d)) => {
                 let mut call = json!({"index": d.index, "type": "function", "function": {}});
@@ -519,8 +522,13 @@ async fn generate(
             }
             let (em, req) = (&emitter, request);
             let compactor = Some(&compactor);
+            let tags = super::think::tags_from_params(
+                turn.body
+                    .get("params")
+                    .and_then(|p| p.get("reasoning_tags")),
+            );
             rounds::run(
-                em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx, compactor,
+                em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx, compactor, &tags,
             )
             .await
         }
@@ -657,7 +665,11 @@ async fn prepare(
             .map_err(|e| e.to_string())?;
         let kept = compact_for_turn(state, turn, target, &resolved, emitter, path).await;
         summary = kept.summary;
-        history::to_upstream_messages(&kept.messages)
+        history::to_upstream_messages_with(
+            &kept.messages,
+            Some(&resolved.id),
+            file_context(turn, &resolved),
+        )
     } else {
         persist::request_messages(turn)
     };
@@ -742,6 +754,29 @@ fn chat_threshold(turn: &Turn, resolved: &ResolvedModel) -> Option<Value> {
 }
 
 /// The user's or chat's system prompt, sent by the browser as a leading system message.
+/// Whether the files attached to the user's messages are listed for the
+/// model: in a stored chat of the browser's own flow (a socket session, the
+/// server's tools offered natively) with a model that keeps its built-in
+/// tools, which can open them.
+fn file_context(turn: &Turn, resolved: &ResolvedModel) -> bool {
+    let legacy = turn
+        .body
+        .get("params")
+        .and_then(|p| p.get("function_calling"))
+        .and_then(Value::as_str)
+        == Some("legacy");
+    let builtin = resolved
+        .model_item
+        .pointer("/info/meta/capabilities/builtin_tools")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    turn.persist
+        && turn.session_id.is_some()
+        && !legacy
+        && !turn.body.contains_key("tools")
+        && builtin
+}
+
 fn browser_system_prompt(turn: &Turn) -> Option<String> {
     turn.body
         .get("messages")

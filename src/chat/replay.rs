@@ -3,7 +3,7 @@
 //! result, so strict providers never see a call without its answer) and the
 //! `tool` messages with their results.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
@@ -44,92 +44,175 @@ pub fn result_text(item: &Value) -> String {
     }
 }
 
-/// Whether the output holds tool calls, so [`output_to_messages`] applies.
+/// Whether the output holds tool calls.
 pub fn has_calls(output: &[Value]) -> bool {
     output
         .iter()
         .any(|i| matches!(kind(i), "function_call" | "function_call_output"))
 }
 
-struct Pending {
-    text: String,
-    calls: Vec<Value>,
-    results: Vec<Value>,
-    /// A result has come in since the last call: the next call is a new round.
-    answered: bool,
+/// What the model is told in front of the images its tools returned (tool
+/// messages carry text only, so the images follow as a user message).
+const TOOL_IMAGES_NOTE: &str = "The tools above returned these images.";
+
+/// Reasoning details the provider can take back: all but Anthropic thinking
+/// blocks without their signature, which Anthropic refuses.
+fn replayable_details(item: &Value) -> Vec<Value> {
+    let details = match item.get("reasoning_details") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(v @ Value::Object(_)) => vec![v.clone()],
+        _ => return Vec::new(),
+    };
+    details
+        .into_iter()
+        .filter(|d| {
+            d.is_object()
+                && (d.get("format").and_then(Value::as_str) != Some("anthropic-claude-v1")
+                    || d.get("signature")
+                        .is_some_and(|s| !s.is_null() && s != &Value::String(String::new())))
+        })
+        .collect()
 }
 
-impl Pending {
+#[derive(Default)]
+struct Pending<'a> {
+    texts: Vec<String>,
+    calls: Vec<Value>,
+    details: Vec<Value>,
+    results: Vec<&'a Value>,
+    images: Vec<String>,
+}
+
+impl Pending<'_> {
+    /// The assistant message gathered so far.
     fn flush(&mut self, out: &mut Vec<Value>) {
-        if !self.calls.is_empty() {
-            out.push(json!({
-                "role": "assistant",
-                "content": std::mem::take(&mut self.text),
-                "tool_calls": std::mem::take(&mut self.calls),
-            }));
-            out.append(&mut self.results);
-        } else if !self.text.trim().is_empty() {
-            out.push(json!({"role": "assistant", "content": std::mem::take(&mut self.text)}));
+        if self.texts.is_empty() && self.calls.is_empty() && self.details.is_empty() {
+            return;
         }
-        self.text.clear();
-        self.answered = false;
+        let mut m = json!({"role": "assistant", "content": self.texts.join("\n")});
+        if !self.calls.is_empty() {
+            m["tool_calls"] = Value::Array(std::mem::take(&mut self.calls));
+        }
+        if !self.details.is_empty() {
+            m["reasoning_details"] = Value::Array(std::mem::take(&mut self.details));
+        }
+        self.texts.clear();
+        out.push(m);
+    }
+
+    /// The results gathered so far, after the assistant message that called
+    /// for them; their images wait for [`Pending::flush_images`].
+    fn flush_results(&mut self, out: &mut Vec<Value>) {
+        if self.results.is_empty() {
+            return;
+        }
+        // Results in the order the calls were made, whatever order they finished in.
+        let order: Vec<String> = self
+            .calls
+            .iter()
+            .filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        self.results
+            .sort_by_key(|r| order.iter().position(|id| Some(id.as_str()) == call_id(r)));
+        self.flush(out);
+        for item in std::mem::take(&mut self.results) {
+            if let Some(Value::Array(parts)) = item.get("output") {
+                self.images.extend(
+                    parts
+                        .iter()
+                        .filter(|p| p.get("type").and_then(Value::as_str) == Some("input_image"))
+                        .filter_map(|p| p.get("image_url").and_then(Value::as_str))
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_string),
+                );
+            }
+            out.push(json!({
+                "role": "tool",
+                "tool_call_id": call_id(item).unwrap_or(""),
+                "content": result_text(item),
+            }));
+        }
+    }
+
+    fn flush_images(&mut self, out: &mut Vec<Value>) {
+        if self.images.is_empty() {
+            return;
+        }
+        let mut content = vec![json!({"type": "text", "text": TOOL_IMAGES_NOTE})];
+        content.extend(
+            self.images
+                .drain(..)
+                .map(|url| json!({"type": "image_url", "image_url": {"url": url}})),
+        );
+        out.push(json!({"role": "user", "content": content}));
     }
 }
 
-/// Provider messages for one stored assistant turn with tool calls.
+/// Provider messages for one stored assistant turn, reasoning details left
+/// out (see [`output_to_messages_with`]).
 pub fn output_to_messages(output: &[Value]) -> Vec<Value> {
-    let results: HashMap<&str, String> = output
+    output_to_messages_with(output, true)
+}
+
+/// Provider messages for one stored assistant turn: its text (one line per
+/// message item), the tool calls that finished and have a result, each
+/// round's results as `tool` messages with any images they returned in a
+/// user message after them, and, when `with_details` (the turn was written
+/// by the model now asked), the reasoning details it can take back.
+pub fn output_to_messages_with(output: &[Value], with_details: bool) -> Vec<Value> {
+    let finished: HashSet<&str> = output
+        .iter()
+        .filter(|i| kind(i) == "function_call")
+        .filter(|i| {
+            matches!(
+                i.get("status").and_then(Value::as_str),
+                Some("completed" | "failed" | "rejected")
+            )
+        })
+        .filter_map(call_id)
+        .collect();
+    let answered: HashSet<&str> = output
         .iter()
         .filter(|i| kind(i) == "function_call_output")
-        .filter_map(|i| Some((call_id(i)?, result_text(i))))
+        .filter_map(call_id)
         .collect();
+    let replayed =
+        |i: &Value| call_id(i).is_some_and(|id| finished.contains(id) && answered.contains(id));
     let mut out = Vec::new();
-    let mut pending = Pending {
-        text: String::new(),
-        calls: Vec::new(),
-        results: Vec::new(),
-        answered: false,
-    };
+    let mut p = Pending::default();
     for item in output {
+        if kind(item) != "function_call_output" {
+            p.flush_results(&mut out);
+            p.flush_images(&mut out);
+        }
         match kind(item) {
             "message" => {
-                if !pending.calls.is_empty() {
-                    pending.flush(&mut out);
+                let text = message_item_text(item);
+                if !text.is_empty() {
+                    p.texts.push(text);
                 }
-                pending.text.push_str(&message_item_text(item));
             }
-            "function_call_output" => pending.answered = true,
-            "function_call" => {
-                if pending.answered && !pending.calls.is_empty() {
-                    pending.flush(&mut out);
-                }
-                let status = item.get("status").and_then(Value::as_str).unwrap_or("");
-                let unresolved = matches!(status, "in_progress" | "pending");
-                let Some(id) = call_id(item) else { continue };
-                let Some(result) = results.get(id).filter(|_| !unresolved) else {
-                    continue;
-                };
+            "function_call" if replayed(item) => {
                 let arguments = match item.get("arguments") {
                     Some(Value::String(s)) => s.clone(),
                     None | Some(Value::Null) => "{}".to_string(),
                     Some(other) => other.to_string(),
                 };
                 let name = item.get("name").and_then(Value::as_str).unwrap_or("");
-                pending.calls.push(json!({
-                    "id": id,
+                p.calls.push(json!({
+                    "id": call_id(item).unwrap_or(""),
                     "type": "function",
                     "function": {"name": name, "arguments": arguments},
                 }));
-                pending.results.push(json!({
-                    "role": "tool",
-                    "tool_call_id": id,
-                    "content": result,
-                }));
             }
+            "function_call_output" if replayed(item) => p.results.push(item),
+            "reasoning" if with_details => p.details.extend(replayable_details(item)),
             _ => {}
         }
     }
-    pending.flush(&mut out);
+    p.flush_results(&mut out);
+    p.flush_images(&mut out);
+    p.flush(&mut out);
     out
 }
 
@@ -183,5 +266,39 @@ mod tests {
             roles,
             ["assistant", "tool", "assistant", "tool", "assistant"]
         );
+    }
+
+    #[test]
+    fn images_follow_results_and_waiting_calls_stay_out() {
+        let with_image = json!({"type": "function_call_output", "call_id": "c",
+            "output": [{"type": "input_text", "text": "drawn"},
+                       {"type": "input_image", "image_url": "data:image/png;base64,AA"}]});
+        let m = output_to_messages(&[call("c", "completed"), with_image, text("see")]);
+        let roles: Vec<&str> = m.iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["assistant", "tool", "user", "assistant"]);
+        assert_eq!(m[1]["content"], "drawn");
+        assert_eq!(
+            m[2]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,AA"
+        );
+        assert!(output_to_messages(&[call("c", "pending"), result("c")]).is_empty());
+        let lines = output_to_messages(&[text("first"), text("second")]);
+        assert_eq!(
+            lines,
+            vec![json!({"role": "assistant", "content": "first\nsecond"})]
+        );
+    }
+
+    #[test]
+    fn reasoning_details_go_back_only_when_asked_and_signed() {
+        let signed = json!({"format": "anthropic-claude-v1", "text": "t", "signature": "s"});
+        let unsigned = json!({"format": "anthropic-claude-v1", "text": "t"});
+        let other = json!({"format": "openai-responses-v1", "text": "t"});
+        let reasoning =
+            json!({"type": "reasoning", "reasoning_details": [signed, unsigned, other]});
+        let m = output_to_messages_with(&[reasoning.clone(), text("hi")], true);
+        assert_eq!(m[0]["reasoning_details"], json!([signed, other]));
+        let m = output_to_messages_with(&[reasoning, text("hi")], false);
+        assert_eq!(m, vec![json!({"role": "assistant", "content": "hi"})]);
     }
 }

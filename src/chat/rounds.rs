@@ -11,7 +11,7 @@ use super::compaction::LoopCompactor;
 use super::events::Emitter;
 use super::output::CallRequest;
 use super::tasks::{lock_progress, Progress};
-use super::think::{Piece, ThinkSplitter};
+use super::think::{Piece, TagPair, ThinkSplitter};
 use super::tools::{ToolBox, ToolCx};
 use crate::db::chat_messages::merge_usage;
 use crate::llm::{self, ResolvedModel, StreamEvent};
@@ -50,11 +50,21 @@ pub async fn run(
     tools: &ToolBox,
     cx: &ToolCx<'_>,
     compactor: Option<&LoopCompactor>,
+    reasoning_tags: &[TagPair],
 ) -> Ending {
     let limit = max_rounds();
     let mut rounds = 0;
     loop {
-        let ending = stream_once(emitter, resolved, request.clone(), out, usage, cancel).await;
+        let ending = stream_once(
+            emitter,
+            resolved,
+            request.clone(),
+            out,
+            usage,
+            cancel,
+            reasoning_tags,
+        )
+        .await;
         if !matches!(ending, Ending::Completed) {
             return ending;
         }
@@ -165,6 +175,7 @@ async fn stream_once(
     out: &Progress,
     usage: &mut Option<Value>,
     cancel: &CancellationToken,
+    reasoning_tags: &[TagPair],
 ) -> Ending {
     let mut stream = tokio::select! {
         s = llm::stream_chat(&resolved.target, request) => match s {
@@ -173,7 +184,7 @@ async fn stream_once(
         },
         _ = cancel.cancelled() => return Ending::Cancelled,
     };
-    let mut think = ThinkSplitter::default();
+    let mut think = ThinkSplitter::new(reasoning_tags.to_vec());
     let mut last_chunk: Option<Value> = None;
     // Earlier rounds' usage: this call's report (the latest one it sends) adds
     // to their totals and costs, while its prompt and completion counts stand
@@ -198,7 +209,7 @@ async fn stream_once(
                 emit_piece(emitter, out, Piece::Reasoning(t)).await;
             }
             Ok(StreamEvent::ToolCall(d)) => {
-                if let Some(p) = think.finish() {
+                for p in think.finish() {
                     emit_piece(emitter, out, p).await;
                 }
                 let events = lock_progress(out).call_delta(&d);
@@ -206,17 +217,18 @@ async fn stream_once(
                     emitter.emit("response:completion", ev).await;
                 }
             }
+            Ok(StreamEvent::ReasoningDetails(d)) => lock_progress(out).reasoning_details(&d),
             Ok(StreamEvent::Usage(u)) => *usage = Some(merge_usage(&earlier, &u)),
             Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
             Err(e) => {
-                if let Some(p) = think.finish() {
+                for p in think.finish() {
                     emit_piece(emitter, out, p).await;
                 }
                 return Ending::Failed(e.chat_text());
             }
         }
     }
-    if let Some(p) = think.finish() {
+    for p in think.finish() {
         emit_piece(emitter, out, p).await;
     }
     if let Some(u) = usage.as_ref() {
@@ -232,9 +244,23 @@ async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
     let d = {
         let mut out = lock_progress(out);
         match piece {
-            Piece::Text(t) => out.text(&t),
-            Piece::Reasoning(r) => out.reasoning(&r),
+            Piece::Text(t) => Some(out.text(&t)),
+            Piece::Reasoning(r) => Some(out.reasoning(&r)),
+            Piece::Open {
+                start,
+                end,
+                attributes,
+            } => {
+                out.open_tagged_reasoning(start, end, attributes);
+                None
+            }
+            Piece::Close => {
+                out.close_reasoning();
+                None
+            }
         }
     };
-    emitter.emit("response:completion", d).await;
+    if let Some(d) = d {
+        emitter.emit("response:completion", d).await;
+    }
 }

@@ -20,3 +20,7 @@ pub const ACCESS_PROHIBITED: &str =
 /// Shown by `components/notes/Notes.svelte` (importing notes without the
 /// notes feature) and `components/channel/Channel.svelte` (sending a message).
 pub const UNAUTHORIZED: &str = "401 Unauthorized";
+
+/// A model provider that could not be reached, or hung up before answering:
+/// what a chat message's `error.content` says (the cause is logged).
+pub const SERVER_CONNECTION_ERROR: &str = "Open WebUI: Server Connection Error";

@@ -90,6 +90,10 @@ pub enum StreamEvent {
         reason: Option<String>,
         last_chunk: Value,
     },
+    /// OpenRouter-style `reasoning_details` pieces (also found under
+    /// `provider_specific_fields`), kept so the same model can be handed its
+    /// reasoning back.
+    ReasoningDetails(Vec<Value>),
 }
 
 /// A failed provider call. The text is shown to the user as it is.
@@ -119,6 +123,11 @@ impl LlmError {
     pub fn chat_text(&self) -> String {
         match self {
             LlmError::Status { message, .. } if !message.trim().is_empty() => message.clone(),
+            LlmError::Upstream(message) if !message.trim().is_empty() => message.clone(),
+            LlmError::Connect { .. } => {
+                tracing::warn!(error = %self, "a chat could not reach its model provider");
+                crate::error::messages::SERVER_CONNECTION_ERROR.to_string()
+            }
             other => other.to_string(),
         }
     }

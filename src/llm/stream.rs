@@ -150,6 +150,20 @@ fn tool_call_deltas(calls: Option<&Value>, first_index: u64) -> Vec<ToolCallDelt
         .collect()
 }
 
+/// A delta's `reasoning_details` (or the ones a proxy nests under
+/// `provider_specific_fields`), as a list of objects.
+fn reasoning_details_of(delta: &Value) -> Vec<Value> {
+    let found = delta
+        .get("reasoning_details")
+        .filter(|v| !v.is_null())
+        .or_else(|| delta.pointer("/provider_specific_fields/reasoning_details"));
+    match found {
+        Some(Value::Array(a)) => a.iter().filter(|d| d.is_object()).cloned().collect(),
+        Some(v @ Value::Object(_)) => vec![v.clone()],
+        _ => Vec::new(),
+    }
+}
+
 fn reasoning_of(delta: &Value) -> Option<String> {
     ["reasoning_content", "reasoning", "thinking"]
         .iter()
@@ -330,6 +344,15 @@ impl Decoder {
                     return;
                 }
                 let Some(rest) = line.strip_prefix("data:") else {
+                    // A bare JSON line carrying an error (some proxies
+                    // report failures that way) ends the answer with it.
+                    if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
+                        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+                            let msg = http::error_message(&json!({"error": err}))
+                                .unwrap_or_else(|| err.to_string());
+                            self.fail(LlmError::Upstream(msg));
+                        }
+                    }
                     return;
                 };
                 let rest = rest.strip_prefix(' ').unwrap_or(rest);
@@ -383,6 +406,11 @@ impl Decoder {
             .unwrap_or(&Value::Null);
         if let Some(r) = reasoning_of(delta) {
             self.queue.push_back(Ok(StreamEvent::Reasoning(r)));
+        }
+        let details = reasoning_details_of(delta);
+        if !details.is_empty() {
+            self.queue
+                .push_back(Ok(StreamEvent::ReasoningDetails(details)));
         }
         if let Some(c) = delta
             .get("content")
@@ -685,10 +713,12 @@ async fn collect(
     let (mut content, mut reasoning, mut usage, mut reason) =
         (String::new(), String::new(), None, None);
     let mut calls: Vec<ToolCallDelta> = Vec::new();
+    let mut details: Vec<Value> = Vec::new();
     while let Some(ev) = s.next().await {
         match ev? {
             StreamEvent::Content(c) => content.push_str(&c),
             StreamEvent::Reasoning(r) => reasoning.push_str(&r),
+            StreamEvent::ReasoningDetails(d) => details.extend(d),
             StreamEvent::Usage(u) => usage = Some(u),
             StreamEvent::Finish { reason: r, .. } => reason = r,
             StreamEvent::ToolCall(d) => {
@@ -719,6 +749,9 @@ async fn collect(
                 })
             })
             .collect();
+    }
+    if !details.is_empty() {
+        message["reasoning_details"] = Value::Array(details);
     }
     if !reasoning.is_empty() {
         message["reasoning_content"] = json!(reasoning);

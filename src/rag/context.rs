@@ -433,7 +433,13 @@ pub async fn apply(
     request: &mut Value,
     mut sources: Vec<Value>,
 ) -> Vec<Value> {
-    if let Err(e) = apply_memories(state, caller, body, request).await {
+    let memory_capable = model_item
+        .pointer("/info/meta/capabilities/memory")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    if !memory_capable {
+        // A model without the Memory capability is told nothing remembered.
+    } else if let Err(e) = apply_memories(state, caller, body, request).await {
         tracing::warn!(error = %e, "memory context skipped");
     }
     let messages = request
