@@ -41,6 +41,12 @@ const OUR_ROUTES: &[(&str, &str, &str)] = &[
         "none",
         "readiness probe for container platforms, next to /health",
     ),
+    (
+        "GET /api/v1/audio/realtime",
+        "none",
+        "upstream's realtime voice call WebSocket (not in its HTTP route list): the connection \
+         is accepted as it is and its first message signs in",
+    ),
 ];
 
 /// Routes whose answers may differ from the declared level for one caller, and why.

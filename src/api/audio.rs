@@ -1,13 +1,16 @@
 //! `/api/v1/audio`: the admin settings of speech-to-text, text-to-speech and
-//! realtime voice, and speaking, transcribing and the voice picker's lists
-//! (the work is in `crate::audio`).
+//! realtime voice, speaking, transcribing, the voice picker's lists, and the
+//! WebSocket of realtime voice calls (the work is in `crate::audio`; the call
+//! itself in `crate::audio::realtime`).
 
 use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::configs::{opt, req, updates, values, Field, Kind};
@@ -30,6 +33,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/audio/models", get(models))
         .route("/api/v1/audio/voices", get(voices))
+        .route("/api/v1/audio/realtime", get(realtime_call))
 }
 
 const TTS: &[Field] = &[
@@ -191,10 +195,8 @@ async fn update_config(
     ] {
         match section(&form, name)? {
             Some(m) => {
-                if let Some(p) = m.get("PROVIDER").and_then(Value::as_str) {
-                    if name == "realtime" && !["openai", "azure"].contains(&p) {
-                        return Err(ApiError::bad_request("PROVIDER must be openai or azure."));
-                    }
+                if name == "realtime" {
+                    check_realtime(m)?;
                 }
                 all.extend(updates(m, fields, false)?);
             }
@@ -208,6 +210,98 @@ async fn update_config(
     }
     state.config.set_many(all).await?;
     Ok(Json(config_values(&state)))
+}
+
+fn realtime_invalid(field: &str, msg: &str, typ: &str) -> ApiError {
+    ApiError::Validation(json!([{
+        "loc": ["body", "realtime", field], "msg": msg, "type": typ,
+    }]))
+}
+
+/// The realtime section's own rules (upstream's `RealtimeConfigForm`): a
+/// known provider and sign-in type, and model, voice and transcription model
+/// of 1 to 200 characters.
+fn check_realtime(m: &Map<String, Value>) -> ApiResult<()> {
+    for (field, allowed) in [
+        ("PROVIDER", &["openai", "azure"][..]),
+        ("AUTH_TYPE", &["api_key", "microsoft_entra_id"][..]),
+    ] {
+        if let Some(v) = m.get(field) {
+            if !v.as_str().is_some_and(|s| allowed.contains(&s)) {
+                let expected = allowed
+                    .iter()
+                    .map(|a| format!("'{a}'"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                return Err(realtime_invalid(
+                    field,
+                    &format!("Input should be {expected}"),
+                    "literal_error",
+                ));
+            }
+        }
+    }
+    for field in ["MODEL", "VOICE", "TRANSCRIPTION_MODEL"] {
+        if let Some(Value::String(s)) = m.get(field) {
+            let n = s.chars().count();
+            if n == 0 {
+                return Err(realtime_invalid(
+                    field,
+                    "String should have at least 1 character",
+                    "string_too_short",
+                ));
+            }
+            if n > 200 {
+                return Err(realtime_invalid(
+                    field,
+                    "String should have at most 200 characters",
+                    "string_too_long",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Browser frames above this size break the connection; below it, the call
+/// refuses events over `audio::realtime::MAX_EVENT_BYTES` with its own message.
+const MAX_CALL_FRAME_BYTES: usize = 2 * audio::realtime::MAX_EVENT_BYTES;
+
+/// A realtime voice call: the WebSocket is accepted as it is (its first
+/// message signs in) and handed to `audio::realtime::run`.
+async fn realtime_call(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(MAX_CALL_FRAME_BYTES)
+        .max_frame_size(MAX_CALL_FRAME_BYTES)
+        .on_upgrade(move |socket| relay_call(state, socket))
+}
+
+async fn relay_call(state: AppState, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    // Text and binary messages go to the call; pings are answered by axum;
+    // a close or a broken connection ends the stream.
+    let from = stream
+        .take_while(|m| {
+            futures::future::ready(matches!(
+                m,
+                Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_) | Message::Pong(_))
+            ))
+        })
+        .filter_map(|m| {
+            futures::future::ready(match m {
+                Ok(Message::Text(t)) => {
+                    Some(audio::realtime::FromBrowser::Text(t.as_str().to_owned()))
+                }
+                Ok(Message::Binary(_)) => Some(audio::realtime::FromBrowser::Binary),
+                _ => None,
+            })
+        });
+    let mut from = Box::pin(from);
+    let mut to = sink.with(|text: String| {
+        futures::future::ready(Ok::<_, axum::Error>(Message::Text(text.into())))
+    });
+    audio::realtime::run(state, &mut from, &mut to).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), to.close()).await;
 }
 
 async fn speech(

@@ -14,6 +14,7 @@ use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::api::form::validation;
+use crate::audio;
 use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::models::{self as rows, ModelForm};
@@ -21,6 +22,13 @@ use crate::db::now_secs;
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// A model's own call voice and its call avatar's settings (422), the
+/// avatar rewritten in its stored form.
+fn check_voice_settings(meta: &mut Value) -> ApiResult<()> {
+    audio::voice::check_model_voice(meta)?;
+    audio::avatar::settings::normalize(meta)
+}
 
 /// Any admin, the owner or a write grant may change a model.
 async fn may_write(
@@ -53,6 +61,7 @@ pub(super) async fn create(
         return Err(unauthorized());
     }
     let mut p = parse_form(&body)?;
+    check_voice_settings(&mut p.form.meta)?;
     if !valid_id(&p.form.id) {
         return Err(ApiError::bad_request(
             "The model id is too long. Please make sure your model id is less than 256 characters long.",
@@ -70,6 +79,7 @@ pub(super) async fn create(
         }
     }
     check_background(&state, &caller, &p.form.meta, None).await?;
+    audio::avatar::files::verify(&state, &caller, p.form.meta.get("voice_avatar"), None).await?;
     check_controls(&state, &p).await?;
     let grants = match &p.grants {
         Some(g) => access::allowed_grants(&state, &caller, access::Kind::Model, g).await?,
@@ -113,6 +123,7 @@ pub(super) async fn update(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     let mut p = parse_form(&body)?;
+    check_voice_settings(&mut p.form.meta)?;
     let Some((current, grants)) = load(&state, &p.form.id).await? else {
         return Err(ApiError::unauthorized(NOT_FOUND));
     };
@@ -144,6 +155,13 @@ pub(super) async fn update(
         }
     }
     check_background(&state, &caller, &p.form.meta, Some(&current.meta)).await?;
+    audio::avatar::files::verify(
+        &state,
+        &caller,
+        p.form.meta.get("voice_avatar"),
+        current.meta.get("voice_avatar"),
+    )
+    .await?;
     check_controls(&state, &p).await?;
     if !p.has_active {
         p.form.is_active = None;

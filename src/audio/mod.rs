@@ -1,16 +1,23 @@
 //! Speech and transcription through the engine the admin configured
-//! (Settings → Audio), and the voice and model lists the voice picker shows.
+//! (Settings → Audio), the voice and model lists the voice picker shows, and
+//! realtime voice (`realtime`: calls relayed to a Realtime provider, and the
+//! "OpenAI Realtime" read-aloud engine). A model's own call voice (`voice`)
+//! and its call avatar (`avatar`) are checked here when a model is saved.
 //!
-//! Server engines: OpenAI-compatible for both directions. The browser's own
-//! engines (engine `""` for text-to-speech, "Web API" for speech-to-text) run
-//! in the frontend. Other server engines (local Whisper, Azure, Deepgram,
-//! ElevenLabs, Mistral, OpenAI Realtime speech) answer an honest 501 naming
-//! what is missing.
+//! Server engines: OpenAI-compatible for both directions, and OpenAI Realtime
+//! for reading aloud. The browser's own engines (engine `""` for
+//! text-to-speech, "Web API" for speech-to-text) run in the frontend. Other
+//! server engines (local Whisper, Azure, Deepgram, ElevenLabs, Mistral)
+//! answer an honest 501 naming what is missing.
 //!
 //! Generated speech is kept in `DATA_DIR/cache/audio/speech/<sha256>.mp3`
 //! (with the request in `.json` and the content type in `.mime`), keyed by
 //! the request body, the engine and the model, so the same text is spoken
-//! once.
+//! once (realtime speech: `<sha256>.wav`, see `realtime`).
+
+pub mod avatar;
+pub mod realtime;
+pub mod voice;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,6 +97,12 @@ pub async fn speech(state: &AppState, caller: &Caller, body: &[u8]) -> ApiResult
         return Err(ApiError::not_found(NOT_FOUND));
     }
     permissions::require(state, caller, "chat.tts").await?;
+    if engine == "openai-realtime" {
+        return Ok(Speech {
+            bytes: realtime::speak(state, body).await?,
+            content_type: "audio/wav".into(),
+        });
+    }
     let model = cfg(state, "audio.tts.model");
     let mut hasher = Sha256::new();
     hasher.update(body);
