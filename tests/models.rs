@@ -546,6 +546,7 @@ async fn collect(
             Ok(StreamEvent::Usage(u)) => usage = Some(u),
             Ok(StreamEvent::Finish { reason, last_chunk }) => finish = Some((reason, last_chunk)),
             Ok(StreamEvent::ToolCall(d)) => panic!("the mock sent a tool call: {d:?}"),
+            Ok(StreamEvent::Responses(e)) => panic!("the mock sent a Responses event: {e}"),
             Err(e) => return (content, reasoning, usage, finish, Some(e)),
         }
     }

@@ -173,6 +173,7 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
         Ok(Bytes::from(match ev {
             Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
             Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
+            Ok(StreamEvent::Responses(ev)) => format!("data: {ev}\n\n"),
             Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
             Ok(StreamEvent::ToolCall(d)) => {
                 let mut call = json!({"index": d.index, "type": "function", "function": {}});
@@ -541,6 +542,8 @@ async fn generate(
         if !matches!(ending, Ending::Paused) {
             out.trim_last_text();
         }
+        // Sources the provider cited (Responses API connections).
+        sources.extend(out.citations().iter().cloned());
         (out.items(status), out.content())
     };
     let paused = matches!(ending, Ending::Paused);

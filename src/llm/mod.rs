@@ -12,6 +12,7 @@ mod catalog;
 mod connections;
 mod http;
 mod payload;
+pub mod responses;
 pub mod stream;
 
 use bytes::Bytes;
@@ -90,6 +91,9 @@ pub enum StreamEvent {
         reason: Option<String>,
         last_chunk: Value,
     },
+    /// One `response.*` event of a connection that speaks the Responses API,
+    /// as the provider sent it (see [`responses::reduce`]).
+    Responses(Value),
 }
 
 /// A failed provider call. The text is shown to the user as it is.
