@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::http::{self, client, send_error};
-use super::{ModelTarget, Relay, RelayBody};
+use super::{LlmError, ModelTarget, Relay, RelayBody};
 
 /// Whether a connection's config selects the Responses API.
 pub fn is_responses(api_config: &Value) -> bool {
@@ -38,6 +38,30 @@ pub fn responses_url(chat_url: &str) -> String {
     }
 }
 
+/// Where a proxied Responses request goes: `<base>/responses`, or the
+/// deployment's URL on an Azure connection that is not on Azure's `v1` API.
+fn proxy_url(target: &ModelTarget) -> Result<String, LlmError> {
+    let base = &target.base_url;
+    if !http::is_azure(&target.api_config) || base.contains("/openai/v1") {
+        return Ok(format!("{base}/responses"));
+    }
+    let model = &target.upstream_id;
+    if model.is_empty() || model.contains("..") || model.contains(['/', '\\', '?', '#']) {
+        return Err(LlmError::Decode(
+            "invalid model name for an Azure deployment URL".into(),
+        ));
+    }
+    let version = target
+        .api_config
+        .get("api_version")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("2023-03-15-preview");
+    Ok(format!(
+        "{base}/openai/deployments/{model}/responses?api-version={version}"
+    ))
+}
+
 /// The largest error body read from a provider for a proxied request.
 const MAX_ERROR_BODY: usize = 1 << 20;
 
@@ -45,7 +69,10 @@ const MAX_ERROR_BODY: usize = 1 << 20;
 /// provider answered: an event stream as it arrives, JSON as it is, and a
 /// refusal with the provider's own status and body.
 pub async fn proxy(target: &ModelTarget, body: &Value, stream: bool) -> Relay {
-    let url = format!("{}/responses", target.base_url);
+    let url = match proxy_url(target) {
+        Ok(u) => u,
+        Err(e) => return Relay::error(&e),
+    };
     let timeout = (!stream).then(|| Duration::from_secs(300));
     let mut req = client()
         .post(&url)
@@ -104,5 +131,27 @@ mod tests {
             responses_url("http://h/openai/deployments/m/chat/completions?api-version=1"),
             "http://h/openai/deployments/m/responses?api-version=1"
         );
+    }
+
+    #[test]
+    fn azure_deployments_get_their_own_proxy_url() {
+        let target = |config: Value, id: &str| ModelTarget {
+            provider: crate::llm::Provider::OpenAi,
+            base_url: "https://az.example".into(),
+            api_key: None,
+            upstream_id: id.into(),
+            url_idx: 0,
+            api_config: config,
+        };
+        assert_eq!(
+            proxy_url(&target(json!({}), "m")).unwrap(),
+            "https://az.example/responses"
+        );
+        let azure = json!({"azure": true, "api_version": "v9"});
+        assert_eq!(
+            proxy_url(&target(azure.clone(), "gpt")).unwrap(),
+            "https://az.example/openai/deployments/gpt/responses?api-version=v9"
+        );
+        assert!(proxy_url(&target(azure, "../x")).is_err());
     }
 }
