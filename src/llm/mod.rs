@@ -11,6 +11,7 @@ pub mod anthropic;
 mod catalog;
 mod connections;
 mod http;
+mod ollama_wire;
 mod payload;
 pub mod responses;
 pub mod stream;
