@@ -6,6 +6,10 @@
 
 use serde_json::{json, Value};
 
+/// The highest position a delta may start an item at (the list is padded
+/// up to it).
+const MAX_STARTED_ITEMS: usize = 1024;
+
 /// What an event meant beyond the items it changed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Outcome {
@@ -214,7 +218,7 @@ fn delta(out: &mut Vec<Value>, ev: &Value, what: &str) {
     let at = index(ev, "output_index", (out.len() as i64 - 1).max(0));
     let Ok(at) = usize::try_from(at) else { return };
     // An index far past the items is a broken stream, not a reason to grow.
-    if at > out.len() + 1024 {
+    if at >= MAX_STARTED_ITEMS && at >= out.len() {
         return;
     }
     if at >= out.len() {

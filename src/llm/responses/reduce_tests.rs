@@ -97,4 +97,12 @@ fn hostile_events_change_nothing_and_never_panic() {
         apply(&mut out, &ev);
     }
     assert!(out.len() < 10);
+    for i in 0..50u64 {
+        let far = json!({"type": "response.output_text.delta", "output_index": 1000 + i * 1000, "delta": "x"});
+        apply(&mut out, &far);
+    }
+    assert!(
+        out.len() <= 1024,
+        "stray deltas cannot grow the list without end"
+    );
 }
