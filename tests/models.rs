@@ -549,6 +549,7 @@ async fn collect(
             Ok(StreamEvent::ReasoningDetails(d)) => {
                 panic!("the mock sent reasoning details: {d:?}")
             }
+            Ok(StreamEvent::Responses(e)) => panic!("the mock sent a Responses event: {e}"),
             Err(e) => return (content, reasoning, usage, finish, Some(e)),
         }
     }

@@ -579,23 +579,8 @@ async fn responses(
     obj.retain(|_, v| !v.is_null());
     obj.insert("model".into(), json!(t.upstream_id));
     let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let url = format!("{}/responses", t.base_url);
-    let req = llm::client()
-        .post(&url)
-        .headers(llm::auth_headers(t.api_key.as_deref(), &t.api_config, &url))
-        .json(&Value::Object(obj));
-    Ok(llm::forward(
-        req,
-        &t.base_url,
-        stream,
-        if stream {
-            None
-        } else {
-            Some(Duration::from_secs(300))
-        },
-    )
-    .await
-    .into_response())
+    let relay = llm::responses::proxy(t, &Value::Object(obj), stream).await;
+    Ok(relay.into_response())
 }
 
 /// Text to speech through the api.openai.com connection, cached on disk by

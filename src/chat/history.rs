@@ -147,9 +147,50 @@ pub fn to_upstream_messages_with(
             Some(block) => format!("{block}{text}"),
             None => text,
         };
-        out.push(json!({"role": role, "content": text}));
+        let images = if role == "user" {
+            image_parts(m)
+        } else {
+            Vec::new()
+        };
+        if images.is_empty() {
+            out.push(json!({"role": role, "content": text}));
+        } else {
+            let mut parts = vec![json!({"type": "text", "text": text})];
+            parts.extend(images);
+            out.push(json!({"role": role, "content": parts}));
+        }
     }
     out
+}
+
+/// A stored user message's attached pictures as `image_url` parts: files of
+/// type `image` (or a bitmap content type) whose URL carries the picture
+/// itself or points to the web; our own file links are not sent.
+fn image_parts(m: &Value) -> Vec<Value> {
+    let Some(files) = m.get("files").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .filter(|f| {
+            let ctype = f
+                .get("content_type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            f.get("type").and_then(Value::as_str) == Some("image")
+                || (ctype.starts_with("image/") && ctype != "image/svg+xml")
+        })
+        .filter_map(|f| f.get("url").and_then(Value::as_str))
+        .filter(|u| {
+            u.starts_with("data:image/") || u.starts_with("https://") || u.starts_with("http://")
+        })
+        .map(|u| json!({"type": "image_url", "image_url": {"url": u}}))
+        .collect()
 }
 
 /// A `(role, text)` transcript for task prompts.

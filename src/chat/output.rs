@@ -60,6 +60,8 @@ enum Item {
     },
     /// An item kept exactly as given (a context-compaction marker).
     Kept(Value),
+    /// An item as a Responses API provider shaped it ([`responses`]).
+    Provided(Value),
 }
 
 /// One delta ready to emit as `response:completion` data.
@@ -80,7 +82,14 @@ pub struct OutputBuilder {
     round: HashMap<u64, usize>,
     /// Where the current round's items begin.
     round_start: usize,
+    /// Where this round's provider-shaped items begin, once one has come.
+    provided_from: Option<usize>,
+    /// Sources the provider cited (`url_citation` annotations).
+    citations: Vec<Value>,
 }
+
+#[path = "output_responses.rs"]
+mod responses;
 
 impl OutputBuilder {
     fn push(&mut self, kind: Kind, delta: &str) -> DeltaEvent {
@@ -338,15 +347,18 @@ impl OutputBuilder {
     }
 
     fn has_call(&self, id: &str) -> bool {
-        self.items
-            .iter()
-            .any(|i| matches!(i, Item::Call { call_id, .. } if call_id == id))
+        self.items.iter().any(|i| match i {
+            Item::Call { call_id, .. } => call_id == id,
+            Item::Provided(v) => responses::call_id_of(v) == Some(id),
+            _ => false,
+        })
     }
 
     /// The calls the model made in the current round, in stream order.
-    pub fn round_calls(&self) -> Vec<CallRequest> {
+    pub fn round_calls(&mut self) -> Vec<CallRequest> {
         let mut positions: Vec<(u64, usize)> = self.round.iter().map(|(k, v)| (*k, *v)).collect();
         positions.sort();
+        let provided = self.provided_calls();
         positions
             .into_iter()
             .filter_map(|(_, pos)| match self.items.get(pos) {
@@ -362,11 +374,13 @@ impl OutputBuilder {
                 }),
                 _ => None,
             })
+            .chain(provided)
             .collect()
     }
 
     /// Records a call's result (`completed` or `failed`) and marks the call.
     pub fn add_result(&mut self, call_id: &str, text: &str, status: &str) {
+        self.set_provided_call(call_id, "status", status);
         for item in &mut self.items {
             if let Item::Call {
                 call_id: c,
@@ -389,6 +403,7 @@ impl OutputBuilder {
 
     /// Marks a call (`pending` while a question waits for the user).
     pub fn set_call_status(&mut self, call_id: &str, status: &str) {
+        self.set_provided_call(call_id, "status", status);
         for item in &mut self.items {
             if let Item::Call {
                 call_id: c,
@@ -474,6 +489,7 @@ impl OutputBuilder {
 
     /// Replaces a call's arguments (with their checked, filled-in form).
     pub fn set_call_arguments(&mut self, call_id: &str, text: &str) {
+        self.set_provided_call(call_id, "arguments", text);
         for item in &mut self.items {
             if let Item::Call {
                 call_id: c,
@@ -493,6 +509,7 @@ impl OutputBuilder {
     pub fn next_round(&mut self) -> usize {
         let start = self.round_start;
         self.round.clear();
+        self.provided_from = None;
         self.round_start = self.items.len();
         start
     }
@@ -514,13 +531,14 @@ impl OutputBuilder {
     pub fn content(&self) -> String {
         self.items
             .iter()
-            .filter_map(|i| match i {
+            .map(|i| match i {
                 Item::Text {
                     kind: Kind::Message,
                     text,
                     ..
-                } => Some(text.as_str()),
-                _ => None,
+                } => text.clone(),
+                Item::Provided(v) => responses::message_text(v),
+                _ => String::new(),
             })
             .collect()
     }
@@ -626,6 +644,7 @@ impl OutputBuilder {
                 "status": own,
             }),
             Item::Kept(v) => v.clone(),
+            Item::Provided(v) => responses::finished(v, status),
         }
     }
 

@@ -176,6 +176,7 @@ async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm
             Ok(StreamEvent::ReasoningDetails(d)) => {
                 chunk(json!({"reasoning_details": d}), None, None)
             }
+            Ok(StreamEvent::Responses(ev)) => format!("data: {ev}\n\n"),
             Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
             Ok(StreamEvent::ToolCall(d)) => {
                 let mut call = json!({"index": d.index, "type": "function", "function": {}});
@@ -549,6 +550,8 @@ async fn generate(
         if !matches!(ending, Ending::Paused) {
             out.trim_last_text();
         }
+        // Sources the provider cited (Responses API connections).
+        sources.extend(out.citations().iter().cloned());
         (out.items(status), out.content())
     };
     let paused = matches!(ending, Ending::Paused);

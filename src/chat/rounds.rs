@@ -218,6 +218,15 @@ async fn stream_once(
                 }
             }
             Ok(StreamEvent::ReasoningDetails(d)) => lock_progress(out).reasoning_details(&d),
+            Ok(StreamEvent::Responses(ev)) => {
+                let applied = lock_progress(out).responses_event(&ev);
+                for d in applied.events {
+                    emitter.emit("response:completion", d).await;
+                }
+                for source in applied.sources {
+                    emitter.emit("source", source).await;
+                }
+            }
             Ok(StreamEvent::Usage(u)) => *usage = Some(merge_usage(&earlier, &u)),
             Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
             Err(e) => {

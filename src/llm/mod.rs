@@ -11,7 +11,9 @@ pub mod anthropic;
 mod catalog;
 mod connections;
 mod http;
+mod ollama_wire;
 mod payload;
+pub mod responses;
 pub mod stream;
 
 use bytes::Bytes;
@@ -94,6 +96,9 @@ pub enum StreamEvent {
     /// `provider_specific_fields`), kept so the same model can be handed its
     /// reasoning back.
     ReasoningDetails(Vec<Value>),
+    /// One `response.*` event of a connection that speaks the Responses API,
+    /// as the provider sent it (see [`responses::reduce`]).
+    Responses(Value),
 }
 
 /// A failed provider call. The text is shown to the user as it is.

@@ -10,13 +10,19 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Value};
 
 use super::http::{self, client, request_timeout, send_error, status_error, stream_idle_timeout};
+use super::ollama_wire::{ollama_to_openai, ollama_usage};
 use super::payload::{ollama_request, openai_request};
-use super::{Completion, LlmError, ModelTarget, Provider, Relay, StreamEvent, ToolCallDelta};
+use super::responses;
+use super::{
+    Completion, LlmError, ModelTarget, Provider, Relay, RelayBody, StreamEvent, ToolCallDelta,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Wire {
     Sse,
     Ndjson,
+    /// SSE carrying Responses API events.
+    Responses,
 }
 
 fn request_for(
@@ -27,6 +33,10 @@ fn request_for(
     match target.provider {
         Provider::OpenAi => {
             let (url, b) = openai_request(target, body, stream)?;
+            if responses::is_responses(&target.api_config) {
+                let b = responses::request::to_responses(b);
+                return Ok((responses::responses_url(&url), b, Wire::Responses));
+            }
             Ok((url, b, Wire::Sse))
         }
         Provider::Ollama => {
@@ -68,15 +78,28 @@ pub(crate) async fn stream_chat(
         return Err(status_error(resp).await);
     }
     // Some servers ignore `stream: true` and answer with one JSON document.
-    if wire == Wire::Sse && content_type(&resp).contains("application/json") {
+    if wire != Wire::Ndjson && content_type(&resp).contains("application/json") {
         let v: Value = resp
             .json()
             .await
             .map_err(|e| LlmError::Decode(e.to_string()))?;
+        let v = as_chat_completion(wire, v)?;
         let events = events_from_completion(&v)?;
         return Ok(futures::stream::iter(events.into_iter().map(Ok)).boxed());
     }
     Ok(events(resp, wire, target.upstream_id.clone()))
+}
+
+/// A whole Responses API result in Chat Completions shape (other wires'
+/// answers are that already).
+fn as_chat_completion(wire: Wire, v: Value) -> Result<Value, LlmError> {
+    if wire != Wire::Responses {
+        return Ok(v);
+    }
+    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        return Err(LlmError::Upstream(responses::stream::error_text(err)));
+    }
+    Ok(responses::reply::to_chat_completion(&v))
 }
 
 fn events_from_completion(v: &Value) -> Result<Vec<StreamEvent>, LlmError> {
@@ -252,6 +275,8 @@ struct Decoder {
     idle: Option<Duration>,
     /// Tool calls an Ollama stream has sent so far (they carry no index).
     ollama_calls: u64,
+    /// Reads the events of a Responses API stream.
+    responses: responses::stream::Mapper,
 }
 
 impl Decoder {
@@ -278,6 +303,7 @@ impl Decoder {
             chunk_id,
             idle,
             ollama_calls: 0,
+            responses: Default::default(),
         }
     }
 
@@ -335,7 +361,7 @@ impl Decoder {
                     }
                 }
             }
-            Wire::Sse => {
+            Wire::Sse | Wire::Responses => {
                 if line.is_empty() {
                     self.dispatch();
                     return;
@@ -387,6 +413,7 @@ impl Decoder {
             return;
         }
         match serde_json::from_str::<Value>(data) {
+            Ok(v) if self.wire == Wire::Responses => self.responses_event(v),
             Ok(v) => self.openai_chunk(v),
             Err(_) => tracing::debug!("skipping unreadable SSE event from the model provider"),
         }
@@ -432,6 +459,22 @@ impl Decoder {
             self.finish_chunk = Some(v.clone());
         }
         self.last_chunk = Some(v);
+    }
+
+    fn responses_event(&mut self, v: Value) {
+        for ev in self.responses.map(v) {
+            match ev {
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+                Ok(StreamEvent::Finish { .. }) => {
+                    self.done = true;
+                    self.queue.push_back(ev);
+                }
+                Ok(_) => self.queue.push_back(ev),
+            }
+        }
     }
 
     fn ollama_chunk(&mut self, v: Value) {
@@ -528,10 +571,18 @@ impl Decoder {
             let line = String::from_utf8_lossy(&rest).to_string();
             self.line(line.trim_end_matches('\r'));
         }
-        if self.wire == Wire::Sse {
+        if self.wire != Wire::Ndjson {
             self.dispatch();
         }
         if self.done {
+            return;
+        }
+        // A Responses stream may end without `response.completed`; what
+        // came is the answer.
+        if self.wire == Wire::Responses {
+            let finish = self.responses.finish();
+            self.queue.push_back(Ok(finish));
+            self.done = true;
             return;
         }
         if self.finish_reason.is_some() {
@@ -560,34 +611,6 @@ pub fn decode_body(ndjson: bool, pieces: &[&[u8]]) -> Vec<Result<StreamEvent, Ll
     }
     d.end();
     d.queue.into_iter().collect()
-}
-
-/// Ollama's counters in OpenAI's usage names, plus Ollama's own metrics.
-fn ollama_usage(v: &Value) -> Value {
-    let n = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    let (prompt, completion) = (n("prompt_eval_count"), n("eval_count"));
-    let rate = |count: i64, dur: i64| {
-        if dur > 0 {
-            json!(((count as f64) / (dur as f64 / 1e9) * 100.0).round() / 100.0)
-        } else {
-            json!("N/A")
-        }
-    };
-    let total_secs = n("total_duration") / 1_000_000_000;
-    json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "response_token/s": rate(completion, n("eval_duration")),
-        "prompt_token/s": rate(prompt, n("prompt_eval_duration")),
-        "total_duration": n("total_duration"),
-        "load_duration": n("load_duration"),
-        "prompt_eval_count": prompt,
-        "prompt_eval_duration": n("prompt_eval_duration"),
-        "eval_count": completion,
-        "eval_duration": n("eval_duration"),
-        "approximate_total": format!("{}h{}m{}s", total_secs / 3600, (total_secs % 3600) / 60, total_secs % 60),
-    })
 }
 
 pub(crate) async fn complete(target: &ModelTarget, body: Value) -> Result<Completion, LlmError> {
@@ -628,6 +651,7 @@ pub(crate) async fn complete(target: &ModelTarget, body: Value) -> Result<Comple
         }
     })?;
     let raw = match target.provider {
+        Provider::OpenAi if wire == Wire::Responses => as_chat_completion(wire, v)?,
         Provider::OpenAi => {
             if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
                 return Err(LlmError::Upstream(
@@ -650,62 +674,6 @@ pub(crate) async fn complete(target: &ModelTarget, body: Value) -> Result<Comple
     })
 }
 
-fn ollama_to_openai(v: &Value, model: &str) -> Value {
-    if let Some(err) = v.get("error").and_then(Value::as_str) {
-        return json!({"error": {"message": err}});
-    }
-    let msg = v.get("message").unwrap_or(&Value::Null);
-    let mut message = json!({"role": "assistant", "content": msg.get("content").and_then(Value::as_str).unwrap_or("")});
-    if let Some(t) = msg
-        .get("thinking")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
-        message["reasoning_content"] = json!(t);
-    }
-    let tool_calls = msg
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty());
-    if let Some(calls) = tool_calls {
-        let converted: Vec<Value> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                json!({
-                    "index": c.get("index").cloned().unwrap_or(json!(i)),
-                    "id": c.get("id").cloned().unwrap_or_else(|| json!(format!("call_{}", uuid::Uuid::new_v4().simple()))),
-                    "type": "function",
-                    "function": {
-                        "name": c["function"]["name"].as_str().unwrap_or(""),
-                        "arguments": match &c["function"]["arguments"] {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        },
-                    },
-                })
-            })
-            .collect();
-        message["tool_calls"] = Value::Array(converted);
-    }
-    let reason = if tool_calls.is_some() {
-        "tool_calls".to_string()
-    } else {
-        v.get("done_reason")
-            .and_then(Value::as_str)
-            .unwrap_or("stop")
-            .to_string()
-    };
-    json!({
-        "id": format!("{}-{}", v.get("model").and_then(Value::as_str).unwrap_or(model), uuid::Uuid::new_v4()),
-        "object": "chat.completion",
-        "created": crate::db::now_secs(),
-        "model": v.get("model").and_then(Value::as_str).unwrap_or(model),
-        "choices": [{"index": 0, "logprobs": null, "finish_reason": reason, "message": message}],
-        "usage": ollama_usage(v),
-    })
-}
-
 async fn collect(
     mut s: BoxStream<'static, Result<StreamEvent, LlmError>>,
     model: &str,
@@ -714,8 +682,13 @@ async fn collect(
         (String::new(), String::new(), None, None);
     let mut calls: Vec<ToolCallDelta> = Vec::new();
     let mut details: Vec<Value> = Vec::new();
+    // The items of a Responses stream, read once it has ended.
+    let mut items: Vec<Value> = Vec::new();
     while let Some(ev) = s.next().await {
         match ev? {
+            StreamEvent::Responses(e) => {
+                responses::reduce::apply(&mut items, &e);
+            }
             StreamEvent::Content(c) => content.push_str(&c),
             StreamEvent::Reasoning(r) => reasoning.push_str(&r),
             StreamEvent::ReasoningDetails(d) => details.extend(d),
@@ -735,6 +708,17 @@ async fn collect(
                     c.arguments.get_or_insert_with(String::new).push_str(&a);
                 }
             }
+        }
+    }
+    if !items.is_empty() {
+        content.push_str(&responses::reply::output_text(&items));
+        for (i, call) in responses::reply::tool_calls(&items).into_iter().enumerate() {
+            calls.push(ToolCallDelta {
+                index: i as u64,
+                id: call["id"].as_str().map(str::to_string),
+                name: call["function"]["name"].as_str().map(str::to_string),
+                arguments: call["function"]["arguments"].as_str().map(str::to_string),
+            });
         }
     }
     let mut message = json!({"role": "assistant", "content": content});
@@ -781,6 +765,9 @@ pub(crate) async fn openai_passthrough(target: &ModelTarget, body: Value) -> Rel
             ..target.clone()
         },
     };
+    if responses::is_responses(&target.api_config) {
+        return responses_passthrough(&target, body, stream).await;
+    }
     // API clients decide themselves whether they want usage chunks.
     let own_options = body.get("stream_options").cloned();
     let (url, mut payload) = match openai_request(&target, body, stream) {
@@ -801,6 +788,35 @@ pub(crate) async fn openai_passthrough(target: &ModelTarget, body: Value) -> Rel
         if stream { None } else { request_timeout() },
     )
     .await
+}
+
+/// An API client's chat request to a Responses API connection: the provider's
+/// event stream is relayed as it is, a whole answer in Chat Completions shape.
+async fn responses_passthrough(target: &ModelTarget, body: Value, stream: bool) -> Relay {
+    let (url, payload, _) = match request_for(target, body, stream) {
+        Ok(r) => r,
+        Err(e) => return Relay::error(&e),
+    };
+    let timeout = if stream { None } else { request_timeout() };
+    let relay = http::forward(
+        post(target, &url, &payload),
+        &target.base_url,
+        stream,
+        timeout,
+    )
+    .await;
+    match relay.body {
+        RelayBody::Json(v) if relay.status.is_success() => {
+            match as_chat_completion(Wire::Responses, v) {
+                Ok(v) => Relay {
+                    body: RelayBody::Json(v),
+                    ..relay
+                },
+                Err(e) => Relay::error(&e),
+            }
+        }
+        _ => relay,
+    }
 }
 
 #[cfg(test)]
