@@ -20,6 +20,7 @@ pub mod json;
 pub mod limits;
 pub mod llm;
 pub mod notes;
+pub mod notify;
 pub mod rag;
 pub mod settings;
 pub mod socket;

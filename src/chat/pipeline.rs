@@ -597,6 +597,7 @@ async fn generate(
                 done["usage"] = u.clone();
             }
             emitter.emit("chat:completion", done).await;
+            super::announce::finished(&state, &turn, &target, title.as_deref(), &content).await;
             if background::wanted(
                 &state,
                 &turn.body,
@@ -627,6 +628,7 @@ async fn generate(
                 .await;
         }
         Ending::Failed(msg) => {
+            super::announce::failed(&state, &turn, &target, &msg);
             emitter
                 .emit("chat:completion", json!({"done": true, "error": {"content": msg}, "output": output, "content": content}))
                 .await;
