@@ -692,6 +692,8 @@ async fn prepare(
     let mut upstream = Map::new();
     apply_model_defaults(&resolved, &mut messages, turn.body.get("variables"));
     super::request_text::user_variables(&mut messages, &turn.caller);
+    let chat_vars = persist::owner_chat_variables(state, turn).await;
+    super::request_text::chat_variables(&mut messages, chat_vars.as_ref());
     if let Some(summary) = &summary {
         compaction::plan::add_summary_to_system(&mut messages, summary);
     }
