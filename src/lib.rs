@@ -21,6 +21,7 @@ pub mod limits;
 pub mod llm;
 pub mod memories;
 pub mod notes;
+pub mod notify;
 pub mod rag;
 pub mod settings;
 pub mod socket;

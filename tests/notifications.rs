@@ -301,13 +301,15 @@ async fn event_catalog_and_webhooks() {
     );
 
     assert_eq!(admin.get("/api/events/webhooks").await.body, json!([]));
-    let r = admin
-        .post(
-            "/api/events/webhooks",
-            json!({"url": "https://example.com/hook"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
+    for bad in [
+        json!({"url": "https://example.com/h", "events": ["user.made"]}),
+        json!({"url": "https://example.com/h", "events": ["nothing.*"]}),
+        json!({"url": "http://127.0.0.1:9/h"}),
+    ] {
+        let r = admin.post("/api/events/webhooks", bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(admin.get("/api/events/webhooks").await.body, json!([]));
 
     // A webhook configured by the Python server is listed and can be removed.
     let value =
@@ -338,5 +340,159 @@ async fn event_catalog_and_webhooks() {
         StatusCode::NOT_FOUND
     );
 
+    srv.stop().await;
+}
+
+/// A loopback receiver recording `(path, body)` of every POST.
+async fn recorder() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/{*path}",
+        axum::routing::post(
+            move |axum::extract::Path(p): axum::extract::Path<String>,
+                  axum::Json(v): axum::Json<Value>| {
+                let g = g.clone();
+                async move {
+                    g.lock().unwrap().push((p, v));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (format!("http://{addr}"), got)
+}
+
+async fn wait_for_post(got: &Arc<Mutex<Vec<(String, Value)>>>, path: &str) -> Option<Value> {
+    for _ in 0..200 {
+        if let Some((_, v)) = got.lock().unwrap().iter().find(|(p, _)| p == path) {
+            return Some(v.clone());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    None
+}
+
+fn chat_body(content: &str) -> Value {
+    json!({
+        "stream": true, "model": "mock-gpt", "params": {}, "features": {},
+        "session_id": "not-a-socket", "id": "a-1",
+        "message_ids": [{"model_id": "mock-gpt", "message_id": "a-1", "modelIdx": 0}],
+        "parent_id": null,
+        "user_message": {"id": "u-1", "parentId": null, "childrenIds": ["a-1"], "role": "user",
+                          "content": content, "timestamp": 1, "models": ["mock-gpt"]},
+    })
+}
+
+#[tokio::test]
+async fn events_reach_event_webhooks_and_user_targets() {
+    let _env = ENV_LOCK.lock().await;
+    std::env::set_var("ENABLE_LOCAL_WEB_FETCH", "true");
+    let srv = TestServer::fresh().await;
+    let (admin, _ann) = setup(&srv).await;
+    let (base, got) = recorder().await;
+
+    // An event webhook on user.* hears of the next account, with its envelope.
+    let r = admin
+        .post(
+            "/api/events/webhooks",
+            json!({"name": "Audit", "url": format!("{base}/events"), "events": ["user.*"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let hook_id = r.body["id"].as_str().unwrap().to_string();
+    let r = admin
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": "Bo", "email": "bo@example.com", "password": "Passw0rd!x", "role": "user"}),
+        )
+        .await;
+    let bo_id = r.body["id"].as_str().unwrap().to_string();
+    let event = wait_for_post(&got, "events")
+        .await
+        .expect("user.created delivered");
+    assert_eq!(event["event"], "user.created");
+    assert_eq!(
+        (event["resource"].as_str(), event["operation"].as_str()),
+        (Some("user"), Some("created"))
+    );
+    assert_eq!(event["subject"], json!({"type": "user", "id": bo_id}));
+    assert_eq!(event["actor"]["role"], "admin");
+    assert_eq!(event["source"], "admin");
+    assert_eq!(event["data"], json!({"role": "user"}));
+    // Switched off, it hears nothing more.
+    let r = admin
+        .send(
+            Method::PUT,
+            &format!("/api/events/webhooks/{hook_id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(r.body["enabled"], false);
+    assert_eq!(r.body["name"], "Audit");
+
+    // The admin's own targets: one for finished replies, one for failed ones.
+    let llm = common::mock_llm::MockLlm::openai(&["mock-gpt"]).await;
+    common::connect_openai(&admin, &llm.url).await;
+    enable_webhooks(&admin).await;
+    for (id, event) in [("done", "chat.finished"), ("failed", "chat.failed")] {
+        let r = admin
+            .post(
+                "/api/v1/notifications/targets",
+                json!({"id": id, "config": {"url": format!("{base}/{id}")},
+                       "events": [event], "delivery": "always"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = admin
+        .post("/api/chat/completions", chat_body("hello"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let done = wait_for_post(&got, "done")
+        .await
+        .expect("chat.finished delivered");
+    assert_eq!(done["action"], "chat");
+    assert_eq!(done["message"], "Hello from the mock.");
+    assert!(done["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/c/{}", r.body["chat_id"].as_str().unwrap())));
+
+    llm.set(common::mock_llm::Behavior {
+        fail: Some((500, "the provider is down".into())),
+        ..Default::default()
+    });
+    admin
+        .post("/api/chat/completions", chat_body("again"))
+        .await;
+    let failed = wait_for_post(&got, "failed")
+        .await
+        .expect("chat.failed delivered");
+    assert_eq!(failed["action"], "chat_failed");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("the provider is down"),
+        "{failed}"
+    );
+    // Each target heard only its own event; the switched-off webhook nothing after the first.
+    let paths: Vec<String> = got.lock().unwrap().iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(
+        paths.iter().filter(|p| *p == "done").count(),
+        1,
+        "{paths:?}"
+    );
+    assert_eq!(
+        paths.iter().filter(|p| *p == "events").count(),
+        1,
+        "{paths:?}"
+    );
     srv.stop().await;
 }

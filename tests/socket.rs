@@ -523,3 +523,84 @@ async fn heartbeats_write_last_active_at_most_once_a_minute() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(last_active(&srv, &m.id), 0, "heartbeats were written again");
 }
+
+#[tokio::test]
+async fn only_readers_of_a_live_shared_chat_join_it_and_a_lost_grant_is_announced() {
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let signup = c.signup("Admin", "admin@example.com", "pw").await.body;
+    let owner = c.with_token(signup["token"].as_str().unwrap());
+    let r = owner
+        .post(
+            "/api/v1/chats/new",
+            json!({"chat": {"title": "Live", "history": {"currentId": null, "messages": {}}}}),
+        )
+        .await;
+    let chat_id = r.body["id"].as_str().unwrap().to_string();
+    let r = owner
+        .post(
+            "/api/v1/auths/add",
+            json!({"name": "Mia", "email": "mia@example.com", "password": "Passw0rd!u", "role": "user"}),
+        )
+        .await;
+    let (mia_id, mia_token) = (
+        r.body["id"].as_str().unwrap().to_string(),
+        r.body["token"].as_str().unwrap().to_string(),
+    );
+    let url = format!("{}/ws/socket.io/", srv.base);
+    let seen: Seen = Arc::default();
+    let sock = connect(&url, Some(json!({"token": mia_token})), seen.clone()).await;
+    ack(&sock, "user-join", json!({"auth": {"token": mia_token}})).await;
+    let join = json!({"chat_id": chat_id, "data": {"type": "join"}});
+    assert_eq!(
+        ack(&sock, "events:chat", join.clone()).await,
+        Some(json!(false))
+    );
+
+    let save = |grants: Value, mode: Value| {
+        let path = format!("/api/v1/chats/shared/{chat_id}/access/update");
+        let owner = &owner;
+        async move {
+            let r = owner
+                .post(&path, json!({"access_grants": grants, "share_mode": mode}))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    };
+    owner
+        .post(
+            &format!("/api/v1/chats/{chat_id}/share"),
+            json!({"share_mode": null}),
+        )
+        .await;
+    let mia_read =
+        json!([{"principal_type": "user", "principal_id": mia_id, "permission": "read"}]);
+    save(mia_read.clone(), Value::Null).await;
+    assert_eq!(
+        ack(&sock, "events:chat", join.clone()).await,
+        Some(json!(false)),
+        "a Clone only grant gives a snapshot, not the live chat"
+    );
+    save(mia_read, json!("continue")).await;
+    assert_eq!(
+        ack(&sock, "events:chat", join.clone()).await,
+        Some(json!(true))
+    );
+
+    save(json!([]), json!("continue")).await;
+    let mut told = false;
+    for _ in 0..100 {
+        told = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["chat_id"] == chat_id.as_str() && e["data"]["type"] == "chat:access");
+        if told {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(told, "no chat:access: {:?}", seen.lock().unwrap());
+    assert_eq!(ack(&sock, "events:chat", join).await, Some(json!(false)));
+    sock.disconnect().await.unwrap();
+}

@@ -644,8 +644,8 @@ async fn skills_versions_files_and_sharing() {
         .post("/api/v1/skills/id/code-review/toggle", json!({}))
         .await;
     assert_eq!(r.body["is_active"], false);
-    let r = bea.get("/api/v1/skills/export?format=zip").await;
-    assert_eq!(r.status, 501);
+    let r = bea.get("/api/v1/skills/export?format=skill").await;
+    assert_eq!(r.status, 400, ".skill exports exactly one skill");
     let exported = bea.get("/api/v1/skills/export").await.body;
     assert_eq!(
         exported[0]["files"][0]["content"],
@@ -724,5 +724,156 @@ async fn fixture_prompts_are_listed() {
     for path in ["/api/v1/tools/", "/api/v1/functions/", "/api/v1/skills/"] {
         assert_eq!(admin.get(path).await.body, json!([]), "{path}");
     }
+    srv.stop().await;
+}
+
+/// Sends `files` (name, bytes) and optional `decisions` as the import dialog does.
+async fn skill_upload(
+    c: &Client,
+    path: &str,
+    files: &[(&str, Vec<u8>)],
+    decisions: Option<Value>,
+) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, data) in files {
+        form = form.part(
+            "files",
+            reqwest::multipart::Part::bytes(data.clone()).file_name(name.to_string()),
+        );
+    }
+    if let Some(d) = decisions {
+        form = form.text("decisions", d.to_string());
+    }
+    let r = c
+        .http
+        .post(c.base.clone() + path)
+        .bearer_auth(c.token.as_deref().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (p, d) in entries {
+        w.start_file(*p, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(d).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn skills_import_preview_replace_and_zip_export() {
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let (cy, _) = add_user_with_id(&srv, &admin, "Cy").await;
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00";
+    let archive = zip_of(&[
+        (
+            "pack/knots/SKILL.md",
+            b"---\nname: knots\ndescription: Tying.\n---\nBowline.",
+        ),
+        ("pack/knots/refs/bowline.md", b"Rabbit.\n"),
+        ("pack/sails/SKILL.md", b"---\nname: sails\n---\nReef."),
+        ("pack/sails/flag.png", png),
+    ]);
+    let files = [("skills.zip", archive)];
+
+    // A user without workspace.skills_import may not import.
+    let (status, _) = skill_upload(&cy, "/api/v1/skills/import/preview", &files, None).await;
+    assert_eq!(status, 403);
+
+    let (status, preview) =
+        skill_upload(&admin, "/api/v1/skills/import/preview", &files, None).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview[0]["id"], "knots");
+    assert_eq!(preview[0]["description"], "Tying.");
+    assert_eq!(preview[1]["id"], "sails");
+    assert_eq!(preview[1]["files"][0]["path"], "SKILL.md");
+    assert_eq!(preview[1]["files"][1]["encoding"], "base64");
+    assert_eq!(preview[0]["id_taken"], false);
+
+    let decisions = json!([{"action": "create", "id": "knots", "name": "knots"},
+                           {"action": "skip"}]);
+    let (status, results) =
+        skill_upload(&admin, "/api/v1/skills/import", &files, Some(decisions)).await;
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(
+        results,
+        json!([{"status": "saved", "id": "knots"}, {"status": "skipped", "id": "sails"}])
+    );
+    let knots = admin.get("/api/v1/skills/id/knots").await.body;
+    let v1 = knots["version_id"].as_str().unwrap().to_string();
+    let listed = admin
+        .get(&format!("/api/v1/skills/id/knots/files?version_id={v1}"))
+        .await
+        .body;
+    assert_eq!(listed["files"].as_array().unwrap().len(), 2, "{listed}");
+
+    // Importing it again offers Replace, against the current version.
+    let md = [("SKILL.md", b"---\nname: knots\n---\nClove hitch.".to_vec())];
+    let (_, again) = skill_upload(&admin, "/api/v1/skills/import/preview", &md, None).await;
+    assert_eq!(again[0]["id_taken"], true);
+    assert_eq!(again[0]["can_replace"], true);
+    assert_eq!(again[0]["expected_version_id"], v1.as_str());
+    let stale = json!([{"action": "replace", "id": "knots", "name": "knots",
+                        "expected_version_id": "stale"}]);
+    let (_, r) = skill_upload(&admin, "/api/v1/skills/import", &md, Some(stale)).await;
+    assert_eq!(r[0]["status"], "error");
+    assert_eq!(r[0]["error"]["code"], "version_conflict");
+    let replace = json!([{"action": "replace", "id": "knots", "name": "knots",
+                          "expected_version_id": v1}]);
+    let (_, r) = skill_upload(&admin, "/api/v1/skills/import", &md, Some(replace)).await;
+    assert_eq!(r, json!([{"status": "saved", "id": "knots"}]));
+    assert_eq!(
+        admin
+            .get("/api/v1/skills/id/knots/history")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Hostile uploads are refused with a clear 400.
+    for bad in [
+        zip_of(&[("../SKILL.md", b"x")]),
+        zip_of(&[("a/SKILL.md", b"x"), ("stray.txt", b"y")]),
+        b"PK not really".to_vec(),
+    ] {
+        let (status, body) = skill_upload(
+            &admin,
+            "/api/v1/skills/import/preview",
+            &[("x.zip", bad)],
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["detail"].is_string());
+    }
+
+    // The ZIP export holds each file under the skill's folder.
+    let r = admin
+        .http
+        .get(admin.base.clone() + "/api/v1/skills/export?format=zip&ids=knots")
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(names, vec!["knots/SKILL.md"]);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("knots/SKILL.md").unwrap(), &mut text).unwrap();
+    assert!(text.contains("Clove hitch."), "{text}");
     srv.stop().await;
 }

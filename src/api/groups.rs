@@ -352,7 +352,10 @@ async fn remove_users(
     Path(id): Path<String>,
     JsonBody(f): JsonBody<UserIdsForm>,
 ) -> ApiResult<Json<Value>> {
-    change_members(&state, id, f.user_ids.unwrap_or_default(), false).await
+    let out = change_members(&state, id, f.user_ids.unwrap_or_default(), false).await?;
+    // Leaving a group can end access to chats shared with it.
+    crate::socket::chat_access::refresh(&state, None).await;
+    Ok(out)
 }
 
 async fn change_members(

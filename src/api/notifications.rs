@@ -6,7 +6,6 @@
 //! hosts are refused unless `ENABLE_LOCAL_WEB_FETCH` allows local requests.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
@@ -15,24 +14,17 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::error_response::JsonBody;
-use crate::api::events::event_title;
 use crate::api::extract::VerifiedUser;
 use crate::auth::permissions;
 use crate::auth::Caller;
 use crate::db::{self, now_secs};
 use crate::error::messages::{ACCESS_PROHIBITED, NOT_FOUND};
 use crate::error::{ApiError, ApiResult};
-use crate::settings::VERSION;
+use crate::notify::catalog::{event_description, event_message};
+use crate::notify::post::post_webhook;
 use crate::state::AppState;
 
-/// Events a notification target may subscribe to.
-const NOTIFICATION_EVENTS: &[&str] = &[
-    "chat.finished",
-    "chat.failed",
-    "channel.message",
-    "calendar.alert",
-    "retrieval.content.process_failed",
-];
+use crate::notify::NOTIFICATION_EVENTS;
 const LEGACY_EVENTS: &[&str] = &["chat.finished", "chat.failed"];
 const DEFAULT_TARGET_ID: &str = "webhook";
 const INVALID_URL: &str =
@@ -79,10 +71,9 @@ async fn events(
     check_access(&state, &caller).await?;
     let events: Vec<Value> = NOTIFICATION_EVENTS
         .iter()
-        .map(|e| {
-            let title = event_title(e);
-            json!({"event": e, "label": title, "description": format!("{title}.")})
-        })
+        .map(
+            |e| json!({"event": e, "label": event_message(e), "description": event_description(e)}),
+        )
         .collect();
     Ok(Json(json!({ "events": events })))
 }
@@ -91,13 +82,9 @@ async fn events(
 
 /// Checks a webhook URL and returns the host and the vetted address to connect to.
 async fn vet_url(raw: &str) -> ApiResult<(reqwest::Url, String, SocketAddr)> {
-    let bad = || ApiError::bad_request(INVALID_URL);
-    if raw.contains(['\\', '\t', '\n', '\r']) {
-        return Err(bad());
-    }
-    let url = reqwest::Url::parse(raw).map_err(|_| bad())?;
-    let (bare, first) = crate::webfetch::vet_url(&url).await.map_err(|_| bad())?;
-    Ok((url, bare, first))
+    crate::notify::post::vet_url(raw)
+        .await
+        .ok_or_else(|| ApiError::bad_request(INVALID_URL))
 }
 
 // ---------------------------------------------------------------- stored state
@@ -573,83 +560,4 @@ async fn test_target(
         return Err(ApiError::bad_request("Webhook delivery failed"));
     }
     Ok(Json(json!({"ok": true})))
-}
-
-/// Posts a message to a webhook in the shape its service expects (Slack and
-/// Google Chat `text`, Discord `content`, a Teams card), else the event data.
-async fn post_webhook(
-    app_name: &str,
-    url: &str,
-    message: &str,
-    data: &Value,
-    description: Option<&str>,
-) -> anyhow::Result<()> {
-    let (parsed, host, addr) = vet_url(url)
-        .await
-        .map_err(|_| anyhow::anyhow!("URL refused by the local-address guard"))?;
-    let mut text = message.to_string();
-    if let Some(d) = description.filter(|d| *d != message) {
-        text.push('\n');
-        text.push_str(d);
-    }
-    if let Some(e) = data.get("event").and_then(Value::as_str) {
-        text.push_str(&format!("\nEvent: {e}"));
-    }
-    let payload =
-        if url.contains("https://hooks.slack.com") || url.contains("https://chat.googleapis.com") {
-            json!({"text": text})
-        } else if url.contains("https://discord.com/api/webhooks") {
-            let content = if text.chars().count() < 2000 {
-                text
-            } else {
-                format!(
-                    "{}... (truncated)",
-                    text.chars().take(1980).collect::<String>()
-                )
-            };
-            json!({"content": content})
-        } else if url.contains("webhook.office.com") {
-            let action = data
-                .get("action")
-                .and_then(Value::as_str)
-                .unwrap_or("undefined");
-            let mut facts: Vec<Value> = Vec::new();
-            if let Some(d) = description {
-                facts.push(json!({"name": "description", "value": d}));
-            }
-            if let Some(e) = data.get("event") {
-                facts.push(json!({"name": "event", "value": e}));
-            }
-            if let Some(Value::Object(u)) = data.get("user").or_else(|| data.get("actor")) {
-                for (k, v) in u {
-                    facts.push(json!({"name": k, "value": v}));
-                }
-            }
-            json!({
-                "@type": "MessageCard",
-                "@context": "http://schema.org/extensions",
-                "themeColor": "0076D7",
-                "summary": message,
-                "sections": [{
-                    "activityTitle": message,
-                    "activitySubtitle": format!("{app_name} ({VERSION}) - {action}"),
-                    "activityImage": "/static/favicon.png",
-                    "text": description,
-                    "facts": facts,
-                    "markdown": true,
-                }],
-            })
-        } else {
-            data.clone()
-        };
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .resolve(&host, addr)
-        .build()?;
-    let resp = client.post(parsed).json(&payload).send().await?;
-    if !resp.status().is_success() {
-        anyhow::bail!("HTTP {}", resp.status());
-    }
-    Ok(())
 }

@@ -1,9 +1,54 @@
 //! Emitting the `events` envelope the chat UI listens to.
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 
 use crate::events::{chat_room, user_room};
 use crate::state::AppState;
+
+/// Events other viewers of a stored chat see as they are.
+const SHARED_KINDS: &[&str] = &[
+    "chat:active",
+    "status",
+    "source",
+    "citation",
+    "files",
+    "embeds",
+    "chat:message:error",
+    "chat:tasks:cancel",
+    "chat:message:follow_ups",
+];
+
+/// The keys of a `chat:completion` other viewers get.
+const SHARED_COMPLETION_KEYS: &[&str] = &[
+    "done",
+    "error",
+    "usage",
+    "finish_reason",
+    "content",
+    "selected_model_id",
+    "sources",
+    "output",
+];
+
+/// What other viewers of the chat get of an event, if anything.
+fn shared_copy(kind: &str, data: &Value) -> Option<Value> {
+    if SHARED_KINDS.contains(&kind) {
+        return Some(data.clone());
+    }
+    if kind == "chat:completion" {
+        let o = data.as_object()?;
+        let kept: serde_json::Map<String, Value> = o
+            .iter()
+            .filter(|(k, _)| SHARED_COMPLETION_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        return (!kept.is_empty()).then_some(Value::Object(kept));
+    }
+    None
+}
 
 /// Sends events about one message of one chat to every tab of its user, and
 /// copies of the shareable ones to other viewers of the chat.
@@ -14,7 +59,13 @@ pub struct Emitter {
     chat_id: String,
     message_id: String,
     session_id: Option<String>,
+    /// When a streaming `chat:completion` was last copied to other viewers.
+    last_shared: Arc<Mutex<Option<Instant>>>,
 }
+
+/// Streaming updates reach other viewers at most this often (the last one,
+/// `done`, always does).
+const SHARE_EVERY: Duration = Duration::from_millis(150);
 
 impl Emitter {
     pub fn new(
@@ -30,12 +81,24 @@ impl Emitter {
             chat_id: chat_id.to_string(),
             message_id: message_id.to_string(),
             session_id: session_id.map(str::to_string),
+            last_shared: Arc::default(),
         }
+    }
+
+    fn share_due(&self) -> bool {
+        let mut last = self.last_shared.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < SHARE_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     pub fn for_message(&self, message_id: &str) -> Emitter {
         Emitter {
             message_id: message_id.to_string(),
+            last_shared: Arc::default(),
             ..self.clone()
         }
     }
@@ -55,12 +118,21 @@ impl Emitter {
             .to(user_room(&self.user_id))
             .emit("events", &payload)
             .await;
+        if let Some(shared) = shared_copy(kind, &data) {
+            if kind != "chat:completion" || shared.get("done").is_some() || self.share_due() {
+                self.emit_shared(kind, shared).await;
+            }
+        }
     }
 
     /// A copy for other viewers of the chat (room `chat:<id>`), never back to the
     /// tab that sent the request.
     pub async fn emit_shared(&self, kind: &str, data: Value) {
         let Some(io) = self.state.io() else { return };
+        // Temporary and channel "chats" have no room of viewers.
+        if self.chat_id.contains(':') {
+            return;
+        }
         let payload = json!({
             "chat_id": self.chat_id,
             "message_id": self.message_id,

@@ -1,5 +1,7 @@
 //! The completion pipeline: from `POST /api/chat/completions` to persisted messages and socket events.
 
+pub mod access;
+pub mod announce;
 pub mod background;
 pub mod compaction;
 pub mod events;

@@ -11,8 +11,10 @@ use crate::db::{self, chats::ChatRow, now_secs};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-fn placeholder(t: &Target, parent: Option<&str>, now: i64) -> Value {
+/// An empty assistant reply, attributed to the account that asked for it.
+fn placeholder(t: &Target, parent: Option<&str>, author: &str, now: i64) -> Value {
     let mut m = json!({
+        "user_id": author,
         "id": t.message_id,
         "parentId": parent,
         "childrenIds": [],
@@ -68,7 +70,7 @@ pub async fn create_chat(
     for t in targets {
         messages.insert(
             t.message_id.clone(),
-            placeholder(t, user_id.as_deref(), now),
+            placeholder(t, user_id.as_deref(), &caller.user.id, now),
         );
     }
     let first_text = user_message
@@ -142,11 +144,18 @@ pub async fn check_channel_targets(
         .await
 }
 
+/// A stored chat the caller may add a turn to: their own, or one shared
+/// with them for replies ([`super::access`]).
 pub async fn load_chat(state: &AppState, caller: &Caller, chat_id: &str) -> ApiResult<ChatRow> {
-    let (cid, uid) = (chat_id.to_string(), caller.user.id.clone());
+    let cid = chat_id.to_string();
+    let viewer = super::access::Viewer {
+        id: caller.user.id.clone(),
+        admin: caller.is_admin(),
+        admin_chat_access: state.settings.env_flags.enable_admin_chat_access,
+    };
     state
         .db
-        .read(move |c| db::chats::get_for_user(c, &cid, &uid))
+        .read(move |c| super::access::load_accessible(c, &viewer, &cid, true))
         .await?
         .ok_or_else(ApiError::not_found_default)
 }
@@ -254,7 +263,7 @@ pub async fn insert_turn(
                 .map(str::to_string),
             (None, None) => None,
         };
-        let p = placeholder(t, parent.as_deref(), now);
+        let p = placeholder(t, parent.as_deref(), &caller.user.id, now);
         writes.push((t.message_id.clone(), p.clone()));
         turn.insert(t.message_id.clone(), p);
     }
@@ -417,6 +426,21 @@ pub async fn path_to(state: &AppState, chat_id: &str, message_id: &str) -> Vec<V
         return vec![];
     };
     history::path_to(&history_messages(&row.chat), message_id)
+}
+
+/// The stored chat's `variables` when the turn is the owner's; `None` for
+/// temporary chats and for anyone else's turn.
+pub async fn owner_chat_variables(state: &AppState, turn: &Turn) -> Option<Value> {
+    if !turn.persist {
+        return None;
+    }
+    let cid = turn.chat_id.clone();
+    let row = state
+        .db
+        .read(move |c| db::chats::get(c, &cid))
+        .await
+        .ok()??;
+    (row.user_id == turn.caller.user.id).then_some(row.variables)
 }
 
 /// A folder's own system prompt (folder settings in the sidebar).

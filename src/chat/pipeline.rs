@@ -608,6 +608,7 @@ async fn generate(
                 done["usage"] = u.clone();
             }
             emitter.emit("chat:completion", done).await;
+            super::announce::finished(&state, &turn, &target, title.as_deref(), &content).await;
             if background::wanted(
                 &state,
                 &turn.body,
@@ -638,6 +639,7 @@ async fn generate(
                 .await;
         }
         Ending::Failed(msg) => {
+            super::announce::failed(&state, &turn, &target, &msg);
             emitter
                 .emit("chat:completion", json!({"done": true, "error": {"content": msg}, "output": output, "content": content}))
                 .await;
@@ -705,6 +707,8 @@ async fn prepare(
     let mut upstream = Map::new();
     apply_model_defaults(&resolved, &mut messages, turn.body.get("variables"));
     super::request_text::user_variables(&mut messages, &turn.caller);
+    let chat_vars = persist::owner_chat_variables(state, turn).await;
+    super::request_text::chat_variables(&mut messages, chat_vars.as_ref());
     if let Some(summary) = &summary {
         compaction::plan::add_summary_to_system(&mut messages, summary);
     }

@@ -11,14 +11,18 @@ use super::history;
 /// empty string when unset, not text, or the key is not a valid variable
 /// name (`[a-z][a-z0-9_]*`).
 pub fn render_user_variables(text: &str, vars: &Value) -> String {
-    const LEAD: &str = "user.variables.";
+    render_variables(text, "user.variables.", vars)
+}
+
+/// [`render_user_variables`] for any `LEAD` (`user.variables.`, `chat.variables.`).
+fn render_variables(text: &str, lead: &str, vars: &Value) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
         out.push_str(&rest[..open]);
         let after = &rest[open + 2..];
         let inner = after.trim_start();
-        let replaced = inner.strip_prefix(LEAD).and_then(|tail| {
+        let replaced = inner.strip_prefix(lead).and_then(|tail| {
             let key_len = tail
                 .find(|c: char| c.is_whitespace() || c == '|' || c == '}')
                 .unwrap_or(tail.len());
@@ -44,7 +48,7 @@ pub fn render_user_variables(text: &str, vars: &Value) -> String {
             } else {
                 ""
             };
-            let consumed = (after.len() - inner.len()) + LEAD.len() + close + 2;
+            let consumed = (after.len() - inner.len()) + lead.len() + close + 2;
             Some((value.to_string(), consumed))
         });
         match replaced {
@@ -75,6 +79,23 @@ pub fn user_variables(messages: &mut [Value], caller: &crate::auth::Caller) {
     if text.contains("user.variables") {
         let vars = caller.user.variables.clone().unwrap_or(Value::Null);
         first["content"] = Value::String(render_user_variables(&text, &vars));
+    }
+}
+
+/// `{{chat.variables.<key>}}` in the leading system message becomes the
+/// chat's variable. A turn by anyone but the chat's owner (a member replying
+/// in a shared chat) runs without them: the owner's variables stay private.
+pub fn chat_variables(messages: &mut [Value], owner_variables: Option<&Value>) {
+    let Some(first) = messages
+        .first_mut()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+    else {
+        return;
+    };
+    let text = history::message_text(first);
+    if text.contains("chat.variables") {
+        let vars = owner_variables.cloned().unwrap_or(Value::Null);
+        first["content"] = Value::String(render_variables(&text, "chat.variables.", &vars));
     }
 }
 

@@ -14,7 +14,7 @@ use super::table;
 use super::workspace_history::{self as history, Kind};
 
 pub const RESOURCE: &str = "skill";
-const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 const MAX_SKILL_BYTES: usize = 50 * 1024 * 1024;
 const MAX_FILES: usize = 1000;
 
@@ -132,7 +132,7 @@ pub fn file_summaries(files: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-fn validate_path(path: &str) -> Result<(), String> {
+pub fn validate_path(path: &str) -> Result<(), String> {
     if path.is_empty()
         || path.starts_with('/')
         || path.contains('\\')

@@ -8,6 +8,7 @@
 //! `auth::sessions::refresh` closes the sockets that no longer match it.
 
 pub mod channels;
+pub mod chat_access;
 pub mod notes;
 
 use std::collections::HashMap;
@@ -315,7 +316,7 @@ async fn presence(io: &SocketIo, chat_id: &str) -> Vec<Value> {
 }
 
 /// Tells a shared chat's room who is in it now.
-async fn announce_presence(io: &SocketIo, chat_id: &str) {
+pub(crate) async fn announce_presence(io: &SocketIo, chat_id: &str) {
     let users = presence(io, chat_id).await;
     let _ = io
         .to(chat_room(chat_id))
@@ -357,7 +358,21 @@ async fn on_chat_event(
         let _ = ack.send(&false);
         return;
     };
-    let allowed = owner_id == user.id || user.role == "admin";
+    let allowed = owner_id == user.id || {
+        let viewer = crate::chat::access::Viewer {
+            id: user.id.clone(),
+            admin: user.role == "admin",
+            admin_chat_access: state.settings.env_flags.enable_admin_chat_access,
+        };
+        let cid = chat_id.clone();
+        state
+            .db
+            .read(move |c| crate::chat::access::load_accessible(c, &viewer, &cid, false))
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    };
     let Some(io) = state.io() else { return };
     match kind.as_str() {
         "join" => {

@@ -2,5 +2,6 @@
 //! workspace routes both need them: which skills a turn
 //! uses, and the refusal of Python tools.
 
+pub mod skill_package;
 pub mod skills;
 pub mod tools;

@@ -96,7 +96,7 @@ pub(super) struct AddUserForm {
 
 pub(super) async fn add_user(
     State(state): State<AppState>,
-    AdminUser(_admin): AdminUser,
+    AdminUser(admin): AdminUser,
     JsonBody(form): JsonBody<AddUserForm>,
 ) -> ApiResult<Json<Value>> {
     let email = form.email.trim().to_lowercase();
@@ -122,6 +122,11 @@ pub(super) async fn add_user(
         &role,
     )
     .await?;
+    let created = crate::notify::Event::new("user.created", Some(&admin.user))
+        .subject("user", &user.id)
+        .source("admin")
+        .data(json!({"role": user.role}));
+    crate::notify::publish(&state, created);
     let (token, _) = issue_token(&state, &user.id).await?;
     Ok(Json(json!({
         "token": token,

@@ -172,6 +172,14 @@ pub(super) async fn signup(
         &role,
     )
     .await?;
+    let created = crate::notify::Event::new("user.created", Some(&user))
+        .subject("user", &user.id)
+        .data(json!({"role": user.role}));
+    crate::notify::publish(&state, created);
+    let signup = crate::notify::Event::new("auth.signup", Some(&user))
+        .subject("user", &user.id)
+        .data(json!({"email": user.email}));
+    crate::notify::publish(&state, signup);
     let (token, exp) = issue_token(&state, &user.id).await?;
     session_response(&state, &user, token, exp, false).await
 }

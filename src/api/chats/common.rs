@@ -13,7 +13,7 @@ use crate::auth::permissions;
 use crate::auth::Caller;
 use crate::chat::history;
 use crate::db::chats::{self, ChatRow, ChatTitleRow};
-use crate::db::{self, folders, shared_chats};
+use crate::db::{self, folders};
 use crate::error::messages::ACCESS_PROHIBITED;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -45,35 +45,14 @@ pub(super) fn who(state: &AppState, caller: &Caller) -> Who {
     }
 }
 
-/// Upstream's `get_accessible_chat_by_id`: the owner; an admin reading (with
-/// admin chat access, or an internal chat); a reader of a live share; a reader
-/// of the chat's folder (writers too when the folder is shared in `continue` mode).
+/// Upstream's `get_accessible_chat_by_id` ([`crate::chat::access`]).
 pub(super) fn accessible(
     c: &Connection,
     w: &Who,
     chat: ChatRow,
     write: bool,
 ) -> rusqlite::Result<Option<ChatRow>> {
-    if chat.user_id == w.id || (w.admin && !write && (w.admin_chat_access || chat.is_internal())) {
-        return Ok(Some(chat));
-    }
-    if let Some(shared) = shared_chats::get_by_chat_id(c, &chat.id)? {
-        if shared.share_mode() == Some("continue")
-            && shared_chats::user_has_grant(c, &w.id, "shared_chat", &chat.id, "read")?
-        {
-            return Ok(Some(chat));
-        }
-    }
-    if let Some(fid) = chat.folder_id.as_deref() {
-        if let Some(folder) = folders::get(c, fid)? {
-            if (!write || folder.share_mode() == Some("continue"))
-                && folders::has_access(c, &w.id, &folder, "read")?
-            {
-                return Ok(Some(chat));
-            }
-        }
-    }
-    Ok(None)
+    crate::chat::access::accessible(c, &w.viewer(), chat, write)
 }
 
 pub(super) fn load_accessible(
@@ -82,9 +61,16 @@ pub(super) fn load_accessible(
     id: &str,
     write: bool,
 ) -> rusqlite::Result<Option<ChatRow>> {
-    match chats::get(c, id)? {
-        Some(chat) => accessible(c, w, chat, write),
-        None => Ok(None),
+    crate::chat::access::load_accessible(c, &w.viewer(), id, write)
+}
+
+impl Who {
+    fn viewer(&self) -> crate::chat::access::Viewer {
+        crate::chat::access::Viewer {
+            id: self.id.clone(),
+            admin: self.admin,
+            admin_chat_access: self.admin_chat_access,
+        }
     }
 }
 

@@ -320,6 +320,7 @@ pub(super) async fn update_share_access(
             Ok(chat)
         })
         .await?;
+    crate::socket::chat_access::refresh(&state, Some(std::slice::from_ref(&row.id))).await;
     Ok(Json(chats::response(&row)))
 }
 

@@ -316,6 +316,7 @@ pub(super) async fn update_access(
             Ok(v)
         })
         .await?;
+    crate::socket::chat_access::refresh(&state, None).await;
     Ok(Json(out))
 }
 

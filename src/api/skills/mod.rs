@@ -1,14 +1,17 @@
 //! Upstream's `skills` router (`/api/v1/skills/*`): markdown instructions
 //! (`SKILL.md` plus optional supporting files) with versions and sharing.
-//! Zip/`.skill` packages (export, import, load from URL) are not supported.
+//! Packages import and export as JSON, ZIP or `.skill`; loading one from a
+//! URL is not supported.
 
 mod common;
 mod content;
 mod history;
+mod import;
 mod list;
 mod transfer;
 mod write;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
@@ -17,7 +20,7 @@ use crate::state::AppState;
 use content::{file_content, files};
 use history::{file_diff, history_delete, history_diff, history_entry, history_list, set_version};
 use list::{list_skills, search};
-use transfer::{export, load_url_unsupported, packages_unsupported};
+use transfer::{export, load_url_unsupported};
 use write::{clone, create, delete_one, get_one, toggle, update, update_access};
 
 pub fn router() -> Router<AppState> {
@@ -27,8 +30,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/skills/export", get(export))
         .route("/api/v1/skills/create", post(create))
         .route("/api/v1/skills/load/url", post(load_url_unsupported))
-        .route("/api/v1/skills/import/preview", post(packages_unsupported))
-        .route("/api/v1/skills/import", post(packages_unsupported))
+        .route(
+            "/api/v1/skills/import/preview",
+            post(import::preview).layer(DefaultBodyLimit::max(import::BODY_LIMIT)),
+        )
+        .route(
+            "/api/v1/skills/import",
+            post(import::import).layer(DefaultBodyLimit::max(import::BODY_LIMIT)),
+        )
         .route("/api/v1/skills/id/{id}", get(get_one))
         .route("/api/v1/skills/id/{id}/update", post(update))
         .route("/api/v1/skills/id/{id}/access/update", post(update_access))

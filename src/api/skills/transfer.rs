@@ -1,7 +1,9 @@
-//! JSON export of skills, and the package routes (zip / `.skill` import,
-//! loading from a URL) this server does not support.
+//! Export of skills (JSON, or a ZIP / `.skill` archive of their folders),
+//! and loading a package from a URL, which this server does not support.
 
 use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -11,27 +13,23 @@ use crate::api::prompts::perms_allow_any;
 use crate::db::skills::{self as rows, SkillRow};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::workspace::skill_package::zip_export;
 use crate::workspace::skills::readable;
 
-const PACKAGES_UNSUPPORTED: &str =
-    "Skill packages (.zip / .skill archives and loading from a URL) are not supported by this server; \
-     use JSON export and create skills in the editor.";
-
-pub(super) async fn packages_unsupported(VerifiedUser(_c): VerifiedUser) -> ApiResult<Json<Value>> {
-    Err(ApiError::NotImplemented(PACKAGES_UNSUPPORTED.into()))
-}
+const LOAD_URL_UNSUPPORTED: &str =
+    "Loading skills from a URL is not supported by this server; download the package and import the file.";
 
 /// Loading a skill package from a URL is an admin route upstream: refuse
 /// others first, then say it is not supported.
 pub(super) async fn load_url_unsupported(AdminUser(_c): AdminUser) -> ApiResult<Json<Value>> {
-    Err(ApiError::NotImplemented(PACKAGES_UNSUPPORTED.into()))
+    Err(ApiError::NotImplemented(LOAD_URL_UNSUPPORTED.into()))
 }
 
 pub(super) async fn export(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     if !perms_allow_any(&state, &caller, &["workspace.skills_export"]).await? {
         return Err(ApiError::forbidden("Export permission required"));
     }
@@ -51,10 +49,12 @@ pub(super) async fn export(
             "Select one skill to export a historical version",
         ));
     }
-    if format == "zip" || format == "skill" {
-        return Err(ApiError::NotImplemented(PACKAGES_UNSUPPORTED.into()));
+    if format == "skill" && ids.as_ref().is_none_or(|i| i.len() != 1) {
+        return Err(ApiError::bad_request(
+            "Select one skill to export as .skill",
+        ));
     }
-    if format != "json" {
+    if !matches!(format.as_str(), "json" | "zip" | "skill") {
         return Err(ApiError::bad_request(
             "Export format must be json, zip, or skill",
         ));
@@ -86,10 +86,38 @@ pub(super) async fn export(
             "is_active": s.is_active,
         }));
     }
-    if ids.as_ref().is_some_and(|i| i.len() == 1) {
-        return Ok(Json(packages.pop().unwrap_or(Value::Null)));
+    if format != "json" {
+        let sets: Vec<(String, Vec<Value>)> = packages
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap_or("").to_string(),
+                    rows::files_of(p),
+                )
+            })
+            .collect();
+        let data = tokio::task::spawn_blocking(move || zip_export(&sets))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::bad_request)?;
+        let filename = match skills.first() {
+            Some(s) if format == "skill" => format!("{}.skill", s.id),
+            _ => "skills.zip".to_string(),
+        };
+        let disposition = format!("attachment; filename=\"{filename}\"");
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/zip".to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            data,
+        )
+            .into_response());
     }
-    Ok(Json(Value::Array(packages)))
+    if ids.as_ref().is_some_and(|i| i.len() == 1) {
+        return Ok(Json(packages.pop().unwrap_or(Value::Null)).into_response());
+    }
+    Ok(Json(Value::Array(packages)).into_response())
 }
 
 /// `application/x-www-form-urlencoded` pairs, repeated keys kept.

@@ -66,7 +66,11 @@ fn form_active(body: &Value) -> ApiResult<Option<bool>> {
     }
 }
 
-async fn create_from(state: &AppState, caller: &Caller, body: &Value) -> ApiResult<Value> {
+pub(super) async fn create_from(
+    state: &AppState,
+    caller: &Caller,
+    body: &Value,
+) -> ApiResult<Value> {
     let id = req_str(body, "id")?.to_lowercase().replace(' ', "-");
     let name = req_str(body, "name")?.to_string();
     let description = opt_str(body, "description")?;
@@ -185,10 +189,22 @@ pub(super) async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, Response> {
+    update_from(&state, &caller, &id, &body).await.map(Json)
+}
+
+/// A save of skill `id` from an update form; a stale `expected_version_id`
+/// answers the 409 version conflict. Also used by the import's Replace.
+pub(super) async fn update_from(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: &Value,
+) -> Result<Value, Response> {
     let er = |e: ApiError| e.into_response();
+    let body = body.clone();
     req_str(&body, "id").map_err(er)?;
     let name = req_str(&body, "name").map_err(er)?.to_string();
-    let s = writable(&state, &caller, &id).await.map_err(er)?;
+    let s = writable(state, caller, id).await.map_err(er)?;
     let expected = opt_str(&body, "expected_version_id").map_err(er)?;
     if let Some(e) = &expected {
         if Some(e.as_str()) != s.version_id.as_deref() {
@@ -286,7 +302,7 @@ pub(super) async fn update(
     match result {
         None => Err(er(not_found())),
         Some(Err(current)) => Err(conflict(current.as_deref())),
-        Some(Ok(v)) => Ok(Json(v)),
+        Some(Ok(v)) => Ok(v),
     }
 }
 
