@@ -55,6 +55,17 @@ async fn turn(
     chat_id: Option<&str>,
     rounds: &[&[(&str, Value)]],
 ) -> (String, Vec<String>, Vec<Value>) {
+    turn_on(env, c, MODEL, chat_id, rounds).await
+}
+
+/// [`turn`] with another model.
+async fn turn_on(
+    env: &Env,
+    c: &Client,
+    model: &str,
+    chat_id: Option<&str>,
+    rounds: &[&[(&str, Value)]],
+) -> (String, Vec<String>, Vec<Value>) {
     let start = env.script.requests().len();
     for (r, calls) in rounds.iter().enumerate() {
         let calls: Vec<Value> = calls
@@ -66,10 +77,10 @@ async fn turn(
     }
     env.script.queue(json!({"text": "Done."}));
     let mut body = json!({
-        "stream": true, "model": MODEL, "params": {},
+        "stream": true, "model": model, "params": {},
         "session_id": "not-a-socket", "id": "a-1", "parent_id": null,
         "user_message": {"id": "u-1", "parentId": null, "childrenIds": ["a-1"], "role": "user",
-                          "content": "please", "timestamp": 1, "models": [MODEL]},
+                          "content": "please", "timestamp": 1, "models": [model]},
         "background_tasks": {},
     });
     if let Some(id) = chat_id {
@@ -510,4 +521,108 @@ async fn knowledge_is_browsed_queried_and_read_only_where_the_user_may_read() {
         assert!(has_error(leak), "{r:?}");
         assert!(!leak.to_string().contains("Pier 7"), "{r:?}");
     }
+}
+
+#[tokio::test]
+async fn a_model_with_attached_knowledge_gets_the_scoped_tools() {
+    let env = setup().await;
+    let kb = env
+        .admin
+        .post(
+            "/api/v1/knowledge/create",
+            json!({"name": "Timetables", "description": "buses"}),
+        )
+        .await;
+    let kb_id = kb.body["id"].as_str().unwrap().to_string();
+    let file_id = support::upload_ok(
+        &env.admin,
+        "buses.txt",
+        "text/plain",
+        b"The harbour bus leaves at 07:15.\n",
+    )
+    .await;
+    let added = env
+        .admin
+        .post(
+            &format!("/api/v1/knowledge/{kb_id}/file/add"),
+            json!({"file_id": file_id}),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    let note = env
+        .admin
+        .post(
+            "/api/v1/notes/create",
+            json!({"title": "Packing list", "data": {"content": {"md": "rain jacket"}}}),
+        )
+        .await;
+    let note_id = note.body["id"].as_str().unwrap().to_string();
+    let other = env
+        .admin
+        .post(
+            "/api/v1/knowledge/create",
+            json!({"name": "Unrelated", "description": ""}),
+        )
+        .await;
+    let other_id = other.body["id"].as_str().unwrap().to_string();
+    let preset = json!({
+        "id": "guide", "base_model_id": MODEL, "name": "Guide", "params": {},
+        "meta": {"knowledge": [
+            {"type": "collection", "id": kb_id, "name": "Timetables"},
+            {"type": "note", "id": note_id, "name": "Packing list"},
+        ]},
+    });
+    let r = env.admin.post("/api/v1/models/create", preset).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    env.admin.get("/api/models?refresh=true").await;
+
+    let (_, offered, r) = turn_on(
+        &env,
+        &env.admin,
+        "guide",
+        None,
+        &[&[
+            ("list_knowledge", json!({"knowledge_id": kb_id})),
+            (
+                "query_knowledge_files",
+                json!({"query": "when does the bus leave"}),
+            ),
+            (
+                "search_knowledge_files",
+                json!({"query": "", "knowledge_id": other_id}),
+            ),
+            ("view_note", json!({"note_id": note_id})),
+        ]],
+    )
+    .await;
+    let scoped = [
+        "list_knowledge",
+        "search_knowledge_files",
+        "grep_knowledge_files",
+        "query_knowledge_files",
+        "view_file",
+        "view_knowledge_file",
+        "view_note",
+    ];
+    for name in scoped {
+        assert!(offered.iter().any(|n| n == name), "{name}: {offered:?}");
+    }
+    assert!(
+        !offered.iter().any(|n| n == "list_knowledge_bases"),
+        "{offered:?}"
+    );
+    assert_eq!(
+        r[0]["knowledge_bases"][0]["files"][0]["id"],
+        json!(file_id),
+        "{r:?}"
+    );
+    assert_eq!(r[0]["notes"][0]["title"], "Packing list");
+    // notes come whole and first, then the passages of the attached base
+    assert_eq!(r[1][0]["note_id"], json!(note_id), "{r:?}");
+    assert!(
+        r[1][1]["content"].as_str().unwrap().contains("07:15"),
+        "{r:?}"
+    );
+    assert!(has_error(&r[2]), "an unattached base was searched: {r:?}");
+    assert_eq!(r[3]["content"], "rain jacket");
 }

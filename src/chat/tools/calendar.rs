@@ -3,7 +3,7 @@
 //! ("2026-04-20 09:00"); changing an event needs write access to its
 //! calendar, as the calendar routes require.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
 use serde_json::{json, Map, Value};
 
 use super::{arg_int, arg_str, params, ToolCx};
@@ -101,7 +101,7 @@ fn zone(cx: &ToolCx<'_>) -> Option<Zone> {
 fn to_ns(text: &str, zone: Option<&Zone>) -> Option<i64> {
     let t = text.trim();
     if let Ok(exact) = DateTime::parse_from_rfc3339(t) {
-        return Some(exact.timestamp_millis() * 1_000_000);
+        return exact.timestamp_millis().checked_mul(1_000_000);
     }
     let local = [
         "%Y-%m-%d %H:%M",
@@ -115,8 +115,13 @@ fn to_ns(text: &str, zone: Option<&Zone>) -> Option<i64> {
         NaiveDate::parse_from_str(t, "%Y-%m-%d")
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
-    })?;
-    Some(tz::to_utc(zone, local).and_utc().timestamp_millis() * 1_000_000)
+    })
+    // Years a calendar can hold (and zone arithmetic cannot overflow on).
+    .filter(|l| (1..=9999).contains(&l.year()))?;
+    tz::to_utc(zone, local)
+        .and_utc()
+        .timestamp_millis()
+        .checked_mul(1_000_000)
 }
 
 fn parsed(text: &str, zone: Option<&Zone>, what: &str) -> anyhow::Result<i64> {
@@ -386,4 +391,22 @@ async fn delete(cx: &ToolCx<'_>, args: &Map<String, Value>) -> anyhow::Result<Va
         "status": "success",
         "message": format!("The event \"{}\" was deleted.", event.title),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_read_leniently_and_never_overflow() {
+        let at = |t: &str| to_ns(t, None);
+        assert_eq!(at("1970-01-01 00:01"), Some(60_000_000_000));
+        assert_eq!(at("1970-01-01T00:01:00"), Some(60_000_000_000));
+        assert_eq!(at("1970-01-02"), Some(86_400_000_000_000));
+        assert_eq!(at("1970-01-01T01:00:00+01:00"), Some(0));
+        for bad in ["soon", "", "+262143-01-01 00:00", "99999-01-01 00:00"] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        assert_eq!(local_text(60_000_000_000, None), "1970-01-01 00:01");
+    }
 }

@@ -479,12 +479,19 @@ async fn replace(cx: &ToolCx<'_>, args: &Map<String, Value>) -> anyhow::Result<V
     let current = markdown(&note);
     let mut content = arg_str(args, "content").map(str::to_string);
     let mut edits = Vec::new();
+    // How many operations took effect: a whole-text replace counts one,
+    // plain `content` none.
+    let mut applied = 0;
     match args.get("operations").filter(|v| !v.is_null()) {
         Some(ops) => match plan(&current, ops) {
             Err(refusal) => return Ok(refusal),
-            Ok((Some(whole), _)) => content = Some(whole),
+            Ok((Some(whole), _)) => {
+                content = Some(whole);
+                applied = 1;
+            }
             Ok((None, planned)) => {
                 content = Some(apply(&current, &planned));
+                applied = planned.len();
                 edits = planned;
             }
         },
@@ -497,11 +504,6 @@ async fn replace(cx: &ToolCx<'_>, args: &Map<String, Value>) -> anyhow::Result<V
         }
         None => {}
     }
-    let applied = if args.get("operations").is_some_and(|v| !v.is_null()) {
-        edits.len().max(usize::from(edits.is_empty()))
-    } else {
-        0
-    };
     let content = checked_content(content.unwrap_or_default())?;
     let title = arg_str(args, "title")
         .filter(|t| !t.is_empty())
