@@ -1,7 +1,7 @@
 //! The knowledge tools: find the knowledge bases and files the user may read
 //! and search, grep, query and read their content (the reading half is in
-//! `knowledge_read.rs`). A model with knowledge attached gets a smaller set
-//! scoped to what is attached.
+//! `knowledge_read.rs`, the access rules in `knowledge_access.rs`). A model
+//! with knowledge attached gets a smaller set scoped to what is attached.
 //!
 //! Access: a knowledge base is visible to its owner and to whoever its grants
 //! name; a file through a visible knowledge base holding it, its owner, an
@@ -9,12 +9,11 @@
 
 use std::collections::HashSet;
 
-use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
+use super::knowledge_access::{attached_ids, file_brief, Reader};
 use super::knowledge_read as read;
 use super::{arg_int, arg_str, params, ToolCx};
-use crate::db::access_grants;
 use crate::db::files::FileRow;
 use crate::db::knowledge::{self as kb_store, KnowledgeRow};
 
@@ -193,81 +192,6 @@ fn paging(args: &Map<String, Value>, default: i64) -> (usize, usize) {
     let count = arg_int(args, "count").unwrap_or(default).clamp(1, 200) as usize;
     let skip = arg_int(args, "skip").unwrap_or(0).clamp(0, 100_000) as usize;
     (count, skip)
-}
-
-/// Who asks, for decisions taken inside a database read.
-pub(super) struct Reader {
-    pub user_id: String,
-    pub admin: bool,
-    pub groups: HashSet<String>,
-}
-
-impl Reader {
-    pub async fn of(cx: &ToolCx<'_>) -> anyhow::Result<Reader> {
-        Ok(Reader {
-            user_id: cx.caller.id().to_string(),
-            admin: cx.caller.is_admin(),
-            groups: crate::access::group_ids(cx.state, cx.caller.id())
-                .await
-                .map_err(|_| anyhow::anyhow!("Your groups could not be read just now."))?,
-        })
-    }
-
-    /// Owner or a read (or write) grant; admins only where `with_admin`.
-    pub fn reads(
-        &self,
-        c: &Connection,
-        kb: &KnowledgeRow,
-        with_admin: bool,
-    ) -> rusqlite::Result<bool> {
-        if (with_admin && self.admin) || kb.user_id == self.user_id {
-            return Ok(true);
-        }
-        let grants = access_grants::by_resource(c, kb_store::RESOURCE, &kb.id)?;
-        Ok(["read", "write"]
-            .iter()
-            .any(|p| access_grants::grants_allow(&grants, &self.user_id, &self.groups, p)))
-    }
-
-    /// The knowledge bases the user owns or is granted, newest first (as
-    /// the listing routes without the admin bypass).
-    pub fn bases(&self, c: &Connection) -> rusqlite::Result<Vec<KnowledgeRow>> {
-        let grants = access_grants::by_type(c, kb_store::RESOURCE)?;
-        let mut rows: Vec<KnowledgeRow> = kb_store::all(c)?
-            .into_iter()
-            .filter(|kb| {
-                kb.user_id == self.user_id
-                    || grants.get(&kb.id).is_some_and(|g| {
-                        ["read", "write"]
-                            .iter()
-                            .any(|p| access_grants::grants_allow(g, &self.user_id, &self.groups, p))
-                    })
-            })
-            .collect();
-        rows.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
-        Ok(rows)
-    }
-
-    /// An attached knowledge base by id, when it exists and may be read.
-    pub fn attached_base(
-        &self,
-        c: &Connection,
-        id: &str,
-    ) -> rusqlite::Result<Option<KnowledgeRow>> {
-        match kb_store::get(c, id)? {
-            Some(kb) if self.reads(c, &kb, true)? => Ok(Some(kb)),
-            _ => Ok(None),
-        }
-    }
-}
-
-/// The ids of the attached items of one type.
-pub(super) fn attached_ids<'a>(attached: &'a [Value], kind: &str) -> Vec<&'a str> {
-    attached
-        .iter()
-        .filter(|i| i.get("type").and_then(Value::as_str) == Some(kind))
-        .filter_map(|i| i.get("id").and_then(Value::as_str))
-        .collect()
 }
 
 fn base_summary(kb: &KnowledgeRow, file_count: i64) -> Value {
@@ -451,8 +375,4 @@ async fn list_attached(
             Ok(json!({"knowledge_bases": bases, "files": files, "notes": notes}))
         })
         .await
-}
-
-pub(super) fn file_brief(f: &FileRow) -> Value {
-    json!({"id": f.id, "filename": f.filename, "updated_at": f.updated_at})
 }

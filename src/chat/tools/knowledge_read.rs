@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
-use super::knowledge::{attached_ids, Reader};
+use super::knowledge_access::{attached_ids, Reader};
 use super::{arg_int, arg_str, ToolCx};
 use crate::db::files::{self, FileRow};
 use crate::db::knowledge::{self as kb_store, KnowledgeRow};

@@ -13,6 +13,7 @@ mod automations;
 mod builtin;
 mod calendar;
 mod knowledge;
+mod knowledge_access;
 mod knowledge_read;
 pub mod legacy;
 mod memory;
