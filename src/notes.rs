@@ -14,6 +14,11 @@ use crate::state::AppState;
 /// The generic refusal the notes routes answer with (as the chat routes do).
 const DEFAULT_ERROR: &str = "Something went wrong :/";
 
+/// The socket room of a note's live editors and viewers.
+pub fn room(note_id: &str) -> String {
+    format!("note:{note_id}")
+}
+
 /// Whether the user may `permission` ("read"/"write") the note: admins and
 /// the owner always, others through a grant.
 pub fn may(

@@ -61,51 +61,6 @@ fn zone_of(caller: &Caller) -> Option<tz::Zone> {
     tz::of_user(caller.user.timezone.as_deref())
 }
 
-/// A config value that may be a number, a numeric string or empty.
-fn config_int(state: &AppState, key: &str) -> Option<i64> {
-    match state.config.get(key) {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|n| *n > 0)
-}
-
-/// `automations.max_count` (create only) and `automations.min_interval`;
-/// admins are exempt.
-async fn check_limits(
-    state: &AppState,
-    caller: &Caller,
-    rule: &str,
-    creating: bool,
-) -> ApiResult<()> {
-    if caller.is_admin() {
-        return Ok(());
-    }
-    if creating {
-        if let Some(max) = config_int(state, "automations.max_count") {
-            let uid = caller.id().to_string();
-            let count = state
-                .db
-                .read(move |c| store::count_by_user(c, &uid))
-                .await?;
-            if count >= max {
-                return Err(ApiError::forbidden(format!(
-                    "Automation limit reached ({max})"
-                )));
-            }
-        }
-    }
-    if let Some(min) = config_int(state, "automations.min_interval") {
-        if rrule::interval_seconds(rule).is_some_and(|s| s < min) {
-            return Err(ApiError::bad_request(format!(
-                "Schedule too frequent. Minimum interval is {min} seconds."
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[derive(Deserialize)]
 struct TargetForm {
     #[serde(rename = "type", default = "chat_target")]
@@ -182,7 +137,7 @@ async fn accept_form(
     crate::limits::check_name("name", &form.name)?;
     crate::limits::check_name("rrule", &form.data.rrule)?;
     rrule::validate(&form.data.rrule, zone_of(caller).as_ref()).map_err(ApiError::bad_request)?;
-    check_limits(state, caller, &form.data.rrule, creating).await?;
+    engine::check_limits(state, caller, &form.data.rrule, creating).await?;
     let target = form
         .data
         .target

@@ -23,6 +23,7 @@ use crate::auth::Caller;
 use crate::chat::pipeline::Answer;
 use crate::db::automations::{self as store, AutomationRow};
 use crate::db::{self, chats, folders, users};
+use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::state::AppState;
 
@@ -42,6 +43,51 @@ fn poll_interval() -> Duration {
         .unwrap_or(10)
         .clamp(1, 30);
     Duration::from_secs(secs)
+}
+
+/// A config value that may be a number, a numeric string or empty.
+fn config_int(state: &AppState, key: &str) -> Option<i64> {
+    match state.config.get(key) {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|n| *n > 0)
+}
+
+/// `automations.max_count` (create only) and `automations.min_interval`;
+/// admins are exempt.
+pub async fn check_limits(
+    state: &AppState,
+    caller: &Caller,
+    rule: &str,
+    creating: bool,
+) -> ApiResult<()> {
+    if caller.is_admin() {
+        return Ok(());
+    }
+    if creating {
+        if let Some(max) = config_int(state, "automations.max_count") {
+            let uid = caller.id().to_string();
+            let count = state
+                .db
+                .read(move |c| store::count_by_user(c, &uid))
+                .await?;
+            if count >= max {
+                return Err(ApiError::forbidden(format!(
+                    "Automation limit reached ({max})"
+                )));
+            }
+        }
+    }
+    if let Some(min) = config_int(state, "automations.min_interval") {
+        if rrule::interval_seconds(rule).is_some_and(|s| s < min) {
+            return Err(ApiError::bad_request(format!(
+                "Schedule too frequent. Minimum interval is {min} seconds."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Stops the scheduler when dropped.

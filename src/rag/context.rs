@@ -433,13 +433,7 @@ pub async fn apply(
     request: &mut Value,
     mut sources: Vec<Value>,
 ) -> Vec<Value> {
-    let memory_capable = model_item
-        .pointer("/info/meta/capabilities/memory")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    if !memory_capable {
-        // A model without the Memory capability is told nothing remembered.
-    } else if let Err(e) = apply_memories(state, caller, body, request).await {
+    if let Err(e) = apply_memories(state, caller, body, model_item, request).await {
         tracing::warn!(error = %e, "memory context skipped");
     }
     let messages = request
@@ -533,13 +527,14 @@ async fn collect_sources(
 }
 
 /// With the memory feature on (`features.memory` in the body, the admin
-/// switch and the user's permission), the user's memories go into the
-/// system message: every `user`-type memory plus the ones closest to the
-/// question.
+/// switch and the user's permission) and a model whose `memory` capability
+/// is not switched off, the user's memories go into the system message:
+/// every `user`-type memory plus the ones closest to the question.
 async fn apply_memories(
     state: &AppState,
     caller: &Caller,
     body: &Map<String, Value>,
+    model_item: &Value,
     request: &mut Value,
 ) -> anyhow::Result<()> {
     let wanted = body
@@ -547,7 +542,12 @@ async fn apply_memories(
         .and_then(|f| f.get("memory"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let model_allows = model_item
+        .pointer("/info/meta/capabilities/memory")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     if !wanted
+        || !model_allows
         || !state.config.get_bool("memories.enable")
         || !state.config.get_bool("memories.system_context.enable")
     {

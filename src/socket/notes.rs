@@ -32,9 +32,7 @@ const MAX_DOCUMENTS_PER_SESSION: usize = 20;
 const MAX_DOCUMENT_SIZE: usize = 2 * 1024 * 1024;
 const SAVE_DELAY: Duration = Duration::from_millis(500);
 
-pub fn note_room(note_id: &str) -> String {
-    format!("note:{note_id}")
-}
+pub use crate::notes::room as note_room;
 
 pub fn doc_room(document_id: &str) -> String {
     format!("doc_{document_id}")

@@ -1,5 +1,6 @@
-//! The built-in tools: clocks, the user's earlier chats and (in `memory.rs`)
-//! their memories.
+//! The built-in tools: clocks, the user's earlier chats and, each in its own
+//! file, their memories, notes, knowledge, the chat's task list,
+//! automations and calendar.
 //! Each result is JSON text; failures are `{"error": ...}` objects.
 
 use chrono::{DateTime, Duration, Months, Utc};
@@ -24,6 +25,13 @@ pub enum Builtin {
     UpdateMemory,
     ListMemoryPaths,
     ReadMemoryPath,
+    /// The tools of the other categories, by name (each category's file
+    /// lists its names).
+    Notes(&'static str),
+    Knowledge(&'static str),
+    Tasks(&'static str),
+    Automations(&'static str),
+    Calendar(&'static str),
 }
 
 const ALL: [Builtin; 13] = [
@@ -44,7 +52,14 @@ const ALL: [Builtin; 13] = [
 
 impl Builtin {
     pub fn named(name: &str) -> Option<Builtin> {
-        ALL.into_iter().find(|b| b.name() == name)
+        let in_list = |list: &[&'static str]| list.iter().find(|n| **n == name).copied();
+        ALL.into_iter()
+            .find(|b| b.name() == name)
+            .or_else(|| in_list(&super::notes::NAMES).map(Builtin::Notes))
+            .or_else(|| in_list(&super::knowledge::NAMES).map(Builtin::Knowledge))
+            .or_else(|| in_list(&super::tasks::NAMES).map(Builtin::Tasks))
+            .or_else(|| in_list(&super::automations::NAMES).map(Builtin::Automations))
+            .or_else(|| in_list(&super::calendar::NAMES).map(Builtin::Calendar))
     }
 
     pub fn name(self) -> &'static str {
@@ -62,6 +77,11 @@ impl Builtin {
             Builtin::UpdateMemory => "update_memory",
             Builtin::ListMemoryPaths => "list_memory_paths",
             Builtin::ReadMemoryPath => "read_memory_path",
+            Builtin::Notes(n)
+            | Builtin::Knowledge(n)
+            | Builtin::Tasks(n)
+            | Builtin::Automations(n)
+            | Builtin::Calendar(n) => n,
         }
     }
 
@@ -71,6 +91,11 @@ impl Builtin {
         let string = |d: &str| json!({"type": "string", "description": d});
         let (description, parameters) = match self {
             Builtin::AskUser => return super::ask_user::spec(),
+            Builtin::Notes(n) => return super::notes::spec(n),
+            Builtin::Knowledge(n) => return super::knowledge::spec(n),
+            Builtin::Tasks(n) => return super::tasks::spec(n),
+            Builtin::Automations(n) => return super::automations::spec(n),
+            Builtin::Calendar(n) => return super::calendar::spec(n),
             Builtin::CurrentTimestamp => (
                 "The current time: Unix seconds, UTC and the user's local time.",
                 params(json!({}), &[]),
@@ -108,23 +133,49 @@ impl Builtin {
         json!({"name": self.name(), "description": description, "parameters": parameters})
     }
 
-    pub async fn run(self, cx: &ToolCx<'_>, args: &Map<String, Value>) -> String {
+    /// Runs the tool; `knowledge` is what the model has attached.
+    pub async fn run(
+        self,
+        cx: &ToolCx<'_>,
+        knowledge: &[Value],
+        args: &Map<String, Value>,
+    ) -> String {
         let out = match self {
             Builtin::CurrentTimestamp => Ok(clock(cx, None)),
             Builtin::CalculateTimestamp => Ok(clock(cx, Some(args))),
             Builtin::AskUser => Err(anyhow::anyhow!("ask_user is answered by the user")),
             Builtin::SearchChats => search_chats(cx, args).await,
             Builtin::ViewChat => view_chat(cx, args).await,
+            Builtin::Notes(n) => super::notes::run(n, cx, args).await,
+            Builtin::Knowledge(n) => super::knowledge::run(n, cx, knowledge, args).await,
+            Builtin::Tasks(n) => super::tasks::run(n, cx, args).await,
+            Builtin::Automations(n) => super::automations::run(n, cx, args).await,
+            Builtin::Calendar(n) => super::calendar::run(n, cx, args).await,
             m => super::memory::run(m.name(), cx, args).await,
         };
         match out {
+            // A tool that answers in plain text (a grep) is passed on as is.
+            Ok(Value::String(text)) => text,
             Ok(v) => v.to_string(),
+            Err(e) if is_internal(&e) => {
+                tracing::warn!(tool = self.name(), error = %e, "a built-in tool failed");
+                error("The tool could not finish just now; try again later.")
+            }
             Err(e) => {
-                tracing::debug!(tool = self.name(), error = %e, "a built-in tool failed");
+                tracing::debug!(tool = self.name(), error = %e, "a built-in tool refused");
                 error(e)
             }
         }
     }
+}
+
+/// Whether a failure came from the machinery (the database, the disk)
+/// rather than from a refusal worded for the model; its text stays in the log.
+fn is_internal(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<rusqlite::Error>().is_some()
+            || c.downcast_ref::<std::io::Error>().is_some()
+    })
 }
 
 /// ISO 8601 with the offset, as Python's `isoformat()` writes it.

@@ -9,9 +9,16 @@
 //! turn never fails because of a tool.
 
 mod ask_user;
+mod automations;
 mod builtin;
+mod calendar;
+mod knowledge;
+mod knowledge_access;
+mod knowledge_read;
 pub mod legacy;
 mod memory;
+mod notes;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -133,6 +140,8 @@ pub struct ToolBox {
     /// Selected servers that could not be opened (a status line for the
     /// user; the cause is in the log).
     unreachable: Vec<String>,
+    /// The knowledge attached to the model, which scopes the knowledge tools.
+    knowledge: Vec<Value>,
 }
 
 /// One round's calls sorted: those to run, those refused with their result
@@ -157,6 +166,50 @@ fn category_on(model: &Value, name: &str) -> bool {
         .and_then(|c| c.get(name))
         .and_then(Value::as_bool)
         .unwrap_or(true)
+}
+
+/// Whether a chat id names a stored chat: not a temporary (`temporary:`,
+/// `local:`) one and not a channel turn (`channel:`).
+pub fn is_saved_chat_id(id: &str) -> bool {
+    !id.is_empty()
+        && !["temporary:", "local:", "channel:"]
+            .iter()
+            .any(|p| id.starts_with(p))
+}
+
+/// The knowledge attached to the model (`meta.knowledge`): items with a
+/// `type` and an `id`, each once.
+fn attached_knowledge(model: &Value) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    model
+        .pointer("/info/meta/knowledge")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| {
+            let key = (
+                item.get("type").and_then(Value::as_str).unwrap_or(""),
+                item.get("id").and_then(Value::as_str).unwrap_or(""),
+            );
+            !key.0.is_empty()
+                && !key.1.is_empty()
+                && seen.insert((key.0.to_string(), key.1.to_string()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether the turn belongs to a note's hidden assistant chat.
+async fn is_note_chat(state: &AppState, turn: &Turn) -> bool {
+    if !is_saved_chat_id(&turn.chat_id) {
+        return false;
+    }
+    let (id, uid) = (turn.chat_id.clone(), turn.caller.id().to_string());
+    let chat = state
+        .db
+        .read(move |c| crate::db::chats::get_for_user(c, &id, &uid))
+        .await;
+    matches!(chat, Ok(Some(c)) if c.is_internal() && c.meta.get("type").and_then(Value::as_str) == Some("note"))
 }
 
 /// Whether the browser's turn gets the built-in tools: a socket session,
@@ -198,6 +251,7 @@ impl ToolBox {
             prompt_based,
             instructions: std::mem::take(&mut selected.instructions),
             unreachable: std::mem::take(&mut selected.unreachable),
+            knowledge: Vec::new(),
         };
         let model = &resolved.model_item;
         if !native_calling(turn) {
@@ -231,6 +285,10 @@ impl ToolBox {
         if category_on(model, "user_input") {
             names.push(ASK_USER);
         }
+        let attached = attached_knowledge(model);
+        if category_on(model, "knowledge") {
+            names.extend(knowledge::offered(&attached));
+        }
         if category_on(model, "chats") {
             names.extend(["search_chats", "view_chat"]);
         }
@@ -251,12 +309,35 @@ impl ToolBox {
                 "delete_memory",
             ]);
         }
+        let notes_on = category_on(model, "notes")
+            && state.config.get_bool("notes.enable")
+            && allowed("features.notes");
+        if notes_on || is_note_chat(state, turn).await {
+            names.extend(notes::NAMES);
+        }
+        if category_on(model, "tasks") && is_saved_chat_id(&turn.chat_id) {
+            names.extend(tasks::NAMES);
+        }
+        if category_on(model, "automations")
+            && state.config.get_bool("automations.enable")
+            && allowed("features.automations")
+        {
+            names.extend(automations::NAMES);
+        }
+        if category_on(model, "calendar")
+            && state.config.get_bool("calendar.enable")
+            && allowed("features.calendar")
+        {
+            names.extend(calendar::NAMES);
+        }
         for b in names.into_iter().filter_map(builtin::Builtin::named) {
             if !tools.iter().any(|t| t.name() == b.name()) {
                 tools.push(Tool::Builtin(b));
             }
         }
-        with(tools, false)
+        let mut tool_box = with(tools, false);
+        tool_box.knowledge = attached;
+        tool_box
     }
 
     /// The instructions of the selected MCP servers, each introduced with
@@ -356,7 +437,7 @@ impl ToolBox {
             Err(text) => return text,
         };
         match tool {
-            Tool::Builtin(b) => b.run(cx, &args).await,
+            Tool::Builtin(b) => b.run(cx, &self.knowledge, &args).await,
             Tool::Server(t) => {
                 let server = &t.servers[t.at];
                 let context = CallContext {

@@ -28,6 +28,6 @@ pub use tags::{add_tags, count_by_tag, delete_orphan_tags, remove_tag, set_tags}
 pub use write::{
     archive_all, delete, delete_all_for_user, delete_in_folder, insert, insert_new,
     internal_children, mark_all_read, move_folder_chats, set_folder, set_last_read_at,
-    set_share_id, set_title, set_variables, toggle_archived, toggle_pinned, unarchive_all,
-    update_chat, update_params, NewChat,
+    set_share_id, set_tasks, set_title, set_variables, tasks_of, toggle_archived, toggle_pinned,
+    unarchive_all, update_chat, update_params, NewChat,
 };

@@ -270,6 +270,37 @@ pub fn set_variables(c: &Connection, id: &str, variables: &Value) -> rusqlite::R
     Ok(())
 }
 
+/// The task list of the user's chat (an empty list when none is stored);
+/// `None` when the user has no chat with that id.
+pub fn tasks_of(c: &Connection, id: &str, user_id: &str) -> rusqlite::Result<Option<Vec<Value>>> {
+    use rusqlite::OptionalExtension;
+    let found: Option<JsonCol> = c
+        .query_row(
+            "SELECT tasks FROM chat WHERE id = ?1 AND user_id = ?2",
+            params![id, user_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.map(|t| match t.0 {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    }))
+}
+
+/// Replaces the task list of the user's chat; false when there is no such chat.
+pub fn set_tasks(
+    c: &Connection,
+    id: &str,
+    user_id: &str,
+    tasks: &[Value],
+) -> rusqlite::Result<bool> {
+    let n = c.execute(
+        "UPDATE chat SET tasks = ?3 WHERE id = ?1 AND user_id = ?2",
+        params![id, user_id, JsonCol(Value::Array(tasks.to_vec()))],
+    )?;
+    Ok(n > 0)
+}
+
 /// Shallow-merges `params` into `chat.chat.params`; returns the new params.
 pub fn update_params(
     c: &Connection,
