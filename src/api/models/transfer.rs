@@ -182,9 +182,17 @@ pub(super) async fn import(
                     "params": data.get("params").filter(|p| p.is_object()).cloned().unwrap_or_else(|| json!({})),
                     "is_active": data.get("is_active").and_then(Value::as_bool).unwrap_or(current.is_active),
                 });
-                let p = parse_form(&merged)
+                let mut p = parse_form(&merged)
                     .map_err(|_| ApiError::bad_request(format!("Invalid model {id}.")))?;
+                super::write::check_voice_settings(&mut p.form.meta)?;
                 check_background(&state, &caller, &p.form.meta, Some(&current.meta)).await?;
+                crate::audio::avatar::files::verify(
+                    &state,
+                    &caller,
+                    p.form.meta.get("voice_avatar"),
+                    current.meta.get("voice_avatar"),
+                )
+                .await?;
                 let (f, uid, now) = (p.form, caller.id().to_string(), now_secs());
                 state
                     .db
@@ -200,8 +208,9 @@ pub(super) async fn import(
                         o.insert("params".into(), json!({}));
                     }
                 }
-                let p = parse_form(&data)
+                let mut p = parse_form(&data)
                     .map_err(|_| ApiError::bad_request(format!("Invalid model {id}.")))?;
+                super::write::check_voice_settings(&mut p.form.meta)?;
                 if !caller.is_admin() {
                     if p.form.base_model_id.is_none() {
                         continue;
@@ -214,6 +223,13 @@ pub(super) async fn import(
                     }
                 }
                 check_background(&state, &caller, &p.form.meta, None).await?;
+                crate::audio::avatar::files::verify(
+                    &state,
+                    &caller,
+                    p.form.meta.get("voice_avatar"),
+                    None,
+                )
+                .await?;
                 let grants = match &p.grants {
                     Some(g) => {
                         access::allowed_grants(&state, &caller, access::Kind::Model, g).await?

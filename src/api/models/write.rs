@@ -25,7 +25,7 @@ use crate::state::AppState;
 
 /// A model's own call voice and its call avatar's settings (422), the
 /// avatar rewritten in its stored form.
-fn check_voice_settings(meta: &mut Value) -> ApiResult<()> {
+pub(super) fn check_voice_settings(meta: &mut Value) -> ApiResult<()> {
     audio::voice::check_model_voice(meta)?;
     audio::avatar::settings::normalize(meta)
 }
