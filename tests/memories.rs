@@ -11,24 +11,7 @@ use common::TestServer;
 use serde_json::{json, Value};
 
 async fn setup() -> (TestServer, common::Client, Script) {
-    let script = Script::default();
-    let app = script.router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let srv = TestServer::fresh().await;
-    let c = srv.client();
-    let admin = c.with_token(
-        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
-            .as_str()
-            .unwrap(),
-    );
-    let mut cfg = admin.get("/openai/config").await.body;
-    cfg["ENABLE_OPENAI_API"] = json!(true);
-    cfg["OPENAI_API_BASE_URLS"] = json!([format!("http://{addr}/v1")]);
-    cfg["OPENAI_API_KEYS"] = json!(["x"]);
-    assert_eq!(admin.post("/openai/config/update", cfg).await.status, 200);
-    (srv, admin, script)
+    common::scripted::server_with_script().await
 }
 
 async fn memories(c: &common::Client) -> Vec<Value> {

@@ -15,28 +15,7 @@ use common::TestServer;
 use serde_json::{json, Value};
 
 async fn setup() -> (TestServer, common::Client, Script) {
-    let script = Script::default();
-    let app = script.router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let srv = TestServer::fresh().await;
-    let c = srv.client();
-    let admin = c.with_token(
-        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
-            .as_str()
-            .unwrap(),
-    );
-    let mut cfg = admin.get("/openai/config").await.body;
-    cfg["ENABLE_OPENAI_API"] = json!(true);
-    cfg["OPENAI_API_BASE_URLS"] = json!([format!("http://{addr}/v1")]);
-    cfg["OPENAI_API_KEYS"] = json!(["x"]);
-    assert_eq!(admin.post("/openai/config/update", cfg).await.status, 200);
-    let mut ollama = admin.get("/ollama/config").await.body;
-    ollama["ENABLE_OLLAMA_API"] = json!(false);
-    admin.post("/ollama/config/update", ollama).await;
-    (srv, admin, script)
+    common::scripted::server_with_script().await
 }
 
 fn turn(content: &str, chat_id: Option<&str>, parent: Option<&str>, n: u32) -> Value {

@@ -762,30 +762,14 @@ fn chat_threshold(turn: &Turn, resolved: &ResolvedModel) -> Option<Value> {
     })
 }
 
-/// The user's or chat's system prompt, sent by the browser as a leading system message.
 /// Whether the files attached to the user's messages are listed for the
-/// model: in a stored chat of the browser's own flow (a socket session, the
-/// server's tools offered natively) with a model that keeps its built-in
-/// tools, which can open them.
+/// model: in a stored chat where the model gets the built-in tools, which
+/// can open them.
 fn file_context(turn: &Turn, resolved: &ResolvedModel) -> bool {
-    let legacy = turn
-        .body
-        .get("params")
-        .and_then(|p| p.get("function_calling"))
-        .and_then(Value::as_str)
-        == Some("legacy");
-    let builtin = resolved
-        .model_item
-        .pointer("/info/meta/capabilities/builtin_tools")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    turn.persist
-        && turn.session_id.is_some()
-        && !legacy
-        && !turn.body.contains_key("tools")
-        && builtin
+    turn.persist && super::tools::wanted(turn, &resolved.model_item)
 }
 
+/// The user's or chat's system prompt, sent by the browser as a leading system message.
 fn browser_system_prompt(turn: &Turn) -> Option<String> {
     turn.body
         .get("messages")

@@ -5,6 +5,7 @@
 //! `'null'` for absent values, as upstream's ORM writes them; `parent_id`,
 //! `model_id` and `context_summary` are plain TEXT and stay SQL NULL.
 
+use crate::json::truthy;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
@@ -12,17 +13,6 @@ use super::json::JsonCol;
 
 fn composite_id(chat_id: &str, message_id: &str) -> String {
     format!("{chat_id}-{message_id}")
-}
-
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
 }
 
 /// `a or b` with Python's truthiness, as upstream picks between key spellings.

@@ -124,3 +124,14 @@ fn reply_stream(reply: &Value) -> Response {
         .body(axum::body::Body::from(out))
         .unwrap()
 }
+
+/// A fresh server whose admin (signed in, first account) has its OpenAI
+/// connection pointed at a new scripted model.
+pub async fn server_with_script() -> (super::TestServer, super::Client, Script) {
+    let script = Script::default();
+    let base = super::serve(script.router()).await;
+    let srv = super::TestServer::fresh().await;
+    let admin = super::admin(&srv).await;
+    super::connect_openai(&admin, &format!("{base}/v1")).await;
+    (srv, admin, script)
+}

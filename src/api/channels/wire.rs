@@ -1,6 +1,7 @@
 //! Messages as the channel endpoints send them: author, quoted message,
 //! thread figures and reactions, and the `events:channel` payload.
 
+use crate::json::truthy;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
@@ -31,17 +32,6 @@ pub(super) fn author_of(c: &Connection, m: &MessageRow) -> rusqlite::Result<Valu
             .unwrap_or(Value::Null),
         None => Value::Null,
     })
-}
-
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() != Some(0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
 }
 
 /// What list views show of `data`: whether there is any (app cards kept).

@@ -5,6 +5,7 @@
 //! embedded and their sizes bounded. The errors are the sentences the model
 //! editor shows.
 
+use crate::json::truthy;
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
@@ -80,18 +81,6 @@ fn get<'a>(v: &'a Value, key: &str, generic: &str) -> Checked<Option<&'a Value>>
     match v {
         Value::Object(o) => Ok(o.get(key)),
         _ => Err(generic.into()),
-    }
-}
-
-/// Python's truthiness.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 

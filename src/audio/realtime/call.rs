@@ -4,6 +4,7 @@
 //! ends it. Every end is one `bridge.error` with our own sentence (none when
 //! the browser hung up), then both connections are closed.
 
+use crate::json::truthy;
 use std::time::Duration;
 
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -102,18 +103,6 @@ async fn forward(provider: &mut Provider, event: &Value) -> CallResult<()> {
 
 fn string_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Python's truthiness for a JSON value.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
 }
 
 /// A model's own voice (`meta.voice.voice`): one word of up to 200
