@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
-use super::knowledge_access::{attached_ids, file_brief, Reader};
+use super::knowledge_access::{attached_owned, file_brief, Reader};
 use super::knowledge_read as read;
 use super::{arg_int, arg_str, params, ToolCx};
 use crate::db::files::FileRow;
@@ -242,14 +242,7 @@ async fn search_files(
     let (count, skip) = paging(args, 5);
     let reader = Reader::of(cx).await?;
     let scoped = !attached.is_empty();
-    let kb_ids: Vec<String> = attached_ids(attached, "collection")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let file_ids: Vec<String> = attached_ids(attached, "file")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let (kb_ids, file_ids) = attached_owned(attached);
     if let Some(id) = &only {
         if scoped && !kb_ids.contains(id) {
             anyhow::bail!("That knowledge base is not attached to this model.");

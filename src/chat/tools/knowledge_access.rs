@@ -87,6 +87,17 @@ pub fn attached_ids<'a>(attached: &'a [Value], kind: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The attached bases and files as owned id lists, `(bases, files)`.
+pub fn attached_owned(attached: &[Value]) -> (Vec<String>, Vec<String>) {
+    let owned = |kind| {
+        attached_ids(attached, kind)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
+    (owned("collection"), owned("file"))
+}
+
 pub fn file_brief(f: &FileRow) -> Value {
     json!({"id": f.id, "filename": f.filename, "updated_at": f.updated_at})
 }

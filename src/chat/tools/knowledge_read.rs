@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
-use super::knowledge_access::{attached_ids, Reader};
+use super::knowledge_access::{attached_ids, attached_owned, Reader};
 use super::{arg_int, arg_str, ToolCx};
 use crate::db::files::{self, FileRow};
 use crate::db::knowledge::{self as kb_store, KnowledgeRow};
@@ -201,14 +201,7 @@ async fn grep_files(
     }
     let reader = Reader::of(cx).await?;
     let scoped = !attached.is_empty();
-    let kb_ids: Vec<String> = attached_ids(attached, "collection")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let file_ids: Vec<String> = attached_ids(attached, "file")
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let (kb_ids, file_ids) = attached_owned(attached);
     cx.state
         .db
         .read(move |c| {
