@@ -604,3 +604,93 @@ async fn only_readers_of_a_live_shared_chat_join_it_and_a_lost_grant_is_announce
     assert_eq!(ack(&sock, "events:chat", join).await, Some(json!(false)));
     sock.disconnect().await.unwrap();
 }
+
+/// A fresh signed-in socket for `m` and the flag that turns true when the
+/// server closes it.
+async fn reconnect(srv: &TestServer, m: &Member) -> (SioClient, Arc<AtomicBool>) {
+    let closed = Arc::new(AtomicBool::new(false));
+    let url = format!("{}/ws/socket.io/", srv.base);
+    let sock = connect_watched(
+        &url,
+        Some(json!({"token": m.token})),
+        Arc::default(),
+        closed.clone(),
+    )
+    .await;
+    let joined = ack(&sock, "user-join", json!({"auth": {"token": m.token}})).await;
+    assert_eq!(joined.unwrap()["id"], m.id);
+    (sock, closed)
+}
+
+#[tokio::test]
+async fn group_changes_that_alter_rights_close_only_the_members_sockets() {
+    let srv = TestServer::fresh().await;
+    let c = srv.client();
+    let r = c.signup("Admin", "admin@example.com", "Passw0rd!x").await;
+    let admin = c.with_token(r.body["token"].as_str().unwrap());
+    let joining = member(&srv, &admin, "joining").await;
+    let outsider = member(&srv, &admin, "outsider").await;
+    let g = admin
+        .post(
+            "/api/v1/groups/create",
+            json!({"name": "Crew", "description": "", "permissions": {"workspace": {"knowledge": false}}}),
+        )
+        .await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    let gid = g.body["id"].as_str().unwrap().to_string();
+
+    // Joining the group changes the member's rights: their tab reconnects.
+    let r = admin
+        .post(
+            &format!("/api/v1/groups/id/{gid}/users/add"),
+            json!({"user_ids": [joining.id]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        becomes_true(&joining.closed).await,
+        "the new member's socket stays open"
+    );
+
+    // An edit that keeps the permissions leaves the tab alone; a permission
+    // change closes it, and never an outsider's.
+    let (_sock, closed) = reconnect(&srv, &joining).await;
+    let update = |permissions: Value| json!({"name": "Crew", "description": "renamed", "permissions": permissions});
+    let same = update(json!({"workspace": {"knowledge": false}}));
+    let r = admin
+        .post(&format!("/api/v1/groups/id/{gid}/update"), same)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !closed.load(Ordering::SeqCst),
+        "an unchanged group closed the tab"
+    );
+    let changed = update(json!({"workspace": {"knowledge": true}}));
+    let r = admin
+        .post(&format!("/api/v1/groups/id/{gid}/update"), changed)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        becomes_true(&closed).await,
+        "a permission change left the tab open"
+    );
+
+    // Leaving the group closes the tab too.
+    let (_sock, closed) = reconnect(&srv, &joining).await;
+    let r = admin
+        .post(
+            &format!("/api/v1/groups/id/{gid}/users/remove"),
+            json!({"user_ids": [joining.id]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        becomes_true(&closed).await,
+        "a removed member's tab stayed open"
+    );
+    assert!(
+        !outsider.closed.load(Ordering::SeqCst),
+        "an outsider's tab was closed"
+    );
+}

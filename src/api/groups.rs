@@ -298,11 +298,20 @@ async fn update(
                 }
                 g.parent_group_id = parent.clone();
             }
+            let parent_before = g.parent_group_id.clone();
+            let permissions_before = g.permissions.clone();
             g.name = f.name;
             g.description = f.description;
             if let Some(p) = f.permissions.filter(|p| !p.is_null()) {
                 g.permissions = Some(p);
             }
+            // Whose rights the save changes: everyone in the group and below it.
+            let affected =
+                if g.permissions != permissions_before || g.parent_group_id != parent_before {
+                    db::groups::effective_member_ids(tx, &id)?
+                } else {
+                    Vec::new()
+                };
             if let Some(new) = data {
                 // Shallow merge, with `config` merged one level deeper.
                 let mut merged = g.data.clone().filter(Value::is_object).unwrap_or(json!({}));
@@ -325,9 +334,11 @@ async fn update(
             g.updated_at = now;
             db::groups::update(tx, &g)?;
             let n = db::groups::member_count(tx, &id)?;
-            Ok(g.wire(n))
+            Ok((g.wire(n), affected))
         })
         .await?;
+    let (out, affected) = out;
+    crate::auth::sessions::refresh_access(&state, &affected).await;
     Ok(Json(out))
 }
 
@@ -371,17 +382,26 @@ async fn change_members(
             if db::groups::get(tx, &id)?.is_none() {
                 return Ok(None);
             }
+            let before = db::groups::effective_member_ids(tx, &id)?;
             if add {
                 db::groups::add_members(tx, &id, &user_ids, now)?;
             } else {
                 db::groups::remove_members(tx, &id, &user_ids, now)?;
             }
+            let after = db::groups::effective_member_ids(tx, &id)?;
+            // The members who joined or left, and whose rights changed with it.
+            let changed: Vec<String> = user_ids
+                .into_iter()
+                .filter(|u| before.contains(u) != after.contains(u))
+                .collect();
             let g = db::groups::get(tx, &id)?.expect("exists");
             let n = db::groups::member_count(tx, &id)?;
-            Ok(Some(g.wire(n)))
+            Ok(Some((g.wire(n), changed)))
         })
         .await?
         .ok_or_else(|| ApiError::not_found("Group not found."))?;
+    let (out, changed) = out;
+    crate::auth::sessions::refresh_access(state, &changed).await;
     Ok(Json(out))
 }
 
@@ -396,15 +416,17 @@ async fn remove(
         .db
         .write(move |tx| {
             if db::groups::get(tx, &id)?.is_none() {
-                return Ok(false);
+                return Ok(None);
             }
+            let members = db::groups::effective_member_ids(tx, &id)?;
             db::groups::delete(tx, &id, now)?;
-            Ok(true)
+            Ok(Some(members))
         })
         .await?;
-    if !found {
+    let Some(members) = found else {
         return Err(ApiError::not_found("Group not found."));
-    }
+    };
+    crate::auth::sessions::refresh_access(&state, &members).await;
     Ok(Json(true))
 }
 

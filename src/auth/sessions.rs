@@ -71,6 +71,27 @@ pub async fn refresh(state: &AppState, user_id: &str) -> usize {
     closed
 }
 
+/// Tells every open tab of these users that their access changed
+/// (`access:updated`) and then closes it, so the browser connects again
+/// and reloads its rights. Call it after a group change that alters what
+/// its members may do.
+pub async fn refresh_access(state: &AppState, user_ids: &[String]) {
+    let Some(io) = state.io() else { return };
+    for uid in user_ids {
+        let room = crate::events::user_room(uid);
+        if let Err(e) = io
+            .to(room.clone())
+            .emit("access:updated", &serde_json::json!({}))
+            .await
+        {
+            tracing::debug!("telling sockets about changed access: {e:?}");
+        }
+        if let Err(e) = io.to(room).disconnect().await {
+            tracing::debug!("closing sockets after changed access: {e:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -369,6 +369,17 @@ pub fn remove_user_everywhere(c: &Connection, user_id: &str, now: i64) -> rusqli
     Ok(())
 }
 
+/// Ids of the group's members and of its descendant groups' members.
+pub fn effective_member_ids(c: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare(
+        "WITH RECURSIVE sub(id) AS (SELECT ?1 \
+           UNION SELECT g.id FROM \"group\" g JOIN sub ON g.parent_group_id = sub.id) \
+         SELECT DISTINCT user_id FROM group_member WHERE group_id IN (SELECT id FROM sub)",
+    )?;
+    let rows = st.query_map([id], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// Direct member ids of a group.
 pub fn member_ids(c: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare("SELECT user_id FROM group_member WHERE group_id = ?1")?;
