@@ -431,21 +431,12 @@ async fn calendar_events_are_made_in_the_users_time_and_others_events_stay_their
     assert_eq!(r[0]["status"], "success", "{r:?}");
 }
 
-#[tokio::test]
-async fn knowledge_is_browsed_queried_and_read_only_where_the_user_may_read() {
-    let env = setup().await;
-    let kb = env
-        .admin
-        .post(
-            "/api/v1/knowledge/create",
-            json!({"name": "Harbour handbook", "description": "ferries and piers"}),
-        )
-        .await;
+/// A knowledge base of the admin's holding one text file: their ids.
+async fn base_with_file(env: &Env, base: Value, name: &str, text: &str) -> (String, String) {
+    let kb = env.admin.post("/api/v1/knowledge/create", base).await;
     assert_eq!(kb.status, 200, "{}", kb.body);
     let kb_id = kb.body["id"].as_str().unwrap().to_string();
-    let text = "The first ferry leaves at 06:40.\nPier 7 is closed on Sundays.\n";
-    let file_id =
-        support::upload_ok(&env.admin, "handbook.txt", "text/plain", text.as_bytes()).await;
+    let file_id = support::upload_ok(&env.admin, name, "text/plain", text.as_bytes()).await;
     let added = env
         .admin
         .post(
@@ -454,6 +445,20 @@ async fn knowledge_is_browsed_queried_and_read_only_where_the_user_may_read() {
         )
         .await;
     assert_eq!(added.status, 200, "{}", added.body);
+    (kb_id, file_id)
+}
+
+#[tokio::test]
+async fn knowledge_is_browsed_queried_and_read_only_where_the_user_may_read() {
+    let env = setup().await;
+    let text = "The first ferry leaves at 06:40.\nPier 7 is closed on Sundays.\n";
+    let (kb_id, file_id) = base_with_file(
+        &env,
+        json!({"name": "Harbour handbook", "description": "ferries and piers"}),
+        "handbook.txt",
+        text,
+    )
+    .await;
 
     let (_, _, r) = turn(
         &env,
@@ -526,29 +531,13 @@ async fn knowledge_is_browsed_queried_and_read_only_where_the_user_may_read() {
 #[tokio::test]
 async fn a_model_with_attached_knowledge_gets_the_scoped_tools() {
     let env = setup().await;
-    let kb = env
-        .admin
-        .post(
-            "/api/v1/knowledge/create",
-            json!({"name": "Timetables", "description": "buses"}),
-        )
-        .await;
-    let kb_id = kb.body["id"].as_str().unwrap().to_string();
-    let file_id = support::upload_ok(
-        &env.admin,
+    let (kb_id, file_id) = base_with_file(
+        &env,
+        json!({"name": "Timetables", "description": "buses"}),
         "buses.txt",
-        "text/plain",
-        b"The harbour bus leaves at 07:15.\n",
+        "The harbour bus leaves at 07:15.\n",
     )
     .await;
-    let added = env
-        .admin
-        .post(
-            &format!("/api/v1/knowledge/{kb_id}/file/add"),
-            json!({"file_id": file_id}),
-        )
-        .await;
-    assert_eq!(added.status, 200, "{}", added.body);
     let note = env
         .admin
         .post(

@@ -69,10 +69,7 @@ fn render_variables(text: &str, lead: &str, vars: &Value) -> String {
 /// `{{user.variables.<key>}}` in the leading system message becomes the
 /// caller's own variable (empty when unset).
 pub fn user_variables(messages: &mut [Value], caller: &crate::auth::Caller) {
-    let Some(first) = messages
-        .first_mut()
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
-    else {
+    let Some(first) = leading_system(messages) else {
         return;
     };
     let text = history::message_text(first);
@@ -82,14 +79,18 @@ pub fn user_variables(messages: &mut [Value], caller: &crate::auth::Caller) {
     }
 }
 
+/// The first message when it is a system message.
+fn leading_system(messages: &mut [Value]) -> Option<&mut Value> {
+    messages
+        .first_mut()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+}
+
 /// `{{chat.variables.<key>}}` in the leading system message becomes the
 /// chat's variable. A turn by anyone but the chat's owner (a member replying
 /// in a shared chat) runs without them: the owner's variables stay private.
 pub fn chat_variables(messages: &mut [Value], owner_variables: Option<&Value>) {
-    let Some(first) = messages
-        .first_mut()
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
-    else {
+    let Some(first) = leading_system(messages) else {
         return;
     };
     let text = history::message_text(first);

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
-use super::knowledge_access::{attached_owned, file_brief, Reader};
+use super::knowledge_access::{attached_owned, attached_pairs, file_brief, Reader};
 use super::knowledge_read as read;
 use super::{arg_int, arg_str, params, ToolCx};
 use crate::db::files::FileRow;
@@ -309,15 +309,7 @@ async fn list_attached(
     let skip = arg_int(args, "skip").unwrap_or(0).clamp(0, 100_000) as usize;
     let count = arg_int(args, "count").unwrap_or(50).clamp(1, 200) as usize;
     let reader = Reader::of(cx).await?;
-    let items: Vec<(String, String)> = attached
-        .iter()
-        .filter_map(|i| {
-            Some((
-                i.get("type")?.as_str()?.to_string(),
-                i.get("id")?.as_str()?.to_string(),
-            ))
-        })
-        .collect();
+    let items = attached_pairs(attached);
     cx.state
         .db
         .read(move |c| {

@@ -98,6 +98,19 @@ pub fn attached_owned(attached: &[Value]) -> (Vec<String>, Vec<String>) {
     (owned("collection"), owned("file"))
 }
 
+/// Every attached item as `(type, id)`.
+pub fn attached_pairs(attached: &[Value]) -> Vec<(String, String)> {
+    attached
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.get("type")?.as_str()?.to_string(),
+                i.get("id")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
 pub fn file_brief(f: &FileRow) -> Value {
     json!({"id": f.id, "filename": f.filename, "updated_at": f.updated_at})
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
-use super::knowledge_access::{attached_ids, attached_owned, Reader};
+use super::knowledge_access::{attached_ids, attached_owned, attached_pairs, Reader};
 use super::{arg_int, arg_str, ToolCx};
 use crate::db::files::{self, FileRow};
 use crate::db::knowledge::{self as kb_store, KnowledgeRow};
@@ -332,15 +332,7 @@ pub async fn query_files(
     let count = count_arg(args);
     let named = id_list(args.get("knowledge_ids"));
     let reader = Reader::of(cx).await?;
-    let items: Vec<(String, String)> = attached
-        .iter()
-        .filter_map(|i| {
-            Some((
-                i.get("type")?.as_str()?.to_string(),
-                i.get("id")?.as_str()?.to_string(),
-            ))
-        })
-        .collect();
+    let items = attached_pairs(attached);
     let (collections, mut chunks) = cx
         .state
         .db
