@@ -156,6 +156,46 @@ pub fn channel_allows(
     )
 }
 
+/// The calendar, if the caller owns it, is an admin, or holds `permission`
+/// through a grant: 404 when it does not exist, 403 otherwise. The calendar
+/// routes and the chat's calendar tools both ask here.
+pub async fn calendar(
+    state: &AppState,
+    caller: &Caller,
+    calendar_id: &str,
+    permission: &'static str,
+) -> ApiResult<crate::db::calendars::CalendarRow> {
+    use crate::db::calendars as store;
+    let (cid, uid, admin) = (
+        calendar_id.to_string(),
+        caller.id().to_string(),
+        caller.is_admin(),
+    );
+    let (cal, ok) = state
+        .db
+        .read(move |c| {
+            let Some(cal) = store::get(c, &cid)? else {
+                return Ok((None, false));
+            };
+            let ok = stored_allows(
+                c,
+                &uid,
+                admin,
+                &cal.user_id,
+                store::RESOURCE,
+                &cal.id,
+                permission,
+            )?;
+            Ok((Some(cal), ok))
+        })
+        .await?;
+    match cal {
+        None => Err(ApiError::not_found("Calendar not found")),
+        Some(cal) if ok => Ok(cal),
+        Some(_) => Err(ApiError::forbidden("Access denied")),
+    }
+}
+
 /// `perm` on a stored resource, decided inside a database read: admins (as
 /// `admin` says) and the owner always, anyone else through its stored grants.
 pub fn stored_allows(

@@ -31,7 +31,7 @@ async fn batches_write_all_or_nothing_and_answer_without_meta() {
     let r = admin
         .post(
             "/api/v1/memories/update",
-            json!({"operations": [add("tea", "/work//prefs/"), add("boss is Ann", "work")]}),
+            json!({"operations": [add("tea", "work//prefs/"), add("boss is Ann", "work")]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);

@@ -74,6 +74,25 @@ pub fn all(c: &Connection) -> rusqlite::Result<Vec<MemoryRow>> {
     rows.collect()
 }
 
+/// The user's memory with exactly this text, type and path, if any.
+pub fn find_same(
+    c: &Connection,
+    user_id: &str,
+    content: &str,
+    kind: &str,
+    path: Option<&str>,
+) -> rusqlite::Result<Option<MemoryRow>> {
+    c.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM memory WHERE user_id = ?1 AND content = ?2 AND type = ?3 \
+             AND path IS ?4 LIMIT 1"
+        ),
+        params![user_id, content, kind, path],
+        from_row,
+    )
+    .optional()
+}
+
 pub fn get(c: &Connection, id: &str, user_id: &str) -> rusqlite::Result<Option<MemoryRow>> {
     c.query_row(
         &format!("SELECT {COLUMNS} FROM memory WHERE id = ?1 AND user_id = ?2"),

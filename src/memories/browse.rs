@@ -279,7 +279,7 @@ mod tests {
         let found = search(
             &rows,
             &Search {
-                path: Some("/work//prefs/"),
+                path: Some("work//prefs/"),
                 kind: "all",
                 limit: 10,
                 ..Default::default()

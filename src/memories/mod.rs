@@ -214,9 +214,8 @@ fn run(
     for op in ops {
         if op.action == Action::Add {
             let kind = op.kind.clone().unwrap_or_else(|| "context".into());
-            let existing = memories::by_user(tx, user_id)?
-                .into_iter()
-                .find(|m| m.content == op.content && m.kind == kind && m.path == op.path);
+            let existing =
+                memories::find_same(tx, user_id, &op.content, &kind, op.path.as_deref())?;
             if let Some(m) = existing {
                 out.push(Outcome::Skipped(m));
                 continue;

@@ -36,42 +36,15 @@ pub(super) async fn automations_available(state: &AppState, caller: &Caller) -> 
     permissions::caller_allows(state, caller, "features.automations").await
 }
 
-/// The calendar, if the caller owns it, is an admin, or holds `permission`
-/// through a grant: 404 when it does not exist, 403 otherwise.
+/// The calendar the caller may use with `permission` (see
+/// [`access::calendar`]).
 pub(super) async fn check_access(
     state: &AppState,
     caller: &Caller,
     calendar_id: &str,
     permission: &'static str,
 ) -> ApiResult<CalendarRow> {
-    let (cid, uid, admin) = (
-        calendar_id.to_string(),
-        caller.id().to_string(),
-        caller.is_admin(),
-    );
-    let (cal, ok) = state
-        .db
-        .read(move |c| {
-            let Some(cal) = store::get(c, &cid)? else {
-                return Ok((None, false));
-            };
-            let ok = access::stored_allows(
-                c,
-                &uid,
-                admin,
-                &cal.user_id,
-                store::RESOURCE,
-                &cal.id,
-                permission,
-            )?;
-            Ok((Some(cal), ok))
-        })
-        .await?;
-    match cal {
-        None => Err(ApiError::not_found("Calendar not found")),
-        Some(cal) if ok => Ok(cal),
-        Some(_) => Err(ApiError::forbidden("Access denied")),
-    }
+    access::calendar(state, caller, calendar_id, permission).await
 }
 
 // ---------- wire shapes ----------

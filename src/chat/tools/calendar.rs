@@ -233,34 +233,13 @@ async fn search(cx: &ToolCx<'_>, args: &Map<String, Value>) -> anyhow::Result<Va
 
 /// The calendar, when the caller may write to it.
 async fn writable(cx: &ToolCx<'_>, calendar_id: &str) -> anyhow::Result<CalendarRow> {
-    let (cid, uid, admin) = (
-        calendar_id.to_string(),
-        cx.caller.id().to_string(),
-        cx.caller.is_admin(),
-    );
-    let found = cx
-        .state
-        .db
-        .read(move |c| {
-            let Some(cal) = store::get(c, &cid)? else {
-                return Ok(None);
-            };
-            let ok = access::stored_allows(
-                c,
-                &uid,
-                admin,
-                &cal.user_id,
-                store::RESOURCE,
-                &cal.id,
-                "write",
-            )?;
-            Ok(Some((cal, ok)))
-        })
-        .await?;
-    match found {
-        Some((cal, true)) => Ok(cal),
-        Some((_, false)) => anyhow::bail!("You may not change that calendar."),
-        None => anyhow::bail!("No calendar has that id."),
+    match access::calendar(cx.state, cx.caller, calendar_id, "write").await {
+        Ok(cal) => Ok(cal),
+        Err(crate::error::ApiError::NotFound(_)) => anyhow::bail!("No calendar has that id."),
+        Err(crate::error::ApiError::Forbidden(_)) => {
+            anyhow::bail!("You may not change that calendar.")
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
