@@ -186,18 +186,23 @@ async fn each_category_is_offered_behind_its_switches() {
     );
 }
 
-#[tokio::test]
-async fn notes_are_written_and_edited_and_others_notes_stay_out_of_reach() {
-    let env = setup().await;
-    let secret = env
+/// A note of the admin's: its id.
+async fn admin_note(env: &Env, title: &str, md: &str) -> String {
+    let note = env
         .admin
         .post(
             "/api/v1/notes/create",
-            json!({"title": "Vault", "data": {"content": {"md": "combination 4711"}}}),
+            json!({"title": title, "data": {"content": {"md": md}}}),
         )
         .await;
-    assert_eq!(secret.status, 200, "{}", secret.body);
-    let secret_id = secret.body["id"].as_str().unwrap().to_string();
+    assert_eq!(note.status, 200, "{}", note.body);
+    note.body["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn notes_are_written_and_edited_and_others_notes_stay_out_of_reach() {
+    let env = setup().await;
+    let secret_id = admin_note(&env, "Vault", "combination 4711").await;
 
     let user = common::add_user(&env.srv, &env.admin, "Bea").await;
     let (_, _, r) = turn(
@@ -538,14 +543,7 @@ async fn a_model_with_attached_knowledge_gets_the_scoped_tools() {
         "The harbour bus leaves at 07:15.\n",
     )
     .await;
-    let note = env
-        .admin
-        .post(
-            "/api/v1/notes/create",
-            json!({"title": "Packing list", "data": {"content": {"md": "rain jacket"}}}),
-        )
-        .await;
-    let note_id = note.body["id"].as_str().unwrap().to_string();
+    let note_id = admin_note(&env, "Packing list", "rain jacket").await;
     let other = env
         .admin
         .post(
