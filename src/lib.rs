@@ -27,6 +27,7 @@ pub mod settings;
 pub mod socket;
 pub mod state;
 pub mod toolserver;
+pub mod usage;
 pub mod web;
 pub mod webfetch;
 pub mod workspace;

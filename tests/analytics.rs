@@ -182,3 +182,180 @@ async fn messages_chats_and_overview_of_a_model() {
     );
     srv.stop().await;
 }
+
+/// Stores a message row with a role and a usage JSON (or none).
+async fn usage_row(
+    srv: &TestServer,
+    chat: &str,
+    user: &str,
+    role: &str,
+    model: Option<&str>,
+    usage: Option<Value>,
+    at: i64,
+) {
+    let state = srv.state.clone().unwrap();
+    let (chat, user, role) = (chat.to_string(), user.to_string(), role.to_string());
+    let model = model.map(str::to_string);
+    let usage = usage.map(|u| u.to_string());
+    state
+        .db
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO chat_message (id, chat_id, user_id, role, model_id, content, usage, done, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, '\"x\"', ?6, 1, ?7, ?7)",
+                rusqlite::params![format!("{chat}-{role}-{at}"), chat, user, role, model, usage, at],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_users_usage_page_counts_only_their_own_messages_and_tokens() {
+    let srv = TestServer::fresh().await;
+    let admin = common::admin(&srv).await;
+    let (bea, bea_id) = common::add_user_with_role(&srv, &admin, "Bea", "user").await;
+    let (_cy, cy_id) = common::add_user_with_role(&srv, &admin, "Cy", "user").await;
+    let chat = new_chat(&bea, "Bea's chat").await;
+    let other = new_chat(&bea, "Old chat").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let day = 86_400;
+    // Noon of yesterday (UTC): the period ends a minute later, so no message
+    // falls on the other side of a midnight whenever the test runs.
+    let now = now / day * day - day / 2;
+    // Today: a question and two answers ten minutes apart, one without usage.
+    usage_row(&srv, &chat, &bea_id, "user", None, None, now - 1_200).await;
+    let tokens = json!({"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42});
+    usage_row(
+        &srv,
+        &chat,
+        &bea_id,
+        "assistant",
+        Some("m/one"),
+        Some(tokens),
+        now - 1_100,
+    )
+    .await;
+    usage_row(
+        &srv,
+        &chat,
+        &bea_id,
+        "assistant",
+        Some("m/one"),
+        None,
+        now - 500,
+    )
+    .await;
+    // Yesterday, another model with the normalised key names and a tool call.
+    let other_tokens = json!({"input_tokens": 5, "output_tokens": 7});
+    usage_row(
+        &srv,
+        &other,
+        &bea_id,
+        "assistant",
+        Some("m/two"),
+        Some(other_tokens),
+        now - day,
+    )
+    .await;
+    {
+        let state = srv.state.clone().unwrap();
+        let id = format!("{other}-assistant-{}", now - day);
+        state
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE chat_message SET output = ?1 WHERE id = ?2",
+                    rusqlite::params![
+                        json!([{"type": "function_call", "name": "search_web"}]).to_string(),
+                        id
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    // Thirty days ago: outside a 7-day period, still in the lifetime figures.
+    usage_row(
+        &srv,
+        &other,
+        &bea_id,
+        "assistant",
+        Some("m/two"),
+        Some(json!({"prompt_tokens": 100, "completion_tokens": 1})),
+        now - 30 * day,
+    )
+    .await;
+    // Someone else's message never counts.
+    usage_row(
+        &srv,
+        &chat,
+        &cy_id,
+        "assistant",
+        Some("m/cy"),
+        Some(json!({"prompt_tokens": 999})),
+        now - 60,
+    )
+    .await;
+
+    let r = bea
+        .get(&format!("/api/v1/users/usage?days=7&end_date={}", now + 60))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = &r.body["totals"];
+    assert_eq!(t["messages"], 4, "{t}");
+    assert_eq!(t["user_messages"], 1);
+    assert_eq!(t["assistant_messages"], 3);
+    assert_eq!(
+        (t["input_tokens"].as_i64(), t["output_tokens"].as_i64()),
+        (Some(117), Some(38))
+    );
+    assert_eq!(t["lifetime_tokens"], 155);
+    assert_eq!(t["total_chats"], 2);
+    assert_eq!(t["models_used"], 2);
+    assert_eq!(t["active_days"], 2);
+    // Time in a chat counts every message of the caller's own chats (Cy's
+    // message landed in Bea's chat 440 s after her last one).
+    assert_eq!(t["longest_chat_seconds"], 1_140);
+    assert_eq!(t["current_streak"], 2);
+    assert_eq!(t["peak_daily_tokens"], 42);
+    let heat = r.body["heatmap"].as_array().unwrap();
+    assert_eq!(heat.len(), 7, "{heat:?}");
+    assert_eq!(heat[6]["messages"], 3);
+    assert_eq!(heat[6]["models"], json!({"m/one": 2}));
+    assert_eq!(r.body["cumulative_heatmap"][6]["messages"], 4);
+    assert_eq!(r.body["insights"]["most_used_model"], "m/one");
+    assert_eq!(r.body["insights"]["user_message_share"], 25.0);
+    assert_eq!(r.body["top_models"][0]["model_id"], "m/one");
+    assert_eq!(r.body["top_models"][0]["total_tokens"], 42);
+    assert_eq!(
+        r.body["top_tools"],
+        json!([{"name": "search_web", "count": 1}])
+    );
+    assert_eq!(r.body["period"]["days"], 7);
+
+    // A fresh account reads zeros, not someone else's figures.
+    let (dee, _) = common::add_user_with_role(&srv, &admin, "Dee", "user").await;
+    let empty = dee.get("/api/v1/users/usage").await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.body["totals"]["lifetime_tokens"], 0);
+    assert_eq!(empty.body["totals"]["messages"], 0);
+    assert_eq!(empty.body["insights"]["most_used_model"], Value::Null);
+
+    // Periods that cannot be covered.
+    for (q, status) in [
+        ("days=3", 422),
+        ("days=800", 422),
+        ("days=soon", 422),
+        ("start_date=2000000000&end_date=1000000000", 400),
+    ] {
+        let r = bea.get(&format!("/api/v1/users/usage?{q}")).await;
+        assert_eq!(r.status, status, "{q}: {}", r.body);
+        assert!(r.body["detail"].is_array() || r.body["detail"].is_string());
+    }
+}

@@ -36,6 +36,7 @@ pub mod skills;
 pub mod table;
 pub mod tags;
 pub mod tools;
+pub mod user_usage;
 pub mod users;
 pub mod workspace_history;
 

@@ -1,12 +1,15 @@
 //! Admin edits of a user: reading, updating (role, profile, password),
 //! deleting, revoking sessions and previewing what they can reach.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Value};
 
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
+use crate::api::form::{query_error, query_opt_int};
 use crate::db::{self, now_secs};
 use crate::error::messages::NOT_FOUND as USER_NOT_FOUND;
 use crate::error::{ApiError, ApiResult};
@@ -262,10 +265,41 @@ pub(super) async fn user_preview(
     Ok(Json(out))
 }
 
-/// Registered so the path is not taken for a user id by `/{user_id}`.
-pub(super) async fn usage(VerifiedUser(_c): VerifiedUser) -> ApiError {
-    ApiError::NotImplemented(
-        "Personal usage statistics are not available on this server yet; they come with the analytics work."
-            .into(),
+/// The caller's own usage page: totals, heatmaps, top models and tools.
+pub(super) async fn usage(
+    State(state): State<AppState>,
+    VerifiedUser(c): VerifiedUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let days = query_opt_int(&q, "days")?;
+    if let Some(d) = days {
+        if d < 7 {
+            return Err(query_error(
+                "days",
+                "Input should be greater than or equal to 7",
+                "greater_than_equal",
+            ));
+        }
+        if d > 732 {
+            return Err(query_error(
+                "days",
+                "Input should be less than or equal to 732",
+                "less_than_equal",
+            ));
+        }
+    }
+    let start = query_opt_int(&q, "start_date")?;
+    let end = query_opt_int(&q, "end_date")?;
+    let period = crate::usage::period(days, start, end, now_secs()).map_err(|_| {
+        ApiError::bad_request("The start date of the period is after its end date.")
+    })?;
+    let report = crate::usage::report(
+        &state.db,
+        c.id(),
+        c.user.timezone.as_deref(),
+        period,
+        now_secs(),
     )
+    .await?;
+    Ok(Json(report))
 }
