@@ -38,6 +38,10 @@ pub enum ApiError {
     /// A server behind us did not answer in time (504).
     #[error("{0}")]
     GatewayTimeout(String),
+    /// A server the admin asked us to check answered with an error; 500 with
+    /// that server's reason (upstream's status for failed verifications).
+    #[error("{0}")]
+    RemoteFailure(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -80,7 +84,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RemoteFailure(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -1046,3 +1046,108 @@ async fn model_controls_reach_the_provider_as_picked() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_refused_ollama_verification_is_a_500_with_the_servers_reason() {
+    init();
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let refusing = common::serve(axum::Router::new().route(
+        "/api/version",
+        axum::routing::get(|| async {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "unauthorized: key revoked"})),
+            )
+        }),
+    ))
+    .await;
+    let silent = common::serve(axum::Router::new().route(
+        "/api/version",
+        axum::routing::get(|| async { axum::http::StatusCode::FORBIDDEN }),
+    ))
+    .await;
+    let r = admin
+        .post("/ollama/verify", json!({"url": refusing, "key": ""}))
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        r.body["detail"],
+        "Unexpected error: External Error: unauthorized: key revoked"
+    );
+    let r = admin
+        .post("/ollama/verify", json!({"url": silent, "key": ""}))
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.body["detail"], "Unexpected error: HTTP Error: 403");
+    let r = admin
+        .post("/ollama/verify", json!({"url": closed_port_url().await}))
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.body["detail"], "Open WebUI: Server Connection Error");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn anthropic_connections_list_every_page_by_display_name() {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    init();
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    let seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+    let log = seen.clone();
+    let base = common::serve(axum::Router::new().route(
+        "/api.anthropic.com/v1/models",
+        axum::routing::get(
+            move |headers: axum::http::HeaderMap, Query(q): Query<HashMap<String, String>>| {
+                let log = log.clone();
+                async move {
+                    let key = headers
+                        .get("x-api-key")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    log.lock().unwrap().push((key, q.get("after_id").cloned()));
+                    axum::Json(if q.get("after_id").map(String::as_str) == Some("claude-a") {
+                        json!({"data": [{"id": "claude-b"}], "has_more": false, "last_id": "claude-b"})
+                    } else {
+                        json!({"data": [{"id": "claude-a", "display_name": "Claude A"}],
+                               "has_more": true, "last_id": "claude-a"})
+                    })
+                }
+            },
+        ),
+    ))
+    .await;
+    common::connect_openai(&admin, &format!("{base}/api.anthropic.com/v1")).await;
+    let list = admin.get("/api/models").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let names: Vec<(String, String)> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("claude-a".to_string(), "Claude A".to_string()),
+            ("claude-b".to_string(), "claude-b".to_string())
+        ]
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            (Some("sk-test".to_string()), None),
+            (Some("sk-test".to_string()), Some("claude-a".to_string()))
+        ]
+    );
+    srv.stop().await;
+}

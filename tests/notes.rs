@@ -533,3 +533,85 @@ async fn bad_query_strings_get_422() {
     assert_eq!(bea.get("/api/v1/notes/?page=1").await.status, 200);
     srv.stop().await;
 }
+
+async fn new_note(admin: &Client, title: &str, data: Value) -> String {
+    let r = admin
+        .post(
+            "/api/v1/notes/create",
+            json!({"title": title, "data": data}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn share(admin: &Client, id: String, grants: Value) {
+    let r = admin
+        .post(
+            &format!("/api/v1/notes/{id}/access/update"),
+            json!({ "access_grants": grants }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn read_only_notes_are_listed_and_plain_text_data_becomes_the_body() {
+    let srv = TestServer::fresh().await;
+    let (admin, bea, _admin_token, bea_id) = two_users(&srv).await;
+    let public = new_note(&admin, "public", Value::Null).await;
+    share(
+        &admin,
+        public.clone(),
+        json!([{"principal_type": "user", "principal_id": "*", "permission": "read"}]),
+    )
+    .await;
+    let personal = new_note(&admin, "personal", Value::Null).await;
+    share(
+        &admin,
+        personal.clone(),
+        json!([{"principal_type": "user", "principal_id": bea_id, "permission": "read"}]),
+    )
+    .await;
+    let writable = new_note(&admin, "writable", Value::Null).await;
+    share(
+        &admin,
+        writable.clone(),
+        json!([
+            {"principal_type": "user", "principal_id": bea_id, "permission": "read"},
+            {"principal_type": "user", "principal_id": bea_id, "permission": "write"},
+        ]),
+    )
+    .await;
+    let _private = new_note(&admin, "private", Value::Null).await;
+    let r = bea
+        .post(
+            "/api/v1/notes/create",
+            json!({"title": "own", "data": null}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = bea.get("/api/v1/notes/search?permission=read_only").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut ids: Vec<String> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut want = vec![public, personal];
+    want.sort();
+    assert_eq!(ids, want, "{}", r.body);
+
+    // A note whose data is not an object keeps it as its markdown body.
+    let id = new_note(&admin, "text", json!("just some text")).await;
+    let r = admin.get(&format!("/api/v1/notes/{id}")).await;
+    assert_eq!(r.body["data"], json!({"content": {"md": "just some text"}}));
+    let r = admin
+        .post(&format!("/api/v1/notes/{id}/update"), json!({"data": 42}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["content"]["md"], "42");
+}

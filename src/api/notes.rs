@@ -261,6 +261,20 @@ fn object_field(
     }
 }
 
+/// `data` of a note form: an object as it is; any other value becomes the
+/// markdown body (`{"content": {"md": <text>}}`), as upstream's form does.
+fn data_field(body: &Map<String, Value>) -> ApiResult<Option<Option<Map<String, Value>>>> {
+    let text = match body.get("data") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => if *b { "True" } else { "False" }.to_string(),
+        Some(v @ (Value::Number(_) | Value::Array(_))) => v.to_string(),
+        _ => return object_field(body, "data"),
+    };
+    let mut m = Map::new();
+    m.insert("content".into(), json!({ "md": text }));
+    Ok(Some(Some(m)))
+}
+
 fn missing(key: &str) -> ApiError {
     ApiError::Validation(json!([{
         "type": "missing",
@@ -296,7 +310,7 @@ async fn create_note(
             }])))
         }
     };
-    let data = object_field(&body, "data")?.flatten();
+    let data = data_field(&body)?.flatten();
     let meta = object_field(&body, "meta")?.flatten();
     let requested = body.get("access_grants").unwrap_or(&Value::Null);
     let grants = access::allowed_grants(&state, &caller, Kind::Note, requested).await?;
@@ -388,7 +402,7 @@ async fn update_note(
             }])))
         }
     };
-    let data = object_field(&body, "data")?;
+    let data = data_field(&body)?;
     let meta = object_field(&body, "meta")?;
     if let Some(Some(d)) = &data {
         if let Some(files) = d.get("files") {

@@ -245,6 +245,27 @@ fn access_sql(at: usize) -> String {
     )
 }
 
+/// SQL that is true when a grant lets the viewer read note `n` but none lets
+/// them write it, and they do not own it; binds the viewer id and group list
+/// at `?{at}..` (an empty id matches no user grant).
+fn read_only_sql(at: usize, has_viewer: bool) -> String {
+    let (u, g) = (at, at + 1);
+    let grant = |perm: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM access_grant ag \
+               WHERE ag.resource_type = 'note' AND ag.resource_id = n.id AND ag.permission = '{perm}' \
+                 AND ((ag.principal_type = 'user' AND (ag.principal_id = '*' OR ag.principal_id = ?{u})) \
+                   OR (ag.principal_type = 'group' AND ag.principal_id IN (SELECT value FROM json_each(?{g})))))"
+        )
+    };
+    let own = if has_viewer {
+        format!(" AND n.user_id IS NOT ?{u}")
+    } else {
+        String::new()
+    };
+    format!("({} AND NOT {}{own})", grant("read"), grant("write"))
+}
+
 /// Notes the viewer may access with `permission`, newest first.
 pub fn list_accessible(
     c: &Connection,
@@ -337,7 +358,17 @@ pub fn search(
         }
         _ => {}
     }
-    if let Some(v) = viewer {
+    if s.permission.as_deref() == Some("read_only") {
+        // Readable but not writable, and not the viewer's own; without a
+        // viewer (admin bypass) only public grants are looked at.
+        let at = args.len() + 1;
+        let (uid, groups) = viewer
+            .map(|v| (v.user_id.to_string(), groups_json(v.group_ids)))
+            .unwrap_or_else(|| (String::new(), "[]".into()));
+        args.push(SqlValue::Text(uid));
+        args.push(SqlValue::Text(groups));
+        wheres.push(read_only_sql(at, viewer.is_some()));
+    } else if let Some(v) = viewer {
         let at = args.len() + 1;
         args.push(SqlValue::Text(v.user_id.into()));
         args.push(SqlValue::Text(

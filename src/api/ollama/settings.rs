@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::error_response::JsonBody;
 use crate::api::extract::AdminUser;
+use crate::error::messages::SERVER_CONNECTION_ERROR;
 use crate::error::{ApiError, ApiResult};
 use crate::llm;
 use crate::state::AppState;
@@ -39,16 +40,24 @@ pub(super) async fn verify(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| ApiError::Unavailable(llm::send_error(base, e, Some(timeout)).to_string()))?;
+        .map_err(|_| ApiError::RemoteFailure(SERVER_CONNECTION_ERROR.into()))?;
     if !resp.status().is_success() {
-        return Err(ApiError::Unavailable(
-            llm::status_error(resp).await.to_string(),
-        ));
+        // The server's own `error` text when it gives one, else the status.
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let reason = match body.get("error") {
+            Some(Value::String(e)) => format!("External Error: {e}"),
+            Some(e) if !e.is_null() => format!("External Error: {e}"),
+            _ => format!("HTTP Error: {status}"),
+        };
+        return Err(ApiError::RemoteFailure(format!(
+            "Unexpected error: {reason}"
+        )));
     }
     let v = resp
         .json::<Value>()
         .await
-        .map_err(|e| ApiError::Unavailable(format!("Unexpected error: {e}")))?;
+        .map_err(|e| ApiError::RemoteFailure(format!("Unexpected error: {e}")))?;
     Ok(Json(v))
 }
 

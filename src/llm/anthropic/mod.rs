@@ -5,6 +5,7 @@
 //! Connections that speak Messages natively (Anthropic's own API, LiteLLM)
 //! are forwarded as they are ([`is_native`]).
 
+pub mod models;
 pub mod reply;
 pub mod stream;
 
@@ -56,7 +57,7 @@ pub fn is_native(url: &str, api_config: &Value) -> bool {
     is_anthropic_url(url) || provider == "litellm"
 }
 
-fn is_anthropic_url(url: &str) -> bool {
+pub fn is_anthropic_url(url: &str) -> bool {
     url.contains("api.anthropic.com")
 }
 

@@ -85,6 +85,8 @@ async fn openai_list(conn: &Conn) -> Option<Vec<Value>> {
         ids.iter()
             .map(|id| json!({"id": id, "name": id, "owned_by": "openai", "openai": {"id": id}, "urlIdx": conn.idx}))
             .collect()
+    } else if crate::llm::anthropic::is_anthropic_url(&conn.url) {
+        crate::llm::anthropic::models::list(&conn.url, conn.key.as_deref()).await?
     } else {
         let v = get_json(conn, &format!("{}/models", conn.url)).await?;
         match v {
