@@ -1096,7 +1096,8 @@ async fn anthropic_connections_list_every_page_by_display_name() {
     init();
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
-    let seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+    type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+    let seen: Seen = Arc::default();
     let log = seen.clone();
     let base = common::serve(axum::Router::new().route(
         "/api.anthropic.com/v1/models",
