@@ -7,6 +7,14 @@ use serde::Serialize;
 
 use crate::state::AppState;
 
+/// Who a socket belongs to, kept in the socket's extensions.
+#[derive(Clone, Debug)]
+pub struct SocketUser {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
 /// Every signed-in tab of one user.
 pub fn user_room(user_id: &str) -> String {
     format!("user:{user_id}")

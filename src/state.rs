@@ -21,6 +21,8 @@ pub struct Inner {
     pub tasks: crate::chat::tasks::TaskRegistry,
     /// Retrieval engine (`state.rag`); opens its files and model on first use.
     pub rag: Arc<crate::rag::Rag>,
+    /// Streams that users' tabs forward for direct-connection completions.
+    pub direct_channels: crate::chat::direct_channels::Channels,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,6 +60,7 @@ impl AppState {
             io: std::sync::OnceLock::new(),
             tasks: Default::default(),
             rag: Arc::new(crate::rag::Rag::new(settings_data_dir.join("vector_db"))),
+            direct_channels: Default::default(),
         })))
     }
 

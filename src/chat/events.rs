@@ -85,6 +85,20 @@ impl Emitter {
         }
     }
 
+    /// `(user_id, chat_id, message_id, session_id)` of the turn.
+    pub fn ids(&self) -> (&str, &str, &str, Option<&str>) {
+        (
+            &self.user_id,
+            &self.chat_id,
+            &self.message_id,
+            self.session_id.as_deref(),
+        )
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     fn share_due(&self) -> bool {
         let mut last = self.last_shared.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();

@@ -4,6 +4,8 @@ pub mod access;
 pub mod announce;
 pub mod background;
 pub mod compaction;
+pub mod direct;
+pub mod direct_channels;
 pub mod events;
 pub mod history;
 pub mod imaging;

@@ -209,6 +209,7 @@ mod tests {
             params,
             selected_model_id: None,
             controls,
+            direct: false,
         }
     }
 

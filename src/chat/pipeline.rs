@@ -96,7 +96,7 @@ async fn direct(
             "`messages` must be a list of messages.",
         ));
     };
-    let resolved = resolve_for_chat(&state, &caller, model).await?;
+    let resolved = resolve_for_chat(&state, &caller, model, &body).await?;
     let picks = params::picks_of(&body)?;
     let turn_params = params::turn_params(&resolved, body.get("params"), &picks)?;
     let mut upstream = body.clone();
@@ -234,13 +234,43 @@ async fn resolve_for_chat(
     state: &AppState,
     caller: &Caller,
     model: &str,
+    body: &Map<String, Value>,
 ) -> ApiResult<ResolvedModel> {
+    if let Some(r) = direct_model(body, model) {
+        return Ok(r);
+    }
     llm::resolve(state, caller, model).await.map_err(|e| {
         if matches!(e.status().as_u16(), 403 | 404) {
             ApiError::bad_request("Model not found")
         } else {
             e
         }
+    })
+}
+
+/// The request's own `model_item` when it names `model` as a model of the
+/// caller's direct connection: no connection of the server is involved, the
+/// caller's tab answers (`chat::direct`).
+fn direct_model(body: &Map<String, Value>, model: &str) -> Option<ResolvedModel> {
+    let item = body.get("model_item").filter(|i| {
+        i.get("direct").and_then(Value::as_bool) == Some(true)
+            && i.get("id").and_then(Value::as_str) == Some(model)
+    })?;
+    Some(ResolvedModel {
+        id: model.to_string(),
+        target: llm::ModelTarget {
+            provider: llm::Provider::OpenAi,
+            base_url: String::new(),
+            api_key: None,
+            upstream_id: model.to_string(),
+            url_idx: 0,
+            api_config: json!({}),
+        },
+        model_item: item.clone(),
+        params: json!({}),
+        selected_model_id: None,
+        controls: json!({}),
+        direct: true,
     })
 }
 
@@ -311,7 +341,7 @@ async fn start_in_background(
     // Fail fast on models the caller cannot use, before anything is stored.
     let picks = params::picks_of(&body)?;
     for t in &targets {
-        let resolved = resolve_for_chat(&state, &caller, &t.model_id).await?;
+        let resolved = resolve_for_chat(&state, &caller, &t.model_id, &body).await?;
         params::check_picks(
             &resolved.controls,
             picks.get(&resolved.id).unwrap_or(&Value::Null),
@@ -662,9 +692,12 @@ async fn prepare(
     target: &Target,
     emitter: &Emitter,
 ) -> Result<(ResolvedModel, Value, compaction::LoopCompactor), String> {
-    let resolved = llm::resolve(state, &turn.caller, &target.model_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let resolved = match direct_model(&turn.body, &target.model_id) {
+        Some(r) => r,
+        None => llm::resolve(state, &turn.caller, &target.model_id)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     let mut summary = None;
     let mut messages = if turn.persist {
         let path = persist::stored_path(state, &turn.chat_id, &target.message_id)
@@ -719,7 +752,10 @@ async fn prepare(
         compaction::LoopCompactor::new(&turn.chat_id, &target.model_id, threshold, summary);
     upstream.insert("model".into(), json!(resolved.target.upstream_id));
     upstream.insert("messages".into(), Value::Array(messages));
-    upstream.insert("stream".into(), json!(true));
+    // The server streams from its own providers whatever the browser asked;
+    // a tab running a direct connection gets the browser's own choice.
+    let stream = !resolved.direct || turn.body.get("stream") != Some(&Value::Bool(false));
+    upstream.insert("stream".into(), json!(stream));
     let mut request = Value::Object(upstream);
     llm::apply_model_params(&turn_params, &mut request, false);
     ask_for_usage(&resolved, &mut request);

@@ -177,8 +177,16 @@ async fn stream_once(
     cancel: &CancellationToken,
     reasoning_tags: &[TagPair],
 ) -> Ending {
+    let opened = async {
+        if resolved.direct {
+            let ids = emitter.ids();
+            super::direct::stream(emitter.state(), ids, &resolved.model_item, request).await
+        } else {
+            llm::stream_chat(&resolved.target, request).await
+        }
+    };
     let mut stream = tokio::select! {
-        s = llm::stream_chat(&resolved.target, request) => match s {
+        s = opened => match s {
             Ok(s) => s,
             Err(e) => return Ending::Failed(e.chat_text()),
         },

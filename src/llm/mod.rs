@@ -75,6 +75,9 @@ pub struct ResolvedModel {
     /// The workspace model's `params.model_controls` (the presets people
     /// pick in chat), `{}` when it has none. Not part of `params`.
     pub controls: Value,
+    /// A model of the caller's own direct connection: their browser tab
+    /// runs the completion (see `chat::direct`).
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -205,8 +205,30 @@ fn events(
     wire: Wire,
     model: String,
 ) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
+    decode_stream(resp.bytes_stream().boxed(), wire, model)
+}
+
+/// Server-sent events that arrive some other way than an HTTP body (a
+/// browser tab forwarding its provider's stream), decoded like one.
+pub fn sse_events(
+    body: BoxStream<'static, Bytes>,
+    model: String,
+) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
+    decode_stream(body.map(Ok).boxed(), Wire::Sse, model)
+}
+
+/// The events of one whole (non-streamed) chat completion.
+pub fn completion_events(v: &Value) -> Result<Vec<StreamEvent>, LlmError> {
+    events_from_completion(v)
+}
+
+fn decode_stream(
+    body: BoxStream<'static, Result<Bytes, reqwest::Error>>,
+    wire: Wire,
+    model: String,
+) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
     let state = Decoder::new(
-        resp.bytes_stream().boxed(),
+        body,
         wire,
         model,
         format!("chatcmpl-{}", uuid::Uuid::new_v4()),

@@ -9,6 +9,7 @@
 
 pub mod channels;
 pub mod chat_access;
+mod direct;
 pub mod notes;
 
 use std::collections::HashMap;
@@ -30,13 +31,7 @@ use crate::db;
 use crate::events::{chat_room, user_room};
 use crate::state::AppState;
 
-/// Who a socket belongs to, kept in the socket's extensions.
-#[derive(Clone, Debug)]
-pub struct SocketUser {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-}
+pub use crate::events::SocketUser;
 
 /// Largest message any socket may send (collaborative note updates are the
 /// biggest: a Yjs update written as a JSON array of numbers).
@@ -109,7 +104,7 @@ pub struct SmallData {
     pub size: usize,
 }
 
-fn raw_size(v: &socketioxide::handler::Value) -> usize {
+pub(crate) fn raw_size(v: &socketioxide::handler::Value) -> usize {
     match v {
         socketioxide::handler::Value::Str(text, bins) => {
             text.len() + bins.iter().flatten().map(|b| b.len()).sum::<usize>()
@@ -219,6 +214,7 @@ async fn on_connect() {}
 /// overtake the `user-join` that would have bound the socket): it signs the
 /// socket in and joins the channels, as its own handler would have.
 async fn on_unhandled(
+    _forwarded: direct::Forwarded,
     s: SocketRef,
     State(state): State<AppState>,
     Event(event): Event,

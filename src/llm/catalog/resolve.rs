@@ -134,6 +134,7 @@ pub(crate) async fn resolve(
         model_item: post_process(item),
         params,
         selected_model_id: selected,
+        direct: false,
     })
 }
 
