@@ -354,3 +354,58 @@ fn redirect_without_https_is_refused() {
     let err = args.setup(Path::new("/nonexistent")).unwrap_err();
     assert!(err.to_string().contains("needs HTTPS"), "{err}");
 }
+
+/// The binary itself: `serve --tls-self-signed` on the port `$PORT` names
+/// (no `--port`), as a PaaS starts it; SIGTERM stops it cleanly.
+#[tokio::test]
+async fn binary_serves_https_on_the_port_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_open-webui"))
+        .args(["serve", "--tls-self-signed"])
+        .env("PORT", port.to_string())
+        .env("HOST", "127.0.0.1")
+        .env("DATA_DIR", tmp.path())
+        .env("WEBUI_SECRET_KEY", "test-secret")
+        .env("ENABLE_OPENAI_API", "false")
+        .env("ENABLE_OLLAMA_API", "false")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let cert = tmp.path().join("tls").join("self-signed.crt");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut pem = String::new();
+    for _ in 0..600 {
+        if let Ok(p) = std::fs::read_to_string(&cert) {
+            if presented(addr, &[&p]).await.is_some() {
+                pem = p;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!pem.is_empty(), "HTTPS on $PORT within 30 s");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("https://localhost:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    unsafe {
+        libc::kill(child.id().unwrap() as i32, libc::SIGTERM);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
