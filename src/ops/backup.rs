@@ -95,7 +95,9 @@ pub fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<Summary> {
             .map(|c| c.as_os_str().to_string_lossy().to_string())
             .unwrap_or_default();
         if SKIPPED.contains(&first.as_str())
-            || first == VECTOR_DIR
+            // Our index goes in as its checked copy; anything else there
+            // (e.g. Python Open WebUI's Chroma files) as it is.
+            || (has_index && first == VECTOR_DIR)
             || first.starts_with(".open-webui-backup-")
             || first.starts_with(".webui_secret_key.tmp-")
         {

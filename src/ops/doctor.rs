@@ -350,7 +350,11 @@ fn check_index(data_dir: &Path, known: &Known, r: &mut Report) {
         }
     };
     eprintln!("index: copying for inspection");
-    if let Err(e) = super::copy_tree(&live, &tmp.0) {
+    let copied = std::fs::copy(live.join("chunks.redb"), tmp.0.join("chunks.redb"))
+        .map(|_| ())
+        .map_err(anyhow::Error::from)
+        .and_then(|_| super::copy_tree(&live.join("bm25"), &tmp.0.join("bm25")).map(|_| ()));
+    if let Err(e) = copied {
         r.add(Level::Problem, "index", format!("cannot copy: {e:#}"));
         return;
     }
