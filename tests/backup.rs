@@ -203,19 +203,35 @@ async fn doctor_finds_missing_uploads_damaged_index_and_open_secret() {
     let admin = admin(&srv).await;
     let kept = upload(&admin, "kept.bin", b"kept".to_vec()).await;
     let lost = upload(&admin, "lost.bin", b"lost".to_vec()).await;
-    let _ = kept;
     srv.stop().await;
-    // An index as the server lays it out (empty store, empty BM25 index).
+    // An index as the server lays it out, holding the kept file's chunk.
     let vdb = data.join("vector_db");
     std::fs::create_dir_all(&vdb).unwrap();
-    drop(open_webui::rag::store::Store::open(&vdb.join("chunks.redb")).unwrap());
-    drop(open_webui::rag::bm25::Bm25::open(&vdb.join("bm25")).unwrap());
+    let index = |collection: &str, text: &str, in_bm25: bool| {
+        let store = open_webui::rag::store::Store::open(&vdb.join("chunks.redb")).unwrap();
+        let rows = store
+            .insert(
+                collection,
+                vec![open_webui::rag::ChunkIn {
+                    text: text.into(),
+                    metadata: Default::default(),
+                }],
+                vec![vec![0.5, 0.5, 0.5]],
+            )
+            .unwrap();
+        let bm25 = open_webui::rag::bm25::Bm25::open(&vdb.join("bm25")).unwrap();
+        if in_bm25 {
+            bm25.add(collection, &rows).unwrap();
+        }
+    };
+    index(&format!("file-{kept}"), "kept words", true);
     let dir = data.to_str().unwrap();
 
     let healthy = run(&["doctor", "--data-dir", dir]).await;
     assert!(healthy.status.success(), "{}", text(&healthy));
     let report = String::from_utf8_lossy(&healthy.stdout).to_string();
-    assert!(report.contains("0 problem(s)"), "{report}");
+    assert!(report.contains("0 problem(s), 0 warning(s)"), "{report}");
+    assert!(report.contains("1 chunks in 1 collections, 1 BM25 entries"), "{report}");
     assert!(report.contains("integrity_check passed"), "{report}");
 
     // A deleted upload.
@@ -244,6 +260,16 @@ async fn doctor_finds_missing_uploads_damaged_index_and_open_secret() {
         "{}",
         text(&out)
     );
+
+    std::fs::remove_file(data.join("uploads").join("stray.bin")).unwrap();
+
+    // Chunks of a file that no longer exists, and a BM25 index short of a
+    // chunk: warnings (the server tolerates and repairs these).
+    index("file-long-gone", "stale words", false);
+    let out = run(&["doctor", "--data-dir", dir]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("file-long-gone"), "{}", text(&out));
+    assert!(text(&out).contains("differ in 1 entries"), "{}", text(&out));
 
     // A damaged chunk store.
     let store = vdb.join("chunks.redb");

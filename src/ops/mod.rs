@@ -58,6 +58,13 @@ impl Progress {
     }
 
     fn draw(&self) {
+        if self.total == 0 {
+            // Unknown amount: a count only.
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r{} {}", self.label, self.done);
+            let _ = err.flush();
+            return;
+        }
         let width = 30usize;
         let filled = (self.done.min(self.total) * width as u64)
             .checked_div(self.total)
@@ -79,7 +86,7 @@ impl Progress {
         if self.tty {
             self.draw();
             eprintln!();
-        } else if self.total >= QUIET_BELOW {
+        } else if self.total >= QUIET_BELOW || (self.total == 0 && self.done >= QUIET_BELOW) {
             eprintln!("{}: done ({})", self.label, self.done);
         }
     }
