@@ -231,7 +231,10 @@ async fn doctor_finds_missing_uploads_damaged_index_and_open_secret() {
     assert!(healthy.status.success(), "{}", text(&healthy));
     let report = String::from_utf8_lossy(&healthy.stdout).to_string();
     assert!(report.contains("0 problem(s), 0 warning(s)"), "{report}");
-    assert!(report.contains("1 chunks in 1 collections, 1 BM25 entries"), "{report}");
+    assert!(
+        report.contains("1 chunks in 1 collections, 1 BM25 entries"),
+        "{report}"
+    );
     assert!(report.contains("integrity_check passed"), "{report}");
 
     // A deleted upload.

@@ -380,6 +380,9 @@ async fn binary_serves_https_on_the_port_from_the_environment() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut pem = String::new();
     for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the server exited early: {status:?}");
+        }
         if let Ok(p) = std::fs::read_to_string(&cert) {
             if presented(addr, &[&p]).await.is_some() {
                 pem = p;
