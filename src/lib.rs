@@ -22,10 +22,12 @@ pub mod llm;
 pub mod memories;
 pub mod notes;
 pub mod notify;
+pub mod ops;
 pub mod rag;
 pub mod settings;
 pub mod socket;
 pub mod state;
+pub mod tls;
 pub mod toolserver;
 pub mod usage;
 pub mod web;
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     // request, never a dropped connection. Socket.IO's polling answers bypass
     // the API layers: nosniff here too, outside, so a panic's 500 has it.
     api::app(state)
+        .layer(api::compression::layer())
         .layer(sio)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             api::error_response::panic_response,
@@ -90,11 +93,67 @@ impl Server {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
-        let db = self.state.db.clone();
-        tokio::task::spawn_blocking(move || {
-            db.with_writer_blocking(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
-        })
-        .await??;
-        Ok(())
+        checkpoint(&self.state).await
     }
+
+    /// Like [`Server::run`], over HTTPS with `tls` (and, when asked, a plain
+    /// HTTP port that redirects to it).
+    pub async fn run_tls(
+        self,
+        tls: tls::TlsSetup,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let pair = tls::load_pair(&tls.cert, &tls.key)?;
+        let store = tls::CertStore::new(pair);
+        let config = tls::server_config(store.clone())?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let redirect = match tls.redirect_port {
+            Some(port) => {
+                let ip = self.local_addr()?.ip();
+                let l = TcpListener::bind(SocketAddr::new(ip, port))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on port {port}: {e}"))?;
+                let https_port = self.local_addr()?.port();
+                Some(tokio::spawn(tls::serve::serve_redirect(
+                    l,
+                    https_port,
+                    stop.clone(),
+                )))
+            }
+            None => None,
+        };
+        let watcher = tls::watch(tls, store);
+        crate::rag::processing::resume_pending(self.state.clone());
+        let _scheduler = crate::automations::start(self.state.clone());
+        let app = router(self.state.clone());
+        tokio::spawn(tls::serve::cancel_on(shutdown, stop.clone()));
+        let make = move |remote: SocketAddr| {
+            use tower::ServiceExt;
+            app.clone()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
+                    req
+                })
+        };
+        let Server { state, listener } = self;
+        let served = tls::serve::serve_tls(listener, config, make, stop.clone()).await;
+        stop.cancel();
+        watcher.abort();
+        if let Some(r) = redirect {
+            let _ = r.await;
+        }
+        served?;
+        checkpoint(&state).await
+    }
+}
+
+/// Checkpoints the WAL so the database file is self-contained.
+async fn checkpoint(state: &AppState) -> anyhow::Result<()> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || {
+        db.with_writer_blocking(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
+    })
+    .await??;
+    Ok(())
 }

@@ -29,12 +29,37 @@ enum Command {
         /// Folder for the database, uploads and caches (Python Open WebUI's data folder works as is).
         #[arg(long, env = "DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        tls: open_webui::tls::TlsArgs,
     },
     /// Print the Open WebUI license that covers the bundled frontend.
     License,
     /// Rebuild the search index (vectors and BM25) of every file, knowledge base and memory.
     Reindex {
         /// The data folder to reindex.
+        #[arg(long, env = "DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Write a consistent backup of a data folder (also while a server runs on it).
+    Backup {
+        /// The data folder to back up.
+        #[arg(long, env = "DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The archive to write (default: open-webui-backup-<time>.tar.gz here).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Unpack a backup into a new or empty data folder.
+    Restore {
+        /// The archive written by `open-webui backup`.
+        file: PathBuf,
+        /// The folder to restore into (must not exist or be empty).
+        #[arg(long, env = "DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Check a data folder: database, uploads, retrieval index, secret key.
+    Doctor {
+        /// The data folder to check.
         #[arg(long, env = "DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
     },
@@ -108,6 +133,10 @@ fn limit_malloc_arenas() {
     }
 }
 
+fn exit_code(code: i32) -> std::process::ExitCode {
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}
+
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -137,6 +166,13 @@ fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::SUCCESS
         }
+        Command::Backup { data_dir, to } => {
+            exit_code(open_webui::ops::backup::run_backup_cli(&data_dir, to))
+        }
+        Command::Restore { file, data_dir } => {
+            exit_code(open_webui::ops::backup::run_restore_cli(&file, &data_dir))
+        }
+        Command::Doctor { data_dir } => exit_code(open_webui::ops::doctor::run_cli(&data_dir)),
         Command::Reindex { data_dir } => {
             init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -155,13 +191,14 @@ fn main() -> std::process::ExitCode {
             host,
             port,
             data_dir,
+            tls,
         } => {
             init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            match rt.block_on(serve(host, port, data_dir)) {
+            match rt.block_on(serve(host, port, data_dir, tls)) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -173,16 +210,23 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve(host: String, port: u16, data_dir: PathBuf) -> anyhow::Result<()> {
+async fn serve(
+    host: String,
+    port: u16,
+    data_dir: PathBuf,
+    tls: open_webui::tls::TlsArgs,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let settings = open_webui::Settings::from_env(host, port, data_dir)?;
     let data_dir = settings.data_dir.clone();
+    let tls = tls.setup(&data_dir)?;
     let server = open_webui::Server::bind(settings).await?;
     let addr = server.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = if addr.ip().is_unspecified() {
-        format!("http://localhost:{}", addr.port())
+        format!("{scheme}://localhost:{}", addr.port())
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     };
     if open_webui::web::frontend_is_placeholder() {
         tracing::warn!("this build has no frontend bundled; run ./install.sh to fetch Open WebUI's web interface");
@@ -193,5 +237,8 @@ async fn serve(host: String, port: u16, data_dir: PathBuf) -> anyhow::Result<()>
         data_dir.display(),
         started.elapsed().as_millis()
     );
-    server.run(shutdown_signal()).await
+    match tls {
+        Some(tls) => server.run_tls(tls, shutdown_signal()).await,
+        None => server.run(shutdown_signal()).await,
+    }
 }

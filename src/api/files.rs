@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -481,8 +481,13 @@ fn user_file_headers(ct: &str, name: &str, want_attachment: bool) -> (String, St
 /// Sends a user's file with nosniff and, except for inline PDFs (browsers
 /// refuse to show a PDF in a sandboxed document; their viewers run no page
 /// script), the user-content CSP.
-async fn send_user_file(path: PathBuf, ct: &str, disposition: String) -> ApiResult<Response> {
-    let mut resp = send_file(path, ct, Some(disposition.clone())).await?;
+async fn send_user_file(
+    path: PathBuf,
+    ct: &str,
+    disposition: String,
+    req: &HeaderMap,
+) -> ApiResult<Response> {
+    let mut resp = send_file(path, ct, Some(disposition.clone()), req).await?;
     let inline_pdf = disposition.starts_with("inline") && ct == "application/pdf";
     if !inline_pdf {
         crate::api::user_content::protect(resp.headers_mut());
@@ -494,19 +499,22 @@ async fn send_file(
     path: PathBuf,
     content_type: &str,
     disposition: Option<String>,
+    req: &HeaderMap,
 ) -> ApiResult<Response> {
     let f = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::not_found(NOT_FOUND))?;
-    let len = f.metadata().await.map(|m| m.len()).ok();
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(f));
-    let mut resp = Response::new(body);
+    let len = f
+        .metadata()
+        .await
+        .map(|m| m.len())
+        .map_err(|_| ApiError::not_found(NOT_FOUND))?;
+    let mut resp = super::ranged::respond(f, len, req)
+        .await
+        .map_err(|_| ApiError::not_found(NOT_FOUND))?;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(content_type) {
         h.insert(header::CONTENT_TYPE, v);
-    }
-    if let Some(l) = len {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(l));
     }
     if let Some(d) = disposition.and_then(|d| HeaderValue::from_str(&d).ok()) {
         h.insert(header::CONTENT_DISPOSITION, d);
@@ -523,6 +531,7 @@ async fn content(
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
     Query(p): Params,
+    req: HeaderMap,
 ) -> ApiResult<Response> {
     let file = load_for(&state, &caller, &id, "read").await?;
     let attachment = query_bool(&p, "attachment", false)?;
@@ -540,13 +549,14 @@ async fn content(
         ct = "application/pdf".into();
     }
     let (ct, disposition) = user_file_headers(&ct, &name, attachment);
-    send_user_file(path, &ct, disposition).await
+    send_user_file(path, &ct, disposition, &req).await
 }
 
 async fn content_html(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
+    req: HeaderMap,
 ) -> ApiResult<Response> {
     let file = load_for(&state, &caller, &id, "read").await?;
     // Only files uploaded by an admin are served as live HTML (upstream's rule).
@@ -563,13 +573,14 @@ async fn content_html(
     let ct = mime_guess::from_path(&path)
         .first_or_octet_stream()
         .to_string();
-    send_file(path, &ct, None).await
+    send_file(path, &ct, None, &req).await
 }
 
 async fn content_named(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path((id, _name)): Path<(String, String)>,
+    req: HeaderMap,
 ) -> ApiResult<Response> {
     let file = load_for(&state, &caller, &id, "read").await?;
     if let Some(path) = resolve_path(&state, &file) {
@@ -577,7 +588,7 @@ async fn content_named(
             .first_or_octet_stream()
             .to_string();
         let (ct, disposition) = user_file_headers(&ct, file.name(), true);
-        return send_user_file(path, &ct, disposition).await;
+        return send_user_file(path, &ct, disposition, &req).await;
     }
     let disposition = format!("attachment; filename*=UTF-8''{}", rfc5987(file.name()));
     // The original is gone: the extracted text stands in for it.
