@@ -16,6 +16,8 @@ pub struct Settings {
     pub secret_key: String,
     pub webui_name: String,
     pub webui_auth: bool,
+    /// `ENABLE_PASSWORD_AUTH`: password and LDAP sign-in (default on).
+    pub enable_password_auth: bool,
     pub persistent_config: bool,
     pub cors_allow_origin: Vec<String>,
     pub cookie_secure: bool,
@@ -106,6 +108,7 @@ impl Settings {
             secret_key,
             webui_name,
             webui_auth,
+            enable_password_auth: env_bool("ENABLE_PASSWORD_AUTH", true),
             persistent_config: env_bool("ENABLE_PERSISTENT_CONFIG", true),
             cors_allow_origin,
             cookie_secure: env_bool(

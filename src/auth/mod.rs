@@ -5,7 +5,9 @@
 pub mod caller;
 pub mod client;
 pub mod credentials;
+pub mod group_sync;
 pub mod jwt;
+pub mod ldap;
 pub mod mfa;
 pub mod password;
 pub mod permissions;

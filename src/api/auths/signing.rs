@@ -72,6 +72,41 @@ pub(super) async fn signin(
     session_response(&state, &user, token, exp, false).await
 }
 
+#[derive(Deserialize)]
+pub(super) struct LdapForm {
+    user: String,
+    password: String,
+}
+
+/// `POST /api/v1/auths/ldap`: the directory decides (auth/ldap.rs).
+pub(super) async fn ldap_signin(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(form): JsonBody<LdapForm>,
+) -> ApiResult<Response> {
+    if !state.config.get_bool("ldap.enable") {
+        return Err(ApiError::bad_request("LDAP sign-in is not enabled."));
+    }
+    if !state.settings.enable_password_auth {
+        return Err(ApiError::forbidden(
+            "Password sign-in is disabled on this server.",
+        ));
+    }
+    let key = format!("ldap:{}", form.user.trim().to_lowercase());
+    if !state.signin_limiter.allows(ip, &key) {
+        return Err(ApiError::TooManyRequests(
+            "Too many failed sign-in attempts. Wait a few minutes and try again.".into(),
+        ));
+    }
+    let outcome = crate::auth::ldap::sign_in(&state, &form.user, &form.password).await;
+    if matches!(&outcome, Err(ApiError::BadRequest(_))) {
+        state.signin_limiter.failed(ip, &key);
+    }
+    let user = outcome?;
+    let (token, exp) = issue_token(&state, &user.id).await?;
+    session_response(&state, &user, token, exp, false).await
+}
+
 /// The account `WEBUI_AUTH=false` signs everyone in as, and its password.
 const NO_AUTH_EMAIL: &str = "admin@localhost";
 const NO_AUTH_PASSWORD: &str = "admin";
@@ -104,23 +139,13 @@ async fn signin_without_auth(state: &AppState) -> ApiResult<Response> {
                 NO_AUTH_EMAIL,
                 NO_AUTH_PASSWORD,
                 "/user.png",
-                &default_role(state),
+                &crate::accounts::default_role(state),
             )
             .await?
         }
     };
     let (token, exp) = issue_token(state, &user.id).await?;
     session_response(state, &user, token, exp, false).await
-}
-
-/// The role new sign-ups get (`DEFAULT_USER_ROLE`), pending when unknown.
-fn default_role(state: &AppState) -> String {
-    let role = state.config.get_str("ui.default_user_role");
-    if ["pending", "user", "admin"].contains(&role.as_str()) {
-        role
-    } else {
-        "pending".into()
-    }
 }
 
 #[derive(Deserialize)]
@@ -162,7 +187,7 @@ pub(super) async fn signup(
     check_new_password(&form.password)?;
     let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
     check_image_url(&image)?;
-    let role = default_role(&state);
+    let role = crate::accounts::default_role(&state);
     let user = create_user(
         &state,
         form.name.trim(),
