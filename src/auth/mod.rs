@@ -14,5 +14,6 @@ pub mod permissions;
 pub mod rate_limit;
 pub mod session;
 pub mod sessions;
+pub mod trusted;
 
 pub use caller::Caller;
