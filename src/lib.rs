@@ -23,6 +23,7 @@ pub mod memories;
 pub mod notes;
 pub mod notify;
 pub mod rag;
+pub mod scim;
 pub mod settings;
 pub mod socket;
 pub mod state;

@@ -25,6 +25,8 @@ pub struct Settings {
     pub trusted: TrustedHeaders,
     /// `WEBUI_AUTH_SIGNOUT_REDIRECT_URL`: where the client goes after signing out.
     pub signout_redirect_url: Option<String>,
+    /// SCIM 2.0 provisioning (`ENABLE_SCIM`/`SCIM_ENABLED`, `SCIM_TOKEN`, `SCIM_AUTH_PROVIDER`).
+    pub scim: ScimSettings,
     pub persistent_config: bool,
     pub cors_allow_origin: Vec<String>,
     pub cookie_secure: bool,
@@ -50,6 +52,15 @@ pub struct TrustedHeaders {
     pub name: Option<String>,
     pub groups: Option<String>,
     pub role: Option<String>,
+}
+
+/// SCIM provisioning: on or off, its bearer token, and the provider name its
+/// external ids are recorded under.
+#[derive(Debug, Clone, Default)]
+pub struct ScimSettings {
+    pub enabled: bool,
+    pub token: String,
+    pub provider: String,
 }
 
 /// A variable that is set and not blank.
@@ -141,6 +152,13 @@ impl Settings {
                 role: env_opt("WEBUI_AUTH_TRUSTED_ROLE_HEADER"),
             },
             signout_redirect_url: env_opt("WEBUI_AUTH_SIGNOUT_REDIRECT_URL"),
+            scim: ScimSettings {
+                enabled: std::env::var("ENABLE_SCIM")
+                    .or_else(|_| std::env::var("SCIM_ENABLED"))
+                    .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")),
+                token: env_opt("SCIM_TOKEN").unwrap_or_default(),
+                provider: env_opt("SCIM_AUTH_PROVIDER").unwrap_or_default(),
+            },
             persistent_config: env_bool("ENABLE_PERSISTENT_CONFIG", true),
             cors_allow_origin,
             cookie_secure: env_bool(

@@ -313,7 +313,8 @@ pub async fn sign_in(state: &AppState, user: &str, password: &str) -> ApiResult<
             .await?;
             let event = crate::notify::Event::new("user.created", Some(&created))
                 .subject("user", &created.id)
-                .data(json!({"role": created.role, "source": "ldap"}));
+                .data(json!({"role": created.role}))
+                .source("ldap");
             crate::notify::publish(state, event);
             created
         }

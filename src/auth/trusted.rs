@@ -84,7 +84,8 @@ pub async fn sign_in(state: &AppState, id: Identity) -> ApiResult<UserRow> {
                 Ok(u) => {
                     let event = crate::notify::Event::new("user.created", Some(&u))
                         .subject("user", &u.id)
-                        .data(json!({"role": u.role, "source": "trusted_header"}));
+                        .data(json!({"role": u.role}))
+                        .source("trusted_header");
                     crate::notify::publish(state, event);
                     u
                 }
@@ -117,7 +118,8 @@ pub async fn sign_in(state: &AppState, id: Identity) -> ApiResult<UserRow> {
             user.role = role;
             let event = crate::notify::Event::new("user.role_updated", Some(&user))
                 .subject("user", &user.id)
-                .data(json!({"role": user.role, "source": "trusted_header"}));
+                .data(json!({"role": user.role}))
+                .source("trusted_header");
             crate::notify::publish(state, event);
             crate::auth::sessions::refresh(state, &user.id).await;
         } else if !role.is_empty() && !["admin", "user", "pending"].contains(&role.as_str()) {
