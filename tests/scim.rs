@@ -215,7 +215,7 @@ async fn users_are_provisioned_filtered_paged_patched_and_deleted() {
             common::urlencode("userName eq \"ANN@example.com\"")
         ))
         .await;
-    assert_eq!(ids(&f), [ann_id.clone()]);
+    assert_eq!(ids(&f), std::slice::from_ref(&ann_id));
     let (_, f) = idp
         .get(&format!(
             "/Users?filter={}",
@@ -355,7 +355,7 @@ async fn groups_are_created_filtered_patched_replaced_and_deleted() {
             common::urlencode("displayName eq \"Team\"")
         ))
         .await;
-    assert_eq!(ids(&f), [gid.clone()]);
+    assert_eq!(ids(&f), std::slice::from_ref(&gid));
     let (_, all) = idp.get("/Groups?count=1").await;
     assert_eq!(
         (all["totalResults"].as_i64(), all["itemsPerPage"].as_i64()),
@@ -399,7 +399,7 @@ async fn groups_are_created_filtered_patched_replaced_and_deleted() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(admin_group_members(&admin, &gid).await, [a.clone()]);
+    assert_eq!(admin_group_members(&admin, &gid).await, std::slice::from_ref(&a));
     let (_, user) = idp.get(&format!("/Users/{a}")).await;
     assert_eq!(user["groups"][0]["display"], "Team 3");
 
