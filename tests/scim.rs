@@ -399,7 +399,10 @@ async fn groups_are_created_filtered_patched_replaced_and_deleted() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(admin_group_members(&admin, &gid).await, std::slice::from_ref(&a));
+    assert_eq!(
+        admin_group_members(&admin, &gid).await,
+        std::slice::from_ref(&a)
+    );
     let (_, user) = idp.get(&format!("/Users/{a}")).await;
     assert_eq!(user["groups"][0]["display"], "Team 3");
 
