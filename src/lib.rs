@@ -24,6 +24,7 @@ pub mod notes;
 pub mod notify;
 pub mod ops;
 pub mod rag;
+pub mod scim;
 pub mod settings;
 pub mod socket;
 pub mod state;

@@ -16,6 +16,17 @@ pub struct Settings {
     pub secret_key: String,
     pub webui_name: String,
     pub webui_auth: bool,
+    /// `ENABLE_PASSWORD_AUTH`: password and LDAP sign-in (default on).
+    pub enable_password_auth: bool,
+    /// `ENABLE_INITIAL_ADMIN_SIGNUP`: the first account may sign up while the
+    /// login form is off.
+    pub enable_initial_admin_signup: bool,
+    /// Headers an authenticating proxy names the person in (`WEBUI_AUTH_TRUSTED_*_HEADER`).
+    pub trusted: TrustedHeaders,
+    /// `WEBUI_AUTH_SIGNOUT_REDIRECT_URL`: where the client goes after signing out.
+    pub signout_redirect_url: Option<String>,
+    /// SCIM 2.0 provisioning (`ENABLE_SCIM`/`SCIM_ENABLED`, `SCIM_TOKEN`, `SCIM_AUTH_PROVIDER`).
+    pub scim: ScimSettings,
     pub persistent_config: bool,
     pub cors_allow_origin: Vec<String>,
     pub cookie_secure: bool,
@@ -32,6 +43,32 @@ pub struct Settings {
     pub extract: crate::rag::extract::WorkerSettings,
     /// Values `/api/config` reports from env (upstream reads these once too).
     pub env_flags: EnvFlags,
+}
+
+/// Header names (as configured; looked up case-insensitively), unset when empty.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedHeaders {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Option<String>,
+    pub role: Option<String>,
+}
+
+/// SCIM provisioning: on or off, its bearer token, and the provider name its
+/// external ids are recorded under.
+#[derive(Debug, Clone, Default)]
+pub struct ScimSettings {
+    pub enabled: bool,
+    pub token: String,
+    pub provider: String,
+}
+
+/// A variable that is set and not blank.
+fn env_opt(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +143,22 @@ impl Settings {
             secret_key,
             webui_name,
             webui_auth,
+            enable_password_auth: env_bool("ENABLE_PASSWORD_AUTH", true),
+            enable_initial_admin_signup: env_bool("ENABLE_INITIAL_ADMIN_SIGNUP", false),
+            trusted: TrustedHeaders {
+                email: env_opt("WEBUI_AUTH_TRUSTED_EMAIL_HEADER"),
+                name: env_opt("WEBUI_AUTH_TRUSTED_NAME_HEADER"),
+                groups: env_opt("WEBUI_AUTH_TRUSTED_GROUPS_HEADER"),
+                role: env_opt("WEBUI_AUTH_TRUSTED_ROLE_HEADER"),
+            },
+            signout_redirect_url: env_opt("WEBUI_AUTH_SIGNOUT_REDIRECT_URL"),
+            scim: ScimSettings {
+                enabled: std::env::var("ENABLE_SCIM")
+                    .or_else(|_| std::env::var("SCIM_ENABLED"))
+                    .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")),
+                token: env_opt("SCIM_TOKEN").unwrap_or_default(),
+                provider: env_opt("SCIM_AUTH_PROVIDER").unwrap_or_default(),
+            },
             persistent_config: env_bool("ENABLE_PERSISTENT_CONFIG", true),
             cors_allow_origin,
             cookie_secure: env_bool(

@@ -100,11 +100,39 @@ async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, AuthRejection
     };
     resolve(state, &token, request_path(parts))
         .await
+        .and_then(|c| matches_trusted_header(parts, state, c))
         .map_err(|error| AuthRejection {
             clear_cookie: cookie_token(parts).is_some()
                 && matches!(error, ApiError::Unauthorized(_)),
             error,
         })
+}
+
+/// Behind a trusted proxy, a session token presented next to the proxy's
+/// header for someone else is refused (API keys are not the proxy's concern).
+fn matches_trusted_header(
+    parts: &Parts,
+    state: &AppState,
+    caller: Caller,
+) -> Result<Caller, ApiError> {
+    let Some(header) = state.settings.trusted.email.as_deref() else {
+        return Ok(caller);
+    };
+    if caller.via_api_key {
+        return Ok(caller);
+    }
+    let named = parts
+        .headers
+        .get(header)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_lowercase())
+        .unwrap_or_default();
+    if named.is_empty() || named == caller.user.email {
+        Ok(caller)
+    } else {
+        Err(ApiError::unauthorized(
+            "This session belongs to someone other than the proxy names. Sign in again.",
+        ))
+    }
 }
 
 const LOW_ROLE: &str =
@@ -192,9 +220,10 @@ impl FromRequestParts<AppState> for OptionalUser {
         let Some(token) = token_from_parts(parts) else {
             return Ok(OptionalUser(None));
         };
-        Ok(OptionalUser(
-            resolve(state, &token, request_path(parts)).await.ok(),
-        ))
+        let found = resolve(state, &token, request_path(parts))
+            .await
+            .and_then(|c| matches_trusted_header(parts, state, c));
+        Ok(OptionalUser(found.ok()))
     }
 }
 

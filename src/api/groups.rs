@@ -124,20 +124,6 @@ fn parent_error(e: db::groups::ParentError) -> ApiError {
     }
 }
 
-/// Upstream's default for who may share to a new group (`DEFAULT_GROUP_SHARE_PERMISSION`).
-fn default_share() -> Value {
-    match std::env::var("DEFAULT_GROUP_SHARE_PERMISSION")
-        .unwrap_or_else(|_| "members".into())
-        .trim()
-        .to_lowercase()
-        .as_str()
-    {
-        "members" => json!("members"),
-        "true" => json!(true),
-        _ => json!(false),
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -151,7 +137,7 @@ async fn create(
         data["config"] = json!({});
     }
     if data["config"].get("share").is_none() {
-        data["config"]["share"] = default_share();
+        data["config"]["share"] = crate::auth::group_sync::default_share();
     }
     let parent = f.parent_group_id.flatten();
     if parent.as_deref() == Some("") {

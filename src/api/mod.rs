@@ -36,6 +36,7 @@ pub mod prompts;
 pub mod ranged;
 pub mod retrieval;
 pub mod root;
+pub mod scim;
 pub mod search;
 pub mod skills;
 pub mod tasks;
@@ -65,7 +66,14 @@ pub fn app(state: AppState) -> Router {
     utils::clean_download_leftovers(&state.settings.data_dir);
     // Routes carry their full upstream paths (with FastAPI's trailing slashes),
     // so a grep for a path finds its handler.
+    // SCIM exists only when switched on (`ENABLE_SCIM`), as upstream mounts it.
+    let scim = if state.settings.scim.enabled {
+        scim::router()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(scim)
         .merge(root::router())
         .merge(auths::router())
         .merge(mfa::router())

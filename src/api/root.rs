@@ -141,9 +141,9 @@ async fn app_config(
     let mut features = json!({
         "slim": false,
         "auth": s.webui_auth,
-        "auth_trusted_header": false,
+        "auth_trusted_header": s.trusted.email.is_some(),
         "enable_signup_password_confirmation": s.signup_password_confirmation,
-        "enable_ldap": false,
+        "enable_ldap": c.get_bool("ldap.enable"),
         "enable_signup": c.get("ui.enable_signup"),
         "enable_login_form": c.get("ui.enable_login_form"),
         "enable_websocket": s.enable_websocket,

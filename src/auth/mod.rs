@@ -5,12 +5,15 @@
 pub mod caller;
 pub mod client;
 pub mod credentials;
+pub mod group_sync;
 pub mod jwt;
+pub mod ldap;
 pub mod mfa;
 pub mod password;
 pub mod permissions;
 pub mod rate_limit;
 pub mod session;
 pub mod sessions;
+pub mod trusted;
 
 pub use caller::Caller;

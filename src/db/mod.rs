@@ -30,6 +30,7 @@ pub mod models;
 pub mod notes;
 pub mod notifications;
 pub mod prompts;
+pub mod scim;
 pub mod search;
 pub mod shared_chats;
 pub mod skills;

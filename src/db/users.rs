@@ -29,10 +29,10 @@ pub struct UserRow {
 }
 
 // Selected by name: upgraded databases order these columns differently.
-const COLUMNS: &str = "id, name, email, role, profile_image_url, last_active_at, updated_at, created_at, \
+pub(super) const COLUMNS: &str = "id, name, email, role, profile_image_url, last_active_at, updated_at, created_at, \
     username, bio, gender, date_of_birth, timezone, status_emoji, status_message, status_expires_at, info, settings, variables";
 
-fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
+pub(super) fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
         id: r.get("id")?,
         name: r.get::<_, Option<String>>("name")?.unwrap_or_default(),

@@ -96,6 +96,11 @@ pub(super) async fn update_password(
     AuthUser(caller): AuthUser,
     JsonBody(form): JsonBody<PasswordForm>,
 ) -> ApiResult<Json<bool>> {
+    if state.settings.trusted.email.is_some() {
+        return Err(ApiError::bad_request(
+            "Passwords are managed by the sign-in proxy in front of this server.",
+        ));
+    }
     let id = caller.user.id.clone();
     let auth = state
         .db

@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+pub(super) use crate::accounts::{create_user, valid_email};
 use crate::auth::password;
 use crate::auth::session::{self, profile_image_path, Session};
-use crate::db::{self, now_secs, users::UserRow};
+use crate::db::users::UserRow;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -43,18 +44,6 @@ pub(crate) fn no_store(mut resp: Response) -> Response {
     resp
 }
 
-pub(super) fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.is_empty()
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace())
-        && !domain.contains('@')
-}
-
 pub(crate) fn check_new_password(pw: &str) -> ApiResult<()> {
     if pw.is_empty() {
         return Err(ApiError::bad_request("The password must not be empty."));
@@ -69,68 +58,6 @@ pub(crate) fn check_new_password(pw: &str) -> ApiResult<()> {
 
 pub(crate) fn check_image_url(url: &str) -> ApiResult<()> {
     crate::limits::check_image_url("profile_image_url", url)
-}
-
-/// Inserts the `user` and `auth` rows; the first account ever becomes admin and
-/// closes sign-up, as upstream does.
-pub(super) async fn create_user(
-    state: &AppState,
-    name: &str,
-    email: &str,
-    pw: &str,
-    image: &str,
-    role: &str,
-) -> ApiResult<UserRow> {
-    let hash = password::hash_bounded(pw.to_string(), state.settings.password_hash_argon2).await?;
-    let (id, stamp, now) = (db::new_id(), db::new_id(), now_secs());
-    let default_group = state.config.get_str("ui.default_group_id");
-    let (name, email, image, role) = (
-        name.to_string(),
-        email.to_string(),
-        image.to_string(),
-        role.to_string(),
-    );
-    let created = state
-        .db
-        .write(move |tx| {
-            if db::users::get_by_email(tx, &email)?.is_some() {
-                return Ok(None);
-            }
-            let first = db::users::count(tx)? == 0;
-            let role = if first { "admin".to_string() } else { role };
-            db::users::insert(
-                tx,
-                &db::users::NewUser {
-                    id: &id,
-                    name: &name,
-                    email: &email,
-                    role: &role,
-                    profile_image_url: &image,
-                    now,
-                },
-            )?;
-            db::auths::insert(tx, &id, &email, &hash, &stamp)?;
-            if !default_group.is_empty() && db::groups::get(tx, &default_group)?.is_some() {
-                db::groups::add_members(tx, &default_group, std::slice::from_ref(&id), now)?;
-            }
-            Ok(Some((
-                db::users::get(tx, &id)?.expect("just inserted"),
-                first,
-            )))
-        })
-        .await?;
-    let Some((user, first)) = created else {
-        return Err(ApiError::bad_request(
-            "This email is already registered. Sign in instead, or use another email.",
-        ));
-    };
-    if first {
-        state
-            .config
-            .set("ui.enable_signup", Value::Bool(false))
-            .await?;
-    }
-    Ok(user)
 }
 
 pub fn user_json(u: &UserRow) -> Value {
@@ -154,19 +81,4 @@ pub fn user_json(u: &UserRow) -> Value {
         "updated_at": u.updated_at,
         "created_at": u.created_at,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn email_shapes() {
-        assert!(valid_email("a@b.c"));
-        assert!(valid_email("admin@localhost"));
-        assert!(!valid_email("nope"));
-        assert!(!valid_email("a b@c.d"));
-        assert!(!valid_email("@c.d"));
-        assert!(!valid_email("a@b@c"));
-    }
 }

@@ -20,7 +20,7 @@ use account::{
     create_api_key, delete_api_key, get_api_key, update_password, update_profile, update_timezone,
 };
 use admin::{add_user, admin_details, get_admin_config, set_admin_config};
-use signing::{session, signin, signout, signup};
+use signing::{ldap_signin, session, signin, signout, signup};
 use sso::{
     get_ldap_config, get_ldap_server, get_oauth_config, set_ldap_config, set_ldap_server,
     set_oauth_config,
@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auths/", get(session))
         .route("/api/v1/auths/signin", post(signin))
         .route("/api/v1/auths/signup", post(signup))
+        .route("/api/v1/auths/ldap", post(ldap_signin))
         .route("/api/v1/auths/signout", get(signout).post(signout))
         .route("/api/v1/auths/update/profile", post(update_profile))
         .route("/api/v1/auths/update/timezone", post(update_timezone))

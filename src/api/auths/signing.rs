@@ -12,9 +12,9 @@ use serde_json::json;
 use crate::api::client::ClientIp;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{token_from_headers, SessionUser};
-use crate::auth::mfa;
 use crate::auth::session::{check_password, issue_token};
-use crate::db;
+use crate::auth::{mfa, trusted};
+use crate::db::{self, users::UserRow};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -40,15 +40,19 @@ pub(super) struct SigninForm {
 pub(super) async fn signin(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     JsonBody(form): JsonBody<SigninForm>,
 ) -> ApiResult<Response> {
-    if !state.settings.webui_auth {
-        return signin_without_auth(&state).await;
-    }
-    if !state.config.get_bool("ui.enable_login_form") {
+    if !state.settings.enable_password_auth {
         return Err(ApiError::forbidden(
             "Password sign-in is disabled on this server.",
         ));
+    }
+    if let Some(header) = state.settings.trusted.email.as_deref() {
+        return trusted_signin(&state, &headers, header).await;
+    }
+    if !state.settings.webui_auth {
+        return signin_without_auth(&state).await;
     }
     let email = form.email.trim().to_lowercase();
     // Failures count per address and per (address, account), so failures from
@@ -62,14 +66,84 @@ pub(super) async fn signin(
     if matches!(&outcome, Err(ApiError::BadRequest(_))) {
         state.signin_limiter.failed(ip, &email);
     }
-    let user = outcome?;
-    // MFA policy on: the password opens the second step (auth/mfa.rs), not a session.
-    if state.config.get_bool("auth.mfa.enable") {
-        let body = mfa::start_login(&state, &user.id, &user.role, "password").await?;
+    finish_signin(&state, &outcome?, "password").await
+}
+
+/// Issues the session, or with the MFA policy on opens the second step
+/// (auth/mfa.rs) instead; a trusted proxy may be allowed to skip it.
+async fn finish_signin(state: &AppState, user: &UserRow, source: &str) -> ApiResult<Response> {
+    let bypass = source == "trusted_header"
+        && state
+            .config
+            .get_bool("auth.mfa.allow_trusted_header_bypass");
+    if state.config.get_bool("auth.mfa.enable") && !bypass {
+        let body = mfa::start_login(state, &user.id, &user.role, source).await?;
         return Ok(no_store(Json(body).into_response()));
     }
-    let (token, exp) = issue_token(&state, &user.id).await?;
-    session_response(&state, &user, token, exp, false).await
+    let (token, exp) = issue_token(state, &user.id).await?;
+    session_response(state, user, token, exp, false).await
+}
+
+/// A header's text; bytes that are not ASCII are read as UTF-8.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// The proxy named the person in `email_header` (auth/trusted.rs).
+async fn trusted_signin(
+    state: &AppState,
+    headers: &HeaderMap,
+    email_header: &str,
+) -> ApiResult<Response> {
+    let Some(email) = header_text(headers, email_header) else {
+        return Err(ApiError::bad_request(
+            "The trusted sign-in header is missing from the request.",
+        ));
+    };
+    let t = &state.settings.trusted;
+    let identity = trusted::Identity {
+        email,
+        name: t.name.as_deref().and_then(|h| header_text(headers, h)),
+        groups: t.groups.as_deref().and_then(|h| header_text(headers, h)),
+        role: t.role.as_deref().and_then(|h| header_text(headers, h)),
+    };
+    let user = trusted::sign_in(state, identity).await?;
+    finish_signin(state, &user, "trusted_header").await
+}
+
+#[derive(Deserialize)]
+pub(super) struct LdapForm {
+    user: String,
+    password: String,
+}
+
+/// `POST /api/v1/auths/ldap`: the directory decides (auth/ldap.rs).
+pub(super) async fn ldap_signin(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(form): JsonBody<LdapForm>,
+) -> ApiResult<Response> {
+    if !state.config.get_bool("ldap.enable") {
+        return Err(ApiError::bad_request("LDAP sign-in is not enabled."));
+    }
+    if !state.settings.enable_password_auth {
+        return Err(ApiError::forbidden(
+            "Password sign-in is disabled on this server.",
+        ));
+    }
+    let key = format!("ldap:{}", form.user.trim().to_lowercase());
+    if !state.signin_limiter.allows(ip, &key) {
+        return Err(ApiError::TooManyRequests(
+            "Too many failed sign-in attempts. Wait a few minutes and try again.".into(),
+        ));
+    }
+    let outcome = crate::auth::ldap::sign_in(&state, &form.user, &form.password).await;
+    if matches!(&outcome, Err(ApiError::BadRequest(_))) {
+        state.signin_limiter.failed(ip, &key);
+    }
+    finish_signin(&state, &outcome?, "ldap").await
 }
 
 /// The account `WEBUI_AUTH=false` signs everyone in as, and its password.
@@ -93,7 +167,7 @@ async fn signin_without_auth(state: &AppState) -> ApiResult<Response> {
         Some(_) => check_password(state, NO_AUTH_EMAIL, NO_AUTH_PASSWORD.into()).await?,
         None if users > 0 => {
             return Err(ApiError::bad_request(
-                "Authentication cannot be turned off while this server has accounts. \
+                "Authentication cannot be turned off on a server with existing users. \
                  WEBUI_AUTH=false needs a fresh data folder.",
             ))
         }
@@ -104,23 +178,13 @@ async fn signin_without_auth(state: &AppState) -> ApiResult<Response> {
                 NO_AUTH_EMAIL,
                 NO_AUTH_PASSWORD,
                 "/user.png",
-                &default_role(state),
+                &crate::accounts::default_role(state),
             )
             .await?
         }
     };
     let (token, exp) = issue_token(state, &user.id).await?;
     session_response(state, &user, token, exp, false).await
-}
-
-/// The role new sign-ups get (`DEFAULT_USER_ROLE`), pending when unknown.
-fn default_role(state: &AppState) -> String {
-    let role = state.config.get_str("ui.default_user_role");
-    if ["pending", "user", "admin"].contains(&role.as_str()) {
-        role
-    } else {
-        "pending".into()
-    }
 }
 
 #[derive(Deserialize)]
@@ -142,11 +206,13 @@ pub(super) async fn signup(
             "Sign-up is not available when authentication is turned off.",
         ));
     }
-    if state.settings.webui_auth
-        && has_users
-        && (!state.config.get_bool("ui.enable_signup")
-            || !state.config.get_bool("ui.enable_login_form"))
-    {
+    let login_form = state.config.get_bool("ui.enable_login_form");
+    let closed = if has_users {
+        !state.config.get_bool("ui.enable_signup") || !login_form
+    } else {
+        !login_form && !state.settings.enable_initial_admin_signup
+    };
+    if state.settings.webui_auth && closed {
         return Err(ApiError::forbidden(
             "Sign-up is disabled on this server. Ask an administrator for an account.",
         ));
@@ -162,7 +228,7 @@ pub(super) async fn signup(
     check_new_password(&form.password)?;
     let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
     check_image_url(&image)?;
-    let role = default_role(&state);
+    let role = crate::accounts::default_role(&state);
     let user = create_user(
         &state,
         form.name.trim(),
@@ -190,7 +256,11 @@ pub(super) async fn signout(State(state): State<AppState>, headers: HeaderMap) -
     if let Some(token) = token_from_headers(&headers).filter(|t| !t.starts_with("sk-")) {
         crate::auth::session::revoke_token(&state, &token);
     }
-    let mut resp = Json(json!({"status": true})).into_response();
+    let body = match &state.settings.signout_redirect_url {
+        Some(url) => json!({"status": true, "redirect_url": url}),
+        None => json!({"status": true}),
+    };
+    let mut resp = Json(body).into_response();
     resp.headers_mut().insert(
         SET_COOKIE,
         HeaderValue::from_static("token=; Max-Age=0; Path=/; HttpOnly; SameSite=lax"),
