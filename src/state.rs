@@ -21,6 +21,8 @@ pub struct Inner {
     pub tasks: crate::chat::tasks::TaskRegistry,
     /// Retrieval engine (`state.rag`); opens its files and model on first use.
     pub rag: Arc<crate::rag::Rag>,
+    /// OAuth / OpenID Connect sign-in: providers and logins in progress.
+    pub oauth: crate::auth::oauth::OAuth,
 }
 
 impl std::ops::Deref for AppState {
@@ -48,6 +50,7 @@ impl AppState {
             std::fs::create_dir_all(settings.data_dir.join(sub))?;
         }
         let settings_data_dir = settings.data_dir.clone();
+        let oauth = crate::auth::oauth::OAuth::new(settings.oauth.clone(), &settings.secret_key);
         Ok(AppState(Arc::new(Inner {
             settings,
             db,
@@ -58,6 +61,7 @@ impl AppState {
             io: std::sync::OnceLock::new(),
             tasks: Default::default(),
             rag: Arc::new(crate::rag::Rag::new(settings_data_dir.join("vector_db"))),
+            oauth,
         })))
     }
 

@@ -7,6 +7,7 @@ pub mod client;
 pub mod credentials;
 pub mod jwt;
 pub mod mfa;
+pub mod oauth;
 pub mod password;
 pub mod permissions;
 pub mod rate_limit;

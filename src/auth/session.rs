@@ -75,6 +75,15 @@ pub async fn open(
 
 /// A new session token for `user_id` under the account's session stamp.
 pub async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, Option<i64>)> {
+    issue_token_for(state, user_id, "password").await
+}
+
+/// [`issue_token`] for a sign-in by another method (`oauth`, ...).
+pub async fn issue_token_for(
+    state: &AppState,
+    user_id: &str,
+    auth_method: &str,
+) -> ApiResult<(String, Option<i64>)> {
     let id = user_id.to_string();
     let auth = state.db.read(move |c| db::auths::get(c, &id)).await?;
     let stamp = match auth.and_then(|a| a.session_stamp) {
@@ -92,7 +101,8 @@ pub async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, 
     };
     let expires_in = jwt::parse_expiry(&state.config.get_str("auth.jwt_expiry"));
     let now = now_secs();
-    let claims = jwt::new_session_claims(user_id, &stamp, expires_in, now);
+    let mut claims = jwt::new_session_claims(user_id, &stamp, expires_in, now);
+    claims.auth_method = Some(auth_method.to_string());
     let token = jwt::create(&state.settings.secret_key, &claims)?;
     Ok((token, claims.exp))
 }
