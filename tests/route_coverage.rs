@@ -21,7 +21,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
         "sign-in-integrations",
         &[
             "POST /api/v1/auths/ldap",
-            "DELETE /api/v1/auths/oauth/sessions/{provider:path}",
             "GET /oauth/clients/{client_id}/authorize",
             "GET /oauth/{provider}/login",
         ],

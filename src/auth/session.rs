@@ -59,6 +59,14 @@ pub async fn open(
     });
     if extended {
         let m = body.as_object_mut().expect("object");
+        // The session read-back shows the stored picture (a data URL, `/user.png`, ...).
+        if let Some(url) = user
+            .profile_image_url
+            .as_deref()
+            .filter(|u| !u.is_empty() && crate::limits::valid_image_url(u))
+        {
+            m.insert("profile_image_url".into(), json!(url));
+        }
         m.insert("bio".into(), json!(user.bio));
         m.insert("gender".into(), json!(user.gender));
         m.insert("date_of_birth".into(), json!(user.date_of_birth));

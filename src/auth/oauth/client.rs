@@ -32,6 +32,7 @@ pub fn new_http(timeout_secs: u64) -> reqwest::Client {
         .timeout(Duration::from_secs(timeout_secs.max(1)))
         .connect_timeout(Duration::from_secs(timeout_secs.clamp(1, 10)))
         .user_agent("open-webui")
+        .http1_title_case_headers()
         .build()
         .expect("http client")
 }

@@ -35,6 +35,7 @@ async fn try_fetch(url: &str, access_token: Option<&str>) -> Result<String, Stri
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))
         .resolve(&host, addr)
+        .http1_title_case_headers()
         .build()
         .map_err(|e| e.to_string())?;
     let mut req = client.get(parsed);
