@@ -8,9 +8,10 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::account::{self, Refusal};
 use super::id_token::{self, Expect, JwtError};
 use super::providers::ProviderConfig;
-use super::{account, guard, random_token, sessions, OAuth, Pending};
+use super::{guard, random_token, sessions, OAuth, Pending};
 use crate::auth::{mfa, session};
 use crate::db::users::UserRow;
 use crate::error::{ApiError, ApiResult};
@@ -197,28 +198,6 @@ pub async fn finish_login(state: &AppState, name: &str, cb: Callback) -> ApiResu
         Err(why) => {
             tracing::warn!(provider = name, "OAuth sign-in refused: {why}");
             Ok(Outcome::Refused(LOGIN_FAILED.into()))
-        }
-    }
-}
-
-/// Refusals inside the flow: the reason is logged, the user sees a message.
-pub(super) enum Refusal {
-    /// Logged only; the user gets the generic message.
-    Quiet(String),
-    /// Shown to the user as it is.
-    Shown(String),
-}
-
-impl From<String> for Refusal {
-    fn from(s: String) -> Refusal {
-        Refusal::Quiet(s)
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Quiet(s) | Refusal::Shown(s) => f.write_str(s),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::account::claim;
+use super::claims::claim;
 use crate::db::{self, now_secs};
 use crate::state::AppState;
 

@@ -13,6 +13,7 @@
 
 mod account;
 pub mod backchannel;
+mod claims;
 mod client;
 mod flow;
 mod groups;
@@ -30,10 +31,9 @@ use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
-
 pub use flow::{finish_login, start_login, Callback, LoginStart, Outcome};
 pub use providers::{OAuthSettings, ProviderConfig};
+pub use sessions::end_session_url;
 
 /// A login started at `/oauth/{provider}/login`, waiting for its callback.
 struct Pending {
@@ -113,45 +113,6 @@ impl OAuth {
             })
             .collect()
     }
-}
-
-/// Where the browser goes after signing out of an SSO session: the
-/// configured `OPENID_END_SESSION_ENDPOINT`, else the provider's
-/// `end_session_endpoint` with the ID token as hint. `Ok(None)`: the provider
-/// has no such page; `Err`: it could not be asked.
-pub async fn end_session_url(
-    state: &AppState,
-    oauth_session_id: &str,
-) -> Result<Option<String>, String> {
-    let configured = state.config.get_str("oauth.end_session_endpoint");
-    if !configured.is_empty() {
-        return Ok(Some(configured));
-    }
-    let Some((provider, id_token)) = sessions::id_token(state, oauth_session_id).await else {
-        return Ok(None);
-    };
-    let Some(p) = state.oauth.settings.provider(&provider) else {
-        return Ok(None);
-    };
-    if !p.is_openid() {
-        return Ok(None);
-    }
-    let ep = state.oauth.endpoints(p).await?;
-    let Some(logout) = ep.end_session else {
-        return Ok(None);
-    };
-    let mut url = reqwest::Url::parse(&logout).map_err(|e| e.to_string())?;
-    {
-        let mut q = url.query_pairs_mut();
-        if let Some(hint) = id_token {
-            q.append_pair("id_token_hint", &hint);
-        }
-        let back = &state.oauth.settings.signout_redirect_url;
-        if !back.is_empty() {
-            q.append_pair("post_logout_redirect_uri", back);
-        }
-    }
-    Ok(Some(url.to_string()))
 }
 
 /// 32 random bytes, URL-safe: states, nonces and PKCE verifiers.
