@@ -757,3 +757,6 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
     assertNoProblems(mark, 'tool server in chat');
   });
 });
+
+// OpenID Connect sign-in through the login page (its own server and provider).
+import './oidc.mjs';

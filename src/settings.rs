@@ -43,6 +43,8 @@ pub struct Settings {
     pub extract: crate::rag::extract::WorkerSettings,
     /// Values `/api/config` reports from env (upstream reads these once too).
     pub env_flags: EnvFlags,
+    /// OAuth / OpenID Connect providers and their env-only switches.
+    pub oauth: crate::auth::oauth::OAuthSettings,
 }
 
 /// Header names (as configured; looked up case-insensitively), unset when empty.
@@ -185,6 +187,7 @@ impl Settings {
                 .collect(),
             extract: crate::rag::extract::WorkerSettings::from_env(),
             env_flags: EnvFlags::from_env(),
+            oauth: crate::auth::oauth::OAuthSettings::from_env(),
         })
     }
 

@@ -23,6 +23,8 @@ pub struct Inner {
     pub rag: Arc<crate::rag::Rag>,
     /// Streams that users' tabs forward for direct-connection completions.
     pub direct_channels: crate::chat::direct_channels::Channels,
+    /// OAuth / OpenID Connect sign-in: providers and logins in progress.
+    pub oauth: crate::auth::oauth::OAuth,
 }
 
 impl std::ops::Deref for AppState {
@@ -50,6 +52,7 @@ impl AppState {
             std::fs::create_dir_all(settings.data_dir.join(sub))?;
         }
         let settings_data_dir = settings.data_dir.clone();
+        let oauth = crate::auth::oauth::OAuth::new(settings.oauth.clone(), &settings.secret_key);
         Ok(AppState(Arc::new(Inner {
             settings,
             db,
@@ -61,6 +64,7 @@ impl AppState {
             tasks: Default::default(),
             rag: Arc::new(crate::rag::Rag::new(settings_data_dir.join("vector_db"))),
             direct_channels: Default::default(),
+            oauth,
         })))
     }
 

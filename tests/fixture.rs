@@ -115,7 +115,7 @@ async fn python_data_folder_opens_and_users_sign_in() {
         ("user", 3),
         ("auth", 3),
         ("chat", 10),
-        ("config", 378),
+        ("config", 408),
         ("api_key", 1),
         ("tag", 11),
     ] {

@@ -20,7 +20,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
     (
         "sign-in-integrations",
         &[
-            "DELETE /api/v1/auths/oauth/sessions/{provider:path}",
             "GET /oauth/clients/{client_id}/authorize",
             "GET /oauth/{provider}/login",
         ],

@@ -367,7 +367,8 @@ async fn needs_network(AdminUser(_a): AdminUser) -> ApiError {
 async fn verify_tool_server(
     State(state): State<AppState>,
     AdminUser(caller): AdminUser,
-    JsonBody(form): JsonBody<Map<String, Value>>,
+    headers: axum::http::HeaderMap,
+    JsonBody(mut form): JsonBody<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
     if !state.settings.env_flags.enable_tool_servers {
         return Err(ApiError::forbidden("Tool servers are disabled"));
@@ -378,6 +379,24 @@ async fn verify_tool_server(
                 "loc": ["body", field], "msg": "Input should be a valid string", "type": "string_type",
             }])));
         }
+    }
+    if form.get("auth_type").and_then(Value::as_str) == Some("system_oauth")
+        && !crate::toolserver::is_mcp(&Value::Object(form.clone()))
+    {
+        // The caller's SSO access token (refreshed when due), or nothing.
+        let session = headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|h| crate::api::extract::cookie_value(h, "oauth_session_id"));
+        let token = crate::auth::oauth::sessions::system_access_token(
+            &state,
+            &caller.user.id,
+            session.as_deref(),
+        )
+        .await;
+        form.insert("auth_type".into(), json!("bearer"));
+        form.insert("key".into(), json!(token.unwrap_or_default()));
     }
     let conn = Value::Object(form);
     let what = if crate::toolserver::is_mcp(&conn) {

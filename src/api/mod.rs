@@ -30,6 +30,7 @@ pub mod mfa;
 pub mod models;
 pub mod notes;
 pub mod notifications;
+pub mod oauth;
 pub mod ollama;
 pub mod openai;
 pub mod prompts;
@@ -77,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .merge(root::router())
         .merge(auths::router())
         .merge(mfa::router())
+        .merge(oauth::router())
         .merge(actions::router())
         .merge(events::router())
         .merge(notifications::router())

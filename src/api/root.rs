@@ -134,9 +134,15 @@ async fn app_config(
         json!(c.get_str("ui.default_locale")),
     );
     out.insert("i18n".into(), or_empty_object(c.get("ui.i18n")));
+    // Providers are hidden while OAuth is switched off, without forgetting them.
+    let providers = if c.get_bool("oauth.enable") {
+        state.oauth.provider_labels()
+    } else {
+        serde_json::Map::new()
+    };
     out.insert(
         "oauth".into(),
-        json!({"providers": {}, "auto_redirect": false}),
+        json!({"providers": providers, "auto_redirect": c.get_bool("oauth.auto_redirect")}),
     );
     let mut features = json!({
         "slim": false,

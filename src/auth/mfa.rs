@@ -76,7 +76,7 @@ fn decrypt_secret(state: &AppState, token: &str) -> ApiResult<String> {
 }
 
 /// A Fernet token (version 0x80, timestamp, IV, AES-128-CBC, HMAC-SHA256).
-fn fernet_encrypt(key: &[u8; 32], plain: &str, now: i64) -> String {
+pub(crate) fn fernet_encrypt(key: &[u8; 32], plain: &str, now: i64) -> String {
     let mut iv = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut iv);
     let ct = Aes128CbcEnc::new((&key[16..]).into(), (&iv).into())
@@ -92,7 +92,7 @@ fn fernet_encrypt(key: &[u8; 32], plain: &str, now: i64) -> String {
     URL_SAFE.encode(data)
 }
 
-fn fernet_decrypt(key: &[u8; 32], token: &str) -> Option<String> {
+pub(crate) fn fernet_decrypt(key: &[u8; 32], token: &str) -> Option<String> {
     let raw = URL_SAFE.decode(token.trim()).ok()?;
     if raw.len() < 1 + 8 + 16 + 16 + 32 || raw[0] != 0x80 {
         return None;

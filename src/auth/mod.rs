@@ -9,6 +9,7 @@ pub mod group_sync;
 pub mod jwt;
 pub mod ldap;
 pub mod mfa;
+pub mod oauth;
 pub mod password;
 pub mod permissions;
 pub mod rate_limit;

@@ -59,6 +59,14 @@ pub async fn open(
     });
     if extended {
         let m = body.as_object_mut().expect("object");
+        // The session read-back shows the stored picture (a data URL, `/user.png`, ...).
+        if let Some(url) = user
+            .profile_image_url
+            .as_deref()
+            .filter(|u| !u.is_empty() && crate::limits::valid_image_url(u))
+        {
+            m.insert("profile_image_url".into(), json!(url));
+        }
         m.insert("bio".into(), json!(user.bio));
         m.insert("gender".into(), json!(user.gender));
         m.insert("date_of_birth".into(), json!(user.date_of_birth));
@@ -75,6 +83,15 @@ pub async fn open(
 
 /// A new session token for `user_id` under the account's session stamp.
 pub async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, Option<i64>)> {
+    issue_token_for(state, user_id, "password").await
+}
+
+/// [`issue_token`] for a sign-in by another method (`oauth`, ...).
+pub async fn issue_token_for(
+    state: &AppState,
+    user_id: &str,
+    auth_method: &str,
+) -> ApiResult<(String, Option<i64>)> {
     let id = user_id.to_string();
     let auth = state.db.read(move |c| db::auths::get(c, &id)).await?;
     let stamp = match auth.and_then(|a| a.session_stamp) {
@@ -92,7 +109,8 @@ pub async fn issue_token(state: &AppState, user_id: &str) -> ApiResult<(String, 
     };
     let expires_in = jwt::parse_expiry(&state.config.get_str("auth.jwt_expiry"));
     let now = now_secs();
-    let claims = jwt::new_session_claims(user_id, &stamp, expires_in, now);
+    let mut claims = jwt::new_session_claims(user_id, &stamp, expires_in, now);
+    claims.auth_method = Some(auth_method.to_string());
     let token = jwt::create(&state.settings.secret_key, &claims)?;
     Ok((token, claims.exp))
 }

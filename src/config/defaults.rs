@@ -794,6 +794,156 @@ pub static DEFS: &[ConfigDef] = &[
         default: r#"true"#,
     },
     ConfigDef {
+        key: "oauth.admin_roles",
+        env: "OAUTH_ADMIN_ROLES",
+        default: r#"["admin"]"#,
+    },
+    ConfigDef {
+        key: "oauth.allowed_domains",
+        env: "OAUTH_ALLOWED_DOMAINS",
+        default: r#"["*"]"#,
+    },
+    ConfigDef {
+        key: "oauth.allowed_roles",
+        env: "OAUTH_ALLOWED_ROLES",
+        default: r#"["user", "admin"]"#,
+    },
+    ConfigDef {
+        key: "oauth.audience",
+        env: "OAUTH_AUDIENCE",
+        default: r#""""#,
+    },
+    ConfigDef {
+        key: "oauth.auto_redirect",
+        env: "OAUTH_AUTO_REDIRECT",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.blocked_groups",
+        env: "OAUTH_BLOCKED_GROUPS",
+        default: r#""[]""#,
+    },
+    ConfigDef {
+        key: "oauth.client_id",
+        env: "OAUTH_CLIENT_ID",
+        default: r#""""#,
+    },
+    ConfigDef {
+        key: "oauth.client_secret",
+        env: "OAUTH_CLIENT_SECRET",
+        default: r#""""#,
+    },
+    ConfigDef {
+        key: "oauth.email_claim",
+        env: "OAUTH_EMAIL_CLAIM",
+        default: r#""email""#,
+    },
+    ConfigDef {
+        key: "oauth.enable",
+        env: "ENABLE_OAUTH",
+        default: r#"true"#,
+    },
+    ConfigDef {
+        key: "oauth.enable_group_creation",
+        env: "ENABLE_OAUTH_GROUP_CREATION",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.enable_group_mapping",
+        env: "ENABLE_OAUTH_GROUP_MANAGEMENT",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.enable_role_mapping",
+        env: "ENABLE_OAUTH_ROLE_MANAGEMENT",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.enable_signup",
+        env: "ENABLE_OAUTH_SIGNUP",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.end_session_endpoint",
+        env: "OPENID_END_SESSION_ENDPOINT",
+        default: r#""""#,
+    },
+    ConfigDef {
+        key: "oauth.group_claim",
+        env: "OAUTH_GROUPS_CLAIM",
+        default: r#""groups""#,
+    },
+    ConfigDef {
+        key: "oauth.group_default_share",
+        env: "OAUTH_GROUP_DEFAULT_SHARE",
+        default: r#"true"#,
+    },
+    ConfigDef {
+        key: "oauth.merge_accounts_by_email",
+        env: "OAUTH_MERGE_ACCOUNTS_BY_EMAIL",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.picture_claim",
+        env: "OAUTH_PICTURE_CLAIM",
+        default: r#""picture""#,
+    },
+    ConfigDef {
+        key: "oauth.provider_name",
+        env: "OAUTH_PROVIDER_NAME",
+        default: r#""SSO""#,
+    },
+    ConfigDef {
+        key: "oauth.provider_url",
+        env: "OPENID_PROVIDER_URL",
+        default: r#""""#,
+    },
+    ConfigDef {
+        key: "oauth.redirect_uri",
+        env: "OPENID_REDIRECT_URI",
+        default: r#""""#,
+    },
+    ConfigDef {
+        key: "oauth.refresh_token.include_scope",
+        env: "OAUTH_REFRESH_TOKEN_INCLUDE_SCOPE",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.roles_claim",
+        env: "OAUTH_ROLES_CLAIM",
+        default: r#""roles""#,
+    },
+    ConfigDef {
+        key: "oauth.scopes",
+        env: "OAUTH_SCOPES",
+        default: r#""openid email profile""#,
+    },
+    ConfigDef {
+        key: "oauth.sub_claim",
+        env: "OAUTH_SUB_CLAIM",
+        default: r#"null"#,
+    },
+    ConfigDef {
+        key: "oauth.update_email_on_login",
+        env: "OAUTH_UPDATE_EMAIL_ON_LOGIN",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.update_name_on_login",
+        env: "OAUTH_UPDATE_NAME_ON_LOGIN",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.update_picture_on_login",
+        env: "OAUTH_UPDATE_PICTURE_ON_LOGIN",
+        default: r#"false"#,
+    },
+    ConfigDef {
+        key: "oauth.username_claim",
+        env: "OAUTH_USERNAME_CLAIM",
+        default: r#""name""#,
+    },
+    ConfigDef {
         key: "ollama.api_configs",
         env: "OLLAMA_API_CONFIGS",
         default: r#"{}"#,

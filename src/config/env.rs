@@ -18,6 +18,7 @@ const ALIASES: &[(&str, &[&str])] = &[
         "ollama.base_urls",
         &["OLLAMA_BASE_URL", "OLLAMA_API_BASE_URL"],
     ),
+    ("oauth.group_claim", &["OAUTH_GROUP_CLAIM"]),
 ];
 
 pub fn parse_as(default: &Value, raw: &str) -> Option<Value> {
@@ -133,6 +134,6 @@ mod tests {
             serde_json::from_str::<Value>(d.default).unwrap();
             assert!(seen.insert(d.key), "duplicate key {}", d.key);
         }
-        assert_eq!(DEFS.len(), 378);
+        assert_eq!(DEFS.len(), 408);
     }
 }

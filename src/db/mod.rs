@@ -29,6 +29,7 @@ pub mod migrations;
 pub mod models;
 pub mod notes;
 pub mod notifications;
+pub mod oauth;
 pub mod prompts;
 pub mod scim;
 pub mod search;

@@ -135,7 +135,8 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// Fetches and reads an OpenAPI document (JSON).
 pub async fn fetch_document(url: &str, headers: HeaderMap) -> Result<Value, String> {
-    let resp = crate::llm::client()
+    // Title-case names, as other servers' clients send them (`Authorization`).
+    let resp = crate::llm::title_case_client()
         .get(url)
         .header("accept", "application/json")
         .headers(headers)

@@ -252,18 +252,56 @@ pub(super) async fn signup(
 
 /// Clears the cookie and ends the presented session token for good (API
 /// keys are not touched: they are deleted on their own route).
-pub(super) async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn signout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     if let Some(token) = token_from_headers(&headers).filter(|t| !t.starts_with("sk-")) {
         crate::auth::session::revoke_token(&state, &token);
     }
-    let body = match &state.settings.signout_redirect_url {
-        Some(url) => json!({"status": true, "redirect_url": url}),
-        None => json!({"status": true}),
-    };
+    // Signed in through a provider: its end-session page comes next.
+    let oauth_session = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| crate::api::extract::cookie_value(h, "oauth_session_id"))
+        .filter(|s| !s.is_empty() && s.len() <= 64);
+    let mut body = json!({"status": true});
+    if let Some(sid) = &oauth_session {
+        match crate::auth::oauth::end_session_url(&state, sid).await {
+            Ok(Some(url)) => body["redirect_url"] = json!(url),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("cannot reach the identity provider to sign out: {e}");
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "Failed to sign out from the identity provider."
+                )));
+            }
+        }
+    }
+    // Otherwise the page the deployment names for after sign-out, if any.
+    if body.get("redirect_url").is_none() {
+        if let Some(url) = &state.settings.signout_redirect_url {
+            body["redirect_url"] = json!(url);
+        }
+    }
     let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(
+    let h = resp.headers_mut();
+    h.insert(
         SET_COOKIE,
         HeaderValue::from_static("token=; Max-Age=0; Path=/; HttpOnly; SameSite=lax"),
     );
-    resp
+    h.append(
+        SET_COOKIE,
+        HeaderValue::from_static("oauth_id_token=; Max-Age=0; Path=/; HttpOnly; SameSite=lax"),
+    );
+    if oauth_session.is_some() {
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static(
+                "oauth_session_id=; Max-Age=0; Path=/; HttpOnly; SameSite=lax",
+            ),
+        );
+    }
+    Ok(resp)
 }
