@@ -21,7 +21,7 @@ pub fn check(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
     let mut last = format!("no address for {host}");
     for addr in addrs {
         match ask(addr, host, timeout) {
-            Ok(status) if status == 200 => return Ok(()),
+            Ok(200) => return Ok(()),
             Ok(status) => last = format!("{addr} answered {status}"),
             Err(e) => last = format!("{addr}: {e}"),
         }
