@@ -1,7 +1,7 @@
 //! Compact storage for the bundled embedding model's weights.
 //!
 //! The large matrices (token/position embeddings, every dense layer) are kept
-//! as 8-bit integers with one f32 scale per 64 values of a row (symmetric,
+//! as 8-bit integers with one f32 scale per 128 values of a row (symmetric,
 //! round to nearest); vectors (biases, LayerNorm) stay f32. The whole file is
 //! deflated. At load
 //! the weights are expanded back to f32, so inference runs exactly as with
@@ -23,7 +23,7 @@ const KIND_I8: u8 = 1;
 /// Matrices with at least this many values are stored as int8.
 const QUANTIZE_FROM: usize = 1 << 16;
 /// Values sharing one scale (along a row), when the row length allows.
-const GROUP: usize = 64;
+const GROUP: usize = 128;
 /// Decoding refuses anything claiming more values than this (bounded memory).
 const MAX_VALUES: usize = 1 << 28;
 
