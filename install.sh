@@ -8,7 +8,10 @@
 #   2. unpack the built SPA, the backend static files, the changelog and the
 #      license files into ./frontend-dist/ (skipped when already done for the
 #      same wheel),
-#   3. cargo build --release and copy the binary to ./open-webui.
+#   3. cargo build --release and copy the binary to ./open-webui: a static
+#      executable (<arch>-unknown-linux-musl) when that Rust target and a musl
+#      C compiler (Debian: musl-tools) are installed, else the usual glibc
+#      build. OWUI_BUILD_TARGET=musl|gnu forces one.
 #
 # Safe to run repeatedly. Once the wheel is cached no network access is needed
 # for the frontend part.
@@ -67,6 +70,9 @@ Environment:
   OPEN_WEBUI_RS_CACHE_DIR  download cache (default: \${XDG_CACHE_HOME:-\$HOME/.cache}/open-webui-rs)
   PYTHON                   python interpreter to use (default: python3)
   CARGO_TARGET_DIR         honoured when locating the built binary
+  OWUI_BUILD_TARGET        musl (static executable) or gnu (glibc); default: musl
+                           when 'rustup target add <arch>-unknown-linux-musl' was
+                           done and musl-gcc is installed, else gnu
 EOF
 }
 
@@ -354,18 +360,57 @@ target_dir() {
     esac
 }
 
+# Prints the musl target triple for this machine when a static build is
+# possible here, else nothing (and says why on stderr when $1 is "explain").
+musl_target() {
+    local arch triple
+    arch="$(uname -m)"
+    case "$arch" in
+        x86_64 | aarch64) triple="${arch}-unknown-linux-musl" ;;
+        *) return 0 ;;
+    esac
+    if ! command -v rustup >/dev/null 2>&1 ||
+        ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
+        [[ "${1:-}" == explain ]] && info "static build not available: run 'rustup target add ${triple}' (and install musl-tools) for one"
+        return 0
+    fi
+    if ! command -v musl-gcc >/dev/null 2>&1 && ! command -v "${arch}-linux-musl-gcc" >/dev/null 2>&1; then
+        [[ "${1:-}" == explain ]] && info "static build not available: the ${triple} target is installed but no musl C compiler (Debian: apt-get install musl-tools)"
+        return 0
+    fi
+    printf '%s\n' "$triple"
+}
+
 build_binary() {
     require_cargo
-    info "cargo build --release (the first build compresses the frontend and takes a while)"
-    (cd "$SCRIPT_DIR" && cargo build --release --bin "$BINARY_NAME")
+    local triple="" kind
+    case "${OWUI_BUILD_TARGET:-auto}" in
+        musl)
+            triple="$(musl_target explain)"
+            [[ -n "$triple" ]] || die "OWUI_BUILD_TARGET=musl but a static build is not possible here (see above)"
+            ;;
+        gnu) ;;
+        auto) triple="$(musl_target explain)" ;;
+        *) die "OWUI_BUILD_TARGET must be musl or gnu, not '${OWUI_BUILD_TARGET}'" ;;
+    esac
 
     local built
-    built="$(target_dir)/release/${BINARY_NAME}"
+    if [[ -n "$triple" ]]; then
+        kind="static (${triple}, mimalloc)"
+        info "building the ${kind} release binary (the first build compresses the frontend and takes a while)"
+        (cd "$SCRIPT_DIR" && cargo build --release --target "$triple" --bin "$BINARY_NAME")
+        built="$(target_dir)/${triple}/release/${BINARY_NAME}"
+    else
+        kind="glibc (dynamically linked)"
+        info "building the ${kind} release binary (the first build compresses the frontend and takes a while)"
+        (cd "$SCRIPT_DIR" && cargo build --release --bin "$BINARY_NAME")
+        built="$(target_dir)/release/${BINARY_NAME}"
+    fi
     [[ -x "$built" ]] || die "build finished but ${built} does not exist"
     # Copy then rename, so a running ./open-webui is not overwritten in place.
     cp -f "$built" "${SCRIPT_DIR}/.${BINARY_NAME}.tmp"
     mv -f "${SCRIPT_DIR}/.${BINARY_NAME}.tmp" "${SCRIPT_DIR}/${BINARY_NAME}"
-    info "built ./${BINARY_NAME} ($(du -h "${SCRIPT_DIR}/${BINARY_NAME}" | cut -f1))"
+    info "built ./${BINARY_NAME}: ${kind}, $(du -h --apparent-size "${SCRIPT_DIR}/${BINARY_NAME}" | cut -f1)"
 }
 
 # ---------------------------------------------------------------------------

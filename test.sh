@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run every test of the project:
 #   1. Rust unit + integration tests (cargo nextest if installed, else cargo test; plus doctests)
-#   2. browser end-to-end tests: ./install.sh (frontend + release binary), then
-#      the official frontend in headless Chromium against ./open-webui (e2e/run.mjs)
+#   2. browser end-to-end tests: ./install.sh (frontend + release binary), the
+#      release artifact check (tests/release_artifact.rs: static, size, healthcheck),
+#      then the official frontend in headless Chromium against ./open-webui (e2e/run.mjs)
 #
 # Usage: ./test.sh [--no-e2e | --e2e-only] [--no-install]
 #   --no-e2e      only the cargo tests
@@ -23,7 +24,7 @@ for arg in "$@"; do
     --e2e-only) run_cargo=0 ;;
     --no-install) run_install=0 ;;
     -h | --help)
-      sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -36,6 +37,7 @@ done
 section() { printf '\n==== %s ====\n' "$*"; }
 
 cargo_status="skipped"
+artifact_status="skipped"
 e2e_status="skipped"
 e2e_passed=0
 e2e_failed=0
@@ -51,6 +53,9 @@ if [ "$run_cargo" = 1 ]; then
   fi
   section "cargo tests"
   cargo_ok=1
+  # tests/release_artifact.rs needs ./open-webui, which install.sh builds only
+  # in the e2e part below: there it runs again, required (see that file).
+  if [ "$run_e2e" = 1 ]; then export OWUI_ARTIFACT_DEFERRED=1; fi
   if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-tests=pass || cargo_ok=0
     # nextest does not run doctests
@@ -78,6 +83,21 @@ if [ "$run_e2e" = 1 ]; then
   if [ "$e2e_ok" = 1 ] && [ ! -x "$bin" ]; then
     echo "test.sh: no server binary at $bin" >&2
     e2e_ok=0
+  fi
+
+  if [ "$e2e_ok" = 1 ]; then
+    section "release artifact"
+    if cargo nextest --version >/dev/null 2>&1; then
+      artifact_cmd=(cargo nextest run --no-tests=fail --test release_artifact)
+    else
+      artifact_cmd=(cargo test --test release_artifact)
+    fi
+    if OWUI_BIN="$bin" OWUI_ARTIFACT_REQUIRED=1 "${artifact_cmd[@]}"; then
+      artifact_status="ok"
+    else
+      artifact_status="FAILED"
+      failed=1
+    fi
   fi
 
   if [ "$e2e_ok" = 1 ] && [ ! -d e2e/node_modules/playwright-core ]; then
@@ -117,6 +137,7 @@ fi
 
 section "summary"
 echo "cargo tests: $cargo_status"
+echo "release artifact: $artifact_status"
 echo "e2e: $e2e_status"
 if [ "$run_e2e" = 1 ]; then
   echo "$e2e_passed passed, $e2e_failed failed"

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod frontend_texts;
+pub mod healthcheck;
 pub mod images;
 pub mod json;
 pub mod limits;

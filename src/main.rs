@@ -2,6 +2,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// musl's own allocator costs throughput under many threads; the static
+/// build allocates with mimalloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "open-webui",
@@ -31,6 +37,19 @@ enum Command {
         data_dir: PathBuf,
         #[command(flatten)]
         tls: open_webui::tls::TlsArgs,
+    },
+    /// Exit 0 when the server on this machine answers /health with 200, else 1
+    /// (for container health checks; needs no shell or curl).
+    Healthcheck {
+        /// Port of the running server.
+        #[arg(long, env = "PORT", default_value_t = 8080)]
+        port: u16,
+        /// Address to ask.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Seconds to wait for each of connect, send and answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
     },
     /// Print the Open WebUI license that covers the bundled frontend.
     License,
@@ -158,6 +177,20 @@ fn main() -> std::process::ExitCode {
                 },
             );
             std::process::ExitCode::from(code as u8)
+        }
+        Command::Healthcheck {
+            port,
+            host,
+            timeout,
+        } => {
+            let timeout = std::time::Duration::from_secs(timeout.clamp(1, 60));
+            match open_webui::healthcheck::check(&host, port, timeout) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("open-webui: unhealthy: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
         }
         Command::License => {
             match open_webui::web::license_text() {

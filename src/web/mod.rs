@@ -1,8 +1,8 @@
 //! The official Open WebUI frontend, embedded in the binary.
 //!
-//! `build.rs` turns `frontend-dist/` into `$OUT_DIR/web`: each file stored as
-//! `<path>.gz` (+ `<path>.br`) or, when compression does not pay, as the raw
-//! `<path>`; plus `$OUT_DIR/web-manifest.txt` listing every logical file with
+//! `build.rs` turns `frontend-dist/` into `$OUT_DIR/web`: each file stored
+//! once, as `<path>.br` or, when compression does not pay, as the raw
+//! `<path>` (older manifests may also list `.gz` copies); plus `$OUT_DIR/web-manifest.txt` listing every logical file with
 //! its stored variants and ETag. Release builds embed the tree; debug builds
 //! read it from `$OUT_DIR/web` at run time (rust-embed's default).
 //!
@@ -101,14 +101,63 @@ pub fn asset_bytes(logical: &str) -> Option<Vec<u8>> {
     if info.raw {
         return Assets::get(logical).map(|f| f.data.into_owned());
     }
-    let gz = Assets::get(&format!("{logical}.gz"))?;
-    gunzip(&gz.data, info.size).ok()
+    decoded(logical, info).ok()
 }
 
+/// The uncompressed bytes of a file stored compressed.
+fn decoded(name: &str, info: &FileInfo) -> std::io::Result<Vec<u8>> {
+    let missing = || std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded");
+    let mut out = Vec::with_capacity(info.size.min(256 << 20) as usize);
+    if info.br {
+        let file = Assets::get(&format!("{name}.br")).ok_or_else(missing)?;
+        brotli_decompressor::Decompressor::new(&file.data[..], 64 << 10).read_to_end(&mut out)?;
+    } else {
+        let file = Assets::get(&format!("{name}.gz")).ok_or_else(missing)?;
+        flate2::read::GzDecoder::new(&file.data[..]).read_to_end(&mut out)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
 fn gunzip(data: &[u8], size_hint: u64) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(size_hint.min(256 << 20) as usize);
     flate2::read::GzDecoder::new(data).read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// Gzip copies made from the brotli ones for clients that take only gzip
+/// (browsers over plain HTTP), kept up to `GZIP_CACHE_BYTES` in total: the
+/// frontend's files never change while the server runs.
+const GZIP_CACHE_BYTES: usize = 48 << 20;
+
+fn gzip_cache() -> &'static std::sync::Mutex<(HashMap<&'static str, Bytes>, usize)> {
+    static CACHE: OnceLock<std::sync::Mutex<(HashMap<&'static str, Bytes>, usize)>> =
+        OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The gzip form of a file stored as brotli.
+fn gzip_copy(name: &'static str, info: &FileInfo) -> std::io::Result<Bytes> {
+    if let Some(hit) = gzip_cache()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0
+        .get(name)
+    {
+        return Ok(hit.clone());
+    }
+    let plain = decoded(name, info)?;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 3 + 64),
+        flate2::Compression::new(6),
+    );
+    std::io::Write::write_all(&mut enc, &plain)?;
+    let gz = Bytes::from(enc.finish()?);
+    let mut cache = gzip_cache().lock().unwrap_or_else(|p| p.into_inner());
+    if cache.1 + gz.len() <= GZIP_CACHE_BYTES && cache.0.insert(name, gz.clone()).is_none() {
+        cache.1 += gz.len();
+    }
+    Ok(gz)
 }
 
 /// The Open WebUI license shipped with the frontend (LICENSE, then
@@ -236,7 +285,8 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok()),
     );
-    let encoding = accept.choose(info.br, info.gz);
+    // gzip is offered for brotli-only files too (made on the fly).
+    let encoding = accept.choose(info.br, info.gz || info.br);
 
     let mut out = HeaderMap::new();
     let content_type = rules::content_type(name);
@@ -276,8 +326,13 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
         out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
         let stored = if encoding == Encoding::Brotli {
             format!("{name}.br")
-        } else {
+        } else if info.gz {
             format!("{name}.gz")
+        } else {
+            return match tokio::task::spawn_blocking(move || gzip_copy(name, &info)).await {
+                Ok(Ok(gz)) => body_response(StatusCode::OK, out, gz, head),
+                _ => read_failed(),
+            };
         };
         let Some(file) = Assets::get(&stored) else {
             return not_found();
@@ -319,22 +374,22 @@ async fn serve(method: &Method, raw_path: &str, headers: &HeaderMap) -> Response
         };
     }
 
-    // Identity requested but only compressed copies exist: inflate the gzip one.
+    // Identity requested but only a compressed copy exists: decode it.
     if head {
         out.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
         return (StatusCode::OK, out, Body::empty()).into_response();
     }
-    let Some(file) = Assets::get(&format!("{name}.gz")) else {
-        return not_found();
-    };
-    let data = to_bytes(file.data);
-    match tokio::task::spawn_blocking(move || gunzip(&data, info.size)).await {
+    match tokio::task::spawn_blocking(move || decoded(name, &info)).await {
         Ok(Ok(plain)) => body_response(StatusCode::OK, out, Bytes::from(plain), false),
-        _ => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Failed to read embedded file",
-        ),
+        _ => read_failed(),
     }
+}
+
+fn read_failed() -> Response {
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Failed to read embedded file",
+    )
 }
 
 fn to_bytes(data: std::borrow::Cow<'static, [u8]>) -> Bytes {

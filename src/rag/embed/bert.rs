@@ -194,11 +194,63 @@ pub struct LocalModel {
     pub max_len: usize,
 }
 
+/// Where the weights come from.
+#[derive(Clone, Copy)]
+pub enum WeightFile<'a> {
+    /// A `model.safetensors` file, used as is.
+    SafeTensors(&'a [u8]),
+    /// A `model.safetensors` file whose large matrices are rounded the way
+    /// the bundled model is stored (see `packed`), so a development build
+    /// computes what a release build does.
+    SafeTensorsRounded(&'a [u8]),
+    /// The bundled model's packed form (build.rs wrote it with `packed`).
+    Packed(&'a [u8]),
+}
+
+impl WeightFile<'_> {
+    fn tensors(self) -> anyhow::Result<HashMap<String, Tensor>> {
+        let (bytes, round) = match self {
+            WeightFile::SafeTensors(b) => (b, false),
+            WeightFile::SafeTensorsRounded(b) => (b, true),
+            WeightFile::Packed(b) => {
+                let weights = super::packed::decode(b)
+                    .map_err(|e| anyhow::anyhow!("reading the bundled model: {e}"))?;
+                return to_tensors(weights);
+            }
+        };
+        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+            .context("reading model.safetensors")?;
+        if !round {
+            return Ok(tensors);
+        }
+        let mut weights = Vec::with_capacity(tensors.len());
+        for (name, t) in tensors {
+            if t.dtype() != DType::F32 {
+                continue;
+            }
+            weights.push(super::packed::Weights {
+                name,
+                shape: t.dims().to_vec(),
+                data: t.flatten_all()?.to_vec1::<f32>()?,
+            });
+        }
+        super::packed::round_trip(&mut weights);
+        to_tensors(weights)
+    }
+}
+
+fn to_tensors(weights: Vec<super::packed::Weights>) -> anyhow::Result<HashMap<String, Tensor>> {
+    weights
+        .into_iter()
+        .map(|w| Ok((w.name, Tensor::from_vec(w.data, w.shape, &Device::Cpu)?)))
+        .collect()
+}
+
 /// Raw files of a model folder.
 pub struct ModelFiles<'a> {
     pub config: &'a [u8],
     pub tokenizer: &'a [u8],
-    pub weights: &'a [u8],
+    pub weights: WeightFile<'a>,
     /// `sentence_bert_config.json`, if present.
     pub st_config: Option<&'a [u8]>,
     /// `1_Pooling/config.json`, if present.
@@ -227,9 +279,7 @@ impl LocalModel {
             .and_then(|v| v.get("max_seq_length").and_then(|n| n.as_u64()))
             .map_or(512, |n| n as usize)
             .min(config.max_position_embeddings);
-        let tensors: HashMap<String, Tensor> =
-            candle_core::safetensors::load_buffer(files.weights, &Device::Cpu)
-                .context("reading model.safetensors")?;
+        let tensors = files.weights.tensors()?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let bert = Bert::load(vb, &config, pooling)?;
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(files.tokenizer)

@@ -7,6 +7,7 @@
 //! texts do not pay for long ones' padding and memory stays bounded.
 
 pub mod bert;
+pub mod packed;
 pub mod remote;
 
 use std::path::Path;
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::store::Store;
 use crate::config::ConfigStore;
-use bert::{LocalModel, ModelFiles};
+use bert::{LocalModel, ModelFiles, WeightFile};
 
 /// The model used when `rag.embedding_model` names the bundled one.
 pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -259,6 +260,11 @@ fn load_model(name: &str) -> anyhow::Result<LocalModel> {
 
 /// Loads a sentence-transformers / BERT model folder.
 pub fn load_dir(dir: &Path) -> anyhow::Result<LocalModel> {
+    load_folder(dir, false)
+}
+
+/// A model folder; `round` stores its large matrices as the bundled model does.
+fn load_folder(dir: &Path, round: bool) -> anyhow::Result<LocalModel> {
     let read = |name: &str| {
         std::fs::read(dir.join(name))
             .with_context(|| format!("reading {}", dir.join(name).display()))
@@ -272,7 +278,11 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<LocalModel> {
     LocalModel::load(&ModelFiles {
         config: &config,
         tokenizer: &tokenizer,
-        weights: &weights,
+        weights: if round {
+            WeightFile::SafeTensorsRounded(&weights)
+        } else {
+            WeightFile::SafeTensors(&weights)
+        },
         st_config: st.as_deref(),
         pooling: pooling.as_deref(),
     })
@@ -304,7 +314,7 @@ pub mod bundled {
     #[cfg(not(owui_model_embedded))]
     pub fn load() -> anyhow::Result<LocalModel> {
         match dev_dir() {
-            Some(dir) => load_dir(dir),
+            Some(dir) => load_folder(dir, true),
             None => anyhow::bail!("embedding model not bundled: run ./install.sh"),
         }
     }
@@ -316,11 +326,12 @@ pub mod bundled {
                 include_bytes!(concat!(env!("OWUI_MODEL_EMBED_DIR"), "/", $f)).as_slice()
             };
         }
-        let weights: &'static [u8] = asset!("model.safetensors");
+        let weights: &'static [u8] =
+            include_bytes!(concat!(env!("OUT_DIR"), "/model-weights.packed")).as_slice();
         let model = LocalModel::load(&ModelFiles {
             config: asset!("config.json"),
             tokenizer: asset!("tokenizer.json"),
-            weights,
+            weights: WeightFile::Packed(weights),
             st_config: Some(asset!("sentence_bert_config.json")),
             pooling: Some(asset!("1_Pooling/config.json")),
         });
@@ -394,58 +405,108 @@ mod tests {
         assert!(remote::parse("openai", &serde_json::json!({"error": "x"})).is_err());
     }
 
-    /// Against sentence-transformers' own output for the same weights
-    /// (tests/data/minilm-reference.json, computed with
-    /// sentence-transformers 5 / torch 2.15 on CPU). Skipped when the model
-    /// was not fetched (`./install.sh --no-build`).
-    #[test]
-    fn bundled_model_matches_sentence_transformers() {
-        if !bundled::available() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but the embedding model is not installed: run ./install.sh --no-build"
-            );
-            eprintln!("skipped: embedding model not installed");
-            return;
-        }
-        let model = bundled::load().unwrap();
-        assert_eq!(model.max_len, 256);
+    fn reference() -> (Vec<String>, Vec<Vec<f32>>) {
         let reference: serde_json::Value =
             serde_json::from_str(include_str!("../../../tests/data/minilm-reference.json"))
                 .unwrap();
-        let sents: Vec<String> = reference["sents"]
+        let sents = reference["sents"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| s.as_str().unwrap().to_string())
             .collect();
+        let vecs = reference["vecs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect()
+            })
+            .collect();
+        (sents, vecs)
+    }
+
+    /// The vectors of `model` for the reference sentences, with the smallest
+    /// cosine and the largest per-component difference to the reference.
+    fn compare(model: &LocalModel) -> (Vec<Vec<f32>>, f32, f32) {
+        let (sents, want) = reference();
         let tokens = model.tokenize(&sents).unwrap();
         // The 400-word input is cut at 256 tokens, [CLS] and [SEP] included.
         assert_eq!(tokens[3].len(), 256);
         let refs: Vec<&[u32]> = tokens.iter().map(|t| t.as_slice()).collect();
         let batch = model.embed_ids(&refs).unwrap();
-        for (i, want) in reference["vecs"].as_array().unwrap().iter().enumerate() {
-            let want: Vec<f32> = want
-                .as_array()
-                .unwrap()
+        let mut min_cos = 1f32;
+        let mut max_diff = 0f32;
+        for (got, want) in batch.iter().zip(&want) {
+            min_cos = min_cos.min(cos(got, want));
+            max_diff = got
                 .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect();
-            let max_diff = batch[i]
-                .iter()
-                .zip(&want)
+                .zip(want)
                 .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(max_diff < 1e-4, "sentence {i}: max difference {max_diff}");
+                .fold(max_diff, f32::max);
         }
-        let para = cos(&batch[0], &batch[1]);
-        let unrelated = cos(&batch[0], &batch[2]);
-        assert!(para > 0.6, "paraphrase cosine {para}");
-        assert!(unrelated < para - 0.3, "unrelated cosine {unrelated}");
         // One by one gives the same vectors as the padded batch.
         for (i, t) in tokens.iter().enumerate() {
             let one = model.embed_ids(&[t.as_slice()]).unwrap();
             assert!(cos(&one[0], &batch[i]) > 0.99999);
+        }
+        (batch, min_cos, max_diff)
+    }
+
+    fn model_installed() -> bool {
+        if bundled::available() {
+            return true;
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but the embedding model is not installed: run ./install.sh --no-build"
+        );
+        eprintln!("skipped: embedding model not installed");
+        false
+    }
+
+    /// The bundled model (int8-rounded matrices, see `packed`) against
+    /// sentence-transformers' own output for the original f32 weights
+    /// (tests/data/minilm-reference.json, computed with sentence-transformers
+    /// 5 / torch 2.15 on CPU). Skipped when the model was not fetched
+    /// (`./install.sh --no-build`).
+    #[test]
+    fn bundled_model_matches_sentence_transformers() {
+        if !model_installed() {
+            return;
+        }
+        let model = bundled::load().unwrap();
+        assert_eq!(model.max_len, 256);
+        let (batch, min_cos, max_diff) = compare(&model);
+        eprintln!("bundled (int8) model: min cosine {min_cos}, max difference {max_diff}");
+        assert!(min_cos >= 0.999, "cosine to the reference {min_cos}");
+        assert!(max_diff < 0.01, "max difference {max_diff}");
+        let para = cos(&batch[0], &batch[1]);
+        let unrelated = cos(&batch[0], &batch[2]);
+        assert!(para > 0.6, "paraphrase cosine {para}");
+        assert!(unrelated < para - 0.3, "unrelated cosine {unrelated}");
+    }
+
+    /// The same model read as a plain folder (f32 weights used as they are)
+    /// matches to float precision.
+    #[test]
+    fn model_folder_matches_sentence_transformers_exactly() {
+        if !model_installed() {
+            return;
+        }
+        #[cfg(not(owui_model_embedded))]
+        {
+            let Some(dir) = option_env!("OWUI_MODEL_DEV_DIR") else {
+                return;
+            };
+            let model = load_dir(Path::new(dir)).unwrap();
+            let (_, min_cos, max_diff) = compare(&model);
+            assert!(max_diff < 1e-4, "max difference {max_diff}");
+            assert!(min_cos > 0.99999, "cosine {min_cos}");
         }
     }
 }
