@@ -32,6 +32,63 @@ pub fn valid_email(email: &str) -> bool {
         && !domain.contains('@')
 }
 
+/// A new account as every way of creating one writes it (sign-up, LDAP,
+/// OAuth, SCIM).
+pub struct NewAccount<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub image: &'a str,
+    /// The password hash (a random, unknown password for outside sign-ins).
+    pub hash: &'a str,
+    pub stamp: &'a str,
+    /// The first account of the server becomes admin whatever `role` says.
+    pub first_becomes_admin: bool,
+    /// The group new accounts join, when it (still) exists.
+    pub default_group: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Writes the `user` and `auth` rows (and the default-group membership) in
+/// the caller's transaction; `None` when the email is taken. The flag says
+/// whether this was the server's first account.
+pub fn insert_account(
+    tx: &rusqlite::Connection,
+    a: &NewAccount,
+) -> rusqlite::Result<Option<(UserRow, bool)>> {
+    if db::users::get_by_email(tx, a.email)?.is_some() {
+        return Ok(None);
+    }
+    let first = db::users::count(tx)? == 0;
+    let role = if first && a.first_becomes_admin {
+        "admin"
+    } else {
+        a.role
+    };
+    db::users::insert(
+        tx,
+        &db::users::NewUser {
+            id: a.id,
+            name: a.name,
+            email: a.email,
+            role,
+            profile_image_url: a.image,
+            now: a.now,
+        },
+    )?;
+    db::auths::insert(tx, a.id, a.email, a.hash, a.stamp)?;
+    if let Some(g) = a.default_group.filter(|g| !g.is_empty()) {
+        if db::groups::get(tx, g)?.is_some() {
+            db::groups::add_members(tx, g, &[a.id.to_string()], a.now)?;
+        }
+    }
+    let Some(user) = db::users::get(tx, a.id)? else {
+        return Err(rusqlite::Error::QueryReturnedNoRows);
+    };
+    Ok(Some((user, first && a.first_becomes_admin)))
+}
+
 /// Inserts the `user` and `auth` rows; the first account ever becomes admin and
 /// closes sign-up, as upstream does.
 pub async fn create_user(
@@ -54,30 +111,21 @@ pub async fn create_user(
     let created = state
         .db
         .write(move |tx| {
-            if db::users::get_by_email(tx, &email)?.is_some() {
-                return Ok(None);
-            }
-            let first = db::users::count(tx)? == 0;
-            let role = if first { "admin".to_string() } else { role };
-            db::users::insert(
+            insert_account(
                 tx,
-                &db::users::NewUser {
+                &NewAccount {
                     id: &id,
                     name: &name,
                     email: &email,
                     role: &role,
-                    profile_image_url: &image,
+                    image: &image,
+                    hash: &hash,
+                    stamp: &stamp,
+                    first_becomes_admin: true,
+                    default_group: Some(&default_group),
                     now,
                 },
-            )?;
-            db::auths::insert(tx, &id, &email, &hash, &stamp)?;
-            if !default_group.is_empty() && db::groups::get(tx, &default_group)?.is_some() {
-                db::groups::add_members(tx, &default_group, std::slice::from_ref(&id), now)?;
-            }
-            Ok(Some((
-                db::users::get(tx, &id)?.expect("just inserted"),
-                first,
-            )))
+            )
         })
         .await?;
     let Some((user, first)) = created else {

@@ -301,23 +301,25 @@ pub async fn create(state: &AppState, base: &str, body: &[u8]) -> ScimResult<Val
     let created = state
         .db
         .write(move |tx| {
-            if db::users::get_by_email(tx, &email)?.is_some() {
-                return Ok(None);
-            }
-            db::users::insert(
+            let made = crate::accounts::insert_account(
                 tx,
-                &db::users::NewUser {
+                &crate::accounts::NewAccount {
                     id: &id,
                     name: &name,
                     email: &email,
                     role,
-                    profile_image_url: &image,
+                    image: &image,
+                    hash: &hash,
+                    stamp: &stamp,
+                    first_becomes_admin: false,
+                    default_group: None,
                     now,
                 },
             )?;
-            db::auths::insert(tx, &id, &email, &hash, &stamp)?;
-            db::scim::set_external_id(tx, &id, &provider, ext.as_deref(), now)?;
-            db::users::get(tx, &id)
+            if made.is_some() {
+                db::scim::set_external_id(tx, &id, &provider, ext.as_deref(), now)?;
+            }
+            Ok(made.map(|(user, _)| user))
         })
         .await?;
     let Some(user) = created else {

@@ -288,31 +288,25 @@ async fn create(
     let created = state
         .db
         .write(move |tx| {
-            if db::users::get_by_email(tx, &email)?.is_some() {
-                return Ok(None);
-            }
-            let role = if db::users::count(tx)? == 0 {
-                "admin".to_string()
-            } else {
-                role
-            };
-            db::users::insert(
+            let made = crate::accounts::insert_account(
                 tx,
-                &db::users::NewUser {
+                &crate::accounts::NewAccount {
                     id: &id,
                     name: &name,
                     email: &email,
                     role: &role,
-                    profile_image_url: &image,
+                    image: &image,
+                    hash: &hash,
+                    stamp: &stamp,
+                    first_becomes_admin: true,
+                    default_group: Some(&default_group),
                     now,
                 },
             )?;
-            db::auths::insert(tx, &id, &email, &hash, &stamp)?;
-            db::oauth::set_sub(tx, &id, &provider, &sub, now)?;
-            if !default_group.is_empty() && db::groups::get(tx, &default_group)?.is_some() {
-                db::groups::add_members(tx, &default_group, std::slice::from_ref(&id), now)?;
+            if made.is_some() {
+                db::oauth::set_sub(tx, &id, &provider, &sub, now)?;
             }
-            db::users::get(tx, &id)
+            Ok(made.map(|(user, _)| user))
         })
         .await
         .map_err(|e| Refusal::Quiet(e.to_string()))?
