@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{iso, list_response, paging, parse_eq_filter, ScimError, ScimResult, GROUP_SCHEMA};
+use super::{
+    iso, list_response, paging, parse_eq_filter, PatchRequest, ScimError, ScimResult, GROUP_SCHEMA,
+};
 use crate::auth::{group_sync, sessions};
 use crate::db::{self, groups::GroupRow};
 use crate::state::AppState;
@@ -23,21 +25,6 @@ pub struct ReplaceGroup {
     #[serde(rename = "displayName")]
     display_name: Option<String>,
     members: Option<Vec<Value>>,
-}
-
-#[derive(Deserialize)]
-pub struct PatchOp {
-    op: String,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    value: Value,
-}
-
-#[derive(Deserialize)]
-pub struct PatchRequest {
-    #[serde(rename = "Operations")]
-    operations: Vec<PatchOp>,
 }
 
 fn not_found(id: &str) -> ScimError {

@@ -244,6 +244,22 @@ pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> ScimResult<T> {
         .map_err(|e| ScimError::new(400, format!("The request body is not valid: {e}")))
 }
 
+/// A SCIM PATCH body (RFC 7644 §3.5.2), for users and groups alike.
+#[derive(serde::Deserialize)]
+pub struct PatchOp {
+    op: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    value: Value,
+}
+
+#[derive(serde::Deserialize)]
+pub struct PatchRequest {
+    #[serde(rename = "Operations")]
+    operations: Vec<PatchOp>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{iso, list_response, paging, parse_eq_filter, ScimError, ScimResult, USER_SCHEMA};
+use super::{
+    iso, list_response, paging, parse_eq_filter, PatchRequest, ScimError, ScimResult, USER_SCHEMA,
+};
 use crate::auth::{password, sessions};
 use crate::db::{self, users::UserRow};
 use crate::state::AppState;
@@ -80,21 +82,6 @@ pub struct ReplaceUser {
     emails: Option<Vec<Email>>,
     active: Option<bool>,
     photos: Option<Vec<Photo>>,
-}
-
-#[derive(Deserialize)]
-pub struct PatchOp {
-    op: String,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    value: Value,
-}
-
-#[derive(Deserialize)]
-pub struct PatchRequest {
-    #[serde(rename = "Operations")]
-    operations: Vec<PatchOp>,
 }
 
 fn provider(state: &AppState) -> ScimResult<String> {

@@ -424,16 +424,7 @@ pub async fn call(
         Err(e) => return error_text(&format!("could not reach the tool server: {e}")),
     };
     let status = resp.status();
-    let kind = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string();
+    let kind = crate::webfetch::media_type(&resp);
     let bytes = match crate::webfetch::read_limited(resp, MAX_ANSWER).await {
         Ok(b) => b,
         Err(e) => return error_text(&format!("the tool server's answer could not be read: {e}")),

@@ -46,16 +46,7 @@ async fn try_fetch(url: &str, access_token: Option<&str>) -> Result<String, Stri
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status().as_u16()));
     }
-    let mime = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = webfetch::media_type(&resp);
     if !IMAGE_TYPES.contains(&mime.as_str()) {
         return Err(format!("type {mime:?} is not an accepted image"));
     }
