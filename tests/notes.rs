@@ -332,8 +332,29 @@ async fn yjs_collaboration_between_two_tabs() {
         .expect("state for tab a");
     assert_eq!(st["state"], json!([0, 0]));
     assert_eq!(st["content"]["md"], "seed");
-    b.emit("ydoc:document:join", json!({"document_id": doc_id}))
+    // Tab b joins the way a client that waits for an acknowledgement does:
+    // the server answers once the join is handled.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    b.emit_with_ack(
+        "ydoc:document:join",
+        json!({"document_id": doc_id}),
+        Duration::from_secs(5),
+        move |_p: Payload, _c: SioClient| {
+            let tx = tx.clone();
+            async move {
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+            }
+            .boxed()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx)
         .await
+        .expect("ydoc:document:join acknowledged")
         .unwrap();
     wait_for(&seen_b, "ydoc:document:state", |_| true)
         .await
