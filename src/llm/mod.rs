@@ -13,6 +13,7 @@ mod connections;
 mod http;
 mod ollama_wire;
 mod payload;
+mod pytext;
 pub mod responses;
 pub mod stream;
 
