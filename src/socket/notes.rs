@@ -321,16 +321,12 @@ async fn apply_update(
     TryData(data): TryData<Value>,
 ) -> Option<Value> {
     let Ok(data) = data else { return None };
-    let Some(doc_id) = document_id(&data) else {
-        return None;
-    };
+    let doc_id = document_id(&data)?;
     let room = doc_room(&doc_id);
     if !in_room(&s, &room) {
         return None;
     }
-    let Some(user) = s.extensions.get::<SocketUser>() else {
-        return None;
-    };
+    let user = s.extensions.get::<SocketUser>()?;
     let Some(note) = note_for(&state, &user, &doc_id, "write").await else {
         tracing::debug!(user = %user.id, doc = %doc_id, "update without write access");
         return None;
