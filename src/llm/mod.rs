@@ -16,6 +16,7 @@ mod payload;
 mod pytext;
 pub mod responses;
 pub mod stream;
+pub mod variables;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
