@@ -71,6 +71,27 @@ pub fn owner_or_grant(
     owner_id == caller.id() || access_grants::grants_allow(grants, caller.id(), groups, perm)
 }
 
+/// Of `all` (rows with their grants), the ones the caller may use for
+/// `perm` (every one for admins with the bypass), and the caller's group
+/// ids. `owner` names a row's owner.
+pub async fn visible<T>(
+    state: &AppState,
+    caller: &Caller,
+    all: Vec<(T, Vec<GrantRow>)>,
+    perm: &str,
+    owner: impl Fn(&T) -> &str,
+) -> ApiResult<(Vec<(T, Vec<GrantRow>)>, HashSet<String>)> {
+    let groups = group_ids(state, caller.id()).await?;
+    if admin_bypass(caller) {
+        return Ok((all, groups));
+    }
+    let list = all
+        .into_iter()
+        .filter(|(row, g)| owner_or_grant(caller, owner(row), g, &groups, perm))
+        .collect();
+    Ok((list, groups))
+}
+
 /// `perm` on a loaded resource: true at once when `admin` (the caller's
 /// admin rule: `is_admin` or [`admin_bypass`]), else the owner or a grant.
 pub async fn allows(
