@@ -225,16 +225,7 @@ async fn models(
         if let Some(list) = v.get_mut("data").and_then(Value::as_array_mut) {
             list.retain(|m| {
                 let id = m["id"].as_str().unwrap_or("");
-                ![
-                    "babbage",
-                    "dall-e",
-                    "davinci",
-                    "embedding",
-                    "tts",
-                    "whisper",
-                ]
-                .iter()
-                .any(|k| id.contains(k))
+                !llm::UNSUPPORTED_OPENAI.iter().any(|k| id.contains(k))
             });
         }
     }

@@ -57,18 +57,6 @@ pub(super) async fn ollama_models(state: &AppState, refresh: bool) -> Vec<Value>
         .collect()
 }
 
-pub(super) fn urls_of(m: &Value) -> Vec<usize> {
-    m["ollama"]["urls"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_u64)
-                .map(|u| u as usize)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The server for a model: the one asked for (which must host it unless the
 /// caller is an admin) or one of those hosting it, picked at random.
 pub(super) async fn server_for(
@@ -82,7 +70,7 @@ pub(super) async fn server_for(
         if !caller.is_admin() {
             let hosted = find_model(state, model)
                 .await
-                .map(|m| urls_of(&m))
+                .map(|m| crate::llm::ollama_url_indexes(&m))
                 .unwrap_or_default();
             if !hosted.contains(&i) {
                 return Err(prohibited());
@@ -93,7 +81,7 @@ pub(super) async fn server_for(
     let m = find_model(state, model)
         .await
         .ok_or_else(|| model_not_found(model))?;
-    let urls = urls_of(&m);
+    let urls = crate::llm::ollama_url_indexes(&m);
     use rand::seq::SliceRandom;
     let i = *urls
         .choose(&mut rand::thread_rng())
