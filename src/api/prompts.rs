@@ -336,11 +336,12 @@ async fn load_writable(
     caller: &Caller,
     id: &str,
 ) -> ApiResult<(PromptRow, Vec<GrantRow>)> {
-    let (p, g) = load(state, id).await?;
-    if !access::allows(state, caller, caller.is_admin(), &p.user_id, &g, "write").await? {
-        return Err(ApiError::unauthorized(PROHIBITED));
-    }
-    Ok((p, g))
+    let refuse = access::Refusals {
+        missing: not_found(),
+        denied: ApiError::unauthorized(PROHIBITED),
+    };
+    let (admin, get) = (caller.is_admin(), rows::get_with_grants);
+    access::load_allowed(state, caller, get, id, admin, "write", refuse).await
 }
 
 async fn load_readable(

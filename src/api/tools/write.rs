@@ -98,14 +98,9 @@ pub(super) async fn writable(
     missing: ApiError,
     denied: ApiError,
 ) -> ApiResult<(ToolRow, Vec<GrantRow>)> {
-    let Some((t, g)) = load(state, id).await? else {
-        return Err(missing);
-    };
-    let owner = t.user_id.as_deref().unwrap_or("");
-    if !access::allows(state, caller, caller.is_admin(), owner, &g, "write").await? {
-        return Err(denied);
-    }
-    Ok((t, g))
+    let refuse = access::Refusals { missing, denied };
+    let (admin, get) = (caller.is_admin(), rows::get_with_grants);
+    access::load_allowed(state, caller, get, id, admin, "write", refuse).await
 }
 
 pub(super) async fn get_one(
