@@ -88,14 +88,7 @@ async fn update_config(
     // One key per URL, and settings only for URLs that exist.
     let mut keys = form.OPENAI_API_KEYS;
     keys.resize(n, String::new());
-    let configs: Map<String, Value> = form
-        .OPENAI_API_CONFIGS
-        .into_iter()
-        .filter(|(k, _)| {
-            k.parse::<usize>()
-                .is_ok_and(|i| i < n && i.to_string() == *k)
-        })
-        .collect();
+    let configs = llm::configs_for_urls(form.OPENAI_API_CONFIGS, n);
     state
         .config
         .set_many(vec![
@@ -121,11 +114,7 @@ struct VerifyForm {
 /// The URL a connection lists its models at.
 fn models_url(url: &str, config: &Value) -> String {
     let url = url.trim_end_matches('/');
-    let azure = config
-        .get("azure")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-        || config.get("provider").and_then(Value::as_str) == Some("azure");
+    let azure = llm::is_azure(config);
     if azure && !url.contains("/openai/v1") {
         let version = config
             .get("api_version")
@@ -190,12 +179,7 @@ async fn models(
     let conn = conns
         .get(idx)
         .ok_or_else(|| ApiError::not_found("Connection not found"))?;
-    let azure = conn
-        .config
-        .get("azure")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-        || conn.config.get("provider").and_then(Value::as_str) == Some("azure");
+    let azure = llm::is_azure(&conn.config);
     if azure {
         return Ok(Json(
             json!({"data": conn.config.get("model_ids").cloned().unwrap_or(json!([])), "object": "list"}),
@@ -300,11 +284,7 @@ pub(crate) async fn manage(
     let conn = conns
         .get(idx)
         .ok_or_else(|| ApiError::not_found("Connection not found"))?;
-    let provider = conn
-        .config
-        .get("provider")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let provider = conn.provider_name();
     if management_path(provider, "list").is_none() {
         let name = if provider.is_empty() {
             "default"

@@ -126,11 +126,7 @@ pub(super) async fn unload_model(
             let conn = conns
                 .get(idx)
                 .ok_or_else(|| ApiError::not_found("Connection not found"))?;
-            let provider = conn
-                .config
-                .get("provider")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let provider = conn.provider_name();
             let payload = json!({"model": conn.strip_prefix(&id)});
             crate::api::openai::manage(
                 &state,
