@@ -21,7 +21,7 @@ use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::db::functions::{self as rows, FunctionRow};
 use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
-use crate::db::tools::{user_valves as stored_user_valves, valves_dict};
+use crate::db::tools::{user_valves as stored_user_valves, valves_dict, CodeSave};
 use crate::db::workspace_history::Kind;
 use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult};
@@ -186,17 +186,15 @@ async fn create(
             if rows::get(c, &id)?.is_some() {
                 return Ok(None);
             }
-            let f = rows::insert(
-                c,
-                &uid,
-                &id,
-                kind,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
+            let save = CodeSave {
+                name: &name,
+                content: &content,
+                meta,
+                commit_message: message.as_deref(),
+                user_id: &uid,
                 now,
-            )?;
+            };
+            let f = rows::insert(c, &id, kind, save)?;
             Ok(Some(rows::wire(&f, false, false)))
         })
         .await?;
@@ -302,18 +300,15 @@ async fn save(
     let f = state
         .db
         .write(move |c| {
-            rows::update(
-                c,
-                &id,
-                kind,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
-                &uid,
-                version_id.as_deref(),
+            let save = CodeSave {
+                name: &name,
+                content: &content,
+                meta,
+                commit_message: message.as_deref(),
+                user_id: &uid,
                 now,
-            )
+            };
+            rows::update(c, &id, kind, save, version_id.as_deref())
         })
         .await?
         .ok_or_else(not_found)?;

@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::db::access_grants::{self, GrantRow};
 use crate::db::now_secs;
 use crate::db::prompts::user_briefs;
-use crate::db::tools::{self as rows, ToolRow};
+use crate::db::tools::{self as rows, CodeSave, ToolRow};
 use crate::error::messages::{ACCESS_PROHIBITED as PROHIBITED, NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -58,17 +58,15 @@ pub(super) async fn create(
             if rows::get(c, &id)?.is_some() {
                 return Ok(None);
             }
-            let t = rows::insert(
-                c,
-                &uid,
-                &id,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
-                &grants,
+            let save = CodeSave {
+                name: &name,
+                content: &content,
+                meta,
+                commit_message: message.as_deref(),
+                user_id: &uid,
                 now,
-            )?;
+            };
+            let t = rows::insert(c, &id, save, &grants)?;
             let g = access_grants::by_resource(c, rows::RESOURCE, &t.id)?;
             Ok(Some(rows::wire_brief(&t, &g)))
         })
@@ -207,18 +205,15 @@ pub(super) async fn save(
     let v = state
         .db
         .write(move |c| {
-            let Some(t) = rows::update(
-                c,
-                &id,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
-                &uid,
-                version_id.as_deref(),
+            let save = CodeSave {
+                name: &name,
+                content: &content,
+                meta,
+                commit_message: message.as_deref(),
+                user_id: &uid,
                 now,
-            )?
-            else {
+            };
+            let Some(t) = rows::update(c, &id, save, version_id.as_deref())? else {
                 return Ok(None);
             };
             let g = access_grants::by_resource(c, rows::RESOURCE, &t.id)?;
