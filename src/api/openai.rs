@@ -16,6 +16,7 @@ use sha2::Digest;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::auth::permissions;
+use crate::error::messages::ACCESS_PROHIBITED;
 use crate::error::{ApiError, ApiResult};
 use crate::llm;
 use crate::state::AppState;
@@ -156,11 +157,7 @@ async fn models(
     VerifiedUser(caller): VerifiedUser,
     url_idx: Option<Path<usize>>,
 ) -> ApiResult<Json<Value>> {
-    if url_idx.is_some() && !caller.is_admin() {
-        return Err(ApiError::unauthorized(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
-    }
+    crate::api::ollama::server_choice(&caller, &url_idx)?;
     let (enabled, conns) = llm::openai_connections(&state);
     if !enabled {
         return Err(disabled());
@@ -564,9 +561,7 @@ async fn speech(
     if !caller.is_admin() {
         let perms = permissions::effective(&state, caller.id()).await?;
         if !permissions::allows(&perms, "chat.tts") {
-            return Err(ApiError::forbidden(
-                "You do not have permission to access this resource. Please contact your administrator for assistance.",
-            ));
+            return Err(ApiError::forbidden(ACCESS_PROHIBITED));
         }
     }
     let (_, conns) = llm::openai_connections(&state);

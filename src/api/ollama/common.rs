@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
+use crate::error::messages::ACCESS_PROHIBITED;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, Conn};
 use crate::state::AppState;
@@ -23,9 +24,16 @@ fn disabled() -> ApiError {
 }
 
 fn prohibited() -> ApiError {
-    ApiError::forbidden(
-        "You do not have permission to access this resource. Please contact your administrator for assistance.",
-    )
+    ApiError::forbidden(ACCESS_PROHIBITED)
+}
+
+/// Asking one provider server by its index is for admins (401 otherwise);
+/// everyone may ask all of them at once.
+pub(crate) fn server_choice(caller: &Caller, idx: &Option<Path<usize>>) -> ApiResult<()> {
+    if idx.is_some() && !caller.is_admin() {
+        return Err(ApiError::unauthorized(ACCESS_PROHIBITED));
+    }
+    Ok(())
 }
 
 pub(super) fn model_not_found(m: &str) -> ApiError {
