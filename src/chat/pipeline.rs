@@ -529,12 +529,17 @@ async fn generate(
             };
             // Prompt-based calling: the task model picks the tools first and
             // their results become cited context.
-            let picked = if tools.prompt_based() {
+            let mut picked = if tools.prompt_based() {
                 let msgs = request["messages"].as_array().cloned().unwrap_or_default();
                 super::tools::legacy::run(&tools, &cx, &target.model_id, &msgs).await
             } else {
                 Vec::new()
             };
+            // The web search switch in legacy mode: found pages are cited context too.
+            let (st, em) = (&state, &emitter);
+            picked.extend(
+                super::web_search::apply(st, &turn, &target, em, &resolved, &request).await,
+            );
             // RAG (crate::rag::context): passages into the prompt, citations to the UI.
             let (c, b, f) = (&turn.caller, &turn.body, turn.folder_id.as_deref());
             let m = &resolved.model_item;

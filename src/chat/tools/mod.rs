@@ -19,6 +19,7 @@ pub mod legacy;
 mod memory;
 mod notes;
 mod tasks;
+mod web;
 
 use std::sync::Arc;
 
@@ -329,6 +330,14 @@ impl ToolBox {
             && allowed("features.calendar")
         {
             names.extend(calendar::NAMES);
+        }
+        if category_on(model, "web_search")
+            && state.config.get_bool("web.search.enable")
+            && capability(model, "web_search")
+            && feature("web_search")
+            && allowed("features.web_search")
+        {
+            names.extend(web::NAMES);
         }
         for b in names.into_iter().filter_map(builtin::Builtin::named) {
             if !tools.iter().any(|t| t.name() == b.name()) {
