@@ -337,7 +337,7 @@ pub fn fill_template(template: &str, context: &str, query: &str) -> String {
 }
 
 /// Puts `text` in place of the last user message's text (keeping images).
-fn replace_last_user_text(messages: &mut [Value], text: &str) {
+pub fn replace_last_user_text(messages: &mut [Value], text: &str) {
     let Some(m) = messages
         .iter_mut()
         .rev()
