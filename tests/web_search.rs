@@ -492,7 +492,7 @@ async fn pages_are_loaded_then_kept_whole_or_embedded_for_their_owner() {
         "{}",
         own.body
     );
-    let other = common::add_user(&srv, &admin, "someone else").await;
+    let other = common::add_user(&srv, &admin, "other").await;
     let theirs = other.post("/api/v1/retrieval/query/collection", q).await;
     assert_eq!(theirs.status, 403, "{}", theirs.body);
 
