@@ -35,7 +35,7 @@ struct Seen {
 
 type Log = Arc<Mutex<Vec<Seen>>>;
 
-fn hit(n: &str, title: &str, snippet_key: &str, extra: Value) -> Value {
+fn hit(title: &str, snippet_key: &str, extra: Value) -> Value {
     let mut v = json!({"title": title});
     v[snippet_key] = json!(format!("about {title}"));
     if let Value::Object(m) = extra {
@@ -43,7 +43,6 @@ fn hit(n: &str, title: &str, snippet_key: &str, extra: Value) -> Value {
             v[k] = x;
         }
     }
-    let _ = n;
     v
 }
 
@@ -53,8 +52,8 @@ fn provider_answer(method: &Method, uri: &Uri, body: &Value) -> Value {
     let url = |host: &str, i: u32| format!("https://{host}.example/{i}");
     match (method.as_str(), path) {
         ("GET", "/res/v1/web/search") => json!({"web": {"results": [
-            hit("", "Brave one", "description", json!({"url": url("brave", 1)})),
-            hit("", "Brave two", "description", json!({"url": url("blocked", 2)})),
+            hit("Brave one", "description", json!({"url": url("brave", 1)})),
+            hit("Brave two", "description", json!({"url": url("blocked", 2)})),
         ]}}),
         // One page of results: asking from result 11 on finds nothing.
         ("GET", "/customsearch/v1")
@@ -64,21 +63,21 @@ fn provider_answer(method: &Method, uri: &Uri, body: &Value) -> Value {
             json!({})
         }
         ("GET", "/customsearch/v1") => json!({"items": [
-            hit("", "PSE one", "snippet", json!({"link": url("pse", 1)})),
+            hit("PSE one", "snippet", json!({"link": url("pse", 1)})),
         ]}),
         ("POST", "/api/v1/search") => json!({"data": {"search": [
-            hit("", "Kagi one", "snippet", json!({"url": url("kagi", 1)})),
+            hit("Kagi one", "snippet", json!({"url": url("kagi", 1)})),
         ]}}),
         ("GET", "/api/v1/search") => json!({
-            "organic_results": [hit("", "SearchApi one", "snippet", json!({"link": url("searchapi", 1)}))],
-            "top_stories": [hit("", "SearchApi story", "snippet", json!({"link": url("searchapi", 2)}))],
+            "organic_results": [hit("SearchApi one", "snippet", json!({"link": url("searchapi", 1)}))],
+            "top_stories": [hit("SearchApi story", "snippet", json!({"link": url("searchapi", 2)}))],
         }),
         ("POST", "/chat/completions") => json!({
             "choices": [{"message": {"role": "assistant", "content": "Perplexity says hi"}}],
             "citations": [url("pplx", 1), url("pplx", 2)],
         }),
         ("POST", "/") => json!({"data": [
-            hit("", "Jina one", "content", json!({"url": url("jina", 1)})),
+            hit("Jina one", "content", json!({"url": url("jina", 1)})),
         ]}),
         ("POST", "/v2/search") => json!({"success": true, "data": {"web": [
             {"url": url("firecrawl", 1), "title": "Firecrawl one", "description": "about Firecrawl one"},
@@ -86,31 +85,31 @@ fn provider_answer(method: &Method, uri: &Uri, body: &Value) -> Value {
                           "description": "about Firecrawl two"}},
         ]}}),
         ("GET", "/search") => json!({"organic_results": [
-            hit("", "SerpApi second", "snippet", json!({"link": url("serpapi", 2), "position": 2})),
-            hit("", "SerpApi first", "snippet", json!({"link": url("serpapi", 1), "position": 1})),
+            hit("SerpApi second", "snippet", json!({"link": url("serpapi", 2), "position": 2})),
+            hit("SerpApi first", "snippet", json!({"link": url("serpapi", 1), "position": 1})),
         ]}),
         ("GET", "/searxng") => json!({"results": [
-            hit("", "Searx low", "content", json!({"url": url("searx", 2), "score": 0.1})),
-            hit("", "Searx high", "content", json!({"url": url("searx", 1), "score": 3.0})),
+            hit("Searx low", "content", json!({"url": url("searx", 2), "score": 0.1})),
+            hit("Searx high", "content", json!({"url": url("searx", 1), "score": 3.0})),
         ]}),
         ("GET", "/v7.0/search") => json!({"webPages": {"value": [
             {"url": url("bing", 1), "name": "Bing one", "snippet": "about Bing one"},
         ]}}),
         ("GET", p) if p.starts_with("/v1/search/") => json!({"results": [
-            hit("", "Serply one", "description", json!({"link": url("serply", 1), "realPosition": 1})),
+            hit("Serply one", "description", json!({"link": url("serply", 1), "realPosition": 1})),
         ]}),
         ("POST", "/search") if body.get("numResults").is_some() => json!({"results": [
-            hit("", "Exa one", "text", json!({"url": url("exa", 1)})),
+            hit("Exa one", "text", json!({"url": url("exa", 1)})),
         ]}),
         ("POST", "/search") if body.get("search_depth").is_some() => json!({"results": [
-            hit("", "Tavily one", "content", json!({"url": url("tavily", 1)})),
+            hit("Tavily one", "content", json!({"url": url("tavily", 1)})),
         ]}),
         ("POST", "/search") if body.get("max_results").is_some() => json!({"results": [
-            hit("", "Pplx search one", "snippet", json!({"url": url("pplxsearch", 1)})),
+            hit("Pplx search one", "snippet", json!({"url": url("pplxsearch", 1)})),
         ]}),
         ("POST", "/search") => json!({"organic": [
-            hit("", "Serper two", "snippet", json!({"link": url("serper", 2), "position": 2})),
-            hit("", "Serper one", "snippet", json!({"link": url("serper", 1), "position": 1})),
+            hit("Serper two", "snippet", json!({"link": url("serper", 2), "position": 2})),
+            hit("Serper one", "snippet", json!({"link": url("serper", 1), "position": 1})),
         ]}),
         _ => json!({"unexpected": path}),
     }
@@ -449,6 +448,7 @@ async fn pages_are_loaded_then_kept_whole_or_embedded_for_their_owner() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let asked = log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(asked.method, "POST");
     assert_eq!(
         asked.body,
         json!({"query": "when is high tide", "count": 3})
@@ -532,7 +532,7 @@ async fn chat_env() -> (TestServer, Client, Script, String, Log, support::MockEm
 }
 
 /// One stored chat turn; returns the stored reply.
-async fn stored_turn(admin: &Client, features: Value, params: Value) -> Value {
+async fn stored_turn(admin: &Client, features: Value, params: Value, files: Value) -> Value {
     let history = json!({"currentId": "a", "messages": {
         "u": {"id": "u", "role": "user", "content": "when is high tide?",
               "childrenIds": ["a"], "parentId": null, "timestamp": 1},
@@ -550,7 +550,7 @@ async fn stored_turn(admin: &Client, features: Value, params: Value) -> Value {
             "/api/chat/completions",
             json!({"model": MODEL, "stream": true, "chat_id": id, "id": "a",
                    "messages": [{"role": "user", "content": "when is high tide?"}],
-                   "features": features, "params": params,
+                   "features": features, "params": params, "files": files,
                    "background_tasks": {"title_generation": false, "tags_generation": false}}),
         )
         .await;
@@ -586,6 +586,7 @@ async fn a_legacy_turn_searches_with_the_task_models_queries_and_cites_the_pages
         &admin,
         json!({"web_search": true}),
         json!({"function_calling": "legacy"}),
+        json!([]),
     )
     .await;
     let asked = log
@@ -617,21 +618,46 @@ async fn a_legacy_turn_searches_with_the_task_models_queries_and_cites_the_pages
     let sent = script.requests().last().unwrap().to_string();
     assert!(sent.contains("High tide is at noon"), "{sent}");
 
-    // Switched off by the admin: no step, nothing searched.
+    // Switched off by the admin: no step, nothing searched. A page the user
+    // pasted (read by /retrieval/process/url) is still cited by its address.
     let searched = log.lock().unwrap().len();
     save_web(&admin, json!({"ENABLE_WEB_SEARCH": false})).await;
-    script.queue(json!({"text": "Noon."}));
+    let ferry = format!("{base}/ferry");
+    let pasted = admin
+        .post(
+            "/api/v1/retrieval/process/url?process=false",
+            json!({"url": ferry}),
+        )
+        .await;
+    assert_eq!(pasted.status, 200, "{}", pasted.body);
+    let item = json!({"type": "text", "name": ferry, "context": "full", "url": ferry,
+        "file": {"data": {"content": pasted.body["content"]}, "meta": {"name": ferry, "source": ferry}}});
+    script.queue(json!({"text": "Seven."}));
     let reply = stored_turn(
         &admin,
         json!({"web_search": true}),
         json!({"function_calling": "legacy"}),
+        json!([item]),
     )
     .await;
     assert_eq!(log.lock().unwrap().len(), searched);
+    let steps = reply["statusHistory"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        reply["statusHistory"].is_null() || reply["statusHistory"] == json!([]),
+        !steps
+            .iter()
+            .any(|s| s["action"].as_str().unwrap_or("").starts_with("web_search")),
         "{reply}"
     );
+    assert_eq!(
+        reply["sources"][0]["metadata"][0]["source"],
+        json!(ferry),
+        "{reply}"
+    );
+    let sent = script.requests().last().unwrap().to_string();
+    assert!(sent.contains("ferry leaves at seven"), "{sent}");
 }
 
 #[tokio::test]
@@ -675,6 +701,23 @@ async fn a_native_turn_gets_search_web_and_fetch_url() {
         json!([{"link": tides, "title": "Tides", "snippet": "tide times"}])
     );
     assert!(results[1].contains("High tide is at noon"), "{results:?}");
+    // The fetched page is cited: the question goes out again with its marker
+    // (search results are not cited, so the round before is unchanged).
+    let question = |request: &Value| {
+        request["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "user")
+            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+            .unwrap()
+    };
+    assert_eq!(question(&seen[1]), "tides?");
+    let cited = question(&seen[2]);
+    let marker = format!("<source id=\"1\" name=\"{tides}\"></source>");
+    assert!(cited.contains(&marker), "{cited}");
+    assert!(cited.contains("tides?"), "{cited}");
 
     // Without the switch the tools are not offered.
     script.queue(json!({"text": "Hm."}));
