@@ -202,6 +202,14 @@ fn links(answer: &Value) -> Vec<String> {
         .collect()
 }
 
+/// An engine, its key setting, the links it must yield, a header it must send.
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<&'static str>,
+    (&'static str, &'static str),
+);
+
 #[tokio::test]
 async fn each_provider_is_asked_as_documented_and_read() {
     let (origin, log) = providers().await;
@@ -220,7 +228,7 @@ async fn each_provider_is_asked_as_documented_and_read() {
     });
     save_web(&admin, base).await;
     // (engine, its key setting, the links it must yield, a header it must send)
-    let cases: Vec<(&str, &str, Vec<&str>, (&str, &str))> = vec![
+    let cases: Vec<Case> = vec![
         (
             "brave",
             "BRAVE_SEARCH_API_KEY",
