@@ -444,3 +444,77 @@ async fn the_chat_image_switch_draws_or_edits_into_the_reply() {
         "{reply}"
     );
 }
+
+/// A drawing model mentioned in a channel: the picture it makes is stored on
+/// its channel message (type `image`, with the file's id and name) and the
+/// file is registered with the channel.
+#[tokio::test]
+async fn a_picture_drawn_in_a_channel_is_kept_on_the_models_message() {
+    let llm = common::mock_llm::MockLlm::openai(&["gpt-mock"]).await;
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    common::connect_openai(&admin, &llm.url).await;
+    let (base, log) = engine().await;
+    save_images(&admin, openai_settings(&base)).await;
+    let state = srv.state.clone().unwrap();
+    state
+        .config
+        .set_many(vec![("channels.enable", json!(true))])
+        .await
+        .unwrap();
+    let painter = json!({"id": "painter", "name": "Painter", "base_model_id": "gpt-mock",
+        "meta": {"capabilities": {"image_generation": true}, "defaultFeatureIds": ["image_generation"]},
+        "params": {}});
+    let r = admin.post("/api/v1/models/create", painter).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin
+        .post("/api/v1/channels/create", json!({"name": "studio"}))
+        .await;
+    let ch = r.body["id"].as_str().unwrap().to_string();
+    let r = admin
+        .post(
+            &format!("/api/v1/channels/{ch}/messages/post"),
+            json!({"content": "<@M:painter|Painter> a red boat"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let asked = r.body["id"].as_str().unwrap().to_string();
+    let mut reply = Value::Null;
+    for _ in 0..200 {
+        let t = admin
+            .get(&format!("/api/v1/channels/{ch}/messages/{asked}/thread"))
+            .await;
+        if let Some(m) = t.body.as_array().and_then(|a| {
+            a.iter()
+                .find(|m| m["meta"]["model_id"] == "painter" && m["meta"]["done"] == true)
+        }) {
+            reply = m.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reply.is_object(), "the painter never finished");
+    assert_eq!(calls(&log, "/images/generations").len(), 1);
+    let id = reply["id"].as_str().unwrap();
+    let data = admin
+        .get(&format!("/api/v1/channels/{ch}/messages/{id}/data"))
+        .await;
+    let files = data.body["files"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 1, "{}", data.body);
+    assert_eq!(files[0]["type"], "image");
+    let file_id = files[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(files[0]["url"], json!(file_id));
+    assert_eq!(files[0]["name"], "generated-image.png");
+    let linked: String = state
+        .db
+        .read(move |c| {
+            c.query_row(
+                "SELECT message_id FROM channel_file WHERE file_id = ?1",
+                [file_id],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(linked, id);
+}
