@@ -13,6 +13,7 @@ mod automations;
 mod builtin;
 mod calendar;
 pub mod citations;
+mod images;
 mod knowledge;
 mod knowledge_access;
 mod knowledge_read;
@@ -345,6 +346,16 @@ impl ToolBox {
             && allowed("features.web_search")
         {
             names.extend(web::NAMES);
+        }
+        let pictures = category_on(model, "image_generation")
+            && capability(model, "image_generation")
+            && feature("image_generation")
+            && allowed("features.image_generation");
+        if pictures && state.config.get_bool("image_generation.enable") {
+            names.push("generate_image");
+        }
+        if pictures && state.config.get_bool("images.edit.enable") {
+            names.push("edit_image");
         }
         for b in names.into_iter().filter_map(builtin::Builtin::named) {
             if !tools.iter().any(|t| t.name() == b.name()) {
