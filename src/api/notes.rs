@@ -505,10 +505,10 @@ async fn delete_note(
 /// The system prompt of a note's assistant chat.
 fn note_chat_system(note_id: &str) -> String {
     format!(
-        "CONTEXT:\nCurrent note id: {note_id}\n\
-         This chat is attached to the current note.\n\
-         For edit requests like make this concise, rewrite, enhance, shorten, or update: call view_note then replace_note_content.\n\
-         Do not say an edit is done unless replace_note_content succeeds."
+        "You are helping with one note (id {note_id}); this chat belongs to it.\n\
+         To change the note (shorten it, rewrite it, tidy it up, add to it), first read it with \
+         view_note, then save the new text with replace_note_content.\n\
+         Only tell the user the note was changed after replace_note_content reports success."
     )
 }
 

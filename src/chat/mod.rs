@@ -12,6 +12,7 @@ pub mod history;
 pub mod imaging;
 pub mod live;
 pub mod messages_api;
+pub mod note_files;
 pub mod output;
 pub mod params;
 pub mod persist;

@@ -541,7 +541,9 @@ async fn generate(
                 super::web_search::apply(st, &turn, &target, em, &resolved, &request).await,
             );
             // RAG (crate::rag::context): passages into the prompt, citations to the UI.
-            let (c, b, f) = (&turn.caller, &turn.body, turn.folder_id.as_deref());
+            let with_note = super::note_files::with_note_files(&state, &turn).await;
+            let b = with_note.as_ref().unwrap_or(&turn.body);
+            let (c, f) = (&turn.caller, turn.folder_id.as_deref());
             let m = &resolved.model_item;
             let question = last_user_text(&request);
             sources = crate::rag::context::apply(&state, c, b, f, m, &mut request, picked).await;
