@@ -40,6 +40,10 @@ struct Jupyter {
 /// A Jupyter server on a free loopback port with [`TOKEN`], or `None` (after
 /// saying why) when it is not installed and this is not CI.
 async fn jupyter() -> Option<Jupyter> {
+    jupyter_with(&[format!("--IdentityProvider.token={TOKEN}")]).await
+}
+
+async fn jupyter_with(auth: &[String]) -> Option<Jupyter> {
     let Some(bin) = jupyter_bin() else {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("Jupyter is not installed in ~/.cache/owui-jupyter (.ci/run installs it)");
@@ -67,9 +71,9 @@ async fn jupyter() -> Option<Jupyter> {
             "--ServerApp.port_retries=0",
             "--ServerApp.open_browser=False",
             "--allow-root",
-            &format!("--IdentityProvider.token={TOKEN}"),
             &format!("--ServerApp.root_dir={}", dir.path().display()),
         ])
+        .args(auth)
         .env("PATH", path)
         .env("JUPYTER_RUNTIME_DIR", dir.path().join("runtime"))
         .env(
@@ -84,11 +88,9 @@ async fn jupyter() -> Option<Jupyter> {
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..240 {
-        let r = http
-            .get(format!("{url}/api/status?token={TOKEN}"))
-            .send()
-            .await;
-        if r.is_ok_and(|r| r.status().is_success()) {
+        // Any answer means the server is up (403 without the credentials).
+        let r = http.get(format!("{url}/api/status")).send().await;
+        if r.is_ok() {
             return Some(Jupyter {
                 url,
                 _child: child,
@@ -215,6 +217,53 @@ async fn code_runs_on_a_real_jupyter_server() {
             .as_str()
             .unwrap()
             .contains("could not be reached"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn password_sign_in_works() {
+    let Some(hash) = jupyter_bin().and_then(|bin| {
+        let python = bin.parent().unwrap().join("python");
+        let out = std::process::Command::new(python)
+            .args([
+                "-c",
+                "from jupyter_server.auth import passwd; print(passwd('s3cret'))",
+            ])
+            .output()
+            .ok()?;
+        Some(String::from_utf8(out.stdout).ok()?.trim().to_string())
+    }) else {
+        // jupyter() says why (and fails under CI).
+        assert!(jupyter().await.is_none());
+        return;
+    };
+    let Some(j) = jupyter_with(&[
+        "--IdentityProvider.token=".to_string(),
+        format!("--PasswordIdentityProvider.hashed_password={hash}"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let srv = TestServer::fresh().await;
+    let admin = common::admin(&srv).await;
+    let password = |p: &str| {
+        vec![
+            ("code_execution.engine", json!("jupyter")),
+            ("code_execution.jupyter.url", json!(j.url)),
+            ("code_execution.jupyter.auth", json!("password")),
+            ("code_execution.jupyter.auth_password", json!(p)),
+        ]
+    };
+    set(&srv, password("s3cret")).await;
+    let out = execute(&admin, "print('signed in')").await;
+    assert_eq!(out["stdout"], "signed in", "{out}");
+    set(&srv, password("wrong")).await;
+    let out = execute(&admin, "print('signed in')").await;
+    assert_eq!(out["stdout"], "", "{out}");
+    assert!(
+        out["stderr"].as_str().unwrap().starts_with("Error:"),
         "{out}"
     );
 }

@@ -61,17 +61,16 @@ pub async fn run_pending(emitter: &Emitter, out: &Progress, cx: &ToolCx<'_>) -> 
 }
 
 /// Readies a turn for the interpreter when it may use it: the instructions
-/// go into the request, and in the prompt-based mode the block tags join
-/// the pairs the stream is split by.
+/// go into the request, and in the prompt-based mode the block tags are
+/// returned, to join the pairs the stream is split by.
 pub async fn prepare(
     state: &AppState,
     turn: &Turn,
     model: &Value,
     request: &mut Value,
-    tags: &mut Vec<TagPair>,
-) {
+) -> Option<TagPair> {
     if !ci::allowed(state, &turn.caller, &turn.body, model).await {
-        return;
+        return None;
     }
     if let Some((text, into_user)) = ci::instructions(state, &turn.body) {
         if let Some(messages) = request["messages"].as_array_mut() {
@@ -82,7 +81,5 @@ pub async fn prepare(
             }
         }
     }
-    if ci::prompt_based(&turn.body) {
-        tags.push(tag_pair());
-    }
+    ci::prompt_based(&turn.body).then(tag_pair)
 }

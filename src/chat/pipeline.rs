@@ -550,6 +550,7 @@ async fn generate(
                     .await;
             }
             super::imaging::apply(&state, &turn, &target, &emitter, &resolved, &mut request).await;
+            let code_blocks = super::code_round::prepare(&state, &turn, m, &mut request).await;
             let none = ToolBox::default();
             let tools = if tools.prompt_based() { &none } else { &tools };
             if !tools.is_empty() {
@@ -562,9 +563,7 @@ async fn generate(
                     .get("params")
                     .and_then(|p| p.get("reasoning_tags")),
             );
-            let mut req = req;
-            let m = &resolved.model_item;
-            super::code_round::prepare(&state, &turn, m, &mut req, &mut tags).await;
+            tags.extend(code_blocks);
             rounds::run(
                 em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx, compactor, &tags,
             )
