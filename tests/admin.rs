@@ -1148,9 +1148,9 @@ async fn switches_this_server_cannot_run_are_reported_off() {
     // The admin setting is kept as it was saved…
     assert_eq!(saved["ENABLE_CODE_INTERPRETER"], true);
     let features = &admin.get("/api/config").await.body["features"];
-    // …but the chat does not offer the interpreter or web search, which
-    // this server does not run; code execution (Pyodide in the browser) stays.
-    assert_eq!(features["enable_code_interpreter"], false);
+    // …but the chat does not offer web search, which this server does not
+    // run; the code interpreter and code execution are offered.
+    assert_eq!(features["enable_code_interpreter"], true);
     assert_eq!(features["enable_web_search"], false);
     assert_eq!(features["enable_code_execution"], true);
     srv.stop().await;

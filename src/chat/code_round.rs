@@ -11,21 +11,22 @@ use super::think::TagPair;
 use super::tools::ToolCx;
 use super::turn::Turn;
 use crate::interpreter::chat as ci;
+use crate::interpreter::item;
 use crate::state::AppState;
 
 /// The tag pair that cuts blocks out of the stream, to add to the turn's
 /// reasoning pairs when the turn runs blocks.
 pub fn tag_pair() -> TagPair {
     TagPair {
-        start: ci::START_TAG.into(),
-        end: ci::END_TAG.into(),
+        start: item::START_TAG.into(),
+        end: item::END_TAG.into(),
         reasoning: true,
     }
 }
 
 /// Whether the turn's pairs include the interpreter's.
 pub fn detects(tags: &[TagPair]) -> bool {
-    tags.iter().any(|t| t.start == ci::START_TAG)
+    tags.iter().any(|t| t.start == item::START_TAG)
 }
 
 /// Runs the block the round ended on, if any: the messages that carry the

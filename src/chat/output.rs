@@ -480,7 +480,7 @@ impl OutputBuilder {
                     status: text(item, "status"),
                 },
                 super::compaction::plan::MARKER => Item::Kept(item.clone()),
-                crate::interpreter::chat::ITEM_TYPE => Item::Code(item.clone()),
+                crate::interpreter::item::ITEM_TYPE => Item::Code(item.clone()),
                 _ => continue,
             };
             // An empty text item left open by the pause is not kept.

@@ -1,12 +1,12 @@
 //! Code interpreter blocks in the output (prompt-based mode): a block opens
 //! when the model writes the opening tag, collects the code streamed into it,
 //! closes at the end tag and, once run, holds what the run gave
-//! (`crate::interpreter::chat` shapes the item).
+//! (`crate::interpreter::item` shapes the item).
 
 use serde_json::{json, Map, Value};
 
 use super::{short_id, DeltaEvent, Item, OutputBuilder};
-use crate::interpreter::chat as ci;
+use crate::interpreter::item as ci;
 
 /// The item as stored: a block still open when the reply ends takes the
 /// reply's status.

@@ -297,7 +297,7 @@ async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece, in_code: &m
             Piece::Reasoning(r) => Some(out.reasoning(&r)),
             Piece::Open {
                 start, attributes, ..
-            } if start == crate::interpreter::chat::START_TAG => {
+            } if start == crate::interpreter::item::START_TAG => {
                 out.start_code(attributes);
                 *in_code = true;
                 whole = true;

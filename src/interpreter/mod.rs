@@ -8,6 +8,7 @@
 //! [`Outcome`]'s `stderr`, so a model reads it like any other output.
 
 pub mod chat;
+pub mod item;
 pub mod jupyter;
 pub mod pyodide;
 
