@@ -49,7 +49,8 @@ pub enum TabCallError {
 
 /// Sends `payload` on event `events` to the one tab `session_id` of
 /// `user_id` and waits up to `timeout` for its acknowledgement (what the
-/// tab's callback was given). Only the caller's own live tab is ever asked.
+/// tab's callback was given). Only the caller's own live tab is ever asked;
+/// a tab that disconnects while asked ends the wait at once.
 pub async fn call_tab(
     state: &AppState,
     user_id: &str,
@@ -65,13 +66,22 @@ pub async fn call_tab(
     if socket.extensions.get::<SocketUser>().map(|u| u.id) != Some(user_id.to_string()) {
         return Err(TabCallError::Gone);
     }
-    socket
+    let ack = socket
         .timeout(timeout)
         .emit_with_ack::<_, serde_json::Value>("events", payload)
-        .map_err(|_| TabCallError::Gone)?
-        .await
-        .map_err(|e| match e {
+        .map_err(|_| TabCallError::Gone)?;
+    // The pending acknowledgement outlives a closed socket (it only times
+    // out), so the socket's state is watched alongside it.
+    let gone = async {
+        while socket.connected() {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    };
+    tokio::select! {
+        answer = ack => answer.map_err(|e| match e {
             socketioxide::AckError::Timeout => TabCallError::Timeout,
             _ => TabCallError::Gone,
-        })
+        }),
+        _ = gone => Err(TabCallError::Gone),
+    }
 }

@@ -525,9 +525,21 @@ async fn native_calling_offers_execute_code_on_jupyter() {
 
 type Asked = Arc<Mutex<Vec<Value>>>;
 
-/// A raw Socket.IO tab for `token` that answers every `execute:python` call
-/// with `answer`; its session id and the calls it got.
-async fn pyodide_tab(srv: &TestServer, token: &str, answer: Value) -> (String, Asked) {
+/// What a tab does when asked to run code.
+#[derive(Clone)]
+enum Tab {
+    /// Acknowledges with this value.
+    Answers(Value),
+    /// Never acknowledges.
+    Silent,
+    /// Closes its socket.
+    HangsUp,
+}
+
+/// A raw Socket.IO tab for `token` (raw, because the test client library
+/// cannot acknowledge a server's call) that meets every `execute:python`
+/// call as `tab` says; its session id and the calls it got.
+async fn pyodide_tab(srv: &TestServer, token: &str, tab: Tab) -> (String, Asked) {
     let url = format!(
         "{}/ws/socket.io/?EIO=4&transport=websocket",
         srv.base.replacen("http", "ws", 1)
@@ -576,9 +588,17 @@ async fn pyodide_tab(srv: &TestServer, token: &str, answer: Value) -> (String, A
                 continue;
             }
             seen.lock().unwrap().push(args[1].clone());
-            let _ = ws
-                .send(Message::text(format!("43{digits}{}", json!([answer]))))
-                .await;
+            match &tab {
+                Tab::Answers(answer) => {
+                    let ack = format!("43{digits}{}", json!([answer]));
+                    let _ = ws.send(Message::text(ack)).await;
+                }
+                Tab::Silent => {}
+                Tab::HangsUp => {
+                    let _ = ws.close(None).await;
+                    return;
+                }
+            }
         }
     });
     (sid, asked)
@@ -588,12 +608,8 @@ async fn pyodide_tab(srv: &TestServer, token: &str, answer: Value) -> (String, A
 async fn pyodide_runs_in_the_users_own_tab() {
     let (srv, admin, script) = chat_env().await;
     let token = admin.token.clone().unwrap();
-    let (sid, asked) = pyodide_tab(
-        &srv,
-        &token,
-        json!({"stdout": "hello from the tab\n", "stderr": null, "result": null}),
-    )
-    .await;
+    let answer = json!({"stdout": "hello from the tab\n", "stderr": null, "result": null});
+    let (sid, asked) = pyodide_tab(&srv, &token, Tab::Answers(answer)).await;
     script.queue(json!({"text": block("print('hello from the tab')")}));
     script.queue(json!({"text": "It printed hello."}));
     let a = chat(&admin, chat_body(&sid, true, "say hello")).await;
@@ -657,4 +673,67 @@ async fn pyodide_runs_in_the_users_own_tab() {
     assert_eq!(asked.lock().unwrap().len(), 2);
     let texts = assistant_texts(script.requests().last().unwrap());
     assert!(texts.contains("Client session disconnected"), "{texts}");
+}
+
+#[tokio::test]
+async fn a_tab_that_never_answers_or_hangs_up_is_output_not_a_failed_chat() {
+    // The wait for the tab is bounded by the same setting upstream uses.
+    std::env::set_var("WEBSOCKET_EVENT_CALLER_TIMEOUT", "2");
+    let (srv, admin, script) = chat_env().await;
+    let token = admin.token.clone().unwrap();
+
+    let (sid, asked) = pyodide_tab(&srv, &token, Tab::Silent).await;
+    script.queue(json!({"text": block("while True: pass")}));
+    script.queue(json!({"text": "It never finished."}));
+    let started = std::time::Instant::now();
+    let a = chat(&admin, chat_body(&sid, true, "spin")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(a["error"].is_null(), "{a}");
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    let texts = assistant_texts(&script.requests()[1]);
+    assert!(texts.contains("timed out"), "{texts}");
+    assert!(
+        a["content"]
+            .as_str()
+            .unwrap()
+            .contains("It never finished."),
+        "{a}"
+    );
+
+    // Native calling: the tool result says so, and the reply goes on.
+    script
+        .queue(json!({"calls": [["c1", "execute_code", json!({"code": "input()"}).to_string()]]}));
+    script.queue(json!({"text": "The tab did not answer."}));
+    let a = chat(&admin, chat_body(&sid, false, "native")).await;
+    assert!(a["error"].is_null(), "{a}");
+    let result = script.requests().last().unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .clone();
+    assert!(result.as_str().unwrap().contains("timed out"), "{result}");
+
+    // A tab that closes while asked: the model reads that it is gone, at
+    // once rather than after the timeout.
+    std::env::set_var("WEBSOCKET_EVENT_CALLER_TIMEOUT", "60");
+    let (sid, asked) = pyodide_tab(&srv, &token, Tab::HangsUp).await;
+    script.queue(json!({"text": block("print(1)")}));
+    script.queue(json!({"text": "The tab went away."}));
+    let started = std::time::Instant::now();
+    let a = chat(&admin, chat_body(&sid, true, "bye")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(a["error"].is_null(), "{a}");
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    let texts = assistant_texts(script.requests().last().unwrap());
+    assert!(texts.contains("disconnected"), "{texts}");
 }
