@@ -25,6 +25,21 @@ pub fn chat_room(chat_id: &str) -> String {
     format!("chat:{chat_id}")
 }
 
+/// Everyone in one channel.
+pub fn channel_room(channel_id: &str) -> String {
+    format!("channel:{channel_id}")
+}
+
+/// Sends an `events:channel` payload to everyone in the channel.
+pub async fn to_channel(state: &AppState, channel_id: &str, payload: &serde_json::Value) {
+    if let Some(io) = state.io() {
+        let _ = io
+            .to(channel_room(channel_id))
+            .emit("events:channel", payload)
+            .await;
+    }
+}
+
 /// Sends `event` to every tab of `user_id`. Does nothing while the socket
 /// server is not running; delivery failures are not the sender's concern.
 pub async fn to_user<T: Serialize + ?Sized>(

@@ -8,6 +8,7 @@ pub mod audio;
 pub mod auth;
 pub mod automations;
 pub mod cache;
+pub mod channels;
 pub mod chat;
 pub mod config;
 pub mod db;

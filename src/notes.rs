@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The generic refusal the notes routes answer with (as the chat routes do).
-const DEFAULT_ERROR: &str = "Something went wrong :/";
+const DEFAULT_ERROR: &str = crate::error::messages::DEFAULT;
 
 /// The socket room of a note's live editors and viewers.
 pub fn room(note_id: &str) -> String {

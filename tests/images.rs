@@ -444,3 +444,180 @@ async fn the_chat_image_switch_draws_or_edits_into_the_reply() {
         "{reply}"
     );
 }
+
+/// A drawing model mentioned in a channel: the picture it makes is stored on
+/// its channel message (type `image`, with the file's id and name) and the
+/// file is registered with the channel.
+#[tokio::test]
+async fn a_picture_drawn_in_a_channel_is_kept_on_the_models_message() {
+    let llm = common::mock_llm::MockLlm::openai(&["gpt-mock"]).await;
+    let srv = TestServer::fresh().await;
+    let admin = admin(&srv).await;
+    common::connect_openai(&admin, &llm.url).await;
+    let (base, log) = engine().await;
+    save_images(&admin, openai_settings(&base)).await;
+    let state = srv.state.clone().unwrap();
+    state
+        .config
+        .set_many(vec![("channels.enable", json!(true))])
+        .await
+        .unwrap();
+    let painter = json!({"id": "painter", "name": "Painter", "base_model_id": "gpt-mock",
+        "meta": {"capabilities": {"image_generation": true}, "defaultFeatureIds": ["image_generation"]},
+        "params": {}});
+    let r = admin.post("/api/v1/models/create", painter).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin
+        .post("/api/v1/channels/create", json!({"name": "studio"}))
+        .await;
+    let ch = r.body["id"].as_str().unwrap().to_string();
+    let r = admin
+        .post(
+            &format!("/api/v1/channels/{ch}/messages/post"),
+            json!({"content": "<@M:painter|Painter> a red boat"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let asked = r.body["id"].as_str().unwrap().to_string();
+    let mut reply = Value::Null;
+    for _ in 0..200 {
+        let t = admin
+            .get(&format!("/api/v1/channels/{ch}/messages/{asked}/thread"))
+            .await;
+        if let Some(m) = t.body.as_array().and_then(|a| {
+            a.iter()
+                .find(|m| m["meta"]["model_id"] == "painter" && m["meta"]["done"] == true)
+        }) {
+            reply = m.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reply.is_object(), "the painter never finished");
+    assert_eq!(calls(&log, "/images/generations").len(), 1);
+    let id = reply["id"].as_str().unwrap();
+    let data = admin
+        .get(&format!("/api/v1/channels/{ch}/messages/{id}/data"))
+        .await;
+    let files = data.body["files"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 1, "{}", data.body);
+    assert_eq!(files[0]["type"], "image");
+    let file_id = files[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(files[0]["url"], json!(file_id));
+    assert_eq!(files[0]["name"], "generated-image.png");
+    let linked: String = state
+        .db
+        .read(move |c| {
+            c.query_row(
+                "SELECT message_id FROM channel_file WHERE file_id = ?1",
+                [file_id],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(linked, id);
+}
+
+/// Native function calling: with the chat's image switch on, the model is
+/// offered `generate_image` and `edit_image`; what they make is stored on
+/// the reply and the model is told it is shown. Without the switch (or with
+/// editing off) the tools are not offered.
+#[tokio::test]
+async fn the_picture_tools_draw_and_edit_into_the_reply() {
+    let (_srv, admin, script) = common::scripted::server_with_script().await;
+    let (base, log) = engine().await;
+    save_images(&admin, openai_settings(&base)).await;
+    let ask = |features: Value| {
+        let admin = admin.with_token(admin.token.as_deref().unwrap());
+        async move {
+            let history = json!({"currentId": "a", "messages": {
+                "u": {"id": "u", "role": "user", "content": "boats", "childrenIds": ["a"],
+                      "parentId": null, "timestamp": 1},
+                "a": {"id": "a", "role": "assistant", "content": "", "parentId": "u",
+                      "childrenIds": [], "model": "mock-gpt", "done": false, "timestamp": 2}}});
+            let created = admin
+                .post(
+                    "/api/v1/chats/new",
+                    json!({"chat": {"title": "Boats", "models": ["mock-gpt"], "history": history}}),
+                )
+                .await;
+            let id = created.body["id"].as_str().unwrap().to_string();
+            let r = admin
+                .post(
+                    "/api/chat/completions",
+                    json!({"model": "mock-gpt", "stream": true, "chat_id": id, "id": "a",
+                           "session_id": "no-socket",
+                           "messages": [{"role": "user", "content": "boats"}],
+                           "params": {"function_calling": "native"}, "features": features,
+                           "background_tasks": {"title_generation": false, "tags_generation": false}}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            // A browser turn runs in the background: wait until it is stored.
+            for _ in 0..200 {
+                let chat = admin.get(&format!("/api/v1/chats/{id}")).await;
+                let reply = chat.body["chat"]["history"]["messages"]["a"].clone();
+                if reply["done"] == true {
+                    return reply;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the reply never finished")
+        }
+    };
+    let photo = format!("data:image/png;base64,{PNG_B64}");
+    script.queue(json!({"calls": [["c1", "generate_image", r#"{"prompt": "a red boat"}"#]]}));
+    let edit = json!({"prompt": "make it blue", "image_urls": [photo]}).to_string();
+    script.queue(json!({"calls": [["c2", "edit_image", edit]]}));
+    script.queue(json!({"text": "Both are ready."}));
+    let reply = ask(json!({"image_generation": true})).await;
+    assert_eq!(reply["content"], "Both are ready.", "{reply}");
+    let files = reply["files"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 2, "{reply}");
+    for f in &files {
+        assert_eq!(f["type"], "image");
+        let url = f["url"].as_str().unwrap();
+        assert!(url.starts_with("/api/v1/files/"), "{url}");
+        assert_eq!(content_of(&admin, url).await, png());
+    }
+    assert_eq!(calls(&log, "/images/generations").len(), 1);
+    assert_eq!(calls(&log, "/images/edits").len(), 1);
+    let requests = script.requests();
+    let offered = common::scripted::tool_names(&requests[0]);
+    assert!(
+        offered.contains(&"generate_image".to_string()),
+        "{offered:?}"
+    );
+    assert!(offered.contains(&"edit_image".to_string()), "{offered:?}");
+    let told = requests[1]["messages"].to_string();
+    assert!(told.contains("already shown"), "{told}");
+
+    // A bad call is a result the model reads, not a failed chat.
+    script.queue(json!({"calls": [["c3", "edit_image", r#"{"prompt": "x", "image_urls": []}"#]]}));
+    script.queue(json!({"text": "Sorry."}));
+    let reply = ask(json!({"image_generation": true})).await;
+    assert_eq!(reply["content"], "Sorry.", "{reply}");
+    let told = script.requests().last().unwrap()["messages"].to_string();
+    assert!(told.contains("image_urls must list"), "{told}");
+
+    // Switch off: no picture tools; editing off: only drawing.
+    script.queue(json!({"text": "ok"}));
+    ask(json!({})).await;
+    let offered = common::scripted::tool_names(script.requests().last().unwrap());
+    assert!(
+        !offered.iter().any(|n| n.ends_with("_image")),
+        "{offered:?}"
+    );
+    let mut no_edit = openai_settings(&base);
+    no_edit["ENABLE_IMAGE_EDIT"] = json!(false);
+    save_images(&admin, no_edit).await;
+    script.queue(json!({"text": "ok"}));
+    ask(json!({"image_generation": true})).await;
+    let offered = common::scripted::tool_names(script.requests().last().unwrap());
+    assert!(
+        offered.contains(&"generate_image".to_string()),
+        "{offered:?}"
+    );
+    assert!(!offered.contains(&"edit_image".to_string()), "{offered:?}");
+}

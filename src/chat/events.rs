@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::channel_sink::ChannelSink;
 use crate::events::{chat_room, user_room};
 use crate::state::AppState;
 
@@ -61,6 +62,8 @@ pub struct Emitter {
     session_id: Option<String>,
     /// When a streaming `chat:completion` was last copied to other viewers.
     last_shared: Arc<Mutex<Option<Instant>>>,
+    /// Set when the turn answers a channel message: events update it instead.
+    channel: Option<Arc<ChannelSink>>,
 }
 
 /// Streaming updates reach other viewers at most this often (the last one,
@@ -82,6 +85,7 @@ impl Emitter {
             message_id: message_id.to_string(),
             session_id: session_id.map(str::to_string),
             last_shared: Arc::default(),
+            channel: ChannelSink::for_chat(state, chat_id, message_id).map(Arc::new),
         }
     }
 
@@ -113,6 +117,7 @@ impl Emitter {
         Emitter {
             message_id: message_id.to_string(),
             last_shared: Arc::default(),
+            channel: ChannelSink::for_chat(&self.state, &self.chat_id, message_id).map(Arc::new),
             ..self.clone()
         }
     }
@@ -122,6 +127,10 @@ impl Emitter {
     }
 
     pub async fn emit(&self, kind: &str, data: Value) {
+        if let Some(sink) = &self.channel {
+            sink.handle(kind, &data).await;
+            return;
+        }
         let Some(io) = self.state.io() else { return };
         let payload = json!({
             "chat_id": self.chat_id,

@@ -349,9 +349,9 @@ async fn start_in_background(
     }
     let new_chat = chat_id.is_none();
     let chat_id = chat_id.unwrap_or_else(crate::db::new_id);
-    let persist = !["local:", "temporary:"]
-        .iter()
-        .any(|p| chat_id.starts_with(p));
+    // Temporary chats are not stored; a channel turn writes into its channel
+    // message through the emitter instead.
+    let persist = super::tools::is_saved_chat_id(&chat_id);
     let user_message = body.get("user_message").cloned().filter(Value::is_object);
     let user_message_id = user_message
         .as_ref()

@@ -5,6 +5,9 @@
 //!
 //! Paths below are in Open WebUI 0.12.4's frontend sources (`src/lib/...`).
 
+/// The generic failure text (`ERROR_MESSAGES.DEFAULT()` upstream).
+pub const DEFAULT: &str = "Something went wrong :/";
+
 /// A missing resource, or one the caller may not know about. Shown by
 /// `components/notes/NoteEditor.svelte` (opening a note) and
 /// `components/workspace/Tools.svelte` (opening a tool), among others.

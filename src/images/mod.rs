@@ -105,6 +105,14 @@ pub async fn edit(
     store_all(state, caller, pictures, sent, metadata).await
 }
 
+/// A stored picture the caller may read, as a `data:` URL a model can see.
+pub async fn file_as_data_url(state: &AppState, caller: &Caller, file_id: &str) -> Option<String> {
+    use base64::Engine as _;
+    let p = source::load(state, caller, file_id).await.ok()?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&p.bytes);
+    Some(format!("data:{};base64,{b64}", p.content_type))
+}
+
 async fn store_all(
     state: &AppState,
     caller: &Caller,

@@ -16,9 +16,7 @@ use crate::db::{self, access_grants, channels};
 use crate::events::user_room;
 use crate::state::AppState;
 
-pub fn channel_room(channel_id: &str) -> String {
-    format!("channel:{channel_id}")
-}
+pub use crate::events::channel_room;
 
 pub fn register(s: &SocketRef) {
     s.on("join-channels", on_join_channels);
@@ -169,12 +167,7 @@ pub async fn close_room(state: &AppState, room: &str) {
 
 /// Sends an event to the channel's room.
 pub async fn emit_to_channel(state: &AppState, channel_id: &str, data: &Value) {
-    if let Some(io) = state.io() {
-        let _ = io
-            .to(channel_room(channel_id))
-            .emit("events:channel", data)
-            .await;
-    }
+    crate::events::to_channel(state, channel_id, data).await;
 }
 
 /// Whether a room exists with this socket in it, for tests and checks.

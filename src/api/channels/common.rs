@@ -2,12 +2,11 @@
 //! may read or write a channel, and loading a channel with its wire form.
 
 use rusqlite::Connection;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::api::chats::DEFAULT_ERROR;
 use crate::auth::permissions;
 use crate::auth::Caller;
-use crate::db::access_grants;
 use crate::db::channels::{self, ChannelRow};
 use crate::error::messages::{NOT_FOUND, UNAUTHORIZED};
 use crate::error::{ApiError, ApiResult};
@@ -35,10 +34,7 @@ pub(super) fn forbidden() -> ApiError {
     ApiError::forbidden(DEFAULT_ERROR)
 }
 
-pub(super) fn channel_wire(c: &Connection, ch: &ChannelRow) -> rusqlite::Result<Value> {
-    let grants = access_grants::by_resource(c, channels::RESOURCE, &ch.id)?;
-    Ok(ch.wire(&grants))
-}
+pub(super) use crate::channels::wire::channel_wire;
 
 /// The channel (404 when missing) after `check` passed inside the same read.
 pub(super) async fn load<F>(state: &AppState, id: &str, check: F) -> ApiResult<(ChannelRow, Value)>
@@ -94,6 +90,4 @@ pub(super) async fn load_owned(
     .await
 }
 
-pub(super) fn name_wire(caller: &Caller) -> Value {
-    json!({"id": caller.user.id, "name": caller.user.name, "role": caller.user.role})
-}
+pub(super) use crate::channels::author_wire as name_wire;

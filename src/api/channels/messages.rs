@@ -11,9 +11,10 @@ use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
 use crate::api::notes::QueryArgs;
 use crate::auth::Caller;
+use crate::channels::post::Post;
 use crate::db::channels::{self, ChannelRow};
-use crate::db::messages::{self, Anchor, MessageRow, NewMessage};
-use crate::db::{self, now_nanos};
+use crate::db::messages::{self, Anchor, MessageRow};
+use crate::db::now_nanos;
 use crate::error::messages::NOT_FOUND;
 use crate::error::{ApiError, ApiResult};
 use crate::socket::channels as live;
@@ -110,86 +111,17 @@ pub(super) async fn post_message(
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, ch_wire) = load_with(&state, &caller, &id, "write").await?;
-    let uid = caller.id().to_string();
-    let now = now_nanos();
-    let files: Vec<String> = form
-        .data
-        .as_ref()
-        .and_then(|d| d.get("files"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f.get("id").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let cid = ch.id.clone();
-    let membership = ch.is_membership();
-    let temp_id = form.temp_id.clone();
-    let stored = state
-        .db
-        .write(move |tx| {
-            // Threads and quotes stay inside their channel.
-            for r in [&form.parent_id, &form.reply_to_id].into_iter().flatten() {
-                match messages::get(tx, r)? {
-                    Some(m) if m.channel_id.as_deref() == Some(cid.as_str()) => {}
-                    _ => return Ok(None),
-                }
-            }
-            channels::join(tx, &cid, &uid, now)?;
-            let m = messages::insert(
-                tx,
-                &NewMessage {
-                    user_id: uid,
-                    channel_id: cid.clone(),
-                    content: form.content,
-                    reply_to_id: form.reply_to_id,
-                    parent_id: form.parent_id,
-                    data: form.data.map(Value::Object),
-                    meta: None,
-                },
-                now,
-            )?;
-            if membership {
-                channels::activate_all(tx, &cid, now)?;
-            }
-            for f in &files {
-                channels::set_file_message(tx, &cid, f, &m.id, db::now_secs())?;
-            }
-            let full = message_full(tx, &m, true)?;
-            let parent = match &m.parent_id {
-                Some(p) => match messages::get(tx, p)? {
-                    Some(p) => Some(message_full(tx, &p, true)?),
-                    None => None,
-                },
-                None => None,
-            };
-            Ok(Some((m, full, parent)))
-        })
-        .await?;
-    let Some((m, full, parent)) = stored else {
-        return Err(ApiError::bad_request(DEFAULT_ERROR));
+    let post = Post {
+        temp_id: form.temp_id,
+        content: form.content,
+        reply_to_id: form.reply_to_id,
+        parent_id: form.parent_id,
+        data: form.data,
+        meta: None,
     };
-    let mut data = Map::new();
-    data.insert("temp_id".into(), json!(temp_id));
-    if let Value::Object(f) = full {
-        data.extend(f);
-    }
-    let me = name_wire(&caller);
-    let ev = event(
-        &ch_wire,
-        &ch.id,
-        &m.id,
-        "message",
-        Value::Object(data),
-        me.clone(),
-    );
-    live::emit_to_channel(&state, &ch.id, &ev).await;
-    if let Some(p) = parent {
-        let pid = p["id"].as_str().unwrap_or_default().to_string();
-        let ev = event(&ch_wire, &ch.id, &pid, "message:reply", p, me);
-        live::emit_to_channel(&state, &ch.id, &ev).await;
-    }
+    let m =
+        crate::channels::post::post(&state, &caller, &ch, &ch_wire, post, DEFAULT_ERROR).await?;
+    crate::channels::mentions::spawn_answers(&state, &caller, &ch, &m);
     Ok(Json(m.wire()))
 }
 

@@ -14,7 +14,7 @@ mod channel;
 mod common;
 mod messages;
 mod webhooks;
-mod wire;
+use crate::channels::wire;
 
 use axum::routing::{delete, get, post};
 use axum::Router;

@@ -18,7 +18,7 @@ use crate::error::messages::ACCESS_PROHIBITED;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub const DEFAULT_ERROR: &str = "Something went wrong :/";
+pub const DEFAULT_ERROR: &str = crate::error::messages::DEFAULT;
 
 /// `ERROR_MESSAGES.DEFAULT(msg)`.
 pub fn error_default(msg: &str) -> String {

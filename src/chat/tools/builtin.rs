@@ -35,6 +35,7 @@ pub enum Builtin {
     Automations(&'static str),
     Calendar(&'static str),
     Web(&'static str),
+    Images(&'static str),
 }
 
 const ALL: [Builtin; 14] = [
@@ -65,6 +66,7 @@ impl Builtin {
             .or_else(|| in_list(&super::automations::NAMES).map(Builtin::Automations))
             .or_else(|| in_list(&super::calendar::NAMES).map(Builtin::Calendar))
             .or_else(|| in_list(&super::web::NAMES).map(Builtin::Web))
+            .or_else(|| in_list(&super::images::NAMES).map(Builtin::Images))
     }
 
     pub fn name(self) -> &'static str {
@@ -88,7 +90,8 @@ impl Builtin {
             | Builtin::Tasks(n)
             | Builtin::Automations(n)
             | Builtin::Calendar(n)
-            | Builtin::Web(n) => n,
+            | Builtin::Web(n)
+            | Builtin::Images(n) => n,
         }
     }
 
@@ -105,6 +108,7 @@ impl Builtin {
             Builtin::Automations(n) => return super::automations::spec(n),
             Builtin::Calendar(n) => return super::calendar::spec(n),
             Builtin::Web(n) => return super::web::spec(n),
+            Builtin::Images(n) => return super::images::spec(n),
             Builtin::CurrentTimestamp => (
                 "The current time: Unix seconds, UTC and the user's local time.",
                 params(json!({}), &[]),
@@ -162,6 +166,7 @@ impl Builtin {
             Builtin::Automations(n) => super::automations::run(n, cx, args).await,
             Builtin::Calendar(n) => super::calendar::run(n, cx, args).await,
             Builtin::Web(n) => super::web::run(n, cx, args).await,
+            Builtin::Images(n) => super::images::run(n, cx, args).await,
             m => super::memory::run(m.name(), cx, args).await,
         };
         match out {

@@ -13,6 +13,7 @@ mod automations;
 mod builtin;
 mod calendar;
 pub mod citations;
+mod images;
 mod knowledge;
 mod knowledge_access;
 mod knowledge_read;
@@ -349,6 +350,16 @@ impl ToolBox {
             && allowed("features.web_search")
         {
             names.extend(web::NAMES);
+        }
+        let pictures = category_on(model, "image_generation")
+            && capability(model, "image_generation")
+            && feature("image_generation")
+            && allowed("features.image_generation");
+        if pictures && state.config.get_bool("image_generation.enable") {
+            names.push("generate_image");
+        }
+        if pictures && state.config.get_bool("images.edit.enable") {
+            names.push("edit_image");
         }
         if crate::interpreter::chat::allowed(state, &turn.caller, &turn.body, model).await {
             names.push(crate::interpreter::chat::TOOL_NAME);

@@ -227,6 +227,22 @@ pub fn delete(c: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Registers a file with the channel (once per channel and file).
+pub fn add_file(
+    c: &Connection,
+    channel_id: &str,
+    file_id: &str,
+    user_id: &str,
+    now_secs: i64,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT OR IGNORE INTO channel_file (id, user_id, channel_id, file_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![crate::db::new_id(), user_id, channel_id, file_id, now_secs],
+    )?;
+    Ok(())
+}
+
 /// Links an uploaded file to the message that carries it, when the file was
 /// registered with the channel.
 pub fn set_file_message(

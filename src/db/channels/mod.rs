@@ -17,7 +17,7 @@ mod webhooks;
 mod tests;
 
 pub use channel::{
-    all, delete, dm_between, for_user, get, insert, set_file_message, update, ChannelRow,
+    add_file, all, delete, dm_between, for_user, get, insert, set_file_message, update, ChannelRow,
     ChannelUpdate, RESOURCE,
 };
 pub use members::{

@@ -9,7 +9,7 @@ use crate::db::channels;
 use crate::db::messages::{self, MessageRow};
 
 /// Who a message shows as: the app, the webhook, or the author.
-pub(super) fn author_of(c: &Connection, m: &MessageRow) -> rusqlite::Result<Value> {
+pub fn author_of(c: &Connection, m: &MessageRow) -> rusqlite::Result<Value> {
     if let Some(app_id) = &m.app_id {
         let name: Option<String> = c
             .query_row("SELECT name FROM app WHERE id = ?1", [app_id], |r| r.get(0))
@@ -34,8 +34,14 @@ pub(super) fn author_of(c: &Connection, m: &MessageRow) -> rusqlite::Result<Valu
     })
 }
 
+/// The channel as its endpoints and events send it, access grants included.
+pub fn channel_wire(c: &Connection, ch: &channels::ChannelRow) -> rusqlite::Result<Value> {
+    let grants = crate::db::access_grants::by_resource(c, channels::RESOURCE, &ch.id)?;
+    Ok(ch.wire(&grants))
+}
+
 /// What list views show of `data`: whether there is any (app cards kept).
-pub(super) fn summarized(data: &Value, keep_app_data: bool) -> Value {
+pub fn summarized(data: &Value, keep_app_data: bool) -> Value {
     let Some(m) = data.as_object() else {
         return json!(false);
     };
@@ -82,11 +88,7 @@ fn slim(full: &Value) -> Value {
 
 /// `MessageResponse`: the message with author, quoted message, thread
 /// figures (when `with_thread`) and reactions.
-pub(super) fn message_full(
-    c: &Connection,
-    m: &MessageRow,
-    with_thread: bool,
-) -> rusqlite::Result<Value> {
+pub fn message_full(c: &Connection, m: &MessageRow, with_thread: bool) -> rusqlite::Result<Value> {
     let mut v = m.wire();
     v["user"] = author_of(c, m)?;
     // One level only: the quoted message is shown without what it quotes, so a
@@ -114,7 +116,7 @@ pub(super) fn message_full(
 }
 
 /// The list form of a message (`data` summarized unless an app posted it).
-pub(super) fn message_listed(
+pub fn message_listed(
     c: &Connection,
     m: &MessageRow,
     with_thread: bool,
@@ -124,7 +126,7 @@ pub(super) fn message_listed(
     Ok(v)
 }
 
-pub(super) fn event(
+pub fn event(
     ch_wire: &Value,
     channel_id: &str,
     message_id: &str,
