@@ -52,3 +52,51 @@ pub async fn to_user<T: Serialize + ?Sized>(
         let _ = io.to(user_room(user_id)).emit(event, payload).await;
     }
 }
+
+/// Why a call to one browser tab got no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TabCallError {
+    /// The session is unknown, closed, or belongs to someone else.
+    Gone,
+    /// The tab did not acknowledge within the time allowed.
+    Timeout,
+}
+
+/// Sends `payload` on event `events` to the one tab `session_id` of
+/// `user_id` and waits up to `timeout` for its acknowledgement (what the
+/// tab's callback was given). Only the caller's own live tab is ever asked;
+/// a tab that disconnects while asked ends the wait at once.
+pub async fn call_tab(
+    state: &AppState,
+    user_id: &str,
+    session_id: Option<&str>,
+    payload: &serde_json::Value,
+    timeout: std::time::Duration,
+) -> Result<serde_json::Value, TabCallError> {
+    use std::str::FromStr;
+    let session_id = session_id.ok_or(TabCallError::Gone)?;
+    let io = state.io().ok_or(TabCallError::Gone)?;
+    let sid = socketioxide::socket::Sid::from_str(session_id).map_err(|_| TabCallError::Gone)?;
+    let socket = io.get_socket(sid).ok_or(TabCallError::Gone)?;
+    if socket.extensions.get::<SocketUser>().map(|u| u.id) != Some(user_id.to_string()) {
+        return Err(TabCallError::Gone);
+    }
+    let ack = socket
+        .timeout(timeout)
+        .emit_with_ack::<_, serde_json::Value>("events", payload)
+        .map_err(|_| TabCallError::Gone)?;
+    // The pending acknowledgement outlives a closed socket (it only times
+    // out), so the socket's state is watched alongside it.
+    let gone = async {
+        while socket.connected() {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    };
+    tokio::select! {
+        answer = ack => answer.map_err(|e| match e {
+            socketioxide::AckError::Timeout => TabCallError::Timeout,
+            _ => TabCallError::Gone,
+        }),
+        _ = gone => Err(TabCallError::Gone),
+    }
+}

@@ -18,6 +18,7 @@ pub mod files;
 pub mod frontend_texts;
 pub mod healthcheck;
 pub mod images;
+pub mod interpreter;
 pub mod json;
 pub mod limits;
 pub mod llm;

@@ -1138,21 +1138,22 @@ async fn python_groups_and_permissions_read_back() {
 }
 
 #[tokio::test]
-async fn switches_this_server_cannot_run_are_reported_off() {
+async fn code_execution_switches_reach_the_chat_features() {
     let srv = TestServer::fresh().await;
     let admin = common::admin(&srv).await;
+    let features = admin.get("/api/config").await.body["features"].clone();
+    assert_eq!(features["enable_code_interpreter"], true, "on by default");
     let mut code = admin.get("/api/v1/configs/code_execution").await.body;
-    code["ENABLE_CODE_INTERPRETER"] = json!(true);
+    code["ENABLE_CODE_INTERPRETER"] = json!(false);
     code["ENABLE_CODE_EXECUTION"] = json!(true);
     let saved = save(&admin, "/api/v1/configs/code_execution", code).await;
-    // The admin setting is kept as it was saved…
-    assert_eq!(saved["ENABLE_CODE_INTERPRETER"], true);
+    assert_eq!(saved["ENABLE_CODE_INTERPRETER"], false);
+    // The chat offers what the admin saved; web search stays off until an
+    // admin turns it on.
     let features = &admin.get("/api/config").await.body["features"];
-    // …but the chat does not offer the interpreter or web search, which
-    // this server does not run; code execution (Pyodide in the browser) stays.
     assert_eq!(features["enable_code_interpreter"], false);
-    assert_eq!(features["enable_web_search"], false);
     assert_eq!(features["enable_code_execution"], true);
+    assert_eq!(features["enable_web_search"], false);
     srv.stop().await;
 }
 

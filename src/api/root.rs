@@ -229,14 +229,11 @@ fn authed_features(state: &AppState) -> Value {
         "enable_notes": c.get("notes.enable"),
         "enable_context_compaction": c.get("chat.context_compaction.enable"),
         "enable_tool_permissions": c.get("chat.tool_permissions.enable"),
-        // The code interpreter is a stored setting only: this server does not
-        // run it yet, so the chat must not offer a switch that would do
-        // nothing (the admin pages still show the settings).
         "enable_web_search": c.get("web.search.enable"),
         "enable_web_search_confirmation": c.get("web.search.confirmation.enable"),
         "web_search_confirmation_content": c.get("web.search.confirmation.content"),
         "enable_code_execution": c.get("code_execution.enable"),
-        "enable_code_interpreter": false,
+        "enable_code_interpreter": c.get("code_interpreter.enable"),
         "enable_image_generation": c.get("image_generation.enable"),
         "enable_autocomplete_generation": c.get("task.autocomplete.enable"),
         "enable_title_generation": c.get("task.title.enable"),

@@ -40,7 +40,6 @@ async fn gravatar(VerifiedUser(_c): VerifiedUser, Query(q): Query<EmailQuery>) -
 
 #[derive(Deserialize)]
 struct CodeForm {
-    #[allow(dead_code)]
     code: String,
 }
 
@@ -52,23 +51,30 @@ async fn format_code(AdminUser(_a): AdminUser, JsonBody(_f): JsonBody<CodeForm>)
     )
 }
 
+/// Runs a code block on the Jupyter server of the code-execution settings
+/// (with the Pyodide engine the browser runs code itself).
 async fn execute_code(
     State(state): State<AppState>,
     VerifiedUser(_c): VerifiedUser,
-    JsonBody(_f): JsonBody<CodeForm>,
+    JsonBody(f): JsonBody<CodeForm>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    use crate::interpreter::{self, Use};
     if !state.config.get_bool("code_execution.enable") {
         return Err(ApiError::forbidden("Code execution is disabled"));
     }
-    if state.config.get_str("code_execution.engine") == "jupyter" {
-        return Err(ApiError::NotImplemented(
-            "Running code on a Jupyter server is not supported by this server yet; it comes with the code-execution integration."
-                .into(),
+    if interpreter::engine(&state.config, Use::Execution) != "jupyter" {
+        return Err(ApiError::bad_request(
+            "Something went wrong :/\nCode execution engine not supported",
         ));
     }
-    Err(ApiError::bad_request(
-        "Something went wrong :/\nCode execution engine not supported",
-    ))
+    if f.code.len() > interpreter::MAX_CODE {
+        return Err(ApiError::PayloadTooLarge(
+            "The code is too long to run.".into(),
+        ));
+    }
+    let server = interpreter::jupyter_server(&state.config, Use::Execution);
+    let outcome = interpreter::jupyter::run(&server, &f.code).await;
+    Ok(Json(outcome.to_json()))
 }
 
 /// Where database copies for download are made: `DATA_DIR/cache/db-download`,

@@ -4,7 +4,6 @@
 //! provider's stream that the tab forwards on a private channel named
 //! `<user_id>:<session_id>:<request_id>`, until `{"done": true}`.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +11,7 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Value};
 
 use super::direct_channels::Open;
-use crate::events::SocketUser;
+use crate::events::{call_tab, TabCallError};
 use crate::llm::stream::{completion_events, sse_events};
 use crate::llm::{LlmError, StreamEvent};
 use crate::state::AppState;
@@ -70,15 +69,9 @@ pub async fn stream(
 ) -> Result<BoxStream<'static, Result<StreamEvent, LlmError>>, LlmError> {
     let (user_id, chat_id, message_id, session_id) = ids;
     let gone = || LlmError::Upstream(SESSION_GONE.into());
-    let session_id = session_id.ok_or_else(gone)?;
-    let io = state.io().ok_or_else(gone)?;
-    let sid = socketioxide::socket::Sid::from_str(session_id).map_err(|_| gone())?;
-    let socket = io.get_socket(sid).ok_or_else(gone)?;
-    // Only the caller's own live tab is ever asked.
-    if socket.extensions.get::<SocketUser>().map(|u| u.id) != Some(user_id.to_string()) {
-        return Err(gone());
-    }
-    let name = format!("{user_id}:{session_id}:{}", uuid::Uuid::new_v4());
+    // The channel is named after the tab asked (checked again by `call_tab`).
+    let session = session_id.ok_or_else(gone)?;
+    let name = format!("{user_id}:{session}:{}", uuid::Uuid::new_v4());
     // Open before asking: the tab may forward its whole stream before it
     // acknowledges the request.
     let rx = state.direct_channels.open(&name);
@@ -95,21 +88,18 @@ pub async fn stream(
                 "form_data": request,
                 "model": model_item,
                 "channel": name,
-                "session_id": session_id,
+                "session_id": session,
             },
         },
     });
-    let ack = socket
-        .timeout(ANSWER_TIMEOUT)
-        .emit_with_ack::<_, Value>("events", &payload)
-        .map_err(|_| gone())?
+    let ack = call_tab(state, user_id, session_id, &payload, ANSWER_TIMEOUT)
         .await
         .map_err(|e| match e {
-            socketioxide::AckError::Timeout => LlmError::Upstream(
+            TabCallError::Timeout => LlmError::Upstream(
                 "The browser tab did not take the request on in time; it may be closed or asleep."
                     .into(),
             ),
-            _ => gone(),
+            TabCallError::Gone => gone(),
         })?;
     if ack.get("choices").is_some() {
         // A whole, non-streamed answer.

@@ -4,6 +4,7 @@ pub mod access;
 pub mod announce;
 pub mod background;
 pub mod channel_sink;
+pub mod code_round;
 pub mod compaction;
 pub mod direct;
 pub mod direct_channels;

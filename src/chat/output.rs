@@ -62,6 +62,8 @@ enum Item {
     Kept(Value),
     /// An item as a Responses API provider shaped it ([`responses`]).
     Provided(Value),
+    /// A code interpreter block ([`code`]).
+    Code(Value),
 }
 
 /// One delta ready to emit as `response:completion` data.
@@ -90,6 +92,9 @@ pub struct OutputBuilder {
 
 #[path = "output_responses.rs"]
 mod responses;
+
+#[path = "output_code.rs"]
+mod code;
 
 impl OutputBuilder {
     fn push(&mut self, kind: Kind, delta: &str) -> DeltaEvent {
@@ -475,6 +480,7 @@ impl OutputBuilder {
                     status: text(item, "status"),
                 },
                 super::compaction::plan::MARKER => Item::Kept(item.clone()),
+                crate::interpreter::item::ITEM_TYPE => Item::Code(item.clone()),
                 _ => continue,
             };
             // An empty text item left open by the pause is not kept.
@@ -645,6 +651,7 @@ impl OutputBuilder {
             }),
             Item::Kept(v) => v.clone(),
             Item::Provided(v) => responses::finished(v, status),
+            Item::Code(v) => code::finished(v, status),
         }
     }
 

@@ -526,6 +526,8 @@ async fn generate(
                 chat_id: &turn.chat_id,
                 message_id: &target.message_id,
                 model_id: &target.model_id,
+                session_id: turn.session_id.as_deref(),
+                files: turn.body.get("files").unwrap_or(&Value::Null),
             };
             // Prompt-based calling: the task model picks the tools first and
             // their results become cited context.
@@ -557,6 +559,7 @@ async fn generate(
                     .await;
             }
             super::imaging::apply(&state, &turn, &target, &emitter, &resolved, &mut request).await;
+            let code_blocks = super::code_round::prepare(&state, &turn, m, &mut request).await;
             let none = ToolBox::default();
             let tools = if tools.prompt_based() { &none } else { &tools };
             if !tools.is_empty() {
@@ -564,11 +567,12 @@ async fn generate(
             }
             let (em, req) = (&emitter, request);
             let compactor = Some(&compactor);
-            let tags = super::think::tags_from_params(
+            let mut tags = super::think::tags_from_params(
                 turn.body
                     .get("params")
                     .and_then(|p| p.get("reasoning_tags")),
             );
+            tags.extend(code_blocks);
             rounds::run(
                 em, &resolved, req, &progress, &mut usage, &cancel, tools, &cx, compactor, &tags,
             )

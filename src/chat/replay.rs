@@ -207,6 +207,9 @@ pub fn output_to_messages_with(output: &[Value], with_details: bool) -> Vec<Valu
             }
             "function_call_output" if replayed(item) => p.results.push(item),
             "reasoning" if with_details => p.details.extend(replayable_details(item)),
+            crate::interpreter::item::ITEM_TYPE => {
+                p.texts.extend(crate::interpreter::item::replay_texts(item))
+            }
             _ => {}
         }
     }

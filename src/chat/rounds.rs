@@ -54,6 +54,8 @@ pub async fn run(
 ) -> Ending {
     let limit = max_rounds();
     let mut rounds = 0;
+    let mut blocks = 0;
+    let runs_code = super::code_round::detects(reasoning_tags);
     // Sources the reading tools gave so far (see `tools::citations`).
     let mut cited: Vec<Value> = Vec::new();
     loop {
@@ -71,6 +73,19 @@ pub async fn run(
             return ending;
         }
         let calls = lock_progress(out).round_calls();
+        if calls.is_empty() && runs_code && blocks < crate::interpreter::chat::MAX_BLOCKS {
+            blocks += 1;
+            let ran = tokio::select! {
+                r = super::code_round::run_pending(emitter, out, cx) => r,
+                _ = cancel.cancelled() => return Ending::Cancelled,
+            };
+            if let Some(follow_up) = ran {
+                if let Some(msgs) = request.get_mut("messages").and_then(Value::as_array_mut) {
+                    msgs.extend(follow_up);
+                }
+                continue;
+            }
+        }
         if calls.is_empty() {
             return Ending::Completed;
         }
@@ -210,6 +225,8 @@ async fn stream_once(
         _ = cancel.cancelled() => return Ending::Cancelled,
     };
     let mut think = ThinkSplitter::new(reasoning_tags.to_vec());
+    let mut in_code = false;
+    let mut cut = false;
     let mut last_chunk: Option<Value> = None;
     // Earlier rounds' usage: this call's report (the latest one it sends) adds
     // to their totals and costs, while its prompt and completion counts stand
@@ -226,16 +243,24 @@ async fn stream_once(
         let Some(ev) = next else { break };
         match ev {
             Ok(StreamEvent::Content(t)) => {
+                // The model stops at a finished code block: it runs first,
+                // and whatever the model wrote after it is not kept.
                 for piece in think.push(&t) {
-                    emit_piece(emitter, out, piece).await;
+                    if emit_piece(emitter, out, piece, &mut in_code).await {
+                        cut = true;
+                        break;
+                    }
+                }
+                if cut {
+                    break;
                 }
             }
             Ok(StreamEvent::Reasoning(t)) => {
-                emit_piece(emitter, out, Piece::Reasoning(t)).await;
+                emit_piece(emitter, out, Piece::Reasoning(t), &mut false).await;
             }
             Ok(StreamEvent::ToolCall(d)) => {
                 for p in think.finish() {
-                    emit_piece(emitter, out, p).await;
+                    emit_piece(emitter, out, p, &mut in_code).await;
                 }
                 let events = lock_progress(out).call_delta(&d);
                 for ev in events {
@@ -256,14 +281,16 @@ async fn stream_once(
             Ok(StreamEvent::Finish { last_chunk: c, .. }) => last_chunk = Some(c),
             Err(e) => {
                 for p in think.finish() {
-                    emit_piece(emitter, out, p).await;
+                    emit_piece(emitter, out, p, &mut in_code).await;
                 }
                 return Ending::Failed(e.chat_text());
             }
         }
     }
-    for p in think.finish() {
-        emit_piece(emitter, out, p).await;
+    if !cut {
+        for p in think.finish() {
+            emit_piece(emitter, out, p, &mut in_code).await;
+        }
     }
     if let Some(u) = usage.as_ref() {
         emitter.emit("chat:completion", json!({"usage": u})).await;
@@ -274,18 +301,38 @@ async fn stream_once(
     Ending::Completed
 }
 
-async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
+/// Applies one piece to the output and emits its event; true when it closed
+/// a code interpreter block (`in_code` tracks whether one is open).
+async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece, in_code: &mut bool) -> bool {
+    let mut block_done = false;
+    let mut whole = false;
     let d = {
         let mut out = lock_progress(out);
         match piece {
             Piece::Text(t) => Some(out.text(&t)),
+            Piece::Reasoning(r) if *in_code => out.code(&r),
             Piece::Reasoning(r) => Some(out.reasoning(&r)),
+            Piece::Open {
+                start, attributes, ..
+            } if start == crate::interpreter::item::START_TAG => {
+                out.start_code(attributes);
+                *in_code = true;
+                whole = true;
+                None
+            }
             Piece::Open {
                 start,
                 end,
                 attributes,
             } => {
                 out.open_tagged_reasoning(start, end, attributes);
+                None
+            }
+            Piece::Close if *in_code => {
+                out.end_code();
+                *in_code = false;
+                block_done = true;
+                whole = true;
                 None
             }
             Piece::Close => {
@@ -297,4 +344,11 @@ async fn emit_piece(emitter: &Emitter, out: &Progress, piece: Piece) {
     if let Some(d) = d {
         emitter.emit("response:completion", d).await;
     }
+    if whole {
+        let items = lock_progress(out).items("in_progress");
+        emitter
+            .emit("chat:completion", json!({"output": items}))
+            .await;
+    }
+    block_done
 }

@@ -25,6 +25,8 @@ pub enum Builtin {
     UpdateMemory,
     ListMemoryPaths,
     ReadMemoryPath,
+    /// `execute_code`: runs Python on the code interpreter's engine.
+    ExecuteCode,
     /// The tools of the other categories, by name (each category's file
     /// lists its names).
     Notes(&'static str),
@@ -36,7 +38,7 @@ pub enum Builtin {
     Images(&'static str),
 }
 
-const ALL: [Builtin; 13] = [
+const ALL: [Builtin; 14] = [
     Builtin::CurrentTimestamp,
     Builtin::CalculateTimestamp,
     Builtin::AskUser,
@@ -50,6 +52,7 @@ const ALL: [Builtin; 13] = [
     Builtin::UpdateMemory,
     Builtin::ListMemoryPaths,
     Builtin::ReadMemoryPath,
+    Builtin::ExecuteCode,
 ];
 
 impl Builtin {
@@ -81,6 +84,7 @@ impl Builtin {
             Builtin::UpdateMemory => "update_memory",
             Builtin::ListMemoryPaths => "list_memory_paths",
             Builtin::ReadMemoryPath => "read_memory_path",
+            Builtin::ExecuteCode => crate::interpreter::chat::TOOL_NAME,
             Builtin::Notes(n)
             | Builtin::Knowledge(n)
             | Builtin::Tasks(n)
@@ -97,6 +101,7 @@ impl Builtin {
         let string = |d: &str| json!({"type": "string", "description": d});
         let (description, parameters) = match self {
             Builtin::AskUser => return super::ask_user::spec(),
+            Builtin::ExecuteCode => return crate::interpreter::chat::tool_spec(),
             Builtin::Notes(n) => return super::notes::spec(n),
             Builtin::Knowledge(n) => return super::knowledge::spec(n),
             Builtin::Tasks(n) => return super::tasks::spec(n),
@@ -152,6 +157,7 @@ impl Builtin {
             Builtin::CurrentTimestamp => Ok(clock(cx, None)),
             Builtin::CalculateTimestamp => Ok(clock(cx, Some(args))),
             Builtin::AskUser => Err(anyhow::anyhow!("ask_user is answered by the user")),
+            Builtin::ExecuteCode => return run_code(cx, args).await,
             Builtin::SearchChats => search_chats(cx, args).await,
             Builtin::ViewChat => view_chat(cx, args).await,
             Builtin::Notes(n) => super::notes::run(n, cx, args).await,
@@ -177,6 +183,19 @@ impl Builtin {
             }
         }
     }
+}
+
+/// An `execute_code` call, for the user's tab of this chat (Pyodide) or
+/// the Jupyter server.
+async fn run_code(cx: &ToolCx<'_>, args: &Map<String, Value>) -> String {
+    let who = crate::interpreter::chat::RunFor {
+        user_id: cx.caller.id(),
+        session_id: cx.session_id,
+        chat_id: cx.chat_id,
+        message_id: cx.message_id,
+        files: cx.files.clone(),
+    };
+    crate::interpreter::chat::run_tool(cx.state, &who, args).await
 }
 
 /// Whether a failure came from the machinery (the database, the disk)

@@ -45,6 +45,10 @@ pub struct ToolCx<'a> {
     /// The assistant message being written.
     pub message_id: &'a str,
     pub model_id: &'a str,
+    /// The browser tab of the turn (for tools that run there).
+    pub session_id: Option<&'a str>,
+    /// The chat's files (`files` of the request).
+    pub files: &'a Value,
 }
 
 // Reading a tool call's arguments, shared by the built-in tools.
@@ -356,6 +360,9 @@ impl ToolBox {
         }
         if pictures && state.config.get_bool("images.edit.enable") {
             names.push("edit_image");
+        }
+        if crate::interpreter::chat::allowed(state, &turn.caller, &turn.body, model).await {
+            names.push(crate::interpreter::chat::TOOL_NAME);
         }
         for b in names.into_iter().filter_map(builtin::Builtin::named) {
             if !tools.iter().any(|t| t.name() == b.name()) {
