@@ -149,9 +149,7 @@ async fn speech_is_the_engines_and_is_cached() {
     assert_eq!(models.body, json!({"models": [{"id": "tts-local"}]}));
 
     // Without chat.tts a user is refused before the engine; admins go on.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["chat"]["tts"] = json!(false);
-    admin.post("/api/v1/users/default/permissions", perms).await;
+    common::set_default_permission(&admin, "chat.tts", false).await;
     assert_eq!(speak(&user, "something new").await.0, 403);
     assert_eq!(calls(&log, "/audio/speech").len(), 1);
     assert_eq!(speak(&admin, "something new").await.0, 200);
@@ -195,9 +193,7 @@ async fn a_recording_comes_back_as_the_transcript() {
     let (status, _) = transcribe(&user, "notes.txt", "text/plain", b"hello").await;
     assert_eq!(status, 400);
     // Without chat.stt: refused before the engine.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["chat"]["stt"] = json!(false);
-    admin.post("/api/v1/users/default/permissions", perms).await;
+    common::set_default_permission(&admin, "chat.stt", false).await;
     let (status, _) = transcribe(&user, "recording.wav", "audio/wav", wav).await;
     assert_eq!(status, 403);
     assert_eq!(calls(&log, "/audio/transcriptions").len(), 1);

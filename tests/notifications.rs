@@ -225,10 +225,7 @@ async fn targets_crud_and_test_delivery() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Ann's list is her own once the permission is granted.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["webhooks"] = json!(true);
-    let r = admin.post("/api/v1/users/default/permissions", perms).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::set_default_permission(&admin, "features.webhooks", true).await;
     let r = ann.get("/api/v1/notifications/targets").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body, json!({"targets": []}));
