@@ -314,9 +314,12 @@ pub fn collection_name(user_id: &str, queries: &[String]) -> String {
 
 /// Whether a collection name is the caller's own web search collection.
 pub fn owns_collection(user_id: &str, name: &str) -> bool {
+    // The rest is `-` and the (cut) hash: hex only, so a shorter id that
+    // happens to prefix the owner's (up to one of its dashes) does not match.
     name.strip_prefix("web-search-")
         .and_then(|rest| rest.strip_prefix(user_id))
-        .is_some_and(|rest| rest.starts_with('-'))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hash| !hash.is_empty() && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
