@@ -3,14 +3,12 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::socketio::{self, Seen};
 use common::{Client, TestServer};
-use futures::FutureExt;
 use rust_socketio::asynchronous::Client as SioClient;
-use rust_socketio::Payload;
 use serde_json::{json, Value};
 
 async fn connect(srv: &TestServer, token: &str, seen: Seen) -> SioClient {

@@ -11,9 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::socketio::{self, Seen};
 use common::TestServer;
-use futures::FutureExt;
 use rust_socketio::asynchronous::Client as SioClient;
-use rust_socketio::Payload;
 use serde_json::{json, Value};
 
 /// A provider whose reply depends on the prompt: task prompts get JSON, a

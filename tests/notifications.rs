@@ -35,18 +35,8 @@ async fn mock_hook() -> (String, Arc<Mutex<Vec<Value>>>) {
 }
 
 async fn setup(srv: &TestServer) -> (Client, Client) {
-    let anon = srv.client();
-    let r = anon
-        .signup("Admin", "admin@example.com", "Passw0rd!x")
-        .await;
-    let admin = anon.with_token(r.body["token"].as_str().unwrap());
-    admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Ann", "email": "ann@example.com", "password": "Passw0rd!x", "role": "user"}),
-        )
-        .await;
-    let ann = anon.login("ann@example.com", "Passw0rd!x").await;
+    let admin = common::admin(srv).await;
+    let ann = common::add_user(srv, &admin, "Ann").await;
     (admin, ann)
 }
 

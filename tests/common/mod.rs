@@ -228,6 +228,19 @@ pub async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
     add_user_with_id(srv, admin, name).await.0
 }
 
+/// Asks `/api/v1/audio/speech` to say `text`: the status and the audio bytes.
+pub async fn speak(c: &Client, text: &str) -> (u16, Vec<u8>) {
+    let r = c
+        .http
+        .post(format!("{}/api/v1/audio/speech", c.base))
+        .bearer_auth(c.token.as_deref().unwrap())
+        .json(&json!({"input": text}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
 /// A loopback port nobody listens on right now (for a child process to bind).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
