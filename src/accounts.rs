@@ -33,21 +33,56 @@ pub fn valid_email(email: &str) -> bool {
 }
 
 /// A new account as every way of creating one writes it (sign-up, LDAP,
-/// OAuth, SCIM).
-pub struct NewAccount<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub email: &'a str,
-    pub role: &'a str,
-    pub image: &'a str,
+/// OAuth, SCIM), with a fresh id and security stamp.
+pub struct NewAccount {
+    pub id: String,
+    name: String,
+    email: String,
+    role: String,
+    image: String,
     /// The password hash (a random, unknown password for outside sign-ins).
-    pub hash: &'a str,
-    pub stamp: &'a str,
+    hash: String,
+    stamp: String,
     /// The first account of the server becomes admin whatever `role` says.
-    pub first_becomes_admin: bool,
+    first_becomes_admin: bool,
     /// The group new accounts join, when it (still) exists.
-    pub default_group: Option<&'a str>,
+    default_group: Option<String>,
     pub now: i64,
+}
+
+impl NewAccount {
+    /// An account someone opens by signing in (sign-up, LDAP, OAuth): the
+    /// server's first becomes admin, and it joins the default group.
+    pub fn signing_in(
+        state: &AppState,
+        name: &str,
+        email: &str,
+        role: &str,
+        image: &str,
+        hash: String,
+    ) -> Self {
+        let mut a = Self::provisioned(name, email, role, image, hash);
+        a.first_becomes_admin = true;
+        a.default_group = Some(state.config.get_str("ui.default_group_id"));
+        a
+    }
+
+    /// An account an identity provider provisions (SCIM): exactly the role
+    /// it was given, no group but those the provider assigns.
+    pub fn provisioned(name: &str, email: &str, role: &str, image: &str, hash: String) -> Self {
+        NewAccount {
+            id: db::new_id(),
+            name: name.to_string(),
+            email: email.to_string(),
+            role: role.to_string(),
+            image: image.to_string(),
+            hash,
+            stamp: db::new_id(),
+            first_becomes_admin: false,
+            default_group: None,
+            now: now_secs(),
+        }
+    }
 }
 
 /// Writes the `user` and `auth` rows (and the default-group membership) in
@@ -57,33 +92,33 @@ pub fn insert_account(
     tx: &rusqlite::Connection,
     a: &NewAccount,
 ) -> rusqlite::Result<Option<(UserRow, bool)>> {
-    if db::users::get_by_email(tx, a.email)?.is_some() {
+    if db::users::get_by_email(tx, &a.email)?.is_some() {
         return Ok(None);
     }
     let first = db::users::count(tx)? == 0;
     let role = if first && a.first_becomes_admin {
         "admin"
     } else {
-        a.role
+        &a.role
     };
     db::users::insert(
         tx,
         &db::users::NewUser {
-            id: a.id,
-            name: a.name,
-            email: a.email,
+            id: &a.id,
+            name: &a.name,
+            email: &a.email,
             role,
-            profile_image_url: a.image,
+            profile_image_url: &a.image,
             now: a.now,
         },
     )?;
-    db::auths::insert(tx, a.id, a.email, a.hash, a.stamp)?;
-    if let Some(g) = a.default_group.filter(|g| !g.is_empty()) {
+    db::auths::insert(tx, &a.id, &a.email, &a.hash, &a.stamp)?;
+    if let Some(g) = a.default_group.as_deref().filter(|g| !g.is_empty()) {
         if db::groups::get(tx, g)?.is_some() {
             db::groups::add_members(tx, g, &[a.id.to_string()], a.now)?;
         }
     }
-    let Some(user) = db::users::get(tx, a.id)? else {
+    let Some(user) = db::users::get(tx, &a.id)? else {
         return Err(rusqlite::Error::QueryReturnedNoRows);
     };
     Ok(Some((user, first && a.first_becomes_admin)))
@@ -100,33 +135,10 @@ pub async fn create_user(
     role: &str,
 ) -> ApiResult<UserRow> {
     let hash = password::hash_bounded(pw.to_string(), state.settings.password_hash_argon2).await?;
-    let (id, stamp, now) = (db::new_id(), db::new_id(), now_secs());
-    let default_group = state.config.get_str("ui.default_group_id");
-    let (name, email, image, role) = (
-        name.to_string(),
-        email.to_string(),
-        image.to_string(),
-        role.to_string(),
-    );
+    let account = NewAccount::signing_in(state, name, email, role, image, hash);
     let created = state
         .db
-        .write(move |tx| {
-            insert_account(
-                tx,
-                &NewAccount {
-                    id: &id,
-                    name: &name,
-                    email: &email,
-                    role: &role,
-                    image: &image,
-                    hash: &hash,
-                    stamp: &stamp,
-                    first_becomes_admin: true,
-                    default_group: Some(&default_group),
-                    now,
-                },
-            )
-        })
+        .write(move |tx| insert_account(tx, &account))
         .await?;
     let Some((user, first)) = created else {
         return Err(ApiError::bad_request(

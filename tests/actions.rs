@@ -20,18 +20,8 @@ fn insert_function(srv: &TestServer, id: &str, kind: &str, active: bool) {
 #[tokio::test]
 async fn chat_actions_answer_honestly() {
     let srv = TestServer::fresh().await;
-    let anon = srv.client();
-    let r = anon
-        .signup("Admin", "admin@example.com", "Passw0rd!x")
-        .await;
-    let admin = anon.with_token(r.body["token"].as_str().unwrap());
-    admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Ann", "email": "ann@example.com", "password": "Passw0rd!x", "role": "user"}),
-        )
-        .await;
-    let ann = anon.login("ann@example.com", "Passw0rd!x").await;
+    let admin = common::admin(&srv).await;
+    let ann = common::add_user(&srv, &admin, "Ann").await;
     insert_function(&srv, "summarize", "action", true);
     insert_function(&srv, "sleepy", "action", false);
     insert_function(&srv, "filt", "filter", true);
@@ -80,7 +70,8 @@ async fn chat_actions_answer_honestly() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        anon.post("/api/chat/actions/summarize", json!({}))
+        srv.client()
+            .post("/api/chat/actions/summarize", json!({}))
             .await
             .status,
         401
@@ -92,18 +83,8 @@ async fn chat_actions_answer_honestly() {
 #[tokio::test]
 async fn resolve_tool_call_refusals() {
     let srv = TestServer::fresh().await;
-    let anon = srv.client();
-    let r = anon
-        .signup("Admin", "admin@example.com", "Passw0rd!x")
-        .await;
-    let admin = anon.with_token(r.body["token"].as_str().unwrap());
-    admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Ann", "email": "ann@example.com", "password": "Passw0rd!x", "role": "user"}),
-        )
-        .await;
-    let ann = anon.login("ann@example.com", "Passw0rd!x").await;
+    let admin = common::admin(&srv).await;
+    let ann = common::add_user(&srv, &admin, "Ann").await;
 
     let history = json!({
         "currentId": "a1",

@@ -924,9 +924,7 @@ async fn user_self_service_routes() {
     assert_eq!(raw["ui"], json!({"chatBubble": true}));
 
     // Without settings.interface, interface keys are dropped from what is saved.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["settings"]["interface"] = json!(false);
-    admin.post("/api/v1/users/default/permissions", perms).await;
+    common::set_default_permission(&admin, "settings.interface", false).await;
     let r = bea
         .post(
             "/api/v1/users/user/settings/update",

@@ -78,18 +78,6 @@ async fn use_engine(admin: &Client, base: &str) {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
-async fn speak(c: &Client, text: &str) -> (u16, Vec<u8>) {
-    let r = c
-        .http
-        .post(format!("{}/api/v1/audio/speech", c.base))
-        .bearer_auth(c.token.as_deref().unwrap())
-        .json(&json!({"input": text}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-}
-
 async fn transcribe(c: &Client, name: &str, ct: &str, bytes: &[u8]) -> (u16, Value) {
     let part = reqwest::multipart::Part::bytes(bytes.to_vec())
         .file_name(name.to_string())
@@ -115,11 +103,11 @@ async fn speech_is_the_engines_and_is_cached() {
     let admin = admin(&srv).await;
     let user = add_user(&srv, &admin, "Listener").await;
     // The browser's engine is the default: the server has nothing to say.
-    assert_eq!(speak(&user, "hello").await.0, 404);
+    assert_eq!(common::speak(&user, "hello").await.0, 404);
 
     let (base, log) = engine().await;
     use_engine(&admin, &base).await;
-    let (status, audio) = speak(&user, "read this aloud").await;
+    let (status, audio) = common::speak(&user, "read this aloud").await;
     assert_eq!(status, 200);
     assert_eq!(audio, SPEECH);
     let [call] = calls(&log, "/audio/speech").try_into().ok().unwrap();
@@ -134,7 +122,7 @@ async fn speech_is_the_engines_and_is_cached() {
     );
     // Spoken once: the same text comes from the cache in the data folder.
     assert_eq!(
-        speak(&user, "read this aloud").await,
+        common::speak(&user, "read this aloud").await,
         (200, SPEECH.to_vec())
     );
     assert_eq!(calls(&log, "/audio/speech").len(), 1);
@@ -149,12 +137,10 @@ async fn speech_is_the_engines_and_is_cached() {
     assert_eq!(models.body, json!({"models": [{"id": "tts-local"}]}));
 
     // Without chat.tts a user is refused before the engine; admins go on.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["chat"]["tts"] = json!(false);
-    admin.post("/api/v1/users/default/permissions", perms).await;
-    assert_eq!(speak(&user, "something new").await.0, 403);
+    common::set_default_permission(&admin, "chat.tts", false).await;
+    assert_eq!(common::speak(&user, "something new").await.0, 403);
     assert_eq!(calls(&log, "/audio/speech").len(), 1);
-    assert_eq!(speak(&admin, "something new").await.0, 200);
+    assert_eq!(common::speak(&admin, "something new").await.0, 200);
     assert_eq!(calls(&log, "/audio/speech").len(), 2);
 
     let bad = admin
@@ -195,9 +181,7 @@ async fn a_recording_comes_back_as_the_transcript() {
     let (status, _) = transcribe(&user, "notes.txt", "text/plain", b"hello").await;
     assert_eq!(status, 400);
     // Without chat.stt: refused before the engine.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["chat"]["stt"] = json!(false);
-    admin.post("/api/v1/users/default/permissions", perms).await;
+    common::set_default_permission(&admin, "chat.stt", false).await;
     let (status, _) = transcribe(&user, "recording.wav", "audio/wav", wav).await;
     assert_eq!(status, 403);
     assert_eq!(calls(&log, "/audio/transcriptions").len(), 1);

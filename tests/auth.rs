@@ -395,11 +395,7 @@ async fn signin_is_rate_limited_per_email() {
 async fn page_load_endpoints_answer_with_upstream_shapes() {
     let srv = TestServer::fresh().await;
     let c = srv.client();
-    let admin = c.with_token(
-        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
-            .as_str()
-            .unwrap(),
-    );
+    let admin = common::admin(&srv).await;
     assert_eq!(
         c.get("/api/version").await.body,
         json!({"version": "0.12.4", "deployment_id": ""})

@@ -321,10 +321,7 @@ async fn setup(srv: &TestServer) -> Vec<Caller> {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["api_keys"] = json!(true);
-    let r = admin.post("/api/v1/users/default/permissions", perms).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::set_default_permission(&admin, "features.api_keys", true).await;
     let user = c.with_token(&tokens["user"]);
     let r = user.post("/api/v1/auths/api_key", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);

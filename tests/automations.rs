@@ -36,15 +36,7 @@ async fn crud_validation_and_isolation() {
 
     // Plain users need features.automations (off by default).
     assert_eq!(alice.get("/api/v1/automations/list").await.status, 403);
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["automations"] = json!(true);
-    assert_eq!(
-        admin
-            .post("/api/v1/users/default/permissions", perms)
-            .await
-            .status,
-        200
-    );
+    common::set_default_permission(&admin, "features.automations", true).await;
 
     let r = alice
         .post(

@@ -293,17 +293,10 @@ async fn a_task_list_lives_on_the_chat() {
     assert_eq!(stored.body["tasks"][1]["status"], "in_progress");
 }
 
-async fn allow_automations(admin: &Client) {
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["automations"] = json!(true);
-    let r = admin.post("/api/v1/users/default/permissions", perms).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-}
-
 #[tokio::test]
 async fn automations_are_scheduled_with_the_chat_model_and_stay_their_owners() {
     let env = setup().await;
-    allow_automations(&env.admin).await;
+    common::set_default_permission(&env.admin, "features.automations", true).await;
     let rule = "DTSTART:20250101T090000\nRRULE:FREQ=DAILY";
     let (_, _, r) = turn(
         &env,

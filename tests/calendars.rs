@@ -405,15 +405,7 @@ async fn isolation_sharing_and_rsvp() {
     assert_eq!(r.status, 404);
 
     // The feature switch.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["calendar"] = json!(false);
-    assert_eq!(
-        admin
-            .post("/api/v1/users/default/permissions", perms)
-            .await
-            .status,
-        200
-    );
+    common::set_default_permission(&admin, "features.calendar", false).await;
     assert_eq!(bob.get("/api/v1/calendars/").await.status, 403);
     assert_eq!(admin.get("/api/v1/calendars/").await.status, 200);
 }

@@ -3,14 +3,12 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::socketio::{self, Seen};
 use common::{Client, TestServer};
-use futures::FutureExt;
 use rust_socketio::asynchronous::Client as SioClient;
-use rust_socketio::Payload;
 use serde_json::{json, Value};
 
 async fn connect(srv: &TestServer, token: &str, seen: Seen) -> SioClient {
@@ -20,28 +18,9 @@ async fn connect(srv: &TestServer, token: &str, seen: Seen) -> SioClient {
 /// Connects and sends `user-join` the way the frontend does, waiting for its ack.
 async fn join(srv: &TestServer, token: &str, seen: Seen) -> SioClient {
     let s = connect(srv, token, seen).await;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    s.emit_with_ack(
-        "user-join",
-        json!({"auth": {"token": token}}),
-        Duration::from_secs(5),
-        move |_p: Payload, _c: SioClient| {
-            let tx = tx.clone();
-            async move {
-                if let Some(tx) = tx.lock().unwrap().take() {
-                    let _ = tx.send(());
-                }
-            }
-            .boxed()
-        },
-    )
-    .await
-    .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), rx)
+    socketio::ack(&s, "user-join", json!({"auth": {"token": token}}))
         .await
-        .expect("user-join acked")
-        .unwrap();
+        .expect("user-join acked");
     s
 }
 

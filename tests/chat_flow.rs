@@ -11,9 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::socketio::{self, Seen};
 use common::TestServer;
-use futures::FutureExt;
 use rust_socketio::asynchronous::Client as SioClient;
-use rust_socketio::Payload;
 use serde_json::{json, Value};
 
 /// A provider whose reply depends on the prompt: task prompts get JSON, a
@@ -111,12 +109,7 @@ async fn socket(srv: &TestServer, token: &str, seen: Seen) -> (SioClient, String
 async fn setup() -> (TestServer, common::Client) {
     let base = mock_provider().await;
     let srv = TestServer::fresh().await;
-    let c = srv.client();
-    let admin = c.with_token(
-        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
-            .as_str()
-            .unwrap(),
-    );
+    let admin = common::admin(&srv).await;
     let mut cfg = admin.get("/openai/config").await.body;
     cfg["ENABLE_OPENAI_API"] = json!(true);
     cfg["OPENAI_API_BASE_URLS"] = json!([base]);
@@ -437,29 +430,10 @@ async fn reload_mid_stream_sees_the_text_so_far() {
     // Then its socket joins the chat and is brought up to date.
     let seen2: Seen = Arc::default();
     let (sock2, _) = socket(&srv, &token, seen2.clone()).await;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    sock2
-        .emit_with_ack(
-            "events:chat",
-            json!({"chat_id": chat_id, "data": {"type": "join"}}),
-            Duration::from_secs(5),
-            move |_p: Payload, _c: SioClient| {
-                let tx = tx.clone();
-                async move {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        let _ = tx.send(());
-                    }
-                }
-                .boxed()
-            },
-        )
+    let join = json!({"chat_id": chat_id, "data": {"type": "join"}});
+    socketio::ack(&sock2, "events:chat", join)
         .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .unwrap()
-        .unwrap();
+        .expect("events:chat join acknowledged");
     assert!(
         wait_for(&seen2, |e| e["data"]["type"] == "chat:completion"
             && e["message_id"] == "a-1"

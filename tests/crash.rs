@@ -28,17 +28,9 @@ struct Child {
     base: String,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(dir: &Path) -> Child {
     for _attempt in 0..5 {
-        let port = free_port();
+        let port = common::free_port();
         let mut proc = tokio::process::Command::new(env!("CARGO_BIN_EXE_open-webui"))
             .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--data-dir")

@@ -89,40 +89,13 @@ async fn still_serves(s: &Setup) {
     assert_eq!(s.c.get("/health").await.status, 200);
 }
 
-/// PDF bytes from raw objects, with a correct cross-reference table.
-fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = vec![];
-    for (i, o) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(o);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
-}
-
 #[tokio::test]
 async fn self_parent_pdf_fails_cleanly() {
     let s = default_setup().await;
     // The page names itself as its parent and inherits everything, so a
     // parser looking up MediaBox/Resources would walk the loop for ever.
     let content = b"BT /F1 12 Tf 72 720 Td (loop) Tj ET";
-    let pdf = pdf_of(&[
+    let pdf = support::pdf_of(&[
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
         b"<< /Type /Page /Parent 3 0 R /Contents 4 0 R >>".to_vec(),
@@ -147,7 +120,7 @@ async fn pdf_flate_bomb_fails_cleanly() {
     let packed = z.finish().unwrap();
     assert!(packed.len() < 100_000);
     let refs = vec!["4 0 R"; 40].join(" ");
-    let pdf = pdf_of(&[
+    let pdf = support::pdf_of(&[
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
         format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [{refs}] >>")
@@ -179,7 +152,7 @@ async fn pdf_quote_operators_are_extracted() {
     let s = default_setup().await;
     let content =
         b"BT /F1 12 Tf 72 720 Td 14 TL (Quoted lighthouse keepers) ' 2 0 (wave at ships) \" ET";
-    let pdf = pdf_of(&[
+    let pdf = support::pdf_of(&[
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),

@@ -202,10 +202,7 @@ async fn switches_and_the_permission_refuse_before_the_engine_is_called() {
 
     // Switched on, but users lose the permission: they are refused, admins draw.
     save_images(&admin, openai_settings(&base)).await;
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["image_generation"] = json!(false);
-    let saved = admin.post("/api/v1/users/default/permissions", perms).await;
-    assert_eq!(saved.status, 200, "{}", saved.body);
+    common::set_default_permission(&admin, "features.image_generation", false).await;
     let r = user
         .post("/api/v1/images/generations", json!({"prompt": "x"}))
         .await;

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,14 +30,6 @@ fn slapd_installed() -> bool {
         eprintln!("SKIPPED: slapd is not installed here (apt-get install slapd ldap-utils)");
     }
     ok
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run(cmd: &mut Command) {
@@ -193,7 +184,7 @@ impl Slapd {
             .arg(&conf_path)
             .arg("-l")
             .arg(&ldif));
-        let (port, tls_port) = (free_port(), free_port());
+        let (port, tls_port) = (common::free_port(), common::free_port());
         let child = Command::new(SLAPD)
             .arg("-f")
             .arg(&conf_path)

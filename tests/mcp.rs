@@ -170,12 +170,7 @@ async fn setup() -> (TestServer, common::Client, Script) {
     let app = script.router();
     let base = common::serve(app).await;
     let srv = TestServer::fresh().await;
-    let c = srv.client();
-    let admin = c.with_token(
-        c.signup("Admin", "admin@example.com", "pw").await.body["token"]
-            .as_str()
-            .unwrap(),
-    );
+    let admin = common::admin(&srv).await;
     common::connect_openai(&admin, &format!("{base}/v1")).await;
     // Everyone may chat with the scripted model.
     let shared = admin

@@ -301,28 +301,9 @@ async fn yjs_collaboration_between_two_tabs() {
     assert_eq!(st["content"]["md"], "seed");
     // Tab b joins the way a client that waits for an acknowledgement does:
     // the server answers once the join is handled.
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    b.emit_with_ack(
-        "ydoc:document:join",
-        json!({"document_id": doc_id}),
-        Duration::from_secs(5),
-        move |_p: Payload, _c: SioClient| {
-            let tx = tx.clone();
-            async move {
-                if let Some(tx) = tx.lock().unwrap().take() {
-                    let _ = tx.send(());
-                }
-            }
-            .boxed()
-        },
-    )
-    .await
-    .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), rx)
+    socketio::ack(&b, "ydoc:document:join", json!({"document_id": doc_id}))
         .await
-        .expect("ydoc:document:join acknowledged")
-        .unwrap();
+        .expect("ydoc:document:join acknowledged");
     wait_for(&seen_b, "ydoc:document:state", |_| true)
         .await
         .expect("state for tab b");

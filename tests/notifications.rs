@@ -35,18 +35,8 @@ async fn mock_hook() -> (String, Arc<Mutex<Vec<Value>>>) {
 }
 
 async fn setup(srv: &TestServer) -> (Client, Client) {
-    let anon = srv.client();
-    let r = anon
-        .signup("Admin", "admin@example.com", "Passw0rd!x")
-        .await;
-    let admin = anon.with_token(r.body["token"].as_str().unwrap());
-    admin
-        .post(
-            "/api/v1/auths/add",
-            json!({"name": "Ann", "email": "ann@example.com", "password": "Passw0rd!x", "role": "user"}),
-        )
-        .await;
-    let ann = anon.login("ann@example.com", "Passw0rd!x").await;
+    let admin = common::admin(srv).await;
+    let ann = common::add_user(srv, &admin, "Ann").await;
     (admin, ann)
 }
 
@@ -225,10 +215,7 @@ async fn targets_crud_and_test_delivery() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Ann's list is her own once the permission is granted.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["webhooks"] = json!(true);
-    let r = admin.post("/api/v1/users/default/permissions", perms).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::set_default_permission(&admin, "features.webhooks", true).await;
     let r = ann.get("/api/v1/notifications/targets").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body, json!({"targets": []}));

@@ -47,14 +47,6 @@ fn provider_available() -> bool {
     false
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Idp {
     base: String,
     accounts: PathBuf,
@@ -121,7 +113,7 @@ struct Setup {
 
 async fn setup(extra_env: &[(&str, &str)], provider_env: &[(&str, &str)]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let idp_port = free_port();
+    let idp_port = common::free_port();
     let idp_base = format!("http://127.0.0.1:{idp_port}");
     let mut vars: HashMap<String, String> = [
         ("OAUTH_CLIENT_ID", CLIENT_ID.to_string()),

@@ -543,18 +543,6 @@ async fn a_command_the_call_does_not_allow_ends_it_and_the_provider_session() {
     }
 }
 
-async fn speak(c: &Client, text: &str) -> (u16, Vec<u8>) {
-    let r = c
-        .http
-        .post(format!("{}/api/v1/audio/speech", c.base))
-        .bearer_auth(c.token.as_deref().unwrap())
-        .json(&json!({"input": text}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-}
-
 #[tokio::test]
 async fn reading_aloud_through_a_realtime_session_is_a_wav_spoken_once() {
     let s = setup().await;
@@ -585,7 +573,7 @@ async fn reading_aloud_through_a_realtime_session_is_a_wav_spoken_once() {
     };
     save(KEY).await;
 
-    let (status, wav) = speak(&s.admin, "The lamp is lit.").await;
+    let (status, wav) = common::speak(&s.admin, "The lamp is lit.").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&wav));
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(&wav[44..], &[1, 0, 2, 0]);
@@ -594,12 +582,12 @@ async fn reading_aloud_through_a_realtime_session_is_a_wav_spoken_once() {
         asked["response"]["input"][0]["content"],
         json!([{"type": "input_text", "text": "The lamp is lit."}])
     );
-    let (again_status, again) = speak(&s.admin, "The lamp is lit.").await;
+    let (again_status, again) = common::speak(&s.admin, "The lamp is lit.").await;
     assert_eq!((again_status, again), (200, wav));
     assert_eq!(sessions(&provider), 1, "the same text was spoken twice");
 
     provider.lock().unwrap().refuse_session = true;
-    let (status, body) = speak(&s.admin, "Storm warning.").await;
+    let (status, body) = common::speak(&s.admin, "Storm warning.").await;
     assert_eq!(status, 502);
     let body = String::from_utf8_lossy(&body);
     assert!(
@@ -609,9 +597,9 @@ async fn reading_aloud_through_a_realtime_session_is_a_wav_spoken_once() {
     assert!(!body.contains("sk-realtime-secret"), "{body}");
 
     save("").await;
-    let (status, body) = speak(&s.admin, "No key.").await;
+    let (status, body) = common::speak(&s.admin, "No key.").await;
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("Configure an OpenAI Realtime API key."));
-    let (status, _) = speak(&s.admin, "   ").await;
+    let (status, _) = common::speak(&s.admin, "   ").await;
     assert_eq!(status, 400);
 }

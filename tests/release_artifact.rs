@@ -15,6 +15,8 @@
 //! after install.sh with `OWUI_ARTIFACT_REQUIRED=1`. A binary that is not a
 //! release build (it carries debug sections) is skipped, or fails when required.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -122,14 +124,6 @@ fn elf_facts(b: &[u8]) -> Result<ElfFacts, String> {
     Ok(facts)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Runs `healthcheck` on a port; returns whether it exited 0, and how long it took.
 fn healthcheck(bin: &Path, port: u16) -> (bool, Duration) {
     let started = Instant::now();
@@ -197,13 +191,13 @@ fn release_artifact() {
     assert!(version.starts_with("open-webui "), "{version}");
 
     // Nothing listens on a port just released: unhealthy, and quickly.
-    let closed = free_port();
+    let closed = common::free_port();
     let (ok, took) = healthcheck(&bin, closed);
     assert!(!ok, "healthcheck passed against a closed port");
     assert!(took < Duration::from_secs(10), "took {took:?}");
 
     let data = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let _server = Server(
         Command::new(&bin)
             .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])

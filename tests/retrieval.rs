@@ -214,7 +214,7 @@ async fn text_queries_web_guard_and_resets() {
         llm.requests().is_empty(),
         "the guard must stop the request before it is sent"
     );
-    // Web search is off until an admin turns it on.
+    // Web search is off by default (tests/web_search.rs covers it switched on).
     let r = admin
         .post(
             "/api/v1/retrieval/process/web/search",

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::socketio::{self, Seen};
+use common::socketio::{self, ack, ack_within, Seen};
 use common::TestServer;
 use futures::FutureExt;
 use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
@@ -26,45 +26,6 @@ async fn connect_watched(
 ) -> SioClient {
     let record = move |_: &'static str, values: Vec<Value>| seen.lock().unwrap().extend(values);
     socketio::connect(base, auth, &["events"], record, closed).await
-}
-
-async fn ack_within(client: &SioClient, event: &str, data: Value, wait: Duration) -> Option<Value> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<Value>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    client
-        .emit_with_ack(
-            event,
-            data,
-            Duration::from_secs(5),
-            move |p: Payload, _c: SioClient| {
-                let tx = tx.clone();
-                async move {
-                    if let Payload::Text(v) = p {
-                        if let Some(tx) = tx.lock().unwrap().take() {
-                            // The client hands over the ack's argument list as one array.
-                            let first = match v.into_iter().next() {
-                                Some(Value::Array(args)) => {
-                                    args.into_iter().next().unwrap_or(Value::Null)
-                                }
-                                other => other.unwrap_or(Value::Null),
-                            };
-                            let _ = tx.send(first);
-                        }
-                    }
-                }
-                .boxed()
-            },
-        )
-        .await
-        .unwrap();
-    tokio::time::timeout(wait, rx)
-        .await
-        .ok()
-        .and_then(Result::ok)
-}
-
-async fn ack(client: &SioClient, event: &str, data: Value) -> Option<Value> {
-    ack_within(client, event, data, Duration::from_secs(5)).await
 }
 
 /// For acks that must not come: a second is plenty on loopback.

@@ -505,15 +505,7 @@ async fn pages_are_loaded_then_kept_whole_or_embedded_for_their_owner() {
     assert_eq!(theirs.status, 403, "{}", theirs.body);
 
     // A user without the web search permission is refused.
-    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
-    perms["features"]["web_search"] = json!(false);
-    assert_eq!(
-        admin
-            .post("/api/v1/users/default/permissions", perms)
-            .await
-            .status,
-        200
-    );
+    common::set_default_permission(&admin, "features.web_search", false).await;
     let r = user
         .post("/api/v1/retrieval/process/web/search", search)
         .await;

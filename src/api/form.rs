@@ -157,3 +157,26 @@ pub(crate) fn lenient_page(p: &HashMap<String, String>) -> i64 {
         .map(crate::limits::page)
         .unwrap_or(1)
 }
+
+/// `order_by` and `direction` of a list request: the column (one of
+/// `columns`) and whether ascending; `None` unless both are given.
+pub(crate) fn order_param(
+    q: &HashMap<String, String>,
+    columns: &[&str],
+) -> ApiResult<Option<(String, bool)>> {
+    let (Some(col), Some(dir)) = (q.get("order_by"), q.get("direction")) else {
+        return Ok(None);
+    };
+    if col.is_empty() || dir.is_empty() {
+        return Ok(None);
+    }
+    if !columns.contains(&col.as_str()) {
+        return Err(ApiError::bad_request("Invalid order_by field"));
+    }
+    let asc = match dir.to_lowercase().as_str() {
+        "asc" => true,
+        "desc" => false,
+        _ => return Err(ApiError::bad_request("Invalid direction for ordering")),
+    };
+    Ok(Some((col.clone(), asc)))
+}

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -62,11 +63,33 @@ fn error(e: ScimError) -> Response {
     resp
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> ScimResult<()> {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    scim::authorize(&state.settings.scim, auth)
+fn no_content(result: ScimResult<()>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(e),
+    }
+}
+
+/// A request that carried the SCIM token; `base` is the server's URL as
+/// the client reached it. Rejects with the SCIM error body (and
+/// `WWW-Authenticate`) before any other part of the request is read.
+struct Scim {
+    base: String,
+}
+
+impl FromRequestParts<AppState> for Scim {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let auth = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        scim::authorize(&state.settings.scim, auth).map_err(error)?;
+        Ok(Scim {
+            base: base_url(&parts.headers),
+        })
+    }
 }
 
 /// The server's URL as the client reached it, ending in `/`.
@@ -102,165 +125,114 @@ fn list_params(
     Ok((int("startIndex")?, int("count")?, q.get("filter").cloned()))
 }
 
-async fn provider_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let r = authorized(&state, &headers).map(|_| scim::service_provider_config());
-    reply(r, StatusCode::OK)
+async fn provider_config(_: Scim) -> Response {
+    reply(Ok(scim::service_provider_config()), StatusCode::OK)
 }
 
-async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let r = authorized(&state, &headers).map(|_| scim::resource_types(&base_url(&headers)));
-    reply(r, StatusCode::OK)
+async fn resource_types(scim: Scim) -> Response {
+    reply(Ok(scim::resource_types(&scim.base)), StatusCode::OK)
 }
 
-async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let r = authorized(&state, &headers).map(|_| scim::schemas());
-    reply(r, StatusCode::OK)
+async fn schemas(_: Scim) -> Response {
+    reply(Ok(scim::schemas()), StatusCode::OK)
 }
 
 async fn list_users(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    scim: Scim,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        let (start, count, filter) = list_params(&q)?;
-        scim::users::list(&state, &base_url(&headers), start, count, filter.as_deref()).await
+    let r = match list_params(&q) {
+        Ok((start, count, filter)) => {
+            scim::users::list(&state, &scim.base, start, count, filter.as_deref()).await
+        }
+        Err(e) => Err(e),
     };
-    reply(r.await, StatusCode::OK)
+    reply(r, StatusCode::OK)
 }
 
-async fn get_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::users::get(&state, &base_url(&headers), &id).await
-    };
-    reply(r.await, StatusCode::OK)
+async fn get_user(State(state): State<AppState>, scim: Scim, Path(id): Path<String>) -> Response {
+    reply(
+        scim::users::get(&state, &scim.base, &id).await,
+        StatusCode::OK,
+    )
 }
 
-async fn create_user(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::users::create(&state, &base_url(&headers), &body).await
-    };
-    reply(r.await, StatusCode::CREATED)
+async fn create_user(State(state): State<AppState>, scim: Scim, body: Bytes) -> Response {
+    let r = scim::users::create(&state, &scim.base, &body).await;
+    reply(r, StatusCode::CREATED)
 }
 
 async fn replace_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    scim: Scim,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::users::replace(&state, &base_url(&headers), &id, &body).await
-    };
-    reply(r.await, StatusCode::OK)
+    let r = scim::users::replace(&state, &scim.base, &id, &body).await;
+    reply(r, StatusCode::OK)
 }
 
 async fn patch_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    scim: Scim,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::users::patch(&state, &base_url(&headers), &id, &body).await
-    };
-    reply(r.await, StatusCode::OK)
+    let r = scim::users::patch(&state, &scim.base, &id, &body).await;
+    reply(r, StatusCode::OK)
 }
 
-async fn delete_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::users::delete(&state, &id).await
-    };
-    match r.await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => error(e),
-    }
+async fn delete_user(State(state): State<AppState>, _: Scim, Path(id): Path<String>) -> Response {
+    no_content(scim::users::delete(&state, &id).await)
 }
 
 async fn list_groups(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    scim: Scim,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        let (start, count, filter) = list_params(&q)?;
-        scim::groups::list(&state, &base_url(&headers), start, count, filter.as_deref()).await
+    let r = match list_params(&q) {
+        Ok((start, count, filter)) => {
+            scim::groups::list(&state, &scim.base, start, count, filter.as_deref()).await
+        }
+        Err(e) => Err(e),
     };
-    reply(r.await, StatusCode::OK)
+    reply(r, StatusCode::OK)
 }
 
-async fn get_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::groups::get(&state, &base_url(&headers), &id).await
-    };
-    reply(r.await, StatusCode::OK)
+async fn get_group(State(state): State<AppState>, scim: Scim, Path(id): Path<String>) -> Response {
+    reply(
+        scim::groups::get(&state, &scim.base, &id).await,
+        StatusCode::OK,
+    )
 }
 
-async fn create_group(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::groups::create(&state, &base_url(&headers), &body).await
-    };
-    reply(r.await, StatusCode::CREATED)
+async fn create_group(State(state): State<AppState>, scim: Scim, body: Bytes) -> Response {
+    let r = scim::groups::create(&state, &scim.base, &body).await;
+    reply(r, StatusCode::CREATED)
 }
 
 async fn replace_group(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    scim: Scim,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::groups::replace(&state, &base_url(&headers), &id, &body).await
-    };
-    reply(r.await, StatusCode::OK)
+    let r = scim::groups::replace(&state, &scim.base, &id, &body).await;
+    reply(r, StatusCode::OK)
 }
 
 async fn patch_group(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    scim: Scim,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::groups::patch(&state, &base_url(&headers), &id, &body).await
-    };
-    reply(r.await, StatusCode::OK)
+    let r = scim::groups::patch(&state, &scim.base, &id, &body).await;
+    reply(r, StatusCode::OK)
 }
 
-async fn delete_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let r = async {
-        authorized(&state, &headers)?;
-        scim::groups::delete(&state, &id).await
-    };
-    match r.await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => error(e),
-    }
+async fn delete_group(State(state): State<AppState>, _: Scim, Path(id): Path<String>) -> Response {
+    no_content(scim::groups::delete(&state, &id).await)
 }

@@ -385,19 +385,7 @@ impl OutputBuilder {
 
     /// Records a call's result (`completed` or `failed`) and marks the call.
     pub fn add_result(&mut self, call_id: &str, text: &str, status: &str) {
-        self.set_provided_call(call_id, "status", status);
-        for item in &mut self.items {
-            if let Item::Call {
-                call_id: c,
-                status: s,
-                ..
-            } = item
-            {
-                if c == call_id {
-                    *s = status.to_string();
-                }
-            }
-        }
+        self.set_call_status(call_id, status);
         self.items.push(Item::Result {
             id: short_id("fco"),
             call_id: call_id.to_string(),

@@ -24,21 +24,14 @@ pub struct GroupRow {
 }
 
 impl GroupRow {
-    /// Upstream's `GroupResponse` (the model plus `member_count`).
+    /// Upstream's `GroupResponse` (the model plus `member_count`): the info
+    /// with the group's data, meta and permissions.
     pub fn wire(&self, member_count: i64) -> Value {
-        json!({
-            "parent_group_id": self.parent_group_id,
-            "id": self.id,
-            "user_id": self.user_id,
-            "name": self.name,
-            "description": self.description,
-            "data": self.data,
-            "meta": self.meta,
-            "permissions": self.permissions,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "member_count": member_count,
-        })
+        let mut v = self.info_wire(member_count);
+        v["data"] = json!(self.data);
+        v["meta"] = json!(self.meta);
+        v["permissions"] = json!(self.permissions);
+        v
     }
 
     /// Upstream's `GroupInfoResponse`, what any verified user may see.

@@ -254,7 +254,7 @@ fn too_deep(v: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::schema;
+    use super::{schema, FIELD_PROPERTIES};
     use serde_json::json;
 
     #[test]
@@ -273,23 +273,9 @@ mod tests {
         let s = schema(Some(p)).unwrap();
         let f = s["fields"][0].as_object().unwrap();
         let keys: Vec<&str> = f.keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            [
-                "key",
-                "default",
-                "label",
-                "max",
-                "maxlength",
-                "min",
-                "minlength",
-                "options",
-                "placeholder",
-                "required",
-                "step",
-                "type"
-            ]
-        );
+        // The key first, then the properties in their sorted order.
+        let expected: Vec<&str> = std::iter::once("key").chain(FIELD_PROPERTIES).collect();
+        assert_eq!(keys, expected);
         assert_eq!(f["options"], json!(["a", "b"]));
         assert_eq!(f["label"], "City");
         assert_eq!(f["min"], "1");

@@ -286,14 +286,36 @@ pub async fn replace(state: &AppState, base: &str, id: &str, body: &[u8]) -> Sci
             Ok((db::groups::get(tx, &row.id)?, changed))
         })
         .await?;
-    let saved = saved.ok_or_else(|| not_found(id))?;
-    event(
+    let fields = if f.members.is_some() {
+        json!(["name", "members"])
+    } else {
+        json!(["name"])
+    };
+    updated(
         state,
-        "group.updated",
+        base,
         id,
-        json!({"updated_fields": if f.members.is_some() { json!(["name", "members"]) } else { json!(["name"]) }}),
-    );
-    sessions::refresh_access(state, &changed).await;
+        saved,
+        &changed,
+        json!({"updated_fields": fields}),
+    )
+    .await
+}
+
+/// The answer to a replace or patch: tells of the update (`group.updated`
+/// with `data`), refreshes the sessions of the members who came or went and
+/// returns the group as it is now.
+async fn updated(
+    state: &AppState,
+    base: &str,
+    id: &str,
+    saved: Option<GroupRow>,
+    changed: &[String],
+    data: Value,
+) -> ScimResult<Value> {
+    let saved = saved.ok_or_else(|| not_found(id))?;
+    event(state, "group.updated", id, data);
+    sessions::refresh_access(state, changed).await;
     resource(state, base, &saved).await
 }
 
@@ -389,15 +411,8 @@ pub async fn patch(state: &AppState, base: &str, id: &str, body: &[u8]) -> ScimR
             Ok((db::groups::get(tx, &row.id)?, changed))
         })
         .await?;
-    let saved = saved.ok_or_else(|| not_found(id))?;
-    event(
-        state,
-        "group.updated",
-        id,
-        json!({"operation_count": req.operations.len()}),
-    );
-    sessions::refresh_access(state, &changed).await;
-    resource(state, base, &saved).await
+    let data = json!({"operation_count": req.operations.len()});
+    updated(state, base, id, saved, &changed, data).await
 }
 
 pub async fn delete(state: &AppState, id: &str) -> ScimResult<()> {

@@ -283,26 +283,13 @@ pub async fn create(state: &AppState, base: &str, body: &[u8]) -> ScimResult<Val
     let hash = password::hash_bounded(db::new_id(), state.settings.password_hash_argon2)
         .await
         .map_err(|_| ScimError::new(500, "The account could not be created."))?;
-    let (id, stamp, now) = (db::new_id(), db::new_id(), db::now_secs());
+    let account = crate::accounts::NewAccount::provisioned(&name, &email, role, &image, hash);
+    let (id, now) = (account.id.clone(), account.now);
     let ext = f.external_id.clone();
     let created = state
         .db
         .write(move |tx| {
-            let made = crate::accounts::insert_account(
-                tx,
-                &crate::accounts::NewAccount {
-                    id: &id,
-                    name: &name,
-                    email: &email,
-                    role,
-                    image: &image,
-                    hash: &hash,
-                    stamp: &stamp,
-                    first_becomes_admin: false,
-                    default_group: None,
-                    now,
-                },
-            )?;
+            let made = crate::accounts::insert_account(tx, &account)?;
             if made.is_some() {
                 db::scim::set_external_id(tx, &id, &provider, ext.as_deref(), now)?;
             }

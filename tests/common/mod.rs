@@ -228,6 +228,38 @@ pub async fn add_user(srv: &TestServer, admin: &Client, name: &str) -> Client {
     add_user_with_id(srv, admin, name).await.0
 }
 
+/// Asks `/api/v1/audio/speech` to say `text`: the status and the audio bytes.
+pub async fn speak(c: &Client, text: &str) -> (u16, Vec<u8>) {
+    let r = c
+        .http
+        .post(format!("{}/api/v1/audio/speech", c.base))
+        .bearer_auth(c.token.as_deref().unwrap())
+        .json(&json!({"input": text}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+/// A loopback port nobody listens on right now (for a child process to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sets one default user permission, `path` being `section.key`
+/// (`"features.notes"`), through the admin's permissions page.
+pub async fn set_default_permission(admin: &Client, path: &str, on: bool) {
+    let (section, key) = path.split_once('.').expect("section.key");
+    let mut perms = admin.get("/api/v1/users/default/permissions").await.body;
+    perms[section][key] = json!(on);
+    let r = admin.post("/api/v1/users/default/permissions", perms).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// Points the server's one OpenAI connection at `url` (a stand-in provider).
 pub async fn connect_openai(admin: &Client, url: &str) {
     let r = admin

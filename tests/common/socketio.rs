@@ -89,3 +89,50 @@ pub async fn connect_recording(
     let record = move |_: &'static str, values: Vec<Value>| seen.lock().unwrap().extend(values);
     connect(&url, auth, events, record, Arc::default()).await
 }
+
+/// Emits `event` with `data` and waits up to `wait` for the server's
+/// acknowledgement; its first argument, or `None` when none came.
+pub async fn ack_within(
+    client: &SioClient,
+    event: &str,
+    data: Value,
+    wait: Duration,
+) -> Option<Value> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Value>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    client
+        .emit_with_ack(
+            event,
+            data,
+            Duration::from_secs(5),
+            move |p: Payload, _c: SioClient| {
+                let tx = tx.clone();
+                async move {
+                    if let Payload::Text(v) = p {
+                        if let Some(tx) = tx.lock().unwrap().take() {
+                            // The client hands over the ack's argument list as one array.
+                            let first = match v.into_iter().next() {
+                                Some(Value::Array(args)) => {
+                                    args.into_iter().next().unwrap_or(Value::Null)
+                                }
+                                other => other.unwrap_or(Value::Null),
+                            };
+                            let _ = tx.send(first);
+                        }
+                    }
+                }
+                .boxed()
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(wait, rx)
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+/// [`ack_within`], waiting five seconds.
+pub async fn ack(client: &SioClient, event: &str, data: Value) -> Option<Value> {
+    ack_within(client, event, data, Duration::from_secs(5)).await
+}

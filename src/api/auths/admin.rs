@@ -14,7 +14,7 @@ use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-use super::common::{check_image_url, check_new_password, create_user, valid_email};
+use super::common::{check_new_password, create_from_form, valid_email};
 
 /// Wire name → config key of the admin "General / Authentication" settings.
 const ADMIN_CONFIG_KEYS: &[(&str, &str)] = &[
@@ -111,17 +111,8 @@ pub(super) async fn add_user(
             "role must be pending, user or admin.",
         ));
     }
-    let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
-    check_image_url(&image)?;
-    let user = create_user(
-        &state,
-        form.name.trim(),
-        &email,
-        &form.password,
-        &image,
-        &role,
-    )
-    .await?;
+    let image = form.profile_image_url;
+    let user = create_from_form(&state, &form.name, &email, &form.password, image, &role).await?;
     let created = crate::notify::Event::new("user.created", Some(&admin.user))
         .subject("user", &user.id)
         .source("admin")

@@ -60,6 +60,21 @@ pub(crate) fn check_image_url(url: &str) -> ApiResult<()> {
     crate::limits::check_image_url("profile_image_url", url)
 }
 
+/// Creates the account a sign-up or the admin's add-user form asks for: the
+/// picture defaults to `/user.png` and must be an acceptable image URL.
+pub(super) async fn create_from_form(
+    state: &AppState,
+    name: &str,
+    email: &str,
+    password: &str,
+    image: Option<String>,
+    role: &str,
+) -> ApiResult<UserRow> {
+    let image = image.unwrap_or_else(|| "/user.png".into());
+    check_image_url(&image)?;
+    create_user(state, name.trim(), email, password, &image, role).await
+}
+
 pub fn user_json(u: &UserRow) -> Value {
     json!({
         "id": u.id,

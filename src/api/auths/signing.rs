@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 use super::common::{
-    check_image_url, check_new_password, create_user, no_store, session_response, valid_email,
+    check_new_password, create_from_form, create_user, no_store, session_response, valid_email,
 };
 
 pub(super) async fn session(
@@ -226,18 +226,9 @@ pub(super) async fn signup(
     }
     crate::limits::check_name("name", &form.name)?;
     check_new_password(&form.password)?;
-    let image = form.profile_image_url.unwrap_or_else(|| "/user.png".into());
-    check_image_url(&image)?;
     let role = crate::accounts::default_role(&state);
-    let user = create_user(
-        &state,
-        form.name.trim(),
-        &email,
-        &form.password,
-        &image,
-        &role,
-    )
-    .await?;
+    let image = form.profile_image_url;
+    let user = create_from_form(&state, &form.name, &email, &form.password, image, &role).await?;
     let created = crate::notify::Event::new("user.created", Some(&user))
         .subject("user", &user.id)
         .data(json!({"role": user.role}));

@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 use super::common::{folder_unread_json, titles, unauthorized, Params};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
-use crate::api::form::{query_error, query_opt_bool, query_page};
+use crate::api::form::{order_param, query_error, query_opt_bool, query_page};
 use crate::db::chats::{self, ChatTitleRow, ListFilter, SortBy, TitleQuery, PAGE_SIZE};
 use crate::db::{folders, tags};
 use crate::error::messages::ACCESS_PROHIBITED;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 
 pub(super) async fn list(
@@ -74,20 +74,7 @@ pub(super) async fn pinned(
 }
 
 fn title_query(q: &HashMap<String, String>) -> ApiResult<TitleQuery> {
-    let order = match (q.get("order_by"), q.get("direction")) {
-        (Some(col), Some(dir)) if !col.is_empty() && !dir.is_empty() => {
-            if !chats::ORDERABLE.contains(&col.as_str()) {
-                return Err(ApiError::bad_request("Invalid order_by field"));
-            }
-            let asc = match dir.to_lowercase().as_str() {
-                "asc" => true,
-                "desc" => false,
-                _ => return Err(ApiError::bad_request("Invalid direction for ordering")),
-            };
-            Some((col.clone(), asc))
-        }
-        _ => None,
-    };
+    let order = order_param(q, &chats::ORDERABLE)?;
     Ok(TitleQuery {
         query: q.get("query").cloned(),
         order,

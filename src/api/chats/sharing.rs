@@ -14,7 +14,7 @@ use super::common::{
 use crate::access::{self, Kind};
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{OptionalUser, VerifiedUser};
-use crate::api::form::query_page;
+use crate::api::form::{order_param, query_page};
 use crate::auth::Caller;
 use crate::db::chats::{self, ChatRow, PAGE_SIZE};
 use crate::db::{self, access_grants, now_secs, shared_chats};
@@ -211,35 +211,23 @@ pub(super) async fn unshare(
     Ok(Json(true))
 }
 
+/// Columns the shared-chats list can be ordered by.
+const SHARED_ORDERABLE: &[&str] = &[
+    "id",
+    "chat_id",
+    "user_id",
+    "title",
+    "created_at",
+    "updated_at",
+];
+
 pub(super) async fn shared_list(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Query(q): Params,
 ) -> ApiResult<Json<Vec<Value>>> {
     let page = query_page(&q)?.unwrap_or(1);
-    let order = match (q.get("order_by"), q.get("direction")) {
-        (Some(col), Some(dir)) if !col.is_empty() && !dir.is_empty() => {
-            if ![
-                "id",
-                "chat_id",
-                "user_id",
-                "title",
-                "created_at",
-                "updated_at",
-            ]
-            .contains(&col.as_str())
-            {
-                return Err(ApiError::bad_request("Invalid order_by field"));
-            }
-            let asc = match dir.to_lowercase().as_str() {
-                "asc" => true,
-                "desc" => false,
-                _ => return Err(ApiError::bad_request("Invalid direction for ordering")),
-            };
-            Some((col.clone(), asc))
-        }
-        _ => None,
-    };
+    let order = order_param(&q, SHARED_ORDERABLE)?;
     let query = q.get("query").cloned();
     let uid = caller.user.id.clone();
     let rows = state

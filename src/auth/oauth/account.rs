@@ -282,27 +282,13 @@ async fn create(
     let hash = password::hash_bounded(super::random_token(), state.settings.password_hash_argon2)
         .await
         .map_err(|e| Refusal::Quiet(e.to_string()))?;
-    let (id, stamp, now) = (db::new_id(), db::new_id(), now_secs());
-    let default_group = state.config.get_str("ui.default_group_id");
-    let (provider, sub, email) = (p.name.clone(), sub.to_string(), email.to_string());
+    let account = crate::accounts::NewAccount::signing_in(state, &name, email, &role, &image, hash);
+    let (id, now) = (account.id.clone(), account.now);
+    let (provider, sub) = (p.name.clone(), sub.to_string());
     let created = state
         .db
         .write(move |tx| {
-            let made = crate::accounts::insert_account(
-                tx,
-                &crate::accounts::NewAccount {
-                    id: &id,
-                    name: &name,
-                    email: &email,
-                    role: &role,
-                    image: &image,
-                    hash: &hash,
-                    stamp: &stamp,
-                    first_becomes_admin: true,
-                    default_group: Some(&default_group),
-                    now,
-                },
-            )?;
+            let made = crate::accounts::insert_account(tx, &account)?;
             if made.is_some() {
                 db::oauth::set_sub(tx, &id, &provider, &sub, now)?;
             }
