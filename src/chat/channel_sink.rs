@@ -29,6 +29,15 @@ struct Change {
     done: bool,
 }
 
+/// The message, when it still exists in that channel.
+fn in_channel(
+    c: &rusqlite::Connection,
+    message_id: &str,
+    channel_id: &str,
+) -> rusqlite::Result<Option<messages::MessageRow>> {
+    Ok(messages::get(c, message_id)?.filter(|m| m.channel_id.as_deref() == Some(channel_id)))
+}
+
 impl ChannelSink {
     /// A sink for `chat_id` when it names a channel, else `None`.
     pub fn for_chat(state: &AppState, chat_id: &str, message_id: &str) -> Option<ChannelSink> {
@@ -127,12 +136,9 @@ impl ChannelSink {
             .state
             .db
             .write(move |tx| {
-                let Some(m) = messages::get(tx, &mid)? else {
+                let Some(m) = in_channel(tx, &mid, &cid)? else {
                     return Ok(None);
                 };
-                if m.channel_id.as_deref() != Some(cid.as_str()) {
-                    return Ok(None);
-                }
                 let owner = m.user_id.clone().unwrap_or_default();
                 for f in files.iter_mut() {
                     let Some(id) = f.get("id").and_then(Value::as_str).map(str::to_string) else {
@@ -172,12 +178,9 @@ impl ChannelSink {
             .state
             .db
             .write(move |tx| {
-                let Some(m) = messages::get(tx, &mid)? else {
+                let Some(m) = in_channel(tx, &mid, &cid)? else {
                     return Ok(None);
                 };
-                if m.channel_id.as_deref() != Some(cid.as_str()) {
-                    return Ok(None);
-                }
                 let content = change.content.unwrap_or(m.content);
                 let mut meta = Map::new();
                 if change.done {

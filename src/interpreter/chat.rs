@@ -35,21 +35,7 @@ const PYODIDE_PROMPT: &str = "\
 - Python runs in the user's browser (Pyodide). Installing packages (`pip`, `micropip`, `subprocess`) is not possible: work with the modules that are there.
 - The user's files are under `/mnt/uploads/`; list them with `os.listdir('/mnt/uploads')`. Files written there can be downloaded by the user and stay there between runs of this conversation.";
 
-fn capability(model: &Value, name: &str) -> bool {
-    model
-        .pointer("/info/meta/capabilities")
-        .and_then(|c| c.get(name))
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-}
-
-fn category_on(model: &Value, name: &str) -> bool {
-    model
-        .pointer("/info/meta/builtinTools")
-        .and_then(|c| c.get(name))
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-}
+use crate::llm::{builtin_category_on as category_on, model_capability as capability};
 
 /// Whether the turn may use the interpreter: the chat switched the feature
 /// on, the server enables it, the model neither lacks the capability nor

@@ -233,6 +233,26 @@ pub struct Completion {
     pub raw: Value,
 }
 
+/// Whether a model item has a capability (`info.meta.capabilities`); a
+/// capability it does not mention counts as on.
+pub fn model_capability(model: &Value, name: &str) -> bool {
+    model
+        .pointer("/info/meta/capabilities")
+        .and_then(|c| c.get(name))
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+/// Whether a category of built-in tools is on for a model item
+/// (`info.meta.builtinTools`); a category it does not mention is on.
+pub fn builtin_category_on(model: &Value, name: &str) -> bool {
+    model
+        .pointer("/info/meta/builtinTools")
+        .and_then(|c| c.get(name))
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
 /// The `/api/models` list for this caller: access-filtered, tags merged,
 /// ordered by `ui.model_order_list`.
 pub async fn list_models(state: &AppState, caller: &Caller) -> ApiResult<Vec<Value>> {

@@ -165,21 +165,7 @@ pub struct Staged {
     pub question: Option<CallRequest>,
 }
 
-fn capability(model: &Value, name: &str) -> bool {
-    model
-        .pointer("/info/meta/capabilities")
-        .and_then(|c| c.get(name))
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-}
-
-fn category_on(model: &Value, name: &str) -> bool {
-    model
-        .pointer("/info/meta/builtinTools")
-        .and_then(|c| c.get(name))
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-}
+use crate::llm::{builtin_category_on as category_on, model_capability as capability};
 
 /// Whether a chat id names a stored chat: not a temporary (`temporary:`,
 /// `local:`) one and not a channel turn (`channel:`).
