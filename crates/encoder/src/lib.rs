@@ -1,0 +1,513 @@
+//! The forward pass of a BERT sentence encoder (all-MiniLM-L6-v2 and its
+//! kin) on the CPU, written for throughput and for short inputs:
+//!
+//! - the inputs of a batch are packed one after another (no padding), so the
+//!   dense layers run over exactly the real tokens and attention runs per
+//!   input, with no mask;
+//! - Q, K and V are one fused projection, the 1/√d of attention folded into
+//!   its Q part;
+//! - every buffer of a pass is allocated once and reused by all layers;
+//! - a batch is split by tokens across the rayon pool's threads, each
+//!   running whole passes (no synchronisation inside a pass); a short
+//!   input runs on the calling thread;
+//! - with weights that were stored as int8 (one scale per 128 values, as the
+//!   bundled model is), the products run on AVX-512 from the int8 values
+//!   (`q8`); otherwise (and without AVX-512) on `gemm` in f32.
+//!
+//! Sentence vectors are mean-pooled (or `[CLS]`) and L2-normalised.
+
+pub mod ops;
+pub mod q8;
+
+use q8::Packed;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    GeluErf,
+    GeluTanh,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    Cls,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub max_positions: usize,
+    pub eps: f32,
+    pub activation: Activation,
+    pub pooling: Pooling,
+}
+
+/// Source of the weights by name (torch names without the `bert.` prefix):
+/// returns the shape and the f32 values.
+pub trait WeightSource {
+    fn get(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>), String>;
+}
+
+/// A token table: f32, or int8 rows with one scale per group.
+enum Table {
+    F32(Vec<f32>),
+    Q8 {
+        q: Vec<i8>,
+        s: Vec<f32>,
+        group: usize,
+    },
+}
+
+impl Table {
+    fn new(data: Vec<f32>, width: usize, quantized: bool) -> Table {
+        if !quantized {
+            return Table::F32(data);
+        }
+        let group = q8::group_of(width);
+        let mut q = vec![0i8; data.len()];
+        let s = data
+            .chunks(group)
+            .zip(q.chunks_mut(group))
+            .map(|(src, dst)| q8::quantize(src, dst))
+            .collect();
+        Table::Q8 { q, s, group }
+    }
+
+    /// `out += row i`.
+    fn add_row(&self, i: usize, out: &mut [f32]) {
+        let w = out.len();
+        match self {
+            Table::F32(d) => out
+                .iter_mut()
+                .zip(&d[i * w..(i + 1) * w])
+                .for_each(|(o, x)| *o += x),
+            Table::Q8 { q, s, group } => {
+                let q = &q[i * w..(i + 1) * w];
+                let s = &s[i * w / group..(i + 1) * w / group];
+                for ((o, q), s) in out.chunks_mut(*group).zip(q.chunks(*group)).zip(s) {
+                    o.iter_mut().zip(q).for_each(|(o, q)| *o += *q as f32 * s);
+                }
+            }
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Table::F32(d) => d.len() * 4,
+            Table::Q8 { q, s, .. } => q.len() + s.len() * 4,
+        }
+    }
+}
+
+enum Weight {
+    /// `[n, k]` row-major (torch's layout).
+    F32(Vec<f32>),
+    Q8(Packed),
+}
+
+struct Dense {
+    n: usize,
+    k: usize,
+    w: Weight,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    /// `rows` are `[n, k]` blocks stacked along n (a fused projection), each
+    /// with its bias and a factor applied to weights and bias.
+    fn new(parts: Vec<(Vec<f32>, Vec<f32>, f32)>, k: usize, quantized: bool) -> Dense {
+        let mut w = Vec::new();
+        let mut bias = Vec::new();
+        for (pw, pb, mul) in parts {
+            w.extend(pw.iter().map(|x| x * mul));
+            bias.extend(pb.iter().map(|x| x * mul));
+        }
+        let n = bias.len();
+        let w = if quantized && avx512() && Packed::fits(n, k) {
+            Weight::Q8(Packed::new(&w, n, k, 1.0))
+        } else {
+            Weight::F32(w)
+        };
+        Dense { n, k, w, bias }
+    }
+
+    /// `out[m, n] = x[m, k] · Wᵀ` (bias not added).
+    #[inline(always)]
+    fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        let (n, k) = (self.n, self.k);
+        let out = &mut out[..m * n];
+        match &self.w {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: packed weights exist only when AVX-512F was detected.
+            Weight::Q8(p) => unsafe { p.matmul_avx512(&x[..m * k], m, out) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Weight::Q8(p) => p.matmul_portable(&x[..m * k], m, out),
+            Weight::F32(w) => {
+                // SAFETY: dst is m×n (row stride n), lhs m×k (row stride k),
+                // rhs is Wᵀ read from the n×k matrix (element (i, j) at j·k + i).
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        out.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        x.as_ptr(),
+                        1,
+                        k as isize,
+                        w.as_ptr(),
+                        k as isize,
+                        1,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                }
+            }
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.bias.len() * 4
+            + match &self.w {
+                Weight::F32(w) => w.len() * 4,
+                Weight::Q8(p) => p.bytes(),
+            }
+    }
+}
+
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Layer {
+    qkv: Dense,
+    o: Dense,
+    ln1: Norm,
+    inter: Dense,
+    out: Dense,
+    ln2: Norm,
+}
+
+pub struct Encoder {
+    config: Config,
+    word: Table,
+    pos: Vec<f32>,
+    token_type0: Vec<f32>,
+    ln: Norm,
+    layers: Vec<Layer>,
+}
+
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Inputs of a batch up to this many tokens run on the calling thread.
+const SPLIT_FROM_TOKENS: usize = 128;
+
+impl Encoder {
+    /// Builds the encoder from `src`. `quantized` says the large matrices
+    /// were stored as int8 with one scale per 128 values of a row (then they
+    /// are kept that way and computed from on AVX-512).
+    pub fn load(
+        config: Config,
+        layers: usize,
+        src: &mut dyn WeightSource,
+        quantized: bool,
+    ) -> Result<Encoder, String> {
+        let h = config.hidden;
+        let ff = config.intermediate;
+        if h == 0 || config.heads == 0 || !h.is_multiple_of(config.heads) {
+            return Err(format!(
+                "hidden_size {h} is not divisible by num_attention_heads {}",
+                config.heads
+            ));
+        }
+        // A 0 in `shape` accepts any size there.
+        let mut get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
+            let (s, d) = src.get(name)?;
+            let ok = s.len() == shape.len() && s.iter().zip(shape).all(|(a, b)| *b == 0 || a == b);
+            if !ok || d.len() != s.iter().product::<usize>() {
+                return Err(format!("{name}: shape {s:?}, expected {shape:?}"));
+            }
+            Ok(d)
+        };
+        let word = get("embeddings.word_embeddings.weight", &[0, h])?;
+        let pos = get("embeddings.position_embeddings.weight", &[0, h])?;
+        let types = get("embeddings.token_type_embeddings.weight", &[0, h])?;
+        if pos.len() / h < config.max_positions || types.is_empty() {
+            return Err("fewer position embeddings than max_position_embeddings".into());
+        }
+        let mut norm = |name: &str| -> Result<Norm, String> {
+            Ok(Norm {
+                gamma: get(&format!("{name}.weight"), &[h])?,
+                beta: get(&format!("{name}.bias"), &[h])?,
+            })
+        };
+        let ln = norm("embeddings.LayerNorm")?;
+        let scale = 1.0 / ((h / config.heads) as f32).sqrt();
+        let mut out_layers = Vec::with_capacity(layers);
+        for i in 0..layers {
+            let l = format!("encoder.layer.{i}");
+            let mut part = |name: &str, n: usize, k: usize, mul: f32| {
+                Ok::<_, String>((
+                    get(&format!("{l}.{name}.weight"), &[n, k])?,
+                    get(&format!("{l}.{name}.bias"), &[n])?,
+                    mul,
+                ))
+            };
+            let qkv = vec![
+                part("attention.self.query", h, h, scale)?,
+                part("attention.self.key", h, h, 1.0)?,
+                part("attention.self.value", h, h, 1.0)?,
+            ];
+            let o = part("attention.output.dense", h, h, 1.0)?;
+            let inter = part("intermediate.dense", ff, h, 1.0)?;
+            let out = part("output.dense", h, ff, 1.0)?;
+            let mut norm = |name: &str| -> Result<Norm, String> {
+                Ok(Norm {
+                    gamma: get(&format!("{l}.{name}.weight"), &[h])?,
+                    beta: get(&format!("{l}.{name}.bias"), &[h])?,
+                })
+            };
+            let ln1 = norm("attention.output.LayerNorm")?;
+            let ln2 = norm("output.LayerNorm")?;
+            out_layers.push(Layer {
+                qkv: Dense::new(qkv, h, quantized),
+                o: Dense::new(vec![o], h, quantized),
+                ln1,
+                inter: Dense::new(vec![inter], h, quantized),
+                out: Dense::new(vec![out], ff, quantized),
+                ln2,
+            });
+        }
+        let q8_ok = quantized && avx512();
+        Ok(Encoder {
+            word: Table::new(word, h, q8_ok),
+            pos: pos[..config.max_positions * h].to_vec(),
+            token_type0: types[..h].to_vec(),
+            ln,
+            layers: out_layers,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes of weights held.
+    pub fn weight_bytes(&self) -> usize {
+        let norms = |n: &Norm| (n.gamma.len() + n.beta.len()) * 4;
+        self.word.bytes()
+            + (self.pos.len() + self.token_type0.len()) * 4
+            + norms(&self.ln)
+            + self
+                .layers
+                .iter()
+                .map(|l| {
+                    l.qkv.bytes()
+                        + l.o.bytes()
+                        + l.inter.bytes()
+                        + l.out.bytes()
+                        + norms(&l.ln1)
+                        + norms(&l.ln2)
+                })
+                .sum::<usize>()
+    }
+
+    /// Whether the int8 AVX-512 path is in use.
+    pub fn uses_int8(&self) -> bool {
+        matches!(self.layers.first().map(|l| &l.qkv.w), Some(Weight::Q8(_)))
+    }
+
+    /// Unit-length sentence vectors of `batch` (token ids with `[CLS]` and
+    /// `[SEP]`, each at most `max_positions` long; ids must be in the
+    /// vocabulary). Large batches are split across the current rayon pool.
+    pub fn embed(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, String> {
+        let vocab = match &self.word {
+            Table::F32(d) => d.len(),
+            Table::Q8 { q, .. } => q.len(),
+        } / self.config.hidden;
+        for s in batch {
+            if s.len() > self.config.max_positions {
+                return Err(format!(
+                    "input of {} tokens, the model takes {}",
+                    s.len(),
+                    self.config.max_positions
+                ));
+            }
+            if s.iter().any(|&t| t as usize >= vocab) {
+                return Err("token id outside the vocabulary".into());
+            }
+        }
+        let total: usize = batch.iter().map(|s| s.len()).sum();
+        let threads = rayon::current_num_threads().min(batch.len());
+        if threads <= 1 || total <= SPLIT_FROM_TOKENS {
+            return Ok(self.run(batch));
+        }
+        // Greedy split by tokens, longest inputs first.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(batch[i].len()));
+        let mut parts: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); threads];
+        for i in order {
+            let p = parts.iter_mut().min_by_key(|p| p.0).expect("threads > 0");
+            p.0 += batch[i].len();
+            p.1.push(i);
+        }
+        use rayon::prelude::*;
+        let done: Vec<(Vec<usize>, Vec<Vec<f32>>)> = parts
+            .into_par_iter()
+            .map(|(_, idx)| {
+                let seqs: Vec<&[u32]> = idx.iter().map(|&i| batch[i]).collect();
+                (idx, self.run(&seqs))
+            })
+            .collect();
+        let mut out = vec![Vec::new(); batch.len()];
+        for (idx, vecs) in done {
+            for (i, v) in idx.into_iter().zip(vecs) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn run(&self, batch: &[&[u32]]) -> Vec<Vec<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512() {
+                // SAFETY: AVX-512F (and with it AVX2/FMA) was detected.
+                return unsafe { self.run_avx512(batch) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: AVX2 and FMA were detected.
+                return unsafe { self.run_avx2(batch) };
+            }
+        }
+        self.forward(batch)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+    unsafe fn run_avx512(&self, batch: &[&[u32]]) -> Vec<Vec<f32>> {
+        self.forward(batch)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, batch: &[&[u32]]) -> Vec<Vec<f32>> {
+        self.forward(batch)
+    }
+
+    /// One pass over the packed tokens of `batch` on this thread.
+    #[inline(always)]
+    fn forward(&self, batch: &[&[u32]]) -> Vec<Vec<f32>> {
+        let c = &self.config;
+        let (h, ff) = (c.hidden, c.intermediate);
+        let head_dim = h / c.heads;
+        let t: usize = batch.iter().map(|s| s.len()).sum();
+        let longest = batch.iter().map(|s| s.len()).max().unwrap_or(0);
+        if t == 0 {
+            return batch.iter().map(|_| vec![0.0; h]).collect();
+        }
+        let mut x = vec![0f32; t * h];
+        let mut a = vec![0f32; t * h];
+        let mut ctx = vec![0f32; t * h];
+        let mut wide = vec![0f32; t * (3 * h).max(ff)];
+        let keys = longest.div_ceil(ops::KB) * ops::KB;
+        let mut kt = vec![0f32; head_dim * keys];
+        let mut scores = vec![0f32; ops::QB * keys];
+
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        let mut row = 0;
+        for s in batch {
+            for (p, &id) in s.iter().enumerate() {
+                let xr = &mut x[row * h..(row + 1) * h];
+                xr.iter_mut()
+                    .zip(&self.pos[p * h..(p + 1) * h])
+                    .zip(&self.token_type0)
+                    .for_each(|((o, p), t)| *o = p + t);
+                self.word.add_row(id as usize, xr);
+                ops::layer_norm_row(xr, &self.ln.gamma, &self.ln.beta, c.eps);
+                row += 1;
+            }
+        }
+
+        for l in &self.layers {
+            let qkv = &mut wide[..t * 3 * h];
+            l.qkv.matmul(&x, t, qkv);
+            ops::add_bias(qkv, &l.qkv.bias);
+            let mut start = 0;
+            for s in batch {
+                let len = s.len();
+                for hd in 0..c.heads {
+                    let at = hd * head_dim;
+                    ops::attention_head(
+                        &qkv[start * 3 * h..(start + len) * 3 * h],
+                        3 * h,
+                        len,
+                        head_dim,
+                        (at, h + at, 2 * h + at),
+                        &mut ctx[start * h + at..],
+                        h,
+                        &mut kt,
+                        &mut scores,
+                    );
+                }
+                start += len;
+            }
+            l.o.matmul(&ctx, t, &mut a);
+            ops::add_layer_norm(&mut a, &l.o.bias, &x, &l.ln1.gamma, &l.ln1.beta, c.eps);
+            let inter = &mut wide[..t * ff];
+            l.inter.matmul(&a, t, inter);
+            ops::add_bias(inter, &l.inter.bias);
+            match c.activation {
+                Activation::GeluErf => ops::gelu_erf(inter),
+                Activation::GeluTanh => ops::gelu_tanh(inter),
+            }
+            l.out.matmul(inter, t, &mut x);
+            ops::add_layer_norm(&mut x, &l.out.bias, &a, &l.ln2.gamma, &l.ln2.beta, c.eps);
+        }
+
+        let mut out = Vec::with_capacity(batch.len());
+        let mut start = 0;
+        for s in batch {
+            let len = s.len();
+            let mut v = vec![0f32; h];
+            if len > 0 {
+                match c.pooling {
+                    Pooling::Cls => v.copy_from_slice(&x[start * h..(start + 1) * h]),
+                    Pooling::Mean => {
+                        for r in x[start * h..(start + len) * h].chunks_exact(h) {
+                            v.iter_mut().zip(r).for_each(|(o, x)| *o += x);
+                        }
+                        let inv = 1.0 / len as f32;
+                        v.iter_mut().for_each(|o| *o *= inv);
+                    }
+                }
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|o| *o /= norm);
+            out.push(v);
+            start += len;
+        }
+        out
+    }
+}
