@@ -16,6 +16,8 @@
 //!
 //! Sentence vectors are mean-pooled (or `[CLS]`) and L2-normalised.
 
+#[cfg(target_arch = "x86_64")]
+mod avx;
 pub mod ops;
 pub mod q8;
 
@@ -204,6 +206,8 @@ pub struct Encoder {
     token_type0: Vec<f32>,
     ln: Norm,
     layers: Vec<Layer>,
+    /// Element-wise parts and attention on AVX-512 (`avx`).
+    simd: bool,
 }
 
 fn avx512() -> bool {
@@ -297,7 +301,12 @@ impl Encoder {
             });
         }
         let q8_ok = quantized && avx512();
+        let simd = avx512()
+            && h.is_multiple_of(16)
+            && ff.is_multiple_of(16)
+            && (h / config.heads).is_multiple_of(16);
         Ok(Encoder {
+            simd,
             word: Table::new(word, h, q8_ok),
             pos: pos[..config.max_positions * h].to_vec(),
             token_type0: types[..h].to_vec(),
@@ -416,6 +425,40 @@ impl Encoder {
         self.forward(batch)
     }
 
+    #[inline(always)]
+    fn add_bias(&self, v: &mut [f32], bias: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd && bias.len().is_multiple_of(16) {
+            // SAFETY: `simd` is set only when AVX-512F was detected.
+            return unsafe { avx::add_bias(v, bias) };
+        }
+        ops::add_bias(v, bias)
+    }
+
+    #[inline(always)]
+    fn bias_activation(&self, v: &mut [f32], bias: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd && self.config.activation == Activation::GeluErf {
+            // SAFETY: `simd` is set only when AVX-512F was detected.
+            return unsafe { avx::bias_gelu(v, bias) };
+        }
+        ops::add_bias(v, bias);
+        match self.config.activation {
+            Activation::GeluErf => ops::gelu_erf(v),
+            Activation::GeluTanh => ops::gelu_tanh(v),
+        }
+    }
+
+    #[inline(always)]
+    fn add_layer_norm(&self, out: &mut [f32], bias: &[f32], residual: &[f32], n: &Norm, eps: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd {
+            // SAFETY: `simd` is set only when AVX-512F was detected.
+            return unsafe { avx::add_layer_norm(out, bias, residual, &n.gamma, &n.beta, eps) };
+        }
+        ops::add_layer_norm(out, bias, residual, &n.gamma, &n.beta, eps)
+    }
+
     /// One pass over the packed tokens of `batch` on this thread.
     #[inline(always)]
     fn forward(&self, batch: &[&[u32]]) -> Vec<Vec<f32>> {
@@ -445,6 +488,13 @@ impl Encoder {
                     .zip(&self.token_type0)
                     .for_each(|((o, p), t)| *o = p + t);
                 self.word.add_row(id as usize, xr);
+                #[cfg(target_arch = "x86_64")]
+                if self.simd {
+                    // SAFETY: `simd` is set only when AVX-512F was detected.
+                    unsafe { avx::layer_norm_row(xr, &self.ln.gamma, &self.ln.beta, c.eps) };
+                    row += 1;
+                    continue;
+                }
                 ops::layer_norm_row(xr, &self.ln.gamma, &self.ln.beta, c.eps);
                 row += 1;
             }
@@ -453,12 +503,30 @@ impl Encoder {
         for l in &self.layers {
             let qkv = &mut wide[..t * 3 * h];
             l.qkv.matmul(&x, t, qkv);
-            ops::add_bias(qkv, &l.qkv.bias);
+            self.add_bias(qkv, &l.qkv.bias);
             let mut start = 0;
             for s in batch {
                 let len = s.len();
                 for hd in 0..c.heads {
                     let at = hd * head_dim;
+                    #[cfg(target_arch = "x86_64")]
+                    if self.simd && len > 0 {
+                        // SAFETY: `simd` is set only when AVX-512F was detected.
+                        unsafe {
+                            avx::attention_head(
+                                &qkv[start * 3 * h..(start + len) * 3 * h],
+                                3 * h,
+                                len,
+                                head_dim,
+                                (at, h + at, 2 * h + at),
+                                &mut ctx[start * h + at..],
+                                h,
+                                &mut kt,
+                                &mut scores,
+                            )
+                        };
+                        continue;
+                    }
                     ops::attention_head(
                         &qkv[start * 3 * h..(start + len) * 3 * h],
                         3 * h,
@@ -474,16 +542,12 @@ impl Encoder {
                 start += len;
             }
             l.o.matmul(&ctx, t, &mut a);
-            ops::add_layer_norm(&mut a, &l.o.bias, &x, &l.ln1.gamma, &l.ln1.beta, c.eps);
+            self.add_layer_norm(&mut a, &l.o.bias, &x, &l.ln1, c.eps);
             let inter = &mut wide[..t * ff];
             l.inter.matmul(&a, t, inter);
-            ops::add_bias(inter, &l.inter.bias);
-            match c.activation {
-                Activation::GeluErf => ops::gelu_erf(inter),
-                Activation::GeluTanh => ops::gelu_tanh(inter),
-            }
+            self.bias_activation(inter, &l.inter.bias);
             l.out.matmul(inter, t, &mut x);
-            ops::add_layer_norm(&mut x, &l.out.bias, &a, &l.ln2.gamma, &l.ln2.beta, c.eps);
+            self.add_layer_norm(&mut x, &l.out.bias, &a, &l.ln2, c.eps);
         }
 
         let mut out = Vec::with_capacity(batch.len());
