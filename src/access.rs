@@ -71,6 +71,81 @@ pub fn owner_or_grant(
     owner_id == caller.id() || access_grants::grants_allow(grants, caller.id(), groups, perm)
 }
 
+/// Of `all` (rows with their grants), the ones the caller may use for
+/// `perm` (every one for admins with the bypass), and the caller's group
+/// ids. `owner` names a row's owner.
+pub async fn visible<T>(
+    state: &AppState,
+    caller: &Caller,
+    all: Vec<(T, Vec<GrantRow>)>,
+    perm: &str,
+    owner: impl Fn(&T) -> &str,
+) -> ApiResult<(Vec<(T, Vec<GrantRow>)>, HashSet<String>)> {
+    let groups = group_ids(state, caller.id()).await?;
+    if admin_bypass(caller) {
+        return Ok((all, groups));
+    }
+    let list = all
+        .into_iter()
+        .filter(|(row, g)| owner_or_grant(caller, owner(row), g, &groups, perm))
+        .collect();
+    Ok((list, groups))
+}
+
+/// A resource row with an owner, as [`load_allowed`] checks it.
+pub trait Owned {
+    fn owner_id(&self) -> &str;
+}
+
+impl Owned for crate::db::prompts::PromptRow {
+    fn owner_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl Owned for crate::db::skills::SkillRow {
+    fn owner_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl Owned for crate::db::tools::ToolRow {
+    fn owner_id(&self) -> &str {
+        self.user_id.as_deref().unwrap_or("")
+    }
+}
+
+/// A row and its grants, read by `get`.
+pub type GetWithGrants<T> = fn(&Connection, &str) -> rusqlite::Result<Option<(T, Vec<GrantRow>)>>;
+
+/// What a router answers when [`load_allowed`] refuses: the row is
+/// missing, or the caller may not use it.
+pub struct Refusals {
+    pub missing: ApiError,
+    pub denied: ApiError,
+}
+
+/// Loads row `id` with `get` and checks `perm` on it (at once true when
+/// `admin`, the router's admin rule); the router's own answers otherwise.
+pub async fn load_allowed<T: Owned + Send + 'static>(
+    state: &AppState,
+    caller: &Caller,
+    get: GetWithGrants<T>,
+    id: &str,
+    admin: bool,
+    perm: &str,
+    refuse: Refusals,
+) -> ApiResult<(T, Vec<GrantRow>)> {
+    let id = id.to_string();
+    let Some((row, grants)) = state.db.read(move |c| get(c, &id)).await? else {
+        return Err(refuse.missing);
+    };
+    if !allows(state, caller, admin, row.owner_id(), &grants, perm).await? {
+        return Err(refuse.denied);
+    }
+    Ok((row, grants))
+}
+
 /// `perm` on a loaded resource: true at once when `admin` (the caller's
 /// admin rule: `is_admin` or [`admin_bypass`]), else the owner or a grant.
 pub async fn allows(

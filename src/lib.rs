@@ -34,6 +34,7 @@ pub mod toolserver;
 pub mod usage;
 pub mod web;
 pub mod webfetch;
+pub mod websearch;
 pub mod workspace;
 
 use std::net::SocketAddr;

@@ -195,21 +195,17 @@ pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
     )))
 }
 
-/// The body of an answer, refused past `max` bytes.
 /// The media type of a response (`Content-Type` without parameters,
 /// lower-cased; empty when absent).
 pub fn media_type(resp: &reqwest::Response) -> String {
     resp.headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+        .map(crate::limits::media_type)
+        .unwrap_or_default()
 }
 
+/// The body of an answer, refused past `max` bytes.
 pub async fn read_limited(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
     use futures::StreamExt;
     let mut out = Vec::new();

@@ -6,51 +6,15 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::socketio::{self, Seen};
 use common::{Client, TestServer};
 use futures::FutureExt;
-use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
-use rust_socketio::{Payload, TransportType};
+use rust_socketio::asynchronous::Client as SioClient;
+use rust_socketio::Payload;
 use serde_json::{json, Value};
 
-type Seen = Arc<Mutex<Vec<Value>>>;
-
 async fn connect(srv: &TestServer, token: &str, seen: Seen) -> SioClient {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    let client = ClientBuilder::new(format!("{}/ws/socket.io/", srv.base))
-        .on(
-            rust_socketio::Event::Connect,
-            move |_p: Payload, _c: SioClient| {
-                let tx = tx.clone();
-                async move {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        let _ = tx.send(());
-                    }
-                }
-                .boxed()
-            },
-        )
-        .namespace("/")
-        .transport_type(TransportType::Websocket)
-        .auth(json!({"token": token}))
-        .reconnect(false)
-        .on("events:channel", move |payload: Payload, _c: SioClient| {
-            let seen = seen.clone();
-            async move {
-                if let Payload::Text(values) = payload {
-                    seen.lock().unwrap().extend(values);
-                }
-            }
-            .boxed()
-        })
-        .connect()
-        .await
-        .expect("socket connects");
-    tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .expect("CONNECT answered")
-        .unwrap();
-    client
+    socketio::connect_recording(&srv.base, token, &["events:channel"], seen).await
 }
 
 /// Connects and sends `user-join` the way the frontend does, waiting for its ack.

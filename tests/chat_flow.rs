@@ -9,10 +9,11 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use common::socketio::{self, Seen};
 use common::TestServer;
 use futures::FutureExt;
-use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
-use rust_socketio::{Payload, TransportType};
+use rust_socketio::asynchronous::Client as SioClient;
+use rust_socketio::Payload;
 use serde_json::{json, Value};
 
 /// A provider whose reply depends on the prompt: task prompts get JSON, a
@@ -101,43 +102,8 @@ fn seen_bodies() -> &'static Mutex<Vec<Value>> {
     BODIES.get_or_init(Mutex::default)
 }
 
-type Seen = Arc<Mutex<Vec<Value>>>;
-
 async fn socket(srv: &TestServer, token: &str, seen: Seen) -> (SioClient, String) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    let client = ClientBuilder::new(format!("{}/ws/socket.io/", srv.base))
-        .transport_type(TransportType::Websocket)
-        .auth(json!({"token": token}))
-        .reconnect(false)
-        .on(
-            rust_socketio::Event::Connect,
-            move |_p: Payload, _c: SioClient| {
-                let tx = tx.clone();
-                async move {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        let _ = tx.send(());
-                    }
-                }
-                .boxed()
-            },
-        )
-        .on("events", move |p: Payload, _c: SioClient| {
-            let seen = seen.clone();
-            async move {
-                if let Payload::Text(v) = p {
-                    seen.lock().unwrap().extend(v);
-                }
-            }
-            .boxed()
-        })
-        .connect()
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .unwrap()
-        .unwrap();
+    let client = socketio::connect_recording(&srv.base, token, &["events"], seen).await;
     // The server only needs some session id to skip for shared copies.
     (client, "not-a-socket".to_string())
 }

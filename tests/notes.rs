@@ -6,10 +6,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Client, TestServer};
-use futures::FutureExt;
-use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
-use rust_socketio::{Payload, TransportType};
+use common::{socketio, Client, TestServer};
+use rust_socketio::asynchronous::Client as SioClient;
 use serde_json::{json, Value};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
@@ -27,46 +25,13 @@ const EVENTS: [&str; 6] = [
 ];
 
 async fn connect(srv: &TestServer, token: &str, seen: Seen) -> SioClient {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    let mut b = ClientBuilder::new(format!("{}/ws/socket.io/", srv.base))
-        .on(
-            rust_socketio::Event::Connect,
-            move |_p: Payload, _c: SioClient| {
-                let tx = tx.clone();
-                async move {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        let _ = tx.send(());
-                    }
-                }
-                .boxed()
-            },
-        )
-        .namespace("/")
-        .transport_type(TransportType::Websocket)
-        .auth(json!({"token": token}))
-        .reconnect(false);
-    for ev in EVENTS {
-        let seen = seen.clone();
-        b = b.on(ev, move |payload: Payload, _c: SioClient| {
-            let seen = seen.clone();
-            async move {
-                if let Payload::Text(values) = payload {
-                    let mut s = seen.lock().unwrap();
-                    for v in values {
-                        s.push((ev.to_string(), v));
-                    }
-                }
-            }
-            .boxed()
-        });
-    }
-    let client = b.connect().await.expect("socket connects");
-    tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .expect("CONNECT answered")
-        .unwrap();
-    client
+    let url = format!("{}/ws/socket.io/", srv.base);
+    let record = move |ev: &'static str, values: Vec<Value>| {
+        let mut s = seen.lock().unwrap();
+        s.extend(values.into_iter().map(|v| (ev.to_string(), v)));
+    };
+    let auth = Some(json!({"token": token}));
+    socketio::connect(&url, auth, &EVENTS, record, Arc::default()).await
 }
 
 /// Waits (bounded) for an event matching `pred`.
@@ -332,8 +297,29 @@ async fn yjs_collaboration_between_two_tabs() {
         .expect("state for tab a");
     assert_eq!(st["state"], json!([0, 0]));
     assert_eq!(st["content"]["md"], "seed");
-    b.emit("ydoc:document:join", json!({"document_id": doc_id}))
+    // Tab b joins the way a client that waits for an acknowledgement does:
+    // the server answers once the join is handled.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    b.emit_with_ack(
+        "ydoc:document:join",
+        json!({"document_id": doc_id}),
+        Duration::from_secs(5),
+        move |_p: Payload, _c: SioClient| {
+            let tx = tx.clone();
+            async move {
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+            }
+            .boxed()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx)
         .await
+        .expect("ydoc:document:join acknowledged")
         .unwrap();
     wait_for(&seen_b, "ydoc:document:state", |_| true)
         .await

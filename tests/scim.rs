@@ -7,11 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, TestServer};
-use futures::FutureExt;
+use common::{socketio, Client, TestServer};
 use reqwest::Method;
-use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
-use rust_socketio::{Payload, TransportType};
+use rust_socketio::asynchronous::Client as SioClient;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "scim-token-for-tests-0123456789";
@@ -416,48 +414,9 @@ async fn groups_are_created_filtered_patched_replaced_and_deleted() {
 /// Opens a signed-in socket; the flag turns true when the server closes it.
 async fn socket(srv: &TestServer, token: &str) -> (SioClient, Arc<AtomicBool>) {
     let closed = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
-    let flag = closed.clone();
-    let flag2 = closed.clone();
-    let client = ClientBuilder::new(format!("{}/ws/socket.io/", srv.base))
-        .on(
-            rust_socketio::Event::Connect,
-            move |_p: Payload, _c: SioClient| {
-                let tx = tx.clone();
-                async move {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        let _ = tx.send(());
-                    }
-                }
-                .boxed()
-            },
-        )
-        .on(
-            rust_socketio::Event::Close,
-            move |_p: Payload, _c: SioClient| {
-                flag.store(true, Ordering::SeqCst);
-                async {}.boxed()
-            },
-        )
-        .on(
-            rust_socketio::Event::Error,
-            move |_p: Payload, _c: SioClient| {
-                flag2.store(true, Ordering::SeqCst);
-                async {}.boxed()
-            },
-        )
-        .namespace("/")
-        .transport_type(TransportType::Websocket)
-        .auth(json!({"token": token}))
-        .reconnect(false)
-        .connect()
-        .await
-        .expect("socket connects");
-    tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .expect("CONNECT answered")
-        .unwrap();
+    let url = format!("{}/ws/socket.io/", srv.base);
+    let auth = Some(json!({"token": token}));
+    let client = socketio::connect(&url, auth, &[], |_, _| {}, closed.clone()).await;
     (client, closed)
 }
 

@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::socketio::{self, Seen};
 use common::TestServer;
 use futures::FutureExt;
 use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
 use rust_socketio::{Payload, TransportType};
 use serde_json::{json, Value};
-
-type Seen = Arc<Mutex<Vec<Value>>>;
 
 async fn connect(base: &str, auth: Option<Value>, seen: Seen) -> SioClient {
     connect_watched(base, auth, seen, Arc::default()).await
@@ -25,58 +24,8 @@ async fn connect_watched(
     seen: Seen,
     closed: Arc<AtomicBool>,
 ) -> SioClient {
-    // This client does not queue emits until the server's CONNECT answer (the
-    // browser's does), so wait for it before emitting anything.
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    let mut b = ClientBuilder::new(base.to_string())
-        .on(
-            rust_socketio::Event::Connect,
-            move |_p: Payload, _c: SioClient| {
-                let tx = tx.clone();
-                async move {
-                    if let Some(tx) = tx.lock().unwrap().take() {
-                        let _ = tx.send(());
-                    }
-                }
-                .boxed()
-            },
-        )
-        .on(rust_socketio::Event::Close, {
-            let closed = closed.clone();
-            move |_p: Payload, _c: SioClient| {
-                closed.store(true, Ordering::SeqCst);
-                async {}.boxed()
-            }
-        })
-        .on(
-            rust_socketio::Event::Error,
-            move |_p: Payload, _c: SioClient| {
-                closed.store(true, Ordering::SeqCst);
-                async {}.boxed()
-            },
-        )
-        .namespace("/")
-        .transport_type(TransportType::Websocket)
-        .on("events", move |payload: Payload, _c: SioClient| {
-            let seen = seen.clone();
-            async move {
-                if let Payload::Text(values) = payload {
-                    seen.lock().unwrap().extend(values);
-                }
-            }
-            .boxed()
-        });
-    if let Some(a) = auth {
-        b = b.auth(a);
-    }
-    b = b.reconnect(false);
-    let client = b.connect().await.expect("socket connects");
-    tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .expect("CONNECT answered")
-        .unwrap();
-    client
+    let record = move |_: &'static str, values: Vec<Value>| seen.lock().unwrap().extend(values);
+    socketio::connect(base, auth, &["events"], record, closed).await
 }
 
 async fn ack_within(client: &SioClient, event: &str, data: Value, wait: Duration) -> Option<Value> {

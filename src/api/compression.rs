@@ -33,12 +33,7 @@ impl Predicate for ApiAnswers {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let ct = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
+                let ct = crate::limits::media_type(ct);
                 ct == "application/json"
                     || ct.ends_with("+json")
                     || matches!(ct.as_str(), "text/plain" | "text/csv" | "text/markdown")

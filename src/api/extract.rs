@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::caller::Caller;
 use crate::auth::credentials::resolve;
+use crate::auth::permissions::ACCESS_PROHIBITED;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -135,9 +136,6 @@ fn matches_trusted_header(
     }
 }
 
-const LOW_ROLE: &str =
-    "You do not have permission to access this resource. Please ask your administrator for access.";
-
 /// The caller, refused with a 401 unless their role is one of `roles`.
 async fn caller_with_role(
     parts: &Parts,
@@ -148,7 +146,7 @@ async fn caller_with_role(
     if roles.contains(&c.user.role.as_str()) {
         Ok(c)
     } else {
-        Err(ApiError::unauthorized(LOW_ROLE).into())
+        Err(ApiError::unauthorized(ACCESS_PROHIBITED).into())
     }
 }
 

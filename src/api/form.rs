@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -69,6 +70,18 @@ pub(crate) fn opt_str_in(m: &Map<String, Value>, field: &str) -> ApiResult<Optio
 }
 
 // --------------------------------------------------------------- query
+
+/// The query of a paged list or search (workspace items, users, channel
+/// members): each router reads the parameters it offers and ignores the rest.
+#[derive(Deserialize, Default)]
+pub(crate) struct SearchQuery {
+    pub query: Option<String>,
+    pub view_option: Option<String>,
+    pub tag: Option<String>,
+    pub order_by: Option<String>,
+    pub direction: Option<String>,
+    pub page: Option<i64>,
+}
 
 /// The validation error of one query parameter.
 pub(crate) fn query_error(key: &str, msg: &str, kind: &str) -> ApiError {

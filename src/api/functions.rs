@@ -9,9 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::form::{opt_str, req_str};
+use super::form::req_str;
 use super::prompts::{not_found, ID_TAKEN};
-use super::tools::shared::{fetch_source, is_identifier, meta_field, UrlForm};
+use super::tools::shared::{fetch_source, new_code_id, CodeForm, UrlForm};
 use super::workspace_common::{
     code_history_diff, code_history_entry, history_get, history_page, history_remove, DiffQuery,
     PageQuery,
@@ -166,18 +166,9 @@ async fn create(
     AdminUser(caller): AdminUser,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = req_str(&body, "id")?.to_string();
-    let name = req_str(&body, "name")?.to_string();
-    let content = req_str(&body, "content")?.to_string();
-    let meta = meta_field(&body)?;
-    let message = opt_str(&body, "commit_message")?;
-    if !is_identifier(&id) {
-        return Err(ApiError::bad_request(
-            "Only alphanumeric characters and underscores are allowed in the id",
-        ));
-    }
-    let id = id.to_lowercase();
-    let kind = kind_of(&content)?;
+    let (id, form) = CodeForm::parse(&body)?;
+    let id = new_code_id(&id)?;
+    let kind = kind_of(&form.content)?;
     let uid = caller.id().to_string();
     let now = now_secs();
     let created = state
@@ -186,17 +177,7 @@ async fn create(
             if rows::get(c, &id)?.is_some() {
                 return Ok(None);
             }
-            let f = rows::insert(
-                c,
-                &uid,
-                &id,
-                kind,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
-                now,
-            )?;
+            let f = rows::insert(c, &id, kind, form.saving(&uid, now))?;
             Ok(Some(rows::wire(&f, false, false)))
         })
         .await?;
@@ -268,29 +249,21 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    req_str(&body, "id")?;
-    let name = req_str(&body, "name")?.to_string();
-    let content = req_str(&body, "content")?.to_string();
-    let meta = meta_field(&body)?;
-    let message = opt_str(&body, "commit_message")?;
-    save(&state, caller.id(), &id, name, content, meta, message, None).await
+    let (_, form) = CodeForm::parse(&body)?;
+    save(&state, caller.id(), &id, form, None).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Saves `form` over function `id`, or points it at history entry `version_id`.
 async fn save(
     state: &AppState,
     user_id: &str,
     id: &str,
-    name: String,
-    content: String,
-    meta: Value,
-    message: Option<String>,
+    mut form: CodeForm,
     version_id: Option<String>,
 ) -> ApiResult<Json<Value>> {
     let f = load(state, id).await?.ok_or_else(not_found)?;
-    let kind = kind_of(&content)?;
-    let mut meta = meta;
-    if let Some(m) = meta.as_object_mut() {
+    let kind = kind_of(&form.content)?;
+    if let Some(m) = form.meta.as_object_mut() {
         m.insert("manifest".into(), f.meta["manifest"].clone());
         match f.meta.get("toggle") {
             Some(t) => m.insert("toggle".into(), t.clone()),
@@ -301,20 +274,7 @@ async fn save(
     let now = now_secs();
     let f = state
         .db
-        .write(move |c| {
-            rows::update(
-                c,
-                &id,
-                kind,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
-                &uid,
-                version_id.as_deref(),
-                now,
-            )
-        })
+        .write(move |c| rows::update(c, &id, kind, form.saving(&uid, now), version_id.as_deref()))
         .await?
         .ok_or_else(not_found)?;
     Ok(Json(rows::wire(&f, true, false)))
@@ -447,18 +407,7 @@ async fn set_version(
     let version = req_str(&body, "version_id")?.to_string();
     require(&state, &id).await?;
     let h = history_get(&state, Kind::Function, &id, &version).await?;
-    let (name, content, meta) = h.restored();
-    save(
-        &state,
-        caller.id(),
-        &id,
-        name,
-        content,
-        meta,
-        None,
-        Some(h.id),
-    )
-    .await
+    save(&state, caller.id(), &id, CodeForm::restored(&h), Some(h.id)).await
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use sha2::Digest;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::auth::permissions;
+use crate::error::messages::ACCESS_PROHIBITED;
 use crate::error::{ApiError, ApiResult};
 use crate::llm;
 use crate::state::AppState;
@@ -88,14 +89,7 @@ async fn update_config(
     // One key per URL, and settings only for URLs that exist.
     let mut keys = form.OPENAI_API_KEYS;
     keys.resize(n, String::new());
-    let configs: Map<String, Value> = form
-        .OPENAI_API_CONFIGS
-        .into_iter()
-        .filter(|(k, _)| {
-            k.parse::<usize>()
-                .is_ok_and(|i| i < n && i.to_string() == *k)
-        })
-        .collect();
+    let configs = llm::configs_for_urls(form.OPENAI_API_CONFIGS, n);
     state
         .config
         .set_many(vec![
@@ -121,11 +115,7 @@ struct VerifyForm {
 /// The URL a connection lists its models at.
 fn models_url(url: &str, config: &Value) -> String {
     let url = url.trim_end_matches('/');
-    let azure = config
-        .get("azure")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-        || config.get("provider").and_then(Value::as_str) == Some("azure");
+    let azure = llm::is_azure(config);
     if azure && !url.contains("/openai/v1") {
         let version = config
             .get("api_version")
@@ -167,11 +157,7 @@ async fn models(
     VerifiedUser(caller): VerifiedUser,
     url_idx: Option<Path<usize>>,
 ) -> ApiResult<Json<Value>> {
-    if url_idx.is_some() && !caller.is_admin() {
-        return Err(ApiError::unauthorized(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
-    }
+    crate::api::ollama::server_choice(&caller, &url_idx)?;
     let (enabled, conns) = llm::openai_connections(&state);
     if !enabled {
         return Err(disabled());
@@ -190,12 +176,7 @@ async fn models(
     let conn = conns
         .get(idx)
         .ok_or_else(|| ApiError::not_found("Connection not found"))?;
-    let azure = conn
-        .config
-        .get("azure")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-        || conn.config.get("provider").and_then(Value::as_str) == Some("azure");
+    let azure = llm::is_azure(&conn.config);
     if azure {
         return Ok(Json(
             json!({"data": conn.config.get("model_ids").cloned().unwrap_or(json!([])), "object": "list"}),
@@ -225,16 +206,7 @@ async fn models(
         if let Some(list) = v.get_mut("data").and_then(Value::as_array_mut) {
             list.retain(|m| {
                 let id = m["id"].as_str().unwrap_or("");
-                ![
-                    "babbage",
-                    "dall-e",
-                    "davinci",
-                    "embedding",
-                    "tts",
-                    "whisper",
-                ]
-                .iter()
-                .any(|k| id.contains(k))
+                !llm::UNSUPPORTED_OPENAI.iter().any(|k| id.contains(k))
             });
         }
     }
@@ -309,11 +281,7 @@ pub(crate) async fn manage(
     let conn = conns
         .get(idx)
         .ok_or_else(|| ApiError::not_found("Connection not found"))?;
-    let provider = conn
-        .config
-        .get("provider")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let provider = conn.provider_name();
     if management_path(provider, "list").is_none() {
         let name = if provider.is_empty() {
             "default"
@@ -593,9 +561,7 @@ async fn speech(
     if !caller.is_admin() {
         let perms = permissions::effective(&state, caller.id()).await?;
         if !permissions::allows(&perms, "chat.tts") {
-            return Err(ApiError::forbidden(
-                "You do not have permission to access this resource. Please contact your administrator for assistance.",
-            ));
+            return Err(ApiError::forbidden(ACCESS_PROHIBITED));
         }
     }
     let (_, conns) = llm::openai_connections(&state);

@@ -5,10 +5,9 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::form::{no_null_items, opt_str, req_str, validation};
+use super::form::{no_null_items, opt_str, req_str, validation, SearchQuery};
 use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
@@ -156,14 +155,8 @@ fn parse_form(body: &Value) -> ApiResult<PromptForm> {
 /// each with its owner.
 async fn readable(state: &AppState, caller: &Caller) -> ApiResult<Vec<(PromptRow, Vec<GrantRow>)>> {
     let all = state.db.read(rows::all_with_grants).await?;
-    if access::admin_bypass(caller) {
-        return Ok(all);
-    }
-    let groups = access::group_ids(state, caller.id()).await?;
-    Ok(all
-        .into_iter()
-        .filter(|(p, g)| access::owner_or_grant(caller, &p.user_id, g, &groups, "read"))
-        .collect())
+    let (list, _) = access::visible(state, caller, all, "read", |p| &p.user_id).await?;
+    Ok(list)
 }
 
 async fn with_users(
@@ -208,16 +201,6 @@ async fn tags(
         .collect();
     set.retain(|t| !t.is_empty());
     Ok(Json(set))
-}
-
-#[derive(Deserialize)]
-struct SearchQuery {
-    query: Option<String>,
-    view_option: Option<String>,
-    tag: Option<String>,
-    order_by: Option<String>,
-    direction: Option<String>,
-    page: Option<i64>,
 }
 
 async fn search(
@@ -353,11 +336,12 @@ async fn load_writable(
     caller: &Caller,
     id: &str,
 ) -> ApiResult<(PromptRow, Vec<GrantRow>)> {
-    let (p, g) = load(state, id).await?;
-    if !access::allows(state, caller, caller.is_admin(), &p.user_id, &g, "write").await? {
-        return Err(ApiError::unauthorized(PROHIBITED));
-    }
-    Ok((p, g))
+    let refuse = access::Refusals {
+        missing: not_found(),
+        denied: ApiError::unauthorized(PROHIBITED),
+    };
+    let (admin, get) = (caller.is_admin(), rows::get_with_grants);
+    access::load_allowed(state, caller, get, id, admin, "write", refuse).await
 }
 
 async fn load_readable(

@@ -229,10 +229,10 @@ fn authed_features(state: &AppState) -> Value {
         "enable_notes": c.get("notes.enable"),
         "enable_context_compaction": c.get("chat.context_compaction.enable"),
         "enable_tool_permissions": c.get("chat.tool_permissions.enable"),
-        // Web search and the code interpreter are stored settings only: this
-        // server does not run them yet, so the chat must not offer switches
-        // that would do nothing (the admin pages still show the settings).
-        "enable_web_search": false,
+        // The code interpreter is a stored setting only: this server does not
+        // run it yet, so the chat must not offer a switch that would do
+        // nothing (the admin pages still show the settings).
+        "enable_web_search": c.get("web.search.enable"),
         "enable_web_search_confirmation": c.get("web.search.confirmation.enable"),
         "web_search_confirmation_content": c.get("web.search.confirmation.content"),
         "enable_code_execution": c.get("code_execution.enable"),

@@ -104,12 +104,7 @@ pub fn static_image(asset: &str) -> Response {
 /// Content types a user's uploaded file may be shown inline with. Anything
 /// that could run script (HTML, SVG, XML, JavaScript, unknown) is a download.
 pub fn inline_file_type(ct: &str) -> bool {
-    let ct = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = limits::media_type(ct);
     ct == "application/pdf"
         || ct == "text/plain"
         || limits::is_inline_image(&ct)

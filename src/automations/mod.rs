@@ -268,7 +268,7 @@ async fn run(
         automation.user_id.clone(),
         automation.folder_id.clone(),
     );
-    state
+    let folder_id = state
         .db
         .write(move |c| {
             let now = db::now_secs();
@@ -279,7 +279,8 @@ async fn run(
                     folder_id = None;
                 }
             }
-            chats::insert_new(c, &uid2, &cid, &chat, folder_id.as_deref(), now)
+            chats::insert_new(c, &uid2, &cid, &chat, folder_id.as_deref(), now)?;
+            Ok(folder_id)
         })
         .await?;
     *chat_out = Some(chat_id.clone());
@@ -292,9 +293,18 @@ async fn run(
         claims: None,
         token: String::new(),
     };
+    // A run filed in a folder works under the folder's system prompt, as a
+    // chat in that folder would.
+    let mut messages = Vec::new();
+    if let Some(fid) = folder_id.as_deref() {
+        if let Some(system) = crate::chat::persist::folder_prompt(state, &caller, fid).await {
+            messages.push(json!({"role": "system", "content": system}));
+        }
+    }
+    messages.push(json!({"role": "user", "content": prompt}));
     let body = json!({
         "model": model_id,
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": messages,
         "stream": false,
     });
     let answer = ask(state, caller, body).await;

@@ -24,3 +24,4 @@ pub mod tasks;
 pub mod think;
 pub mod tools;
 pub mod turn;
+pub mod web_search;

@@ -194,6 +194,11 @@ impl OutputBuilder {
     pub fn citations(&self) -> &[Value] {
         &self.citations
     }
+
+    /// Sources the turn's tools gave, kept with the reply.
+    pub fn add_citations(&mut self, sources: &[Value]) {
+        self.citations.extend(sources.iter().cloned());
+    }
 }
 
 #[cfg(test)]

@@ -48,9 +48,16 @@ pub async fn create_chat(
     body: &Map<String, Value>,
 ) -> ApiResult<()> {
     if let Some(fid) = folder_id {
-        let (uid, fid2) = (caller.user.id.clone(), fid.to_string());
-        let folders = state.db.read(move |c| db::folders::list(c, &uid)).await?;
-        if !folders.iter().any(|f| f.id == fid2) {
+        // The owner's folders and folders shared with the caller for writing.
+        let (uid, fid) = (caller.user.id.clone(), fid.to_string());
+        let writable = state
+            .db
+            .read(move |c| match db::folders::get(c, &fid)? {
+                Some(folder) => db::folders::has_access(c, &uid, &folder, "write"),
+                None => Ok(false),
+            })
+            .await?;
+        if !writable {
             return Err(ApiError::not_found_default());
         }
     }
@@ -445,11 +452,23 @@ pub async fn owner_chat_variables(state: &AppState, turn: &Turn) -> Option<Value
 
 /// A folder's own system prompt (folder settings in the sidebar).
 pub async fn folder_system_prompt(state: &AppState, turn: &Turn) -> Option<String> {
-    let fid = turn.folder_id.clone()?;
-    let uid = turn.caller.user.id.clone();
+    folder_prompt(state, &turn.caller, turn.folder_id.as_deref()?).await
+}
+
+/// The system prompt of a folder the caller may read (its owner, a member it
+/// is shared with, or an admin); `None` for an empty prompt.
+pub async fn folder_prompt(state: &AppState, caller: &Caller, folder_id: &str) -> Option<String> {
+    let (fid, uid) = (folder_id.to_string(), caller.user.id.clone());
+    let admin = caller.user.role == "admin";
     state
         .db
-        .read(move |c| db::folders::get_for_user(c, &fid, &uid))
+        .read(move |c| {
+            let Some(folder) = db::folders::get(c, &fid)? else {
+                return Ok(None);
+            };
+            let readable = admin || db::folders::has_access(c, &uid, &folder, "read")?;
+            Ok(readable.then_some(folder))
+        })
         .await
         .ok()
         .flatten()

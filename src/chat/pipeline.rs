@@ -509,7 +509,7 @@ async fn generate(
     let ending = match prepare(&state, &turn, &target, &emitter).await {
         Err(e) => Ending::Failed(e),
         Ok((resolved, mut request, compactor)) => {
-            let tools = ToolBox::for_turn(&state, &turn, &resolved, &target.message_id).await;
+            let mut tools = ToolBox::for_turn(&state, &turn, &resolved, &target.message_id).await;
             for why in tools.unreachable() {
                 let status = json!({"action": "tool_connection", "description": why,
                     "error": true, "done": true});
@@ -529,16 +529,23 @@ async fn generate(
             };
             // Prompt-based calling: the task model picks the tools first and
             // their results become cited context.
-            let picked = if tools.prompt_based() {
+            let mut picked = if tools.prompt_based() {
                 let msgs = request["messages"].as_array().cloned().unwrap_or_default();
                 super::tools::legacy::run(&tools, &cx, &target.model_id, &msgs).await
             } else {
                 Vec::new()
             };
+            // The web search switch in legacy mode: found pages are cited context too.
+            let (st, em) = (&state, &emitter);
+            picked.extend(
+                super::web_search::apply(st, &turn, &target, em, &resolved, &request).await,
+            );
             // RAG (crate::rag::context): passages into the prompt, citations to the UI.
             let (c, b, f) = (&turn.caller, &turn.body, turn.folder_id.as_deref());
             let m = &resolved.model_item;
+            let question = last_user_text(&request);
             sources = crate::rag::context::apply(&state, c, b, f, m, &mut request, picked).await;
+            tools.set_question(question, &sources);
             if !sources.is_empty() {
                 let count = crate::rag::context::source_count(&sources);
                 let status = json!({"action": "sources_retrieved", "count": count, "done": true});
@@ -803,6 +810,16 @@ fn chat_threshold(turn: &Turn, resolved: &ResolvedModel) -> Option<Value> {
 /// can open them.
 fn file_context(turn: &Turn, resolved: &ResolvedModel) -> bool {
     turn.persist && super::tools::wanted(turn, &resolved.model_item)
+}
+
+/// The text of the request's last user message.
+fn last_user_text(request: &Value) -> Option<String> {
+    request["messages"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(history::message_text)
 }
 
 /// The user's or chat's system prompt, sent by the browser as a leading system message.

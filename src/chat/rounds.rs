@@ -54,6 +54,8 @@ pub async fn run(
 ) -> Ending {
     let limit = max_rounds();
     let mut rounds = 0;
+    // Sources the reading tools gave so far (see `tools::citations`).
+    let mut cited: Vec<Value> = Vec::new();
     loop {
         let ending = stream_once(
             emitter,
@@ -76,10 +78,20 @@ pub async fn run(
             return Ending::Failed(format!("Tool-call limit reached ({limit} iterations)."));
         }
         rounds += 1;
+        let mut ran = Vec::new();
         let outcome = tokio::select! {
-            o = run_calls(emitter, out, tools, cx, &calls) => o,
+            o = run_calls(emitter, out, tools, cx, &calls, &mut ran) => o,
             _ = cancel.cancelled() => return Ending::Cancelled,
         };
+        let new_sources: Vec<Value> = ran
+            .iter()
+            .flat_map(|(call, text)| tools.cite(&call.name, &call.arguments, text))
+            .collect();
+        for source in &new_sources {
+            emitter.emit("source", source.clone()).await;
+        }
+        lock_progress(out).add_citations(&new_sources);
+        cited.extend(new_sources);
         if outcome == RoundOutcome::Paused {
             return Ending::Paused;
         }
@@ -97,6 +109,9 @@ pub async fn run(
         let results = follow_up.iter().filter(|m| m["role"] == "tool").count();
         if let Some(msgs) = request.get_mut("messages").and_then(Value::as_array_mut) {
             msgs.extend(follow_up);
+            if !cited.is_empty() {
+                tools.cite_in_prompt(cx.state, msgs, &cited);
+            }
             // Over the threshold, the older part is summarised before the next call.
             if let Some(c) = compactor {
                 let (st, who) = (cx.state, cx.caller);
@@ -132,6 +147,7 @@ async fn run_calls(
     tools: &ToolBox,
     cx: &ToolCx<'_>,
     calls: &[CallRequest],
+    ran: &mut Vec<(CallRequest, String)>,
 ) -> RoundOutcome {
     let staged = tools.stage(calls);
     for (call_id, refusal) in &staged.refused {
@@ -163,6 +179,7 @@ async fn run_calls(
             "completed"
         };
         lock_progress(out).add_result(&call.call_id, &text, status);
+        ran.push((call.clone(), text));
     }
     RoundOutcome::Ran
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::json::JsonCol;
 use super::table;
+use super::tools::CodeSave;
 use super::workspace_history::{self as history, Kind};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,72 +89,50 @@ pub fn all(c: &Connection) -> rusqlite::Result<Vec<FunctionRow>> {
     table::newest_first(c, "function", COLUMNS, from_row)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Inserts a function (inactive, not global) with its first history entry.
 pub fn insert(
     c: &Connection,
-    user_id: &str,
     id: &str,
     kind: &str,
-    name: &str,
-    content: &str,
-    meta: &Value,
-    commit_message: Option<&str>,
-    now: i64,
+    save: CodeSave,
 ) -> rusqlite::Result<FunctionRow> {
-    let meta = normalize_meta(meta.clone());
-    let version = history::insert(
-        c,
-        Kind::Function,
-        id,
-        None,
-        &snapshot(name, content, &meta),
-        user_id,
-        commit_message,
-        now,
-    )?;
+    let save = CodeSave {
+        meta: normalize_meta(save.meta),
+        ..save
+    };
+    let version = save.version(c, Kind::Function, id, snapshot, None, None)?;
     c.execute(
         "INSERT INTO function (id, user_id, name, type, content, meta, valves, is_active, is_global, \
          version_id, updated_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, 0, 0, ?7, ?8, ?8)",
-        params![id, user_id, name, kind, content, JsonCol(meta), version, now],
+        params![id, save.user_id, save.name, kind, save.content, JsonCol(save.meta), version, save.now],
     )?;
     Ok(get(c, id)?.expect("just inserted"))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Saves type, name, content and meta, with history as tools keep it.
 pub fn update(
     c: &Connection,
     id: &str,
     kind: &str,
-    name: &str,
-    content: &str,
-    meta: &Value,
-    commit_message: Option<&str>,
-    user_id: &str,
-    version_id: Option<&str>,
-    now: i64,
+    save: CodeSave,
+    restore: Option<&str>,
 ) -> rusqlite::Result<Option<FunctionRow>> {
     let Some(f) = get(c, id)? else {
         return Ok(None);
     };
-    let before = snapshot(&f.name, &f.content, &f.meta);
-    let meta = normalize_meta(meta.clone());
-    let after = snapshot(name, content, &meta);
-    let version = history::version_on_save(
-        c,
-        Kind::Function,
-        id,
+    let save = CodeSave {
+        meta: normalize_meta(save.meta),
+        ..save
+    };
+    let current = (
+        snapshot(&f.name, &f.content, &f.meta),
         f.version_id.as_deref(),
-        &before,
-        &after,
-        version_id,
-        user_id,
-        commit_message,
-        now,
-    )?;
+    );
+    let version = save.version(c, Kind::Function, id, snapshot, Some(current), restore)?;
     c.execute(
         "UPDATE function SET name = ?2, type = ?3, content = ?4, meta = ?5, version_id = ?6, updated_at = ?7 \
          WHERE id = ?1",
-        params![id, name, kind, content, JsonCol(meta), version, now],
+        params![id, save.name, kind, save.content, JsonCol(save.meta), version, save.now],
     )?;
     get(c, id)
 }

@@ -82,15 +82,7 @@ pub fn excerpt(content: &str, terms: &[String], len: usize) -> String {
 /// The message of a chat that best shows why it matched: one containing every
 /// term, else any term, else the last message.
 fn chat_passage(chat: &Value, terms: &[String]) -> (String, Option<String>) {
-    let history = chat.pointer("/history/messages").and_then(Value::as_object);
-    let messages: Vec<&Value> = match history {
-        Some(m) if !m.is_empty() => m.values().collect(),
-        _ => chat
-            .get("messages")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default(),
-    };
+    let messages = super::chats::chat_messages(chat);
     let with_text: Vec<(&str, Option<&str>)> = messages
         .iter()
         .filter_map(|m| {

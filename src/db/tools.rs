@@ -67,6 +67,51 @@ pub fn normalize_meta(v: Value) -> Value {
     Value::Object(m)
 }
 
+/// A save of a tool's or function's code: the form's fields and who saves.
+pub struct CodeSave<'a> {
+    pub name: &'a str,
+    pub content: &'a str,
+    /// Normalized by the saving table.
+    pub meta: Value,
+    pub commit_message: Option<&'a str>,
+    pub user_id: &'a str,
+    pub now: i64,
+}
+
+impl CodeSave<'_> {
+    /// The version resource `id` (`kind`) points at after this save: a new
+    /// resource (`current` none) gets its first history entry; a saved one a
+    /// new entry when its `snapshot` changed, or `restore` when named.
+    /// `current` is the stored snapshot and version.
+    pub(super) fn version(
+        &self,
+        c: &Connection,
+        kind: Kind,
+        id: &str,
+        snapshot: fn(&str, &str, &Value) -> Value,
+        current: Option<(Value, Option<&str>)>,
+        restore: Option<&str>,
+    ) -> rusqlite::Result<Option<String>> {
+        let after = snapshot(self.name, self.content, &self.meta);
+        let (before, live) = match current {
+            Some((before, live)) => (before, live),
+            None => (Value::Null, None),
+        };
+        history::version_on_save(
+            c,
+            kind,
+            id,
+            live,
+            &before,
+            &after,
+            restore,
+            self.user_id,
+            self.commit_message,
+            self.now,
+        )
+    }
+}
+
 /// Stored valves as a dict; encrypted or malformed values read as empty.
 pub fn valves_dict(v: &Value) -> Value {
     match v {
@@ -144,73 +189,49 @@ pub fn all_with_grants(c: &Connection) -> rusqlite::Result<Vec<(ToolRow, Vec<Gra
 
 /// Inserts a tool (specs empty: they come from running its code) with its
 /// grants and first history entry.
-#[allow(clippy::too_many_arguments)]
 pub fn insert(
     c: &Connection,
-    user_id: &str,
     id: &str,
-    name: &str,
-    content: &str,
-    meta: &Value,
-    commit_message: Option<&str>,
+    save: CodeSave,
     grants: &[NewGrant],
-    now: i64,
 ) -> rusqlite::Result<ToolRow> {
-    let meta = normalize_meta(meta.clone());
-    let version = history::insert(
-        c,
-        Kind::Tool,
-        id,
-        None,
-        &snapshot(name, content, &meta),
-        user_id,
-        commit_message,
-        now,
-    )?;
+    let save = CodeSave {
+        meta: normalize_meta(save.meta),
+        ..save
+    };
+    let version = save.version(c, Kind::Tool, id, snapshot, None, None)?;
     c.execute(
         "INSERT INTO tool (id, user_id, name, content, specs, meta, valves, version_id, updated_at, created_at) \
          VALUES (?1, ?2, ?3, ?4, '[]', ?5, NULL, ?6, ?7, ?7)",
-        params![id, user_id, name, content, JsonCol(meta), version, now],
+        params![id, save.user_id, save.name, save.content, JsonCol(save.meta), version, save.now],
     )?;
-    access_grants::replace(c, RESOURCE, id, grants, now)?;
+    access_grants::replace(c, RESOURCE, id, grants, save.now)?;
     Ok(get(c, id)?.expect("just inserted"))
 }
 
 /// Saves name, content and meta; a changed snapshot records a history entry
-/// (or, with `version_id`, points the tool at that existing entry).
-#[allow(clippy::too_many_arguments)]
+/// (or, with `restore`, points the tool at that existing entry).
 pub fn update(
     c: &Connection,
     id: &str,
-    name: &str,
-    content: &str,
-    meta: &Value,
-    commit_message: Option<&str>,
-    user_id: &str,
-    version_id: Option<&str>,
-    now: i64,
+    save: CodeSave,
+    restore: Option<&str>,
 ) -> rusqlite::Result<Option<ToolRow>> {
     let Some(t) = get(c, id)? else {
         return Ok(None);
     };
-    let before = snapshot(&t.name, &t.content, &t.meta);
-    let meta = normalize_meta(meta.clone());
-    let after = snapshot(name, content, &meta);
-    let version = history::version_on_save(
-        c,
-        Kind::Tool,
-        id,
+    let save = CodeSave {
+        meta: normalize_meta(save.meta),
+        ..save
+    };
+    let current = (
+        snapshot(&t.name, &t.content, &t.meta),
         t.version_id.as_deref(),
-        &before,
-        &after,
-        version_id,
-        user_id,
-        commit_message,
-        now,
-    )?;
+    );
+    let version = save.version(c, Kind::Tool, id, snapshot, Some(current), restore)?;
     c.execute(
         "UPDATE tool SET name = ?2, content = ?3, meta = ?4, version_id = ?5, updated_at = ?6 WHERE id = ?1",
-        params![id, name, content, JsonCol(meta), version, now],
+        params![id, save.name, save.content, JsonCol(save.meta), version, save.now],
     )?;
     get(c, id)
 }

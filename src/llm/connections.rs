@@ -22,7 +22,27 @@ pub(crate) struct Conn {
     pub configured: bool,
 }
 
+/// Of the `api_configs` a settings form sends, the entries of connections
+/// that exist: keys `"0"` to `"n-1"`, written plainly.
+pub(crate) fn configs_for_urls(configs: Map<String, Value>, n: usize) -> Map<String, Value> {
+    configs
+        .into_iter()
+        .filter(|(k, _)| {
+            k.parse::<usize>()
+                .is_ok_and(|i| i < n && i.to_string() == *k)
+        })
+        .collect()
+}
+
 impl Conn {
+    /// The `provider` the connection's settings name (`""` when none).
+    pub fn provider_name(&self) -> &str {
+        self.config
+            .get("provider")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
     pub fn enabled(&self) -> bool {
         self.config
             .get("enable")

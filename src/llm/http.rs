@@ -147,6 +147,31 @@ pub(crate) fn is_azure(api_config: &Value) -> bool {
         || api_config.get("provider").and_then(Value::as_str) == Some("azure")
 }
 
+/// The URL of `endpoint` (`chat/completions`, `responses`) on the Azure
+/// deployment named by the target's model, with the connection's API version.
+/// A model name that could leave the deployment path is refused.
+pub(crate) fn azure_deployment_url(
+    target: &super::ModelTarget,
+    base: &str,
+    endpoint: &str,
+) -> Result<String, super::LlmError> {
+    let model = &target.upstream_id;
+    if model.is_empty() || model.contains("..") || model.contains(['/', '\\', '?', '#']) {
+        return Err(super::LlmError::Decode(
+            "invalid model name for an Azure deployment URL".into(),
+        ));
+    }
+    let version = target
+        .api_config
+        .get("api_version")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("2023-03-15-preview");
+    Ok(format!(
+        "{base}/openai/deployments/{model}/{endpoint}?api-version={version}"
+    ))
+}
+
 /// The innermost cause of an error, which is what says what went wrong
 /// ("Connection refused") rather than where.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

@@ -13,8 +13,10 @@ mod connections;
 mod http;
 mod ollama_wire;
 mod payload;
+mod pytext;
 pub mod responses;
 pub mod stream;
+pub mod variables;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -33,10 +35,14 @@ pub use delta::ToolCallDelta;
 pub use http::model_list_timeout;
 pub use payload::{apply_model_params, apply_system_prompt};
 
-pub(crate) use catalog::{all_models, base_models, bypass_model_access, check_access, provider_of};
-pub(crate) use connections::{ollama_connections, openai_connections, Conn};
+pub(crate) use catalog::{
+    all_models, base_models, bypass_model_access, check_access, ollama_url_indexes, provider_of,
+    UNSUPPORTED_OPENAI,
+};
+pub(crate) use connections::{configs_for_urls, ollama_connections, openai_connections, Conn};
 pub(crate) use http::{
-    auth_headers, client, error_message, forward, send_error, status_error, title_case_client,
+    auth_headers, client, error_message, forward, is_azure, send_error, status_error,
+    title_case_client,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::http::is_azure;
+use super::http::{azure_deployment_url, is_azure};
 use super::{LlmError, ModelTarget};
 
 /// Params that steer Open WebUI itself and never go to a provider.
@@ -274,19 +274,7 @@ pub(crate) fn openai_request(
         obj.remove("max_tokens");
     }
     let request_url = if is_azure(&target.api_config) && !url.contains("/openai/v1") {
-        let model = &target.upstream_id;
-        if model.is_empty() || model.contains("..") || model.contains(['/', '\\']) {
-            return Err(LlmError::Decode(
-                "invalid model name for an Azure deployment URL".into(),
-            ));
-        }
-        let version = target
-            .api_config
-            .get("api_version")
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .unwrap_or("2023-03-15-preview");
-        format!("{url}/openai/deployments/{model}/chat/completions?api-version={version}")
+        azure_deployment_url(target, url, "chat/completions")?
     } else {
         format!("{url}/chat/completions")
     };

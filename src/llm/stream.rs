@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::http::{self, client, request_timeout, send_error, status_error, stream_idle_timeout};
 use super::ollama_wire::{ollama_to_openai, ollama_usage};
 use super::payload::{ollama_request, openai_request};
-use super::responses;
+use super::{pytext, responses};
 use super::{
     Completion, LlmError, ModelTarget, Provider, Relay, RelayBody, StreamEvent, ToolCallDelta,
 };
@@ -190,13 +190,7 @@ fn reasoning_details_of(delta: &Value) -> Vec<Value> {
 fn reasoning_of(delta: &Value) -> Option<String> {
     ["reasoning_content", "reasoning", "thinking"]
         .iter()
-        .find_map(|k| {
-            delta
-                .get(*k)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        })
-        .map(str::to_string)
+        .find_map(|k| pytext::delta_text(delta.get(*k)))
 }
 
 /// Turns the body of a streamed answer into events.
@@ -461,13 +455,8 @@ impl Decoder {
             self.queue
                 .push_back(Ok(StreamEvent::ReasoningDetails(details)));
         }
-        if let Some(c) = delta
-            .get("content")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            self.queue
-                .push_back(Ok(StreamEvent::Content(c.to_string())));
+        if let Some(c) = pytext::delta_text(delta.get("content")) {
+            self.queue.push_back(Ok(StreamEvent::Content(c)));
         }
         for d in tool_call_deltas(delta.get("tool_calls"), 0) {
             self.queue.push_back(Ok(StreamEvent::ToolCall(d)));

@@ -141,3 +141,21 @@ fn ollama_completion_shape() {
     assert_eq!(v["choices"][0]["message"]["reasoning_content"], "t");
     assert_eq!(v["usage"]["total_tokens"], 2);
 }
+
+#[test]
+fn non_string_deltas_are_kept_as_text() {
+    let mut d = decoder(Wire::Sse);
+    d.feed(b"data: {\"choices\":[{\"delta\":{\"reasoning_content\":42}}]}\n\n");
+    d.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"head \"}}]}\n\n");
+    d.feed(b"data: {\"choices\":[{\"delta\":{\"content\":{\"text\":\"x\"}}}]}\n\n");
+    d.feed(b"data: {\"choices\":[{\"delta\":{\"content\":null}}]}\n\n");
+    let ev = drain(&mut d);
+    assert_eq!(
+        ev,
+        vec![
+            Ok(StreamEvent::Reasoning("42".into())),
+            Ok(StreamEvent::Content("head ".into())),
+            Ok(StreamEvent::Content("{'text': 'x'}".into())),
+        ]
+    );
+}

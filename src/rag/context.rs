@@ -58,6 +58,8 @@ pub async fn filter_accessible_collections(
             }
         } else if let Some(uid) = n.strip_prefix("user-memory-") {
             uid == caller.id()
+        } else if n.starts_with("web-search-") {
+            crate::websearch::owns_collection(caller.id(), n)
         } else if n == super::knowledge::KNOWLEDGE_BASES_COLLECTION {
             false
         } else {
@@ -212,11 +214,16 @@ async fn resolve_items(
                 if text.trim().is_empty() {
                     continue;
                 }
-                let name = item.get("name").cloned().unwrap_or(Value::Null);
+                // A pasted web page keeps its address (`file.meta.source`)
+                // so the citation links to it.
+                let meta = match item.pointer("/file/meta") {
+                    Some(Value::Object(m)) if !m.is_empty() => Value::Object(m.clone()),
+                    _ => json!({"name": item.get("name").cloned().unwrap_or(Value::Null)}),
+                };
                 out.push(Item {
                     source: strip_item(item),
                     collections: vec![],
-                    full: Some(vec![(text, json!({"name": name}))]),
+                    full: Some(vec![(text, meta)]),
                 });
             }
             _ => {}
@@ -330,7 +337,7 @@ pub fn fill_template(template: &str, context: &str, query: &str) -> String {
 }
 
 /// Puts `text` in place of the last user message's text (keeping images).
-fn replace_last_user_text(messages: &mut [Value], text: &str) {
+pub fn replace_last_user_text(messages: &mut [Value], text: &str) {
     let Some(m) = messages
         .iter_mut()
         .rev()

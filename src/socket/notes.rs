@@ -75,12 +75,49 @@ fn docs() -> std::sync::MutexGuard<'static, HashMap<String, Document>> {
 }
 
 pub fn register(s: &SocketRef) {
-    s.on("join-note", on_join_note);
-    s.on("ydoc:document:join", on_join);
-    s.on("ydoc:document:state", on_state);
+    s.on(
+        "join-note",
+        |s: SocketRef, ack: AckSender, st: State<AppState>, d: TryData<Value>| async move {
+            on_join_note(s, st, d).await;
+            acknowledge(ack);
+        },
+    );
+    s.on(
+        "ydoc:document:join",
+        |s: SocketRef, ack: AckSender, st: State<AppState>, d: TryData<Value>| async move {
+            on_join(s, st, d).await;
+            acknowledge(ack);
+        },
+    );
+    s.on(
+        "ydoc:document:state",
+        |s: SocketRef, ack: AckSender, d: TryData<Value>| async move {
+            on_state(s, d).await;
+            acknowledge(ack);
+        },
+    );
     s.on("ydoc:document:update", on_update);
-    s.on("ydoc:document:leave", on_leave);
-    s.on("ydoc:awareness:update", on_awareness);
+    s.on(
+        "ydoc:document:leave",
+        |s: SocketRef, ack: AckSender, d: TryData<Value>| async move {
+            on_leave(s, d).await;
+            acknowledge(ack);
+        },
+    );
+    s.on(
+        "ydoc:awareness:update",
+        |s: SocketRef, ack: AckSender, d: TryData<Value>| async move {
+            on_awareness(s, d).await;
+            acknowledge(ack);
+        },
+    );
+}
+
+/// Answers a client that asked for an acknowledgement once the event is
+/// handled, with no value (as the reference server does for handlers that
+/// return nothing), so `emitWithAck`-style callers do not wait forever.
+fn acknowledge(ack: AckSender) {
+    let _ = ack.send(&());
 }
 
 fn normalize(id: &str) -> String {
@@ -267,26 +304,32 @@ fn store_update(doc_id: &str, bytes: &[u8]) -> bool {
     true
 }
 
-async fn on_update(
+async fn on_update(s: SocketRef, ack: AckSender, st: State<AppState>, data: TryData<Value>) {
+    match apply_update(s, st, data).await {
+        Some(answer) => {
+            let _ = ack.send(&answer);
+        }
+        None => acknowledge(ack),
+    }
+}
+
+/// Handles one editor update; what it returns is the acknowledgement an
+/// initialising tab waits for (the document's state), `None` otherwise.
+async fn apply_update(
     s: SocketRef,
-    ack: AckSender,
     State(state): State<AppState>,
     TryData(data): TryData<Value>,
-) {
-    let Ok(data) = data else { return };
-    let Some(doc_id) = document_id(&data) else {
-        return;
-    };
+) -> Option<Value> {
+    let Ok(data) = data else { return None };
+    let doc_id = document_id(&data)?;
     let room = doc_room(&doc_id);
     if !in_room(&s, &room) {
-        return;
+        return None;
     }
-    let Some(user) = s.extensions.get::<SocketUser>() else {
-        return;
-    };
+    let user = s.extensions.get::<SocketUser>()?;
     let Some(note) = note_for(&state, &user, &doc_id, "write").await else {
         tracing::debug!(user = %user.id, doc = %doc_id, "update without write access");
-        return;
+        return None;
     };
     let snapshot = data.get("data").filter(|d| match d {
         Value::Object(m) => !m.is_empty(),
@@ -302,7 +345,7 @@ async fn on_update(
                 "error",
                 &json!({"message": "Cannot attach files you cannot access"}),
             );
-            return;
+            return None;
         }
     }
     let initialize = data
@@ -317,15 +360,14 @@ async fn on_update(
                 .map(Document::state)
         };
         if let Some(full) = existing {
-            let _ = ack.send(&full);
-            return;
+            return Some(json!(full));
         }
     }
     let update = data.get("update").filter(|u| match u {
         Value::Array(a) => !a.is_empty(),
         _ => false,
     });
-    let mut ack = Some(ack);
+    let mut answer = None;
     if let Some(update) = update {
         let stored = bytes_of(update).is_some_and(|b| store_update(&doc_id, &b));
         if stored {
@@ -340,14 +382,13 @@ async fn on_update(
             tracing::warn!(doc = %doc_id, "rejected an invalid or oversized update");
         }
         if initialize {
-            if let Some(ack) = ack.take() {
-                let _ = ack.send(&if stored { update.clone() } else { Value::Null });
-            }
+            answer = Some(if stored { update.clone() } else { Value::Null });
         }
     }
     if let Some(snapshot) = snapshot {
         schedule_save(&state, &doc_id, &note.id, snapshot.clone(), user);
     }
+    answer
 }
 
 /// Saves the reported content after a quiet half second; a newer snapshot

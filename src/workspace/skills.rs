@@ -20,15 +20,7 @@ pub async fn readable(
     caller: &Caller,
 ) -> ApiResult<(Vec<(SkillRow, Vec<GrantRow>)>, HashSet<String>)> {
     let all = state.db.read(rows::all_with_grants).await?;
-    let groups = access::group_ids(state, caller.id()).await?;
-    if access::admin_bypass(caller) {
-        return Ok((all, groups));
-    }
-    let list = all
-        .into_iter()
-        .filter(|(s, g)| access::owner_or_grant(caller, &s.user_id, g, &groups, "read"))
-        .collect();
-    Ok((list, groups))
+    access::visible(state, caller, all, "read", |s| &s.user_id).await
 }
 
 const INJECTION_MAX_CHARS: usize = 100_000;

@@ -3,6 +3,7 @@
 
 pub mod mock_llm;
 pub mod scripted;
+pub mod socketio;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! reading, members, mute and active state, settings, access grants and
 //! deletion.
 
+use crate::api::form::SearchQuery;
 use std::collections::HashSet;
 
 use axum::extract::{Path, State};
@@ -362,19 +363,11 @@ pub(super) async fn get_channel(
     Ok(Json(w))
 }
 
-#[derive(Deserialize)]
-pub(super) struct MembersQuery {
-    query: Option<String>,
-    order_by: Option<String>,
-    direction: Option<String>,
-    page: Option<i64>,
-}
-
 pub(super) async fn list_members(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
     Path(id): Path<String>,
-    QueryArgs(q): QueryArgs<MembersQuery>,
+    QueryArgs(q): QueryArgs<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
     check_enabled(&state, Some(&caller)).await?;
     let (ch, _) = load_with(&state, &caller, &id, "read").await?;

@@ -171,6 +171,32 @@ pub(super) struct IdQuery {
     pub(super) id: String,
 }
 
+/// The owner and stored path of the uploaded file that a background image
+/// URL (`…/files/{id}/content`) points at, if there is one.
+pub(super) async fn background_file(
+    state: &AppState,
+    url: &str,
+) -> ApiResult<Option<(Option<String>, Option<String>)>> {
+    let file_id = url
+        .trim_end_matches("/content")
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    Ok(state
+        .db
+        .read(move |c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT user_id, path FROM file WHERE id = ?1",
+                [&file_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+        .await?)
+}
+
 /// A background image must be a file the caller may use.
 pub(super) async fn check_background(
     state: &AppState,
@@ -185,26 +211,7 @@ pub(super) async fn check_background(
     let Some(url) = url.filter(|u| !u.is_empty() && Some(*u) != previous) else {
         return Ok(());
     };
-    let file_id = url
-        .trim_end_matches("/content")
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    type Row = (Option<String>, Option<String>);
-    let row: Option<Row> = state
-        .db
-        .read(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(
-                "SELECT user_id, path FROM file WHERE id = ?1",
-                [&file_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-        })
-        .await?;
-    let path = match row {
+    let path = match background_file(state, url).await? {
         Some((o, path)) if caller.is_admin() || o.as_deref() == Some(caller.id()) => path,
         _ => return Err(ApiError::forbidden("Background image is not accessible.")),
     };

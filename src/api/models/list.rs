@@ -1,6 +1,7 @@
 //! Workspace model lists: search with paging, all rows, base models and
 //! tags.
 
+use crate::api::form::SearchQuery;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
@@ -14,20 +15,10 @@ use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 30;
 
-#[derive(Deserialize)]
-pub(super) struct ListQuery {
-    query: Option<String>,
-    view_option: Option<String>,
-    tag: Option<String>,
-    order_by: Option<String>,
-    direction: Option<String>,
-    page: Option<i64>,
-}
-
 pub(super) async fn workspace_list(
     State(state): State<AppState>,
     VerifiedUser(caller): VerifiedUser,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
     let page = crate::limits::page(q.page.unwrap_or(1));
     let groups = access::group_ids(&state, caller.id()).await?;

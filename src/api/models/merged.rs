@@ -88,16 +88,7 @@ pub(super) async fn unload_model(
         Some(llm::Provider::Ollama) => {
             let (_, conns) = llm::ollama_connections(&state);
             let mut errors = Vec::new();
-            let urls: Vec<usize> = item["ollama"]["urls"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_u64)
-                        .map(|u| u as usize)
-                        .collect()
-                })
-                .unwrap_or_default();
-            for idx in urls {
+            for idx in llm::ollama_url_indexes(&item) {
                 let Some(conn) = conns.get(idx) else { continue };
                 let url = format!("{}/api/generate", conn.url);
                 let body = json!({"model": conn.strip_prefix(&id), "keep_alive": 0, "prompt": ""});
@@ -135,11 +126,7 @@ pub(super) async fn unload_model(
             let conn = conns
                 .get(idx)
                 .ok_or_else(|| ApiError::not_found("Connection not found"))?;
-            let provider = conn
-                .config
-                .get("provider")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let provider = conn.provider_name();
             let payload = json!({"model": conn.strip_prefix(&id)});
             crate::api::openai::manage(
                 &state,

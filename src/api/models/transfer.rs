@@ -24,24 +24,9 @@ use crate::state::AppState;
 
 /// Reads an uploaded image file for export as a data URI.
 async fn background_data(state: &AppState, url: &str) -> ApiResult<String> {
-    let file_id = url
-        .trim_end_matches("/content")
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let path: Option<Option<String>> = state
-        .db
-        .read(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row("SELECT path FROM file WHERE id = ?1", [&file_id], |r| {
-                r.get(0)
-            })
-            .optional()
-        })
-        .await?;
-    let path = path
-        .flatten()
+    let path = super::common::background_file(state, url)
+        .await?
+        .and_then(|(_, path)| path)
         .ok_or_else(|| ApiError::bad_request("The background image file is missing."))?;
     let data = tokio::fs::read(&path)
         .await

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::common::{
     conn_at, enabled_conns, find_model, model_field, model_not_found, object, relay, request,
-    urls_of, without_nulls, Idx,
+    without_nulls, Idx,
 };
 use crate::api::error_response::JsonBody;
 use crate::api::extract::AdminUser;
@@ -32,7 +32,7 @@ pub(super) async fn unload(
         .await
         .ok_or_else(|| model_not_found(&model))?;
     let mut errors = Vec::new();
-    for i in urls_of(&m) {
+    for i in crate::llm::ollama_url_indexes(&m) {
         let Ok(conn) = conn_at(&conns, i) else {
             continue;
         };
@@ -97,7 +97,9 @@ async fn admin_server(state: &AppState, model: &str, idx: Idx) -> ApiResult<Conn
             let m = find_model(state, model)
                 .await
                 .ok_or_else(|| model_not_found(model))?;
-            *urls_of(&m).first().ok_or_else(|| model_not_found(model))?
+            *crate::llm::ollama_url_indexes(&m)
+                .first()
+                .ok_or_else(|| model_not_found(model))?
         }
     };
     conn_at(&conns, i)

@@ -201,11 +201,7 @@ pub(super) async fn v1_models(
     VerifiedUser(caller): VerifiedUser,
     idx: Idx,
 ) -> ApiResult<Response> {
-    if idx.is_some() && !caller.is_admin() {
-        return Err(ApiError::unauthorized(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
-    }
+    super::common::server_choice(&caller, &idx)?;
     let conns = enabled_conns(&state)?;
     if let Some(Path(i)) = idx {
         let conn = conn_at(&conns, i)?;

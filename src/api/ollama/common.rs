@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
+use crate::error::messages::ACCESS_PROHIBITED;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, Conn};
 use crate::state::AppState;
@@ -23,9 +24,16 @@ fn disabled() -> ApiError {
 }
 
 fn prohibited() -> ApiError {
-    ApiError::forbidden(
-        "You do not have permission to access this resource. Please contact your administrator for assistance.",
-    )
+    ApiError::forbidden(ACCESS_PROHIBITED)
+}
+
+/// Asking one provider server by its index is for admins (401 otherwise);
+/// everyone may ask all of them at once.
+pub(crate) fn server_choice(caller: &Caller, idx: &Option<Path<usize>>) -> ApiResult<()> {
+    if idx.is_some() && !caller.is_admin() {
+        return Err(ApiError::unauthorized(ACCESS_PROHIBITED));
+    }
+    Ok(())
 }
 
 pub(super) fn model_not_found(m: &str) -> ApiError {
@@ -57,18 +65,6 @@ pub(super) async fn ollama_models(state: &AppState, refresh: bool) -> Vec<Value>
         .collect()
 }
 
-pub(super) fn urls_of(m: &Value) -> Vec<usize> {
-    m["ollama"]["urls"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_u64)
-                .map(|u| u as usize)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The server for a model: the one asked for (which must host it unless the
 /// caller is an admin) or one of those hosting it, picked at random.
 pub(super) async fn server_for(
@@ -82,7 +78,7 @@ pub(super) async fn server_for(
         if !caller.is_admin() {
             let hosted = find_model(state, model)
                 .await
-                .map(|m| urls_of(&m))
+                .map(|m| crate::llm::ollama_url_indexes(&m))
                 .unwrap_or_default();
             if !hosted.contains(&i) {
                 return Err(prohibited());
@@ -93,7 +89,7 @@ pub(super) async fn server_for(
     let m = find_model(state, model)
         .await
         .ok_or_else(|| model_not_found(model))?;
-    let urls = urls_of(&m);
+    let urls = crate::llm::ollama_url_indexes(&m);
     use rand::seq::SliceRandom;
     let i = *urls
         .choose(&mut rand::thread_rng())

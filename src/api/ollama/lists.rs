@@ -5,7 +5,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::common::{conn_at, enabled_conns, ollama_models, readable_ids, relay, request, Idx};
+use super::common::{
+    conn_at, enabled_conns, ollama_models, readable_ids, relay, request, server_choice, Idx,
+};
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::error::{ApiError, ApiResult};
 use crate::llm;
@@ -16,11 +18,7 @@ pub(super) async fn tags(
     VerifiedUser(caller): VerifiedUser,
     idx: Idx,
 ) -> ApiResult<Response> {
-    if idx.is_some() && !caller.is_admin() {
-        return Err(ApiError::unauthorized(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
-    }
+    server_choice(&caller, &idx)?;
     let conns = enabled_conns(&state)?;
     let mut models: Vec<Value> = match idx {
         Some(Path(i)) => {
@@ -116,11 +114,7 @@ pub(super) async fn version(
     VerifiedUser(caller): VerifiedUser,
     idx: Idx,
 ) -> ApiResult<Response> {
-    if idx.is_some() && !caller.is_admin() {
-        return Err(ApiError::unauthorized(
-            "You do not have permission to access this resource. Please contact your administrator for assistance.",
-        ));
-    }
+    server_choice(&caller, &idx)?;
     let (on, conns) = llm::ollama_connections(&state);
     if !on {
         return Ok(Json(json!({"version": false})).into_response());

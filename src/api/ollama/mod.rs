@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 use admin::{copy, create, delete_model, not_supported, pull, push, unload};
 use calls::{chat, generate, relayed, show, v1_models};
+pub(crate) use common::server_choice;
 use lists::{ps, tags, version};
 use settings::{get_config, status, update_config, verify};
 

@@ -92,14 +92,7 @@ pub(super) async fn update_config(
     JsonBody(form): JsonBody<ConfigForm>,
 ) -> ApiResult<Json<Value>> {
     let n = form.OLLAMA_BASE_URLS.len();
-    let configs: Map<String, Value> = form
-        .OLLAMA_API_CONFIGS
-        .into_iter()
-        .filter(|(k, _)| {
-            k.parse::<usize>()
-                .is_ok_and(|i| i < n && i.to_string() == *k)
-        })
-        .collect();
+    let configs = crate::llm::configs_for_urls(form.OLLAMA_API_CONFIGS, n);
     state
         .config
         .set_many(vec![

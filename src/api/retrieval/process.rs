@@ -175,10 +175,18 @@ pub(super) async fn process_youtube(VerifiedUser(_): VerifiedUser) -> ApiResult<
     ))
 }
 
-pub(super) async fn web_search(VerifiedUser(_): VerifiedUser) -> ApiResult<Json<Value>> {
-    Err(ApiError::NotImplemented(
-        "Web search is not available on this server yet.".into(),
-    ))
+#[derive(Deserialize)]
+pub(super) struct SearchForm {
+    queries: Vec<String>,
+}
+
+pub(super) async fn web_search(
+    State(state): State<AppState>,
+    VerifiedUser(caller): VerifiedUser,
+    JsonBody(form): JsonBody<SearchForm>,
+) -> ApiResult<Json<Value>> {
+    let outcome = crate::websearch::run(&state, &caller, &form.queries, None).await?;
+    Ok(Json(outcome.to_json()))
 }
 
 #[derive(Deserialize)]

@@ -30,25 +30,12 @@ pub(super) async fn authorized(
     id: &str,
     perm: &str,
 ) -> ApiResult<(SkillRow, Vec<GrantRow>)> {
-    let idc = id.to_string();
-    let (s, g) = state
-        .db
-        .read(move |c| rows::get_with_grants(c, &idc))
-        .await?
-        .ok_or_else(|| ApiError::not_found("Skill not found"))?;
-    if !access::allows(
-        state,
-        caller,
-        access::admin_bypass(caller),
-        &s.user_id,
-        &g,
-        perm,
-    )
-    .await?
-    {
-        return Err(ApiError::forbidden("Access denied"));
-    }
-    Ok((s, g))
+    let refuse = access::Refusals {
+        missing: ApiError::not_found("Skill not found"),
+        denied: ApiError::forbidden("Access denied"),
+    };
+    let (admin, get) = (access::admin_bypass(caller), rows::get_with_grants);
+    access::load_allowed(state, caller, get, id, admin, perm, refuse).await
 }
 
 /// The live snapshot, or a history entry's.

@@ -1,5 +1,6 @@
 //! Listing and searching the skills a caller may read.
 
+use crate::api::form::SearchQuery;
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
@@ -53,15 +54,6 @@ pub(super) async fn list_skills(
             })
             .collect(),
     ))
-}
-
-#[derive(Deserialize)]
-pub(super) struct SearchQuery {
-    query: Option<String>,
-    view_option: Option<String>,
-    order_by: Option<String>,
-    direction: Option<String>,
-    page: Option<i64>,
 }
 
 pub(super) async fn search(

@@ -162,24 +162,12 @@ pub(super) async fn get_one(
 }
 
 async fn writable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SkillRow> {
-    let idc = id.to_string();
-    let (s, g) = state
-        .db
-        .read(move |c| rows::get_with_grants(c, &idc))
-        .await?
-        .ok_or_else(not_found)?;
-    if !access::allows(
-        state,
-        caller,
-        access::admin_bypass(caller),
-        &s.user_id,
-        &g,
-        "write",
-    )
-    .await?
-    {
-        return Err(ApiError::unauthorized(UNAUTHORIZED));
-    }
+    let refuse = access::Refusals {
+        missing: not_found(),
+        denied: ApiError::unauthorized(UNAUTHORIZED),
+    };
+    let (admin, get) = (access::admin_bypass(caller), rows::get_with_grants);
+    let (s, _) = access::load_allowed(state, caller, get, id, admin, "write", refuse).await?;
     Ok(s)
 }
 

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::Value;
 
+use super::shared::CodeForm;
 use super::write::{load, save};
 use crate::access;
 use crate::api::error_response::JsonBody;
@@ -90,6 +91,6 @@ pub(super) async fn set_version(
     let version = req_str(&body, "version_id")?.to_string();
     history_access(&state, &caller, &id).await?;
     let h = history_get(&state, Kind::Tool, &id, &version).await?;
-    let (name, content, meta) = h.restored();
-    save(&state, &caller, &id, name, content, meta, None, Some(h.id)).await
+    let form = CodeForm::restored(&h);
+    save(&state, &caller, &id, form, Some(h.id)).await
 }

@@ -27,17 +27,10 @@ async fn visible(
     perm: &'static str,
 ) -> ApiResult<(Vec<(ToolRow, Vec<GrantRow>)>, HashSet<String>)> {
     let all = state.db.read(rows::all_with_grants).await?;
-    let groups = access::group_ids(state, caller.id()).await?;
-    if access::admin_bypass(caller) {
-        return Ok((all, groups));
-    }
-    let list = all
-        .into_iter()
-        .filter(|(t, g)| {
-            access::owner_or_grant(caller, t.user_id.as_deref().unwrap_or(""), g, &groups, perm)
-        })
-        .collect();
-    Ok((list, groups))
+    access::visible(state, caller, all, perm, |t| {
+        t.user_id.as_deref().unwrap_or("")
+    })
+    .await
 }
 
 async fn users_of(

@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::form::validation;
+use crate::api::form::{opt_str, req_str, validation};
+use crate::db::tools::CodeSave;
+use crate::db::workspace_history::HistoryRow;
 use crate::error::{ApiError, ApiResult};
 use crate::llm;
 
@@ -22,6 +24,62 @@ pub(crate) fn meta_field(body: &Value) -> ApiResult<Value> {
         None | Some(Value::Null) => Err(validation("meta", "Field required")),
         Some(_) => Err(validation("meta", "Input should be a valid dictionary")),
     }
+}
+
+/// A tool or function form: `id` (checked, answered apart), `name`,
+/// `content`, `meta` and `commit_message`; or a version to go back to.
+pub(crate) struct CodeForm {
+    pub name: String,
+    pub content: String,
+    pub meta: Value,
+    pub commit_message: Option<String>,
+}
+
+impl CodeForm {
+    /// The form's id and fields (the first missing or malformed one refused).
+    pub(crate) fn parse(body: &Value) -> ApiResult<(String, CodeForm)> {
+        let id = req_str(body, "id")?.to_string();
+        let form = CodeForm {
+            name: req_str(body, "name")?.to_string(),
+            content: req_str(body, "content")?.to_string(),
+            meta: meta_field(body)?,
+            commit_message: opt_str(body, "commit_message")?,
+        };
+        Ok((id, form))
+    }
+
+    /// The name, content and meta of a history entry, to go back to.
+    pub(crate) fn restored(h: &HistoryRow) -> CodeForm {
+        let (name, content, meta) = h.restored();
+        CodeForm {
+            name,
+            content,
+            meta,
+            commit_message: None,
+        }
+    }
+
+    /// This form as the database saves it.
+    pub(crate) fn saving<'a>(&'a self, user_id: &'a str, now: i64) -> CodeSave<'a> {
+        CodeSave {
+            name: &self.name,
+            content: &self.content,
+            meta: self.meta.clone(),
+            commit_message: self.commit_message.as_deref(),
+            user_id,
+            now,
+        }
+    }
+}
+
+/// The id of a new tool or function: a Python identifier, lower-cased.
+pub(crate) fn new_code_id(id: &str) -> ApiResult<String> {
+    if !is_identifier(id) {
+        return Err(ApiError::bad_request(
+            "Only alphanumeric characters and underscores are allowed in the id",
+        ));
+    }
+    Ok(id.to_lowercase())
 }
 
 #[derive(Deserialize)]

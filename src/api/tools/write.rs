@@ -4,11 +4,10 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::shared::{is_identifier, meta_field};
+use super::shared::{new_code_id, CodeForm};
 use crate::access;
 use crate::api::error_response::JsonBody;
 use crate::api::extract::VerifiedUser;
-use crate::api::form::{opt_str, req_str};
 use crate::api::prompts::{grants_field, not_found, perms_allow_any, ID_TAKEN};
 use crate::api::workspace_common::replace_grants;
 use crate::auth::Caller;
@@ -34,20 +33,11 @@ pub(super) async fn create(
     VerifiedUser(caller): VerifiedUser,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let id = req_str(&body, "id")?.to_string();
-    let name = req_str(&body, "name")?.to_string();
-    let content = req_str(&body, "content")?.to_string();
-    let meta = meta_field(&body)?;
-    let message = opt_str(&body, "commit_message")?;
+    let (id, form) = CodeForm::parse(&body)?;
     if !may_change_code(&state, &caller).await? {
         return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
-    if !is_identifier(&id) {
-        return Err(ApiError::bad_request(
-            "Only alphanumeric characters and underscores are allowed in the id",
-        ));
-    }
-    let id = id.to_lowercase();
+    let id = new_code_id(&id)?;
     let grants =
         access::allowed_grants(&state, &caller, access::Kind::Tool, &grants_field(&body)?).await?;
     let uid = caller.id().to_string();
@@ -58,17 +48,7 @@ pub(super) async fn create(
             if rows::get(c, &id)?.is_some() {
                 return Ok(None);
             }
-            let t = rows::insert(
-                c,
-                &uid,
-                &id,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
-                &grants,
-                now,
-            )?;
+            let t = rows::insert(c, &id, form.saving(&uid, now), &grants)?;
             let g = access_grants::by_resource(c, rows::RESOURCE, &t.id)?;
             Ok(Some(rows::wire_brief(&t, &g)))
         })
@@ -98,14 +78,9 @@ pub(super) async fn writable(
     missing: ApiError,
     denied: ApiError,
 ) -> ApiResult<(ToolRow, Vec<GrantRow>)> {
-    let Some((t, g)) = load(state, id).await? else {
-        return Err(missing);
-    };
-    let owner = t.user_id.as_deref().unwrap_or("");
-    if !access::allows(state, caller, caller.is_admin(), owner, &g, "write").await? {
-        return Err(denied);
-    }
-    Ok((t, g))
+    let refuse = access::Refusals { missing, denied };
+    let (admin, get) = (caller.is_admin(), rows::get_with_grants);
+    access::load_allowed(state, caller, get, id, admin, "write", refuse).await
 }
 
 pub(super) async fn get_one(
@@ -170,23 +145,16 @@ pub(super) async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let name = req_str(&body, "name")?.to_string();
-    let content = req_str(&body, "content")?.to_string();
-    let meta = meta_field(&body)?;
-    let message = opt_str(&body, "commit_message")?;
-    req_str(&body, "id")?;
-    save(&state, &caller, &id, name, content, meta, message, None).await
+    let (_, form) = CodeForm::parse(&body)?;
+    save(&state, &caller, &id, form, None).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Saves `form` over tool `id`, or points it at history entry `version_id`.
 pub(super) async fn save(
     state: &AppState,
     caller: &Caller,
     id: &str,
-    name: String,
-    content: String,
-    meta: Value,
-    message: Option<String>,
+    mut form: CodeForm,
     version_id: Option<String>,
 ) -> ApiResult<Json<Value>> {
     let (t, _) = writable(
@@ -197,12 +165,11 @@ pub(super) async fn save(
         ApiError::unauthorized(UNAUTHORIZED),
     )
     .await?;
-    if content != t.content && !may_change_code(state, caller).await? {
+    if form.content != t.content && !may_change_code(state, caller).await? {
         return Err(ApiError::unauthorized(UNAUTHORIZED));
     }
     // Derived keys come from loading the module, which never happens here.
-    let mut meta = meta;
-    if let Some(m) = meta.as_object_mut() {
+    if let Some(m) = form.meta.as_object_mut() {
         m.insert("manifest".into(), t.meta["manifest"].clone());
         m.insert("has_user_valves".into(), t.meta["has_user_valves"].clone());
     }
@@ -212,18 +179,8 @@ pub(super) async fn save(
     let v = state
         .db
         .write(move |c| {
-            let Some(t) = rows::update(
-                c,
-                &id,
-                &name,
-                &content,
-                &meta,
-                message.as_deref(),
-                &uid,
-                version_id.as_deref(),
-                now,
-            )?
-            else {
+            let save = form.saving(&uid, now);
+            let Some(t) = rows::update(c, &id, save, version_id.as_deref())? else {
                 return Ok(None);
             };
             let g = access_grants::by_resource(c, rows::RESOURCE, &t.id)?;

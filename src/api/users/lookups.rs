@@ -1,6 +1,7 @@
 //! Looking users up: the admin list, lookups for sharing and mentions,
 //! groups and effective permissions, and profile pictures.
 
+use crate::api::form::SearchQuery;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Json;
@@ -45,18 +46,10 @@ pub(super) async fn profile_image(
 /// Upstream's page size for the admin user list.
 const USERS_PAGE: i64 = 30;
 
-#[derive(serde::Deserialize)]
-pub(super) struct ListQuery {
-    query: Option<String>,
-    order_by: Option<String>,
-    direction: Option<String>,
-    page: Option<i64>,
-}
-
 pub(super) async fn list_users(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
     let page = crate::limits::page(q.page.unwrap_or(1));
     let descending = q.direction.as_deref() != Some("asc");
@@ -104,7 +97,7 @@ pub(super) async fn all_users(
 pub(super) async fn search_users(
     State(state): State<AppState>,
     VerifiedUser(_c): VerifiedUser,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
     let page = crate::limits::page(q.page.unwrap_or(1));
     let descending = q.direction.as_deref() != Some("asc");

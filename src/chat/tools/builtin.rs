@@ -32,6 +32,7 @@ pub enum Builtin {
     Tasks(&'static str),
     Automations(&'static str),
     Calendar(&'static str),
+    Web(&'static str),
 }
 
 const ALL: [Builtin; 13] = [
@@ -60,6 +61,7 @@ impl Builtin {
             .or_else(|| in_list(&super::tasks::NAMES).map(Builtin::Tasks))
             .or_else(|| in_list(&super::automations::NAMES).map(Builtin::Automations))
             .or_else(|| in_list(&super::calendar::NAMES).map(Builtin::Calendar))
+            .or_else(|| in_list(&super::web::NAMES).map(Builtin::Web))
     }
 
     pub fn name(self) -> &'static str {
@@ -81,7 +83,8 @@ impl Builtin {
             | Builtin::Knowledge(n)
             | Builtin::Tasks(n)
             | Builtin::Automations(n)
-            | Builtin::Calendar(n) => n,
+            | Builtin::Calendar(n)
+            | Builtin::Web(n) => n,
         }
     }
 
@@ -96,6 +99,7 @@ impl Builtin {
             Builtin::Tasks(n) => return super::tasks::spec(n),
             Builtin::Automations(n) => return super::automations::spec(n),
             Builtin::Calendar(n) => return super::calendar::spec(n),
+            Builtin::Web(n) => return super::web::spec(n),
             Builtin::CurrentTimestamp => (
                 "The current time: Unix seconds, UTC and the user's local time.",
                 params(json!({}), &[]),
@@ -151,6 +155,7 @@ impl Builtin {
             Builtin::Tasks(n) => super::tasks::run(n, cx, args).await,
             Builtin::Automations(n) => super::automations::run(n, cx, args).await,
             Builtin::Calendar(n) => super::calendar::run(n, cx, args).await,
+            Builtin::Web(n) => super::web::run(n, cx, args).await,
             m => super::memory::run(m.name(), cx, args).await,
         };
         match out {

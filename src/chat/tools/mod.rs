@@ -12,6 +12,7 @@ mod ask_user;
 mod automations;
 mod builtin;
 mod calendar;
+pub mod citations;
 mod knowledge;
 mod knowledge_access;
 mod knowledge_read;
@@ -19,6 +20,7 @@ pub mod legacy;
 mod memory;
 mod notes;
 mod tasks;
+mod web;
 
 use std::sync::Arc;
 
@@ -142,6 +144,12 @@ pub struct ToolBox {
     unreachable: Vec<String>,
     /// The knowledge attached to the model, which scopes the knowledge tools.
     knowledge: Vec<Value>,
+    /// The model cites what the reading tools return (`citations`).
+    cite: bool,
+    /// The user's question before retrieval rewrote it, and the sources
+    /// retrieval added: the prompt is rebuilt from them as tools are cited.
+    question: Option<String>,
+    file_sources: Vec<Value>,
 }
 
 /// One round's calls sorted: those to run, those refused with their result
@@ -251,7 +259,7 @@ impl ToolBox {
             prompt_based,
             instructions: std::mem::take(&mut selected.instructions),
             unreachable: std::mem::take(&mut selected.unreachable),
-            knowledge: Vec::new(),
+            ..ToolBox::default()
         };
         let model = &resolved.model_item;
         if !native_calling(turn) {
@@ -330,6 +338,14 @@ impl ToolBox {
         {
             names.extend(calendar::NAMES);
         }
+        if category_on(model, "web_search")
+            && state.config.get_bool("web.search.enable")
+            && capability(model, "web_search")
+            && feature("web_search")
+            && allowed("features.web_search")
+        {
+            names.extend(web::NAMES);
+        }
         for b in names.into_iter().filter_map(builtin::Builtin::named) {
             if !tools.iter().any(|t| t.name() == b.name()) {
                 tools.push(Tool::Builtin(b));
@@ -337,7 +353,38 @@ impl ToolBox {
         }
         let mut tool_box = with(tools, false);
         tool_box.knowledge = attached;
+        tool_box.cite = capability(model, "citations");
         tool_box
+    }
+
+    /// The question as the user wrote it and the sources retrieval put
+    /// into the prompt, for [`ToolBox::cite_in_prompt`].
+    pub fn set_question(&mut self, question: Option<String>, file_sources: &[Value]) {
+        self.question = question;
+        self.file_sources = file_sources.to_vec();
+    }
+
+    /// The sources one call's result gives, when the model cites.
+    pub fn cite(&self, name: &str, arguments: &str, result: &str) -> Vec<Value> {
+        if !self.cite {
+            return Vec::new();
+        }
+        citations::from_result(name, arguments, result)
+    }
+
+    /// Sends the question again through `rag.template`, with the retrieved
+    /// passages and markers for the cited tool results.
+    pub fn cite_in_prompt(&self, state: &AppState, messages: &mut [Value], cited: &[Value]) {
+        let Some(question) = self.question.as_deref().filter(|q| !q.trim().is_empty()) else {
+            return;
+        };
+        let context = citations::context(&self.file_sources, cited);
+        if context.is_empty() {
+            return;
+        }
+        let template = state.config.get_str("rag.template");
+        let filled = crate::rag::context::fill_template(&template, &context, question);
+        crate::rag::context::replace_last_user_text(messages, &filled);
     }
 
     /// The instructions of the selected MCP servers, each introduced with

@@ -23,7 +23,7 @@ pub use lists::{
 };
 pub use messages::{delete_message, upsert_message, upsert_message_with};
 pub use rows::{get, get_for_user, messages_map, owner_and_folder, response, wire, ChatRow};
-pub use search::{search, search_content_query, search_snippet, search_terms};
+pub use search::{chat_messages, search, search_content_query, search_snippet, search_terms};
 pub use tags::{add_tags, count_by_tag, delete_orphan_tags, remove_tag, set_tags};
 pub use write::{
     archive_all, delete, delete_all_for_user, delete_in_folder, insert, insert_new,

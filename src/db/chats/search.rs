@@ -31,6 +31,19 @@ pub fn search_terms(text: &str) -> Vec<String> {
     out
 }
 
+/// A chat document's messages: those of `history.messages`, or the flat
+/// `messages` list of an older document without a history.
+pub fn chat_messages(chat: &Value) -> Vec<&Value> {
+    match chat.pointer("/history/messages").and_then(Value::as_object) {
+        Some(m) if !m.is_empty() => m.values().collect(),
+        _ => chat
+            .get("messages")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
+    }
+}
+
 /// Where the search text occurs in the chat's messages: up to 200 characters
 /// around the first hit, whitespace collapsed, `...` where cut.
 pub fn search_snippet(chat: &Value, search_text: &str) -> Option<String> {
@@ -38,14 +51,7 @@ pub fn search_snippet(chat: &Value, search_text: &str) -> Option<String> {
     if search_text.is_empty() {
         return None;
     }
-    let history: Vec<&Value> = match chat.pointer("/history/messages").and_then(Value::as_object) {
-        Some(m) if !m.is_empty() => m.values().collect(),
-        _ => chat
-            .get("messages")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default(),
-    };
+    let history = chat_messages(chat);
     let mut needles = vec![search_text.to_string()];
     for t in search_terms(search_text) {
         if !needles.contains(&t) {

@@ -11,7 +11,7 @@ use crate::llm::http::{auth_headers, client, model_list_timeout};
 use crate::state::AppState;
 
 /// Ids on api.openai.com that are not chat models.
-const UNSUPPORTED_OPENAI: &[&str] = &[
+pub(crate) const UNSUPPORTED_OPENAI: &[&str] = &[
     "babbage",
     "dall-e",
     "davinci",

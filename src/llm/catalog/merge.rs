@@ -119,6 +119,7 @@ pub(crate) async fn all_models(state: &AppState, refresh: bool) -> ApiResult<Vec
     for (row, grants) in rows {
         let mut info = model_rows::wire(&row, &grants);
         info["params"] = public_params(&row.params);
+        crate::llm::variables::describe(&mut info, &row.params);
         match &row.base_model_id {
             None => {
                 let Some(&i) = lookup.get(&row.id) else {

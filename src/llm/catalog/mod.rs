@@ -11,6 +11,7 @@ mod visible;
 
 pub(crate) use cache::base_models;
 pub use cache::invalidate;
+pub(crate) use fetch::UNSUPPORTED_OPENAI;
 pub(crate) use merge::all_models;
-pub(crate) use resolve::{check_access, provider_of, resolve};
+pub(crate) use resolve::{check_access, ollama_url_indexes, provider_of, resolve};
 pub(crate) use visible::{bypass_model_access, visible_models};

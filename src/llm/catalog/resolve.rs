@@ -212,6 +212,20 @@ fn target_for(state: &AppState, all: &[Value], model: &Value) -> ApiResult<Model
     Err(not_found(&id))
 }
 
+/// The indexes of the Ollama servers a merged model item says host it
+/// (`ollama.urls`; empty when it names none).
+pub(crate) fn ollama_url_indexes(m: &Value) -> Vec<usize> {
+    m["ollama"]["urls"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .map(|u| u as usize)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The target of a model that a connection serves itself, if it is one.
 fn direct_target(state: &AppState, m: &Value) -> ApiResult<Option<ModelTarget>> {
     let id = m["id"].as_str().unwrap_or("");
@@ -220,17 +234,8 @@ fn direct_target(state: &AppState, m: &Value) -> ApiResult<Option<ModelTarget>> 
             "The connection serving '{id}' is no longer configured."
         ))
     };
-    if let Some(raw) = m.get("ollama") {
-        let urls: Vec<usize> = raw
-            .get("urls")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_u64)
-                    .map(|u| u as usize)
-                    .collect()
-            })
-            .unwrap_or_default();
+    if m.get("ollama").is_some() {
+        let urls = ollama_url_indexes(m);
         if urls.is_empty() {
             return Err(gone());
         }

@@ -45,21 +45,7 @@ fn proxy_url(target: &ModelTarget) -> Result<String, LlmError> {
     if !http::is_azure(&target.api_config) || base.contains("/openai/v1") {
         return Ok(format!("{base}/responses"));
     }
-    let model = &target.upstream_id;
-    if model.is_empty() || model.contains("..") || model.contains(['/', '\\', '?', '#']) {
-        return Err(LlmError::Decode(
-            "invalid model name for an Azure deployment URL".into(),
-        ));
-    }
-    let version = target
-        .api_config
-        .get("api_version")
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
-        .unwrap_or("2023-03-15-preview");
-    Ok(format!(
-        "{base}/openai/deployments/{model}/responses?api-version={version}"
-    ))
+    http::azure_deployment_url(target, base, "responses")
 }
 
 /// The largest error body read from a provider for a proxied request.

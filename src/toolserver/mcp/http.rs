@@ -53,13 +53,7 @@ fn accepting() -> String {
 
 fn media_type(resp: &reqwest::Response) -> Option<String> {
     let v = resp.headers().get(CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        v.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase(),
-    )
+    Some(crate::limits::media_type(v))
 }
 
 fn session_header(resp: &reqwest::Response) -> Option<String> {
