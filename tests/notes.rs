@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{socketio, Client, TestServer};
+use futures::FutureExt;
 use rust_socketio::asynchronous::Client as SioClient;
+use rust_socketio::Payload;
 use serde_json::{json, Value};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};

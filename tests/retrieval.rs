@@ -214,14 +214,14 @@ async fn text_queries_web_guard_and_resets() {
         llm.requests().is_empty(),
         "the guard must stop the request before it is sent"
     );
-    // Web search belongs to a later integration: an honest 501.
+    // Web search is off until an admin turns it on.
     let r = admin
         .post(
             "/api/v1/retrieval/process/web/search",
             json!({"queries": ["x"]}),
         )
         .await;
-    assert_eq!(r.status, 501);
+    assert_eq!(r.status, 403, "{}", r.body);
 
     // Delete by file hash, then reset the store.
     let id = upload_ok(&admin, "n.txt", "text/plain", b"Narwhal tusks are teeth.").await;

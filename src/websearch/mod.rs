@@ -316,7 +316,8 @@ pub fn collection_name(user_id: &str, queries: &[String]) -> String {
 pub fn owns_collection(user_id: &str, name: &str) -> bool {
     name.strip_prefix("web-search-")
         .and_then(|rest| rest.strip_prefix(user_id))
-        .is_some_and(|rest| rest.starts_with('-'))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hash| !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
