@@ -31,7 +31,7 @@ pub fn exp(x: __m512) -> __m512 {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_452e-3));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.000_000_1e-1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5));
     let e = _mm512_add_ps(
         _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r),
         _mm512_set1_ps(1.0),

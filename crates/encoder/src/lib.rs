@@ -14,6 +14,13 @@
 //!   bundled model is), the products run on AVX-512 from the int8 values
 //!   (`q8`); otherwise (and without AVX-512) on `gemm` in f32.
 //!
+//! The instruction set is chosen at run time ([`Isa::detect`]): AVX-512
+//! (int8 products and the intrinsics of `avx`), AVX2 + FMA (the portable
+//! code compiled for those) or portable Rust. The portable path computes the
+//! same function with f32 weights (the dequantized int8 values), so all
+//! three agree to float rounding; `Encoder::load_with_isa` forces a lower
+//! one (tests, benchmarks), and so does `OWUI_ENCODER_ISA`.
+//!
 //! Sentence vectors are mean-pooled (or `[CLS]`) and L2-normalised.
 
 #[cfg(target_arch = "x86_64")]
@@ -22,6 +29,48 @@ pub mod ops;
 pub mod q8;
 
 use q8::Packed;
+
+/// The instruction set a pass runs on, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Plain Rust; the products on `gemm` in f32 (which picks its own
+    /// kernels at run time).
+    Portable,
+    /// The portable code compiled for AVX2 and FMA.
+    Avx2,
+    /// int8 products (`q8`), attention, GELU and LayerNorm in AVX-512
+    /// intrinsics (`avx`). Needs AVX-512 F, BW, DQ and VL.
+    Avx512,
+}
+
+impl Isa {
+    /// The best this CPU supports (and its OS enables).
+    pub fn supported() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            if avx2 && has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") {
+                return Isa::Avx512;
+            }
+            if avx2 {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// `supported()`, lowered to `OWUI_ENCODER_ISA` (`portable`, `avx2`,
+    /// `avx512`) when that is set.
+    pub fn detect() -> Isa {
+        let cap = match std::env::var("OWUI_ENCODER_ISA").as_deref() {
+            Ok("portable") => Isa::Portable,
+            Ok("avx2") => Isa::Avx2,
+            _ => Isa::Avx512,
+        };
+        Isa::supported().min(cap)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -119,7 +168,9 @@ struct Dense {
 impl Dense {
     /// `rows` are `[n, k]` blocks stacked along n (a fused projection), each
     /// with its bias and a factor applied to weights and bias.
-    fn new(parts: Vec<(Vec<f32>, Vec<f32>, f32)>, k: usize, quantized: bool) -> Dense {
+    /// `int8`: keep the weights as int8 for the AVX-512 kernel (the caller
+    /// checked that the CPU has it).
+    fn new(parts: Vec<(Vec<f32>, Vec<f32>, f32)>, k: usize, int8: bool) -> Dense {
         let mut w = Vec::new();
         let mut bias = Vec::new();
         for (pw, pb, mul) in parts {
@@ -127,7 +178,7 @@ impl Dense {
             bias.extend(pb.iter().map(|x| x * mul));
         }
         let n = bias.len();
-        let w = if quantized && avx512() && Packed::fits(n, k) {
+        let w = if int8 && Packed::fits(n, k) {
             Weight::Q8(Packed::new(&w, n, k, 1.0))
         } else {
             Weight::F32(w)
@@ -142,7 +193,9 @@ impl Dense {
         let out = &mut out[..m * n];
         match &self.w {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: packed weights exist only when AVX-512F was detected.
+            // SAFETY: int8 weights are made only for `Isa::Avx512`, which
+            // `Isa::supported` returns only when AVX-512F (BW, DQ, VL) was
+            // detected (`Encoder::load_with_isa`).
             Weight::Q8(p) => unsafe { p.matmul_avx512(&x[..m * k], m, out) },
             #[cfg(not(target_arch = "x86_64"))]
             Weight::Q8(p) => p.matmul_portable(&x[..m * k], m, out),
@@ -206,34 +259,39 @@ pub struct Encoder {
     token_type0: Vec<f32>,
     ln: Norm,
     layers: Vec<Layer>,
-    /// Element-wise parts and attention on AVX-512 (`avx`).
+    isa: Isa,
+    /// Element-wise parts and attention on AVX-512 (`avx`): set only when
+    /// `isa` is `Avx512` (so AVX-512F was detected) and the widths allow.
     simd: bool,
-}
-
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// Inputs of a batch up to this many tokens run on the calling thread.
 const SPLIT_FROM_TOKENS: usize = 128;
 
 impl Encoder {
-    /// Builds the encoder from `src`. `quantized` says the large matrices
-    /// were stored as int8 with one scale per 128 values of a row (then they
-    /// are kept that way and computed from on AVX-512).
+    /// Builds the encoder from `src` for the best instruction set here
+    /// ([`Isa::detect`]). `quantized` says the large matrices were stored as
+    /// int8 with one scale per 128 values of a row (then they are kept that
+    /// way and computed from on AVX-512).
     pub fn load(
         config: Config,
         layers: usize,
         src: &mut dyn WeightSource,
         quantized: bool,
     ) -> Result<Encoder, String> {
+        Self::load_with_isa(config, layers, src, quantized, Isa::detect())
+    }
+
+    /// `load` for at most `isa` (lowered to what the CPU supports).
+    pub fn load_with_isa(
+        config: Config,
+        layers: usize,
+        src: &mut dyn WeightSource,
+        quantized: bool,
+        isa: Isa,
+    ) -> Result<Encoder, String> {
+        let isa = isa.min(Isa::supported());
+        let q8_ok = quantized && isa == Isa::Avx512;
         let h = config.hidden;
         let ff = config.intermediate;
         if h == 0 || config.heads == 0 || !h.is_multiple_of(config.heads) {
@@ -292,20 +350,20 @@ impl Encoder {
             let ln1 = norm("attention.output.LayerNorm")?;
             let ln2 = norm("output.LayerNorm")?;
             out_layers.push(Layer {
-                qkv: Dense::new(qkv, h, quantized),
-                o: Dense::new(vec![o], h, quantized),
+                qkv: Dense::new(qkv, h, q8_ok),
+                o: Dense::new(vec![o], h, q8_ok),
                 ln1,
-                inter: Dense::new(vec![inter], h, quantized),
-                out: Dense::new(vec![out], ff, quantized),
+                inter: Dense::new(vec![inter], h, q8_ok),
+                out: Dense::new(vec![out], ff, q8_ok),
                 ln2,
             });
         }
-        let q8_ok = quantized && avx512();
-        let simd = avx512()
+        let simd = isa == Isa::Avx512
             && h.is_multiple_of(16)
             && ff.is_multiple_of(16)
             && (h / config.heads).is_multiple_of(16);
         Ok(Encoder {
+            isa,
             simd,
             word: Table::new(word, h, q8_ok),
             pos: pos[..config.max_positions * h].to_vec(),
@@ -338,6 +396,11 @@ impl Encoder {
                         + norms(&l.ln2)
                 })
                 .sum::<usize>()
+    }
+
+    /// The instruction set passes run on.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// Whether the int8 AVX-512 path is in use.
@@ -397,20 +460,17 @@ impl Encoder {
     }
 
     fn run(&self, batch: &[&[u32]]) -> Vec<Vec<f32>> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if avx512() {
-                // SAFETY: AVX-512F (and with it AVX2/FMA) was detected.
-                return unsafe { self.run_avx512(batch) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: AVX2 and FMA were detected.
-                return unsafe { self.run_avx2(batch) };
-            }
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` is at most `Isa::supported()`, which returns
+            // `Avx512` only when AVX-512 F, BW, DQ, VL, AVX2 and FMA were
+            // detected (`load_with_isa`).
+            Isa::Avx512 => unsafe { self.run_avx512(batch) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above: `Avx2` only when AVX2 and FMA were detected.
+            Isa::Avx2 => unsafe { self.run_avx2(batch) },
+            _ => self.forward(batch),
         }
-        self.forward(batch)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -429,7 +489,7 @@ impl Encoder {
     fn add_bias(&self, v: &mut [f32], bias: &[f32]) {
         #[cfg(target_arch = "x86_64")]
         if self.simd && bias.len().is_multiple_of(16) {
-            // SAFETY: `simd` is set only when AVX-512F was detected.
+            // SAFETY: `simd` is set only for `Isa::Avx512` (AVX-512F detected).
             return unsafe { avx::add_bias(v, bias) };
         }
         ops::add_bias(v, bias)
@@ -439,7 +499,7 @@ impl Encoder {
     fn bias_activation(&self, v: &mut [f32], bias: &[f32]) {
         #[cfg(target_arch = "x86_64")]
         if self.simd && self.config.activation == Activation::GeluErf {
-            // SAFETY: `simd` is set only when AVX-512F was detected.
+            // SAFETY: `simd` is set only for `Isa::Avx512` (AVX-512F detected).
             return unsafe { avx::bias_gelu(v, bias) };
         }
         ops::add_bias(v, bias);
@@ -453,7 +513,7 @@ impl Encoder {
     fn add_layer_norm(&self, out: &mut [f32], bias: &[f32], residual: &[f32], n: &Norm, eps: f32) {
         #[cfg(target_arch = "x86_64")]
         if self.simd {
-            // SAFETY: `simd` is set only when AVX-512F was detected.
+            // SAFETY: `simd` is set only for `Isa::Avx512` (AVX-512F detected).
             return unsafe { avx::add_layer_norm(out, bias, residual, &n.gamma, &n.beta, eps) };
         }
         ops::add_layer_norm(out, bias, residual, &n.gamma, &n.beta, eps)
@@ -490,7 +550,7 @@ impl Encoder {
                 self.word.add_row(id as usize, xr);
                 #[cfg(target_arch = "x86_64")]
                 if self.simd {
-                    // SAFETY: `simd` is set only when AVX-512F was detected.
+                    // SAFETY: `simd` is set only for `Isa::Avx512` (AVX-512F detected).
                     unsafe { avx::layer_norm_row(xr, &self.ln.gamma, &self.ln.beta, c.eps) };
                     row += 1;
                     continue;
@@ -511,7 +571,7 @@ impl Encoder {
                     let at = hd * head_dim;
                     #[cfg(target_arch = "x86_64")]
                     if self.simd && len > 0 {
-                        // SAFETY: `simd` is set only when AVX-512F was detected.
+                        // SAFETY: `simd` is set only for `Isa::Avx512` (AVX-512F detected).
                         unsafe {
                             avx::attention_head(
                                 &qkv[start * 3 * h..(start + len) * 3 * h],
@@ -573,5 +633,142 @@ impl Encoder {
             start += len;
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Map(HashMap<String, (Vec<usize>, Vec<f32>)>);
+
+    impl WeightSource for Map {
+        fn get(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
+            self.0.get(name).cloned().ok_or_else(|| name.to_string())
+        }
+    }
+
+    /// A random 2-layer model (hidden 64, 4 heads of 16, 128 intermediate,
+    /// vocabulary 200, 96 positions), matrices rounded to int8 values.
+    fn random_model() -> (Config, Map) {
+        let (h, ff) = (64, 128);
+        let mut seed = 21u64;
+        let mut rnd = |n: usize, amp: f32, offset: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (((seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5) * amp + offset
+                })
+                .collect()
+        };
+        let mut m = HashMap::new();
+        let matrix = |m: &mut HashMap<_, _>, name: String, n: usize, k: usize, v: Vec<f32>| {
+            let mut v = v;
+            for row in v.chunks_mut(k) {
+                let mut q = vec![0i8; k];
+                let s = q8::quantize(row, &mut q);
+                row.iter_mut().zip(&q).for_each(|(x, q)| *x = *q as f32 * s);
+            }
+            m.insert(name, (vec![n, k], v));
+        };
+        matrix(
+            &mut m,
+            "embeddings.word_embeddings.weight".into(),
+            200,
+            h,
+            rnd(200 * h, 2.0, 0.0),
+        );
+        m.insert(
+            "embeddings.position_embeddings.weight".into(),
+            (vec![96, h], rnd(96 * h, 1.0, 0.0)),
+        );
+        m.insert(
+            "embeddings.token_type_embeddings.weight".into(),
+            (vec![2, h], rnd(2 * h, 1.0, 0.0)),
+        );
+        let norm = |m: &mut HashMap<String, _>,
+                    name: String,
+                    rnd: &mut dyn FnMut(usize, f32, f32) -> Vec<f32>| {
+            m.insert(format!("{name}.weight"), (vec![h], rnd(h, 0.2, 1.0)));
+            m.insert(format!("{name}.bias"), (vec![h], rnd(h, 0.2, 0.0)));
+        };
+        norm(&mut m, "embeddings.LayerNorm".into(), &mut rnd);
+        for i in 0..2 {
+            let l = format!("encoder.layer.{i}");
+            for (name, n, k) in [
+                ("attention.self.query", h, h),
+                ("attention.self.key", h, h),
+                ("attention.self.value", h, h),
+                ("attention.output.dense", h, h),
+                ("intermediate.dense", ff, h),
+                ("output.dense", h, ff),
+            ] {
+                matrix(
+                    &mut m,
+                    format!("{l}.{name}.weight"),
+                    n,
+                    k,
+                    rnd(n * k, 0.5, 0.0),
+                );
+                m.insert(format!("{l}.{name}.bias"), (vec![n], rnd(n, 0.2, 0.0)));
+            }
+            norm(&mut m, format!("{l}.attention.output.LayerNorm"), &mut rnd);
+            norm(&mut m, format!("{l}.output.LayerNorm"), &mut rnd);
+        }
+        let config = Config {
+            hidden: h,
+            heads: 4,
+            intermediate: ff,
+            max_positions: 96,
+            eps: 1e-12,
+            activation: Activation::GeluErf,
+            pooling: Pooling::Mean,
+        };
+        (config, Map(m))
+    }
+
+    /// Every instruction set this CPU has computes the portable path's
+    /// vectors (int8 weights on AVX-512 are the same dequantized values), for
+    /// single inputs and for a batch split across threads.
+    #[test]
+    fn every_instruction_set_computes_the_portable_vectors() {
+        let (config, mut src) = random_model();
+        let mut seed = 7u64;
+        let seqs: Vec<Vec<u32>> = [1usize, 2, 5, 16, 17, 40, 95, 33, 64]
+            .iter()
+            .map(|&n| {
+                (0..n)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        ((seed >> 33) % 200) as u32
+                    })
+                    .collect()
+            })
+            .collect();
+        let batch: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
+        let portable =
+            Encoder::load_with_isa(config.clone(), 2, &mut src, true, Isa::Portable).unwrap();
+        assert_eq!(portable.isa(), Isa::Portable);
+        assert!(!portable.uses_int8());
+        let want = portable.embed(&batch).unwrap();
+        for v in &want {
+            let n: f32 = v.iter().map(|x| x * x).sum();
+            assert!((n - 1.0).abs() < 1e-5, "not unit length: {n}");
+        }
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
+            let enc = Encoder::load_with_isa(config.clone(), 2, &mut src, true, isa).unwrap();
+            assert!(enc.isa() <= isa && enc.isa() <= Isa::supported());
+            assert_eq!(enc.uses_int8(), enc.isa() == Isa::Avx512);
+            let got = enc.embed(&batch).unwrap();
+            for (i, s) in batch.iter().enumerate() {
+                let one = &enc.embed(&[s]).unwrap()[0];
+                for (a, b) in got[i].iter().zip(&want[i]).chain(one.iter().zip(&want[i])) {
+                    assert!((a - b).abs() < 2e-5, "{:?} row {i}: {a} vs {b}", enc.isa());
+                }
+            }
+        }
     }
 }

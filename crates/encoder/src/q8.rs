@@ -192,6 +192,8 @@ struct Tile {
 #[cfg(target_arch = "x86_64")]
 impl Tile {
     /// R rows × 32 columns, accumulated over all k.
+    // `seq!` writes `0 * self.k` and the like for row 0.
+    #[allow(clippy::identity_op, clippy::erasing_op)]
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn run<const R: usize>(&self) {
@@ -264,8 +266,8 @@ mod tests {
         let p = Packed::new(&w, n, k, 1.0);
         let deq: Vec<f32> = (0..n * k).map(|i| p.get(i / k, i % k)).collect();
         let again = Packed::new(&deq, n, k, 1.0);
-        for i in 0..n * k {
-            let (a, b) = (deq[i], again.get(i / k, i % k));
+        for (i, &a) in deq.iter().enumerate() {
+            let b = again.get(i / k, i % k);
             assert!((a - b).abs() <= a.abs() * 3e-7, "{a} {b}");
         }
     }

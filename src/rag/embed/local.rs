@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use owui_encoder::{Activation, Config, Encoder, Pooling, WeightSource};
+use owui_encoder::{Activation, Config, Encoder, Isa, Pooling, WeightSource};
 
 use super::bert::{Bert, BertConfig};
 use super::packed::{self, Weights};
@@ -123,7 +123,13 @@ impl WeightSource for ByName {
 }
 
 impl LocalModel {
+    /// Loads the model for the best instruction set of this CPU.
     pub fn load(files: &ModelFiles<'_>) -> anyhow::Result<LocalModel> {
+        Self::load_with_isa(files, Isa::detect())
+    }
+
+    /// Loads the model for at most `isa` (tests force the portable path).
+    pub fn load_with_isa(files: &ModelFiles<'_>, isa: Isa) -> anyhow::Result<LocalModel> {
         let p = parse(files)?;
         let c = &p.config;
         let activation = match c.hidden_act.as_str() {
@@ -148,8 +154,14 @@ impl LocalModel {
                 .map(|w| (w.name.clone(), w))
                 .collect(),
         );
-        let encoder = Encoder::load(config, c.num_hidden_layers, &mut src, files.weights.int8())
-            .map_err(|e| anyhow::anyhow!("loading the embedding model: {e}"))?;
+        let encoder = Encoder::load_with_isa(
+            config,
+            c.num_hidden_layers,
+            &mut src,
+            files.weights.int8(),
+            isa,
+        )
+        .map_err(|e| anyhow::anyhow!("loading the embedding model: {e}"))?;
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(files.tokenizer)
             .map_err(|e| anyhow::anyhow!("reading tokenizer.json: {e}"))?;
         // The shipped tokenizer.json pads every input to 128 and truncates at
@@ -314,7 +326,7 @@ mod tests {
         Bert::load(vb, config, super::super::bert::Pooling::Mean).unwrap()
     }
 
-    fn fast(config: &BertConfig, w: &[Weights], int8: bool, act: Activation) -> Encoder {
+    fn fast(config: &BertConfig, w: &[Weights], int8: bool, act: Activation, isa: Isa) -> Encoder {
         let c = Config {
             hidden: config.hidden_size,
             heads: config.num_attention_heads,
@@ -336,10 +348,11 @@ mod tests {
                 })
                 .collect(),
         );
-        Encoder::load(c, config.num_hidden_layers, &mut src, int8).unwrap()
+        Encoder::load_with_isa(c, config.num_hidden_layers, &mut src, int8, isa).unwrap()
     }
 
-    /// The packed, unpadded encoder (both weight paths, batches split across
+    /// The packed, unpadded encoder (both weight paths, every instruction set
+    /// this CPU has, the portable fallback always; batches split across
     /// threads or not) computes what the padded candle model does.
     #[test]
     fn encoder_matches_the_padded_candle_model() {
@@ -361,8 +374,11 @@ mod tests {
                 .collect();
             let batch: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
             let want = super::super::bert::embed_padded(&reference, &batch).unwrap();
-            for int8 in [false, true] {
-                let enc = fast(&config, &w, int8, a);
+            let paths = [false, true]
+                .into_iter()
+                .flat_map(|int8| [Isa::Portable, Isa::Avx2, Isa::Avx512].map(|isa| (int8, isa)));
+            for (int8, isa) in paths {
+                let enc = fast(&config, &w, int8, a, isa);
                 let got = enc.embed(&batch).unwrap();
                 // One by one (single thread) as in the batch (split).
                 for (i, s) in batch.iter().enumerate() {
@@ -377,7 +393,11 @@ mod tests {
                     .zip(want.iter().flatten())
                     .map(|(x, y)| (x - y).abs())
                     .fold(0f32, f32::max);
-                assert!(worst < 2e-5, "{act} int8={int8}: max difference {worst}");
+                let isa = enc.isa();
+                assert!(
+                    worst < 2e-5,
+                    "{act} int8={int8} {isa:?}: max difference {worst}"
+                );
             }
         }
     }
@@ -385,7 +405,7 @@ mod tests {
     #[test]
     fn hostile_token_ids_and_lengths_are_errors() {
         let (config, w) = random_model("gelu");
-        let enc = fast(&config, &w, true, Activation::GeluErf);
+        let enc = fast(&config, &w, true, Activation::GeluErf, Isa::detect());
         assert!(enc.embed(&[&[1, 300]]).is_err());
         assert!(enc.embed(&[&vec![1u32; 161]]).is_err());
         assert_eq!(enc.embed(&[&[]]).unwrap()[0], vec![0.0; 64]);
