@@ -15,15 +15,15 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EMBED_N="${EMBED_N:-256}"
-QUERY_SIZES="${QUERY_SIZES:-10000 100000}"
+QUERY_SIZES="${QUERY_SIZES-10000 100000}"
 QUERIES="${QUERIES:-200}"
-MODEL_DIR="$ROOT/assets/models/all-MiniLM-L6-v2"
+MODEL_DIR="${OPEN_WEBUI_MODEL_DIR:-$ROOT/assets/models/all-MiniLM-L6-v2}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 [ -f "$MODEL_DIR/model.safetensors" ] || { echo "no model in $MODEL_DIR: run ./install.sh --no-build" >&2; exit 1; }
 
 cd "$ROOT"
-cargo build --release --example rag_bench >&2
+cargo build --release --features candle-reference --example rag_bench >&2
 BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/rag_bench"
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"

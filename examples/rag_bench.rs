@@ -535,6 +535,7 @@ fn compare_bench(n: usize, queries: usize) {
         "{}",
         json!({
             "chunks": n, "tokens": total, "tokenize_s": tokenize_s,
+            "isa": format!("{:?}", model.encoder.isa()),
             "int8_kernels": model.encoder.uses_int8(),
             "weights_mb": model.encoder.weight_bytes() as f64 / 1e6,
             "threads": rayon::current_num_threads(),

@@ -4,12 +4,47 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use owui_encoder::{Activation, Config, Encoder, Isa, Pooling, WeightSource};
+use serde::Deserialize;
 
-use super::bert::{Bert, BertConfig};
+#[cfg(any(test, feature = "candle-reference"))]
+use super::bert::Bert;
 use super::packed::{self, Weights};
+#[cfg(any(test, feature = "candle-reference"))]
+use candle_core::{DType, Device, Tensor};
+#[cfg(any(test, feature = "candle-reference"))]
+use candle_nn::VarBuilder;
+
+/// The model's `config.json` (the fields the encoder reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_types")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+}
+
+fn default_positions() -> usize {
+    512
+}
+fn default_types() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
 
 pub struct LocalModel {
     pub tokenizer: tokenizers::Tokenizer,
@@ -45,21 +80,8 @@ impl WeightFile<'_> {
                     .map_err(|e| anyhow::anyhow!("reading the bundled model: {e}"));
             }
         };
-        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
-            .context("reading model.safetensors")?;
-        let mut weights = Vec::with_capacity(tensors.len());
-        for (name, t) in tensors {
-            let t = match t.dtype() {
-                DType::F32 => t,
-                DType::F16 | DType::BF16 | DType::F64 => t.to_dtype(DType::F32)?,
-                _ => continue,
-            };
-            weights.push(Weights {
-                name,
-                shape: t.dims().to_vec(),
-                data: t.flatten_all()?.to_vec1::<f32>()?,
-            });
-        }
+        let mut weights = super::safetensors::read(bytes)
+            .map_err(|e| anyhow::anyhow!("reading model.safetensors: {e}"))?;
         if round {
             packed::round_trip(&mut weights);
         }
@@ -182,6 +204,7 @@ impl LocalModel {
 
     /// The same model on candle (the padded reference formulation), for
     /// tests and benchmarks.
+    #[cfg(any(test, feature = "candle-reference"))]
     pub fn load_reference(files: &ModelFiles<'_>) -> anyhow::Result<Bert> {
         let p = parse(files)?;
         let tensors: HashMap<String, Tensor> = files

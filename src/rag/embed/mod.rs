@@ -7,10 +7,15 @@
 //! encoder packs a batch without padding and splits large ones across the
 //! rayon pool's threads (see `owui_encoder`).
 
+/// The candle formulation of the model: the reference the encoder is tested
+/// and benchmarked against, not part of the server (feature
+/// `candle-reference`, always in unit tests).
+#[cfg(any(test, feature = "candle-reference"))]
 pub mod bert;
 pub mod local;
 pub mod packed;
 pub mod remote;
+mod safetensors;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -341,7 +346,7 @@ pub mod bundled {
     }
 
     /// The bundled model on candle (the padded reference formulation).
-    #[cfg(not(owui_model_embedded))]
+    #[cfg(all(not(owui_model_embedded), any(test, feature = "candle-reference")))]
     pub fn load_reference() -> anyhow::Result<bert::Bert> {
         match dev_dir() {
             Some(dir) => with_folder(dir, true, LocalModel::load_reference),
@@ -350,7 +355,7 @@ pub mod bundled {
     }
 
     /// The bundled model on candle (the padded reference formulation).
-    #[cfg(owui_model_embedded)]
+    #[cfg(all(owui_model_embedded, any(test, feature = "candle-reference")))]
     pub fn load_reference() -> anyhow::Result<bert::Bert> {
         LocalModel::load_reference(&files())
     }
