@@ -1,7 +1,9 @@
 //! Element-wise parts of the encoder, written as plain loops over slices so
 //! the compiler vectorises them (for AVX-512 when inlined into the
 //! `target_feature` entry point in `lib.rs`). `exp` and `erf` are polynomial
-//! approximations without library calls for the same reason.
+//! approximations without library calls for the same reason, and products
+//! are added with `a * b + c`, not `mul_add`: on the portable path (no FMA
+//! enabled) `mul_add` is a call to the C library's `fmaf`, per element.
 
 /// e^x for x in about [-87, 88] (clamped), relative error ≈ 2e-7.
 #[inline(always)]
@@ -178,7 +180,7 @@ pub fn attention_head(
                 for r in 0..QB {
                     let qd = q[r][d];
                     for t in 0..KB {
-                        acc[r][t] = qd.mul_add(k[t], acc[r][t]);
+                        acc[r][t] += qd * k[t];
                     }
                 }
             }
@@ -204,7 +206,7 @@ pub fn attention_head(
                     for r in 0..QB {
                         let p = scores[r * width + j];
                         for t in 0..KB {
-                            acc[r][t] = p.mul_add(v[t], acc[r][t]);
+                            acc[r][t] += p * v[t];
                         }
                     }
                 }
@@ -224,7 +226,7 @@ pub fn attention_head(
                     let p = scores[r * width + j] * inv[r];
                     let v = &qkv[j * stride + v_at..j * stride + v_at + head_dim];
                     for (o, x) in out.iter_mut().zip(v) {
-                        *o = p.mul_add(*x, *o);
+                        *o += p * x;
                     }
                 }
             }
