@@ -9,7 +9,8 @@
 # Knobs: EMBED_N (chunks to embed, default 256), QUERY_SIZES (default "10000 100000";
 #        "" skips the retrieval part),
 #        QUERIES (per mode, default 200), ST_PYTHON (python with sentence-transformers;
-#        skipped when unset or unusable).
+#        skipped when unset or unusable), RAG_BENCH_BIN (an already built rag_bench example:
+#        no cargo build), OWUI_ENCODER_ISA (portable|avx2: measure a fallback path).
 # Needs the model (./install.sh --no-build) and builds the example in release mode.
 set -euo pipefail
 
@@ -23,8 +24,12 @@ export RUST_LOG="${RUST_LOG:-warn}"
 [ -f "$MODEL_DIR/model.safetensors" ] || { echo "no model in $MODEL_DIR: run ./install.sh --no-build" >&2; exit 1; }
 
 cd "$ROOT"
-cargo build --release --features candle-reference --example rag_bench >&2
-BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/rag_bench"
+if [ -n "${RAG_BENCH_BIN:-}" ]; then
+    BIN="$RAG_BENCH_BIN"
+else
+    cargo build --release --features candle-reference --example rag_bench >&2
+    BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/rag_bench"
+fi
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,7 +8,7 @@
 //! the reference it is tested against and for `examples/rag_bench.rs`'s
 //! before/after comparison.
 
-pub use super::local::BertConfig;
+pub use super::bert_config::BertConfig;
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 

@@ -12,6 +12,7 @@
 /// `candle-reference`, always in unit tests).
 #[cfg(any(test, feature = "candle-reference"))]
 pub mod bert;
+mod bert_config;
 pub mod local;
 pub mod packed;
 pub mod remote;
