@@ -4,7 +4,14 @@
 //! cargo run --release --example rag_bench -- texts <n> <file>   # write the benchmark chunks, one JSON string per line
 //! cargo run --release --example rag_bench -- embed <n>          # local embedding throughput + RSS
 //! cargo run --release --example rag_bench -- query <n> [<q>]    # hybrid / vector query latency over n chunks
+//! cargo run --release --example rag_bench -- compare <n> [<q>]  # encoder vs the candle reference: n chunks, q queries
 //! ```
+//!
+//! `compare` runs the model alone (no cache, no store) on the same tokens:
+//! the encoder the embedder uses and the padded candle formulation it
+//! replaced (batched as before: longest first, 1024 padded tokens or 64 rows
+//! per batch, short batches on one thread), then query latency for queries
+//! of 3–16 tokens on one thread, both ways.
 //!
 //! `query` fills a collection through the public `Rag::add` path with a
 //! loopback mock of the OpenAI embeddings API (random unit vectors, 384
@@ -396,6 +403,153 @@ async fn query_bench(n: usize, queries: usize) {
     );
 }
 
+/// The batching the embedder used with the candle model.
+fn reference_batches(tokens: &[Vec<u32>]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..tokens.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].len()));
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let longest = tokens[order[start]].len().max(1);
+        let rows = (1024 / longest).clamp(1, 64);
+        let end = (start + rows).min(order.len());
+        out.push(order[start..end].to_vec());
+        start = end;
+    }
+    out
+}
+
+fn compare_bench(n: usize, queries: usize) {
+    use open_webui::rag::embed::{bert, bundled};
+    let model = bundled::load().unwrap();
+    let reference = bundled::load_reference().unwrap();
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let texts = bench_chunks(n, 7);
+    let t = Instant::now();
+    let tokens = model.tokenize(&texts).unwrap();
+    let tokenize_s = t.elapsed().as_secs_f64();
+    let total: usize = tokens.iter().map(|t| t.len()).sum();
+    // The encoder, with the embedder's batching (2048 tokens per batch).
+    let run_new = || {
+        let mut order: Vec<usize> = (0..tokens.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].len()));
+        let mut out = vec![Vec::new(); tokens.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let (mut end, mut budget) = (start, 0);
+            while end < order.len() && (end == start || budget + tokens[order[end]].len() <= 2048) {
+                budget += tokens[order[end]].len();
+                end += 1;
+            }
+            let batch: Vec<&[u32]> = order[start..end]
+                .iter()
+                .map(|&i| tokens[i].as_slice())
+                .collect();
+            for (i, v) in order[start..end]
+                .iter()
+                .zip(model.embed_ids(&batch).unwrap())
+            {
+                out[*i] = v;
+            }
+            start = end;
+        }
+        out
+    };
+    let run_ref = || {
+        let mut out = vec![Vec::new(); tokens.len()];
+        for idx in reference_batches(&tokens) {
+            let batch: Vec<&[u32]> = idx.iter().map(|&i| tokens[i].as_slice()).collect();
+            let padded = batch.len() * batch[0].len();
+            let v = if padded <= 64 {
+                one_thread.install(|| bert::embed_padded(&reference, &batch))
+            } else {
+                bert::embed_padded(&reference, &batch)
+            };
+            for (i, v) in idx.iter().zip(v.unwrap()) {
+                out[*i] = v;
+            }
+        }
+        out
+    };
+    run_new();
+    let t = Instant::now();
+    let new = run_new();
+    let new_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let old = run_ref();
+    let old_s = t.elapsed().as_secs_f64();
+    let max_diff = new
+        .iter()
+        .flatten()
+        .zip(old.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    // Queries of 3..=16 tokens with [CLS]/[SEP].
+    let mut rng = Rng(42);
+    let mut qs: Vec<Vec<u32>> = Vec::new();
+    while qs.len() < queries {
+        let words = 1 + (rng.next() % 14) as usize;
+        let q: Vec<&str> = (0..words).map(|_| rng.word()).collect();
+        let ids = model.tokenize(&[q.join(" ")]).unwrap().remove(0);
+        if ids.len() <= 16 {
+            qs.push(ids);
+        }
+    }
+    let q_tokens: usize = qs.iter().map(|q| q.len()).sum();
+    let lat = |f: &dyn Fn(&[u32])| {
+        let mut d: Vec<Duration> = qs
+            .iter()
+            .map(|q| {
+                let t = Instant::now();
+                f(q);
+                t.elapsed()
+            })
+            .collect();
+        d.sort();
+        json!({"p50_ms": pct(&d, 50.0), "p90_ms": pct(&d, 90.0), "p99_ms": pct(&d, 99.0)})
+    };
+    let q_new = lat(&|q| {
+        model.embed_ids(&[q]).unwrap();
+    });
+    let q_ref = lat(&|q| {
+        one_thread.install(|| bert::embed_padded(&reference, &[q]).unwrap());
+    });
+    let q_text: Vec<String> = (0..queries)
+        .map(|i| {
+            format!(
+                "what is the {} of the {}",
+                WORDS[i % 50],
+                WORDS[(i * 7) % 90]
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    for q in &q_text {
+        model.tokenize(std::slice::from_ref(q)).unwrap();
+    }
+    let tok_us = t.elapsed().as_secs_f64() * 1e6 / queries as f64;
+    println!(
+        "{}",
+        json!({
+            "chunks": n, "tokens": total, "tokenize_s": tokenize_s,
+            "isa": format!("{:?}", model.encoder.isa()),
+            "int8_kernels": model.encoder.uses_int8(),
+            "weights_mb": model.encoder.weight_bytes() as f64 / 1e6,
+            "threads": rayon::current_num_threads(),
+            "encoder": {"seconds": new_s, "chunks_per_s": n as f64 / new_s},
+            "candle_reference": {"seconds": old_s, "chunks_per_s": n as f64 / old_s},
+            "speedup": old_s / new_s,
+            "max_difference": max_diff,
+            "queries": {"count": queries, "avg_tokens": q_tokens as f64 / queries as f64,
+                        "encoder": q_new, "candle_reference": q_ref,
+                        "tokenize_us": tok_us},
+        })
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -410,6 +564,7 @@ async fn main() {
         }
         Some("embed") => embed_bench(n(1, 256)).await,
         Some("query") => query_bench(n(1, 10_000), n(2, 200)).await,
-        _ => eprintln!("usage: rag_bench texts <n> <file> | embed <n> | query <n> [<queries>]"),
+        Some("compare") => compare_bench(n(1, 256), n(2, 200)),
+        _ => eprintln!("usage: rag_bench texts <n> <file> | embed <n> | query <n> [<queries>] | compare <n> [<queries>]"),
     }
 }

@@ -2,43 +2,15 @@
 //! token vectors of the last layer are averaged over the real tokens (padding
 //! excluded by the attention mask), or the `[CLS]` vector is taken when the
 //! model's pooling config says so, and the result is L2-normalised.
+//!
+//! This is the straightforward, padded-batch formulation of the model. The
+//! embedder computes with `owui_encoder` (see `local`); this one is kept as
+//! the reference it is tested against and for `examples/rag_bench.rs`'s
+//! before/after comparison.
 
-use std::collections::HashMap;
-
-use anyhow::Context;
+pub use super::bert_config::BertConfig;
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
-use serde::Deserialize;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct BertConfig {
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    pub intermediate_size: usize,
-    #[serde(default = "default_positions")]
-    pub max_position_embeddings: usize,
-    #[serde(default = "default_types")]
-    pub type_vocab_size: usize,
-    #[serde(default = "default_eps")]
-    pub layer_norm_eps: f64,
-    #[serde(default = "default_act")]
-    pub hidden_act: String,
-}
-
-fn default_positions() -> usize {
-    512
-}
-fn default_types() -> usize {
-    2
-}
-fn default_eps() -> f64 {
-    1e-12
-}
-fn default_act() -> String {
-    "gelu".into()
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
@@ -187,138 +159,6 @@ impl Bert {
     }
 }
 
-/// The local model: tokenizer + encoder.
-pub struct LocalModel {
-    pub tokenizer: tokenizers::Tokenizer,
-    pub bert: Bert,
-    pub max_len: usize,
-}
-
-/// Where the weights come from.
-#[derive(Clone, Copy)]
-pub enum WeightFile<'a> {
-    /// A `model.safetensors` file, used as is.
-    SafeTensors(&'a [u8]),
-    /// A `model.safetensors` file whose large matrices are rounded the way
-    /// the bundled model is stored (see `packed`), so a development build
-    /// computes what a release build does.
-    SafeTensorsRounded(&'a [u8]),
-    /// The bundled model's packed form (build.rs wrote it with `packed`).
-    Packed(&'a [u8]),
-}
-
-impl WeightFile<'_> {
-    fn tensors(self) -> anyhow::Result<HashMap<String, Tensor>> {
-        let (bytes, round) = match self {
-            WeightFile::SafeTensors(b) => (b, false),
-            WeightFile::SafeTensorsRounded(b) => (b, true),
-            WeightFile::Packed(b) => {
-                let weights = super::packed::decode(b)
-                    .map_err(|e| anyhow::anyhow!("reading the bundled model: {e}"))?;
-                return to_tensors(weights);
-            }
-        };
-        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
-            .context("reading model.safetensors")?;
-        if !round {
-            return Ok(tensors);
-        }
-        let mut weights = Vec::with_capacity(tensors.len());
-        for (name, t) in tensors {
-            if t.dtype() != DType::F32 {
-                continue;
-            }
-            weights.push(super::packed::Weights {
-                name,
-                shape: t.dims().to_vec(),
-                data: t.flatten_all()?.to_vec1::<f32>()?,
-            });
-        }
-        super::packed::round_trip(&mut weights);
-        to_tensors(weights)
-    }
-}
-
-fn to_tensors(weights: Vec<super::packed::Weights>) -> anyhow::Result<HashMap<String, Tensor>> {
-    weights
-        .into_iter()
-        .map(|w| Ok((w.name, Tensor::from_vec(w.data, w.shape, &Device::Cpu)?)))
-        .collect()
-}
-
-/// Raw files of a model folder.
-pub struct ModelFiles<'a> {
-    pub config: &'a [u8],
-    pub tokenizer: &'a [u8],
-    pub weights: WeightFile<'a>,
-    /// `sentence_bert_config.json`, if present.
-    pub st_config: Option<&'a [u8]>,
-    /// `1_Pooling/config.json`, if present.
-    pub pooling: Option<&'a [u8]>,
-}
-
-impl LocalModel {
-    pub fn load(files: &ModelFiles<'_>) -> anyhow::Result<LocalModel> {
-        let config: BertConfig =
-            serde_json::from_slice(files.config).context("reading the model's config.json")?;
-        let pooling = match files.pooling {
-            Some(p) => {
-                let v: serde_json::Value =
-                    serde_json::from_slice(p).context("reading 1_Pooling/config.json")?;
-                if v.get("pooling_mode_cls_token").and_then(|b| b.as_bool()) == Some(true) {
-                    Pooling::Cls
-                } else {
-                    Pooling::Mean
-                }
-            }
-            None => Pooling::Mean,
-        };
-        let max_len = files
-            .st_config
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-            .and_then(|v| v.get("max_seq_length").and_then(|n| n.as_u64()))
-            .map_or(512, |n| n as usize)
-            .min(config.max_position_embeddings);
-        let tensors = files.weights.tensors()?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let bert = Bert::load(vb, &config, pooling)?;
-        let mut tokenizer = tokenizers::Tokenizer::from_bytes(files.tokenizer)
-            .map_err(|e| anyhow::anyhow!("reading tokenizer.json: {e}"))?;
-        // The shipped tokenizer.json pads every input to 128 and truncates at
-        // 128: we pad per batch ourselves and truncate at the model's limit.
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length: max_len,
-                ..Default::default()
-            }))
-            .map_err(|e| anyhow::anyhow!("tokenizer truncation: {e}"))?;
-        Ok(LocalModel {
-            tokenizer,
-            bert,
-            max_len,
-        })
-    }
-
-    /// Token ids of each text (with `[CLS]`/`[SEP]`, truncated).
-    pub fn tokenize(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<u32>>> {
-        texts
-            .iter()
-            .map(|t| {
-                self.tokenizer
-                    .encode(t.as_str(), true)
-                    .map(|e| e.get_ids().to_vec())
-                    .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))
-            })
-            .collect()
-    }
-
-    /// Embeds already tokenized inputs as one padded batch.
-    pub fn embed_ids(&self, batch: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
-        embed_padded(&self.bert, batch)
-    }
-}
-
 /// Pads `batch` to its longest member and runs the encoder.
 pub fn embed_padded(bert: &Bert, batch: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32>>> {
     if batch.is_empty() {
@@ -341,6 +181,7 @@ pub fn embed_padded(bert: &Bert, batch: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn tiny() -> Bert {
         let config = BertConfig {
