@@ -125,7 +125,8 @@ async fn resolve_tool_call_refusals() {
     let r = ann
         .post(&url("a1"), json!({"call_id": "wait1", "action": "approve"}))
         .await;
-    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED, "{}", r.body);
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("no model"));
     let r = ann
         .post(&url("a1"), json!({"call_id": "wait1", "action": "maybe"}))
         .await;

@@ -10,14 +10,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::scripted::{tool_names, Script};
+use common::tab::{answering_tab, Tab};
 use common::{Client, TestServer};
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "test-jupyter-token";
 
@@ -521,95 +519,12 @@ async fn native_calling_offers_execute_code_on_jupyter() {
     assert!(!tool_names(&last).contains(&"execute_code".to_string()));
 }
 
-// ------------------------------------------------------------ pyodide tab
-
-type Asked = Arc<Mutex<Vec<Value>>>;
-
-/// What a tab does when asked to run code.
-#[derive(Clone)]
-enum Tab {
-    /// Acknowledges with this value.
-    Answers(Value),
-    /// Never acknowledges.
-    Silent,
-    /// Closes its socket.
-    HangsUp,
-}
-
-/// A raw Socket.IO tab for `token` (raw, because the test client library
-/// cannot acknowledge a server's call) that meets every `execute:python`
-/// call as `tab` says; its session id and the calls it got.
-async fn pyodide_tab(srv: &TestServer, token: &str, tab: Tab) -> (String, Asked) {
-    let url = format!(
-        "{}/ws/socket.io/?EIO=4&transport=websocket",
-        srv.base.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let open = ws.next().await.unwrap().unwrap();
-    assert!(open.to_text().unwrap().starts_with('0'));
-    ws.send(Message::text(format!("40{}", json!({"token": token}))))
-        .await
-        .unwrap();
-    let sid = loop {
-        let t = ws
-            .next()
-            .await
-            .unwrap()
-            .unwrap()
-            .to_text()
-            .unwrap()
-            .to_string();
-        if let Some(rest) = t.strip_prefix("40") {
-            let v: Value = serde_json::from_str(rest).unwrap();
-            break v["sid"].as_str().unwrap().to_string();
-        }
-    };
-    let asked: Asked = Arc::default();
-    let seen = asked.clone();
-    tokio::spawn(async move {
-        while let Some(Ok(m)) = ws.next().await {
-            let Ok(t) = m.to_text() else { continue };
-            if t == "2" {
-                let _ = ws.send(Message::text("3")).await;
-                continue;
-            }
-            let Some(rest) = t.strip_prefix("42") else {
-                continue;
-            };
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            if digits.is_empty() {
-                continue;
-            }
-            let Ok(Value::Array(args)) = serde_json::from_str::<Value>(&rest[digits.len()..])
-            else {
-                continue;
-            };
-            if args[1]["data"]["type"] != "execute:python" {
-                continue;
-            }
-            seen.lock().unwrap().push(args[1].clone());
-            match &tab {
-                Tab::Answers(answer) => {
-                    let ack = format!("43{digits}{}", json!([answer]));
-                    let _ = ws.send(Message::text(ack)).await;
-                }
-                Tab::Silent => {}
-                Tab::HangsUp => {
-                    let _ = ws.close(None).await;
-                    return;
-                }
-            }
-        }
-    });
-    (sid, asked)
-}
-
 #[tokio::test]
 async fn pyodide_runs_in_the_users_own_tab() {
     let (srv, admin, script) = chat_env().await;
     let token = admin.token.clone().unwrap();
     let answer = json!({"stdout": "hello from the tab\n", "stderr": null, "result": null});
-    let (sid, asked) = pyodide_tab(&srv, &token, Tab::Answers(answer)).await;
+    let (sid, asked) = answering_tab(&srv, &token, "execute:python", Tab::Answers(answer)).await;
     script.queue(json!({"text": block("print('hello from the tab')")}));
     script.queue(json!({"text": "It printed hello."}));
     let a = chat(&admin, chat_body(&sid, true, "say hello")).await;
@@ -682,7 +597,7 @@ async fn a_tab_that_never_answers_or_hangs_up_is_output_not_a_failed_chat() {
     let (srv, admin, script) = chat_env().await;
     let token = admin.token.clone().unwrap();
 
-    let (sid, asked) = pyodide_tab(&srv, &token, Tab::Silent).await;
+    let (sid, asked) = answering_tab(&srv, &token, "execute:python", Tab::Silent).await;
     script.queue(json!({"text": block("while True: pass")}));
     script.queue(json!({"text": "It never finished."}));
     let started = std::time::Instant::now();
@@ -722,7 +637,7 @@ async fn a_tab_that_never_answers_or_hangs_up_is_output_not_a_failed_chat() {
     // A tab that closes while asked: the model reads that it is gone, at
     // once rather than after the timeout.
     std::env::set_var("WEBSOCKET_EVENT_CALLER_TIMEOUT", "60");
-    let (sid, asked) = pyodide_tab(&srv, &token, Tab::HangsUp).await;
+    let (sid, asked) = answering_tab(&srv, &token, "execute:python", Tab::HangsUp).await;
     script.queue(json!({"text": block("print(1)")}));
     script.queue(json!({"text": "The tab went away."}));
     let started = std::time::Instant::now();

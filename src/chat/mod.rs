@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod announce;
+pub mod approval;
 pub mod background;
 pub mod channel_sink;
 pub mod code_round;

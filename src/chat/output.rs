@@ -2,7 +2,7 @@
 //! renders), built up from stream deltas: text and reasoning, and the tool
 //! calls of each round with their results.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
@@ -88,6 +88,8 @@ pub struct OutputBuilder {
     provided_from: Option<usize>,
     /// Sources the provider cited (`url_citation` annotations).
     citations: Vec<Value>,
+    /// Calls the user approved that have not run yet ([`waiting`]).
+    approved: HashSet<String>,
 }
 
 #[path = "output_responses.rs"]
@@ -95,6 +97,9 @@ mod responses;
 
 #[path = "output_code.rs"]
 mod code;
+
+#[path = "output_waiting.rs"]
+mod waiting;
 
 impl OutputBuilder {
     fn push(&mut self, kind: Kind, delta: &str) -> DeltaEvent {
@@ -455,12 +460,17 @@ impl OutputBuilder {
                         .cloned()
                         .unwrap_or_default(),
                 },
-                "function_call" => Item::Call {
-                    call_id: text(item, "call_id"),
-                    name: text(item, "name"),
-                    arguments: text(item, "arguments"),
-                    status: text(item, "status"),
-                },
+                "function_call" => {
+                    if item.get("approved") == Some(&Value::Bool(true)) {
+                        self.approved.insert(text(item, "call_id"));
+                    }
+                    Item::Call {
+                        call_id: text(item, "call_id"),
+                        name: text(item, "name"),
+                        arguments: text(item, "arguments"),
+                        status: text(item, "status"),
+                    }
+                }
                 "function_call_output" => Item::Result {
                     id: text(item, "id"),
                     call_id: text(item, "call_id"),
@@ -616,14 +626,18 @@ impl OutputBuilder {
                 } else {
                     own.as_str()
                 };
-                json!({
+                let mut call = json!({
                     "type": "function_call",
                     "id": call_id,
                     "call_id": call_id,
                     "name": name,
                     "arguments": arguments,
                     "status": s,
-                })
+                });
+                if self.approved.contains(call_id) {
+                    call["approved"] = json!(true);
+                }
+                call
             }
             Item::Result {
                 id,

@@ -407,6 +407,20 @@ pub async fn stored_path(
     Ok(path)
 }
 
+/// The stored `output` items of one message (empty when there are none).
+pub async fn stored_output(state: &AppState, chat_id: &str, message_id: &str) -> Vec<Value> {
+    let cid = chat_id.to_string();
+    let Ok(Some(row)) = state.db.read(move |c| db::chats::get(c, &cid)).await else {
+        return vec![];
+    };
+    history_messages(&row.chat)
+        .get(message_id)
+        .and_then(|m| m.get("output"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The conversation leading to `message_id`: the stored path for saved
 /// chats, the request's `messages` for temporary ones.
 pub async fn conversation(state: &AppState, turn: &Turn, message_id: &str) -> Vec<Value> {

@@ -508,7 +508,7 @@ async fn generate(
     let mut sources: Vec<Value> = Vec::new();
     let ending = match prepare(&state, &turn, &target, &emitter).await {
         Err(e) => Ending::Failed(e),
-        Ok((resolved, mut request, compactor)) => {
+        Ok((resolved, mut request, compactor)) => 'turn: {
             let mut tools = ToolBox::for_turn(&state, &turn, &resolved, &target.message_id).await;
             for why in tools.unreachable() {
                 let status = json!({"action": "tool_connection", "description": why,
@@ -528,7 +528,24 @@ async fn generate(
                 model_id: &target.model_id,
                 session_id: turn.session_id.as_deref(),
                 files: turn.body.get("files").unwrap_or(&Value::Null),
+                approval: super::approval::mode(&state, &turn),
             };
+            // Calls the user approved while the reply was paused run first.
+            if !turn.resumed.is_empty() {
+                match rounds::run_approved(&emitter, &progress, &tools, &cx).await {
+                    None => {}
+                    Some(rounds::RoundOutcome::Paused) => break 'turn Ending::Paused,
+                    Some(rounds::RoundOutcome::Ran) => {
+                        let replayed = super::replay::output_to_messages(&turn.resumed).len();
+                        let items = lock_progress(&progress).items("in_progress");
+                        let now = items.as_array().map(Vec::as_slice).unwrap_or_default();
+                        if let Some(msgs) = request["messages"].as_array_mut() {
+                            msgs.truncate(msgs.len().saturating_sub(replayed));
+                            msgs.extend(super::replay::output_to_messages(now));
+                        }
+                    }
+                }
+            }
             // Prompt-based calling: the task model picks the tools first and
             // their results become cited context.
             let mut picked = if tools.prompt_based() {

@@ -29,6 +29,30 @@ fn call_key(item: &Value) -> Option<&str> {
         .or_else(|| item.get("id").and_then(Value::as_str))
 }
 
+fn status_of(item: &Value) -> &str {
+    item.get("status").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Positions of the calls that have no result yet and wait for a decision
+/// or a run.
+fn waiting(output: &[Value]) -> Vec<usize> {
+    let answered: Vec<&str> = output
+        .iter()
+        .filter(|i| is(i, "function_call_output"))
+        .filter_map(call_key)
+        .collect();
+    (0..output.len())
+        .filter(|&i| is(&output[i], "function_call"))
+        .filter(|&i| call_key(&output[i]).is_some_and(|id| !answered.contains(&id)))
+        .filter(|&i| {
+            matches!(
+                status_of(&output[i]),
+                "pending" | "queued" | "requires_approval" | "in_progress"
+            )
+        })
+        .collect()
+}
+
 fn is(item: &Value, kind: &str) -> bool {
     item.get("type").and_then(Value::as_str) == Some(kind)
 }
@@ -105,8 +129,24 @@ pub async fn resolve(
             "Tool call has already been resolved.".into(),
         ));
     }
+    if message
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        return Err(ApiError::Conflict(
+            "The reply names no model, so it cannot go on after this tool call.".into(),
+        ));
+    }
     let asks = output[pos].get("name").and_then(Value::as_str) == Some(tools::ASK_USER);
-    let (text, status) = match (action, asks) {
+    // Another call approved earlier is still running (or about to): that
+    // run takes this decision up when it gets to it.
+    let active = waiting(&output).iter().any(|&i| {
+        output[i].get("approved") == Some(&Value::Bool(true))
+            || status_of(&output[i]) == "in_progress"
+    });
+    let decided = match (action, asks) {
         (Resolution::Approve, true) => {
             return Err(ApiError::bad_request(
                 "A question is answered or declined, not approved.",
@@ -115,36 +155,45 @@ pub async fn resolve(
         (Resolution::Answer, false) => {
             return Err(ApiError::bad_request("This tool call takes no answers."))
         }
-        (Resolution::Approve, false) => {
-            return Err(ApiError::NotImplemented(
-                "This tool call waits for approval in a run started by another server; this server cannot resume it."
-                    .into(),
-            ))
-        }
-        (Resolution::Reject, _) => (
+        (Resolution::Approve, false) => None,
+        (Resolution::Reject, _) => Some((
             "Error: the user declined this tool call.".to_string(),
             "rejected",
-        ),
-        (Resolution::Answer, true) if timed_out => (
+        )),
+        (Resolution::Answer, true) if timed_out => Some((
             json!({"status": "cancelled", "answers": {}, "timed_out": true}).to_string(),
             "completed",
-        ),
+        )),
         (Resolution::Answer, true) => match answers.filter(|a| !a.is_null()) {
-            Some(a) => (
+            Some(a) => Some((
                 json!({"status": "answered", "answers": a}).to_string(),
                 "completed",
-            ),
+            )),
             None => return Err(ApiError::bad_request("The question needs its answers.")),
         },
     };
-    output[pos]["status"] = json!(status);
-    output.push(json!({
-        "type": "function_call_output",
-        "id": short_id("fco"),
-        "call_id": call_id,
-        "output": [{"type": "input_text", "text": text}],
-        "status": status,
-    }));
+    match decided {
+        None => {
+            output[pos]["status"] = json!("queued");
+            output[pos]["approved"] = json!(true);
+        }
+        Some((text, status)) => {
+            output[pos]["status"] = json!(status);
+            output.push(json!({
+                "type": "function_call_output",
+                "id": short_id("fco"),
+                "call_id": call_id,
+                "output": [{"type": "input_text", "text": text}],
+                "status": status,
+            }));
+        }
+    }
+    let left = waiting(&output);
+    let resume = !active && (action == Resolution::Approve || left.is_empty());
+    if !active && !resume {
+        // The next undecided call is shown to the user.
+        output[left[0]]["status"] = json!("pending");
+    }
     persist::save_message(
         state,
         chat_id,
@@ -157,8 +206,13 @@ pub async fn resolve(
     emitter
         .emit("chat:completion", json!({"output": output}))
         .await;
+    if !resume {
+        return Ok(json!({
+            "status": true, "chat_id": chat_id, "message_id": message_id, "task_ids": [],
+        }));
+    }
 
-    // The model goes on with the answer.
+    // The reply goes on: approved calls run, then the model reads the results.
     let meta = message.get("meta").cloned().unwrap_or(Value::Null);
     let mut body = Map::new();
     for k in KEPT_KEYS {

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::approval::{self, Approval, TabTarget};
 use super::compaction::LoopCompactor;
 use super::events::Emitter;
 use super::output::CallRequest;
@@ -150,7 +151,7 @@ pub async fn run(
 }
 
 #[derive(PartialEq)]
-enum RoundOutcome {
+pub enum RoundOutcome {
     Ran,
     Paused,
 }
@@ -186,17 +187,94 @@ async fn run_calls(
             .await;
         return RoundOutcome::Paused;
     }
+    if cx.approval == Approval::Pause && !staged.run.is_empty() {
+        // Nothing runs before the user has seen it: the reply is saved with
+        // the first call waiting for approval and goes on from `/resolve`.
+        lock_progress(out).ask_for_approval();
+        let items = lock_progress(out).items("in_progress");
+        emitter
+            .emit("chat:completion", json!({"output": items}))
+            .await;
+        return RoundOutcome::Paused;
+    }
     for call in &staged.run {
-        let text = tools.run(cx, call).await;
-        let status = if super::tools::is_error_result(&text) {
-            "failed"
-        } else {
-            "completed"
-        };
-        lock_progress(out).add_result(&call.call_id, &text, status);
-        ran.push((call.clone(), text));
+        run_one(out, tools, cx, call, ran).await;
     }
     RoundOutcome::Ran
+}
+
+/// Runs one call (after asking the tab, in a temporary chat that asks) and
+/// records its result.
+async fn run_one(
+    out: &Progress,
+    tools: &ToolBox,
+    cx: &ToolCx<'_>,
+    call: &CallRequest,
+    ran: &mut Vec<(CallRequest, String)>,
+) {
+    let to = TabTarget {
+        user_id: cx.caller.id(),
+        session_id: cx.session_id,
+        chat_id: cx.chat_id,
+        message_id: cx.message_id,
+    };
+    let text = if cx.approval == Approval::AskTab && !approval::confirm(cx.state, &to, call).await {
+        approval::NOT_APPROVED.to_string()
+    } else {
+        tools.run(cx, call).await
+    };
+    let status = if super::tools::is_error_result(&text) {
+        "failed"
+    } else {
+        "completed"
+    };
+    lock_progress(out).add_result(&call.call_id, &text, status);
+    ran.push((call.clone(), text));
+}
+
+/// A reply resumed after the user decided on tool calls: the approved calls
+/// run first, one by one. `Paused` when calls are left that the user has not
+/// decided on yet (the first of them is shown for approval again); `Ran`
+/// when calls ran and the model is to be asked again with the results;
+/// `None` when nothing was waiting.
+pub async fn run_approved(
+    emitter: &Emitter,
+    out: &Progress,
+    tools: &ToolBox,
+    cx: &ToolCx<'_>,
+) -> Option<RoundOutcome> {
+    if lock_progress(out).waiting_calls().is_empty() {
+        return None;
+    }
+    // Bounded by the calls of the paused round; each pass runs one.
+    for _ in 0..64 {
+        // Approvals and rejections that came in while a call ran.
+        let stored = super::persist::stored_output(cx.state, cx.chat_id, cx.message_id).await;
+        lock_progress(out).take_decisions(&stored);
+        let next = lock_progress(out).next_approved();
+        let Some(call) = next else { break };
+        lock_progress(out).set_call_status(&call.call_id, "in_progress");
+        let items = lock_progress(out).items("in_progress");
+        emitter
+            .emit("chat:completion", json!({"done": false, "output": items}))
+            .await;
+        let mut ran = Vec::new();
+        run_one(out, tools, cx, &call, &mut ran).await;
+        for (call, text) in &ran {
+            for source in tools.cite(&call.name, &call.arguments, text) {
+                emitter.emit("source", source.clone()).await;
+                lock_progress(out).add_citations(std::slice::from_ref(&source));
+            }
+        }
+    }
+    if lock_progress(out).ask_for_approval() {
+        let items = lock_progress(out).items("in_progress");
+        emitter
+            .emit("chat:completion", json!({"output": items}))
+            .await;
+        return Some(RoundOutcome::Paused);
+    }
+    Some(RoundOutcome::Ran)
 }
 
 /// One provider call, streamed into `out`.

@@ -4,6 +4,7 @@
 pub mod mock_llm;
 pub mod scripted;
 pub mod socketio;
+pub mod tab;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

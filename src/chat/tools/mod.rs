@@ -49,6 +49,8 @@ pub struct ToolCx<'a> {
     pub session_id: Option<&'a str>,
     /// The chat's files (`files` of the request).
     pub files: &'a Value,
+    /// Whether calls wait for the user's approval first.
+    pub approval: super::approval::Approval,
 }
 
 // Reading a tool call's arguments, shared by the built-in tools.

@@ -1,0 +1,97 @@
+//! A raw Socket.IO browser tab (raw, because the Socket.IO client library
+//! cannot acknowledge a server's call) that meets the server's `events`
+//! calls of one type the way a test says.
+
+use std::sync::{Arc, Mutex};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::TestServer;
+
+/// The calls a tab got (each call's `events` payload).
+pub type Asked = Arc<Mutex<Vec<Value>>>;
+
+/// What a tab does when the server calls it.
+#[derive(Clone)]
+pub enum Tab {
+    /// Acknowledges with this value.
+    Answers(Value),
+    /// Never acknowledges.
+    Silent,
+    /// Closes its socket.
+    HangsUp,
+}
+
+/// Signs a tab in with `token` and meets every `events` call whose
+/// `data.type` is `kind` as `tab` says; its session id and the calls it got.
+pub async fn answering_tab(
+    srv: &TestServer,
+    token: &str,
+    kind: &'static str,
+    tab: Tab,
+) -> (String, Asked) {
+    let url = format!(
+        "{}/ws/socket.io/?EIO=4&transport=websocket",
+        srv.base.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let open = ws.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with('0'));
+    ws.send(Message::text(format!("40{}", json!({"token": token}))))
+        .await
+        .unwrap();
+    let sid = loop {
+        let t = ws
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .to_text()
+            .unwrap()
+            .to_string();
+        if let Some(rest) = t.strip_prefix("40") {
+            let v: Value = serde_json::from_str(rest).unwrap();
+            break v["sid"].as_str().unwrap().to_string();
+        }
+    };
+    let asked: Asked = Arc::default();
+    let seen = asked.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = ws.next().await {
+            let Ok(t) = m.to_text() else { continue };
+            if t == "2" {
+                let _ = ws.send(Message::text("3")).await;
+                continue;
+            }
+            let Some(rest) = t.strip_prefix("42") else {
+                continue;
+            };
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if digits.is_empty() {
+                continue;
+            }
+            let Ok(Value::Array(args)) = serde_json::from_str::<Value>(&rest[digits.len()..])
+            else {
+                continue;
+            };
+            if args[1]["data"]["type"] != kind {
+                continue;
+            }
+            seen.lock().unwrap().push(args[1].clone());
+            match &tab {
+                Tab::Answers(answer) => {
+                    let ack = format!("43{digits}{}", json!([answer]));
+                    let _ = ws.send(Message::text(ack)).await;
+                }
+                Tab::Silent => {}
+                Tab::HangsUp => {
+                    let _ = ws.close(None).await;
+                    return;
+                }
+            }
+        }
+    });
+    (sid, asked)
+}
