@@ -58,7 +58,7 @@ pub fn path_to(messages: &Map<String, Value>, leaf_id: &str) -> Vec<Value> {
 /// failed or unfinished turn) is left out. `model_id` is the model the
 /// request goes to: only its own turns hand back their reasoning details.
 pub fn to_upstream_messages(path: &[Value], model_id: Option<&str>) -> Vec<Value> {
-    to_upstream_messages_with(path, model_id, false)
+    to_upstream_messages_with(path, model_id, false, None)
 }
 
 /// One attached file as the model is told about it.
@@ -106,11 +106,13 @@ pub fn attached_files_block(m: &Value) -> Option<String> {
 
 /// [`to_upstream_messages`]; with `file_context`, each user message starts
 /// with the list of files attached to it, so a model with the file tools
-/// knows what it can open.
+/// knows what it can open. `reasoning` is the field a provider takes earlier
+/// reasoning back in ([`super::replay::reasoning_field`]).
 pub fn to_upstream_messages_with(
     path: &[Value],
     model_id: Option<&str>,
     file_context: bool,
+    reasoning: Option<&'static str>,
 ) -> Vec<Value> {
     let mut out = Vec::new();
     for m in path {
@@ -128,7 +130,7 @@ pub fn to_upstream_messages_with(
             {
                 let same_model =
                     model_id.is_some() && m.get("model").and_then(Value::as_str) == model_id;
-                let replayed = super::replay::output_to_messages_with(items, same_model);
+                let replayed = super::replay::output_to_messages_for(items, same_model, reasoning);
                 if !replayed.is_empty() {
                     out.extend(replayed);
                     continue;

@@ -739,6 +739,7 @@ async fn prepare(
             &kept.messages,
             Some(&resolved.id),
             file_context(turn, &resolved),
+            super::replay::reasoning_field(&resolved.model_item),
         )
     } else {
         persist::request_messages(turn)

@@ -74,8 +74,40 @@ fn replayable_details(item: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// Where a provider takes back earlier reasoning as a top-level field of the
+/// assistant message: Ollama's native `thinking`, llama.cpp's
+/// `reasoning_content`. Other providers get none (strict ones refuse it).
+pub fn reasoning_field(model_item: &Value) -> Option<&'static str> {
+    if model_item.get("owned_by").and_then(Value::as_str) == Some("ollama") {
+        Some("thinking")
+    } else if model_item.get("provider").and_then(Value::as_str) == Some("llama.cpp") {
+        Some("reasoning_content")
+    } else {
+        None
+    }
+}
+
+/// The text of a `reasoning` item: its summary parts, else its content parts.
+fn reasoning_text(item: &Value) -> String {
+    let parts = |key: &str| {
+        item.get(key)
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .cloned()
+    };
+    parts("summary")
+        .or_else(|| parts("content"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect()
+}
+
 #[derive(Default)]
 struct Pending<'a> {
+    /// The field earlier reasoning goes back in, if the provider takes it.
+    field: Option<&'static str>,
+    reasoning: Vec<String>,
     texts: Vec<String>,
     calls: Vec<Value>,
     details: Vec<Value>,
@@ -86,10 +118,17 @@ struct Pending<'a> {
 impl Pending<'_> {
     /// The assistant message gathered so far.
     fn flush(&mut self, out: &mut Vec<Value>) {
-        if self.texts.is_empty() && self.calls.is_empty() && self.details.is_empty() {
+        if self.texts.is_empty()
+            && self.calls.is_empty()
+            && self.details.is_empty()
+            && self.reasoning.is_empty()
+        {
             return;
         }
         let mut m = json!({"role": "assistant", "content": self.texts.join("\n")});
+        if let (Some(field), false) = (self.field, self.reasoning.is_empty()) {
+            m[field] = json!(std::mem::take(&mut self.reasoning).join("\n"));
+        }
         if !self.calls.is_empty() {
             m["tool_calls"] = Value::Array(std::mem::take(&mut self.calls));
         }
@@ -160,6 +199,16 @@ pub fn output_to_messages(output: &[Value]) -> Vec<Value> {
 /// user message after them, and, when `with_details` (the turn was written
 /// by the model now asked), the reasoning details it can take back.
 pub fn output_to_messages_with(output: &[Value], with_details: bool) -> Vec<Value> {
+    output_to_messages_for(output, with_details, None)
+}
+
+/// [`output_to_messages_with`], with the reasoning text given back in
+/// `field` ([`reasoning_field`]) when the provider takes it.
+pub fn output_to_messages_for(
+    output: &[Value],
+    with_details: bool,
+    field: Option<&'static str>,
+) -> Vec<Value> {
     let finished: HashSet<&str> = output
         .iter()
         .filter(|i| kind(i) == "function_call")
@@ -179,7 +228,10 @@ pub fn output_to_messages_with(output: &[Value], with_details: bool) -> Vec<Valu
     let replayed =
         |i: &Value| call_id(i).is_some_and(|id| finished.contains(id) && answered.contains(id));
     let mut out = Vec::new();
-    let mut p = Pending::default();
+    let mut p = Pending {
+        field,
+        ..Pending::default()
+    };
     for item in output {
         if kind(item) != "function_call_output" {
             p.flush_results(&mut out);
@@ -206,7 +258,15 @@ pub fn output_to_messages_with(output: &[Value], with_details: bool) -> Vec<Valu
                 }));
             }
             "function_call_output" if replayed(item) => p.results.push(item),
-            "reasoning" if with_details => p.details.extend(replayable_details(item)),
+            "reasoning" => {
+                if with_details {
+                    p.details.extend(replayable_details(item));
+                }
+                let text = reasoning_text(item);
+                if field.is_some() && !text.is_empty() {
+                    p.reasoning.push(text);
+                }
+            }
             crate::interpreter::item::ITEM_TYPE => {
                 p.texts.extend(crate::interpreter::item::replay_texts(item))
             }
@@ -303,5 +363,28 @@ mod tests {
         assert_eq!(m[0]["reasoning_details"], json!([signed, other]));
         let m = output_to_messages_with(&[reasoning, text("hi")], false);
         assert_eq!(m, vec![json!({"role": "assistant", "content": "hi"})]);
+    }
+
+    #[test]
+    fn reasoning_text_goes_back_only_to_providers_that_take_it() {
+        let thought =
+            json!({"type": "reasoning", "content": [{"type": "reasoning_text", "text": "hmm"}]});
+        let items = [thought, text("hi")];
+        let ollama = reasoning_field(&json!({"owned_by": "ollama"}));
+        let m = output_to_messages_for(&items, false, ollama);
+        assert_eq!(
+            m,
+            vec![json!({"role": "assistant", "content": "hi", "thinking": "hmm"})]
+        );
+        let llama = reasoning_field(&json!({"provider": "llama.cpp"}));
+        assert_eq!(
+            output_to_messages_for(&items, false, llama)[0]["reasoning_content"],
+            "hmm"
+        );
+        let openai = reasoning_field(&json!({"owned_by": "openai"}));
+        assert_eq!(
+            output_to_messages_for(&items, false, openai),
+            vec![json!({"role": "assistant", "content": "hi"})]
+        );
     }
 }

@@ -121,7 +121,8 @@ pub async fn run(
             emitter.emit("response:completion", ev).await;
         }
         let round_items = items.as_array().map(|a| &a[start..]).unwrap_or(&[]);
-        let follow_up = super::replay::output_to_messages(round_items);
+        let field = super::replay::reasoning_field(&resolved.model_item);
+        let follow_up = super::replay::output_to_messages_for(round_items, true, field);
         let results = follow_up.iter().filter(|m| m["role"] == "tool").count();
         if let Some(msgs) = request.get_mut("messages").and_then(Value::as_array_mut) {
             msgs.extend(follow_up);
