@@ -27,6 +27,10 @@ use serde_json::{json, Value};
 
 // ------------------------------------------------------------ the MCP server
 
+/// A 1×1 PNG, base64.
+const PIXEL: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
 /// Our stand-in MCP server: a weather lookup (text plus structured
 /// content), a tool that always reports an error, and a slow one.
 #[derive(Clone)]
@@ -50,6 +54,7 @@ impl ServerHandler for Fake {
             {"name": "weather", "description": "Weather of a city", "inputSchema": city},
             {"name": "fail", "description": "Always fails", "inputSchema": nothing},
             {"name": "slow", "description": "Takes its time", "inputSchema": nothing},
+            {"name": "snapshot", "description": "A camera picture", "inputSchema": nothing},
         ]}))
         .unwrap())
     }
@@ -68,6 +73,10 @@ impl ServerHandler for Fake {
             }
             "fail" => json!({"content": [{"type": "text", "text": "the sensor is offline"}],
                              "isError": true}),
+            "snapshot" => json!({"content": [
+                {"type": "text", "text": "camera 1"},
+                {"type": "image", "data": PIXEL, "mimeType": "image/png"},
+            ]}),
             "slow" => {
                 tokio::time::sleep(Duration::from_secs(20)).await;
                 json!({"content": [{"type": "text", "text": "finally"}]})
@@ -267,7 +276,7 @@ async fn an_mcp_server_is_verified_listed_and_called() {
     assert_eq!(verified.body["status"], true);
     let specs = verified.body["specs"].as_array().unwrap();
     let names: Vec<&str> = specs.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["weather", "fail", "slow"]);
+    assert_eq!(names, ["weather", "fail", "slow", "snapshot"]);
     assert_eq!(specs[0]["parameters"]["required"], json!(["city"]));
     assert_eq!(specs[0]["description"], "Weather of a city");
 
@@ -306,7 +315,8 @@ async fn an_mcp_server_is_verified_listed_and_called() {
     assert_eq!(
         specs.body["specs"],
         json!([{"name": "weather", "description": "Weather of a city"},
-               {"name": "fail", "description": "Always fails"}]),
+               {"name": "fail", "description": "Always fails"},
+               {"name": "snapshot", "description": "A camera picture"}]),
         "the name filter holds here too"
     );
     let unknown = admin.get("/api/v1/tools/id/server:mcp:nope/specs").await;
@@ -569,4 +579,59 @@ async fn a_session_the_server_forgot_is_opened_again() {
     assert!(results[0].1.contains("Sunny in Bodø."), "{results:?}");
     let calls = side.methods().iter().filter(|m| *m == "tools/call").count();
     assert_eq!(calls, 2, "each call ran once");
+}
+
+#[tokio::test]
+async fn a_picture_a_tool_returns_is_kept_and_shown_to_the_model() {
+    let (_srv, admin, script) = setup().await;
+    let (url, _side) = mcp_server().await;
+    save_tool_servers(&admin, json!([connection(&url)])).await;
+    script.queue(json!({"calls": [["c_snap", "fake_snapshot", "{}"]]}));
+    script.queue(json!({"text": "Two boats."}));
+    let m = run_turn(&admin, turn("show the camera", json!(["server:mcp:fake"]))).await;
+    assert_eq!(m["content"], "Two boats.");
+
+    // The stored result keeps the picture as the user's file.
+    let result = m["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call_output" && i["call_id"] == "c_snap")
+        .cloned()
+        .expect("the call's result is stored");
+    let link = result["output"][1]["image_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(result["output"][1]["type"], "input_image");
+    assert!(
+        link.starts_with("/api/v1/files/") && link.ends_with("/content"),
+        "{link}"
+    );
+    assert_eq!(result["files"], json!([{"type": "image", "url": link}]));
+    let file = admin
+        .http
+        .get(format!("{}{link}", admin.base))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "image/png");
+
+    // The model reads the text and then sees the picture itself.
+    let follow_up = &script.requests()[1];
+    let results = tool_results(follow_up);
+    assert!(results[0].1.contains("camera 1"), "{results:?}");
+    let last = follow_up["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "user");
+    assert_eq!(
+        last["content"][1]["image_url"]["url"],
+        format!("data:image/png;base64,{PIXEL}")
+    );
 }

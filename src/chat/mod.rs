@@ -13,6 +13,7 @@ pub mod events;
 pub mod history;
 pub mod imaging;
 pub mod live;
+pub mod media;
 pub mod messages_api;
 pub mod note_files;
 pub mod output;

@@ -90,6 +90,8 @@ pub struct OutputBuilder {
     citations: Vec<Value>,
     /// Calls the user approved that have not run yet ([`waiting`]).
     approved: HashSet<String>,
+    /// Pictures returned by calls, by call id ([`media`]).
+    result_images: HashMap<String, Vec<String>>,
 }
 
 #[path = "output_responses.rs"]
@@ -100,6 +102,9 @@ mod code;
 
 #[path = "output_waiting.rs"]
 mod waiting;
+
+#[path = "output_media.rs"]
+mod media;
 
 impl OutputBuilder {
     fn push(&mut self, kind: Kind, delta: &str) -> DeltaEvent {
@@ -471,12 +476,15 @@ impl OutputBuilder {
                         status: text(item, "status"),
                     }
                 }
-                "function_call_output" => Item::Result {
-                    id: text(item, "id"),
-                    call_id: text(item, "call_id"),
-                    text: parts(&kind),
-                    status: text(item, "status"),
-                },
+                "function_call_output" => {
+                    self.seed_result_images(item);
+                    Item::Result {
+                        id: text(item, "id"),
+                        call_id: text(item, "call_id"),
+                        text: parts(&kind),
+                        status: text(item, "status"),
+                    }
+                }
                 super::compaction::plan::MARKER => Item::Kept(item.clone()),
                 crate::interpreter::item::ITEM_TYPE => Item::Code(item.clone()),
                 _ => continue,
@@ -644,13 +652,17 @@ impl OutputBuilder {
                 call_id,
                 text,
                 status: own,
-            } => json!({
-                "type": "function_call_output",
-                "id": id,
-                "call_id": call_id,
-                "output": [{"type": "input_text", "text": text}],
-                "status": own,
-            }),
+            } => {
+                let mut item = json!({
+                    "type": "function_call_output",
+                    "id": id,
+                    "call_id": call_id,
+                    "output": [{"type": "input_text", "text": text}],
+                    "status": own,
+                });
+                self.with_result_images(call_id, &mut item);
+                item
+            }
             Item::Kept(v) => v.clone(),
             Item::Provided(v) => responses::finished(v, status),
             Item::Code(v) => code::finished(v, status),

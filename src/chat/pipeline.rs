@@ -540,8 +540,11 @@ async fn generate(
                         let items = lock_progress(&progress).items("in_progress");
                         let now = items.as_array().map(Vec::as_slice).unwrap_or_default();
                         if let Some(msgs) = request["messages"].as_array_mut() {
-                            msgs.truncate(msgs.len().saturating_sub(replayed));
+                            let from = msgs.len().saturating_sub(replayed);
+                            msgs.truncate(from);
                             msgs.extend(super::replay::output_to_messages(now));
+                            let (st, who) = (&state, &turn.caller);
+                            super::media::inline_own_images(st, who, &mut msgs[from..]).await;
                         }
                     }
                 }
@@ -778,6 +781,7 @@ async fn prepare(
     if let Some(summary) = &summary {
         compaction::plan::add_summary_to_system(&mut messages, summary);
     }
+    super::media::inline_own_images(state, &turn.caller, &mut messages).await;
     let threshold = chat_threshold(turn, &resolved);
     let compactor =
         compaction::LoopCompactor::new(&turn.chat_id, &target.model_id, threshold, summary);

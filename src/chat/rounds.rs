@@ -125,7 +125,9 @@ pub async fn run(
         let follow_up = super::replay::output_to_messages_for(round_items, true, field);
         let results = follow_up.iter().filter(|m| m["role"] == "tool").count();
         if let Some(msgs) = request.get_mut("messages").and_then(Value::as_array_mut) {
+            let from = msgs.len();
             msgs.extend(follow_up);
+            super::media::inline_own_images(cx.state, cx.caller, &mut msgs[from..]).await;
             if !cited.is_empty() {
                 tools.cite_in_prompt(cx.state, msgs, &cited);
             }
@@ -219,17 +221,28 @@ async fn run_one(
         chat_id: cx.chat_id,
         message_id: cx.message_id,
     };
-    let text = if cx.approval == Approval::AskTab && !approval::confirm(cx.state, &to, call).await {
-        approval::NOT_APPROVED.to_string()
+    let asked = cx.approval == Approval::AskTab;
+    let reply = if asked && !approval::confirm(cx.state, &to, call).await {
+        approval::NOT_APPROVED.to_string().into()
     } else {
-        tools.run(cx, call).await
+        tools.run_full(cx, call).await
     };
+    let at = super::media::Place {
+        chat_id: cx.chat_id,
+        message_id: cx.message_id,
+    };
+    let pictures = super::media::store_pictures(cx.state, cx.caller, &at, &reply.pictures).await;
+    let text = reply.text;
     let status = if super::tools::is_error_result(&text) {
         "failed"
     } else {
         "completed"
     };
-    lock_progress(out).add_result(&call.call_id, &text, status);
+    {
+        let mut o = lock_progress(out);
+        o.add_result(&call.call_id, &text, status);
+        o.add_result_images(&call.call_id, pictures);
+    }
     ran.push((call.clone(), text));
 }
 

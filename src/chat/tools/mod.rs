@@ -482,14 +482,19 @@ impl ToolBox {
 
     /// Runs one call; the text is what the model reads back.
     pub async fn run(&self, cx: &ToolCx<'_>, call: &CallRequest) -> String {
+        self.run_full(cx, call).await.text
+    }
+
+    /// Runs a call; the text the model reads and the pictures it returned.
+    pub async fn run_full(&self, cx: &ToolCx<'_>, call: &CallRequest) -> Reply {
         let Some(tool) = self.find(&call.name) else {
-            return unknown_tool(&call.name);
+            return unknown_tool(&call.name).into();
         };
         let args = match parse_arguments(&call.name, &call.arguments) {
             Ok(a) => a,
-            Err(text) => return text,
+            Err(text) => return text.into(),
         };
-        match tool {
+        let text = match tool {
             Tool::Builtin(b) => b.run(cx, &self.knowledge, &args).await,
             Tool::Server(t) => {
                 let server = &t.servers[t.at];
@@ -501,7 +506,28 @@ impl ToolBox {
                 let headers = toolserver::headers_for(&server.connection, cx.caller, &context);
                 toolserver::call(server, &t.operation, &args, headers).await
             }
-            Tool::Mcp(m) => mcp::call(&m.link, &m.tool, &args).await,
+            Tool::Mcp(m) => {
+                let (text, pictures) = mcp::call(&m.link, &m.tool, &args).await;
+                return Reply { text, pictures };
+            }
+        };
+        text.into()
+    }
+}
+
+/// What one tool call gave back.
+pub struct Reply {
+    /// What the model reads.
+    pub text: String,
+    /// Pictures the tool returned, shown to the model beside the text.
+    pub pictures: Vec<mcp::Picture>,
+}
+
+impl From<String> for Reply {
+    fn from(text: String) -> Reply {
+        Reply {
+            text,
+            pictures: Vec::new(),
         }
     }
 }

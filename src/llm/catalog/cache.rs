@@ -88,10 +88,13 @@ pub(crate) async fn base_models(state: &AppState, refresh: bool) -> Vec<Value> {
     let sig = connections::signature(state);
     if !refresh {
         if let Some(c) = read_cache(state, &sig) {
-            if is_stale(state, &c) {
-                spawn_refresh(state);
+            if !is_stale(state, &c) {
+                return c.models;
             }
-            return c.models;
+            // A stale list: the fresh one is waited for a moment, so a model
+            // added at the provider shows up as soon as the list expires; a
+            // slow provider gets the stale list served meanwhile.
+            return refreshed(state, &sig).await.unwrap_or(c.models);
         }
     }
     let lock = fetch_lock(state);
@@ -105,16 +108,23 @@ pub(crate) async fn base_models(state: &AppState, refresh: bool) -> Vec<Value> {
     fetch_and_store(state, &sig).await
 }
 
-fn spawn_refresh(state: &AppState) {
-    let Ok(guard) = fetch_lock(state).try_lock_owned() else {
-        return;
-    };
-    let state = state.clone();
-    tokio::spawn(async move {
-        let _guard = guard;
-        let sig = connections::signature(&state);
-        fetch_and_store(&state, &sig).await;
+/// How long a request waits for a fresh list before it is served the stale one.
+const STALE_WAIT: Duration = Duration::from_secs(2);
+
+/// Fetches the list again (once, whoever asks) in a task of its own that
+/// finishes even when the asker stops waiting; the fresh list, if it came
+/// within [`STALE_WAIT`].
+async fn refreshed(state: &AppState, sig: &str) -> Option<Vec<Value>> {
+    let (state, sig) = (state.clone(), sig.to_string());
+    let task = tokio::spawn(async move {
+        let lock = fetch_lock(&state);
+        let _guard = lock.lock().await;
+        match read_cache(&state, &sig) {
+            Some(c) if !is_stale(&state, &c) => c.models,
+            _ => fetch_and_store(&state, &sig).await,
+        }
     });
+    tokio::time::timeout(STALE_WAIT, task).await.ok()?.ok()
 }
 
 async fn fetch_and_store(state: &AppState, sig: &str) -> Vec<Value> {

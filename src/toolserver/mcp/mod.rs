@@ -32,7 +32,7 @@ use super::{headers_for, str_of, Audience, CallContext};
 use crate::auth::Caller;
 use crate::state::AppState;
 
-pub use result::answer_text;
+pub use result::{answer_text, Picture};
 
 /// How long an unused session is kept.
 const IDLE_FOR: Duration = Duration::from_secs(300);
@@ -358,8 +358,12 @@ pub fn model_name(server_id: &str, tool: &str) -> String {
     format!("{}_{}", &name[..cut], &digest[..8])
 }
 
-/// Calls a tool; the text is what the model reads.
-pub async fn call(link: &Link, tool: &str, args: &Map<String, Value>) -> String {
+/// Calls a tool; the text is what the model reads, the pictures go beside it.
+pub async fn call(
+    link: &Link,
+    tool: &str,
+    args: &Map<String, Value>,
+) -> (String, Vec<result::Picture>) {
     let run = |session: Arc<Session>| {
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args.clone());
         async move {
@@ -379,21 +383,21 @@ pub async fn call(link: &Link, tool: &str, args: &Map<String, Value>) -> String 
     };
     let session = match session_for(link).await {
         Ok(s) => s,
-        Err(e) => return unreachable(&e),
+        Err(e) => return (unreachable(&e), Vec::new()),
     };
     let outcome = match run(session).await {
         Err(e) if call_never_ran(&e) => {
             forget(link);
             match session_for(link).await {
                 Ok(s) => run(s).await,
-                Err(e) => return unreachable(&e),
+                Err(e) => return (unreachable(&e), Vec::new()),
             }
         }
         other => other,
     };
-    match outcome {
+    let text = match outcome {
         Ok(result) => match serde_json::to_value(&result) {
-            Ok(v) => answer_text(tool, &v),
+            Ok(v) => return (answer_text(tool, &v), result::images(&v)),
             Err(e) => super::error_text(&format!("the tool's answer could not be read: {e}")),
         },
         Err(ServiceError::Timeout { timeout }) => super::error_text(&format!(
@@ -402,7 +406,8 @@ pub async fn call(link: &Link, tool: &str, args: &Map<String, Value>) -> String 
         )),
         Err(ServiceError::McpError(e)) => super::error_text(&e.message),
         Err(e) => unreachable(&e),
-    }
+    };
+    (text, Vec::new())
 }
 
 /// Why the tools of an MCP connection could not be shown.

@@ -9,8 +9,9 @@
 //! - one block alone is the result; several become `{"results": [...]}`;
 //!   JSON is pretty-printed with two spaces.
 //!
-//! Images, audio and binary resources are not shown to the model; a short
-//! note says one was returned.
+//! Pictures (image blocks and image resources) go to the model beside the
+//! text ([`images`]); audio and other binary resources are not shown to it.
+//! A short note in the text says what was returned.
 
 use serde_json::{json, Value};
 
@@ -67,7 +68,9 @@ fn block(tool: &str, item: &Value) -> Option<Value> {
     let mime = item["mimeType"].as_str().unwrap_or("unknown type");
     match item["type"].as_str()? {
         "text" => item["text"].as_str().map(parsed),
-        "image" => Some(note(tool, "an image", mime)),
+        "image" => Some(Value::String(format!(
+            "{tool}: the tool returned an image ({mime}), attached to this result."
+        ))),
         "audio" => Some(note(tool, "audio", mime)),
         "resource" => {
             let r = &item["resource"];
@@ -77,12 +80,50 @@ fn block(tool: &str, item: &Value) -> Option<Value> {
             let uri = r["uri"].as_str().unwrap_or("resource");
             if r["blob"].as_str().is_some_and(|b| !b.is_empty()) {
                 let mime = r["mimeType"].as_str().unwrap_or("application/octet-stream");
+                if mime.starts_with("image/") {
+                    return Some(Value::String(format!(
+                        "{tool}: the tool returned the image {uri} ({mime}), attached to this result."
+                    )));
+                }
                 return Some(note(tool, &format!("the binary resource {uri}"), mime));
             }
             r["uri"].as_str().map(|u| Value::String(u.to_string()))
         }
         _ => None,
     }
+}
+
+/// A picture a tool returned: its content type and base64 data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picture {
+    pub mime: String,
+    pub base64: String,
+}
+
+/// The pictures of a successful result: image blocks and resources whose
+/// blob is an image.
+pub fn images(result: &Value) -> Vec<Picture> {
+    if result["isError"] == json!(true) {
+        return Vec::new();
+    }
+    let content = result["content"].as_array().cloned().unwrap_or_default();
+    content
+        .iter()
+        .filter_map(|c| {
+            let (mime, data) = match c["type"].as_str()? {
+                "image" => (c["mimeType"].as_str()?, c["data"].as_str()?),
+                "resource" => (
+                    c["resource"]["mimeType"].as_str()?,
+                    c["resource"]["blob"].as_str()?,
+                ),
+                _ => return None,
+            };
+            (mime.starts_with("image/") && !data.is_empty()).then(|| Picture {
+                mime: mime.to_string(),
+                base64: data.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The result of a call (`CallToolResult` as JSON) as the model reads it.
