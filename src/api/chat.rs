@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
-use crate::chat::pipeline;
+use crate::chat::complete;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -30,7 +30,7 @@ async fn completions(
     VerifiedUser(caller): VerifiedUser,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    pipeline::handle(state, caller, body)
+    complete::handle(state, caller, body)
         .await
         .map(IntoResponse::into_response)
 }

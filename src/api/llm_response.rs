@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::chat::pipeline::Answer;
+use crate::chat::complete::Answer;
 use crate::llm::{Relay, RelayBody};
 
 impl IntoResponse for Relay {

@@ -357,7 +357,7 @@ async fn moa(
         "messages": [{"role": "user", "content": content}],
         "stream": form.get("stream").and_then(Value::as_bool).unwrap_or(false),
     });
-    crate::chat::pipeline::handle(state, caller, body)
+    crate::chat::complete::handle(state, caller, body)
         .await
         .map(axum::response::IntoResponse::into_response)
 }

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::auth::permissions;
 use crate::auth::Caller;
-use crate::chat::pipeline::Answer;
+use crate::chat::complete::Answer;
 use crate::db::automations::{self as store, AutomationRow};
 use crate::db::{self, chats, folders, users};
 use crate::error::{ApiError, ApiResult};
@@ -322,7 +322,7 @@ async fn run(
 
 /// One non-streaming completion through the pipeline; the answer's text.
 async fn ask(state: &AppState, caller: Caller, body: Value) -> anyhow::Result<String> {
-    let answer = crate::chat::pipeline::handle(state.clone(), caller, body)
+    let answer = crate::chat::complete::handle(state.clone(), caller, body)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let v = match answer {

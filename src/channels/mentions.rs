@@ -247,7 +247,7 @@ async fn answer(
     if !files.is_empty() {
         body.insert("files".into(), Value::Array(files));
     }
-    crate::chat::pipeline::handle(state.clone(), caller.clone(), Value::Object(body)).await?;
+    crate::chat::complete::handle(state.clone(), caller.clone(), Value::Object(body)).await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::pipeline::{self, Answer};
+use super::complete::{self, Answer};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::anthropic::{self, reply, stream::Converter};
@@ -91,7 +91,7 @@ pub async fn generate(state: AppState, caller: Caller, body: Value) -> ApiResult
         None => Vec::new(),
     };
     let request = anthropic::to_openai(&body, &passthrough);
-    let answer = pipeline::handle(state, caller, Value::Object(request)).await?;
+    let answer = complete::handle(state, caller, Value::Object(request)).await?;
     Ok(convert(answer, &model, counted))
 }
 

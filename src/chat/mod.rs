@@ -2,11 +2,13 @@
 
 pub mod access;
 pub mod announce;
+pub mod api_turn;
 pub mod approval;
 pub mod background;
 pub mod channel_sink;
 pub mod code_round;
 pub mod compaction;
+pub mod complete;
 pub mod direct;
 pub mod direct_channels;
 pub mod events;
@@ -18,6 +20,7 @@ pub mod messages_api;
 pub mod note_files;
 pub mod output;
 pub mod params;
+pub mod passthrough;
 pub mod persist;
 pub mod pipeline;
 pub mod prompts;

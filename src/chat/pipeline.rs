@@ -5,10 +5,6 @@
 //! provider, streams the answer to the user's sockets and persists it when it
 //! ends. Without a session the endpoint behaves like OpenAI's.
 
-use bytes::Bytes;
-use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::events::Emitter;
@@ -20,7 +16,7 @@ use super::turn::{Target, Turn};
 use super::{background, compaction, params, persist};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::llm::{self, ResolvedModel, StreamEvent};
+use crate::llm::{self, ResolvedModel};
 use crate::state::AppState;
 
 /// What a completion request comes to. The HTTP layer answers with it; the
@@ -42,178 +38,15 @@ pub enum Answer {
     Relay(llm::Relay),
 }
 
-fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(super) fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     body.get(key)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
 
-pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<Answer> {
-    let Value::Object(body) = body else {
-        return Err(ApiError::bad_request(
-            "The request body must be a JSON object.",
-        ));
-    };
-    let Some(model) = str_field(&body, "model").map(str::to_string) else {
-        return Err(ApiError::bad_request("`model` is required."));
-    };
-    // Workspace tools are Python: refuse clearly rather than answer without them.
-    if body.get("tool_ids").is_some() {
-        crate::workspace::tools::reject_python_tools(&Value::Object(body.clone()))?;
-    }
-    let session_id = str_field(&body, "session_id").map(str::to_string);
-    let chat_id = str_field(&body, "chat_id").map(str::to_string);
-    if let Some(channel_id) = chat_id.as_deref().and_then(|c| c.strip_prefix("channel:")) {
-        let ids = targets_of(&body, &model)?
-            .into_iter()
-            .map(|t| t.message_id)
-            .collect();
-        persist::check_channel_targets(&state, &caller, channel_id, ids).await?;
-    }
-    let wants_new_chat = body.get("parent_id") == Some(&Value::Null) && chat_id.is_none();
-    if session_id.is_some() && (chat_id.is_some() || wants_new_chat) {
-        let wait = false;
-        return start_in_background(state, caller, body, model, chat_id, session_id, wait).await;
-    }
-    // An API client naming a saved chat (no socket to stream to): the turn
-    // runs like the browser's and the call returns once it is stored.
-    if chat_id.as_deref().is_some_and(|c| !c.contains(':')) {
-        let wait = true;
-        return start_in_background(state, caller, body, model, chat_id, None, wait).await;
-    }
-    direct(state, caller, body, &model).await
-}
-
-/// The OpenAI-compatible path for API clients.
-async fn direct(
-    state: AppState,
-    caller: Caller,
-    body: Map<String, Value>,
-    model: &str,
-) -> ApiResult<Answer> {
-    let Some(messages) = body.get("messages").and_then(Value::as_array).cloned() else {
-        return Err(ApiError::bad_request(
-            "`messages` must be a list of messages.",
-        ));
-    };
-    let resolved = resolve_for_chat(&state, &caller, model, &body).await?;
-    let picks = params::picks_of(&body)?;
-    let turn_params = params::turn_params(&resolved, body.get("params"), &picks)?;
-    let mut upstream = body.clone();
-    for k in [
-        "session_id",
-        "chat_id",
-        "id",
-        "parent_id",
-        "model_item",
-        "background_tasks",
-        "features",
-        "variables",
-        "params",
-        "tool_ids",
-        "tool_servers",
-        "files",
-        "metadata",
-    ] {
-        upstream.remove(k);
-    }
-    let mut messages = messages;
-    apply_model_defaults(&resolved, &mut messages, body.get("variables"));
-    super::request_text::user_variables(&mut messages, &caller);
-    upstream.insert("messages".into(), Value::Array(messages));
-    upstream.insert(
-        "model".into(),
-        Value::String(resolved.target.upstream_id.clone()),
-    );
-    let stream = upstream
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    // `files` (and memories) reach API clients' answers as they reach the browser's.
-    let mut request = Value::Object(upstream);
-    llm::apply_model_params(&turn_params, &mut request, false);
-    ask_for_usage(&resolved, &mut request);
-    let item = &resolved.model_item;
-    crate::rag::context::apply(&state, &caller, &body, None, item, &mut request, Vec::new()).await;
-    if matches!(resolved.target.provider, llm::Provider::OpenAi) {
-        let relay = llm::openai_passthrough(&resolved.target, request).await;
-        return Ok(Answer::Relay(relay));
-    }
-    if stream {
-        let relay = sse_from_events(&resolved, request).await?;
-        return Ok(Answer::Relay(relay));
-    }
-    let done = llm::complete(&resolved.target, request)
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Answer::Completion(done.raw))
-}
-
-/// Streams normalised provider events as OpenAI `chat.completion.chunk` SSE
-/// (used for Ollama targets so API clients see one format).
-async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm::Relay> {
-    let model = resolved.id.clone();
-    let stream = match llm::stream_chat(&resolved.target, body).await {
-        Ok(s) => s,
-        Err(e) => return Err(ApiError::bad_request(e.to_string())),
-    };
-    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
-    let created = crate::db::now_secs();
-    let chunk = move |delta: Value, finish: Option<String>, usage: Option<Value>| {
-        let mut c = json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        if let Some(u) = usage {
-            c["usage"] = u;
-        }
-        format!("data: {c}\n\n")
-    };
-    let body = stream.map(move |ev| -> Result<Bytes, llm::BoxError> {
-        Ok(Bytes::from(match ev {
-            Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
-            Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
-            Ok(StreamEvent::ReasoningDetails(d)) => {
-                chunk(json!({"reasoning_details": d}), None, None)
-            }
-            Ok(StreamEvent::Responses(ev)) => format!("data: {ev}\n\n"),
-            Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
-            Ok(StreamEvent::ToolCall(d)) => {
-                let mut call = json!({"index": d.index, "type": "function", "function": {}});
-                if let Some(id) = d.id {
-                    call["id"] = json!(id);
-                }
-                if let Some(n) = d.name {
-                    call["function"]["name"] = json!(n);
-                }
-                if let Some(a) = d.arguments {
-                    call["function"]["arguments"] = json!(a);
-                }
-                chunk(json!({"tool_calls": [call]}), None, None)
-            }
-            Ok(StreamEvent::Finish { reason, .. }) => {
-                format!(
-                    "{}data: {}\n\n",
-                    chunk(json!({}), reason.or(Some("stop".into())), None),
-                    crate::frontend_texts::SSE_DONE
-                )
-            }
-            Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),
-        }))
-    });
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(llm::Relay {
-        status: StatusCode::OK,
-        headers,
-        body: llm::RelayBody::Stream(body.boxed()),
-    })
-}
-
 /// Providers report token counts of a stream only when asked; ask for the
 /// models whose `usage` capability is ticked, as upstream does.
-fn ask_for_usage(resolved: &ResolvedModel, request: &mut Value) {
+pub(super) fn ask_for_usage(resolved: &ResolvedModel, request: &mut Value) {
     let wanted = resolved
         .model_item
         .pointer("/info/meta/capabilities/usage")
@@ -230,7 +63,7 @@ fn ask_for_usage(resolved: &ResolvedModel, request: &mut Value) {
 /// [`llm::resolve`] for a chat completion: a model that does not exist and
 /// one the caller may not use are refused alike (400 "Model not found"), so
 /// the answer does not tell which models exist.
-async fn resolve_for_chat(
+pub(super) async fn resolve_for_chat(
     state: &AppState,
     caller: &Caller,
     model: &str,
@@ -277,7 +110,11 @@ fn direct_model(body: &Map<String, Value>, model: &str) -> Option<ResolvedModel>
 /// The workspace model's system prompt goes first, and the request's
 /// `variables` are filled into the leading system message. (Params are
 /// applied by [`llm::apply_model_params`] with [`params::turn_params`].)
-fn apply_model_defaults(resolved: &ResolvedModel, messages: &mut Vec<Value>, vars: Option<&Value>) {
+pub(super) fn apply_model_defaults(
+    resolved: &ResolvedModel,
+    messages: &mut Vec<Value>,
+    vars: Option<&Value>,
+) {
     if let Some(system) = resolved.params.get("system").and_then(Value::as_str) {
         history::prepend_system(messages, system);
     }
@@ -289,7 +126,7 @@ fn apply_model_defaults(resolved: &ResolvedModel, messages: &mut Vec<Value>, var
     }
 }
 
-fn targets_of(body: &Map<String, Value>, model: &str) -> ApiResult<Vec<Target>> {
+pub(super) fn targets_of(body: &Map<String, Value>, model: &str) -> ApiResult<Vec<Target>> {
     match body.get("message_ids") {
         Some(Value::Array(list)) if !list.is_empty() => list
             .iter()
@@ -328,7 +165,7 @@ fn targets_of(body: &Map<String, Value>, model: &str) -> ApiResult<Vec<Target>> 
     }
 }
 
-async fn start_in_background(
+pub(super) async fn start_in_background(
     state: AppState,
     caller: Caller,
     body: Map<String, Value>,
@@ -470,13 +307,21 @@ pub(super) async fn spawn_reply(
     Ok((task_id, handle))
 }
 
-async fn generate(
+/// How a reply ended, for callers that wait for it ([`super::api_turn`]).
+pub(super) struct Finished {
+    pub content: String,
+    pub usage: Option<Value>,
+    /// The error text of a failed reply.
+    pub failure: Option<String>,
+}
+
+pub(super) async fn generate(
     state: AppState,
     turn: Turn,
     target: Target,
     cancel: tokio_util::sync::CancellationToken,
     progress: Progress,
-) {
+) -> Finished {
     let emitter = Emitter::new(
         &state,
         &turn.caller.user.id,
@@ -663,6 +508,10 @@ async fn generate(
             .await;
     }
 
+    let failure = match &ending {
+        Ending::Failed(msg) => Some(msg.clone()),
+        _ => None,
+    };
     match ending {
         Ending::Completed => {
             let mut done = json!({"done": true, "output": output, "content": content});
@@ -716,6 +565,11 @@ async fn generate(
             json!({"active": false, "folder_id": turn.folder_id}),
         )
         .await;
+    Finished {
+        content,
+        usage,
+        failure,
+    }
 }
 
 /// Resolves the model and builds the provider request for this turn.
