@@ -27,27 +27,7 @@ type Requests = Arc<Mutex<Vec<Value>>>;
 
 /// Connects a tab for `token`; returns its session id and what it was asked.
 async fn tab(srv: &TestServer, token: &str, answers: Vec<Answer>) -> (String, Requests) {
-    let url = format!(
-        "{}/ws/socket.io/?EIO=4&transport=websocket",
-        srv.base.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connects");
-    // Engine.IO open packet, then the Socket.IO connect with the token.
-    let open = ws.next().await.unwrap().unwrap();
-    assert!(open.to_text().unwrap().starts_with('0'), "{open:?}");
-    ws.send(Message::text(format!("40{}", json!({"token": token}))))
-        .await
-        .unwrap();
-    let sid = loop {
-        let m = ws.next().await.unwrap().unwrap();
-        let t = m.to_text().unwrap().to_string();
-        if let Some(rest) = t.strip_prefix("40") {
-            let v: Value = serde_json::from_str(rest).unwrap();
-            break v["sid"].as_str().unwrap().to_string();
-        }
-    };
+    let (mut ws, sid) = common::tab::signed_in(srv, token).await;
     let requests: Requests = Arc::default();
     let seen = requests.clone();
     tokio::spawn(async move {
@@ -58,19 +38,10 @@ async fn tab(srv: &TestServer, token: &str, answers: Vec<Answer>) -> (String, Re
                 let _ = ws.send(Message::text("3")).await;
                 continue;
             }
-            // An event with an acknowledgement id: 42<id>[name, data]
-            let Some(rest) = t.strip_prefix("42") else {
+            let Some((digits, call)) = common::tab::call_of(t) else {
                 continue;
             };
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            if digits.is_empty() {
-                continue;
-            }
-            let Ok(Value::Array(args)) = serde_json::from_str::<Value>(&rest[digits.len()..])
-            else {
-                continue;
-            };
-            let data = &args[1]["data"];
+            let data = &call["data"];
             if data["type"] != "request:chat:completion" {
                 continue;
             }
@@ -89,9 +60,7 @@ async fn tab(srv: &TestServer, token: &str, answers: Vec<Answer>) -> (String, Re
                 Some(Answer::Ack(v)) => v,
                 None => json!({"error": "no answer lined up"}),
             };
-            let _ = ws
-                .send(Message::text(format!("43{digits}{}", json!([ack]))))
-                .await;
+            let _ = ws.send(common::tab::ack(&digits, &ack)).await;
         }
     });
     (sid, requests)
