@@ -756,6 +756,51 @@ describe('open-webui in the browser', { concurrency: 1 }, () => {
     });
     assertNoProblems(mark, 'tool server in chat');
   });
+
+  test('in the ask approval mode a tool call waits for Allow, then runs', { timeout: TEST_TIMEOUT }, async () => {
+    const mark = monitor.mark();
+    const token = await adminToken();
+    let r = await api('GET', '/api/v1/chats/config', { token });
+    assert.equal(r.status, 200, r.text);
+    r = await api('POST', '/api/v1/chats/config', { token, body: { ...r.json, ENABLE_TOOL_PERMISSIONS: true } });
+    assert.equal(r.status, 200, r.text);
+    // The user's default for new chats, as the chat controls save it.
+    r = await api('POST', '/api/v1/users/user/settings/update', {
+      token,
+      body: { ui: { params: { tool_approval_mode: 'ask' } } }
+    });
+    assert.equal(r.status, 200, r.text);
+    const ctx = await newContext('approval');
+    try {
+      await withPage(ctx, 'approval', async (page) => {
+        await page.goto(server.baseUrl + '/auth');
+        await signInViaUi(page, ADMIN);
+        await dismissChangelog(page, 2_000);
+        await page.getByText(FAKE_MODEL).first().waitFor({ state: 'visible' });
+        const calls = () =>
+          upstream.requests.filter((q) => q.method === 'GET' && q.path === '/weather/Oslo').length;
+        const before = calls();
+        await page.locator('#chat-input').click();
+        await page.keyboard.type('WEATHER in Oslo today?');
+        await page.locator('#send-message-button').click();
+        await page.waitForURL(/\/c\/[0-9a-f-]{36}/, { timeout: LOAD_TIMEOUT });
+        const allow = page.locator('.tool-call-allow-button').filter({ visible: true }).first();
+        await allow.waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+        await page.getByText(/Allow lookup_weather\?/).first().waitFor({ state: 'visible' });
+        assert.equal(calls(), before, 'nothing ran before the user allowed it');
+        await shot(page, '19-tool-call-waits-for-approval');
+        await allow.click();
+        await page.getByText(TOOL_REPLY).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+        assert.equal(calls(), before + 1, 'the allowed call ran once');
+        await page.reload();
+        await page.getByText(TOOL_REPLY).first().waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+        await shot(page, '20-approved-call-after-reload');
+      });
+    } finally {
+      await api('POST', '/api/v1/users/user/settings/update', { token, body: { ui: { params: {} } } });
+    }
+    assertNoProblems(mark, 'tool approval in chat');
+  });
 });
 
 // OpenID Connect sign-in through the login page (its own server and provider).
