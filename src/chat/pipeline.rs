@@ -72,14 +72,17 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<A
     }
     let wants_new_chat = body.get("parent_id") == Some(&Value::Null) && chat_id.is_none();
     if session_id.is_some() && (chat_id.is_some() || wants_new_chat) {
-        let wait = false;
-        return start_in_background(state, caller, body, model, chat_id, session_id, wait).await;
+        let run = Run::default();
+        return start_in_background(state, caller, body, model, chat_id, session_id, run).await;
     }
     // An API client naming a saved chat (no socket to stream to): the turn
     // runs like the browser's and the call returns once it is stored.
     if chat_id.as_deref().is_some_and(|c| !c.contains(':')) {
-        let wait = true;
-        return start_in_background(state, caller, body, model, chat_id, None, wait).await;
+        let run = Run {
+            wait: true,
+            ..Run::default()
+        };
+        return start_in_background(state, caller, body, model, chat_id, None, run).await;
     }
     direct(state, caller, body, &model).await
 }
@@ -328,6 +331,35 @@ fn targets_of(body: &Map<String, Value>, model: &str) -> ApiResult<Vec<Target>> 
     }
 }
 
+/// How a turn runs besides what its request says.
+#[derive(Default)]
+struct Run {
+    /// Answer only once the replies are stored.
+    wait: bool,
+    internal: bool,
+    max_rounds: Option<usize>,
+}
+
+/// A turn the server starts itself ([`super::launch`]), in a stored chat.
+pub fn launch(state: AppState, launch: super::launch::Launch) -> super::launch::LaunchFuture {
+    Box::pin(async move {
+        let Value::Object(body) = launch.body else {
+            return Err(ApiError::bad_request("The request must be an object."));
+        };
+        let model = str_field(&body, "model").unwrap_or_default().to_string();
+        let chat_id = str_field(&body, "chat_id").map(str::to_string);
+        let session_id = str_field(&body, "session_id").map(str::to_string);
+        let run = Run {
+            wait: launch.wait,
+            internal: launch.internal,
+            max_rounds: launch.max_rounds,
+        };
+        let caller = launch.caller;
+        start_in_background(state, caller, body, model, chat_id, session_id, run).await?;
+        Ok(())
+    })
+}
+
 async fn start_in_background(
     state: AppState,
     caller: Caller,
@@ -335,7 +367,7 @@ async fn start_in_background(
     model: String,
     chat_id: Option<String>,
     session_id: Option<String>,
-    wait: bool,
+    run: Run,
 ) -> ApiResult<Answer> {
     let targets = targets_of(&body, &model)?;
     // Fail fast on models the caller cannot use, before anything is stored.
@@ -396,6 +428,19 @@ async fn start_in_background(
                 )
                 .await?;
                 emitter.emit_shared("chat:messages", turn).await;
+                let from_user = user_message
+                    .as_ref()
+                    .is_some_and(|m| m.pointer("/meta/internal") != Some(&Value::Bool(true)))
+                    && !run.internal;
+                if from_user {
+                    super::timers::cancel_for_chat(
+                        &state,
+                        &chat_id,
+                        "chat.user_message",
+                        &caller.user.id,
+                    )
+                    .await;
+                }
             }
         }
         emitter
@@ -419,12 +464,14 @@ async fn start_in_background(
             user_message_id: user_message_id.clone(),
             body: body.clone(),
             resumed: Vec::new(),
+            internal: run.internal,
+            max_rounds: run.max_rounds,
         };
         let (task_id, handle) = spawn_reply(&state, turn, target).await?;
         running.push(handle);
         task_ids.push(task_id);
     }
-    if wait {
+    if run.wait {
         // The tasks keep running if the client goes away; the answer is
         // stored either way.
         for handle in running {
@@ -528,6 +575,9 @@ async fn generate(
                 model_id: &target.model_id,
                 session_id: turn.session_id.as_deref(),
                 files: turn.body.get("files").unwrap_or(&Value::Null),
+                body: &turn.body,
+                internal: turn.internal,
+                max_rounds: turn.max_rounds,
             };
             // Prompt-based calling: the task model picks the tools first and
             // their results become cited context.

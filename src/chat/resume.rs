@@ -188,6 +188,8 @@ pub async fn resolve(
             .map(str::to_string),
         body,
         resumed: output,
+        internal: false,
+        max_rounds: None,
     };
     let target = Target {
         model_id,

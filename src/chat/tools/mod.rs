@@ -8,6 +8,7 @@
 //! object, an error inside the tool) becomes a result the model reads; a
 //! turn never fails because of a tool.
 
+mod agents;
 mod ask_user;
 mod automations;
 mod builtin;
@@ -49,6 +50,12 @@ pub struct ToolCx<'a> {
     pub session_id: Option<&'a str>,
     /// The chat's files (`files` of the request).
     pub files: &'a Value,
+    /// The turn's request (what a timer or a sub-agent starts again from).
+    pub body: &'a Map<String, Value>,
+    /// A sub-agent's turn.
+    pub internal: bool,
+    /// A bound on the tool rounds of this turn.
+    pub max_rounds: Option<usize>,
 }
 
 // Reading a tool call's arguments, shared by the built-in tools.
@@ -350,7 +357,14 @@ impl ToolBox {
         if crate::interpreter::chat::allowed(state, &turn.caller, &turn.body, model).await {
             names.push(crate::interpreter::chat::TOOL_NAME);
         }
-        for b in names.into_iter().filter_map(builtin::Builtin::named) {
+        let mut offered: Vec<builtin::Builtin> = names
+            .into_iter()
+            .filter_map(builtin::Builtin::named)
+            .collect();
+        if let Some(background) = agents::offered(state, turn, model) {
+            offered.extend(agents::NAMES.map(|n| builtin::Builtin::Agents(n, background)));
+        }
+        for b in offered {
             if !tools.iter().any(|t| t.name() == b.name()) {
                 tools.push(Tool::Builtin(b));
             }
