@@ -295,3 +295,133 @@ async fn a_timer_set_to_cancel_on_a_user_message_does_not_fire_after_one() {
         "{tool}"
     );
 }
+
+fn last_user_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_foreground_sub_agent_reports_back_to_the_calling_turn() {
+    let env = setup(true, false).await;
+    let task = "find the ferry time";
+    env.script.queue(calls(&[(
+        "delegate_task",
+        json!({"task": task, "context": "Pier 7"}),
+    )]));
+    env.script.queue(json!({"text": "It leaves at 06:40."}));
+    env.script.queue(json!({"text": "The helper says 06:40."}));
+    let (chat_id, _) = say(&env.admin, MODEL, None, None, "ask a helper").await;
+
+    let seen = env.script.requests();
+    assert_eq!(seen.len(), 3);
+    let helper = &seen[1];
+    assert!(last_user_text(helper).starts_with(task), "{helper}");
+    assert!(last_user_text(helper).contains("Pier 7"));
+    assert_eq!(
+        helper["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .count(),
+        1
+    );
+    let system = helper["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.starts_with("Be brief."),
+        "the chat's system prompt comes first: {system}"
+    );
+    assert!(
+        system.len() > "Be brief.".len(),
+        "the helper's instructions follow"
+    );
+    let offered = tool_names(helper);
+    assert!(
+        !offered.is_empty() && !offered.iter().any(|n| n == "delegate_task" || n == "timer"),
+        "{offered:?}"
+    );
+
+    let result = seen[2]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap();
+    assert_eq!(result["content"], "It leaves at 06:40.");
+
+    // The helper's chat is internal: not listed, and tied to its parent.
+    let listed = env.admin.get("/api/v1/chats/").await;
+    let ids: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![chat_id.as_str()]);
+}
+
+#[tokio::test]
+async fn a_background_sub_agent_reports_into_the_chat_later() {
+    let env = setup(true, true).await;
+    let task = "count the boats";
+    env.script.queue(calls(&[(
+        "delegate_task",
+        json!({"task": task, "background": true}),
+    )]));
+    for text in ["first", "second", "third"] {
+        env.script.queue(json!({"text": text}));
+    }
+    let (chat_id, _) = say(&env.admin, MODEL, None, None, "ask a helper").await;
+    let marker = "[ASYNC SUBAGENT COMPLETE";
+    let messages = wait_for(&env.admin, &chat_id, |m| {
+        m.values().any(|p| {
+            p["role"] == "user"
+                && p["content"].as_str().is_some_and(|c| c.starts_with(marker))
+                && p["childrenIds"][0]
+                    .as_str()
+                    .and_then(|r| m.get(r))
+                    .is_some_and(finished)
+        })
+    })
+    .await
+    .expect("the report was added and answered");
+    let report = messages
+        .values()
+        .find(|p| p["content"].as_str().is_some_and(|c| c.starts_with(marker)))
+        .unwrap();
+    assert_eq!(report["meta"]["type"], "subagent");
+    assert!(report["meta"]["delegation_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("deleg_"));
+
+    let seen = env.script.requests();
+    assert_eq!(
+        seen.len(),
+        4,
+        "parent twice, helper once, the report's turn once"
+    );
+    let dispatched: Value = seen[1..]
+        .iter()
+        .flat_map(|r| r["messages"].as_array().unwrap().iter())
+        .find(|m| m["role"] == "tool")
+        .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(dispatched["status"], "dispatched");
+    assert_eq!(dispatched["mode"], "background");
+    assert!(
+        seen.iter().any(|r| last_user_text(r) == task),
+        "the helper was asked"
+    );
+    let answering = &seen[3];
+    assert!(last_user_text(answering).starts_with(marker));
+    assert!(last_user_text(answering).contains(&format!("Task: {task}")));
+}

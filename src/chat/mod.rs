@@ -24,6 +24,8 @@ pub mod replay;
 pub mod request_text;
 pub mod resume;
 pub mod rounds;
+pub mod sse_relay;
+pub mod subagents;
 pub mod tasks;
 pub mod think;
 pub mod timers;

@@ -5,10 +5,6 @@
 //! provider, streams the answer to the user's sockets and persists it when it
 //! ends. Without a session the endpoint behaves like OpenAI's.
 
-use bytes::Bytes;
-use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::events::Emitter;
@@ -20,7 +16,7 @@ use super::turn::{Target, Turn};
 use super::{background, compaction, params, persist};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::llm::{self, ResolvedModel, StreamEvent};
+use crate::llm::{self, ResolvedModel};
 use crate::state::AppState;
 
 /// What a completion request comes to. The HTTP layer answers with it; the
@@ -143,75 +139,13 @@ async fn direct(
         return Ok(Answer::Relay(relay));
     }
     if stream {
-        let relay = sse_from_events(&resolved, request).await?;
+        let relay = super::sse_relay::sse_from_events(&resolved, request).await?;
         return Ok(Answer::Relay(relay));
     }
     let done = llm::complete(&resolved.target, request)
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Answer::Completion(done.raw))
-}
-
-/// Streams normalised provider events as OpenAI `chat.completion.chunk` SSE
-/// (used for Ollama targets so API clients see one format).
-async fn sse_from_events(resolved: &ResolvedModel, body: Value) -> ApiResult<llm::Relay> {
-    let model = resolved.id.clone();
-    let stream = match llm::stream_chat(&resolved.target, body).await {
-        Ok(s) => s,
-        Err(e) => return Err(ApiError::bad_request(e.to_string())),
-    };
-    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
-    let created = crate::db::now_secs();
-    let chunk = move |delta: Value, finish: Option<String>, usage: Option<Value>| {
-        let mut c = json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        if let Some(u) = usage {
-            c["usage"] = u;
-        }
-        format!("data: {c}\n\n")
-    };
-    let body = stream.map(move |ev| -> Result<Bytes, llm::BoxError> {
-        Ok(Bytes::from(match ev {
-            Ok(StreamEvent::Content(t)) => chunk(json!({"content": t}), None, None),
-            Ok(StreamEvent::Reasoning(t)) => chunk(json!({"reasoning_content": t}), None, None),
-            Ok(StreamEvent::ReasoningDetails(d)) => {
-                chunk(json!({"reasoning_details": d}), None, None)
-            }
-            Ok(StreamEvent::Responses(ev)) => format!("data: {ev}\n\n"),
-            Ok(StreamEvent::Usage(u)) => chunk(json!({}), None, Some(u)),
-            Ok(StreamEvent::ToolCall(d)) => {
-                let mut call = json!({"index": d.index, "type": "function", "function": {}});
-                if let Some(id) = d.id {
-                    call["id"] = json!(id);
-                }
-                if let Some(n) = d.name {
-                    call["function"]["name"] = json!(n);
-                }
-                if let Some(a) = d.arguments {
-                    call["function"]["arguments"] = json!(a);
-                }
-                chunk(json!({"tool_calls": [call]}), None, None)
-            }
-            Ok(StreamEvent::Finish { reason, .. }) => {
-                format!(
-                    "{}data: {}\n\n",
-                    chunk(json!({}), reason.or(Some("stop".into())), None),
-                    crate::frontend_texts::SSE_DONE
-                )
-            }
-            Err(e) => format!("data: {}\n\n", json!({"error": {"message": e.to_string()}})),
-        }))
-    });
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(llm::Relay {
-        status: StatusCode::OK,
-        headers,
-        body: llm::RelayBody::Stream(body.boxed()),
-    })
 }
 
 /// Providers report token counts of a stream only when asked; ask for the
@@ -511,8 +445,23 @@ pub(super) async fn spawn_reply(
     let st = state.clone();
     let tid = task_id.clone();
     let handle = tokio::spawn(async move {
-        let _guard = st.tasks.guard(&tid);
-        generate(st.clone(), turn, target, cancel, progress).await;
+        // Reports of background helpers that came in meanwhile are answered
+        // once a stored chat's turn ends.
+        let after = (turn.persist && !turn.internal).then(|| {
+            let run = super::subagents::run_context(
+                &target.model_id,
+                turn.session_id.as_deref(),
+                &turn.body,
+            );
+            (turn.caller.clone(), turn.chat_id.clone(), run)
+        });
+        {
+            let _guard = st.tasks.guard(&tid);
+            generate(st.clone(), turn, target, cancel, progress).await;
+        }
+        if let Some((caller, chat_id, run)) = after {
+            super::subagents::after_turn(&st, &caller, &chat_id, run).await;
+        }
     });
     Ok((task_id, handle))
 }

@@ -474,7 +474,7 @@ async fn place_prompt(
     let parent = newest_finished_reply(messages, |_| true)
         .or_else(|| (!fallback_parent.is_empty()).then(|| fallback_parent.to_string()));
     let meta = json!({"internal": true, "type": "timer", "timer_id": timer_id});
-    place(state, &chat.id, parent, prompt, model_id, meta).await
+    place(state, &chat.id, parent, prompt, model_id, meta, None).await
 }
 
 /// The newest (by `timestamp`, the first of equals) reply that is not still
@@ -499,7 +499,7 @@ pub fn newest_finished_reply(
 }
 
 /// Writes a prompt (with its `meta`) under `parent` and an empty reply to
-/// it, the reply current.
+/// it, the reply current. `reuse`: the prompt is this message of the chat.
 pub async fn place(
     state: &AppState,
     chat_id: &str,
@@ -507,8 +507,10 @@ pub async fn place(
     prompt: &str,
     model_id: &str,
     meta: Value,
+    reuse: Option<String>,
 ) -> Result<Placed, String> {
-    let (prompt_id, reply_id, now) = (db::new_id(), db::new_id(), db::now_secs());
+    let prompt_id = reuse.unwrap_or_else(db::new_id);
+    let (reply_id, now) = (db::new_id(), db::now_secs());
     let prompt_message = json!({
         "id": prompt_id, "parentId": parent, "childrenIds": [reply_id], "role": "user",
         "content": prompt, "model": model_id, "meta": meta, "timestamp": now,

@@ -7,8 +7,8 @@
 use serde_json::{json, Map, Value};
 
 use super::{arg_str, params, ToolCx};
-use crate::chat::timers;
 use crate::chat::turn::Turn;
+use crate::chat::{subagents, timers};
 use crate::state::AppState;
 
 pub const NAMES: [&str; 2] = ["delegate_task", "timer"];
@@ -101,8 +101,29 @@ pub async fn run(name: &str, cx: &ToolCx<'_>, args: &Map<String, Value>) -> Stri
             };
             timers::create(cx.state, new).await
         }
-        _ => "Error: unknown tool.".into(),
+        _ => {
+            let file_ids = args.get("file_ids").and_then(Value::as_array).map(|l| {
+                l.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            });
+            let delegation = subagents::Delegation {
+                caller: cx.caller,
+                chat_id: cx.chat_id,
+                message_id: cx.message_id,
+                task: arg_str(args, "task").unwrap_or(""),
+                context: arg_str(args, "context").unwrap_or(""),
+                file_ids,
+                background: args.get("background").and_then(Value::as_bool) == Some(true),
+                run: run_context(cx),
+            };
+            subagents::delegate(cx.state, delegation).await
+        }
     }
+}
+
+fn run_context(cx: &ToolCx<'_>) -> Value {
+    subagents::run_context(cx.model_id, cx.session_id, cx.body)
 }
 
 fn direct_connection(body: &Map<String, Value>) -> bool {
@@ -110,48 +131,4 @@ fn direct_connection(body: &Map<String, Value>) -> bool {
         .and_then(|m| m.get("direct"))
         .and_then(Value::as_bool)
         .unwrap_or(false)
-}
-
-/// What the turn ran with, for a turn started later on its behalf: the
-/// model, the browser tab, the selected tools and skills, the features,
-/// files and variables, and the chat's own system messages (`chat_context`)
-/// so that turn's prompt is built the same way.
-pub fn run_context(cx: &ToolCx<'_>) -> Value {
-    let body = cx.body;
-    let list = |k: &str| {
-        body.get(k)
-            .filter(|v| v.is_array())
-            .cloned()
-            .unwrap_or(json!([]))
-    };
-    let object = |k: &str| {
-        body.get(k)
-            .filter(|v| v.is_object())
-            .cloned()
-            .unwrap_or(json!({}))
-    };
-    let system: Vec<Value> = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
-        .cloned()
-        .collect();
-    let mut own_params = json!({});
-    if let Some(system) = body.get("params").and_then(|p| p.get("system")) {
-        own_params["system"] = system.clone();
-    }
-    json!({
-        "model_id": cx.model_id,
-        "session_id": cx.session_id,
-        "tool_ids": list("tool_ids"),
-        "skill_ids": list("skill_ids"),
-        "chat_context": {"messages": system, "params": own_params},
-        "filter_ids": list("filter_ids"),
-        "terminal_id": body.get("terminal_id").cloned().unwrap_or(Value::Null),
-        "features": object("features"),
-        "files": list("files"),
-        "variables": object("variables"),
-    })
 }
