@@ -1,7 +1,7 @@
 //! `timer` and `delegate_task`, over real HTTP with a scripted model: when
 //! they are offered, a timer's prompt coming back into its chat (and the
 //! error it leaves when its model is gone), cancelling a timer, and
-//! sub-agents in the foreground and in the background.
+//! sub-agents in the foreground and in the background; and `view_skill`.
 
 mod common;
 
@@ -424,4 +424,54 @@ async fn a_background_sub_agent_reports_into_the_chat_later() {
     let answering = &seen[3];
     assert!(last_user_text(answering).starts_with(marker));
     assert!(last_user_text(answering).contains(&format!("Task: {task}")));
+}
+
+#[tokio::test]
+async fn view_skill_reads_a_skill_the_caller_has() {
+    let env = setup(false, false).await;
+    let long = "Read the high tide column first. ".repeat(1000);
+    let skill = json!({"id": "tide-tables", "name": "Tide tables", "description": "Tides",
+        "content": long});
+    let created = env.admin.post("/api/v1/skills/create", skill).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+
+    // Someone with no skill of their own is not offered the tool.
+    let (other, _) = common::add_user_with_id(&env._srv, &env.admin, "other").await;
+    let grant = json!([{"principal_type": "user", "principal_id": "*", "permission": "read"}]);
+    let shared = json!({"id": MODEL, "base_model_id": null, "name": "Mock", "meta": {}, "params": {},
+        "access_grants": grant});
+    env.admin.post("/api/v1/models/create", shared).await;
+    env.script.queue(json!({"text": "Hi."}));
+    say(&other, MODEL, None, None, "hello").await;
+    assert!(!tool_names(&env.script.requests()[0])
+        .iter()
+        .any(|n| n == "view_skill"));
+
+    let args = [
+        ("view_skill", json!({"id": "Tide-Tables"})),
+        ("view_skill", json!({"id": "nope"})),
+    ];
+    env.script.queue(calls(&args));
+    env.script.queue(json!({"text": "At noon."}));
+    say(&env.admin, MODEL, None, None, "when is high tide?").await;
+    let seen = env.script.requests();
+    assert!(tool_names(&seen[1]).iter().any(|n| n == "view_skill"));
+    let results: Vec<Value> = seen[2]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| serde_json::from_str(m["content"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(results[0]["id"], "tide-tables");
+    assert_eq!(results[0]["name"], "Tide tables");
+    let opening = results[0]["content"].as_str().unwrap();
+    assert_eq!(
+        opening.chars().count(),
+        5000,
+        "a long skill opens with its first part"
+    );
+    assert_eq!(results[0]["next_offset"], 5000);
+    assert!(long.starts_with(opening));
+    assert_eq!(results[1]["error"], "Skill not found");
 }

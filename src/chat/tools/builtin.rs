@@ -36,6 +36,7 @@ pub enum Builtin {
     Calendar(&'static str),
     Web(&'static str),
     Images(&'static str),
+    Skills(&'static str),
     /// `timer` and `delegate_task`; the flag: background sub-agents are on.
     Agents(&'static str, bool),
 }
@@ -69,6 +70,7 @@ impl Builtin {
             .or_else(|| in_list(&super::calendar::NAMES).map(Builtin::Calendar))
             .or_else(|| in_list(&super::web::NAMES).map(Builtin::Web))
             .or_else(|| in_list(&super::images::NAMES).map(Builtin::Images))
+            .or_else(|| in_list(&super::skills::NAMES).map(Builtin::Skills))
             .or_else(|| in_list(&super::agents::NAMES).map(|n| Builtin::Agents(n, false)))
     }
 
@@ -95,6 +97,7 @@ impl Builtin {
             | Builtin::Calendar(n)
             | Builtin::Web(n)
             | Builtin::Images(n)
+            | Builtin::Skills(n)
             | Builtin::Agents(n, _) => n,
         }
     }
@@ -113,6 +116,7 @@ impl Builtin {
             Builtin::Calendar(n) => return super::calendar::spec(n),
             Builtin::Web(n) => return super::web::spec(n),
             Builtin::Images(n) => return super::images::spec(n),
+            Builtin::Skills(n) => return super::skills::spec(n),
             Builtin::Agents(n, background) => return super::agents::spec(n, background),
             Builtin::CurrentTimestamp => (
                 "The current time: Unix seconds, UTC and the user's local time.",
@@ -173,6 +177,7 @@ impl Builtin {
             Builtin::Calendar(n) => super::calendar::run(n, cx, args).await,
             Builtin::Web(n) => super::web::run(n, cx, args).await,
             Builtin::Images(n) => super::images::run(n, cx, args).await,
+            Builtin::Skills(_) => super::skills::run(cx, args).await,
             m => super::memory::run(m.name(), cx, args).await,
         };
         match out {

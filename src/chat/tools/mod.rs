@@ -21,6 +21,7 @@ mod knowledge_read;
 pub mod legacy;
 mod memory;
 mod notes;
+mod skills;
 mod tasks;
 mod web;
 
@@ -218,6 +219,13 @@ async fn is_note_chat(state: &AppState, turn: &Turn) -> bool {
     matches!(chat, Ok(Some(c)) if c.is_internal() && c.meta.get("type").and_then(Value::as_str) == Some("note"))
 }
 
+/// Whether the caller has a skill a model could open with `view_skill`.
+async fn has_skills(state: &AppState, caller: &Caller) -> bool {
+    crate::workspace::skills::usable(state, caller)
+        .await
+        .is_ok_and(|s| !s.is_empty())
+}
+
 /// Whether the browser's turn gets the built-in tools: a socket session,
 /// native function calling (the default; `legacy` is the prompt-based mode)
 /// and a model whose `builtin_tools` capability is not switched off.
@@ -320,6 +328,9 @@ impl ToolBox {
             && allowed("features.notes");
         if notes_on || is_note_chat(state, turn).await {
             names.extend(notes::NAMES);
+        }
+        if category_on(model, "skills") && has_skills(state, &turn.caller).await {
+            names.extend(skills::NAMES);
         }
         if category_on(model, "tasks") && is_saved_chat_id(&turn.chat_id) {
             names.extend(tasks::NAMES);
