@@ -49,6 +49,7 @@ pub use state::AppState;
 
 /// The whole HTTP surface: API routes, Socket.IO and the embedded frontend.
 pub fn router(state: AppState) -> Router {
+    crate::chat::launch::install(crate::chat::pipeline::launch);
     let sio = socket::layer(state.clone());
     // The panic guard wraps everything that runs per request (handlers,
     // extractors, Socket.IO's HTTP side), so a panic becomes one failed
@@ -91,6 +92,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         crate::rag::processing::resume_pending(self.state.clone());
         let _scheduler = crate::automations::start(self.state.clone());
+        let _timers = crate::chat::timers::start(self.state.clone());
         let app = router(self.state.clone());
         axum::serve(
             self.listener,
@@ -130,6 +132,7 @@ impl Server {
         let watcher = tls::watch(tls, store);
         crate::rag::processing::resume_pending(self.state.clone());
         let _scheduler = crate::automations::start(self.state.clone());
+        let _timers = crate::chat::timers::start(self.state.clone());
         let app = router(self.state.clone());
         tokio::spawn(tls::serve::cancel_on(shutdown, stop.clone()));
         let make = move |remote: SocketAddr| {

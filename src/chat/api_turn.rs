@@ -54,6 +54,8 @@ pub async fn run(
         user_message_id: None,
         body,
         resumed: Vec::new(),
+        internal: false,
+        max_rounds: None,
     };
     let target = Target {
         model_id: model,

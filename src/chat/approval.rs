@@ -32,8 +32,8 @@ pub const NOT_APPROVED: &str = "Error: the user did not approve this tool call."
 /// How long a tab may take to answer a confirmation.
 const CONFIRM_WAIT: Duration = Duration::from_secs(300);
 
-/// The approval mode of a turn. Channel turns and calls without the mode
-/// (automations, API clients) always run their tools.
+/// The approval mode of a turn. Channel turns, sub-agents' internal turns
+/// and calls without the mode (automations, API clients) always run their tools.
 pub fn mode(state: &AppState, turn: &Turn) -> Approval {
     let asked = turn
         .body
@@ -42,6 +42,7 @@ pub fn mode(state: &AppState, turn: &Turn) -> Approval {
         .and_then(Value::as_str)
         == Some("ask");
     if !asked
+        || turn.internal
         || turn.chat_id.starts_with("channel:")
         || !state.config.get_bool("chat.tool_permissions.enable")
     {

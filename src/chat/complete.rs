@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::persist;
 pub use super::pipeline::Answer;
-use super::pipeline::{start_in_background, str_field, targets_of};
+use super::pipeline::{start_in_background, str_field, targets_of, Run};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -38,8 +38,8 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<A
     }
     let wants_new_chat = body.get("parent_id") == Some(&Value::Null) && chat_id.is_none();
     if session_id.is_some() && (chat_id.is_some() || wants_new_chat) {
-        let wait = false;
-        return start_in_background(state, caller, body, model, chat_id, session_id, wait).await;
+        let run = Run::default();
+        return start_in_background(state, caller, body, model, chat_id, session_id, run).await;
     }
     // An API client of a browser session that turns features on: the
     // server runs the built-in tools and answers with the final reply.
@@ -49,8 +49,11 @@ pub async fn handle(state: AppState, caller: Caller, body: Value) -> ApiResult<A
     // An API client naming a saved chat (no socket to stream to): the turn
     // runs like the browser's and the call returns once it is stored.
     if chat_id.as_deref().is_some_and(|c| !c.contains(':')) {
-        let wait = true;
-        return start_in_background(state, caller, body, model, chat_id, None, wait).await;
+        let run = Run {
+            wait: true,
+            ..Run::default()
+        };
+        return start_in_background(state, caller, body, model, chat_id, None, run).await;
     }
     super::passthrough::direct(state, caller, body, &model).await
 }

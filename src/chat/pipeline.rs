@@ -165,6 +165,35 @@ pub(super) fn targets_of(body: &Map<String, Value>, model: &str) -> ApiResult<Ve
     }
 }
 
+/// How a turn runs besides what its request says.
+#[derive(Default)]
+pub(super) struct Run {
+    /// Answer only once the replies are stored.
+    pub wait: bool,
+    pub internal: bool,
+    pub max_rounds: Option<usize>,
+}
+
+/// A turn the server starts itself ([`super::launch`]), in a stored chat.
+pub fn launch(state: AppState, launch: super::launch::Launch) -> super::launch::LaunchFuture {
+    Box::pin(async move {
+        let Value::Object(body) = launch.body else {
+            return Err(ApiError::bad_request("The request must be an object."));
+        };
+        let model = str_field(&body, "model").unwrap_or_default().to_string();
+        let chat_id = str_field(&body, "chat_id").map(str::to_string);
+        let session_id = str_field(&body, "session_id").map(str::to_string);
+        let run = Run {
+            wait: launch.wait,
+            internal: launch.internal,
+            max_rounds: launch.max_rounds,
+        };
+        let caller = launch.caller;
+        start_in_background(state, caller, body, model, chat_id, session_id, run).await?;
+        Ok(())
+    })
+}
+
 pub(super) async fn start_in_background(
     state: AppState,
     caller: Caller,
@@ -172,7 +201,7 @@ pub(super) async fn start_in_background(
     model: String,
     chat_id: Option<String>,
     session_id: Option<String>,
-    wait: bool,
+    run: Run,
 ) -> ApiResult<Answer> {
     let targets = targets_of(&body, &model)?;
     // Fail fast on models the caller cannot use, before anything is stored.
@@ -233,6 +262,19 @@ pub(super) async fn start_in_background(
                 )
                 .await?;
                 emitter.emit_shared("chat:messages", turn).await;
+                let from_user = user_message
+                    .as_ref()
+                    .is_some_and(|m| m.pointer("/meta/internal") != Some(&Value::Bool(true)))
+                    && !run.internal;
+                if from_user {
+                    super::timers::cancel_for_chat(
+                        &state,
+                        &chat_id,
+                        "chat.user_message",
+                        &caller.user.id,
+                    )
+                    .await;
+                }
             }
         }
         emitter
@@ -256,12 +298,14 @@ pub(super) async fn start_in_background(
             user_message_id: user_message_id.clone(),
             body: body.clone(),
             resumed: Vec::new(),
+            internal: run.internal,
+            max_rounds: run.max_rounds,
         };
         let (task_id, handle) = spawn_reply(&state, turn, target).await?;
         running.push(handle);
         task_ids.push(task_id);
     }
-    if wait {
+    if run.wait {
         // The tasks keep running if the client goes away; the answer is
         // stored either way.
         for handle in running {
@@ -301,8 +345,23 @@ pub(super) async fn spawn_reply(
     let st = state.clone();
     let tid = task_id.clone();
     let handle = tokio::spawn(async move {
-        let _guard = st.tasks.guard(&tid);
-        generate(st.clone(), turn, target, cancel, progress).await;
+        // Reports of background helpers that came in meanwhile are answered
+        // once a stored chat's turn ends.
+        let after = (turn.persist && !turn.internal).then(|| {
+            let run = super::subagents::run_context(
+                &target.model_id,
+                turn.session_id.as_deref(),
+                &turn.body,
+            );
+            (turn.caller.clone(), turn.chat_id.clone(), run)
+        });
+        {
+            let _guard = st.tasks.guard(&tid);
+            generate(st.clone(), turn, target, cancel, progress).await;
+        }
+        if let Some((caller, chat_id, run)) = after {
+            super::subagents::after_turn(&st, &caller, &chat_id, run).await;
+        }
     });
     Ok((task_id, handle))
 }
@@ -374,6 +433,9 @@ pub(super) async fn generate(
                 session_id: turn.session_id.as_deref(),
                 files: turn.body.get("files").unwrap_or(&Value::Null),
                 approval: super::approval::mode(&state, &turn),
+                body: &turn.body,
+                internal: turn.internal,
+                max_rounds: turn.max_rounds,
             };
             // Calls the user approved while the reply was paused run first.
             if !turn.resumed.is_empty() {

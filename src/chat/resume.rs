@@ -242,6 +242,8 @@ pub async fn resolve(
             .map(str::to_string),
         body,
         resumed: output,
+        internal: false,
+        max_rounds: None,
     };
     let target = Target {
         model_id,

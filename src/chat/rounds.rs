@@ -53,7 +53,9 @@ pub async fn run(
     compactor: Option<&LoopCompactor>,
     reasoning_tags: &[TagPair],
 ) -> Ending {
-    let limit = max_rounds();
+    let limit = cx
+        .max_rounds
+        .map_or_else(max_rounds, |own| own.min(max_rounds()));
     let mut rounds = 0;
     let mut blocks = 0;
     let runs_code = super::code_round::detects(reasoning_tags);

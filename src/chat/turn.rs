@@ -31,6 +31,10 @@ pub struct Turn {
     /// The stored `output` of a reply that resumes after a paused tool call
     /// (empty for a new reply).
     pub resumed: Vec<Value>,
+    /// A sub-agent's turn (see [`super::launch::Launch::internal`]).
+    pub internal: bool,
+    /// A bound on the tool rounds, below the server's own.
+    pub max_rounds: Option<usize>,
 }
 
 /// Bound for background task calls (title, tags, follow-ups).

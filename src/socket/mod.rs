@@ -438,6 +438,7 @@ async fn on_chat_event(
                     &json!({"chat_id": chat_id, "data": {"type": "chat:list", "data": inner}}),
                 )
                 .await;
+            crate::chat::timers::cancel_for_chat(&state, &chat_id, "chat.read", &user.id).await;
         }
         _ => {}
     }

@@ -23,6 +23,43 @@ pub async fn readable(
     access::visible(state, caller, all, "read", |s| &s.user_id).await
 }
 
+/// The active skills the caller owns or was granted, the ones a chat model
+/// may look at with `view_skill` (admins see only these here too, as
+/// upstream lists them for chats).
+pub async fn usable(state: &AppState, caller: &Caller) -> ApiResult<Vec<SkillRow>> {
+    let all = state.db.read(rows::all_with_grants).await?;
+    let groups = access::group_ids(state, caller.id()).await?;
+    Ok(all
+        .into_iter()
+        .filter(|(s, g)| {
+            s.is_active && access::owner_or_grant(caller, &s.user_id, g, &groups, "read")
+        })
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// One skill for the caller: `Err` with the refusal text when it is missing,
+/// not readable, or switched off and not the caller's to change.
+pub async fn readable_one(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SkillRow> {
+    let key = id.to_string();
+    let found = state
+        .db
+        .read(move |c| rows::get_with_grants(c, &key))
+        .await?;
+    let Some((skill, grants)) = found else {
+        return Err(crate::error::ApiError::not_found("Skill not found"));
+    };
+    let groups = access::group_ids(state, caller.id()).await?;
+    let may = |perm: &str| {
+        access::admin_bypass(caller)
+            || access::owner_or_grant(caller, &skill.user_id, &grants, &groups, perm)
+    };
+    if !may("read") || (!skill.is_active && !may("write")) {
+        return Err(crate::error::ApiError::forbidden("Access denied"));
+    }
+    Ok(skill)
+}
+
 const INJECTION_MAX_CHARS: usize = 100_000;
 
 /// Skill ids mentioned in a message text: `<$id>`, `<$id|label>` or

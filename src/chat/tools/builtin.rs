@@ -36,6 +36,9 @@ pub enum Builtin {
     Calendar(&'static str),
     Web(&'static str),
     Images(&'static str),
+    Skills(&'static str),
+    /// `timer` and `delegate_task`; the flag: background sub-agents are on.
+    Agents(&'static str, bool),
 }
 
 const ALL: [Builtin; 14] = [
@@ -67,6 +70,8 @@ impl Builtin {
             .or_else(|| in_list(&super::calendar::NAMES).map(Builtin::Calendar))
             .or_else(|| in_list(&super::web::NAMES).map(Builtin::Web))
             .or_else(|| in_list(&super::images::NAMES).map(Builtin::Images))
+            .or_else(|| in_list(&super::skills::NAMES).map(Builtin::Skills))
+            .or_else(|| in_list(&super::agents::NAMES).map(|n| Builtin::Agents(n, false)))
     }
 
     pub fn name(self) -> &'static str {
@@ -91,7 +96,9 @@ impl Builtin {
             | Builtin::Automations(n)
             | Builtin::Calendar(n)
             | Builtin::Web(n)
-            | Builtin::Images(n) => n,
+            | Builtin::Images(n)
+            | Builtin::Skills(n)
+            | Builtin::Agents(n, _) => n,
         }
     }
 
@@ -109,6 +116,8 @@ impl Builtin {
             Builtin::Calendar(n) => return super::calendar::spec(n),
             Builtin::Web(n) => return super::web::spec(n),
             Builtin::Images(n) => return super::images::spec(n),
+            Builtin::Skills(n) => return super::skills::spec(n),
+            Builtin::Agents(n, background) => return super::agents::spec(n, background),
             Builtin::CurrentTimestamp => (
                 "The current time: Unix seconds, UTC and the user's local time.",
                 params(json!({}), &[]),
@@ -158,6 +167,7 @@ impl Builtin {
             Builtin::CalculateTimestamp => Ok(clock(cx, Some(args))),
             Builtin::AskUser => Err(anyhow::anyhow!("ask_user is answered by the user")),
             Builtin::ExecuteCode => return run_code(cx, args).await,
+            Builtin::Agents(n, _) => return super::agents::run(n, cx, args).await,
             Builtin::SearchChats => search_chats(cx, args).await,
             Builtin::ViewChat => view_chat(cx, args).await,
             Builtin::Notes(n) => super::notes::run(n, cx, args).await,
@@ -167,6 +177,7 @@ impl Builtin {
             Builtin::Calendar(n) => super::calendar::run(n, cx, args).await,
             Builtin::Web(n) => super::web::run(n, cx, args).await,
             Builtin::Images(n) => super::images::run(n, cx, args).await,
+            Builtin::Skills(_) => super::skills::run(cx, args).await,
             m => super::memory::run(m.name(), cx, args).await,
         };
         match out {

@@ -8,6 +8,7 @@
 //! object, an error inside the tool) becomes a result the model reads; a
 //! turn never fails because of a tool.
 
+mod agents;
 mod ask_user;
 mod automations;
 mod builtin;
@@ -20,6 +21,7 @@ mod knowledge_read;
 pub mod legacy;
 mod memory;
 mod notes;
+mod skills;
 mod tasks;
 mod web;
 
@@ -51,6 +53,12 @@ pub struct ToolCx<'a> {
     pub files: &'a Value,
     /// Whether calls wait for the user's approval first.
     pub approval: super::approval::Approval,
+    /// The turn's request (what a timer or a sub-agent starts again from).
+    pub body: &'a Map<String, Value>,
+    /// A sub-agent's turn.
+    pub internal: bool,
+    /// A bound on the tool rounds of this turn.
+    pub max_rounds: Option<usize>,
 }
 
 // Reading a tool call's arguments, shared by the built-in tools.
@@ -213,6 +221,13 @@ async fn is_note_chat(state: &AppState, turn: &Turn) -> bool {
     matches!(chat, Ok(Some(c)) if c.is_internal() && c.meta.get("type").and_then(Value::as_str) == Some("note"))
 }
 
+/// Whether the caller has a skill a model could open with `view_skill`.
+async fn has_skills(state: &AppState, caller: &Caller) -> bool {
+    crate::workspace::skills::usable(state, caller)
+        .await
+        .is_ok_and(|s| !s.is_empty())
+}
+
 /// Whether the browser's turn gets the built-in tools: a socket session,
 /// native function calling (the default; `legacy` is the prompt-based mode)
 /// and a model whose `builtin_tools` capability is not switched off.
@@ -316,6 +331,9 @@ impl ToolBox {
         if notes_on || is_note_chat(state, turn).await {
             names.extend(notes::NAMES);
         }
+        if category_on(model, "skills") && has_skills(state, &turn.caller).await {
+            names.extend(skills::NAMES);
+        }
         if category_on(model, "tasks") && is_saved_chat_id(&turn.chat_id) {
             names.extend(tasks::NAMES);
         }
@@ -352,7 +370,14 @@ impl ToolBox {
         if crate::interpreter::chat::allowed(state, &turn.caller, &turn.body, model).await {
             names.push(crate::interpreter::chat::TOOL_NAME);
         }
-        for b in names.into_iter().filter_map(builtin::Builtin::named) {
+        let mut offered: Vec<builtin::Builtin> = names
+            .into_iter()
+            .filter_map(builtin::Builtin::named)
+            .collect();
+        if let Some(background) = agents::offered(state, turn, model) {
+            offered.extend(agents::NAMES.map(|n| builtin::Builtin::Agents(n, background)));
+        }
+        for b in offered {
             if !tools.iter().any(|t| t.name() == b.name()) {
                 tools.push(Tool::Builtin(b));
             }

@@ -13,6 +13,7 @@ mod search;
 mod tags;
 #[cfg(test)]
 mod tests;
+pub mod timers;
 mod write;
 
 pub use lists::{
