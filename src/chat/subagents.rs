@@ -38,18 +38,6 @@ const IDLE_WAIT: Duration = Duration::from_secs(600);
 /// messages (`chat_context`) so that turn's prompt is built the same way.
 /// Stored with upstream's keys.
 pub fn run_context(model_id: &str, session_id: Option<&str>, body: &Map<String, Value>) -> Value {
-    let list = |k: &str| {
-        body.get(k)
-            .filter(|v| v.is_array())
-            .cloned()
-            .unwrap_or(json!([]))
-    };
-    let object = |k: &str| {
-        body.get(k)
-            .filter(|v| v.is_object())
-            .cloned()
-            .unwrap_or(json!({}))
-    };
     let system: Vec<Value> = body
         .get("messages")
         .and_then(Value::as_array)
@@ -62,18 +50,18 @@ pub fn run_context(model_id: &str, session_id: Option<&str>, body: &Map<String, 
     if let Some(system) = body.get("params").and_then(|p| p.get("system")) {
         own_params["system"] = system.clone();
     }
-    json!({
+    let request = Value::Object(body.clone());
+    let mut record = json!({
         "model_id": model_id,
         "session_id": session_id,
-        "tool_ids": list("tool_ids"),
-        "skill_ids": list("skill_ids"),
         "chat_context": {"messages": system, "params": own_params},
-        "filter_ids": list("filter_ids"),
+        "filter_ids": body.get("filter_ids").filter(|v| v.is_array()).cloned().unwrap_or(json!([])),
         "terminal_id": body.get("terminal_id").cloned().unwrap_or(Value::Null),
-        "features": object("features"),
-        "files": list("files"),
-        "variables": object("variables"),
-    })
+    });
+    if let Some(r) = record.as_object_mut() {
+        r.extend(super::timers::carried(&request));
+    }
+    record
 }
 
 /// What `delegate_task` was asked for, and the turn it was asked in.
@@ -390,18 +378,6 @@ impl Child {
             .map(super::history::message_text)
             .collect();
         system.push(limits.system_prompt.clone());
-        let list = |k: &str| {
-            run.get(k)
-                .filter(|v| v.is_array())
-                .cloned()
-                .unwrap_or(json!([]))
-        };
-        let object = |k: &str| {
-            run.get(k)
-                .filter(|v| v.is_object())
-                .cloned()
-                .unwrap_or(json!({}))
-        };
         let session = run["session_id"]
             .as_str()
             .map(str::to_string)
@@ -419,16 +395,9 @@ impl Child {
             "user_message": self.prompt_message,
             "session_id": session,
             "background_tasks": {},
-            "tool_ids": list("tool_ids"),
-            "skill_ids": list("skill_ids"),
-            "features": object("features"),
-            "files": list("files"),
-            "variables": object("variables"),
             "folder_id": self.folder_id,
         });
-        if let Some(t) = run.get("terminal_id").filter(|t| t.is_string()) {
-            body["terminal_id"] = t.clone();
-        }
+        super::timers::carry_into(&mut body, run);
         let launched = launch::launch(
             state,
             Launch {

@@ -417,18 +417,6 @@ impl Placed {
             .cloned()
             .unwrap_or_default();
         messages.push(json!({"role": "user", "content": prompt}));
-        let list = |k: &str| {
-            run.get(k)
-                .filter(|v| v.is_array())
-                .cloned()
-                .unwrap_or(json!([]))
-        };
-        let object = |k: &str| {
-            run.get(k)
-                .filter(|v| v.is_object())
-                .cloned()
-                .unwrap_or(json!({}))
-        };
         let session = run
             .get("session_id")
             .and_then(Value::as_str)
@@ -446,16 +434,41 @@ impl Placed {
             "user_message": self.prompt_message,
             "session_id": session,
             "background_tasks": {},
-            "tool_ids": list("tool_ids"),
-            "skill_ids": list("skill_ids"),
-            "features": object("features"),
-            "files": list("files"),
-            "variables": object("variables"),
         });
-        if let Some(t) = run.get("terminal_id").filter(|t| t.is_string()) {
-            body["terminal_id"] = t.clone();
-        }
+        carry_into(&mut body, run);
         body
+    }
+}
+
+/// The keys of a run record (or a request) that a turn started later on its
+/// behalf takes over: tool and skill ids and files as lists, features and
+/// variables as objects (empty when missing or of another type).
+pub fn carried(from: &Value) -> Map<String, Value> {
+    let kept = |k: &str, empty: Value| {
+        let v = from
+            .get(k)
+            .filter(|v| std::mem::discriminant(*v) == std::mem::discriminant(&empty));
+        (k.to_string(), v.cloned().unwrap_or(empty))
+    };
+    [
+        kept("tool_ids", json!([])),
+        kept("skill_ids", json!([])),
+        kept("features", json!({})),
+        kept("files", json!([])),
+        kept("variables", json!({})),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Adds the [`carried`] keys of `run`, and its terminal when it names one,
+/// to a turn's request.
+pub fn carry_into(body: &mut Value, run: &Value) {
+    if let Some(b) = body.as_object_mut() {
+        b.extend(carried(run));
+        if let Some(t) = run.get("terminal_id").filter(|t| t.is_string()) {
+            b.insert("terminal_id".into(), t.clone());
+        }
     }
 }
 
