@@ -528,12 +528,7 @@ async fn add_report(
     let lock = parent_lock(chat_id);
     {
         let _held = lock.lock().await;
-        let (cid, uid) = (chat_id.to_string(), caller.id().to_string());
-        let Ok(Some(chat)) = state
-            .db
-            .read(move |c| chats::get_for_user(c, &cid, &uid))
-            .await
-        else {
+        let Some(chat) = own_chat(state, caller, chat_id).await else {
             return;
         };
         let empty = Map::new();
@@ -595,12 +590,7 @@ async fn answer_pending(state: &AppState, caller: &Caller, chat_id: &str, run: V
     if state.tasks.is_chat_active(chat_id) {
         return;
     }
-    let (cid, uid) = (chat_id.to_string(), caller.id().to_string());
-    let Ok(Some(chat)) = state
-        .db
-        .read(move |c| chats::get_for_user(c, &cid, &uid))
-        .await
-    else {
+    let Some(chat) = own_chat(state, caller, chat_id).await else {
         return;
     };
     let empty = Map::new();
@@ -682,25 +672,19 @@ async fn answer_pending(state: &AppState, caller: &Caller, chat_id: &str, run: V
         "data": {"type": "chat:reload"}});
     events::to_user(state, caller.id(), "events", &reload).await;
     let body = placed.request(&run, &model_id, &combined, chat_id, "subagent-result");
-    let started = launch::launch(
-        state,
-        Launch {
-            caller: caller.clone(),
-            body,
-            internal: false,
-            max_rounds: None,
-            wait: false,
-        },
-    )
-    .await;
-    if let Err(e) = started {
-        let fields = json!({"done": true, "error": {"content": e.to_string()}});
-        let (cid, mid) = (chat_id.to_string(), placed.reply_id.clone());
-        let _ = state
-            .db
-            .write(move |c| chats::upsert_message(c, &cid, &mid, &fields, false, db::now_secs()))
-            .await;
-    }
+    // A failure is stored on the reply and shown to the user.
+    let _ = placed.start(state, caller.clone(), body, chat_id).await;
+}
+
+/// The caller's own chat, if it is still there.
+async fn own_chat(state: &AppState, caller: &Caller, chat_id: &str) -> Option<chats::ChatRow> {
+    let (cid, uid) = (chat_id.to_string(), caller.id().to_string());
+    state
+        .db
+        .read(move |c| chats::get_for_user(c, &cid, &uid))
+        .await
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]

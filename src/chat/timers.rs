@@ -362,32 +362,8 @@ async fn try_fire(state: &AppState, timer_id: &str, claim: &str) -> Result<(), S
         claims: None,
         token: String::new(),
     };
-    let started = launch::launch(
-        state,
-        Launch {
-            caller,
-            body,
-            internal: false,
-            max_rounds: None,
-            wait: false,
-        },
-    )
-    .await;
-    if let Err(e) = started {
-        let detail = e.to_string();
+    if let Err(detail) = placed.start(state, caller, body, &parent_id).await {
         set_state(state, timer_id, "error", Some(&detail)).await;
-        let error = json!({"error": {"content": detail}, "done": true});
-        let (cid, mid, fields) = (parent_id.clone(), placed.reply_id.clone(), error.clone());
-        let saved = state
-            .db
-            .write(move |c| chats::upsert_message(c, &cid, &mid, &fields, false, db::now_secs()))
-            .await;
-        if let Err(e) = saved {
-            tracing::error!(error = ?e, "could not store a timer's error");
-        }
-        let event = json!({"chat_id": parent_id, "message_id": placed.reply_id,
-            "data": {"type": "chat:message:error", "data": error}});
-        events::to_user(state, &owner, "events", &event).await;
     }
     Ok(())
 }
@@ -397,6 +373,44 @@ async fn try_fire(state: &AppState, timer_id: &str, claim: &str) -> Result<(), S
 pub struct Placed {
     pub prompt_message: Value,
     pub reply_id: String,
+}
+
+impl Placed {
+    /// Starts the turn that writes the reply. A turn that cannot start
+    /// leaves its error on the reply (stored and shown); the error text.
+    pub async fn start(
+        &self,
+        state: &AppState,
+        caller: Caller,
+        body: Value,
+        chat_id: &str,
+    ) -> Result<(), String> {
+        let owner = caller.id().to_string();
+        let launch = Launch {
+            caller,
+            body,
+            internal: false,
+            max_rounds: None,
+            wait: false,
+        };
+        let Err(e) = launch::launch(state, launch).await else {
+            return Ok(());
+        };
+        let detail = e.to_string();
+        let error = json!({"error": {"content": detail}, "done": true});
+        let (cid, mid, fields) = (chat_id.to_string(), self.reply_id.clone(), error.clone());
+        let saved = state
+            .db
+            .write(move |c| chats::upsert_message(c, &cid, &mid, &fields, false, db::now_secs()))
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(error = ?e, "could not store the error of a turn the server started");
+        }
+        let event = json!({"chat_id": chat_id, "message_id": self.reply_id,
+            "data": {"type": "chat:message:error", "data": error}});
+        events::to_user(state, &owner, "events", &event).await;
+        Err(detail)
+    }
 }
 
 impl Placed {
