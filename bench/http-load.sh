@@ -58,11 +58,14 @@ run "GET /api/config (anonymous)" /api/config
 if [ -n "$token" ]; then
   run "GET /api/config (Bearer)" /api/config -H "Authorization: Bearer $token"
   run "GET /api/v1/auths/ (Bearer)" /api/v1/auths/ -H "Authorization: Bearer $token"
-  # 80 chats of 6 messages each, so the first page (60) is full
-  python3 - "$base" "$token" <<'PY'
+  # CHATS chats of 6 messages each (default 80, so the first page of 60 is
+  # full); MORE_CHATS (default 2000) measures the same page again once that
+  # many are stored, since the sidebar must not get slower as history grows.
+  add_chats() { # from, to
+    python3 - "$base" "$token" "$1" "$2" <<'PY'
 import json, sys, urllib.request
-base, token = sys.argv[1], sys.argv[2]
-for i in range(80):
+base, token, start, end = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for i in range(start, end):
     msgs = {}
     prev = None
     for j in range(6):
@@ -77,8 +80,16 @@ for i in range(80):
                                  headers={"content-type": "application/json", "authorization": "Bearer " + token})
     urllib.request.urlopen(req, timeout=10).read()
 PY
-  run "GET /api/v1/chats/?page=1 (60 of 80)" "/api/v1/chats/?page=1" -H "Authorization: Bearer $token"
+  }
+  CHATS=${CHATS:-80}
+  MORE_CHATS=${MORE_CHATS:-2000}
+  add_chats 0 "$CHATS"
+  run "GET /api/v1/chats/?page=1 (60 of $CHATS)" "/api/v1/chats/?page=1" -H "Authorization: Bearer $token"
   run "GET /api/models (20 upstream models)" /api/models -H "Authorization: Bearer $token"
+  if [ "$MORE_CHATS" -gt "$CHATS" ]; then
+    add_chats "$CHATS" "$MORE_CHATS"
+    run "GET /api/v1/chats/?page=1 (60 of $MORE_CHATS)" "/api/v1/chats/?page=1" -H "Authorization: Bearer $token"
+  fi
 fi
 run "GET / (index.html)" / -H "Accept-Encoding: gzip, br"
 echo "server RSS after load: $(awk '{ printf "%.1f MiB", $1 / 1024 }' <<<"$(rss_kb "$SERVER_PID")") (peak $(awk '{ printf "%.1f MiB", $1 / 1024 }' <<<"$(hwm_kb "$SERVER_PID")"))"
