@@ -53,6 +53,14 @@ pub async fn to_user<T: Serialize + ?Sized>(
     }
 }
 
+/// One browser tab of a user, asked about one message of a chat.
+pub struct TabTarget<'a> {
+    pub user_id: &'a str,
+    pub session_id: Option<&'a str>,
+    pub chat_id: &'a str,
+    pub message_id: &'a str,
+}
+
 /// Why a call to one browser tab got no answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TabCallError {

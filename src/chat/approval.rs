@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::output::CallRequest;
 use super::turn::Turn;
-use crate::events::call_tab;
+use crate::events::{call_tab, TabTarget};
 use crate::state::AppState;
 
 /// How the tool calls of one turn are approved.
@@ -52,14 +52,6 @@ pub fn mode(state: &AppState, turn: &Turn) -> Approval {
     } else {
         Approval::AskTab
     }
-}
-
-/// Where a confirmation goes: the user, the tab of the turn, the chat and reply.
-pub struct TabTarget<'a> {
-    pub user_id: &'a str,
-    pub session_id: Option<&'a str>,
-    pub chat_id: &'a str,
-    pub message_id: &'a str,
 }
 
 /// Asks the tab whether `call` may run; only a plain `true` approves it (a

@@ -38,10 +38,7 @@ pub async fn run_pending(emitter: &Emitter, out: &Progress, cx: &ToolCx<'_>) -> 
         .emit("chat:completion", json!({"output": items}))
         .await;
     let who = ci::RunFor {
-        user_id: cx.caller.id(),
-        session_id: cx.session_id,
-        chat_id: cx.chat_id,
-        message_id: cx.message_id,
+        tab: cx.tab(),
         files: cx.files.clone(),
     };
     ci::run_item(cx.state, &who, &mut item).await;

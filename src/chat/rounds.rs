@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::approval::{self, Approval, TabTarget};
+use super::approval::{self, Approval};
 use super::compaction::LoopCompactor;
 use super::events::Emitter;
 use super::output::CallRequest;
@@ -217,12 +217,7 @@ async fn run_one(
     call: &CallRequest,
     ran: &mut Vec<(CallRequest, String)>,
 ) {
-    let to = TabTarget {
-        user_id: cx.caller.id(),
-        session_id: cx.session_id,
-        chat_id: cx.chat_id,
-        message_id: cx.message_id,
-    };
+    let to = cx.tab();
     let asked = cx.approval == Approval::AskTab;
     let reply = if asked && !approval::confirm(cx.state, &to, call).await {
         approval::NOT_APPROVED.to_string().into()

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 pub use super::item::TOOL_NAME;
 use super::{pyodide, Outcome, Use};
 use crate::auth::{permissions, Caller};
+use crate::events::TabTarget;
 use crate::state::AppState;
 
 /// Blocks one reply may run before the loop stops.
@@ -118,12 +119,9 @@ pub fn add_to_user_message(messages: &mut Vec<Value>, text: &str) {
     messages.push(json!({"role": "user", "content": text}));
 }
 
-/// Who a run is for.
+/// Who a run is for: the user's tab of the chat, and the chat's files.
 pub struct RunFor<'a> {
-    pub user_id: &'a str,
-    pub session_id: Option<&'a str>,
-    pub chat_id: &'a str,
-    pub message_id: &'a str,
+    pub tab: TabTarget<'a>,
     pub files: Value,
 }
 
@@ -135,16 +133,7 @@ pub async fn run(state: &AppState, who: &RunFor<'_>, code: &str) -> Outcome {
     }
     let code = super::guard_imports(&super::sanitize(code), &super::blocked_modules());
     let outcome = match super::engine(&state.config, Use::Interpreter).as_str() {
-        "pyodide" => {
-            let target = pyodide::TabTarget {
-                user_id: who.user_id,
-                session_id: who.session_id,
-                chat_id: who.chat_id,
-                message_id: who.message_id,
-                files: who.files.clone(),
-            };
-            pyodide::run(state, &target, &code).await
-        }
+        "pyodide" => pyodide::run(state, &who.tab, &who.files, &code).await,
         "jupyter" => {
             let server = super::jupyter_server(&state.config, Use::Interpreter);
             super::jupyter::run(&server, &code).await
@@ -154,7 +143,7 @@ pub async fn run(state: &AppState, who: &RunFor<'_>, code: &str) -> Outcome {
             ..Outcome::default()
         },
     };
-    with_image_links(state, who.user_id, outcome).await
+    with_image_links(state, who.tab.user_id, outcome).await
 }
 
 async fn with_image_links(state: &AppState, user_id: &str, mut o: Outcome) -> Outcome {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::Outcome;
-use crate::events::{call_tab, TabCallError};
+use crate::events::{call_tab, TabCallError, TabTarget};
 use crate::state::AppState;
 
 /// How long the tab may take when `WEBSOCKET_EVENT_CALLER_TIMEOUT` sets
@@ -24,18 +24,9 @@ fn wait() -> Duration {
         .unwrap_or(DEFAULT_WAIT)
 }
 
-/// Who is asked and about which message.
-pub struct TabTarget<'a> {
-    pub user_id: &'a str,
-    pub session_id: Option<&'a str>,
-    pub chat_id: &'a str,
-    pub message_id: &'a str,
-    /// The chat's files, for the tab to mount under `/mnt/uploads`.
-    pub files: Value,
-}
-
-/// Asks the tab to run `code`; what it answers, or why it did not.
-pub async fn run(state: &AppState, target: &TabTarget<'_>, code: &str) -> Outcome {
+/// Asks the tab to run `code` (with the chat's `files` mounted under
+/// `/mnt/uploads`); what it answers, or why it did not.
+pub async fn run(state: &AppState, target: &TabTarget<'_>, files: &Value, code: &str) -> Outcome {
     let payload = json!({
         "chat_id": target.chat_id,
         "message_id": target.message_id,
@@ -45,7 +36,7 @@ pub async fn run(state: &AppState, target: &TabTarget<'_>, code: &str) -> Outcom
                 "id": uuid::Uuid::new_v4().to_string(),
                 "code": code,
                 "session_id": target.session_id,
-                "files": target.files,
+                "files": files,
             },
         },
     });

@@ -5,20 +5,16 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use owui_encoder::synthetic::{tensors, Numbers, Shape};
 use owui_encoder::{Activation, Config, Encoder, Pooling, WeightSource};
 
-struct Random(HashMap<String, Vec<usize>>, u64);
+/// Weights of the right shapes drawn on demand (values do not matter here).
+struct Random(HashMap<String, Vec<usize>>, Numbers);
 
 impl WeightSource for Random {
     fn get(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
         let shape = self.0.get(name).cloned().ok_or(name.to_string())?;
-        let n = shape.iter().product();
-        let data = (0..n)
-            .map(|_| {
-                self.1 = self.1.wrapping_mul(6364136223846793005).wrapping_add(1);
-                ((self.1 >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.1
-            })
-            .collect();
+        let data = self.1.values(shape.iter().product(), 0.1, 0.0);
         Ok((shape, data))
     }
 }
@@ -32,33 +28,17 @@ fn main() {
     let len = args.get(1).copied().unwrap_or(170);
     let int8 = std::env::var("F32").is_err();
     let (h, ff) = (384, 1536);
-    let mut shapes = HashMap::new();
-    shapes.insert(
-        "embeddings.word_embeddings.weight".to_string(),
-        vec![30522, h],
-    );
-    shapes.insert("embeddings.position_embeddings.weight".into(), vec![512, h]);
-    shapes.insert("embeddings.token_type_embeddings.weight".into(), vec![2, h]);
-    shapes.insert("embeddings.LayerNorm.weight".into(), vec![h]);
-    shapes.insert("embeddings.LayerNorm.bias".into(), vec![h]);
-    for i in 0..6 {
-        let l = format!("encoder.layer.{i}");
-        for (name, o, k) in [
-            ("attention.self.query", h, h),
-            ("attention.self.key", h, h),
-            ("attention.self.value", h, h),
-            ("attention.output.dense", h, h),
-            ("intermediate.dense", ff, h),
-            ("output.dense", h, ff),
-        ] {
-            shapes.insert(format!("{l}.{name}.weight"), vec![o, k]);
-            shapes.insert(format!("{l}.{name}.bias"), vec![o]);
-        }
-        for name in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            shapes.insert(format!("{l}.{name}.weight"), vec![h]);
-            shapes.insert(format!("{l}.{name}.bias"), vec![h]);
-        }
-    }
+    let shape = Shape {
+        vocab: 30522,
+        positions: 512,
+        hidden: h,
+        intermediate: ff,
+        layers: 6,
+    };
+    let shapes: HashMap<String, Vec<usize>> = tensors(shape)
+        .into_iter()
+        .map(|(name, dims, _)| (name, dims))
+        .collect();
     let config = Config {
         hidden: h,
         heads: 12,
@@ -68,7 +48,7 @@ fn main() {
         activation: Activation::GeluErf,
         pooling: Pooling::Mean,
     };
-    let enc = Encoder::load(config, 6, &mut Random(shapes, 1), int8).unwrap();
+    let enc = Encoder::load(config, 6, &mut Random(shapes, Numbers(1)), int8).unwrap();
     println!(
         "int8 kernels: {}, weights {:.1} MB",
         enc.uses_int8(),

@@ -27,6 +27,7 @@
 mod avx;
 pub mod ops;
 pub mod q8;
+pub mod synthetic;
 
 use q8::Packed;
 
@@ -652,71 +653,30 @@ mod tests {
     /// A random 2-layer model (hidden 64, 4 heads of 16, 128 intermediate,
     /// vocabulary 200, 96 positions), matrices rounded to int8 values.
     fn random_model() -> (Config, Map) {
+        use crate::synthetic::{tensors, Numbers, Role, Shape};
         let (h, ff) = (64, 128);
-        let mut seed = 21u64;
-        let mut rnd = |n: usize, amp: f32, offset: f32| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (((seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5) * amp + offset
-                })
-                .collect()
-        };
+        let mut numbers = Numbers(21);
         let mut m = HashMap::new();
-        let matrix = |m: &mut HashMap<_, _>, name: String, n: usize, k: usize, v: Vec<f32>| {
-            let mut v = v;
-            for row in v.chunks_mut(k) {
-                let mut q = vec![0i8; k];
-                let s = q8::quantize(row, &mut q);
-                row.iter_mut().zip(&q).for_each(|(x, q)| *x = *q as f32 * s);
-            }
-            m.insert(name, (vec![n, k], v));
+        let shape = Shape {
+            vocab: 200,
+            positions: 96,
+            hidden: h,
+            intermediate: ff,
+            layers: 2,
         };
-        matrix(
-            &mut m,
-            "embeddings.word_embeddings.weight".into(),
-            200,
-            h,
-            rnd(200 * h, 2.0, 0.0),
-        );
-        m.insert(
-            "embeddings.position_embeddings.weight".into(),
-            (vec![96, h], rnd(96 * h, 1.0, 0.0)),
-        );
-        m.insert(
-            "embeddings.token_type_embeddings.weight".into(),
-            (vec![2, h], rnd(2 * h, 1.0, 0.0)),
-        );
-        let norm = |m: &mut HashMap<String, _>,
-                    name: String,
-                    rnd: &mut dyn FnMut(usize, f32, f32) -> Vec<f32>| {
-            m.insert(format!("{name}.weight"), (vec![h], rnd(h, 0.2, 1.0)));
-            m.insert(format!("{name}.bias"), (vec![h], rnd(h, 0.2, 0.0)));
-        };
-        norm(&mut m, "embeddings.LayerNorm".into(), &mut rnd);
-        for i in 0..2 {
-            let l = format!("encoder.layer.{i}");
-            for (name, n, k) in [
-                ("attention.self.query", h, h),
-                ("attention.self.key", h, h),
-                ("attention.self.value", h, h),
-                ("attention.output.dense", h, h),
-                ("intermediate.dense", ff, h),
-                ("output.dense", h, ff),
-            ] {
-                matrix(
-                    &mut m,
-                    format!("{l}.{name}.weight"),
-                    n,
-                    k,
-                    rnd(n * k, 0.5, 0.0),
-                );
-                m.insert(format!("{l}.{name}.bias"), (vec![n], rnd(n, 0.2, 0.0)));
+        for (name, dims, role) in tensors(shape) {
+            let (amp, offset) = role.scale();
+            let mut v = numbers.values(dims.iter().product(), amp, offset);
+            // Matrices hold int8 values, as the bundled model's do.
+            if matches!(role, Role::Matrix | Role::WordEmbeddings) {
+                let k = dims[1];
+                for row in v.chunks_mut(k) {
+                    let mut q = vec![0i8; k];
+                    let s = q8::quantize(row, &mut q);
+                    row.iter_mut().zip(&q).for_each(|(x, q)| *x = *q as f32 * s);
+                }
             }
-            norm(&mut m, format!("{l}.attention.output.LayerNorm"), &mut rnd);
-            norm(&mut m, format!("{l}.output.LayerNorm"), &mut rnd);
+            m.insert(name, (dims, v));
         }
         let config = Config {
             hidden: h,

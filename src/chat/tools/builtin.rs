@@ -200,10 +200,7 @@ impl Builtin {
 /// the Jupyter server.
 async fn run_code(cx: &ToolCx<'_>, args: &Map<String, Value>) -> String {
     let who = crate::interpreter::chat::RunFor {
-        user_id: cx.caller.id(),
-        session_id: cx.session_id,
-        chat_id: cx.chat_id,
-        message_id: cx.message_id,
+        tab: cx.tab(),
         files: cx.files.clone(),
     };
     crate::interpreter::chat::run_tool(cx.state, &who, args).await

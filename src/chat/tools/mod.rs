@@ -61,6 +61,18 @@ pub struct ToolCx<'a> {
     pub max_rounds: Option<usize>,
 }
 
+impl<'a> ToolCx<'a> {
+    /// The user's tab of this turn, asked about the reply being written.
+    pub fn tab(&self) -> crate::events::TabTarget<'a> {
+        crate::events::TabTarget {
+            user_id: self.caller.id(),
+            session_id: self.session_id,
+            chat_id: self.chat_id,
+            message_id: self.message_id,
+        }
+    }
+}
+
 // Reading a tool call's arguments, shared by the built-in tools.
 
 pub(crate) fn params(props: Value, required: &[&str]) -> Value {

@@ -181,6 +181,7 @@ pub fn embed_padded(bert: &Bert, batch: &[&[u32]]) -> anyhow::Result<Vec<Vec<f32
 #[cfg(test)]
 mod tests {
     use super::*;
+    use owui_encoder::synthetic::{tensors, Numbers, Shape};
     use std::collections::HashMap;
 
     fn tiny() -> Bert {
@@ -196,50 +197,21 @@ mod tests {
             hidden_act: "gelu".into(),
         };
         let dev = Device::Cpu;
-        let mut ts = HashMap::new();
-        let mut seed = 0u64;
-        let mut rnd = |shape: &[usize]| {
-            let n: usize = shape.iter().product();
-            let v: Vec<f32> = (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-                })
-                .collect();
-            Tensor::from_vec(v, shape, &dev).unwrap()
+        let mut numbers = Numbers(0);
+        let shape = Shape {
+            vocab: 50,
+            positions: 64,
+            hidden: 16,
+            intermediate: 32,
+            layers: 2,
         };
-        let h = 16;
-        ts.insert("embeddings.word_embeddings.weight".into(), rnd(&[50, h]));
-        ts.insert(
-            "embeddings.position_embeddings.weight".into(),
-            rnd(&[64, h]),
-        );
-        ts.insert(
-            "embeddings.token_type_embeddings.weight".into(),
-            rnd(&[2, h]),
-        );
-        ts.insert("embeddings.LayerNorm.weight".into(), rnd(&[h]));
-        ts.insert("embeddings.LayerNorm.bias".into(), rnd(&[h]));
-        for i in 0..2 {
-            let l = format!("encoder.layer.{i}");
-            for (name, o, inp) in [
-                ("attention.self.query", h, h),
-                ("attention.self.key", h, h),
-                ("attention.self.value", h, h),
-                ("attention.output.dense", h, h),
-                ("intermediate.dense", 32, h),
-                ("output.dense", h, 32),
-            ] {
-                ts.insert(format!("{l}.{name}.weight"), rnd(&[o, inp]));
-                ts.insert(format!("{l}.{name}.bias"), rnd(&[o]));
-            }
-            for name in ["attention.output.LayerNorm", "output.LayerNorm"] {
-                ts.insert(format!("{l}.{name}.weight"), rnd(&[h]));
-                ts.insert(format!("{l}.{name}.bias"), rnd(&[h]));
-            }
-        }
+        let ts: HashMap<String, Tensor> = tensors(shape)
+            .into_iter()
+            .map(|(name, dims, _)| {
+                let v = numbers.values(dims.iter().product(), 1.0, 0.0);
+                (name, Tensor::from_vec(v, dims, &dev).unwrap())
+            })
+            .collect();
         let vb = VarBuilder::from_tensors(ts, DType::F32, &dev);
         Bert::load(vb, &config, Pooling::Mean).unwrap()
     }

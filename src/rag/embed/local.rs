@@ -216,17 +216,7 @@ impl LocalModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rnd(seed: &mut u64, n: usize, amp: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (((*seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5) * amp
-            })
-            .collect()
-    }
+    use owui_encoder::synthetic::{tensors, Numbers, Shape};
 
     /// A random 2-layer BERT (hidden 64, 4 heads, 128 intermediate), its
     /// matrices rounded as the bundled model's are.
@@ -243,54 +233,22 @@ mod tests {
             layer_norm_eps: 1e-12,
             hidden_act: act.into(),
         };
-        let mut seed = 5u64;
-        let mut w = Vec::new();
-        let mut add = |name: String, shape: Vec<usize>, amp: f32, offset: f32| {
-            let n = shape.iter().product();
-            let data = rnd(&mut seed, n, amp)
-                .into_iter()
-                .map(|x| x + offset)
-                .collect();
-            w.push(Weights { name, shape, data });
+        let mut numbers = Numbers(5);
+        let shape = Shape {
+            vocab,
+            positions: pos,
+            hidden: h,
+            intermediate: ff,
+            layers: 2,
         };
-        add(
-            "embeddings.word_embeddings.weight".into(),
-            vec![vocab, h],
-            2.0,
-            0.0,
-        );
-        add(
-            "embeddings.position_embeddings.weight".into(),
-            vec![pos, h],
-            1.0,
-            0.0,
-        );
-        add(
-            "embeddings.token_type_embeddings.weight".into(),
-            vec![2, h],
-            1.0,
-            0.0,
-        );
-        add("embeddings.LayerNorm.weight".into(), vec![h], 0.2, 1.0);
-        add("embeddings.LayerNorm.bias".into(), vec![h], 0.2, 0.0);
-        for i in 0..2 {
-            let l = format!("encoder.layer.{i}");
-            for (name, o, inp) in [
-                ("attention.self.query", h, h),
-                ("attention.self.key", h, h),
-                ("attention.self.value", h, h),
-                ("attention.output.dense", h, h),
-                ("intermediate.dense", ff, h),
-                ("output.dense", h, ff),
-            ] {
-                add(format!("{l}.{name}.weight"), vec![o, inp], 0.5, 0.0);
-                add(format!("{l}.{name}.bias"), vec![o], 0.2, 0.0);
-            }
-            for name in ["attention.output.LayerNorm", "output.LayerNorm"] {
-                add(format!("{l}.{name}.weight"), vec![h], 0.2, 1.0);
-                add(format!("{l}.{name}.bias"), vec![h], 0.2, 0.0);
-            }
-        }
+        let mut w: Vec<Weights> = tensors(shape)
+            .into_iter()
+            .map(|(name, shape, role)| {
+                let (amp, offset) = role.scale();
+                let data = numbers.values(shape.iter().product(), amp, offset);
+                Weights { name, shape, data }
+            })
+            .collect();
         // Mark the matrices large enough to be stored as int8.
         for x in w
             .iter_mut()
@@ -354,11 +312,12 @@ mod tests {
         ] {
             let (config, w) = random_model(act);
             let reference = candle(&config, &w);
-            let mut seed = 9u64;
+            let mut numbers = Numbers(9);
             let seqs: Vec<Vec<u32>> = [3usize, 40, 1, 17, 150, 64, 2, 90]
                 .iter()
                 .map(|&n| {
-                    rnd(&mut seed, n, 1.0)
+                    numbers
+                        .values(n, 1.0, 0.0)
                         .iter()
                         .map(|x| ((x + 0.5) * 299.0) as u32)
                         .collect()
