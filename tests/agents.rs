@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::scripted::{tool_names, Script};
+use common::scripted::{last_user_text, tool_names, Script};
 use common::{Client, TestServer};
 use serde_json::{json, Value};
 
@@ -294,17 +294,6 @@ async fn a_timer_set_to_cancel_on_a_user_message_does_not_fire_after_one() {
         tool["content"].as_str().unwrap().starts_with("Error:"),
         "{tool}"
     );
-}
-
-fn last_user_text(request: &Value) -> String {
-    request["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|m| m["role"] == "user")
-        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

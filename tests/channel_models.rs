@@ -16,13 +16,7 @@ async fn setup() -> (TestServer, Client, Script) {
     let srv = TestServer::fresh().await;
     let admin = common::admin(&srv).await;
     common::connect_openai(&admin, &format!("{base}/v1")).await;
-    srv.state
-        .clone()
-        .unwrap()
-        .config
-        .set_many(vec![("channels.enable", json!(true))])
-        .await
-        .unwrap();
+    common::enable_channels(&srv).await;
     (srv, admin, script)
 }
 

@@ -74,16 +74,6 @@ async fn users(srv: &TestServer) -> Users {
     }
 }
 
-async fn enable_channels(srv: &TestServer) {
-    srv.state
-        .clone()
-        .unwrap()
-        .config
-        .set_many(vec![("channels.enable", json!(true))])
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn disabled_channels_answer_403() {
     let srv = TestServer::fresh().await;
@@ -109,7 +99,7 @@ async fn disabled_channels_answer_403() {
     assert_eq!(r.status, 403);
 
     // Enabled, but a user without `features.channels` gets 401.
-    enable_channels(&srv).await;
+    common::enable_channels(&srv).await;
     let state = srv.state.clone().unwrap();
     let mut perms = state.config.get("user.permissions");
     perms["features"]["channels"] = json!(false);
@@ -126,7 +116,7 @@ async fn disabled_channels_answer_403() {
 #[tokio::test]
 async fn group_channel_messages_threads_reactions_and_events() {
     let srv = TestServer::fresh().await;
-    enable_channels(&srv).await;
+    common::enable_channels(&srv).await;
     let u = users(&srv).await;
     let bea_token = u.bea.token.clone().unwrap();
     let cy_token = u.cy.token.clone().unwrap();
@@ -472,7 +462,7 @@ async fn group_channel_messages_threads_reactions_and_events() {
 #[tokio::test]
 async fn dm_standard_channel_and_webhook() {
     let srv = TestServer::fresh().await;
-    enable_channels(&srv).await;
+    common::enable_channels(&srv).await;
     let u = users(&srv).await;
 
     // A DM is found again rather than duplicated.
@@ -644,7 +634,7 @@ async fn dm_standard_channel_and_webhook() {
 #[tokio::test]
 async fn user_grants_need_only_the_public_permission() {
     let srv = TestServer::fresh().await;
-    enable_channels(&srv).await;
+    common::enable_channels(&srv).await;
     let u = users(&srv).await;
     let grants = json!([
         {"principal_type": "user", "principal_id": u.cy_id, "permission": "read"},
@@ -698,7 +688,7 @@ async fn user_grants_need_only_the_public_permission() {
 async fn channel_completions_only_write_into_the_callers_own_message() {
     let llm = common::mock_llm::MockLlm::openai(&["gpt-mock"]).await;
     let srv = TestServer::fresh().await;
-    enable_channels(&srv).await;
+    common::enable_channels(&srv).await;
     let u = users(&srv).await;
     common::connect_openai(&u.admin, &llm.url).await;
     // Members may use the model.

@@ -180,14 +180,7 @@ async fn profile_image_is_not_an_open_redirect() {
 }
 
 async fn channel_with_webhook(server: &TestServer, admin: &Client) -> (String, String) {
-    server
-        .state
-        .clone()
-        .unwrap()
-        .config
-        .set_many(vec![("channels.enable", json!(true))])
-        .await
-        .unwrap();
+    common::enable_channels(server).await;
     let r = admin
         .post("/api/v1/channels/create", json!({"name": "general"}))
         .await;

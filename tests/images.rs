@@ -453,12 +453,8 @@ async fn a_picture_drawn_in_a_channel_is_kept_on_the_models_message() {
     common::connect_openai(&admin, &llm.url).await;
     let (base, log) = engine().await;
     save_images(&admin, openai_settings(&base)).await;
+    common::enable_channels(&srv).await;
     let state = srv.state.clone().unwrap();
-    state
-        .config
-        .set_many(vec![("channels.enable", json!(true))])
-        .await
-        .unwrap();
     let painter = json!({"id": "painter", "name": "Painter", "base_model_id": "gpt-mock",
         "meta": {"capabilities": {"image_generation": true}, "defaultFeatureIds": ["image_generation"]},
         "params": {}});

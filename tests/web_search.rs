@@ -703,16 +703,7 @@ async fn a_native_turn_gets_search_web_and_fetch_url() {
     assert!(results[1].contains("High tide is at noon"), "{results:?}");
     // The fetched page is cited: the question goes out again with its marker
     // (search results are not cited, so the round before is unchanged).
-    let question = |request: &Value| {
-        request["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|m| m["role"] == "user")
-            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-            .unwrap()
-    };
+    let question = common::scripted::last_user_text;
     assert_eq!(question(&seen[1]), "tides?");
     let cited = question(&seen[2]);
     let marker = format!("<source id=\"1\" name=\"{tides}\"></source>");

@@ -261,6 +261,17 @@ pub async fn set_default_permission(admin: &Client, path: &str, on: bool) {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// Switches channels on (off by default, as upstream has them).
+pub async fn enable_channels(srv: &TestServer) {
+    srv.state
+        .clone()
+        .unwrap()
+        .config
+        .set_many(vec![("channels.enable", json!(true))])
+        .await
+        .unwrap();
+}
+
 /// Points the server's one OpenAI connection at `url` (a stand-in provider).
 pub async fn connect_openai(admin: &Client, url: &str) {
     let r = admin

@@ -62,6 +62,19 @@ pub fn tool_names(request: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The text of a request's last user message (empty when there is none).
+pub fn last_user_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn chunk(delta: Value, finish: Option<&str>) -> String {
     let c = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock-gpt",
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
