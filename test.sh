@@ -4,11 +4,14 @@
 #   2. browser end-to-end tests: ./install.sh (frontend + release binary), the
 #      release artifact check (tests/release_artifact.rs: static, size, healthcheck),
 #      then the official frontend in headless Chromium against ./open-webui (e2e/run.mjs)
+#   3. Open WebUI's own integration suite against ./open-webui (tests/upstream_suite.sh:
+#      every test of ../shared/owui-tests/TARGET.txt passes, or CONFORMANCE.md says why not)
 #
-# Usage: ./test.sh [--no-e2e | --e2e-only] [--no-install]
+# Usage: ./test.sh [--no-e2e | --e2e-only] [--no-install] [--no-suite]
 #   --no-e2e      only the cargo tests
-#   --e2e-only    only the browser tests
+#   --e2e-only    only the browser tests and the upstream suite
 #   --no-install  do not run ./install.sh; use the existing ./open-webui (or $OWUI_BIN)
+#   --no-suite    leave out the upstream suite (step 3)
 # Honours CARGO_TARGET_DIR. Exit status is non-zero if anything failed.
 set -euo pipefail
 
@@ -18,13 +21,15 @@ ROOT="$PWD"
 run_cargo=1
 run_e2e=1
 run_install=1
+run_suite=1
 for arg in "$@"; do
   case "$arg" in
     --no-e2e) run_e2e=0 ;;
     --e2e-only) run_cargo=0 ;;
     --no-install) run_install=0 ;;
+    --no-suite) run_suite=0 ;;
     -h | --help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -39,6 +44,7 @@ section() { printf '\n==== %s ====\n' "$*"; }
 cargo_status="skipped"
 artifact_status="skipped"
 e2e_status="skipped"
+suite_status="skipped"
 e2e_passed=0
 e2e_failed=0
 failed=0
@@ -135,10 +141,33 @@ if [ "$run_e2e" = 1 ]; then
   if [ "$e2e_ok" = 1 ] && [ "$e2e_failed" = 0 ]; then e2e_status="ok"; else e2e_status="FAILED"; failed=1; fi
 fi
 
+# ---------------------------------------------------------------- upstream suite
+# Runs after the browser tests, on the same release binary. Outside CI a
+# checkout without ../shared/owui-tests skips it; under CI=true that fails.
+if [ "$run_e2e" = 1 ] && [ "$run_suite" = 1 ]; then
+  section "upstream suite"
+  bin="${OWUI_BIN:-$ROOT/open-webui}"
+  suite_dir="${OWUI_TESTS_DIR:-$ROOT/../shared/owui-tests}"
+  if [ ! -x "$suite_dir/run.sh" ] && [ "${CI:-}" != "true" ]; then
+    echo "test.sh: no upstream suite at $suite_dir; skipped (set OWUI_TESTS_DIR)" >&2
+    suite_status="skipped (not found)"
+  elif [ ! -x "$bin" ]; then
+    echo "test.sh: no server binary at $bin for the upstream suite" >&2
+    suite_status="FAILED"
+    failed=1
+  elif timeout --kill-after=60 3600 tests/upstream_suite.sh "$bin"; then
+    suite_status="ok"
+  else
+    suite_status="FAILED"
+    failed=1
+  fi
+fi
+
 section "summary"
 echo "cargo tests: $cargo_status"
 echo "release artifact: $artifact_status"
 echo "e2e: $e2e_status"
+echo "upstream suite: $suite_status"
 if [ "$run_e2e" = 1 ]; then
   echo "$e2e_passed passed, $e2e_failed failed"
 fi

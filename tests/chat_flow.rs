@@ -689,3 +689,86 @@ async fn api_client_completes_into_a_saved_chat() {
     let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
     assert!(chat["chat"]["history"]["messages"].get("b-9").is_none());
 }
+
+/// A realtime call's voice record (`meta.voice`) in the stored history: a reply
+/// the voice model gave by itself reaches the chat model only as a labelled
+/// transcript; the spoken transcript of a chat answer follows that answer;
+/// the record itself is never sent.
+#[tokio::test]
+async fn spoken_replies_reach_the_model_as_labelled_transcripts() {
+    let (_srv, admin) = setup().await;
+    let voice = |said: &str| {
+        json!({"voice": {"model": "voice-rt", "input_item_id": "in",
+                         "speech": [{"item_id": "s1", "transcript": said, "interrupted": false}]}})
+    };
+    let history = json!({"currentId": "a-2", "messages": {
+        "u-1": {"id": "u-1", "parentId": null, "childrenIds": ["a-1"], "role": "user", "content": "hello there"},
+        "a-1": {"id": "a-1", "parentId": "u-1", "childrenIds": ["u-2"], "role": "assistant", "done": true,
+                "model": "voice-rt", "content": "The tide turns at six.", "meta": voice("The tide turns at six.")},
+        "u-2": {"id": "u-2", "parentId": "a-1", "childrenIds": ["a-2"], "role": "user", "content": "when exactly"},
+        "a-2": {"id": "a-2", "parentId": "u-2", "childrenIds": [], "role": "assistant", "done": true,
+                "model": "mock-gpt", "content": "At six sharp.", "meta": voice("At six, sailor.")}}});
+    let created = admin
+        .post(
+            "/api/v1/chats/new",
+            json!({"chat": {"title": "Call", "models": ["mock-gpt"], "history": history}}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let chat_id = created.body["id"].as_str().unwrap().to_string();
+    let ask = json!({
+        "stream": true, "model": "mock-gpt", "params": {}, "session_id": "not-a-socket", "chat_id": chat_id,
+        "id": "a-3", "message_ids": [{"model_id": "mock-gpt", "message_id": "a-3", "modelIdx": 0}],
+        "parent_id": "a-2",
+        "user_message": {"id": "u-3", "parentId": "a-2", "childrenIds": [], "role": "user",
+                         "content": "and after that", "timestamp": 3, "models": ["mock-gpt"]},
+        "background_tasks": {}
+    });
+    let r = admin.post("/api/chat/completions", ask).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut sent = None;
+    for _ in 0..200 {
+        sent = seen_bodies()
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| b["stream"] == json!(true))
+            .cloned();
+        if sent.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let sent = sent.expect("the model was never asked");
+    let msgs: Vec<&Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .collect();
+    let text = |m: &Value| m["content"].as_str().unwrap_or_default().to_string();
+    let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        [
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+            "assistant",
+            "user"
+        ],
+        "{msgs:?}"
+    );
+    // The voice's own reply: a transcript, with a label line in front.
+    let (label, said) = text(msgs[1])
+        .split_once('\n')
+        .map(|(l, s)| (l.to_string(), s.to_string()))
+        .unwrap();
+    assert_eq!(said, "The tide turns at six.");
+    assert!(label.starts_with('[') && label.ends_with(']'), "{label}");
+    // The chat answer as it was, then what the call said of it.
+    assert_eq!(text(msgs[3]), "At six sharp.");
+    assert_eq!(text(msgs[4]), format!("{label}\nAt six, sailor."));
+    assert!(msgs.iter().all(|m| m.get("meta").is_none()));
+}

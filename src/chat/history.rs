@@ -133,6 +133,7 @@ pub fn to_upstream_messages_with(
                 let replayed = super::replay::output_to_messages_for(items, same_model, reasoning);
                 if !replayed.is_empty() {
                     out.extend(replayed);
+                    out.extend(super::spoken::transcripts_after(m));
                     continue;
                 }
             }
@@ -142,8 +143,14 @@ pub fn to_upstream_messages_with(
         } else {
             message_text(m)
         };
-        if role == "assistant" && text.trim().is_empty() {
-            continue;
+        if role == "assistant" {
+            if let Some(spoken) = super::spoken::spoken_alone(m, &text) {
+                out.extend(spoken);
+                continue;
+            }
+            if text.trim().is_empty() {
+                continue;
+            }
         }
         let text = match attached_files_block(m).filter(|_| file_context && role == "user") {
             Some(block) => format!("{block}{text}"),
@@ -160,6 +167,9 @@ pub fn to_upstream_messages_with(
             let mut parts = vec![json!({"type": "text", "text": text})];
             parts.extend(images);
             out.push(json!({"role": role, "content": parts}));
+        }
+        if role == "assistant" {
+            out.extend(super::spoken::transcripts_after(m));
         }
     }
     out

@@ -29,6 +29,7 @@ pub mod replay;
 pub mod request_text;
 pub mod resume;
 pub mod rounds;
+pub mod spoken;
 pub mod sse_relay;
 pub mod subagents;
 pub mod tasks;
