@@ -160,3 +160,61 @@ async fn unknown_or_unreadable_models_do_not_answer() {
     assert_eq!(started, 1, "only one reply was ever started");
     assert_eq!(script.requests().len(), 1);
 }
+
+/// An automation aimed at a channel posts its prompt there as its owner's
+/// message and the model answers it in the thread; the run records the
+/// channel. Creating one for a channel the user may not write to, or one
+/// that does not exist, is refused.
+#[tokio::test]
+async fn an_automation_posts_into_a_channel_and_its_model_answers() {
+    let (srv, admin, script) = setup().await;
+    let ch = channel(&admin).await;
+    script.queue(json!({"text": "Fair winds all day."}));
+    let form = |ch: &str| {
+        json!({"name": "Forecast", "data": {"prompt": "What is the weather like?", "model_id": "mock-gpt",
+               "rrule": "RRULE:FREQ=DAILY", "target": {"type": "channel", "channel_id": ch}}})
+    };
+    let r = admin.post("/api/v1/automations/create", form(&ch)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["target"]["channel_id"], ch.as_str());
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = admin
+        .post(&format!("/api/v1/automations/{id}/run"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let answer = answers(&admin, &ch, 1).await.remove(0);
+    assert_eq!(answer["content"], "Fair winds all day.");
+    assert_eq!(answer["meta"]["automation_id"], id.as_str());
+    let all = everything(&admin, &ch).await;
+    let prompt = all
+        .iter()
+        .find(|m| m["content"] == "What is the weather like?")
+        .expect("the prompt is posted in the channel");
+    assert_eq!(answer["parent_id"], prompt["id"], "answered in the thread");
+    assert_eq!(
+        common::scripted::last_user_text(&script.requests()[0]),
+        format!("{}: What is the weather like?", "Admin")
+    );
+    let mut run = Value::Null;
+    for _ in 0..100 {
+        let runs = admin.get(&format!("/api/v1/automations/{id}/runs")).await;
+        if let Some(first) = runs.body.as_array().and_then(|a| a.first()) {
+            run = first.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["chat_id"], format!("channel:{ch}"));
+
+    // Refusals when the automation is saved.
+    let (bob, _) = common::add_user_with_id(&srv, &admin, "bob").await;
+    common::set_default_permission(&admin, "features.automations", true).await;
+    let r = bob.post("/api/v1/automations/create", form(&ch)).await;
+    assert_eq!(r.status, 403, "a channel Bob may not write to: {}", r.body);
+    let r = admin
+        .post("/api/v1/automations/create", form("no-such-channel"))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+}

@@ -121,10 +121,8 @@ async fn accept_form(
         match t.kind.as_str() {
             "chat" => {}
             "channel" => {
-                return Err(ApiError::NotImplemented(
-                    "Posting automation results to a channel is not supported by this server"
-                        .into(),
-                ))
+                crate::automations::channel::check_target(state, caller, t.channel_id.as_deref())
+                    .await?;
             }
             _ => {
                 return Err(ApiError::Validation(json!([{

@@ -4,11 +4,13 @@
 //! A run creates a chat holding the prompt and an assistant reply, asks the
 //! automation's model through the completion pipeline (non-streaming), stores
 //! the answer (or the error) in that reply, and records an `automation_run`.
+//! An automation aimed at a channel posts there instead ([`channel`]).
 //! The schedule lives in the database (`next_run_at`), so a restart picks up
 //! where it left off; an automation missed while the server was down runs
 //! once at the next poll and is then rescheduled.
 
 pub mod alerts;
+pub mod channel;
 pub mod rrule;
 pub mod tz;
 
@@ -160,7 +162,8 @@ async fn poll_once(state: &AppState, slots: &Arc<Semaphore>) -> anyhow::Result<(
 /// Runs an automation once and records the outcome.
 pub async fn execute(state: &AppState, automation: &AutomationRow) {
     let mut chat_id = None;
-    let outcome = run(state, automation, &mut chat_id).await;
+    let mut message_id = None;
+    let outcome = run(state, automation, &mut chat_id, &mut message_id).await;
     let (status, error) = match &outcome {
         Ok(()) => ("success", None),
         Err(e) => {
@@ -182,12 +185,15 @@ pub async fn execute(state: &AppState, automation: &AutomationRow) {
         tracing::error!(error = ?e, "cannot record automation run");
     }
     if outcome.is_ok() {
-        let result = json!({
+        let mut result = json!({
             "automation_id": automation.id,
             "name": automation.name,
             "chat_id": chat_id,
             "status": "success",
         });
+        if let Some(mid) = message_id {
+            result["message_id"] = json!(mid);
+        }
         events::to_user(state, &automation.user_id, "automation:result", &result).await;
     }
 }
@@ -196,6 +202,7 @@ async fn run(
     state: &AppState,
     automation: &AutomationRow,
     chat_out: &mut Option<String>,
+    message_out: &mut Option<String>,
 ) -> anyhow::Result<()> {
     let uid = automation.user_id.clone();
     let user = state
@@ -214,6 +221,13 @@ async fn run(
     if !permitted {
         anyhow::bail!("Owner no longer permitted to run automations");
     }
+    let caller = Caller {
+        user,
+        via_api_key: false,
+        claims: None,
+        token: String::new(),
+    };
+    let user = &caller.user;
     let prompt = automation
         .data
         .get("prompt")
@@ -230,12 +244,13 @@ async fn run(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let target = automation
-        .data
-        .pointer("/target/type")
-        .and_then(Value::as_str);
-    if target == Some("channel") {
-        anyhow::bail!("Posting automation results to a channel is not supported by this server");
+    let target = automation.data.get("target").cloned().unwrap_or_default();
+    if target.get("type").and_then(Value::as_str) == Some("channel") {
+        let (chat, reply) =
+            channel::run(state, &caller, &automation.id, &target, &prompt, &model_id).await?;
+        *chat_out = Some(chat);
+        *message_out = Some(reply);
+        return Ok(());
     }
 
     // The chat the run writes into: the prompt and an unfinished reply.
@@ -287,12 +302,6 @@ async fn run(
     let listed = json!({"chat_id": chat_id, "message_id": user_msg, "data": {"type": "chat:list"}});
     events::to_user(state, &automation.user_id, "events", &listed).await;
 
-    let caller = Caller {
-        user,
-        via_api_key: false,
-        claims: None,
-        token: String::new(),
-    };
     // A run filed in a folder works under the folder's system prompt, as a
     // chat in that folder would.
     let mut messages = Vec::new();

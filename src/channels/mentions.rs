@@ -118,21 +118,24 @@ pub fn spawn_answers(state: &AppState, caller: &Caller, ch: &ChannelRow, message
             let Some(model) = models.iter().find(|m| m["id"] == json!(id)) else {
                 continue;
             };
-            if let Err(e) = answer(&state, &caller, &ch, &message, model).await {
+            if let Err(e) = answer(&state, &caller, &ch, &message, model, None).await {
                 tracing::warn!(error = %e, model = %id, "a model could not answer in a channel");
             }
         }
     });
 }
 
-/// Posts the model's (empty) reply and starts the turn that fills it in.
-async fn answer(
+/// Posts the model's (empty) reply to `message` and starts the turn that
+/// fills it in; the reply's id. A reply an automation asked for carries its
+/// id in `meta`.
+pub async fn answer(
     state: &AppState,
     caller: &Caller,
     ch: &ChannelRow,
     message: &MessageRow,
     model: &Value,
-) -> ApiResult<()> {
+    automation_id: Option<&str>,
+) -> ApiResult<String> {
     let model_id = model["id"].as_str().unwrap_or_default().to_string();
     let name = model["name"].as_str().unwrap_or(&model_id).to_string();
     let thread_id = message
@@ -176,7 +179,10 @@ async fn answer(
             reply_to_id: None,
             parent_id,
             data: Some(Map::new()),
-            meta: Some(json!({"model_id": model_id, "model_name": name})),
+            meta: Some(match automation_id {
+                Some(a) => json!({"model_id": model_id, "model_name": name, "automation_id": a}),
+                None => json!({"model_id": model_id, "model_name": name}),
+            }),
         },
         crate::error::messages::DEFAULT,
     )
@@ -248,7 +254,7 @@ async fn answer(
         body.insert("files".into(), Value::Array(files));
     }
     crate::chat::complete::handle(state.clone(), caller.clone(), Value::Object(body)).await?;
-    Ok(())
+    Ok(reply.id)
 }
 
 async fn model_name(model_id: &str, state: &AppState, caller: &Caller) -> String {
