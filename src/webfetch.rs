@@ -109,23 +109,32 @@ async fn vet_page_url(url: &reqwest::Url) -> ApiResult<(String, SocketAddr)> {
     })
 }
 
-/// Loads a web page (following at most 5 redirects, each one vetted) and
-/// returns its text.
-pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
+/// A response body read through [`get_guarded`].
+pub struct Fetched {
+    /// Where the body came from, after redirects.
+    pub url: reqwest::Url,
+    /// The `Content-Type` header as sent (empty when absent).
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// GETs `url`, following at most 5 redirects and vetting every hop against
+/// the private-address guard; refuses a non-success status and a body larger
+/// than `max` bytes. `timeout` bounds each request.
+pub async fn get_guarded(
+    url: &str,
+    max: usize,
+    timeout: Duration,
+    verify_tls: bool,
+) -> ApiResult<Fetched> {
     let mut url =
         reqwest::Url::parse(url.trim()).map_err(|_| ApiError::bad_request(INVALID_URL))?;
-    let max = match state.config.get("web.fetch.max_content_length") {
-        Value::Number(n) => n.as_u64().filter(|n| *n > 0),
-        _ => None,
-    }
-    .unwrap_or(10 * 1024 * 1024) as usize;
-    let verify = state.config.get("web.loader.ssl_verification") != json!(false);
     for _ in 0..6 {
         let (host, addr) = vet_page_url(&url).await?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .danger_accept_invalid_certs(!verify)
+            .timeout(timeout)
+            .danger_accept_invalid_certs(!verify_tls)
             .resolve(&host, addr)
             .user_agent("Mozilla/5.0 (compatible; open-webui)")
             .build()
@@ -152,7 +161,7 @@ pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
                 resp.status().as_u16()
             )));
         }
-        let ct = resp
+        let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -167,32 +176,47 @@ pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
         {
             if body.len() + chunk.len() > max {
                 return Err(ApiError::bad_request(format!(
-                    "The page at {url} is larger than {} bytes.",
-                    max
+                    "The content at {url} is larger than {max} bytes."
                 )));
             }
             body.extend_from_slice(&chunk);
         }
-        let name = url.path().rsplit('/').next().unwrap_or("").to_string();
-        let name = if ct.contains("html") || name.is_empty() {
-            "page.html".to_string()
-        } else {
-            name
-        };
-        // Fetched pages are as hostile as uploads: parsed in a worker process.
-        let text = crate::rag::extract::extract_bytes_isolated(
-            &state.settings.extract,
+        return Ok(Fetched {
+            url,
+            content_type,
             body,
-            &name,
-            Some(&ct),
-        )
-        .await
-        .map_err(|e| ApiError::bad_request(format!("Could not read content from the page: {e}")))?;
-        return Ok(text);
+        });
     }
     Err(ApiError::bad_request(format!(
         "Too many redirects for {url}"
     )))
+}
+
+/// Loads a web page through [`get_guarded`] and returns its text.
+pub async fn fetch_page_text(state: &AppState, url: &str) -> ApiResult<String> {
+    let max = match state.config.get("web.fetch.max_content_length") {
+        Value::Number(n) => n.as_u64().filter(|n| *n > 0),
+        _ => None,
+    }
+    .unwrap_or(10 * 1024 * 1024) as usize;
+    let verify = state.config.get("web.loader.ssl_verification") != json!(false);
+    let page = get_guarded(url, max, Duration::from_secs(20), verify).await?;
+    let name = page.url.path().rsplit('/').next().unwrap_or("").to_string();
+    let ct = page.content_type;
+    let name = if ct.contains("html") || name.is_empty() {
+        "page.html".to_string()
+    } else {
+        name
+    };
+    // Fetched pages are as hostile as uploads: parsed in a worker process.
+    crate::rag::extract::extract_bytes_isolated(
+        &state.settings.extract,
+        page.body,
+        &name,
+        Some(&ct),
+    )
+    .await
+    .map_err(|e| ApiError::bad_request(format!("Could not read content from the page: {e}")))
 }
 
 /// The media type of a response (`Content-Type` without parameters,

@@ -756,24 +756,13 @@ async fn skill_upload(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    use std::io::Write;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (p, d) in entries {
-        w.start_file(*p, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(d).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
-
 #[tokio::test]
 async fn skills_import_preview_replace_and_zip_export() {
     let srv = TestServer::fresh().await;
     let admin = admin(&srv).await;
     let (cy, _) = add_user_with_id(&srv, &admin, "Cy").await;
     let png: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00";
-    let archive = zip_of(&[
+    let archive = common::zip_of(&[
         (
             "pack/knots/SKILL.md",
             b"---\nname: knots\ndescription: Tying.\n---\nBowline.",
@@ -843,8 +832,8 @@ async fn skills_import_preview_replace_and_zip_export() {
 
     // Hostile uploads are refused with a clear 400.
     for bad in [
-        zip_of(&[("../SKILL.md", b"x")]),
-        zip_of(&[("a/SKILL.md", b"x"), ("stray.txt", b"y")]),
+        common::zip_of(&[("../SKILL.md", b"x")]),
+        common::zip_of(&[("a/SKILL.md", b"x"), ("stray.txt", b"y")]),
         b"PK not really".to_vec(),
     ] {
         let (status, body) = skill_upload(

@@ -21,23 +21,8 @@ pub struct Identity {
 
 /// Decodes `%XX` escapes (UTF-8); anything malformed is kept as written.
 pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |x: u8| (x as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    match String::from_utf8(out) {
-        Ok(v) => v,
+    match percent_encoding::percent_decode_str(s).decode_utf8() {
+        Ok(v) => v.into_owned(),
         Err(_) => s.to_string(),
     }
 }

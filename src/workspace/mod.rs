@@ -3,5 +3,6 @@
 //! uses, and the refusal of Python tools.
 
 pub mod skill_package;
+pub mod skill_url;
 pub mod skills;
 pub mod tools;

@@ -31,6 +31,24 @@ pub struct Package {
     pub files: Vec<Value>,
 }
 
+impl Package {
+    /// The package as upstream returns it: id, name, description, meta,
+    /// `is_active` when the source gave one, and the files.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "meta": self.meta,
+        });
+        if let Some(a) = self.is_active {
+            v["is_active"] = json!(a);
+        }
+        v["files"] = json!(self.files);
+        v
+    }
+}
+
 /// A file entry from raw bytes: text when they are UTF-8 without NUL bytes,
 /// base64 otherwise.
 pub fn encode_file(path: &str, data: &[u8]) -> Value {
@@ -126,8 +144,27 @@ fn outermost_roots<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<String> {
     roots
 }
 
+/// How an archive downloaded from a URL is read: any folder holding a
+/// `SKILL.md` is a skill and other files are passed over (a repository
+/// holds more than skills); with `directory`, the archive's top folder is
+/// dropped and only paths under `directory` are read (a GitHub download of
+/// one folder of a repository).
+#[derive(Debug, Clone, Default)]
+pub struct Discover {
+    pub directory: Option<String>,
+}
+
 /// One uploaded file: JSON (a skill or a list), ZIP / `.skill`, or Markdown.
 pub fn parse_import(data: &[u8], filename: &str) -> Result<Vec<Package>, String> {
+    parse_import_with(data, filename, None)
+}
+
+/// [`parse_import`], reading archives as `discover` says when given.
+pub fn parse_import_with(
+    data: &[u8],
+    filename: &str,
+    discover: Option<&Discover>,
+) -> Result<Vec<Package>, String> {
     if data.len() > MAX_IMPORT_BYTES {
         return Err(TOO_LARGE.into());
     }
@@ -139,7 +176,7 @@ pub fn parse_import(data: &[u8], filename: &str) -> Result<Vec<Package>, String>
             Err(e) => return Err(format!("The JSON file could not be read: {e}")),
         }
     } else if lower.ends_with(".zip") || lower.ends_with(".skill") {
-        archive_packages(data)?
+        archive_packages(data, discover)?
     } else if lower.ends_with(".md") {
         vec![json!({"files": [encode_file("SKILL.md", data)]})]
     } else {
@@ -149,13 +186,14 @@ pub fn parse_import(data: &[u8], filename: &str) -> Result<Vec<Package>, String>
 }
 
 /// The skill folders of a ZIP archive, as `{"files": [...]}` values.
-fn archive_packages(data: &[u8]) -> Result<Vec<Value>, String> {
+fn archive_packages(data: &[u8], discover: Option<&Discover>) -> Result<Vec<Value>, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(data))
         .map_err(|_| "The archive is not a readable ZIP file".to_string())?;
     if zip.len() > MAX_IMPORT_ENTRIES {
         return Err("The archive holds too many entries".into());
     }
     let mut entries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut links: Vec<String> = Vec::new();
     let mut total = 0usize;
     for i in 0..zip.len() {
         let (path, is_dir, declared) = {
@@ -168,8 +206,20 @@ fn archive_packages(data: &[u8]) -> Result<Vec<Value>, String> {
             let path = name.trim_end_matches('/').to_string();
             validate_path(&path)?;
             let kind = f.unix_mode().unwrap_or(0) & 0o170000;
-            if !matches!(kind, 0 | 0o100000 | 0o040000) {
+            let special = !matches!(kind, 0 | 0o100000 | 0o040000);
+            if special && discover.is_none() {
                 return Err("Archives may not hold links or special files".into());
+            }
+            let path = match discover.and_then(|d| d.directory.as_deref()) {
+                Some(dir) => match path.split_once('/') {
+                    Some((_, inner)) if inner.starts_with(dir) => inner.to_string(),
+                    _ => continue,
+                },
+                None => path,
+            };
+            if special {
+                links.push(path);
+                continue;
             }
             if f.encrypted() {
                 return Err("Encrypted archives cannot be imported".into());
@@ -208,9 +258,16 @@ fn archive_packages(data: &[u8]) -> Result<Vec<Value>, String> {
     if roots.is_empty() {
         return Err("The archive holds no SKILL.md".into());
     }
-    if entries
-        .keys()
-        .any(|p| !roots.iter().any(|r| p.starts_with(r.as_str())))
+    if links
+        .iter()
+        .any(|l| roots.iter().any(|r| l.starts_with(r.as_str())))
+    {
+        return Err("Archives may not hold links or special files".into());
+    }
+    if discover.is_none()
+        && entries
+            .keys()
+            .any(|p| !roots.iter().any(|r| p.starts_with(r.as_str())))
     {
         return Err("The archive holds files outside its skill folders".into());
     }
@@ -494,6 +551,34 @@ mod tests {
         let evil = zip_of(&[("../SKILL.md", b"x")]);
         assert!(parse_import(&evil, "x.zip").is_err());
         assert!(parse_import(b"not a zip", "x.zip").is_err());
+    }
+
+    #[test]
+    fn a_downloaded_repository_is_read_for_its_skill_folders() {
+        let data = zip_of(&[
+            ("repo-HEAD/README.md", b"readme"),
+            ("repo-HEAD/pdf/forms/SKILL.md", b"---\nname: forms\n---\nx"),
+            ("repo-HEAD/pdf/forms/a.txt", b"a"),
+            ("repo-HEAD/docx/SKILL.md", b"---\nname: docx\n---\ny"),
+        ]);
+        let all = Discover {
+            directory: Some(String::new()),
+        };
+        let p = parse_import_with(&data, "skills.zip", Some(&all)).unwrap();
+        let ids: Vec<&str> = p.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["docx", "forms"]);
+        let one = Discover {
+            directory: Some("pdf/".into()),
+        };
+        let p = parse_import_with(&data, "skills.zip", Some(&one)).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].files.len(), 2);
+        let none = Discover {
+            directory: Some("nowhere/".into()),
+        };
+        assert!(parse_import_with(&data, "skills.zip", Some(&none)).is_err());
+        // Without discovery the loose README is refused, as for an upload.
+        assert!(parse_import(&data, "skills.zip").is_err());
     }
 
     #[test]

@@ -344,3 +344,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A ZIP archive holding `entries` (path, bytes), deflated.
+pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (p, d) in entries {
+        w.start_file(*p, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(d).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}

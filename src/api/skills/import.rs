@@ -110,15 +110,9 @@ pub(super) async fn preview(
             Some(s) => authorized(&state, &caller, &s.id, "write").await.is_ok(),
             None => false,
         };
-        let mut item = json!({
-            "index": index,
-            "id": p.id,
-            "name": p.name,
-            "description": p.description,
-            "meta": p.meta,
-        });
-        if let Some(a) = p.is_active {
-            item["is_active"] = json!(a);
+        let mut item = json!({"index": index});
+        if let (Value::Object(item), Value::Object(pkg)) = (&mut item, p.to_json()) {
+            item.extend(pkg);
         }
         item["files"] = json!(rows::file_summaries(&p.files));
         item["id_taken"] = json!(existing.is_some());

@@ -20,7 +20,7 @@ use crate::state::AppState;
 use content::{file_content, files};
 use history::{file_diff, history_delete, history_diff, history_entry, history_list, set_version};
 use list::{list_skills, search};
-use transfer::{export, load_url_unsupported};
+use transfer::{export, load_url};
 use write::{clone, create, delete_one, get_one, toggle, update, update_access};
 
 pub fn router() -> Router<AppState> {
@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/skills/list", get(search))
         .route("/api/v1/skills/export", get(export))
         .route("/api/v1/skills/create", post(create))
-        .route("/api/v1/skills/load/url", post(load_url_unsupported))
+        .route("/api/v1/skills/load/url", post(load_url))
         .route(
             "/api/v1/skills/import/preview",
             post(import::preview).layer(DefaultBodyLimit::max(import::BODY_LIMIT)),

@@ -1,5 +1,5 @@
 //! Export of skills (JSON, or a ZIP / `.skill` archive of their folders),
-//! and loading a package from a URL, which this server does not support.
+//! and loading packages from a web address for the import dialog.
 
 use axum::extract::{RawQuery, State};
 use axum::http::header;
@@ -8,6 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::common::{authorized, snapshot_at};
+use crate::api::error_response::JsonBody;
 use crate::api::extract::{AdminUser, VerifiedUser};
 use crate::api::prompts::perms_allow_any;
 use crate::db::skills::{self as rows, SkillRow};
@@ -16,13 +17,20 @@ use crate::state::AppState;
 use crate::workspace::skill_package::zip_export;
 use crate::workspace::skills::readable;
 
-const LOAD_URL_UNSUPPORTED: &str =
-    "Loading skills from a URL is not supported by this server; download the package and import the file.";
+#[derive(serde::Deserialize)]
+pub(super) struct LoadUrlForm {
+    url: String,
+}
 
-/// Loading a skill package from a URL is an admin route upstream: refuse
-/// others first, then say it is not supported.
-pub(super) async fn load_url_unsupported(AdminUser(_c): AdminUser) -> ApiResult<Json<Value>> {
-    Err(ApiError::NotImplemented(LOAD_URL_UNSUPPORTED.into()))
+/// The skills at a web address, for the import dialog to preview (admins).
+pub(super) async fn load_url(
+    AdminUser(_c): AdminUser,
+    JsonBody(form): JsonBody<LoadUrlForm>,
+) -> ApiResult<Json<Value>> {
+    let packages = crate::workspace::skill_url::load(&form.url).await?;
+    Ok(Json(Value::Array(
+        packages.iter().map(|p| p.to_json()).collect(),
+    )))
 }
 
 pub(super) async fn export(

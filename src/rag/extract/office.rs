@@ -288,25 +288,6 @@ fn opf_spine(opf: &[u8]) -> (Vec<(String, String)>, Vec<String>) {
     (manifest, spine)
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-            if let Ok(v) = u8::from_str_radix(hex, 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 pub fn epub(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
     let mut zip = open_zip(bytes)?;
     let mut budget = limits.max_unpacked;
@@ -336,7 +317,10 @@ pub fn epub(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
                 for id in spine {
                     if let Some((_, href)) = manifest.iter().find(|(mid, _)| *mid == id) {
                         let href = href.split('#').next().unwrap_or("");
-                        chapters.push(format!("{base}{}", percent_decode(href)));
+                        chapters.push(format!(
+                            "{base}{}",
+                            percent_encoding::percent_decode_str(href).decode_utf8_lossy()
+                        ));
                     }
                 }
             }
