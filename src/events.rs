@@ -61,6 +61,18 @@ pub struct TabTarget<'a> {
     pub message_id: &'a str,
 }
 
+/// How long a tab may take to answer a call that runs something there (code,
+/// a tool): `WEBSOCKET_EVENT_CALLER_TIMEOUT` seconds, 300 when unset (the tab
+/// itself gives up on a Python run after a minute), at most an hour.
+pub fn tab_run_timeout() -> std::time::Duration {
+    std::env::var("WEBSOCKET_EVENT_CALLER_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map(|s| std::time::Duration::from_secs_f64(s.min(3600.0)))
+        .unwrap_or(std::time::Duration::from_secs(300))
+}
+
 /// Why a call to one browser tab got no answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TabCallError {

@@ -349,18 +349,7 @@ fn chat_body(session: &str, legacy: bool, question: &str) -> Value {
 
 /// Starts the turn and waits (bounded) for the stored reply to finish.
 async fn chat(c: &Client, body: Value) -> Value {
-    let r = c.post("/api/chat/completions", body).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let chat_id = r.body["chat_id"].as_str().unwrap().to_string();
-    for _ in 0..1200 {
-        let chat = c.get(&format!("/api/v1/chats/{chat_id}")).await.body;
-        let a = chat["chat"]["history"]["messages"]["a-1"].clone();
-        if a["done"] == true || !a["error"].is_null() {
-            return a;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the reply never finished");
+    common::scripted::run_turn(c, body, "a-1").await
 }
 
 fn block(code: &str) -> String {

@@ -7,7 +7,6 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::TestServer;
 use futures::{SinkExt, StreamExt};
@@ -88,15 +87,7 @@ fn turn(session_id: &str, content: &str, stream: bool) -> Value {
 
 /// Waits (bounded) until the reply is done or failed, and returns it.
 async fn reply(c: &common::Client, chat_id: &str) -> Value {
-    for _ in 0..200 {
-        let chat = c.get(&format!("/api/v1/chats/{chat_id}")).await.body;
-        let a = chat["chat"]["history"]["messages"]["a-1"].clone();
-        if a["done"] == true || !a["error"].is_null() {
-            return a;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the reply never finished");
+    common::scripted::finished_reply(c, chat_id, "a-1").await
 }
 
 async fn ask(c: &common::Client, body: Value) -> Value {

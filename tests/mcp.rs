@@ -206,18 +206,7 @@ fn turn(content: &str, tool_ids: Value) -> Value {
 
 /// Starts a turn and waits for its stored assistant message.
 async fn run_turn(who: &common::Client, body: Value) -> Value {
-    let started = who.post("/api/chat/completions", body).await;
-    assert_eq!(started.status, 200, "{}", started.body);
-    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
-    for _ in 0..400 {
-        let chat = who.get(&format!("/api/v1/chats/{chat_id}")).await.body;
-        let m = &chat["chat"]["history"]["messages"]["a-1"];
-        if m["done"] == json!(true) {
-            return m.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the reply was never finished");
+    common::scripted::run_turn(who, body, "a-1").await
 }
 
 /// The tool results the model was given, by call id.

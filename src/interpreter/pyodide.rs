@@ -3,26 +3,11 @@
 //! acknowledgement, which carries `stdout`, `stderr` and `result` as the
 //! tab's Pyodide worker produced them.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use super::Outcome;
-use crate::events::{call_tab, TabCallError, TabTarget};
+use crate::events::{call_tab, tab_run_timeout, TabCallError, TabTarget};
 use crate::state::AppState;
-
-/// How long the tab may take when `WEBSOCKET_EVENT_CALLER_TIMEOUT` sets
-/// nothing (the tab itself gives up on a run after a minute).
-const DEFAULT_WAIT: Duration = Duration::from_secs(300);
-
-fn wait() -> Duration {
-    std::env::var("WEBSOCKET_EVENT_CALLER_TIMEOUT")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
-        .unwrap_or(DEFAULT_WAIT)
-}
 
 /// Asks the tab to run `code` (with the chat's `files` mounted under
 /// `/mnt/uploads`); what it answers, or why it did not.
@@ -40,7 +25,15 @@ pub async fn run(state: &AppState, target: &TabTarget<'_>, files: &Value, code: 
             },
         },
     });
-    match call_tab(state, target.user_id, target.session_id, &payload, wait()).await {
+    match call_tab(
+        state,
+        target.user_id,
+        target.session_id,
+        &payload,
+        tab_run_timeout(),
+    )
+    .await
+    {
         Ok(answer) => from_answer(&answer),
         Err(TabCallError::Gone) => Outcome::failed("Client session disconnected."),
         Err(TabCallError::Timeout) => {

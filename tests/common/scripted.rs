@@ -148,3 +148,25 @@ pub async fn server_with_script() -> (super::TestServer, super::Client, Script) 
     super::connect_openai(&admin, &format!("{base}/v1")).await;
     (srv, admin, script)
 }
+
+/// Waits (bounded, about a minute) until the stored reply `message_id` of
+/// the chat is done or failed, and returns it.
+pub async fn finished_reply(c: &super::Client, chat_id: &str, message_id: &str) -> Value {
+    for _ in 0..1200 {
+        let chat = c.get(&format!("/api/v1/chats/{chat_id}")).await.body;
+        let m = chat["chat"]["history"]["messages"][message_id].clone();
+        if m["done"] == true || !m["error"].is_null() {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the reply {message_id} never finished");
+}
+
+/// Starts a browser turn and waits for its stored reply `message_id`.
+pub async fn run_turn(c: &super::Client, body: Value, message_id: &str) -> Value {
+    let started = c.post("/api/chat/completions", body).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let chat_id = started.body["chat_id"].as_str().unwrap().to_string();
+    finished_reply(c, &chat_id, message_id).await
+}

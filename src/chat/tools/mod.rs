@@ -1,6 +1,7 @@
 //! Tools a model may call during a chat turn (native function calling): the
 //! built-in ones Open WebUI offers to browser chats, the operations of
-//! OpenAPI tool servers and the tools of MCP servers the turn selected, what
+//! OpenAPI tool servers and the tools of MCP servers the turn selected, the
+//! tool servers of the user's browser (run by their tab), what
 //! each is called in the provider request, and running a call to its result
 //! text.
 //!
@@ -14,6 +15,7 @@ mod automations;
 mod builtin;
 mod calendar;
 pub mod citations;
+mod direct_servers;
 mod images;
 mod knowledge;
 mod knowledge_access;
@@ -122,6 +124,8 @@ enum Tool {
     Builtin(builtin::Builtin),
     Server(ServerTool),
     Mcp(McpTool),
+    /// A tool server of the user's browser, run by their tab.
+    Direct(direct_servers::DirectTool),
 }
 
 impl Tool {
@@ -130,6 +134,7 @@ impl Tool {
             Tool::Builtin(b) => b.name(),
             Tool::Server(s) => &s.name,
             Tool::Mcp(m) => &m.name,
+            Tool::Direct(d) => &d.name,
         }
     }
     fn spec(&self) -> Value {
@@ -137,13 +142,14 @@ impl Tool {
             Tool::Builtin(b) => b.spec(),
             Tool::Server(s) => s.spec.clone(),
             Tool::Mcp(m) => m.spec.clone(),
+            Tool::Direct(d) => d.spec.clone(),
         }
     }
     /// The tool id a citation names (`server:<id>`, `server:mcp:<id>`);
     /// none for built-ins.
     fn source_id(&self) -> Option<String> {
         match self {
-            Tool::Builtin(_) => None,
+            Tool::Builtin(_) | Tool::Direct(_) => None,
             Tool::Server(s) => Some(format!("server:{}", s.servers[s.at].id)),
             Tool::Mcp(m) => Some(format!("server:mcp:{}", m.server_id)),
         }
@@ -547,6 +553,7 @@ impl ToolBox {
                 let (text, pictures) = mcp::call(&m.link, &m.tool, &args).await;
                 return Reply { text, pictures };
             }
+            Tool::Direct(d) => direct_servers::run(cx, d, &args).await,
         };
         text.into()
     }
@@ -627,7 +634,8 @@ async fn server_tools(
         return out;
     }
     let (openapi_ids, mcp_ids) = selected_ids(turn);
-    if openapi_ids.is_empty() && mcp_ids.is_empty() {
+    let direct = direct_servers::offered(state, &turn.caller, &turn.body).await;
+    if openapi_ids.is_empty() && mcp_ids.is_empty() && direct.tools.is_empty() {
         return out;
     }
     let audience = toolserver::Audience::of(state, &turn.caller).await;
@@ -702,6 +710,12 @@ async fn server_tools(
                 link: link.clone(),
             }));
         }
+    }
+    out.instructions.extend(direct.prompts);
+    for mut t in direct.tools {
+        t.name = free_name(tools, "direct", t.name);
+        t.spec["name"] = json!(t.name);
+        tools.push(Tool::Direct(t));
     }
     out
 }
