@@ -163,7 +163,7 @@ async fn valves(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let server = pipelines::server(&state, Some(required_idx(&q)?))?;
-    Ok(Json(admin::valves(&server, &pipeline_id).await?))
+    Ok(Json(admin::valves(&server, &pipeline_id, false).await?))
 }
 
 async fn valves_spec(
@@ -173,7 +173,7 @@ async fn valves_spec(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let server = pipelines::server(&state, Some(required_idx(&q)?))?;
-    Ok(Json(admin::valves_spec(&server, &pipeline_id).await?))
+    Ok(Json(admin::valves(&server, &pipeline_id, true).await?))
 }
 
 async fn update_valves(

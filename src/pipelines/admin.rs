@@ -154,15 +154,13 @@ pub async fn delete(
     Ok(data)
 }
 
-/// A pipeline's current valves.
-pub async fn valves(server: &Server, pipeline_id: &str) -> ApiResult<Value> {
-    let url = server.endpoint(&[pipeline_id, "valves"])?;
-    exchange(server, crate::llm::client().get(url)).await
-}
-
-/// The JSON schema of a pipeline's valves.
-pub async fn valves_spec(server: &Server, pipeline_id: &str) -> ApiResult<Value> {
-    let url = server.endpoint(&[pipeline_id, "valves", "spec"])?;
+/// A pipeline's current valves, or (`spec`) their JSON schema.
+pub async fn valves(server: &Server, pipeline_id: &str, spec: bool) -> ApiResult<Value> {
+    let url = if spec {
+        server.endpoint(&[pipeline_id, "valves", "spec"])?
+    } else {
+        server.endpoint(&[pipeline_id, "valves"])?
+    };
     exchange(server, crate::llm::client().get(url)).await
 }
 

@@ -39,24 +39,17 @@ impl Server {
     /// `{url}/{segments…}`, each segment percent-encoded as one path
     /// segment (a pipeline id can never reach another path or the query).
     fn endpoint(&self, segments: &[&str]) -> ApiResult<reqwest::Url> {
-        let mut url = reqwest::Url::parse(&self.url).map_err(|_| {
+        let invalid = || {
             ApiError::bad_request(format!(
                 "The connection at index {} has no valid URL.",
                 self.idx
             ))
-        })?;
-        {
-            let mut path = url.path_segments_mut().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "The connection at index {} has no valid URL.",
-                    self.idx
-                ))
-            })?;
-            path.pop_if_empty();
-            for s in segments {
-                path.push(s);
-            }
-        }
+        };
+        let mut url = reqwest::Url::parse(&self.url).map_err(|_| invalid())?;
+        url.path_segments_mut()
+            .map_err(|_| invalid())?
+            .pop_if_empty()
+            .extend(segments);
         Ok(url)
     }
 }
