@@ -493,7 +493,7 @@ async fn filter_pipelines_are_not_models_and_pipes_learn_the_user() {
 
 /// A saved chat with one question, answered through the API (the call
 /// returns once the reply is stored); the stored reply.
-async fn ask_in_saved_chat(admin: &Client, question: &str) -> (String, Value) {
+async fn ask_in_saved_chat(admin: &Client, question: &str, follow_ups: bool) -> (String, Value) {
     let history = json!({"currentId": "a-1", "messages": {
         "u-1": {"id": "u-1", "role": "user", "content": question, "timestamp": 1,
                 "models": ["mock-gpt"], "childrenIds": ["a-1"], "parentId": null},
@@ -509,12 +509,21 @@ async fn ask_in_saved_chat(admin: &Client, question: &str) -> (String, Value) {
     let chat_id = created.body["id"].as_str().unwrap().to_string();
     let ask = json!({"model": "mock-gpt", "stream": true, "chat_id": chat_id, "id": "a-1",
         "messages": [{"role": "user", "content": question}],
-        "background_tasks": {"title_generation": false, "tags_generation": false}});
+        "background_tasks": {"title_generation": false, "tags_generation": false,
+                             "follow_up_generation": follow_ups}});
     let done = admin.post("/api/chat/completions", ask).await;
     assert_eq!(done.status, 200, "{}", done.body);
     let chat = admin.get(&format!("/api/v1/chats/{chat_id}")).await.body;
     let reply = chat["chat"]["history"]["messages"]["a-1"].clone();
     (chat_id, reply)
+}
+
+/// The last request the provider got for a turn (task prompts quote the
+/// conversation in `<conversation>`; turns do not).
+fn turn_request(mock: &MockLlm) -> Value {
+    let mut turns = mock.chat_requests();
+    turns.retain(|r| !last_user_text(&r.body).contains("<conversation>"));
+    turns.pop().expect("the provider was asked").body
 }
 
 fn last_user_text(body: &Value) -> String {
@@ -531,15 +540,10 @@ fn last_user_text(body: &Value) -> String {
 #[tokio::test]
 async fn inlet_and_outlet_filters_rewrite_a_saved_chat_turn() {
     let s = setup().await;
-    let (chat_id, reply) = ask_in_saved_chat(&s.admin, "Say hi").await;
+    let (chat_id, reply) = ask_in_saved_chat(&s.admin, "Say hi", true).await;
 
     // The provider saw the question as the inlet filter rewrote it.
-    let sent = s
-        .mock
-        .chat_requests()
-        .pop()
-        .expect("the provider was asked")
-        .body;
+    let sent = turn_request(&s.mock);
     assert_eq!(last_user_text(&sent), "REWRITTEN: Say hi");
     assert_eq!(sent["model"], "mock-gpt");
     assert!(sent.get("metadata").is_none(), "{sent}");
@@ -552,6 +556,13 @@ async fn inlet_and_outlet_filters_rewrite_a_saved_chat_turn() {
     assert_eq!(inlet["body"]["model"], "mock-gpt");
     assert_eq!(inlet["body"]["metadata"]["chat_id"], chat_id);
     assert_eq!(inlet["body"]["metadata"]["message_id"], "a-1");
+
+    // Background tasks go through the inlet too, named in `metadata.task`.
+    let tasks: Vec<Value> = seen_at(&s.double, "/rewriter/filter/inlet")
+        .into_iter()
+        .map(|(_, b)| b["body"]["metadata"]["task"].clone())
+        .collect();
+    assert!(tasks.contains(&json!("follow_up_generation")), "{tasks:?}");
 
     // The reply is stored as the outlet filter rewrote it, the original kept.
     assert_eq!(
@@ -584,7 +595,7 @@ async fn failing_filters_never_break_the_server() {
     // An inlet filter that refuses: the reply fails with its reason; the
     // provider is never asked.
     *s.double.inlet.lock().unwrap() = Mode::Refuse;
-    let (_, reply) = ask_in_saved_chat(&s.admin, "Q1").await;
+    let (_, reply) = ask_in_saved_chat(&s.admin, "Q1", false).await;
     let error = reply["error"]["content"].as_str().unwrap_or("");
     assert!(error.contains("inlet blocked by the rewriter"), "{reply}");
     assert!(s.mock.chat_requests().is_empty());
@@ -603,23 +614,17 @@ async fn failing_filters_never_break_the_server() {
     // Unreadable answers are skipped: the question and the reply go on unchanged.
     *s.double.inlet.lock().unwrap() = Mode::Garbage;
     *s.double.outlet.lock().unwrap() = Mode::Garbage;
-    let (_, reply) = ask_in_saved_chat(&s.admin, "Q2").await;
+    let (_, reply) = ask_in_saved_chat(&s.admin, "Q2", false).await;
     assert_eq!(reply["content"], "Hello from the mock.", "{reply}");
-    assert_eq!(
-        last_user_text(&s.mock.chat_requests().pop().unwrap().body),
-        "Q2"
-    );
+    assert_eq!(last_user_text(&turn_request(&s.mock)), "Q2");
 
     // An outlet filter that refuses leaves the stored reply alone.
     *s.double.inlet.lock().unwrap() = Mode::Rewrite;
     *s.double.outlet.lock().unwrap() = Mode::Refuse;
-    let (_, reply) = ask_in_saved_chat(&s.admin, "Q3").await;
+    let (_, reply) = ask_in_saved_chat(&s.admin, "Q3", false).await;
     assert_eq!(reply["content"], "Hello from the mock.", "{reply}");
     assert!(reply.get("originalContent").is_none(), "{reply}");
-    assert_eq!(
-        last_user_text(&s.mock.chat_requests().pop().unwrap().body),
-        "REWRITTEN: Q3"
-    );
+    assert_eq!(last_user_text(&turn_request(&s.mock)), "REWRITTEN: Q3");
     // Outlets ran after the two replies that completed (Q2, Q3), not the failed one.
     assert_eq!(seen_at(&s.double, "/rewriter/filter/outlet").len(), 2);
 
@@ -635,12 +640,9 @@ async fn failing_filters_never_break_the_server() {
     s.shutdown.take().unwrap().send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let inlets_before = seen_at(&s.double, "/rewriter/filter/inlet").len();
-    let (_, reply) = ask_in_saved_chat(&s.admin, "Q4").await;
+    let (_, reply) = ask_in_saved_chat(&s.admin, "Q4", false).await;
     assert_eq!(reply["content"], "Hello from the mock.", "{reply}");
-    assert_eq!(
-        last_user_text(&s.mock.chat_requests().pop().unwrap().body),
-        "Q4"
-    );
+    assert_eq!(last_user_text(&turn_request(&s.mock)), "Q4");
     assert_eq!(
         seen_at(&s.double, "/rewriter/filter/inlet").len(),
         inlets_before

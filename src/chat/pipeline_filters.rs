@@ -134,14 +134,14 @@ pub(super) async fn outlet_for_turn(
             return;
         }
     };
-    let Some(changed) = result["messages"].as_array().filter(|m| !m.is_empty()) else {
+    let Some(filtered) = result["messages"].as_array().filter(|m| !m.is_empty()) else {
         return;
     };
     let stored: HashMap<&str, &Value> = path
         .iter()
         .filter_map(|m| Some((m["id"].as_str()?, m)))
         .collect();
-    for m in changed {
+    for m in filtered {
         let Some(original) = m["id"].as_str().and_then(|id| stored.get(id)) else {
             continue;
         };
@@ -167,6 +167,6 @@ pub(super) async fn outlet_for_turn(
         }
     }
     emitter
-        .emit("chat:outlet", json!({"messages": changed}))
+        .emit("chat:outlet", json!({"messages": filtered}))
         .await;
 }

@@ -88,10 +88,7 @@ async fn refusal(resp: reqwest::Response) -> ApiError {
     } else {
         StatusCode::BAD_GATEWAY
     };
-    let bytes = match resp.bytes().await {
-        Ok(b) => b.slice(..b.len().min(MAX_ERROR_BODY)),
-        Err(_) => Default::default(),
-    };
+    let bytes = body_of(resp, MAX_ERROR_BODY).await.unwrap_or_default();
     let detail = serde_json::from_slice::<Value>(&bytes)
         .ok()
         .and_then(|v| v.get("detail").cloned())
