@@ -42,8 +42,23 @@ pub enum ApiError {
     /// that server's reason (upstream's status for failed verifications).
     #[error("{0}")]
     RemoteFailure(String),
+    /// A server behind us (a pipelines server) refused with this status; its
+    /// own `detail`, whatever JSON it is, is passed on as it came.
+    #[error("{}", relayed_text(.detail))]
+    Relayed {
+        status: StatusCode,
+        detail: serde_json::Value,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// A relayed `detail` as one line of text (strings as they are).
+fn relayed_text(detail: &serde_json::Value) -> String {
+    match detail {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -84,6 +99,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Relayed { status, .. } => *status,
             Self::RemoteFailure(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -26,6 +26,7 @@ pub mod memories;
 pub mod notes;
 pub mod notify;
 pub mod ops;
+pub mod pipelines;
 pub mod rag;
 pub mod scim;
 pub mod settings;

@@ -24,20 +24,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "GET /oauth/{provider}/login",
         ],
     ),
-    // Later integrations: pipelines servers.
-    (
-        "pipelines",
-        &[
-            "GET /api/v1/pipelines/",
-            "POST /api/v1/pipelines/add",
-            "DELETE /api/v1/pipelines/delete",
-            "GET /api/v1/pipelines/list",
-            "POST /api/v1/pipelines/upload",
-            "GET /api/v1/pipelines/{pipeline_id}/valves",
-            "GET /api/v1/pipelines/{pipeline_id}/valves/spec",
-            "POST /api/v1/pipelines/{pipeline_id}/valves/update",
-        ],
-    ),
     // Later integrations: terminal servers (proxied terminals).
     (
         "terminals",

@@ -12,7 +12,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = match self {
-            Self::Validation(detail) => json!({ "detail": detail }),
+            Self::Validation(detail) | Self::Relayed { detail, .. } => json!({ "detail": detail }),
             Self::Internal(err) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();
                 let reference = &reference[..8];

@@ -33,6 +33,7 @@ pub mod notifications;
 pub mod oauth;
 pub mod ollama;
 pub mod openai;
+pub mod pipelines;
 pub mod prompts;
 pub mod ranged;
 pub mod retrieval;
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .merge(models::router())
         .merge(openai::router())
         .merge(ollama::router())
+        .merge(pipelines::router())
         .merge(tasks::router())
         .merge(chat::router())
         .merge(messages::router())

@@ -46,23 +46,27 @@ fn template(state: &AppState, key: &str, ours: &str) -> String {
     }
 }
 
-/// Runs one task prompt; `None` when the model fails or answers nonsense.
+/// Runs one task prompt (`task` names it, as upstream's task names do:
+/// `title_generation`, …); `None` when the model fails or answers nonsense.
 pub async fn run_task(
     state: &AppState,
     caller: &Caller,
     chat_model: &str,
+    task: &str,
     prompt: String,
 ) -> Option<Value> {
     let messages = json!([{"role": "user", "content": prompt}]);
-    run_task_messages(state, caller, chat_model, messages).await
+    run_task_messages(state, caller, chat_model, task, messages).await
 }
 
-/// Runs a task conversation on the task model; the JSON object its answer
-/// holds, or `None` when the model fails or answers nonsense.
+/// Runs a task conversation on the task model, through the pipelines'
+/// inlet filters (told the task's name in `metadata.task`); the JSON object
+/// its answer holds, or `None` when the model fails or answers nonsense.
 pub async fn run_task_messages(
     state: &AppState,
     caller: &Caller,
     chat_model: &str,
+    task: &str,
     messages: Value,
 ) -> Option<Value> {
     let model = task_model(state, caller, chat_model).await?;
@@ -72,6 +76,10 @@ pub async fn run_task_messages(
         "stream": false,
         "max_tokens": 1000,
     });
+    let metadata = json!({"user_id": caller.user.id, "task": task});
+    let body = super::pipeline_filters::inlet(state, caller, &model, metadata, body)
+        .await
+        .ok()?;
     let done = tokio::time::timeout(TASK_TIMEOUT, llm::complete(&model.target, body))
         .await
         .ok()?
@@ -103,7 +111,7 @@ pub async fn title(
         &transcript,
         &turn.caller.user.name,
     );
-    let answer = run_task(state, &turn.caller, model, prompt).await?;
+    let answer = run_task(state, &turn.caller, model, "title_generation", prompt).await?;
     let title = clean_title(answer.get("title")?.as_str()?);
     if title.is_empty() {
         return None;
@@ -142,7 +150,8 @@ pub async fn follow_ups(state: &AppState, turn: &Turn, emitter: &Emitter, model:
         &transcript,
         &turn.caller.user.name,
     );
-    let Some(answer) = run_task(state, &turn.caller, model, prompt).await else {
+    let Some(answer) = run_task(state, &turn.caller, model, "follow_up_generation", prompt).await
+    else {
         return;
     };
     let list = string_list(answer.get("follow_ups"), 5);
@@ -172,7 +181,7 @@ pub async fn tags(state: &AppState, turn: &Turn, emitter: &Emitter, model: &str)
         &transcript,
         &turn.caller.user.name,
     );
-    let Some(answer) = run_task(state, &turn.caller, model, prompt).await else {
+    let Some(answer) = run_task(state, &turn.caller, model, "tags_generation", prompt).await else {
         return;
     };
     let names = string_list(answer.get("tags"), 5);

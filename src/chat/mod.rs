@@ -24,6 +24,7 @@ pub mod params;
 pub mod passthrough;
 pub mod persist;
 pub mod pipeline;
+pub mod pipeline_filters;
 pub mod prompts;
 pub mod replay;
 pub mod request_text;

@@ -63,6 +63,10 @@ pub(super) async fn direct(
     ask_for_usage(&resolved, &mut request);
     let item = &resolved.model_item;
     crate::rag::context::apply(&state, &caller, &body, None, item, &mut request, Vec::new()).await;
+    let metadata = serde_json::json!({"user_id": caller.user.id, "chat_id": body.get("chat_id"),
+        "message_id": body.get("id"), "session_id": body.get("session_id")});
+    let request =
+        super::pipeline_filters::inlet(&state, &caller, &resolved, metadata, request).await?;
     if matches!(resolved.target.provider, llm::Provider::OpenAi) {
         let relay = llm::openai_passthrough(&resolved.target, request).await;
         return Ok(Answer::Relay(relay));

@@ -13,7 +13,7 @@ use super::rounds::{self, Ending};
 use super::tasks::{lock_progress, Progress};
 use super::tools::{ToolBox, ToolCx};
 use super::turn::{Target, Turn};
-use super::{background, compaction, params, persist};
+use super::{background, compaction, params, persist, pipeline_filters};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{self, ResolvedModel};
@@ -584,6 +584,7 @@ pub(super) async fn generate(
                 done["usage"] = u.clone();
             }
             emitter.emit("chat:completion", done).await;
+            pipeline_filters::outlet_for_turn(&state, &turn, &target, &emitter).await;
             super::announce::finished(&state, &turn, &target, title.as_deref(), &content).await;
             if background::wanted(
                 &state,
@@ -710,6 +711,7 @@ async fn prepare(
     let mut request = Value::Object(upstream);
     llm::apply_model_params(&turn_params, &mut request, false);
     ask_for_usage(&resolved, &mut request);
+    let request = pipeline_filters::inlet_for_turn(state, turn, target, &resolved, request).await?;
     Ok((resolved, request, compactor))
 }
 

@@ -67,7 +67,8 @@ async fn queries(
     let prompt = prompts::render(&template, &transcript, &turn.caller.user.name)
         .replace("{{PROMPT}}", question)
         .replace("{{TYPE}}", "web_search");
-    let answer = background::run_task(state, &turn.caller, model_id, prompt).await;
+    let answer =
+        background::run_task(state, &turn.caller, model_id, "query_generation", prompt).await;
     let Some(list) = answer.as_ref().and_then(|a| a.get("queries")) else {
         return vec![question.to_string()];
     };

@@ -41,8 +41,8 @@ pub(crate) use catalog::{
 };
 pub(crate) use connections::{configs_for_urls, ollama_connections, openai_connections, Conn};
 pub(crate) use http::{
-    auth_headers, client, error_message, forward, is_azure, send_error, status_error,
-    title_case_client,
+    auth_headers, client, error_message, forward, is_azure, request_timeout, send_error,
+    status_error, title_case_client,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! notification targets of the users they concern.
 //!
 //! Published so far: `user.created` (an admin adds an account, or a sign-up),
-//! `chat.finished`, `chat.failed` and `config.webhook.updated`. Delivery runs
+//! `chat.finished`, `chat.failed`, `config.webhook.updated` and the
+//! `pipeline.*` events of the Pipelines settings page. Delivery runs
 //! in its own task and never holds up the request that caused the event.
 
 pub mod catalog;

@@ -86,7 +86,9 @@ pub async fn run(
         {"role": "system", "content": system},
         {"role": "user", "content": conversation(messages)},
     ]);
-    let Some(answer) = background::run_task_messages(cx.state, cx.caller, chat_model, task).await
+    let Some(answer) =
+        background::run_task_messages(cx.state, cx.caller, chat_model, "function_calling", task)
+            .await
     else {
         return Vec::new();
     };
