@@ -38,14 +38,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "POST /api/v1/pipelines/{pipeline_id}/valves/update",
         ],
     ),
-    // Later integrations: terminal servers (proxied terminals).
-    (
-        "terminals",
-        &[
-            "GET /api/v1/terminals/{server_id}/chats/{chat_id}/{path:path}",
-            "GET /api/v1/terminals/{server_id}/{path:path}",
-        ],
-    ),
     // Later integrations: apps.
     (
         "apps",
