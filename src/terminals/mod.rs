@@ -13,6 +13,7 @@ pub mod admin;
 mod path;
 pub mod proxy;
 pub mod relay;
+pub mod tools;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -23,6 +23,7 @@ mod memory;
 mod notes;
 mod skills;
 mod tasks;
+mod terminal;
 mod web;
 
 use std::sync::Arc;
@@ -122,6 +123,7 @@ enum Tool {
     Builtin(builtin::Builtin),
     Server(ServerTool),
     Mcp(McpTool),
+    Terminal(terminal::TerminalTool),
 }
 
 impl Tool {
@@ -130,6 +132,7 @@ impl Tool {
             Tool::Builtin(b) => b.name(),
             Tool::Server(s) => &s.name,
             Tool::Mcp(m) => &m.name,
+            Tool::Terminal(t) => &t.name,
         }
     }
     fn spec(&self) -> Value {
@@ -137,6 +140,7 @@ impl Tool {
             Tool::Builtin(b) => b.spec(),
             Tool::Server(s) => s.spec.clone(),
             Tool::Mcp(m) => m.spec.clone(),
+            Tool::Terminal(t) => t.spec.clone(),
         }
     }
     /// The tool id a citation names (`server:<id>`, `server:mcp:<id>`);
@@ -146,6 +150,7 @@ impl Tool {
             Tool::Builtin(_) => None,
             Tool::Server(s) => Some(format!("server:{}", s.servers[s.at].id)),
             Tool::Mcp(m) => Some(format!("server:mcp:{}", m.server_id)),
+            Tool::Terminal(t) => Some(format!("terminal:{}", t.terminal.server.id)),
         }
     }
 
@@ -547,6 +552,7 @@ impl ToolBox {
                 let (text, pictures) = mcp::call(&m.link, &m.tool, &args).await;
                 return Reply { text, pictures };
             }
+            Tool::Terminal(t) => terminal::run(cx, t, &args).await,
         };
         text.into()
     }
@@ -626,6 +632,7 @@ async fn server_tools(
     if turn.body.contains_key("tools") {
         return out;
     }
+    terminal::add(state, turn, &resolved.model_item, &mut out).await;
     let (openapi_ids, mcp_ids) = selected_ids(turn);
     if openapi_ids.is_empty() && mcp_ids.is_empty() {
         return out;
