@@ -162,10 +162,12 @@ async fn policies(State(d): State<Double>, h: HeaderMap) -> Response {
     }
 }
 
-/// A policy read or write: `missing` does not exist; a write answers what it got.
+/// A policy or lifecycle read or write: `missing` does not exist; a write
+/// answers what it got.
 async fn policy(
     State(d): State<Double>,
     method: Method,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     h: HeaderMap,
     body: Bytes,
@@ -176,22 +178,14 @@ async fn policy(
     if id == "missing" {
         return (StatusCode::NOT_FOUND, "no policy called missing").into_response();
     }
+    let part = if uri.path().ends_with("/lifecycle") {
+        "lifecycle"
+    } else {
+        "policy"
+    };
     let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Json(json!({"id": id, "method": method.to_string(), "sent": sent})).into_response()
-}
-
-async fn lifecycle(
-    State(d): State<Double>,
-    method: Method,
-    Path(id): Path<String>,
-    h: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !authorized(&d, &h) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Json(json!({"lifecycle_of": id, "method": method.to_string(), "sent": sent})).into_response()
+    Json(json!({"id": id, "part": part, "method": method.to_string(), "sent": sent}))
+        .into_response()
 }
 
 async fn refresh(State(d): State<Double>, h: HeaderMap, Json(sent): Json<Value>) -> Response {
@@ -211,10 +205,7 @@ async fn orchestrator_double() -> (String, Log) {
     let app = Router::new()
         .route("/api/v1/policies", get(policies))
         .route("/api/v1/policies/{id}", get(policy).put(policy))
-        .route(
-            "/api/v1/policies/{id}/lifecycle",
-            get(lifecycle).put(lifecycle),
-        )
+        .route("/api/v1/policies/{id}/lifecycle", get(policy).put(policy))
         .route("/api/v1/terminals/refresh", post(refresh))
         .fallback(any(echo))
         .with_state(d.clone());
@@ -352,7 +343,10 @@ async fn policy_lifecycle_and_refresh_are_proxied_for_admins_only() {
     let policy = "/api/v1/configs/terminal_servers/policy";
     let r = s.admin.post(policy, form(json!({}))).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body, json!({"id": "team", "method": "GET", "sent": null}));
+    assert_eq!(
+        r.body,
+        json!({"id": "team", "part": "policy", "method": "GET", "sent": null})
+    );
     let r = s
         .admin
         .post(
@@ -361,6 +355,7 @@ async fn policy_lifecycle_and_refresh_are_proxied_for_admins_only() {
         )
         .await;
     assert_eq!(r.body["method"], "PUT", "{}", r.body);
+    assert_eq!(r.body["part"], "policy");
     assert_eq!(r.body["sent"], json!({"image": "ubuntu", "cpu": 2}));
     // The orchestrator's refusal keeps its status and text.
     let r = s
@@ -392,7 +387,7 @@ async fn policy_lifecycle_and_refresh_are_proxied_for_admins_only() {
     let r = s.admin.post(lifecycle, form(json!({}))).await;
     assert_eq!(
         r.body,
-        json!({"lifecycle_of": "team", "method": "GET", "sent": null})
+        json!({"id": "team", "part": "lifecycle", "method": "GET", "sent": null})
     );
     let r = s
         .admin
@@ -402,6 +397,7 @@ async fn policy_lifecycle_and_refresh_are_proxied_for_admins_only() {
         )
         .await;
     assert_eq!(r.body["method"], "PUT", "{}", r.body);
+    assert_eq!(r.body["part"], "lifecycle");
     assert_eq!(r.body["sent"], json!({"idle_timeout": 600}));
 
     let refresh = "/api/v1/configs/terminal_servers/refresh";

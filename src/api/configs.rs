@@ -371,7 +371,7 @@ fn orchestrator_answer(outcome: crate::terminals::admin::Outcome) -> axum::respo
 async fn verify_terminal_server(
     State(state): State<AppState>,
     AdminUser(_a): AdminUser,
-    JsonBody(form): JsonBody<crate::terminals::admin::VerifyForm>,
+    JsonBody(form): JsonBody<crate::terminals::admin::Target>,
 ) -> ApiResult<Json<Value>> {
     crate::terminals::admin::verify(&state, &form)
         .await
@@ -383,7 +383,8 @@ async fn terminal_policy(
     AdminUser(_a): AdminUser,
     JsonBody(form): JsonBody<crate::terminals::admin::PolicyForm>,
 ) -> ApiResult<axum::response::Response> {
-    crate::terminals::admin::policy(&state, form)
+    use crate::terminals::admin::{policy, PolicyPart};
+    policy(&state, form, PolicyPart::Policy)
         .await
         .map(orchestrator_answer)
 }
@@ -391,9 +392,10 @@ async fn terminal_policy(
 async fn terminal_lifecycle(
     State(state): State<AppState>,
     AdminUser(_a): AdminUser,
-    JsonBody(form): JsonBody<crate::terminals::admin::LifecycleForm>,
+    JsonBody(form): JsonBody<crate::terminals::admin::PolicyForm>,
 ) -> ApiResult<axum::response::Response> {
-    crate::terminals::admin::lifecycle(&state, form)
+    use crate::terminals::admin::{policy, PolicyPart};
+    policy(&state, form, PolicyPart::Lifecycle)
         .await
         .map(orchestrator_answer)
 }

@@ -21,6 +21,15 @@ pub struct Identity {
 
 /// Decodes `%XX` escapes (UTF-8); anything malformed is kept as written.
 pub fn percent_decode(s: &str) -> String {
+    match String::from_utf8(percent_decode_bytes(s)) {
+        Ok(v) => v,
+        Err(_) => s.to_string(),
+    }
+}
+
+/// The bytes `%XX` escapes stand for; a `%` not followed by two hex digits
+/// stays as it is.
+pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -36,10 +45,7 @@ pub fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    match String::from_utf8(out) {
-        Ok(v) => v,
-        Err(_) => s.to_string(),
-    }
+    out
 }
 
 /// Group names of a comma-separated header value, blanks dropped.

@@ -19,10 +19,11 @@ fn bearer_default() -> Option<String> {
     Some("bearer".into())
 }
 
-/// The connection being checked (other fields of upstream's connection
-/// form are accepted and ignored).
+/// The server a form is about: its URL and how to sign in to it (on the
+/// verify form, other fields of upstream's connection form are accepted and
+/// ignored).
 #[derive(Deserialize)]
-pub struct VerifyForm {
+pub struct Target {
     pub url: String,
     #[serde(default)]
     pub key: Option<String>,
@@ -30,30 +31,24 @@ pub struct VerifyForm {
     pub auth_type: Option<String>,
 }
 
-/// A policy read (no `policy_data`) or write.
+/// A read or write of one policy (`policy_data`) or of its lifecycle
+/// (`lifecycle_data`); without data it is a read.
 #[derive(Deserialize)]
 pub struct PolicyForm {
-    pub url: String,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default = "bearer_default")]
-    pub auth_type: Option<String>,
+    #[serde(flatten)]
+    pub target: Target,
     pub policy_id: String,
     #[serde(default)]
     pub policy_data: Option<Map<String, Value>>,
-}
-
-/// A policy's lifecycle read (no `lifecycle_data`) or write.
-#[derive(Deserialize)]
-pub struct LifecycleForm {
-    pub url: String,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default = "bearer_default")]
-    pub auth_type: Option<String>,
-    pub policy_id: String,
     #[serde(default)]
     pub lifecycle_data: Option<Map<String, Value>>,
+}
+
+/// Which part of a policy a [`PolicyForm`] is about.
+#[derive(Clone, Copy)]
+pub enum PolicyPart {
+    Policy,
+    Lifecycle,
 }
 
 fn yes() -> bool {
@@ -63,11 +58,8 @@ fn yes() -> bool {
 /// Which terminals an orchestrator should recreate.
 #[derive(Deserialize)]
 pub struct RefreshForm {
-    pub url: String,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default = "bearer_default")]
-    pub auth_type: Option<String>,
+    #[serde(flatten)]
+    pub target: Target,
     #[serde(default)]
     pub user_id: Option<String>,
     #[serde(default)]
@@ -149,7 +141,7 @@ async fn answers(url: &str, headers: &HeaderMap) -> bool {
 /// `{"status": true, "type": "orchestrator"}` when the server serves a
 /// policies API, `"terminal"` when it serves an Open Terminal config, else
 /// 400.
-pub async fn verify(state: &AppState, form: &VerifyForm) -> ApiResult<Value> {
+pub async fn verify(state: &AppState, form: &Target) -> ApiResult<Value> {
     enabled(state)?;
     let base = base_url(&form.url)?;
     let headers = auth_headers(form.auth_type.as_deref(), form.key.as_deref());
@@ -199,67 +191,40 @@ fn failed(what: &str, e: String) -> ApiError {
     ApiError::bad_request(what.to_string())
 }
 
-/// Reads (`GET`) or replaces (`PUT`) the policy `policy_id`.
-pub async fn policy(state: &AppState, form: PolicyForm) -> ApiResult<Outcome> {
+/// Reads (`GET`) or replaces (`PUT`) the policy `policy_id`, or its
+/// lifecycle.
+pub async fn policy(state: &AppState, form: PolicyForm, part: PolicyPart) -> ApiResult<Outcome> {
     enabled(state)?;
-    let base = base_url(&form.url)?;
-    let url = format!(
-        "{base}/api/v1/policies/{}",
-        super::encode_segment(&form.policy_id)
-    );
-    let (method, body) = match form.policy_data {
-        None => (reqwest::Method::GET, None),
-        Some(d) => (reqwest::Method::PUT, Some(Value::Object(d))),
-    };
-    forward(
-        method,
-        &url,
-        form.auth_type.as_deref(),
-        form.key.as_deref(),
-        body,
-    )
-    .await
-    .map_err(|e| {
-        failed(
+    let t = &form.target;
+    let base = base_url(&t.url)?;
+    let id = super::encode_segment(&form.policy_id);
+    let (url, data, what) = match part {
+        PolicyPart::Policy => (
+            format!("{base}/api/v1/policies/{id}"),
+            form.policy_data,
             "Could not read or write the policy on the terminal server.",
-            e,
-        )
-    })
-}
-
-/// Reads (`GET`) or replaces (`PUT`) the lifecycle of policy `policy_id`.
-pub async fn lifecycle(state: &AppState, form: LifecycleForm) -> ApiResult<Outcome> {
-    enabled(state)?;
-    let base = base_url(&form.url)?;
-    let url = format!(
-        "{base}/api/v1/policies/{}/lifecycle",
-        super::encode_segment(&form.policy_id)
-    );
-    let (method, body) = match form.lifecycle_data {
+        ),
+        PolicyPart::Lifecycle => (
+            format!("{base}/api/v1/policies/{id}/lifecycle"),
+            form.lifecycle_data,
+            "Could not read or write the lifecycle on the terminal server.",
+        ),
+    };
+    let (method, body) = match data {
         None => (reqwest::Method::GET, None),
         Some(d) => (reqwest::Method::PUT, Some(Value::Object(d))),
     };
-    forward(
-        method,
-        &url,
-        form.auth_type.as_deref(),
-        form.key.as_deref(),
-        body,
-    )
-    .await
-    .map_err(|e| {
-        failed(
-            "Could not read or write the lifecycle on the terminal server.",
-            e,
-        )
-    })
+    forward(method, &url, t.auth_type.as_deref(), t.key.as_deref(), body)
+        .await
+        .map_err(|e| failed(what, e))
 }
 
 /// Asks the orchestrator to recreate terminals (idle ones only, unless told
 /// otherwise), for one user or policy when named.
 pub async fn refresh(state: &AppState, form: RefreshForm) -> ApiResult<Outcome> {
     enabled(state)?;
-    let base = base_url(&form.url)?;
+    let t = &form.target;
+    let base = base_url(&t.url)?;
     let mut body = json!({"only_idle": form.only_idle, "reset": form.reset});
     if let Some(u) = form.user_id.filter(|u| !u.is_empty()) {
         body["user_id"] = json!(u);
@@ -270,8 +235,8 @@ pub async fn refresh(state: &AppState, form: RefreshForm) -> ApiResult<Outcome> 
     forward(
         reqwest::Method::POST,
         &format!("{base}/api/v1/terminals/refresh"),
-        form.auth_type.as_deref(),
-        form.key.as_deref(),
+        t.auth_type.as_deref(),
+        t.key.as_deref(),
         Some(body),
     )
     .await

@@ -70,15 +70,7 @@ pub fn is_orchestrator(conn: &Value) -> bool {
 /// Percent-encoding of everything but unreserved characters: one opaque
 /// path segment.
 pub(crate) fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::toolserver::openapi::encode_component(s)
 }
 
 /// The base URL requests go to: the configured URL, or an orchestrator's

@@ -4,22 +4,7 @@
 
 /// Decodes `%XX` escapes once; invalid UTF-8 becomes U+FFFD.
 fn decode_once(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |x: u8| (x as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::auth::trusted::percent_decode_bytes(s)).into_owned()
 }
 
 /// `posixpath.normpath`'s rules: empty and `.` segments dropped, `..`
@@ -84,15 +69,7 @@ pub fn sanitize(path: &str) -> Option<String> {
 /// Percent-encodes what may not stand in a URL path as it is (`/` is kept
 /// as the separator); the decoded path goes out unambiguous.
 pub fn encode(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::toolserver::openapi::percent_encode(path, b"-._~!$&'()*+,;=:@/")
 }
 
 #[cfg(test)]
