@@ -32,6 +32,7 @@ pub mod scim;
 pub mod settings;
 pub mod socket;
 pub mod state;
+pub mod terminals;
 pub mod tls;
 pub mod toolserver;
 pub mod usage;

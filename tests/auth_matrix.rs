@@ -42,6 +42,12 @@ const OUR_ROUTES: &[(&str, &str, &str)] = &[
         "readiness probe for container platforms, next to /health",
     ),
     (
+        "ANY /api/v1/terminals/{server_id}/api/terminals/{session_id}",
+        "user",
+        "upstream's terminal session WebSocket (its first message signs in); the same path \
+         without an upgrade is the signed-in proxy, as upstream's catch-all answers it",
+    ),
+    (
         "GET /api/v1/audio/realtime",
         "none",
         "upstream's realtime voice call WebSocket (not in its HTTP route list): the connection \

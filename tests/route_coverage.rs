@@ -24,14 +24,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "GET /oauth/{provider}/login",
         ],
     ),
-    // Later integrations: terminal servers (proxied terminals).
-    (
-        "terminals",
-        &[
-            "GET /api/v1/terminals/{server_id}/chats/{chat_id}/{path:path}",
-            "GET /api/v1/terminals/{server_id}/{path:path}",
-        ],
-    ),
     // Later integrations: apps.
     (
         "apps",

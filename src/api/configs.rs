@@ -42,19 +42,19 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/configs/terminal_servers/verify",
-            post(needs_network),
+            post(verify_terminal_server),
         )
         .route(
             "/api/v1/configs/terminal_servers/policy",
-            post(needs_network),
+            post(terminal_policy),
         )
         .route(
             "/api/v1/configs/terminal_servers/lifecycle",
-            post(needs_network),
+            post(terminal_lifecycle),
         )
         .route(
             "/api/v1/configs/terminal_servers/refresh",
-            post(needs_network),
+            post(terminal_refresh),
         )
         .route(
             "/api/v1/configs/code_execution",
@@ -351,13 +351,63 @@ async fn register_oauth_client(AdminUser(_a): AdminUser) -> ApiError {
     )
 }
 
-/// Verifying or driving a tool/terminal server means calling it over the network.
-async fn needs_network(AdminUser(_a): AdminUser) -> ApiError {
-    ApiError::NotImplemented(
-        "Talking to tool and terminal servers is not supported by this server yet; \
-         the saved connections are kept and used once that integration lands."
-            .into(),
-    )
+// ------------------------------------------------------ terminal servers (network)
+
+/// An orchestrator's refusal keeps its status; its text becomes the detail.
+fn orchestrator_answer(outcome: crate::terminals::admin::Outcome) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match outcome {
+        crate::terminals::admin::Outcome::Answer(v) => Json(v).into_response(),
+        crate::terminals::admin::Outcome::Refused(r) => (
+            axum::http::StatusCode::from_u16(r.status)
+                .unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
+            Json(json!({ "detail": r.detail })),
+        )
+            .into_response(),
+    }
+}
+
+/// The "verify" button: an orchestrator or a plain terminal, or 400.
+async fn verify_terminal_server(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    JsonBody(form): JsonBody<crate::terminals::admin::Target>,
+) -> ApiResult<Json<Value>> {
+    crate::terminals::admin::verify(&state, &form)
+        .await
+        .map(Json)
+}
+
+async fn terminal_policy(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    JsonBody(form): JsonBody<crate::terminals::admin::PolicyForm>,
+) -> ApiResult<axum::response::Response> {
+    use crate::terminals::admin::{policy, PolicyPart};
+    policy(&state, form, PolicyPart::Policy)
+        .await
+        .map(orchestrator_answer)
+}
+
+async fn terminal_lifecycle(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    JsonBody(form): JsonBody<crate::terminals::admin::PolicyForm>,
+) -> ApiResult<axum::response::Response> {
+    use crate::terminals::admin::{policy, PolicyPart};
+    policy(&state, form, PolicyPart::Lifecycle)
+        .await
+        .map(orchestrator_answer)
+}
+
+async fn terminal_refresh(
+    State(state): State<AppState>,
+    AdminUser(_a): AdminUser,
+    JsonBody(form): JsonBody<crate::terminals::admin::RefreshForm>,
+) -> ApiResult<axum::response::Response> {
+    crate::terminals::admin::refresh(&state, form)
+        .await
+        .map(orchestrator_answer)
 }
 
 // ------------------------------------------------------ tool/terminal servers

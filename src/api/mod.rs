@@ -42,12 +42,12 @@ pub mod scim;
 pub mod search;
 pub mod skills;
 pub mod tasks;
+pub mod terminals;
 pub mod tools;
 pub mod user_content;
 pub mod users;
 pub mod utils;
 pub mod workspace_common;
-pub mod workspace_lists;
 
 use std::time::Duration;
 
@@ -111,7 +111,7 @@ pub fn app(state: AppState) -> Router {
         .merge(knowledge::router())
         .merge(retrieval::router())
         .merge(memories::router())
-        .merge(workspace_lists::router())
+        .merge(terminals::router())
         .merge(calendars::router())
         .merge(automations::router())
         .fallback(fallback)
@@ -173,6 +173,10 @@ const LARGE_BODY_PREFIXES: [&str; 17] = [
 fn body_limit_for(state: &AppState, method: &Method, path: &str) -> u64 {
     let large = state.settings.max_body_bytes as u64;
     if method == Method::POST && path == "/api/v1/files/" {
+        return crate::files::upload_cap(state).saturating_add(limits::UPLOAD_OVERHEAD_BYTES);
+    }
+    // Proxied to a terminal server: uploads into its file system included.
+    if path.starts_with("/api/v1/terminals/") {
         return crate::files::upload_cap(state).saturating_add(limits::UPLOAD_OVERHEAD_BYTES);
     }
     if LARGE_BODY_PREFIXES.iter().any(|p| path.starts_with(p)) {

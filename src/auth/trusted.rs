@@ -27,6 +27,12 @@ pub fn percent_decode(s: &str) -> String {
     }
 }
 
+/// The bytes `%XX` escapes stand for; a `%` not followed by two hex digits
+/// stays as it is.
+pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(s).collect()
+}
+
 /// Group names of a comma-separated header value, blanks dropped.
 pub fn group_names(value: &str) -> Vec<String> {
     value

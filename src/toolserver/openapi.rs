@@ -239,10 +239,15 @@ pub struct Request {
 
 /// Percent-encoding of everything but unreserved characters, for path
 /// parameters.
-fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
+    percent_encode(s, b"-._~")
+}
+
+/// Percent-encoding of every byte but ASCII letters, digits and `keep`.
+pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -25,6 +25,7 @@ mod memory;
 mod notes;
 mod skills;
 mod tasks;
+mod terminal;
 mod web;
 
 use std::sync::Arc;
@@ -126,6 +127,7 @@ enum Tool {
     Mcp(McpTool),
     /// A tool server of the user's browser, run by their tab.
     Direct(direct_servers::DirectTool),
+    Terminal(terminal::TerminalTool),
 }
 
 impl Tool {
@@ -135,6 +137,7 @@ impl Tool {
             Tool::Server(s) => &s.name,
             Tool::Mcp(m) => &m.name,
             Tool::Direct(d) => &d.name,
+            Tool::Terminal(t) => &t.name,
         }
     }
     fn spec(&self) -> Value {
@@ -143,6 +146,7 @@ impl Tool {
             Tool::Server(s) => s.spec.clone(),
             Tool::Mcp(m) => m.spec.clone(),
             Tool::Direct(d) => d.spec.clone(),
+            Tool::Terminal(t) => t.spec.clone(),
         }
     }
     /// The tool id a citation names (`server:<id>`, `server:mcp:<id>`);
@@ -152,6 +156,7 @@ impl Tool {
             Tool::Builtin(_) | Tool::Direct(_) => None,
             Tool::Server(s) => Some(format!("server:{}", s.servers[s.at].id)),
             Tool::Mcp(m) => Some(format!("server:mcp:{}", m.server_id)),
+            Tool::Terminal(t) => Some(format!("terminal:{}", t.terminal.server.id)),
         }
     }
 
@@ -554,6 +559,7 @@ impl ToolBox {
                 return Reply { text, pictures };
             }
             Tool::Direct(d) => direct_servers::run(cx, d, &args).await,
+            Tool::Terminal(t) => terminal::run(cx, t, &args).await,
         };
         text.into()
     }
@@ -633,6 +639,7 @@ async fn server_tools(
     if turn.body.contains_key("tools") {
         return out;
     }
+    terminal::add(state, turn, &resolved.model_item, &mut out).await;
     let (openapi_ids, mcp_ids) = selected_ids(turn);
     let direct = direct_servers::offered(state, &turn.caller, &turn.body).await;
     if openapi_ids.is_empty() && mcp_ids.is_empty() && direct.tools.is_empty() {
