@@ -478,7 +478,7 @@ mod tests {
 
     fn perms(sharing: Value) -> Value {
         let mut p = json!({"sharing": sharing});
-        permissions::fill_missing(&mut p, &permissions::builtin_defaults());
+        permissions::fill_missing(&mut p, permissions::builtin_defaults());
         p
     }
 

@@ -30,12 +30,7 @@ async fn setup() -> Env {
     let admin = support::admin_with_embeddings(&srv.client(), &embed).await;
     common::connect_openai(&admin, &format!("{base}/v1")).await;
     // The scripted model, shared with every account.
-    let preset = json!({
-        "id": MODEL, "base_model_id": null, "name": "Helper", "meta": {}, "params": {},
-        "access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}],
-    });
-    let r = admin.post("/api/v1/models/create", preset).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::open_model_to_everyone(&admin, MODEL, "Helper").await;
     let listed = admin.get("/api/models?refresh=true").await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     Env {

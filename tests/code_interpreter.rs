@@ -563,12 +563,7 @@ async fn pyodide_runs_in_the_users_own_tab() {
     assert!(system.contains("/mnt/uploads"), "{system}");
 
     // Another user's tab is never asked: the model reads that the session is gone.
-    let preset = json!({
-        "id": MODEL, "base_model_id": null, "name": "Helper", "meta": {}, "params": {},
-        "access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}],
-    });
-    let r = admin.post("/api/v1/models/create", preset).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::open_model_to_everyone(&admin, MODEL, "Helper").await;
     let bea = common::add_user(&srv, &admin, "Bea").await;
     script.queue(json!({"text": block("print(2)")}));
     script.queue(json!({"text": "no tab"}));

@@ -14,15 +14,7 @@ use serde_json::{json, Value};
 async fn setup() -> (TestServer, Client, Script) {
     let (srv, admin, script) = common::scripted::server_with_script().await;
     // Everyone may chat with the scripted model.
-    let shared = admin
-        .post(
-            "/api/v1/models/create",
-            json!({"id": "mock-gpt", "name": "mock-gpt", "base_model_id": null, "meta": {},
-                   "params": {}, "access_grants": [
-                       {"principal_type": "user", "principal_id": "*", "permission": "read"}]}),
-        )
-        .await;
-    assert_eq!(shared.status, 200, "{}", shared.body);
+    common::open_model_to_everyone(&admin, "mock-gpt", "mock-gpt").await;
     (srv, admin, script)
 }
 

@@ -19,12 +19,7 @@ async fn setup() -> (TestServer, Client, Script) {
     let srv = TestServer::fresh().await;
     let admin = common::admin(&srv).await;
     common::connect_openai(&admin, &format!("{base}/v1")).await;
-    let preset = json!({
-        "id": MODEL, "base_model_id": null, "name": "Helper", "meta": {}, "params": {},
-        "access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}],
-    });
-    let r = admin.post("/api/v1/models/create", preset).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    common::open_model_to_everyone(&admin, MODEL, "Helper").await;
     (srv, admin, script)
 }
 

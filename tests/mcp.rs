@@ -182,15 +182,7 @@ async fn setup() -> (TestServer, common::Client, Script) {
     let admin = common::admin(&srv).await;
     common::connect_openai(&admin, &format!("{base}/v1")).await;
     // Everyone may chat with the scripted model.
-    let shared = admin
-        .post(
-            "/api/v1/models/create",
-            json!({"id": "mock-gpt", "name": "mock-gpt", "base_model_id": null, "meta": {},
-                   "params": {}, "access_grants": [
-                       {"principal_type": "user", "principal_id": "*", "permission": "read"}]}),
-        )
-        .await;
-    assert_eq!(shared.status, 200, "{}", shared.body);
+    common::open_model_to_everyone(&admin, "mock-gpt", "mock-gpt").await;
     (srv, admin, script)
 }
 

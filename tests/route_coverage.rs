@@ -16,14 +16,11 @@ use serde_json::Value;
 
 /// Routes known to be missing, by the work that brings them. One comment per group.
 const NOT_YET: &[(&str, &[&str])] = &[
-    // Later integrations: OAuth sign-in and OAuth token sessions.
-    (
-        "sign-in-integrations",
-        &[
-            "GET /oauth/clients/{client_id}/authorize",
-            "GET /oauth/{provider}/login",
-        ],
-    ),
+    // Answered, but this anonymous probe cannot tell: a provider that is not
+    // configured gets upstream's plain 404.
+    ("oauth-unconfigured-provider", &["GET /oauth/{provider}/login"]),
+    // Later integrations: OAuth 2.1 sign-in to tool servers (issue 11).
+    ("tool-server-oauth", &["GET /oauth/clients/{client_id}/authorize"]),
     // Later integrations: apps.
     (
         "apps",
@@ -38,8 +35,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "POST /api/v1/apps/{app_id}/interactions",
         ],
     ),
-    // Still being built this session by the files/knowledge/retrieval/memories helper: external knowledge connections, sync and export.
-    ("files-knowledge-retrieval-memories", &[]),
 ];
 
 fn endpoints() -> Value {

@@ -463,7 +463,7 @@ async fn preview(
         v @ Value::Object(_) => v,
         _ => json!({}),
     };
-    permissions::fill_missing(&mut inherited, &permissions::builtin_defaults());
+    permissions::fill_missing(&mut inherited, permissions::builtin_defaults());
     for a in &ancestors {
         if let Some(p) = &a.permissions {
             permissions::combine(&mut inherited, p);

@@ -47,12 +47,16 @@ pub fn combine(base: &mut Value, extra: &Value) {
     }
 }
 
-pub fn builtin_defaults() -> Value {
-    let def = crate::config::DEFS
-        .iter()
-        .find(|d| d.key == "user.permissions")
-        .expect("user.permissions has a default");
-    serde_json::from_str(def.default).expect("valid JSON")
+pub fn builtin_defaults() -> &'static Value {
+    // Read once: every permission check fills gaps from it.
+    static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        let def = crate::config::DEFS
+            .iter()
+            .find(|d| d.key == "user.permissions")
+            .expect("user.permissions has a default");
+        serde_json::from_str(def.default).expect("valid JSON")
+    })
 }
 
 pub async fn effective(state: &AppState, user_id: &str) -> anyhow::Result<Value> {
@@ -60,7 +64,7 @@ pub async fn effective(state: &AppState, user_id: &str) -> anyhow::Result<Value>
         v @ Value::Object(_) => v,
         _ => Value::Object(Map::new()),
     };
-    fill_missing(&mut perms, &builtin_defaults());
+    fill_missing(&mut perms, builtin_defaults());
     let uid = user_id.to_string();
     let groups = state
         .db
@@ -125,7 +129,7 @@ mod tests {
     #[test]
     fn fill_keeps_configured_values() {
         let mut p = json!({"chat": {"delete": false}});
-        fill_missing(&mut p, &builtin_defaults());
+        fill_missing(&mut p, builtin_defaults());
         assert!(!allows(&p, "chat.delete"));
         assert!(allows(&p, "chat.edit"));
         assert!(p.get("workspace").is_some());

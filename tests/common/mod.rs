@@ -356,3 +356,14 @@ pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     }
     w.finish().unwrap().into_inner()
 }
+
+/// Has the admin store a workspace model over the provider model `id` that
+/// every user may read (so plain users can chat with a test's provider).
+pub async fn open_model_to_everyone(admin: &Client, id: &str, name: &str) {
+    let model = serde_json::json!({
+        "id": id, "base_model_id": null, "name": name, "meta": {}, "params": {},
+        "access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}],
+    });
+    let r = admin.post("/api/v1/models/create", model).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -51,7 +51,7 @@ pub(super) async fn get_default_permissions(
         v @ Value::Object(_) => v,
         _ => json!({}),
     };
-    permissions::fill_missing(&mut p, &permissions::builtin_defaults());
+    permissions::fill_missing(&mut p, permissions::builtin_defaults());
     Json(permissions_form(&p))
 }
 
@@ -78,5 +78,5 @@ pub(super) async fn set_default_permissions(
 }
 
 pub(super) async fn builtin_default_permissions(AdminUser(_a): AdminUser) -> Json<Value> {
-    Json(permissions_form(&permissions::builtin_defaults()))
+    Json(permissions_form(permissions::builtin_defaults()))
 }
