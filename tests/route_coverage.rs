@@ -18,9 +18,15 @@ use serde_json::Value;
 const NOT_YET: &[(&str, &[&str])] = &[
     // Answered, but this anonymous probe cannot tell: a provider that is not
     // configured gets upstream's plain 404.
-    ("oauth-unconfigured-provider", &["GET /oauth/{provider}/login"]),
+    (
+        "oauth-unconfigured-provider",
+        &["GET /oauth/{provider}/login"],
+    ),
     // Later integrations: OAuth 2.1 sign-in to tool servers (issue 11).
-    ("tool-server-oauth", &["GET /oauth/clients/{client_id}/authorize"]),
+    (
+        "tool-server-oauth",
+        &["GET /oauth/clients/{client_id}/authorize"],
+    ),
     // Later integrations: apps.
     (
         "apps",

@@ -175,6 +175,11 @@ fn body_limit_for(state: &AppState, method: &Method, path: &str) -> u64 {
     if method == Method::POST && path == "/api/v1/files/" {
         return crate::files::upload_cap(state).saturating_add(limits::UPLOAD_OVERHEAD_BYTES);
     }
+    // Model files for an Ollama server (admins only; streamed to disk).
+    if method == Method::POST && path.starts_with("/ollama/models/upload") {
+        return crate::llm::ollama_files::MAX_FILE_BYTES
+            .saturating_add(limits::UPLOAD_OVERHEAD_BYTES);
+    }
     // Proxied to a terminal server: uploads into its file system included.
     if path.starts_with("/api/v1/terminals/") {
         return crate::files::upload_cap(state).saturating_add(limits::UPLOAD_OVERHEAD_BYTES);

@@ -11,6 +11,7 @@ pub mod anthropic;
 mod catalog;
 mod connections;
 mod http;
+pub mod ollama_files;
 mod ollama_wire;
 mod payload;
 mod pytext;

@@ -1,5 +1,5 @@
 //! Admin operations on an Ollama server: unload, pull, push, create, copy,
-//! delete; the routes this server does not support.
+//! delete, and model files uploaded or downloaded (`llm::ollama_files`).
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use super::common::{
 use crate::api::error_response::JsonBody;
 use crate::api::extract::AdminUser;
 use crate::error::{ApiError, ApiResult};
-use crate::llm::{self, Conn};
+use crate::llm::{self, ollama_files, Conn};
 use crate::state::AppState;
 
 pub(super) async fn unload(
@@ -197,10 +197,62 @@ pub(super) async fn delete_model(
     Ok(Json(true))
 }
 
-pub(super) async fn not_supported(AdminUser(_c): AdminUser) -> ApiError {
-    ApiError::NotImplemented(
-        "Uploading or downloading model files through Open WebUI is not supported by this server; \
-         pull the model on the Ollama server instead."
-            .into(),
-    )
+/// Model files as server-sent events (`data: {...}`), as the admin page reads them.
+fn event_stream(events: impl futures::Stream<Item = Value> + Send + 'static) -> Response {
+    use futures::StreamExt;
+    let body = events.map(|ev| Ok::<_, std::convert::Infallible>(format!("data: {ev}\n\n")));
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "text/event-stream")
+        .header(axum::http::header::CACHE_CONTROL, "no-cache")
+        .body(axum::body::Body::from_stream(body))
+        .expect("static headers")
+}
+
+/// An uploaded model file (`file`), pushed to the server and made a model.
+pub(super) async fn upload_model(
+    State(state): State<AppState>,
+    AdminUser(_c): AdminUser,
+    idx: Idx,
+    mut form: axum::extract::Multipart,
+) -> ApiResult<Response> {
+    let conns = enabled_conns(&state)?;
+    let conn = conn_at(&conns, idx.map(|Path(i)| i).unwrap_or(0))?;
+    let dir = ollama_files::staging_dir(&state.settings.data_dir);
+    let unreadable = |_| ApiError::bad_request("The upload could not be read.");
+    while let Some(mut field) = form.next_field().await.map_err(unreadable)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = ollama_files::file_name(field.file_name().unwrap_or(""))
+            .map_err(ApiError::bad_request)?;
+        let mut writer = ollama_files::Writer::create(&dir, &name)
+            .await
+            .map_err(ApiError::internal)?;
+        while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+            writer.write(&chunk).await.map_err(ApiError::bad_request)?;
+        }
+        let staged = writer.finish().await.map_err(ApiError::bad_request)?;
+        return Ok(event_stream(ollama_files::push(state, conn, staged)));
+    }
+    Err(crate::api::form::validation("file", "Field required"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct UrlForm {
+    url: String,
+}
+
+/// A model file from Hugging Face or GitHub, downloaded, pushed and made a model.
+pub(super) async fn download_model(
+    State(state): State<AppState>,
+    AdminUser(_c): AdminUser,
+    idx: Idx,
+    JsonBody(form): JsonBody<UrlForm>,
+) -> ApiResult<Response> {
+    let name = ollama_files::download_source(form.url.trim()).map_err(ApiError::bad_request)?;
+    let conns = enabled_conns(&state)?;
+    let conn = conn_at(&conns, idx.map(|Path(i)| i).unwrap_or(0))?;
+    let dir = ollama_files::staging_dir(&state.settings.data_dir);
+    let events = ollama_files::download(state, conn, form.url.trim().to_string(), name, dir);
+    Ok(event_stream(events))
 }

@@ -8,12 +8,13 @@ mod common;
 mod lists;
 mod settings;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
 
-use admin::{copy, create, delete_model, not_supported, pull, push, unload};
+use admin::{copy, create, delete_model, download_model, pull, push, unload, upload_model};
 use calls::{chat, generate, relayed, show, v1_models};
 pub(crate) use common::server_choice;
 use lists::{ps, tags, version};
@@ -98,8 +99,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/ollama/v1/models", get(v1_models))
         .route("/ollama/v1/models/{url_idx}", get(v1_models))
-        .route("/ollama/models/download", post(not_supported))
-        .route("/ollama/models/download/{url_idx}", post(not_supported))
-        .route("/ollama/models/upload", post(not_supported))
-        .route("/ollama/models/upload/{url_idx}", post(not_supported))
+        .route("/ollama/models/download", post(download_model))
+        .route("/ollama/models/download/{url_idx}", post(download_model))
+        .route(
+            "/ollama/models/upload",
+            post(upload_model).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/ollama/models/upload/{url_idx}",
+            post(upload_model).layer(DefaultBodyLimit::disable()),
+        )
 }
