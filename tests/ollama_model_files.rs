@@ -19,9 +19,12 @@ use common::{admin, Client, TestServer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// The blobs the server took: digest and bytes.
+type Blobs = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 #[derive(Clone, Default)]
 struct Ollama {
-    blobs: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    blobs: Blobs,
     created: Arc<Mutex<Vec<Value>>>,
 }
 
