@@ -216,12 +216,21 @@ async fn update_config(
     Ok(Json(values(&state, FIELDS)))
 }
 
-/// Checking an engine URL means calling it.
-async fn verify(AdminUser(_a): AdminUser) -> ApiError {
-    ApiError::NotImplemented(
-        "Verifying image engines is not supported by this server yet; it comes with the image-generation integration."
-            .into(),
-    )
+#[derive(Deserialize)]
+struct VerifyForm {
+    engine: String,
+    url: String,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+/// The settings page's "verify" button for a self-hosted engine's address.
+async fn verify(
+    AdminUser(_a): AdminUser,
+    JsonBody(f): JsonBody<VerifyForm>,
+) -> ApiResult<Json<Value>> {
+    let ok = images::admin::verify(&f.engine, &f.url, f.key.as_deref()).await?;
+    Ok(Json(json!(ok)))
 }
 
 #[derive(Deserialize)]
@@ -310,24 +319,10 @@ async fn edit(
 /// Pictures one request may ask for or hand in.
 const MAX_PICTURES: u32 = 10;
 
-/// The fixed model lists of the hosted engines; the self-hosted ones would be asked.
+/// The models of the configured engine (the hosted ones have fixed lists).
 async fn models(
     State(state): State<AppState>,
     VerifiedUser(_c): VerifiedUser,
 ) -> ApiResult<Json<Value>> {
-    match state.config.get_str("image_generation.engine").as_str() {
-        "openai" => Ok(Json(json!([
-            {"id": "dall-e-2", "name": "DALL·E 2"},
-            {"id": "dall-e-3", "name": "DALL·E 3"},
-            {"id": "gpt-image-1", "name": "GPT-IMAGE 1"},
-            {"id": "gpt-image-1.5", "name": "GPT-IMAGE 1.5"},
-        ]))),
-        "gemini" => Ok(Json(json!([
-            {"id": "imagen-3.0-generate-002", "name": "imagen-3.0 generate-002"},
-        ]))),
-        _ => Err(ApiError::NotImplemented(
-            "Listing the models of this image engine is not supported by this server yet; it comes with the image-generation integration."
-                .into(),
-        )),
-    }
+    Ok(Json(images::admin::models(&state).await?))
 }

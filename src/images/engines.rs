@@ -23,11 +23,11 @@ fn failed(what: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!("The image engine failed: {what}"))
 }
 
-fn cfg(state: &AppState, key: &str) -> String {
+pub(super) fn cfg(state: &AppState, key: &str) -> String {
     state.config.get_str(key)
 }
 
-fn trim_base(url: &str) -> String {
+pub(super) fn trim_base(url: &str) -> String {
     url.trim().trim_end_matches('/').to_string()
 }
 
@@ -371,7 +371,7 @@ fn not_supported(engine: &str) -> ApiError {
     ))
 }
 
-fn automatic1111_auth(state: &AppState) -> HeaderMap {
+pub(super) fn automatic1111_auth(state: &AppState) -> HeaderMap {
     let mut h = HeaderMap::new();
     let auth = cfg(state, "image_generation.automatic1111.api_auth");
     if !auth.is_empty() {

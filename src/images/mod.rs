@@ -8,6 +8,7 @@
 //! Automatic1111 (`/sdapi/v1/txt2img`). ComfyUI is answered with an
 //! honest "not supported" error.
 
+pub mod admin;
 mod engines;
 mod source;
 
