@@ -86,14 +86,7 @@ async fn transcribe(c: &Client, name: &str, ct: &str, bytes: &[u8]) -> (u16, Val
     let form = reqwest::multipart::Form::new()
         .part("file", part)
         .text("language", "en");
-    let r = c
-        .http
-        .post(format!("{}/api/v1/audio/transcriptions", c.base))
-        .bearer_auth(c.token.as_deref().unwrap())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post_multipart("/api/v1/audio/transcriptions", form).await;
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 

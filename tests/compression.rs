@@ -129,14 +129,7 @@ async fn upload(c: &Client, name: &str, ct: &str, bytes: Vec<u8>) -> String {
         .mime_str(ct)
         .unwrap();
     let form = reqwest::multipart::Form::new().part("file", part);
-    let r = c
-        .http
-        .post(format!("{}/api/v1/files/?process=false", c.base))
-        .bearer_auth(c.token.as_deref().unwrap())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post_multipart("/api/v1/files/?process=false", form).await;
     assert_eq!(r.status(), 200);
     r.json::<Value>().await.unwrap()["id"]
         .as_str()

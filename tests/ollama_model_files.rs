@@ -55,14 +55,7 @@ async fn upload(c: &Client, name: &str, data: Vec<u8>) -> (u16, Vec<Value>) {
         "file",
         reqwest::multipart::Part::bytes(data).file_name(name.to_string()),
     );
-    let r = c
-        .http
-        .post(c.base.clone() + "/ollama/models/upload")
-        .bearer_auth(c.token.as_deref().unwrap())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post_multipart("/ollama/models/upload", form).await;
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     let events = text

@@ -744,14 +744,7 @@ async fn skill_upload(
     if let Some(d) = decisions {
         form = form.text("decisions", d.to_string());
     }
-    let r = c
-        .http
-        .post(c.base.clone() + path)
-        .bearer_auth(c.token.as_deref().unwrap())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post_multipart(path, form).await;
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }

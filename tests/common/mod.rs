@@ -162,6 +162,19 @@ impl Client {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// POSTs a multipart form as this client; the raw response.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req.multipart(form).send().await.unwrap()
+    }
+
     pub async fn signup(&self, name: &str, email: &str, password: &str) -> Resp {
         self.post(
             "/api/v1/auths/signup",
