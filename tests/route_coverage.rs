@@ -24,20 +24,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
             "GET /oauth/{provider}/login",
         ],
     ),
-    // Later integrations: apps.
-    (
-        "apps",
-        &[
-            "GET /api/v1/apps",
-            "POST /api/v1/apps",
-            "POST /api/v1/apps/manifest/preview",
-            "DELETE /api/v1/apps/{app_id}",
-            "GET /api/v1/apps/{app_id}",
-            "PATCH /api/v1/apps/{app_id}",
-            "POST /api/v1/apps/{app_id}/connect",
-            "POST /api/v1/apps/{app_id}/interactions",
-        ],
-    ),
     // Still being built this session by the files/knowledge/retrieval/memories helper: external knowledge connections, sync and export.
     ("files-knowledge-retrieval-memories", &[]),
 ];
