@@ -96,7 +96,7 @@ impl Server {
         crate::rag::processing::resume_pending(self.state.clone());
         let _scheduler = crate::automations::start(self.state.clone());
         let _timers = crate::chat::timers::start(self.state.clone());
-        let apps = crate::apps::link::start(self.state.clone());
+        let apps = crate::apps::start(self.state.clone());
         let app = router(self.state.clone());
         axum::serve(
             self.listener,
@@ -138,7 +138,7 @@ impl Server {
         crate::rag::processing::resume_pending(self.state.clone());
         let _scheduler = crate::automations::start(self.state.clone());
         let _timers = crate::chat::timers::start(self.state.clone());
-        let apps = crate::apps::link::start(self.state.clone());
+        let apps = crate::apps::start(self.state.clone());
         let app = router(self.state.clone());
         tokio::spawn(tls::serve::cancel_on(shutdown, stop.clone()));
         let make = move |remote: SocketAddr| {

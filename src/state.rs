@@ -26,7 +26,7 @@ pub struct Inner {
     /// OAuth / OpenID Connect sign-in: providers and logins in progress.
     pub oauth: crate::auth::oauth::OAuth,
     /// Live connections to external apps (`crate::apps::link`).
-    pub apps: crate::apps::Connections,
+    pub apps: crate::apps::peers::Connections,
 }
 
 impl std::ops::Deref for AppState {

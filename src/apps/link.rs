@@ -7,13 +7,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::future::BoxFuture;
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::peers::{config, Peer};
 use super::sio::{self, Client};
 use super::{crypto, get_app, net, Gate};
 use crate::db::apps::{self as store, AppRow};
@@ -22,71 +25,14 @@ use crate::state::AppState;
 
 const NAMESPACE: &str = "/apps";
 
-/// Connected peers and their supervisors, one per app.
-#[derive(Default)]
-pub struct Connections {
-    peers: Mutex<HashMap<String, Arc<Peer>>>,
-    tasks: Mutex<HashMap<String, tokio::task::AbortHandle>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
+/// Runs an app's `app:request` operation; installed by the room (`ops::run`)
+/// so the connection does not name what the operations do.
+pub type Exec = fn(AppState, AppRow, String, Value) -> BoxFuture<'static, ApiResult<Value>>;
 
-struct Peer {
-    /// The app as it was when this connection opened.
-    app: AppRow,
-    client: Arc<Client>,
-    ready: Arc<AtomicBool>,
-}
+static EXEC: OnceLock<Exec> = OnceLock::new();
 
-/// What must stay the same for a connection to remain valid.
-fn config(app: &AppRow) -> (Option<String>, Value, Value, Value) {
-    (
-        app.api_key.clone(),
-        app.data["connection_token"].clone(),
-        app.data
-            .pointer("/manifest/public_key")
-            .cloned()
-            .unwrap_or(Value::Null),
-        app.data["url"].clone(),
-    )
-}
-
-impl Connections {
-    fn lock_for(&self, app_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap()
-            .entry(app_id.to_string())
-            .or_default()
-            .clone()
-    }
-
-    fn peer(&self, app_id: &str) -> Option<Arc<Peer>> {
-        self.peers.lock().unwrap().get(app_id).cloned()
-    }
-
-    /// Drops the app's connection and supervisor.
-    pub fn remove(&self, app_id: &str) {
-        if let Some(t) = self.tasks.lock().unwrap().remove(app_id) {
-            t.abort();
-        }
-        if let Some(p) = self.peers.lock().unwrap().remove(app_id) {
-            p.ready.store(false, Ordering::SeqCst);
-            p.client.close();
-        }
-    }
-
-    /// `connected`, `connecting` or `disconnected`.
-    pub fn status(&self, app: &AppRow) -> &'static str {
-        if !app.is_active {
-            return "disconnected";
-        }
-        match self.peer(&app.id) {
-            Some(p) if p.ready.load(Ordering::SeqCst) && p.client.is_open() => "connected",
-            Some(_) => "connecting",
-            None if self.tasks.lock().unwrap().contains_key(&app.id) => "connecting",
-            None => "disconnected",
-        }
-    }
+pub fn install(exec: Exec) {
+    let _ = EXEC.set(exec);
 }
 
 /// Opens a first connection (enrolling the app: its installation id and
@@ -350,7 +296,10 @@ async fn open(state: &AppState, app: AppRow, enroll: bool) -> ApiResult<Arc<Peer
                     if config(&app) != config(&expected) {
                         return Err(ApiError::forbidden("App credentials changed"));
                     }
-                    super::ops::execute(&state, &app, &op, args).await
+                    match EXEC.get() {
+                        Some(run) => run(state.clone(), app, op.clone(), args).await,
+                        None => Err(ApiError::Unavailable("App operations are not ready".into())),
+                    }
                 };
                 match tokio::time::timeout(Duration::from_secs(10), run).await {
                     Ok(Ok(v)) => json!({"status": 200, "data": v}),

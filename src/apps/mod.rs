@@ -12,6 +12,7 @@ pub mod link;
 pub mod manifest;
 pub mod net;
 pub mod ops;
+pub mod peers;
 pub mod sio;
 
 use serde_json::{json, Map, Value};
@@ -23,7 +24,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use manifest::{AppForm, ConnectForm, ManifestForm, UpdateForm};
 
-pub use link::Connections;
+pub use peers::Connections;
+
+/// Starts the loop that keeps active apps connected.
+pub fn start(state: AppState) -> tokio::task::JoinHandle<()> {
+    link::install(ops::run);
+    link::start(state)
+}
 
 /// Whether an app must be active (connected, with key and public key).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -339,6 +346,7 @@ pub async fn connect(state: &AppState, id: &str, form: ConnectForm) -> ApiResult
     app.updated_at = now_nanos().max(app.updated_at + 1);
     let row = app.clone();
     state.db.write(move |c| store::save(c, &row, None)).await?;
+    link::install(ops::run);
     let app = link::connect(state, app).await?;
     Ok(response_with_status(&app, "connected"))
 }

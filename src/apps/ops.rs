@@ -27,6 +27,16 @@ fn status(code: u16, msg: impl Into<String>) -> ApiError {
     }
 }
 
+/// [`execute`] as the connection calls it.
+pub fn run(
+    state: AppState,
+    app: AppRow,
+    op: String,
+    args: Value,
+) -> futures::future::BoxFuture<'static, ApiResult<Value>> {
+    Box::pin(async move { execute(&state, &app, &op, args).await })
+}
+
 /// Runs one operation for the app.
 pub async fn execute(state: &AppState, app: &AppRow, op: &str, args: Value) -> ApiResult<Value> {
     let Value::Object(mut args) = args else {
