@@ -128,7 +128,7 @@ pub fn start(state: AppState) -> tokio::task::JoinHandle<()> {
 async fn reconcile(state: &AppState) {
     let enabled = state.config.get_bool("apps.enable");
     let apps = if enabled {
-        state.db.read(|c| store::all(c)).await.unwrap_or_default()
+        state.db.read(store::all).await.unwrap_or_default()
     } else {
         vec![]
     };

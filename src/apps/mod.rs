@@ -125,7 +125,7 @@ pub async fn has_access(state: &AppState, app: &AppRow, caller: &Caller) -> ApiR
 /// Apps the caller sees: all for admins, active ones they may use otherwise.
 pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<Vec<Value>> {
     check_enabled(state)?;
-    let apps = state.db.read(|c| store::all(c)).await?;
+    let apps = state.db.read(store::all).await?;
     let mut out = vec![];
     for a in apps {
         if caller.is_admin() || (a.is_active && has_access(state, &a, caller).await?) {
@@ -186,7 +186,7 @@ pub async fn preview(state: &AppState, form: ManifestForm) -> ApiResult<Value> {
     let m: manifest::Manifest =
         serde_json::from_value(body.unwrap_or(Value::Null)).map_err(|_| invalid())?;
     let m = m.validated().map_err(|_| invalid())?;
-    Ok(serde_json::to_value(m).map_err(ApiError::internal)?)
+    serde_json::to_value(m).map_err(ApiError::internal)
 }
 
 /// Registers an app (inactive until connected).
@@ -304,10 +304,7 @@ pub async fn update(state: &AppState, id: &str, form: UpdateForm) -> ApiResult<V
         }
         next.data["granted_scopes"] = json!(g);
     }
-    let grants = match &form.access_grants {
-        Some(g) => Some(access_grants::normalize(g)),
-        None => None,
-    };
+    let grants = form.access_grants.as_ref().map(access_grants::normalize);
     let row = next.clone();
     state
         .db

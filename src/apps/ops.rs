@@ -381,16 +381,16 @@ pub async fn create_message(
                     return Err(bad("Invalid message reference"));
                 }
             }
-            let m = store::insert_message(
-                c,
-                &aid,
-                &cid,
-                &form.content,
-                &form.data(),
-                form.parent_id.as_deref(),
-                form.reply_to_id.as_deref(),
-                now,
-            )?;
+            let data = form.data();
+            let new = store::NewAppMessage {
+                app_id: &aid,
+                channel_id: &cid,
+                content: &form.content,
+                data: &data,
+                parent_id: form.parent_id.as_deref(),
+                reply_to_id: form.reply_to_id.as_deref(),
+            };
+            let m = store::insert_message(c, &new, now)?;
             let full = message_full(c, &m, true)?;
             let ch = crate::db::channels::get(c, &cid)?
                 .ok_or_else(|| ApiError::not_found("Channel unavailable"))?;

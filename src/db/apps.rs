@@ -205,17 +205,18 @@ pub fn remove(c: &Connection, channel_id: &str, app_id: &str, now: i64) -> rusql
     )
 }
 
+/// A message an app posts.
+pub struct NewAppMessage<'a> {
+    pub app_id: &'a str,
+    pub channel_id: &'a str,
+    pub content: &'a str,
+    pub data: &'a Value,
+    pub parent_id: Option<&'a str>,
+    pub reply_to_id: Option<&'a str>,
+}
+
 /// Stores a message the app posts into a channel.
-pub fn insert_message(
-    c: &Connection,
-    app_id: &str,
-    channel_id: &str,
-    content: &str,
-    data: &Value,
-    parent_id: Option<&str>,
-    reply_to_id: Option<&str>,
-    now: i64,
-) -> rusqlite::Result<MessageRow> {
+pub fn insert_message(c: &Connection, m: &NewAppMessage, now: i64) -> rusqlite::Result<MessageRow> {
     let id = super::new_id();
     c.execute(
         "INSERT INTO message (id, user_id, app_id, channel_id, reply_to_id, parent_id, is_pinned, content, \
@@ -223,12 +224,12 @@ pub fn insert_message(
          VALUES (?1, NULL, ?2, ?3, ?4, ?5, 0, ?6, ?7, NULL, ?8, ?8)",
         params![
             id,
-            app_id,
-            channel_id,
-            reply_to_id,
-            parent_id,
-            content,
-            JsonCol(data.clone()),
+            m.app_id,
+            m.channel_id,
+            m.reply_to_id,
+            m.parent_id,
+            m.content,
+            JsonCol(m.data.clone()),
             now
         ],
     )?;
