@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod api;
+pub mod apps;
 pub mod audio;
 pub mod auth;
 pub mod automations;
@@ -95,6 +96,7 @@ impl Server {
         crate::rag::processing::resume_pending(self.state.clone());
         let _scheduler = crate::automations::start(self.state.clone());
         let _timers = crate::chat::timers::start(self.state.clone());
+        let apps = crate::apps::start(self.state.clone());
         let app = router(self.state.clone());
         axum::serve(
             self.listener,
@@ -102,6 +104,7 @@ impl Server {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        apps.abort();
         checkpoint(&self.state).await
     }
 
@@ -135,6 +138,7 @@ impl Server {
         crate::rag::processing::resume_pending(self.state.clone());
         let _scheduler = crate::automations::start(self.state.clone());
         let _timers = crate::chat::timers::start(self.state.clone());
+        let apps = crate::apps::start(self.state.clone());
         let app = router(self.state.clone());
         tokio::spawn(tls::serve::cancel_on(shutdown, stop.clone()));
         let make = move |remote: SocketAddr| {
@@ -150,6 +154,7 @@ impl Server {
         let served = tls::serve::serve_tls(listener, config, make, stop.clone()).await;
         stop.cancel();
         watcher.abort();
+        apps.abort();
         if let Some(r) = redirect {
             let _ = r.await;
         }

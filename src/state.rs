@@ -25,6 +25,8 @@ pub struct Inner {
     pub direct_channels: crate::chat::direct_channels::Channels,
     /// OAuth / OpenID Connect sign-in: providers and logins in progress.
     pub oauth: crate::auth::oauth::OAuth,
+    /// Live connections to external apps (`crate::apps::link`).
+    pub apps: crate::apps::peers::Connections,
 }
 
 impl std::ops::Deref for AppState {
@@ -65,6 +67,7 @@ impl AppState {
             rag: Arc::new(crate::rag::Rag::new(settings_data_dir.join("vector_db"))),
             direct_channels: Default::default(),
             oauth,
+            apps: Default::default(),
         })))
     }
 

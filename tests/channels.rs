@@ -614,13 +614,13 @@ async fn dm_standard_channel_and_webhook() {
         .await
         .is_some());
 
-    // Apps are not offered: an honest 501.
+    // Apps are off by default: their channel routes answer 404.
     assert_eq!(
         u.admin
             .get(&format!("/api/v1/channels/{ch}/apps"))
             .await
             .status,
-        501
+        404
     );
 
     cy_sock.disconnect().await.unwrap();

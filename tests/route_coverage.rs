@@ -27,20 +27,6 @@ const NOT_YET: &[(&str, &[&str])] = &[
         "tool-server-oauth",
         &["GET /oauth/clients/{client_id}/authorize"],
     ),
-    // Later integrations: apps.
-    (
-        "apps",
-        &[
-            "GET /api/v1/apps",
-            "POST /api/v1/apps",
-            "POST /api/v1/apps/manifest/preview",
-            "DELETE /api/v1/apps/{app_id}",
-            "GET /api/v1/apps/{app_id}",
-            "PATCH /api/v1/apps/{app_id}",
-            "POST /api/v1/apps/{app_id}/connect",
-            "POST /api/v1/apps/{app_id}/interactions",
-        ],
-    ),
 ];
 
 fn endpoints() -> Value {

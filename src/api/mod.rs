@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod analytics;
+pub mod apps;
 pub mod audio;
 pub mod auths;
 pub mod automations;
@@ -77,6 +78,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(scim)
         .merge(root::router())
+        .merge(apps::router())
         .merge(auths::router())
         .merge(mfa::router())
         .merge(oauth::router())

@@ -108,6 +108,7 @@ pub async fn post(
         me.clone(),
     );
     crate::events::to_channel(state, &ch.id, &ev).await;
+    crate::apps::channel::publish(state, &m, "channel.message.created");
     if let Some(p) = parent {
         let pid = p["id"].as_str().unwrap_or_default().to_string();
         let ev = event(ch_wire, &ch.id, &pid, "message:reply", p, me);

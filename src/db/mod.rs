@@ -8,6 +8,7 @@ pub mod access_grants;
 pub mod analytics;
 pub mod analytics_browse;
 pub mod api_keys;
+pub mod apps;
 pub mod auths;
 pub mod automations;
 pub mod calendars;

@@ -629,7 +629,3 @@ pub(super) async fn delete_channel(
     live::close_room(&state, &live::channel_room(&id)).await;
     Ok(Json(true))
 }
-
-pub(super) async fn apps_unsupported(VerifiedUser(_c): VerifiedUser) -> ApiError {
-    ApiError::NotImplemented("Channel apps are not supported by this server".into())
-}

@@ -3,13 +3,11 @@
 //! threads, reactions, pins, read state and incoming webhooks. Every change
 //! is pushed to the channel's socket room as `events:channel`.
 //!
-//! Not offered: channel apps (`/{id}/apps`), and model replies to messages
-//! that mention a model.
-//!
 //! Layout: `common.rs` (the feature gate, access checks, loading a channel),
 //! `wire.rs` (messages as sent), and one file per group of handlers:
-//! `channel.rs`, `messages.rs`, `webhooks.rs`.
+//! `channel.rs`, `messages.rs`, `webhooks.rs`, `apps.rs` (apps in a channel).
 
+mod apps;
 mod channel;
 mod common;
 mod messages;
@@ -22,9 +20,8 @@ use axum::Router;
 use crate::state::AppState;
 
 use channel::{
-    add_members, apps_unsupported, create_channel, delete_channel, dm_with_user, get_channel,
-    list_all, list_channels, list_members, mute, remove_members, set_active, update_access,
-    update_channel,
+    add_members, create_channel, delete_channel, dm_with_user, get_channel, list_all,
+    list_channels, list_members, mute, remove_members, set_active, update_access, update_channel,
 };
 use messages::{
     delete_message, get_message, list_messages, message_data, pin_message, pinned_messages,
@@ -65,12 +62,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/channels/{id}/delete", delete(delete_channel))
         .route(
             "/api/v1/channels/{id}/apps",
-            get(apps_unsupported).post(apps_unsupported),
+            get(apps::list).post(apps::invite),
         )
-        .route(
-            "/api/v1/channels/{id}/apps/{app_id}",
-            delete(apps_unsupported),
-        )
+        .route("/api/v1/channels/{id}/apps/{app_id}", delete(apps::remove))
         .route("/api/v1/channels/{id}/messages", get(list_messages))
         .route(
             "/api/v1/channels/{id}/messages/pinned",
