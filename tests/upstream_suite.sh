@@ -47,8 +47,9 @@ sed -n 's/^- `\(integration\/[^`]*\)`.*/\1/p' CONFORMANCE.md | sort -u >"$allowe
 
 ran="$out/ran.txt"
 passed="$out/passed.txt"
-awk '{print $2}' "$results" | sort -u >"$ran"
-awk '$1 == "PASS" {print $2}' "$results" | sort -u >"$passed"
+# `STATUS node id`; a node id may hold spaces (parameters).
+sed -E 's/^[A-Z]+ //' "$results" | sort -u >"$ran"
+sed -n -E 's/^PASS //p' "$results" | sort -u >"$passed"
 
 targets="$out/targets.txt"
 if [ $# -gt 0 ]; then
