@@ -162,8 +162,7 @@ async fn valves(
     Path(pipeline_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let server = pipelines::server(&state, Some(required_idx(&q)?))?;
-    Ok(Json(admin::valves(&server, &pipeline_id, false).await?))
+    valves_of(&state, &pipeline_id, &q, false).await
 }
 
 async fn valves_spec(
@@ -172,8 +171,18 @@ async fn valves_spec(
     Path(pipeline_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let server = pipelines::server(&state, Some(required_idx(&q)?))?;
-    Ok(Json(admin::valves(&server, &pipeline_id, true).await?))
+    valves_of(&state, &pipeline_id, &q, true).await
+}
+
+/// A pipeline's valve values, or (`spec`) their schema.
+async fn valves_of(
+    state: &AppState,
+    pipeline_id: &str,
+    q: &HashMap<String, String>,
+    spec: bool,
+) -> ApiResult<Json<Value>> {
+    let server = pipelines::server(state, Some(required_idx(q)?))?;
+    Ok(Json(admin::valves(&server, pipeline_id, spec).await?))
 }
 
 async fn update_valves(

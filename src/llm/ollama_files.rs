@@ -57,11 +57,13 @@ pub fn file_name(raw: &str) -> Result<String, String> {
     Ok(base.to_string())
 }
 
-/// Writes a model file into the staging folder, hashing it on the way.
+/// Writes a model file into the staging folder, hashing it on the way. A
+/// writer dropped before [`Writer::finish`] removes its file (through the
+/// [`Staged`] it holds).
 pub struct Writer {
     file: tokio::fs::File,
     hasher: Sha256,
-    staged: Option<Staged>,
+    staged: Staged,
 }
 
 impl Writer {
@@ -72,19 +74,18 @@ impl Writer {
         Ok(Writer {
             file,
             hasher: Sha256::new(),
-            staged: Some(Staged {
+            staged: Staged {
                 path,
                 name: name.to_string(),
                 size: 0,
                 digest: String::new(),
-            }),
+            },
         })
     }
 
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), String> {
-        let staged = self.staged.as_mut().expect("open writer");
-        staged.size += chunk.len() as u64;
-        if staged.size > MAX_FILE_BYTES {
+        self.staged.size += chunk.len() as u64;
+        if self.staged.size > MAX_FILE_BYTES {
             return Err("The model file is larger than this server takes (256 GiB).".into());
         }
         self.hasher.update(chunk);
@@ -95,27 +96,23 @@ impl Writer {
     }
 
     pub fn written(&self) -> u64 {
-        self.staged.as_ref().map_or(0, |s| s.size)
+        self.staged.size
     }
 
-    pub async fn finish(mut self) -> Result<Staged, String> {
-        self.file
-            .flush()
+    pub async fn finish(self) -> Result<Staged, String> {
+        let Writer {
+            mut file,
+            hasher,
+            mut staged,
+        } = self;
+        file.flush()
             .await
             .map_err(|e| format!("The model file could not be stored: {e}"))?;
-        let mut staged = self.staged.take().expect("open writer");
         if staged.size == 0 {
             return Err("The model file is empty.".into());
         }
-        staged.digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+        staged.digest = format!("sha256:{}", hex::encode(hasher.finalize()));
         Ok(staged)
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // An unfinished file is dropped with its `Staged`, which removes it.
-        self.staged.take();
     }
 }
 

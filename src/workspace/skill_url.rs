@@ -91,14 +91,7 @@ const BAD_REPOSITORY: &str = "That is not the address of a GitHub repository";
 /// Downloads `url` and reads the skills it holds.
 pub async fn load(url: &str) -> ApiResult<Vec<Package>> {
     let (source, directory) = import_source(url).map_err(ApiError::bad_request)?;
-    let got = crate::webfetch::get_guarded(&source, MAX_IMPORT_BYTES, TIMEOUT, true)
-        .await
-        .map_err(|e| match e {
-            ApiError::BadRequest(m) if m.starts_with("Fetching local") => ApiError::BadRequest(m),
-            _ => ApiError::bad_request(
-                "The skill could not be downloaded; check that the address can be reached.",
-            ),
-        })?;
+    let got = crate::webfetch::get_guarded(&source, MAX_IMPORT_BYTES, TIMEOUT, true).await?;
     let media = got
         .content_type
         .split(';')
